@@ -1,0 +1,158 @@
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::FileExt;
+
+/// Where an output image's bytes go: a seekable file, written with
+/// positioned writes, or a forward-only stream such as a pipe.
+///
+/// Writers call [`write_at`](Self::write_at) with file offsets either way; a
+/// stream accepts only offsets at or after what it has written (a gap is
+/// filled with zeros), so a format that lays its file out in order can be
+/// written to a pipe with the same code that writes it to a file.
+pub struct Destination {
+    kind: Kind,
+    /// Stream: bytes written so far. File: highest end written.
+    end: u64,
+}
+
+enum Kind {
+    File(File),
+    Stream(BufWriter<Box<dyn Write + Send>>),
+}
+
+impl std::fmt::Debug for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Destination")
+            .field("seekable", &self.is_seekable())
+            .field("end", &self.end)
+            .finish()
+    }
+}
+
+static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+
+impl Destination {
+    /// Writes into `file` (truncated by the caller as wanted) with positioned writes.
+    pub fn file(file: File) -> Self {
+        Destination {
+            kind: Kind::File(file),
+            end: 0,
+        }
+    }
+
+    /// Writes forward only into `w` (a pipe, a socket, stdout).
+    pub fn stream(w: impl Write + Send + 'static) -> Self {
+        Destination {
+            kind: Kind::Stream(BufWriter::with_capacity(1 << 20, Box::new(w))),
+            end: 0,
+        }
+    }
+
+    /// Whether earlier offsets can be written again.
+    pub fn is_seekable(&self) -> bool {
+        matches!(self.kind, Kind::File(_))
+    }
+
+    /// Bytes written to a stream so far, or the highest end written to a file.
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// Writes `buf` at file offset `offset`.
+    pub fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        match &mut self.kind {
+            Kind::File(f) => {
+                f.write_all_at(buf, offset)?;
+                self.end = self.end.max(offset + buf.len() as u64);
+            }
+            Kind::Stream(w) => {
+                if offset < self.end {
+                    return Err(io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        format!(
+                            "a stream output cannot go back to offset {offset} once {} bytes are written",
+                            self.end
+                        ),
+                    ));
+                }
+                Self::stream_zeros(w, offset - self.end)?;
+                w.write_all(buf)?;
+                self.end = offset + buf.len() as u64;
+            }
+        }
+        Ok(())
+    }
+
+    fn stream_zeros(w: &mut impl Write, mut n: u64) -> io::Result<()> {
+        while n > 0 {
+            let k = n.min(ZEROS.len() as u64) as usize;
+            w.write_all(&ZEROS[..k])?;
+            n -= k as u64;
+        }
+        Ok(())
+    }
+
+    /// Makes the output exactly `len` bytes long (zeros past what was written;
+    /// a hole in a file) and flushes it.
+    pub fn finish(&mut self, len: u64) -> io::Result<()> {
+        match &mut self.kind {
+            Kind::File(f) => {
+                f.set_len(len)?;
+                self.end = len;
+            }
+            Kind::Stream(w) => {
+                if len < self.end {
+                    return Err(io::Error::other(format!(
+                        "stream output already holds {} bytes, more than its final length {len}",
+                        self.end
+                    )));
+                }
+                Self::stream_zeros(w, len - self.end)?;
+                w.flush()?;
+                self.end = len;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn stream_fills_gaps_and_refuses_going_back() {
+        let out = Shared::default();
+        let mut d = Destination::stream(out.clone());
+        d.write_at(2, b"ab").unwrap();
+        d.write_at(6, b"c").unwrap();
+        assert!(d.write_at(5, b"x").is_err());
+        d.finish(9).unwrap();
+        assert_eq!(&*out.0.lock().unwrap(), b"\0\0ab\0\0c\0\0");
+    }
+
+    #[test]
+    fn file_writes_anywhere() {
+        let f = tempfile::tempfile().unwrap();
+        let mut d = Destination::file(f.try_clone().unwrap());
+        d.write_at(4, b"xy").unwrap();
+        d.write_at(0, b"ab").unwrap();
+        d.finish(8).unwrap();
+        let mut buf = [0u8; 8];
+        f.read_exact_at(&mut buf, 0).unwrap();
+        assert_eq!(&buf, b"ab\0\0xy\0\0");
+    }
+}

@@ -1,0 +1,190 @@
+use std::io;
+
+use bytes::Bytes;
+
+use crate::{merge_extents, nonzero_runs, BlockSink, BlockSource, Extent};
+
+/// How much of the source is read at a time. Reads are aligned to it.
+pub const CHUNK_SIZE: u64 = 1 << 20;
+
+/// What a conversion did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConvertStats {
+    /// Virtual size of the disk.
+    pub virtual_size: u64,
+    /// Bytes read from the source (its data extents).
+    pub read_bytes: u64,
+    /// Non-zero bytes handed to the sinks.
+    pub data_bytes: u64,
+}
+
+/// Calls `f` with each chunk of the source's data extents, aligned to
+/// [`CHUNK_SIZE`], as one shared buffer, and reports progress.
+fn for_each_chunk(
+    source: &mut dyn BlockSource,
+    extents: &[Extent],
+    progress: &mut dyn FnMut(u64, u64),
+    mut f: impl FnMut(u64, Bytes) -> io::Result<()>,
+) -> io::Result<u64> {
+    let total: u64 = extents.iter().map(|e| e.len).sum();
+    let mut done = 0u64;
+    let size = source.size();
+    for e in extents {
+        let end = e.end().min(size);
+        let mut pos = e.offset;
+        while pos < end {
+            let next = ((pos / CHUNK_SIZE + 1) * CHUNK_SIZE).min(end);
+            let mut buf = vec![0u8; (next - pos) as usize];
+            source.read_at(pos, &mut buf).map_err(|err| {
+                io::Error::new(
+                    err.kind(),
+                    format!("reading the input at offset {pos}: {err}"),
+                )
+            })?;
+            f(pos, Bytes::from(buf))?;
+            done += next - pos;
+            progress(done, total);
+            pos = next;
+        }
+    }
+    Ok(done)
+}
+
+/// Reads the source's data extents and returns exactly the ranges that are
+/// not zero (in blocks of [`crate::ZERO_GRANULARITY`]): the exact plan a sink
+/// that lays out its tables before its data needs.
+pub fn scan_data(
+    source: &mut dyn BlockSource,
+    progress: &mut dyn FnMut(u64, u64),
+) -> io::Result<Vec<Extent>> {
+    let extents = merge_extents(source.extents()?);
+    let mut plan: Vec<Extent> = Vec::new();
+    for_each_chunk(source, &extents, progress, |pos, buf| {
+        for run in nonzero_runs(&buf, pos) {
+            let e = Extent::new(pos + run.start as u64, run.len() as u64);
+            match plan.last_mut() {
+                Some(last) if last.end() == e.offset => last.len += e.len,
+                _ => plan.push(e),
+            }
+        }
+        Ok(())
+    })?;
+    Ok(plan)
+}
+
+/// Reads `source` once and writes it to every sink: zero blocks are detected
+/// once, and each non-zero run goes to all sinks as the same shared buffer.
+///
+/// When a sink [wants an exact plan](BlockSink::wants_exact_plan), a scanning
+/// pass first finds the non-zero blocks. `progress` is called with
+/// (bytes done, bytes to do) of each pass.
+pub fn convert(
+    source: &mut dyn BlockSource,
+    sinks: &mut [&mut dyn BlockSink],
+    progress: &mut dyn FnMut(u64, u64),
+) -> io::Result<ConvertStats> {
+    let size = source.size();
+    let plan = if sinks.iter().any(|s| s.wants_exact_plan()) {
+        scan_data(source, progress)?
+    } else {
+        merge_extents(source.extents()?)
+            .into_iter()
+            .filter(|e| e.offset < size)
+            .map(|e| Extent::new(e.offset, e.len.min(size - e.offset)))
+            .collect()
+    };
+    for sink in sinks.iter_mut() {
+        sink.begin(size, &plan)?;
+    }
+    let mut data_bytes = 0u64;
+    let read_bytes = for_each_chunk(source, &plan, progress, |pos, buf| {
+        for run in nonzero_runs(&buf, pos) {
+            let offset = pos + run.start as u64;
+            data_bytes += run.len() as u64;
+            let data = buf.slice(run);
+            for sink in sinks.iter_mut() {
+                sink.write(offset, data.clone())?;
+            }
+        }
+        Ok(())
+    })?;
+    for sink in sinks.iter_mut() {
+        sink.finish()?;
+    }
+    Ok(ConvertStats {
+        virtual_size: size,
+        read_bytes,
+        data_bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemSource;
+
+    #[derive(Default)]
+    struct Recorder {
+        exact: bool,
+        plan: Vec<Extent>,
+        writes: Vec<(u64, Bytes)>,
+        finished: bool,
+    }
+
+    impl BlockSink for Recorder {
+        fn begin(&mut self, _size: u64, plan: &[Extent]) -> io::Result<()> {
+            self.plan = plan.to_vec();
+            Ok(())
+        }
+        fn write(&mut self, offset: u64, data: Bytes) -> io::Result<()> {
+            if let Some((o, d)) = self.writes.last() {
+                assert!(o + d.len() as u64 <= offset, "writes must ascend");
+            }
+            self.writes.push((offset, data));
+            Ok(())
+        }
+        fn finish(&mut self) -> io::Result<()> {
+            self.finished = true;
+            Ok(())
+        }
+        fn wants_exact_plan(&self) -> bool {
+            self.exact
+        }
+    }
+
+    #[test]
+    fn every_sink_gets_the_same_buffers() {
+        let mut disk = vec![0u8; 3 * CHUNK_SIZE as usize + 100];
+        disk[10] = 1;
+        disk[CHUNK_SIZE as usize - 1] = 2; // run ends at the chunk boundary
+        disk[CHUNK_SIZE as usize] = 3; // and the next starts there
+        disk[3 * CHUNK_SIZE as usize + 99] = 4; // unaligned tail
+        let mut src = MemSource::new(disk.clone());
+        let mut a = Recorder::default();
+        let mut b = Recorder {
+            exact: true,
+            ..Recorder::default()
+        };
+        let stats = convert(&mut src, &mut [&mut a, &mut b], &mut |_, _| {}).unwrap();
+        assert_eq!(stats.data_bytes, 3 * 4096 + 100);
+        assert!(a.finished && b.finished);
+        assert_eq!(
+            b.plan,
+            vec![
+                Extent::new(0, 4096),
+                Extent::new(CHUNK_SIZE - 4096, 8192),
+                Extent::new(3 * CHUNK_SIZE, 100)
+            ]
+        );
+        assert_eq!(a.writes.len(), b.writes.len());
+        for ((oa, da), (ob, db)) in a.writes.iter().zip(&b.writes) {
+            assert_eq!(oa, ob);
+            assert_eq!(da.as_ptr(), db.as_ptr(), "shared, not copied");
+        }
+        let mut rebuilt = vec![0u8; disk.len()];
+        for (o, d) in &a.writes {
+            rebuilt[*o as usize..*o as usize + d.len()].copy_from_slice(d);
+        }
+        assert_eq!(rebuilt, disk);
+    }
+}

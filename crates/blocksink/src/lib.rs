@@ -1,0 +1,58 @@
+//! The shared vocabulary of the imgconv disk-image crates.
+//!
+//! Every format crate (`vhd`, `qcow2`, `gpt`, …) speaks in these terms:
+//!
+//! * a [`BlockSource`] is a virtual disk to read — a raw file, or any format's
+//!   reader — that says where its data may be ([`Extent`]s) and reads bytes at
+//!   an offset;
+//! * a [`BlockSink`] is one output format being written: it learns the virtual
+//!   size and a plan of where data can come, receives non-zero data in
+//!   ascending order as shared [`bytes::Bytes`] buffers, and finishes the file;
+//! * [`convert`] reads a source once, detects zero blocks once, and hands the
+//!   same buffers to every sink (the fan-out);
+//! * [`Destination`] is where a sink's bytes go, a seekable file or a
+//!   forward-only stream such as a pipe, and [`PendingFile`] makes an output
+//!   appear under its name only once it is complete.
+//!
+//! # Example
+//!
+//! Copy a sparse in-memory disk into a raw image held in memory:
+//!
+//! ```
+//! use blocksink::{convert, Destination, MemSource, RawSink};
+//!
+//! let mut disk = vec![0u8; 1 << 20];
+//! disk[4096..8192].fill(0xab);
+//! let mut source = MemSource::new(disk.clone());
+//!
+//! let out = tempfile::tempfile()?;
+//! let mut sink = RawSink::new(Destination::file(out.try_clone()?));
+//! let stats = convert(&mut source, &mut [&mut sink], &mut |_, _| {})?;
+//! assert_eq!(stats.data_bytes, 4096);
+//!
+//! let mut written = Vec::new();
+//! std::io::Read::read_to_end(&mut &out, &mut written)?;
+//! assert_eq!(written, disk);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+mod assemble;
+mod dest;
+mod extent;
+mod fanout;
+mod pending;
+mod sink;
+mod source;
+mod stamp;
+mod zero;
+
+pub use assemble::{Block, BlockAssembler};
+pub use bytes::Bytes;
+pub use dest::Destination;
+pub use extent::{merge_extents, Extent};
+pub use fanout::{convert, scan_data, ConvertStats, CHUNK_SIZE};
+pub use pending::PendingFile;
+pub use sink::{BlockSink, RawSink};
+pub use source::{BlockSource, MemSource, RawFile, ReadAt};
+pub use stamp::BuildStamp;
+pub use zero::{is_zero, nonzero_runs, ZERO_GRANULARITY};

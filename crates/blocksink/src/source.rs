@@ -1,0 +1,235 @@
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+
+use bytes::Bytes;
+
+use crate::Extent;
+
+/// A virtual disk to read: a raw file, or any format's reader.
+pub trait BlockSource {
+    /// Virtual size of the disk in bytes.
+    fn size(&self) -> u64;
+
+    /// Where data may be; outside these ranges the disk reads as zeros.
+    /// Ascending and non-overlapping.
+    fn extents(&mut self) -> io::Result<Vec<Extent>>;
+
+    /// Fills `buf` with the disk's bytes starting at `offset`. Reading past
+    /// [`size`](Self::size) is an error.
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+}
+
+impl<T: BlockSource + ?Sized> BlockSource for &mut T {
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+    fn extents(&mut self) -> io::Result<Vec<Extent>> {
+        (**self).extents()
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        (**self).read_at(offset, buf)
+    }
+}
+
+impl<T: BlockSource + ?Sized> BlockSource for Box<T> {
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+    fn extents(&mut self) -> io::Result<Vec<Extent>> {
+        (**self).extents()
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        (**self).read_at(offset, buf)
+    }
+}
+
+/// Positioned reads from the storage an image file lives in: a [`File`], or
+/// bytes in memory (tests, fuzzing, an image inside another container).
+pub trait ReadAt {
+    /// Fills `buf` from `offset`; fails with `UnexpectedEof` past the end.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// Length of the storage in bytes.
+    fn size(&self) -> io::Result<u64>;
+}
+
+impl ReadAt for File {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        FileExt::read_exact_at(self, buf, offset)
+    }
+    fn size(&self) -> io::Result<u64> {
+        // Seeking works for block devices too, where metadata says 0.
+        let mut f = self;
+        f.seek(SeekFrom::End(0))
+    }
+}
+
+fn read_from_slice(data: &[u8], buf: &mut [u8], offset: u64) -> io::Result<()> {
+    let start = usize::try_from(offset).ok().filter(|&s| s <= data.len());
+    match start.and_then(|s| data.get(s..s.checked_add(buf.len())?)) {
+        Some(src) => {
+            buf.copy_from_slice(src);
+            Ok(())
+        }
+        None => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!(
+                "read of {} bytes at offset {offset} is past the end ({} bytes)",
+                buf.len(),
+                data.len()
+            ),
+        )),
+    }
+}
+
+impl ReadAt for [u8] {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        read_from_slice(self, buf, offset)
+    }
+    fn size(&self) -> io::Result<u64> {
+        Ok(<[u8]>::len(self) as u64)
+    }
+}
+
+impl ReadAt for Vec<u8> {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        read_from_slice(self, buf, offset)
+    }
+    fn size(&self) -> io::Result<u64> {
+        Ok(Vec::len(self) as u64)
+    }
+}
+
+impl ReadAt for Bytes {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        read_from_slice(self, buf, offset)
+    }
+    fn size(&self) -> io::Result<u64> {
+        Ok(Bytes::len(self) as u64)
+    }
+}
+
+impl<T: ReadAt + ?Sized> ReadAt for &T {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        (**self).read_exact_at(buf, offset)
+    }
+    fn size(&self) -> io::Result<u64> {
+        (**self).size()
+    }
+}
+
+/// A raw disk image file. Its holes come from `SEEK_DATA`/`SEEK_HOLE`, so
+/// reading a sparse file costs what its data costs.
+#[derive(Debug)]
+pub struct RawFile {
+    file: File,
+    size: u64,
+}
+
+impl RawFile {
+    /// Uses `file` (a regular file or a block device) as a raw disk.
+    pub fn new(file: File) -> io::Result<Self> {
+        let size = ReadAt::size(&file)?;
+        Ok(RawFile { file, size })
+    }
+
+    /// The underlying file.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+impl BlockSource for RawFile {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn extents(&mut self) -> io::Result<Vec<Extent>> {
+        use rustix::fs::{seek, SeekFrom as RSeek};
+        let mut out = Vec::new();
+        let mut pos = 0u64;
+        while pos < self.size {
+            let data = match seek(&self.file, RSeek::Data(pos)) {
+                Ok(d) => d,
+                // No data after `pos`.
+                Err(rustix::io::Errno::NXIO) => break,
+                // The file system cannot tell: all of it may be data.
+                Err(_) => return Ok(vec![Extent::new(0, self.size)]),
+            };
+            let hole = seek(&self.file, RSeek::Hole(data))
+                .map_err(io::Error::from)?
+                .min(self.size);
+            if hole <= data {
+                break;
+            }
+            out.push(Extent::new(data, hole - data));
+            pos = hole;
+        }
+        Ok(out)
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        FileExt::read_exact_at(&self.file, buf, offset)
+    }
+}
+
+/// A virtual disk held in memory, reporting itself as one extent.
+#[derive(Clone, Debug)]
+pub struct MemSource {
+    data: Bytes,
+}
+
+impl MemSource {
+    /// A disk whose contents are `data`.
+    pub fn new(data: impl Into<Bytes>) -> Self {
+        MemSource { data: data.into() }
+    }
+}
+
+impl BlockSource for MemSource {
+    fn size(&self) -> u64 {
+        self.data.len() as u64
+    }
+    fn extents(&mut self) -> io::Result<Vec<Extent>> {
+        Ok(if self.data.is_empty() {
+            Vec::new()
+        } else {
+            vec![Extent::new(0, self.data.len() as u64)]
+        })
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        read_from_slice(&self.data, buf, offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn raw_file_reports_holes() {
+        let mut f = tempfile::tempfile().unwrap();
+        f.set_len(64 << 20).unwrap();
+        f.seek(SeekFrom::Start(8 << 20)).unwrap();
+        f.write_all(&[1u8; 4096]).unwrap();
+        let mut raw = RawFile::new(f).unwrap();
+        assert_eq!(raw.size(), 64 << 20);
+        let extents = raw.extents().unwrap();
+        // File systems without hole support report everything as data.
+        let covered: u64 = extents.iter().map(|e| e.len).sum();
+        assert!(extents
+            .iter()
+            .any(|e| e.offset <= 8 << 20 && e.end() >= (8 << 20) + 4096));
+        assert!(covered == 64 << 20 || covered < 4 << 20, "{extents:?}");
+    }
+
+    #[test]
+    fn slice_reads_are_bounds_checked() {
+        let data = vec![7u8; 10];
+        let mut buf = [0u8; 4];
+        assert!(data.read_exact_at(&mut buf, 6).is_ok());
+        assert!(data.read_exact_at(&mut buf, 7).is_err());
+        assert!(data.read_exact_at(&mut buf, u64::MAX).is_err());
+    }
+}

@@ -1,0 +1,278 @@
+//! One pass from an input image to many outputs.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use blocksink::{BlockSink, Bytes, Destination, Extent, PendingFile};
+
+use crate::formats::make_sink;
+use crate::{open_image, Error, FormatOptions, InputFormat, OutputFormat, Result};
+
+/// Where an output goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OutputTarget {
+    /// A file, written beside its final name and renamed when complete.
+    Path(PathBuf),
+    /// Standard output, which may be a pipe: nothing is sought.
+    Stdout,
+}
+
+/// One output of a conversion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputSpec {
+    /// Its format.
+    pub format: OutputFormat,
+    /// Where it goes.
+    pub target: OutputTarget,
+}
+
+/// A conversion: one input, any number of outputs, written in one pass.
+#[derive(Clone, Debug)]
+pub struct ConvertJob {
+    /// The input image (raw or any format imgconv reads).
+    pub input: PathBuf,
+    /// The outputs.
+    pub outputs: Vec<OutputSpec>,
+    /// Options of the output formats.
+    pub options: FormatOptions,
+}
+
+/// What a conversion wrote.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ConvertReport {
+    /// The input image.
+    pub input: PathBuf,
+    /// Its detected format.
+    pub input_format: InputFormat,
+    /// Virtual size of the disk.
+    pub virtual_size: u64,
+    /// Bytes read from the input.
+    pub read_bytes: u64,
+    /// Non-zero bytes written to each output.
+    pub data_bytes: u64,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// The outputs, in the order asked for.
+    pub outputs: Vec<OutputReport>,
+}
+
+/// One written output.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct OutputReport {
+    /// Its format.
+    pub format: OutputFormat,
+    /// Its path, or `None` for standard output.
+    pub path: Option<PathBuf>,
+    /// Its length in bytes.
+    pub bytes: u64,
+}
+
+/// The default name of an output: `<stem>.<ext>` beside the input, or in
+/// `dir` when given.
+pub fn default_output_path(input: &Path, format: OutputFormat, dir: Option<&Path>) -> PathBuf {
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "disk".into());
+    let name = format!("{stem}.{}", format.extension());
+    match dir {
+        Some(d) => d.join(name),
+        None => input.with_file_name(name),
+    }
+}
+
+/// Whether two paths name the same file (or would, once created).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        return ma.dev() == mb.dev() && ma.ino() == mb.ino();
+    }
+    let canon = |p: &Path| -> Option<PathBuf> {
+        let parent = match p.parent() {
+            Some(q) if !q.as_os_str().is_empty() => q,
+            _ => Path::new("."),
+        };
+        Some(std::fs::canonicalize(parent).ok()?.join(p.file_name()?))
+    };
+    canon(a).is_some() && canon(a) == canon(b)
+}
+
+fn check_targets(job: &ConvertJob) -> Result<()> {
+    if job.outputs.is_empty() {
+        return Err(Error::Usage("no output format given (--to)".into()));
+    }
+    let mut stdout_seen = false;
+    for (i, o) in job.outputs.iter().enumerate() {
+        match &o.target {
+            OutputTarget::Stdout => {
+                if stdout_seen {
+                    return Err(Error::Usage(
+                        "only one output can go to standard output".into(),
+                    ));
+                }
+                stdout_seen = true;
+            }
+            OutputTarget::Path(p) => {
+                if same_file(p, &job.input) {
+                    return Err(Error::Usage(format!(
+                        "output {} is the input file; refusing to overwrite the input",
+                        p.display()
+                    )));
+                }
+                for earlier in &job.outputs[..i] {
+                    if let OutputTarget::Path(q) = &earlier.target {
+                        if q == p || same_file(p, q) {
+                            return Err(Error::Usage(format!(
+                                "outputs {} and {} would both be written to {}; name them apart with -o or --output-dir",
+                                earlier.format.name(),
+                                o.format.name(),
+                                p.display()
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A sink whose errors name the output they concern.
+struct Named {
+    inner: Box<dyn BlockSink>,
+    name: String,
+}
+
+impl Named {
+    fn wrap(&self, e: io::Error) -> io::Error {
+        io::Error::new(e.kind(), format!("{}: {e}", self.name))
+    }
+}
+
+impl BlockSink for Named {
+    fn begin(&mut self, size: u64, plan: &[Extent]) -> io::Result<()> {
+        self.inner.begin(size, plan).map_err(|e| self.wrap(e))
+    }
+    fn write(&mut self, offset: u64, data: Bytes) -> io::Result<()> {
+        self.inner.write(offset, data).map_err(|e| self.wrap(e))
+    }
+    fn finish(&mut self) -> io::Result<()> {
+        self.inner.finish().map_err(|e| self.wrap(e))
+    }
+    fn wants_exact_plan(&self) -> bool {
+        self.inner.wants_exact_plan()
+    }
+}
+
+/// Where one output's bytes are being put until the conversion succeeds.
+enum Staging {
+    /// A temporary file beside the target.
+    Pending(PendingFile),
+    /// Written straight to standard output.
+    Stdout,
+    /// A format that must seek, bound for standard output: spooled in an
+    /// anonymous temporary file and copied out at the end.
+    Spool(std::fs::File),
+}
+
+/// Runs `job`: reads the input once and writes every output. On any error
+/// no output file is left behind. `progress` gets (done, total) bytes.
+pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<ConvertReport> {
+    let start = Instant::now();
+    check_targets(job)?;
+    let input = &job.input;
+    let mut image = open_image(input)?;
+    let mut options = job.options.clone();
+    let name = input
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    options.stamp = options
+        .stamp
+        .mixed_with(format!("{name}\0{}", image.source.size()));
+
+    let mut staging = Vec::with_capacity(job.outputs.len());
+    let mut sinks: Vec<Named> = Vec::with_capacity(job.outputs.len());
+    for o in &job.outputs {
+        let (stage, dest, label) = match &o.target {
+            OutputTarget::Path(p) => {
+                let pending = PendingFile::create(p).map_err(|e| Error::io(p, e))?;
+                let file = pending.file().map_err(|e| Error::io(p, e))?;
+                (
+                    Staging::Pending(pending),
+                    Destination::file(file),
+                    p.display().to_string(),
+                )
+            }
+            OutputTarget::Stdout if options.streamable(o.format) => (
+                Staging::Stdout,
+                Destination::stream(io::stdout()),
+                "standard output".to_string(),
+            ),
+            OutputTarget::Stdout => {
+                let spool = tempfile::tempfile().map_err(|e| Error::io("temporary file", e))?;
+                let file = spool
+                    .try_clone()
+                    .map_err(|e| Error::io("temporary file", e))?;
+                (
+                    Staging::Spool(spool),
+                    Destination::file(file),
+                    "standard output".to_string(),
+                )
+            }
+        };
+        sinks.push(Named {
+            inner: make_sink(o.format, &options, dest)?,
+            name: label,
+        });
+        staging.push(stage);
+    }
+
+    let mut refs: Vec<&mut dyn BlockSink> =
+        sinks.iter_mut().map(|s| s as &mut dyn BlockSink).collect();
+    let stats = blocksink::convert(image.source.as_mut(), &mut refs, progress)
+        .map_err(|e| Error::image(input, e))?;
+    drop(refs);
+    drop(sinks);
+
+    let mut outputs = Vec::with_capacity(staging.len());
+    for (o, stage) in job.outputs.iter().zip(staging) {
+        let (path, bytes) = match stage {
+            Staging::Pending(p) => {
+                let target = p.target().to_path_buf();
+                let len = p
+                    .file()
+                    .and_then(|f| f.metadata())
+                    .map(|m| m.len())
+                    .map_err(|e| Error::io(&target, e))?;
+                p.commit().map_err(|e| Error::io(&target, e))?;
+                (Some(target), len)
+            }
+            Staging::Stdout => (None, 0),
+            Staging::Spool(mut f) => {
+                use std::io::{Seek, Write};
+                f.seek(io::SeekFrom::Start(0))
+                    .map_err(|e| Error::io("temporary file", e))?;
+                let mut out = io::stdout().lock();
+                let n = io::copy(&mut f, &mut out).map_err(|e| Error::io("standard output", e))?;
+                out.flush().map_err(|e| Error::io("standard output", e))?;
+                (None, n)
+            }
+        };
+        outputs.push(OutputReport {
+            format: o.format,
+            path,
+            bytes,
+        });
+    }
+    Ok(ConvertReport {
+        input: input.clone(),
+        input_format: image.format,
+        virtual_size: stats.virtual_size,
+        read_bytes: stats.read_bytes,
+        data_bytes: stats.data_bytes,
+        seconds: start.elapsed().as_secs_f64(),
+        outputs,
+    })
+}

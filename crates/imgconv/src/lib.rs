@@ -1,0 +1,49 @@
+//! Convert one raw disk into every image format a Linux distribution
+//! publishes — in one pass over the input.
+//!
+//! This crate composes the format crates (`qcow2`, `vhd`, `gpt`, …) behind
+//! the `imgconv` command line: it opens any image the readers understand,
+//! fans its data out to many writers at once, writes each output to a
+//! temporary file renamed only when complete, and answers `info`, `compare`
+//! and `check` the way qemu-img does.
+//!
+//! # Example
+//!
+//! ```
+//! use imgconv::{convert, ConvertJob, OutputFormat, OutputSpec, OutputTarget, FormatOptions};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let raw = dir.path().join("disk.raw");
+//! let mut disk = vec![0u8; 8 << 20];
+//! disk[..11].copy_from_slice(b"hello, disk");
+//! std::fs::write(&raw, &disk)?;
+//!
+//! let job = ConvertJob {
+//!     input: raw.clone(),
+//!     outputs: vec![OutputSpec {
+//!         format: OutputFormat::Qcow2,
+//!         target: OutputTarget::Path(dir.path().join("disk.qcow2")),
+//!     }],
+//!     options: FormatOptions::default(),
+//! };
+//! let report = convert(&job, &mut |_, _| {})?;
+//! assert_eq!(report.virtual_size, 8 << 20);
+//! assert!(dir.path().join("disk.qcow2").exists());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod check;
+mod compare;
+mod convert;
+mod error;
+mod formats;
+mod info;
+
+pub use check::{check, CheckReport};
+pub use compare::{compare, Comparison};
+pub use convert::{
+    convert, default_output_path, ConvertJob, ConvertReport, OutputReport, OutputSpec, OutputTarget,
+};
+pub use error::{Error, Result};
+pub use formats::{open_image, FormatOptions, Image, InputFormat, OutputFormat};
+pub use info::{info, ImageInfo};

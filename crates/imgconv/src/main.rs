@@ -1,0 +1,274 @@
+//! The `imgconv` command line: parses arguments and calls the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use imgconv::{
+    default_output_path, Comparison, ConvertJob, FormatOptions, OutputFormat, OutputSpec,
+    OutputTarget,
+};
+
+/// Convert a disk image into many formats in one pass.
+///
+/// Formats written: raw, qcow2. Formats read: raw, qcow2 (any → any).
+#[derive(Parser)]
+#[command(name = "imgconv", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    convert: ConvertArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Convert INPUT to one or more formats (the default command).
+    Convert(ConvertArgs),
+    /// Show an image's format, sizes and format options.
+    Info {
+        /// The image.
+        image: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare the disks of two images (exit 0 identical, 1 different, 2 error).
+    Compare {
+        /// First image.
+        a: PathBuf,
+        /// Second image.
+        b: PathBuf,
+    },
+    /// Check an image's structure (exit 0 clean, 2 errors found, 1 could not check).
+    Check {
+        /// The image.
+        image: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct ConvertArgs {
+    /// The input image: raw, or any format imgconv reads.
+    input: Option<PathBuf>,
+    /// Output formats, comma separated: raw, qcow2.
+    #[arg(long, short = 't', value_delimiter = ',')]
+    to: Vec<String>,
+    /// Output path (one format only); `-` writes to standard output.
+    #[arg(long, short = 'o')]
+    output: Option<PathBuf>,
+    /// Directory for outputs named `<stem>.<ext>` (default: beside the input).
+    #[arg(long)]
+    output_dir: Option<PathBuf>,
+    /// qcow2: cluster size (512 to 2M; default 64K).
+    #[arg(long, value_parser = parse_size)]
+    cluster_size: Option<u64>,
+    /// qcow2: compress clusters with deflate (the default, as `qemu-img -c`) or zstd.
+    #[arg(long, short = 'c', num_args = 0..=1, default_missing_value = "deflate", value_name = "ALGO")]
+    compress: Option<String>,
+    /// Compression level (deflate 1–12, default 6; zstd 1–22, default 3).
+    #[arg(long)]
+    compression_level: Option<i32>,
+    /// Seed for the identifiers written into outputs (default: from
+    /// SOURCE_DATE_EPOCH when set, else random).
+    #[arg(long)]
+    seed: Option<String>,
+    /// Print a JSON summary of what was written.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => {
+            let m = match s[i..].to_ascii_lowercase().trim_end_matches(['b', 'i']) {
+                "" => 1,
+                "k" => 1 << 10,
+                "m" => 1 << 20,
+                "g" => 1 << 30,
+                "t" => 1 << 40,
+                other => return Err(format!("unknown size suffix {other:?}")),
+            };
+            (&s[..i], m)
+        }
+        None => (s, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("invalid size {s:?}"))
+}
+
+fn format_options(a: &ConvertArgs) -> Result<FormatOptions> {
+    let mut opts = FormatOptions::default();
+    if let Some(seed) = &a.seed {
+        opts.stamp = blocksink::BuildStamp::fixed(opts.stamp.unix_time(), seed);
+    }
+    if let Some(cs) = a.cluster_size {
+        opts.qcow2.cluster_size =
+            u32::try_from(cs).with_context(|| format!("cluster size {cs} is too large"))?;
+    }
+    opts.qcow2.compression = match a.compress.as_deref() {
+        None => None,
+        Some("deflate" | "zlib") => Some(qcow2::Compression::Deflate {
+            level: a.compression_level.unwrap_or(6),
+        }),
+        Some("zstd") => Some(qcow2::Compression::Zstd {
+            level: a.compression_level.unwrap_or(3),
+        }),
+        Some(other) => bail!("unknown compression {other:?}: use deflate or zstd"),
+    };
+    Ok(opts)
+}
+
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+fn run_convert(a: ConvertArgs) -> Result<ExitCode> {
+    let Some(input) = a.input.clone() else {
+        bail!("no input image given; see imgconv --help");
+    };
+    if a.to.is_empty() {
+        bail!("no output format given: use --to FMT[,FMT…] (raw, qcow2)");
+    }
+    let formats =
+        a.to.iter()
+            .map(|f| OutputFormat::parse(f))
+            .collect::<Result<Vec<_>, _>>()?;
+    if a.output.is_some() && formats.len() > 1 {
+        bail!(
+            "-o names one output, but {} formats were asked for; use --output-dir",
+            formats.len()
+        );
+    }
+    if let Some(dir) = &a.output_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let outputs = formats
+        .iter()
+        .map(|&format| {
+            let target = match &a.output {
+                Some(p) if p.as_os_str() == "-" => OutputTarget::Stdout,
+                Some(p) => OutputTarget::Path(p.clone()),
+                None => {
+                    OutputTarget::Path(default_output_path(&input, format, a.output_dir.as_deref()))
+                }
+            };
+            OutputSpec { format, target }
+        })
+        .collect::<Vec<_>>();
+    if outputs.iter().any(|o| o.target == OutputTarget::Stdout)
+        && std::io::IsTerminal::is_terminal(&std::io::stdout())
+    {
+        bail!("refusing to write a disk image to a terminal; redirect standard output");
+    }
+    let job = ConvertJob {
+        input,
+        outputs,
+        options: format_options(&a)?,
+    };
+    let bar = progress_bar();
+    let report = imgconv::convert(&job, &mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    });
+    bar.finish_and_clear();
+    let report = report?;
+    if a.json {
+        eprintln!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for o in &report.outputs {
+            if let Some(p) = &o.path {
+                eprintln!(
+                    "wrote {} ({}, {} bytes)",
+                    p.display(),
+                    o.format.name(),
+                    o.bytes
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => run_convert(cli.convert),
+        Some(Command::Convert(a)) => run_convert(a),
+        Some(Command::Info { image, json }) => (|| {
+            let i = imgconv::info(&image)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&i)?);
+            } else {
+                println!("image: {}", i.path.display());
+                println!("file format: {}", i.format.name());
+                println!("virtual size: {} bytes", i.virtual_size);
+                println!("file size: {} bytes", i.file_size);
+                println!("disk size: {} bytes", i.allocated_size);
+                println!("data: {} bytes", i.data_size);
+                for (k, v) in &i.format_options {
+                    println!("    {k}: {v}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        })(),
+        Some(Command::Compare { a, b }) => match imgconv::compare(&a, &b) {
+            Ok(Comparison::Identical { size_mismatch }) => {
+                if size_mismatch {
+                    println!("Warning: Image size mismatch!");
+                }
+                println!("Images are identical.");
+                return ExitCode::SUCCESS;
+            }
+            Ok(Comparison::Differ { offset }) => {
+                println!("Content mismatch at offset {offset}!");
+                return ExitCode::from(1);
+            }
+            Err(e) => {
+                eprintln!("imgconv: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        Some(Command::Check { image, json }) => match imgconv::check(&image) {
+            Ok(r) => {
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+                } else if r.errors.is_empty() {
+                    println!("No errors were found on the image.");
+                } else {
+                    for e in &r.errors {
+                        println!("ERROR {e}");
+                    }
+                    println!("{} errors were found on the image.", r.errors.len());
+                }
+                return ExitCode::from(if r.errors.is_empty() { 0 } else { 2 });
+            }
+            Err(e) => {
+                eprintln!("imgconv: {e}");
+                return ExitCode::from(1);
+            }
+        },
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("imgconv: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The `imgconv` binary end to end, checked with qemu-img.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use testkit::{qemu_check, qemu_compare, qemu_info, sample_disk};
+
+fn imgconv(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_imgconv"))
+        .args(args)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = imgconv(args);
+    assert!(
+        out.status.success(),
+        "imgconv {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn one_pass_to_several_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.img");
+    sample_disk(&raw, (20 << 20) + 4096, 11);
+    let out = dir.path().join("out");
+    ok(&[s(&raw), "--to", "qcow2,raw", "--output-dir", s(&out)]);
+    qemu_compare(&raw, "raw", &out.join("disk.qcow2"), "qcow2");
+    qemu_check(&out.join("disk.qcow2"), "qcow2");
+    assert_eq!(
+        std::fs::read(&raw).unwrap(),
+        std::fs::read(out.join("disk.raw")).unwrap()
+    );
+    let info = qemu_info(&out.join("disk.qcow2"), "qcow2");
+    assert_eq!(info["virtual-size"], (20 << 20) + 4096);
+}
+
+#[test]
+fn any_to_any() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    let contents = sample_disk(&raw, 16 << 20, 12);
+    let qemu = dir.path().join("q.qcow2");
+    testkit::qemu_convert(&["-O", "qcow2", "-c"], &raw, &qemu);
+    let ours = dir.path().join("ours.qcow2");
+    ok(&[s(&qemu), "--to", "qcow2", "-c", "zstd", "-o", s(&ours)]);
+    let back = dir.path().join("back.raw");
+    ok(&[s(&ours), "--to", "raw", "-o", s(&back)]);
+    assert!(std::fs::read(&back).unwrap() == contents);
+}
+
+#[test]
+fn writes_to_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    sample_disk(&raw, 12 << 20, 13);
+    for extra in [&[][..], &["-c"][..]] {
+        let out = dir.path().join("piped.qcow2");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_imgconv"))
+            .args([s(&raw), "--to", "qcow2", "-o", "-"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // `cat` holds the other end: the output is a real, unseekable pipe.
+        let cat = Command::new("cat")
+            .stdin(child.stdout.take().unwrap())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .status()
+            .unwrap();
+        assert!(child.wait().unwrap().success() && cat.success());
+        qemu_check(&out, "qcow2");
+        qemu_compare(&raw, "raw", &out, "qcow2");
+    }
+}
+
+#[test]
+fn refuses_clashing_or_input_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    sample_disk(&raw, 1 << 20, 14);
+    let before = std::fs::read(&raw).unwrap();
+    let out = imgconv(&[s(&raw), "--to", "raw"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is the input"));
+    assert_eq!(std::fs::read(&raw).unwrap(), before);
+
+    let out = imgconv(&[s(&raw), "--to", "qcow2,qcow2"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("would both be written"));
+    assert_eq!(files_in(dir.path()), vec![raw.clone()]);
+}
+
+#[test]
+fn hostile_input_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    sample_disk(&raw, 4 << 20, 15);
+    let img = dir.path().join("bad.qcow2");
+    ok(&[s(&raw), "--to", "qcow2", "-o", s(&img)]);
+    let mut bytes = std::fs::read(&img).unwrap();
+    // Point the first L2 table far past the end of the file.
+    let l1 = u64::from_be_bytes(bytes[40..48].try_into().unwrap()) as usize;
+    bytes[l1..l1 + 8].copy_from_slice(&((1u64 << 63) | (1 << 44)).to_be_bytes());
+    std::fs::write(&img, &bytes).unwrap();
+    let out = imgconv(&[
+        s(&img),
+        "--to",
+        "raw,qcow2",
+        "--output-dir",
+        s(&dir.path().join("o")),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("past the end of the file"), "{err}");
+    assert!(files_in(&dir.path().join("o")).is_empty());
+    let out = imgconv(&["check", s(&img)]);
+    assert_eq!(out.status.code(), Some(2));
+
+    // An L1 table claiming 2^31 entries fails at open, before any allocation.
+    bytes[36..40].copy_from_slice(&(1u32 << 31).to_be_bytes());
+    std::fs::write(&img, &bytes).unwrap();
+    let out = imgconv(&["info", s(&img)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("l1_size"));
+}
+
+#[test]
+fn info_compare_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    sample_disk(&raw, 8 << 20, 16);
+    let img = dir.path().join("disk.qcow2");
+    ok(&[s(&raw), "--to", "qcow2", "--cluster-size", "4k"]);
+    let info: serde_json::Value = serde_json::from_str(&ok(&["info", "--json", s(&img)])).unwrap();
+    assert_eq!(info["format"], "qcow2");
+    assert_eq!(info["virtual_size"], 8 << 20);
+    assert!(ok(&["check", s(&img)]).contains("No errors"));
+    assert!(ok(&["compare", s(&raw), s(&img)]).contains("identical"));
+    let other = dir.path().join("other.raw");
+    sample_disk(&other, 8 << 20, 17);
+    assert_eq!(
+        imgconv(&["compare", s(&raw), s(&other)]).status.code(),
+        Some(1)
+    );
+    assert_eq!(
+        imgconv(&["compare", s(&raw), "/nonexistent"]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn reproducible_with_source_date_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    sample_disk(&raw, 8 << 20, 18);
+    let mut outputs = Vec::new();
+    for i in 0..2 {
+        let o = dir.path().join(format!("r{i}"));
+        let status = Command::new(env!("CARGO_BIN_EXE_imgconv"))
+            .args([s(&raw), "--to", "qcow2,raw", "--output-dir", s(&o)])
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        outputs.push(o);
+    }
+    for name in ["disk.qcow2", "disk.raw"] {
+        assert_eq!(
+            std::fs::read(outputs[0].join(name)).unwrap(),
+            std::fs::read(outputs[1].join(name)).unwrap(),
+            "{name}"
+        );
+    }
+}

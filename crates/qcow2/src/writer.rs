@@ -1,0 +1,588 @@
+//! The QCOW2 writer: a [`BlockSink`].
+
+use std::io;
+
+use blocksink::{Block, BlockAssembler, BlockSink, Bytes, Destination, Extent};
+use rayon::prelude::*;
+use zerocopy::IntoBytes;
+
+use crate::format::*;
+use crate::{Error, Result};
+
+/// How data clusters are compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// Raw deflate, what `qemu-img convert -c` writes; level 1 ..= 12.
+    Deflate {
+        /// Compression level (libdeflate's scale; 6 is zlib's default effort).
+        level: i32,
+    },
+    /// zstd (`compression_type=zstd`); level 1 ..= 22.
+    Zstd {
+        /// Compression level.
+        level: i32,
+    },
+}
+
+impl Compression {
+    /// Deflate at the default level.
+    pub const DEFLATE: Compression = Compression::Deflate { level: 6 };
+    /// zstd at the default level.
+    pub const ZSTD: Compression = Compression::Zstd { level: 3 };
+}
+
+/// Options of a QCOW2 image being written, named as qemu-img names them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Qcow2Options {
+    /// Cluster size in bytes: a power of two from 512 to 2 MiB (default 64 KiB).
+    pub cluster_size: u32,
+    /// Compress data clusters (`-c`); clusters that do not shrink stay raw.
+    pub compression: Option<Compression>,
+}
+
+impl Default for Qcow2Options {
+    fn default() -> Self {
+        Qcow2Options {
+            cluster_size: 64 * 1024,
+            compression: None,
+        }
+    }
+}
+
+impl Qcow2Options {
+    fn cluster_bits(&self) -> Result<u32> {
+        let cs = self.cluster_size;
+        if !cs.is_power_of_two() || !(512..=2 << 20).contains(&cs) {
+            return Err(Error::InvalidOption(format!(
+                "cluster_size {cs} must be a power of two from 512 to 2097152"
+            )));
+        }
+        match self.compression {
+            Some(Compression::Deflate { level }) if !(1..=12).contains(&level) => Err(
+                Error::InvalidOption(format!("deflate level {level} must be 1 to 12")),
+            ),
+            Some(Compression::Zstd { level }) if !(1..=22).contains(&level) => Err(
+                Error::InvalidOption(format!("zstd level {level} must be 1 to 22")),
+            ),
+            _ => Ok(cs.trailing_zeros()),
+        }
+    }
+}
+
+/// Writes a QCOW2 v3 image (compat 1.1, 16-bit refcounts) into a
+/// [`Destination`].
+///
+/// On a seekable file, clusters are appended as data arrives and the tables
+/// follow at the end, so only non-zero clusters take space. On a stream the
+/// writer asks for an exact plan and lays out every table before the data;
+/// compressed images need a seekable output.
+pub struct Qcow2Writer {
+    dest: Destination,
+    opts: Qcow2Options,
+    cluster_bits: u32,
+    size: u64,
+    assembler: BlockAssembler,
+    state: State,
+}
+
+enum State {
+    Idle,
+    Append(Append),
+    Stream(Stream),
+}
+
+/// Seekable layout: data and L2 tables appended, then L1 and refcounts.
+struct Append {
+    /// Next free byte in the file.
+    pos: u64,
+    /// Refcount of each host cluster below `pos`.
+    refcounts: Vec<u16>,
+    l1: Vec<u64>,
+    /// The L2 table being filled (writes ascend, so only one is open).
+    open_l2: Option<(u64, Vec<u64>)>,
+    /// Clusters waiting to be compressed together.
+    batch: Vec<Block>,
+}
+
+/// Stream layout: every table first, then the planned clusters in order.
+struct Stream {
+    data_start: u64,
+    /// Allocated guest clusters as runs, with the rank of each run's first cluster.
+    runs: Vec<(Extent, u64)>,
+    cursor: usize,
+    total_clusters: u64,
+}
+
+impl std::fmt::Debug for Qcow2Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Qcow2Writer")
+            .field("opts", &self.opts)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+fn div_ceil(a: u64, b: u64) -> u64 {
+    a.div_ceil(b)
+}
+
+/// Refcount table and block counts that cover `fixed` clusters plus themselves.
+fn refcount_layout(fixed: u64, cluster_size: u64) -> (u64, u64) {
+    let per_block = cluster_size / 2;
+    let (mut rt, mut rb) = (1u64, 1u64);
+    loop {
+        let total = fixed + rt + rb;
+        let nrb = div_ceil(total, per_block);
+        let nrt = div_ceil(nrb * 8, cluster_size).max(1);
+        if (nrb, nrt) == (rb, rt) {
+            return (rt, rb);
+        }
+        (rt, rb) = (nrt, nrb);
+    }
+}
+
+impl Qcow2Writer {
+    /// A writer with `opts` into `dest`; fails on invalid options.
+    pub fn new(dest: Destination, opts: Qcow2Options) -> Result<Self> {
+        let cluster_bits = opts.cluster_bits()?;
+        Ok(Qcow2Writer {
+            dest,
+            opts,
+            cluster_bits,
+            size: 0,
+            assembler: BlockAssembler::new(1 << cluster_bits),
+            state: State::Idle,
+        })
+    }
+
+    fn cs(&self) -> u64 {
+        1 << self.cluster_bits
+    }
+
+    fn l2_entries(&self) -> u64 {
+        self.cs() / 8
+    }
+
+    fn l1_size(&self) -> u64 {
+        div_ceil(self.size, self.cs() * self.l2_entries())
+    }
+
+    fn header(
+        &self,
+        l1_offset: u64,
+        reftable_offset: u64,
+        reftable_clusters: u64,
+    ) -> Result<Header> {
+        let (incompat, ctype) = match self.opts.compression {
+            Some(Compression::Zstd { .. }) => (INCOMPAT_COMPRESSION, 1),
+            _ => (0, 0),
+        };
+        let u32_field = |field: &'static str, v: u64| {
+            u32::try_from(v).map_err(|_| Error::BadHeader {
+                field,
+                value: v,
+                why: "does not fit in 32 bits",
+            })
+        };
+        Ok(Header {
+            magic: MAGIC.into(),
+            version: 3.into(),
+            backing_file_offset: 0.into(),
+            backing_file_size: 0.into(),
+            cluster_bits: self.cluster_bits.into(),
+            size: self.size.into(),
+            crypt_method: 0.into(),
+            l1_size: u32_field("l1_size", self.l1_size())?.into(),
+            l1_table_offset: l1_offset.into(),
+            refcount_table_offset: reftable_offset.into(),
+            refcount_table_clusters: u32_field("refcount_table_clusters", reftable_clusters)?
+                .into(),
+            nb_snapshots: 0.into(),
+            snapshots_offset: 0.into(),
+            incompatible_features: incompat.into(),
+            compatible_features: 0.into(),
+            autoclear_features: 0.into(),
+            refcount_order: 4.into(),
+            header_length: (size_of::<Header>() as u32).into(),
+            compression_type: ctype,
+            padding: [0; 7],
+        })
+    }
+
+    /// Writes the header cluster: header and an empty extension list.
+    fn write_header(&mut self, l1_offset: u64, rt_offset: u64, rt_clusters: u64) -> Result<()> {
+        let header = self.header(l1_offset, rt_offset, rt_clusters)?;
+        let mut cluster = vec![0u8; self.cs() as usize];
+        cluster[..size_of::<Header>()].copy_from_slice(header.as_bytes());
+        self.dest.write_at(0, &cluster)?;
+        Ok(())
+    }
+
+    fn be_table(entries: impl IntoIterator<Item = u64>, len_bytes: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len_bytes as usize);
+        for e in entries {
+            out.extend_from_slice(&e.to_be_bytes());
+        }
+        out.resize(len_bytes as usize, 0);
+        out
+    }
+
+    fn begin_stream(&mut self, plan: &[Extent]) -> Result<()> {
+        if self.opts.compression.is_some() {
+            return Err(Error::Unsupported(
+                "a compressed qcow2 cannot be written to a stream: its cluster sizes are known only after compression; write it to a file".into(),
+            ));
+        }
+        let cs = self.cs();
+        let l2e = self.l2_entries();
+        let clusters = blocksink::merge_extents(
+            plan.iter()
+                .map(|e| {
+                    let first = e.offset / cs;
+                    Extent::new(first, div_ceil(e.end(), cs) - first)
+                })
+                .collect(),
+        );
+        let mut l2_tables: Vec<u64> = Vec::new();
+        let mut data_clusters = 0u64;
+        let mut runs = Vec::with_capacity(clusters.len());
+        for run in &clusters {
+            for t in run.offset / l2e..=(run.end() - 1) / l2e {
+                if l2_tables.last() != Some(&t) {
+                    l2_tables.push(t);
+                }
+            }
+            runs.push((*run, data_clusters));
+            data_clusters += run.len;
+        }
+        let l1_size = self.l1_size();
+        let l1_clusters = div_ceil(l1_size * 8, cs).max(1);
+        let fixed = 1 + l1_clusters + l2_tables.len() as u64 + data_clusters;
+        let (rt, rb) = refcount_layout(fixed, cs);
+        let total = fixed + rt + rb;
+        let l1_off = cs;
+        let rt_off = l1_off + l1_clusters * cs;
+        let rb_off = rt_off + rt * cs;
+        let l2_off = rb_off + rb * cs;
+        let data_start = l2_off + l2_tables.len() as u64 * cs;
+
+        self.write_header(l1_off, rt_off, rt)?;
+        let mut l1 = vec![0u64; l1_size as usize];
+        for (i, t) in l2_tables.iter().enumerate() {
+            l1[*t as usize] = (l2_off + i as u64 * cs) | OFLAG_COPIED;
+        }
+        let l1_bytes = Self::be_table(l1, l1_clusters * cs);
+        self.dest.write_at(l1_off, &l1_bytes)?;
+        let rt_bytes = Self::be_table((0..rb).map(|i| rb_off + i * cs), rt * cs);
+        self.dest.write_at(rt_off, &rt_bytes)?;
+        let per_block = cs / 2;
+        for b in 0..rb {
+            let used = total.saturating_sub(b * per_block).min(per_block) as usize;
+            let mut block = vec![0u8; cs as usize];
+            for r in block[..used * 2].chunks_exact_mut(2) {
+                r.copy_from_slice(&1u16.to_be_bytes());
+            }
+            self.dest.write_at(rb_off + b * cs, &block)?;
+        }
+        // L2 tables, in the order the L1 table names them.
+        let mut run_iter = runs.iter().peekable();
+        for (i, t) in l2_tables.iter().enumerate() {
+            let mut table = vec![0u64; l2e as usize];
+            let (lo, hi) = (t * l2e, (t + 1) * l2e);
+            while let Some((run, rank)) = run_iter.peek() {
+                let (s, e) = (run.offset.max(lo), run.end().min(hi));
+                for c in s..e {
+                    table[(c - lo) as usize] =
+                        (data_start + (rank + c - run.offset) * cs) | OFLAG_COPIED;
+                }
+                if run.end() > hi {
+                    break;
+                }
+                run_iter.next();
+            }
+            let bytes = Self::be_table(table, cs);
+            self.dest.write_at(l2_off + i as u64 * cs, &bytes)?;
+        }
+        self.state = State::Stream(Stream {
+            data_start,
+            runs,
+            cursor: 0,
+            total_clusters: total,
+        });
+        Ok(())
+    }
+
+    fn write_blocks(&mut self, blocks: Vec<Block>) -> Result<()> {
+        for block in blocks {
+            match &mut self.state {
+                State::Idle => {
+                    return Err(Error::Io(io::Error::other("write before begin")));
+                }
+                State::Stream(s) => {
+                    while s
+                        .runs
+                        .get(s.cursor)
+                        .is_some_and(|(r, _)| r.end() <= block.index)
+                    {
+                        s.cursor += 1;
+                    }
+                    let Some((run, rank)) = s
+                        .runs
+                        .get(s.cursor)
+                        .filter(|(r, _)| r.offset <= block.index)
+                    else {
+                        return Err(Error::Io(io::Error::other(format!(
+                            "data for cluster {} arrived outside the plan",
+                            block.index
+                        ))));
+                    };
+                    let host = s.data_start + (rank + block.index - run.offset) * self.cs();
+                    self.dest.write_at(host, &block.data)?;
+                }
+                State::Append(a) => {
+                    if self.opts.compression.is_some() {
+                        a.batch.push(block);
+                        if a.batch.len() >= 32 * rayon::current_num_threads() {
+                            self.flush_batch()?;
+                        }
+                    } else {
+                        let host = self.alloc_clusters(1);
+                        self.dest.write_at(host, &block.data)?;
+                        self.set_l2(block.index, host | OFLAG_COPIED)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn append(&mut self) -> &mut Append {
+        match &mut self.state {
+            State::Append(a) => a,
+            _ => unreachable!("only called in the append layout"),
+        }
+    }
+
+    /// Allocates `n` whole clusters at the end of the file.
+    fn alloc_clusters(&mut self, n: u64) -> u64 {
+        let cs = self.cs();
+        let a = self.append();
+        let host = a.pos.next_multiple_of(cs);
+        a.pos = host + n * cs;
+        let first = (host / cs) as usize;
+        a.refcounts.resize(first + n as usize, 0);
+        for r in &mut a.refcounts[first..] {
+            *r = 1;
+        }
+        host
+    }
+
+    /// Records `entry` for guest cluster `index`, writing out the previous
+    /// L2 table once the writes have moved past it.
+    fn set_l2(&mut self, index: u64, entry: u64) -> Result<()> {
+        let l2e = self.l2_entries();
+        let table = index / l2e;
+        if self
+            .append()
+            .open_l2
+            .as_ref()
+            .is_some_and(|(t, _)| *t != table)
+        {
+            self.close_l2()?;
+        }
+        let a = self.append();
+        let (_, l2) = a
+            .open_l2
+            .get_or_insert_with(|| (table, vec![0u64; l2e as usize]));
+        l2[(index % l2e) as usize] = entry;
+        Ok(())
+    }
+
+    fn close_l2(&mut self) -> Result<()> {
+        let Some((table, l2)) = self.append().open_l2.take() else {
+            return Ok(());
+        };
+        let cs = self.cs();
+        let host = self.alloc_clusters(1);
+        self.dest.write_at(host, &Self::be_table(l2, cs))?;
+        self.append().l1[table as usize] = host | OFLAG_COPIED;
+        Ok(())
+    }
+
+    fn flush_batch(&mut self) -> Result<()> {
+        let batch = std::mem::take(&mut self.append().batch);
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let compression = self.opts.compression.unwrap_or(Compression::DEFLATE);
+        let limit = self.cs() as usize - 1;
+        let compressed: Vec<Option<Vec<u8>>> = batch
+            .par_iter()
+            .map_init(
+                || Compressor::new(compression),
+                |c, block| c.compress(&block.data, limit),
+            )
+            .collect::<std::result::Result<_, _>>()?;
+        let cs = self.cs();
+        for (block, packed) in batch.into_iter().zip(compressed) {
+            match packed {
+                Some(data) => {
+                    let a = self.append();
+                    let host = a.pos;
+                    let len = data.len() as u64;
+                    a.pos += len;
+                    // qemu counts every cluster the entry's sector range touches.
+                    let first = host / cs;
+                    let last =
+                        ((host & !511) + ((host + len - 1) / 512 - host / 512 + 1) * 512 - 1) / cs;
+                    if a.refcounts.len() <= last as usize {
+                        a.refcounts.resize(last as usize + 1, 0);
+                    }
+                    for r in &mut a.refcounts[first as usize..=last as usize] {
+                        *r = r
+                            .checked_add(1)
+                            .ok_or_else(|| Error::Corrupt("refcount overflow".into()))?;
+                    }
+                    self.dest.write_at(host, &data)?;
+                    let entry = compressed_entry(host, len, self.cluster_bits);
+                    self.set_l2(block.index, entry)?;
+                }
+                None => {
+                    let host = self.alloc_clusters(1);
+                    self.dest.write_at(host, &block.data)?;
+                    self.set_l2(block.index, host | OFLAG_COPIED)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish_append(&mut self) -> Result<()> {
+        self.flush_batch()?;
+        self.close_l2()?;
+        let cs = self.cs();
+        let l1_size = self.l1_size();
+        let l1_clusters = div_ceil(l1_size * 8, cs).max(1);
+        let l1_off = self.alloc_clusters(l1_clusters);
+        let fixed = self.append().pos / cs;
+        let (rt, rb) = refcount_layout(fixed, cs);
+        let rt_off = self.alloc_clusters(rt);
+        let rb_off = self.alloc_clusters(rb);
+        let a = self.append();
+        let total = a.pos / cs;
+        let l1 = std::mem::take(&mut a.l1);
+        let refcounts = std::mem::take(&mut a.refcounts);
+        let l1_bytes = Self::be_table(l1, l1_clusters * cs);
+        self.dest.write_at(l1_off, &l1_bytes)?;
+        let per_block = (cs / 2) as usize;
+        for (b, chunk) in refcounts.chunks(per_block).enumerate() {
+            let block = Self::be_table_u16(chunk, cs);
+            self.dest.write_at(rb_off + b as u64 * cs, &block)?;
+        }
+        let rt_bytes = Self::be_table((0..rb).map(|i| rb_off + i * cs), rt * cs);
+        self.dest.write_at(rt_off, &rt_bytes)?;
+        self.write_header(l1_off, rt_off, rt)?;
+        self.dest.finish(total * cs)?;
+        Ok(())
+    }
+
+    fn be_table_u16(entries: &[u16], len_bytes: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len_bytes as usize);
+        for e in entries {
+            out.extend_from_slice(&e.to_be_bytes());
+        }
+        out.resize(len_bytes as usize, 0);
+        out
+    }
+}
+
+/// A per-thread compressor for one cluster at a time.
+enum Compressor {
+    Deflate(libdeflater::Compressor),
+    Zstd(zstd::bulk::Compressor<'static>),
+}
+
+impl Compressor {
+    fn new(c: Compression) -> Self {
+        match c {
+            Compression::Deflate { level } => Compressor::Deflate(libdeflater::Compressor::new(
+                libdeflater::CompressionLvl::new(level).unwrap_or_default(),
+            )),
+            Compression::Zstd { level } => {
+                Compressor::Zstd(zstd::bulk::Compressor::new(level).unwrap_or_else(|_| {
+                    zstd::bulk::Compressor::new(3).unwrap_or_else(|_| unreachable!())
+                }))
+            }
+        }
+    }
+
+    /// The compressed cluster, or `None` if it does not fit in `limit` bytes.
+    fn compress(&mut self, data: &[u8], limit: usize) -> io::Result<Option<Vec<u8>>> {
+        let mut out = vec![0u8; limit];
+        let n = match self {
+            Compressor::Deflate(c) => match c.deflate_compress(data, &mut out) {
+                Ok(n) => n,
+                Err(libdeflater::CompressionError::InsufficientSpace) => return Ok(None),
+            },
+            Compressor::Zstd(c) => match c.compress_to_buffer(data, &mut out) {
+                Ok(n) => n,
+                Err(_) => return Ok(None),
+            },
+        };
+        out.truncate(n);
+        Ok(Some(out))
+    }
+}
+
+impl BlockSink for Qcow2Writer {
+    fn begin(&mut self, size: u64, plan: &[Extent]) -> io::Result<()> {
+        // qemu sees disks in whole sectors: it rounds a raw disk's size up,
+        // and would cut a qcow2 size down. Round up, as qemu-img convert does.
+        self.size = size.next_multiple_of(512);
+        if self.l1_size() * 8 > MAX_L1_BYTES {
+            return Err(Error::InvalidOption(format!(
+                "virtual size {size} needs an L1 table larger than qemu's 32 MiB limit; use a larger cluster_size"
+            ))
+            .into());
+        }
+        if self.dest.is_seekable() {
+            self.state = State::Append(Append {
+                pos: self.cs(),
+                refcounts: vec![1],
+                l1: vec![0; self.l1_size() as usize],
+                open_l2: None,
+                batch: Vec::new(),
+            });
+            Ok(())
+        } else {
+            Ok(self.begin_stream(plan)?)
+        }
+    }
+
+    fn write(&mut self, offset: u64, data: Bytes) -> io::Result<()> {
+        let blocks = self.assembler.push(offset, data);
+        Ok(self.write_blocks(blocks)?)
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        let rest: Vec<Block> = self.assembler.flush().into_iter().collect();
+        self.write_blocks(rest)?;
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::Idle => Err(io::Error::other("finish before begin")),
+            State::Append(a) => {
+                self.state = State::Append(a);
+                let r = self.finish_append();
+                self.state = State::Idle;
+                Ok(r?)
+            }
+            State::Stream(s) => {
+                let cs = self.cs();
+                Ok(self.dest.finish(s.total_clusters * cs)?)
+            }
+        }
+    }
+
+    fn wants_exact_plan(&self) -> bool {
+        !self.dest.is_seekable()
+    }
+}

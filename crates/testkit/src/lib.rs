@@ -1,0 +1,139 @@
+//! Test helpers shared by the imgconv crates: sample disks, and the reference
+//! tools (`qemu-img`, `sgdisk`, …) run so that a missing tool fails the test
+//! with a message saying how to get it, never skips it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// A small deterministic pseudo-random generator (xorshift64*), so sample
+/// disks are the same on every run.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// A number below `n` (non-zero).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+    /// Fills `buf`, mixing compressible text-like runs and random bytes.
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        let compressible = self.below(2) == 0;
+        for chunk in buf.chunks_mut(8) {
+            let v = if compressible {
+                (self.below(16) + u64::from(b'a')) * 0x0101_0101_0101_0101
+            } else {
+                self.next_u64()
+            };
+            chunk.copy_from_slice(&v.to_le_bytes()[..chunk.len()]);
+        }
+    }
+}
+
+/// Writes a sparse raw disk of `size` bytes to `path`: random data regions
+/// (some compressible), holes, and zero blocks written inside data, so
+/// readers and writers meet every case. Returns its contents.
+pub fn sample_disk(path: &Path, size: u64, seed: u64) -> Vec<u8> {
+    let mut rng = Rng::new(seed);
+    let mut contents = vec![0u8; size as usize];
+    let mut f = File::create(path).unwrap();
+    f.set_len(size).unwrap();
+    let mut pos = 0u64;
+    while pos < size {
+        let gap = rng.below(3 << 20);
+        let len = (1 + rng.below(1 << 20)).min(size.saturating_sub(pos + gap));
+        pos += gap;
+        if pos >= size || len == 0 {
+            break;
+        }
+        let region = &mut contents[pos as usize..(pos + len) as usize];
+        rng.fill(region);
+        // Zero blocks inside the data, written as zeros.
+        if len > 16384 {
+            let z = rng.below(len - 8192) as usize;
+            region[z..z + 8192].fill(0);
+        }
+        f.seek(SeekFrom::Start(pos)).unwrap();
+        f.write_all(region).unwrap();
+        pos += len;
+    }
+    // Something in the last bytes, to catch size rounding.
+    if size >= 3 {
+        let last = size as usize - 3;
+        contents[last] = 0x5a;
+        f.seek(SeekFrom::Start(last as u64)).unwrap();
+        f.write_all(&contents[last..]).unwrap();
+    }
+    contents
+}
+
+/// Runs a reference tool; a missing tool fails the test and says how to get it.
+pub fn run(program: &str, args: &[&str]) -> Output {
+    match Command::new(program).args(args).output() {
+        Ok(out) => out,
+        Err(e) => panic!(
+            "cannot run {program} ({e}): the tests need it; `cargo xtask test` installs the reference tools"
+        ),
+    }
+}
+
+/// Runs a tool and fails the test unless it exits with status 0. Returns stdout.
+pub fn run_ok(program: &str, args: &[&str]) -> String {
+    let out = run(program, args);
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `qemu-img compare -f fa -F fb a b` must say the images are identical.
+pub fn qemu_compare(a: &Path, fa: &str, b: &Path, fb: &str) {
+    run_ok("qemu-img", &["compare", "-f", fa, "-F", fb, s(a), s(b)]);
+}
+
+/// `qemu-img check -f fmt` must find no errors and no leaks.
+pub fn qemu_check(path: &Path, fmt: &str) {
+    let out = run_ok("qemu-img", &["check", "-f", fmt, s(path)]);
+    assert!(
+        out.contains("No errors were found"),
+        "qemu-img check: {out}"
+    );
+}
+
+/// `qemu-img info --output=json -f fmt`.
+pub fn qemu_info(path: &Path, fmt: &str) -> serde_json::Value {
+    let out = run_ok("qemu-img", &["info", "--output=json", "-f", fmt, s(path)]);
+    serde_json::from_str(&out).unwrap()
+}
+
+/// `qemu-img convert` with extra arguments (`-O fmt`, `-o …`, `-c`).
+pub fn qemu_convert(args: &[&str], src: &Path, dst: &Path) {
+    let mut all = vec!["convert"];
+    all.extend_from_slice(args);
+    all.push(s(src));
+    all.push(s(dst));
+    run_ok("qemu-img", &all);
+}

@@ -1,0 +1,282 @@
+//! `cargo xtask bench`: imgconv against `qemu-img convert`, same inputs,
+//! same run, as medians and ratios.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+use crate::demo::imgconv_binary;
+use crate::{root, sh, tools};
+
+/// One comparison: an imgconv command and the qemu-img commands doing the
+/// same work (run one after another, their times added).
+struct Case {
+    name: String,
+    ours: Vec<String>,
+    theirs: Vec<Vec<String>>,
+    /// Our output and qemu-img's, to compare sizes.
+    outputs: Option<(PathBuf, PathBuf)>,
+}
+
+fn time(cmd: &[String]) -> Result<f64> {
+    let start = Instant::now();
+    let status = Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// The 16 GiB disk holding 1 GiB of data in 64 MiB pieces.
+fn sparse_input(dir: &Path) -> Result<PathBuf> {
+    let path = dir.join("sparse-16g.raw");
+    if !path.exists() {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::File::create(&path)?;
+        f.set_len(16 << 30)?;
+        let mut rng = testkit::Rng::new(16);
+        let mut buf = vec![0u8; 64 << 20];
+        for i in 0..16u64 {
+            rng.fill(&mut buf);
+            f.write_all_at(&buf, i * (1 << 30) + (i % 4) * (64 << 20))?;
+        }
+    }
+    Ok(path)
+}
+
+/// 2 GiB of incompressible data.
+fn random_input(dir: &Path) -> Result<PathBuf> {
+    let path = dir.join("random-2g.raw");
+    if !path.exists() {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        let mut rng = testkit::Rng::new(2);
+        let mut buf = vec![0u8; 1 << 20];
+        for _ in 0..2048 {
+            for c in buf.chunks_mut(8) {
+                c.copy_from_slice(&rng.next_u64().to_le_bytes());
+            }
+            f.write_all(&buf)?;
+        }
+        f.flush()?;
+    }
+    Ok(path)
+}
+
+/// A realistic OS disk: a Debian minbase root (debootstrap) as ext4 and a
+/// FAT ESP inside a 4 GiB GPT disk, built without loop devices.
+fn os_input(dir: &Path) -> Result<PathBuf> {
+    let path = dir.join("os-4g.raw");
+    if path.exists() {
+        return Ok(path);
+    }
+    tools::ensure(&["debootstrap", "mkfs.ext4", "mkfs.vfat", "sgdisk"])?;
+    let rootfs = dir.join("rootfs");
+    if !rootfs.join("etc/debian_version").exists() {
+        let _ = std::fs::remove_dir_all(&rootfs);
+        sh(Command::new("debootstrap")
+            .args(["--variant=minbase", "bookworm"])
+            .arg(&rootfs)
+            .arg("http://deb.debian.org/debian"))?;
+    }
+    let tmp = dir.join("os-4g.raw.part");
+    let f = std::fs::File::create(&tmp)?;
+    f.set_len(4 << 30)?;
+    drop(f);
+    sh(Command::new("sgdisk")
+        .args([
+            "--clear",
+            "-n",
+            "1:1MiB:+255MiB",
+            "-t",
+            "1:ef00",
+            "-n",
+            "2:0:0",
+            "-t",
+            "2:8304",
+        ])
+        .arg(&tmp)
+        .stdout(Stdio::null()))?;
+    // ESP: 255 MiB FAT32 at 1 MiB, written in place with mkfs's offset.
+    let esp = dir.join("esp.img");
+    let _ = std::fs::remove_file(&esp);
+    sh(Command::new("mkfs.vfat")
+        .args(["-F", "32", "-C"])
+        .arg(&esp)
+        .arg("261120")
+        .stdout(Stdio::null()))?;
+    sh(Command::new("dd")
+        .arg(format!("if={}", s(&esp)))
+        .arg(format!("of={}", s(&tmp)))
+        .args(["bs=1M", "seek=1", "conv=notrunc,sparse", "status=none"]))?;
+    std::fs::remove_file(&esp)?;
+    // Root: ext4 of the rest, built from the directory at its offset.
+    let root_start = 256u64 << 20;
+    let root_blocks = ((4u64 << 30) - root_start - (1 << 20)) / 4096;
+    sh(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-b", "4096", "-E"])
+        .arg(format!("offset={root_start}"))
+        .arg("-d")
+        .arg(&rootfs)
+        .arg(&tmp)
+        .arg(root_blocks.to_string()))?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+fn cases(bin: &Path, input: &Path, out: &Path) -> Vec<Case> {
+    let stem = input
+        .file_stem()
+        .map(|x| x.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let o = |ext: &str| s(&out.join(format!("{stem}.{ext}")));
+    let q = |ext: &str| s(&out.join(format!("{stem}.qemu.{ext}")));
+    let i = s(input);
+    let b = s(bin);
+    let mut v = vec![
+        Case {
+            name: "qcow2".into(),
+            ours: vec![
+                b.clone(),
+                i.clone(),
+                "--to".into(),
+                "qcow2".into(),
+                "-o".into(),
+                o("qcow2"),
+            ],
+            theirs: vec![vec![
+                "qemu-img".into(),
+                "convert".into(),
+                "-O".into(),
+                "qcow2".into(),
+                i.clone(),
+                q("qcow2"),
+            ]],
+            outputs: Some((o("qcow2").into(), q("qcow2").into())),
+        },
+        Case {
+            name: "qcow2 -c (vs qemu-img -c)".into(),
+            ours: vec![
+                b.clone(),
+                i.clone(),
+                "--to".into(),
+                "qcow2".into(),
+                "-c".into(),
+                "-o".into(),
+                o("c.qcow2"),
+            ],
+            theirs: vec![vec![
+                "qemu-img".into(),
+                "convert".into(),
+                "-c".into(),
+                "-O".into(),
+                "qcow2".into(),
+                i.clone(),
+                q("c.qcow2"),
+            ]],
+            outputs: Some((o("c.qcow2").into(), q("c.qcow2").into())),
+        },
+        Case {
+            name: "qcow2 -c (vs qemu-img -c -W -m 16)".into(),
+            ours: vec![
+                b.clone(),
+                i.clone(),
+                "--to".into(),
+                "qcow2".into(),
+                "-c".into(),
+                "-o".into(),
+                o("c.qcow2"),
+            ],
+            theirs: vec![vec![
+                "qemu-img".into(),
+                "convert".into(),
+                "-c".into(),
+                "-W".into(),
+                "-m".into(),
+                "16".into(),
+                "-O".into(),
+                "qcow2".into(),
+                i.clone(),
+                q("cw.qcow2"),
+            ]],
+            outputs: Some((o("c.qcow2").into(), q("cw.qcow2").into())),
+        },
+    ];
+    v.retain(|c| !c.ours.is_empty());
+    v
+}
+
+/// Runs the benchmark: every case on every input, `runs` times each.
+pub(crate) fn run(runs: usize, only: Option<&str>) -> Result<()> {
+    let bin = imgconv_binary()?;
+    let dir = root().join("target/bench");
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out)?;
+    let mut inputs = Vec::new();
+    for (name, make) in [
+        ("os", os_input as fn(&Path) -> Result<PathBuf>),
+        ("sparse", sparse_input),
+        ("random", random_input),
+    ] {
+        if only.is_none_or(|o| name.contains(o)) {
+            inputs.push(make(&dir)?);
+        }
+    }
+    println!(
+        "{:<14} {:<36} {:>10} {:>10} {:>7} {:>12} {:>12}",
+        "input", "case", "imgconv s", "qemu-img s", "ratio", "our bytes", "qemu bytes"
+    );
+    for input in &inputs {
+        for case in cases(&bin, input, &out) {
+            let mut ours = Vec::new();
+            let mut theirs = Vec::new();
+            for _ in 0..runs.max(1) {
+                ours.push(time(&case.ours)?);
+                let mut t = 0.0;
+                for cmd in &case.theirs {
+                    t += time(cmd)?;
+                }
+                theirs.push(t);
+            }
+            let (mo, mt) = (median(ours), median(theirs));
+            let (bo, bt) = match &case.outputs {
+                Some((a, b)) => (
+                    std::fs::metadata(a).map(|m| m.len()).unwrap_or(0),
+                    std::fs::metadata(b).map(|m| m.len()).unwrap_or(0),
+                ),
+                None => (0, 0),
+            };
+            println!(
+                "{:<14} {:<36} {:>10.3} {:>10.3} {:>7.2} {:>12} {:>12}",
+                input
+                    .file_stem()
+                    .map(|x| x.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                case.name,
+                mo,
+                mt,
+                mo / mt,
+                bo,
+                bt
+            );
+        }
+    }
+    println!("ratio = imgconv median / qemu-img median (below 1: imgconv is faster)");
+    Ok(())
+}

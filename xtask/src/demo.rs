@@ -1,0 +1,93 @@
+//! `cargo xtask demo` and `cargo xtask testdata`: sample disks.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::{root, sh, tools};
+
+/// Builds the imgconv binary (release) and returns its path.
+pub(crate) fn imgconv_binary() -> Result<PathBuf> {
+    sh(Command::new("cargo").current_dir(root()).args([
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "imgconv",
+    ]))?;
+    Ok(root().join("target/release/imgconv"))
+}
+
+/// A GPT disk made by sgdisk, with an ESP and a root partition holding data.
+pub(crate) fn gpt_disk(path: &Path, size: u64) -> Result<()> {
+    tools::ensure(&["sgdisk"])?;
+    let f = File::create(path)?;
+    f.set_len(size)?;
+    drop(f);
+    let p = path.to_str().context("path is not UTF-8")?;
+    sh(Command::new("sgdisk")
+        .args([
+            "--clear",
+            "-n",
+            "1:1MiB:+16MiB",
+            "-t",
+            "1:ef00",
+            "-c",
+            "1:EFI System",
+            "-n",
+            "2:0:0",
+            "-t",
+            "2:8304",
+            "-c",
+            "2:root",
+            p,
+        ])
+        .stdout(std::process::Stdio::null()))?;
+    // Data in both partitions, with holes between.
+    let mut rng = testkit::Rng::new(42);
+    let mut buf = vec![0u8; 256 << 10];
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().write(true).open(path)?;
+    for start in [1u64 << 20, 20 << 20, 33 << 20, size / 2, size - (3 << 20)] {
+        rng.fill(&mut buf);
+        f.write_all_at(&buf, start)?;
+    }
+    Ok(())
+}
+
+/// Makes the test images; returns the directory.
+pub(crate) fn testdata() -> Result<PathBuf> {
+    let dir = root().join("testdata/generated");
+    std::fs::create_dir_all(&dir)?;
+    gpt_disk(&dir.join("gpt-64m.raw"), 64 << 20)?;
+    testkit::sample_disk(&dir.join("sparse-odd.raw"), (48 << 20) + 12345, 7);
+    testkit::sample_disk(&dir.join("sparse-100m.raw"), 100 << 20, 8);
+    println!("test images in {}", dir.display());
+    Ok(dir)
+}
+
+/// Makes a small GPT disk and converts it to every format.
+pub(crate) fn run() -> Result<()> {
+    let bin = imgconv_binary()?;
+    let dir = root().join("target/demo");
+    std::fs::create_dir_all(&dir)?;
+    let disk = dir.join("demo.raw");
+    gpt_disk(&disk, 64 << 20)?;
+    println!(
+        "made {} (64 MiB, GPT with an ESP and a root partition)",
+        disk.display()
+    );
+    sh(Command::new(&bin).arg(&disk).args(["--to", "qcow2"]))?;
+    let compressed = dir.join("demo-compressed.qcow2");
+    sh(Command::new(&bin)
+        .arg(&disk)
+        .args(["--to", "qcow2", "-c", "-o"])
+        .arg(&compressed))?;
+    for out in [dir.join("demo.qcow2"), compressed] {
+        sh(Command::new(&bin).arg("info").arg(&out))?;
+        sh(Command::new(&bin).arg("compare").arg(&disk).arg(&out))?;
+    }
+    Ok(())
+}
