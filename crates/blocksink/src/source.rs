@@ -51,6 +51,16 @@ pub trait ReadAt {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
     /// Length of the storage in bytes.
     fn size(&self) -> io::Result<u64>;
+
+    /// The parts of `[start, end)` that may hold data; the rest reads as
+    /// zeros. Files answer from `SEEK_DATA`/`SEEK_HOLE`; the default is all of it.
+    fn data_ranges(&self, start: u64, end: u64) -> io::Result<Vec<Extent>> {
+        Ok(if end > start {
+            vec![Extent::new(start, end - start)]
+        } else {
+            Vec::new()
+        })
+    }
 }
 
 impl ReadAt for File {
@@ -116,6 +126,37 @@ impl<T: ReadAt + ?Sized> ReadAt for &T {
     fn size(&self) -> io::Result<u64> {
         (**self).size()
     }
+    fn data_ranges(&self, start: u64, end: u64) -> io::Result<Vec<Extent>> {
+        (**self).data_ranges(start, end)
+    }
+}
+
+/// `[start, end)` of `file` without its holes, from `SEEK_DATA`/`SEEK_HOLE`.
+fn file_data_ranges(file: &File, start: u64, end: u64) -> io::Result<Vec<Extent>> {
+    use rustix::fs::{seek, SeekFrom as RSeek};
+    let mut out = Vec::new();
+    let mut pos = start;
+    while pos < end {
+        let data = match seek(file, RSeek::Data(pos)) {
+            Ok(d) => d,
+            // No data after `pos`.
+            Err(rustix::io::Errno::NXIO) => break,
+            // The file system cannot tell: all of it may be data.
+            Err(_) => return Ok(vec![Extent::new(start, end - start)]),
+        };
+        if data >= end {
+            break;
+        }
+        let hole = seek(file, RSeek::Hole(data))
+            .map_err(io::Error::from)?
+            .min(end);
+        if hole <= data {
+            break;
+        }
+        out.push(Extent::new(data, hole - data));
+        pos = hole;
+    }
+    Ok(out)
 }
 
 /// A raw disk image file. Its holes come from `SEEK_DATA`/`SEEK_HOLE`, so
@@ -145,27 +186,7 @@ impl BlockSource for RawFile {
     }
 
     fn extents(&mut self) -> io::Result<Vec<Extent>> {
-        use rustix::fs::{seek, SeekFrom as RSeek};
-        let mut out = Vec::new();
-        let mut pos = 0u64;
-        while pos < self.size {
-            let data = match seek(&self.file, RSeek::Data(pos)) {
-                Ok(d) => d,
-                // No data after `pos`.
-                Err(rustix::io::Errno::NXIO) => break,
-                // The file system cannot tell: all of it may be data.
-                Err(_) => return Ok(vec![Extent::new(0, self.size)]),
-            };
-            let hole = seek(&self.file, RSeek::Hole(data))
-                .map_err(io::Error::from)?
-                .min(self.size);
-            if hole <= data {
-                break;
-            }
-            out.push(Extent::new(data, hole - data));
-            pos = hole;
-        }
-        Ok(out)
+        file_data_ranges(&self.file, 0, self.size)
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {

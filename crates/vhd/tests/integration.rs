@@ -1,0 +1,173 @@
+//! VHD against qemu-img, both ways, plus round trips and hostile inputs.
+#![allow(clippy::unwrap_used)]
+
+use std::fs::File;
+use std::path::Path;
+
+use blocksink::{convert, BlockSource, BuildStamp, Destination, MemSource, RawFile};
+use proptest::prelude::*;
+use testkit::{qemu_compare, qemu_convert, qemu_info, sample_disk};
+use vhd::{VhdOptions, VhdReader, VhdWriter};
+
+fn stamp() -> BuildStamp {
+    BuildStamp::fixed(1_700_000_000, "test")
+}
+
+fn write_vhd(raw: &Path, out: &Path, opts: VhdOptions, stream: bool) {
+    let mut src = RawFile::new(File::open(raw).unwrap()).unwrap();
+    let f = File::create(out).unwrap();
+    let dest = if stream {
+        Destination::stream(f)
+    } else {
+        Destination::file(f)
+    };
+    let mut w = VhdWriter::new(dest, opts).unwrap();
+    convert(&mut src, &mut [&mut w], &mut |_, _| {}).unwrap();
+}
+
+fn read_all(img: &Path) -> Vec<u8> {
+    let mut r = VhdReader::open(File::open(img).unwrap()).unwrap();
+    let mut buf = vec![0u8; r.size() as usize];
+    r.read_at(0, &mut buf).unwrap();
+    buf
+}
+
+#[test]
+fn qemu_reads_what_we_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    let size = (33 << 20) + 5 * 512;
+    sample_disk(&raw, size, 21);
+    for stream in [false, true] {
+        let dynamic = dir.path().join(format!("dyn-{stream}.vhd"));
+        write_vhd(&raw, &dynamic, VhdOptions::dynamic(stamp()), stream);
+        qemu_compare(&raw, "raw", &dynamic, "vpc");
+        let info = qemu_info(&dynamic, "vpc");
+        assert_eq!(info["virtual-size"], size);
+        assert_eq!(info["format"], "vpc");
+
+        let fixed = dir.path().join(format!("fixed-{stream}.vhd"));
+        write_vhd(&raw, &fixed, VhdOptions::fixed(stamp()), stream);
+        // Rounded up to a whole MiB; file = size + footer, as Azure requires.
+        let rounded = size.next_multiple_of(1 << 20);
+        assert_eq!(std::fs::metadata(&fixed).unwrap().len(), rounded + 512);
+        let info = qemu_info(&fixed, "vpc");
+        assert_eq!(info["virtual-size"], rounded);
+        assert_eq!(info["format"], "vpc");
+        qemu_compare(&raw, "raw", &fixed, "vpc");
+    }
+    // The streamed files are the same bytes as the seekable ones.
+    for kind in ["dyn", "fixed"] {
+        assert!(
+            std::fs::read(dir.path().join(format!("{kind}-false.vhd"))).unwrap()
+                == std::fs::read(dir.path().join(format!("{kind}-true.vhd"))).unwrap(),
+            "{kind}"
+        );
+    }
+}
+
+#[test]
+fn we_read_what_qemu_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    let size = 30 << 20; // not a CHS-exact size
+    let contents = sample_disk(&raw, size, 22);
+    for opts in [
+        "subformat=dynamic",
+        "subformat=fixed",
+        "subformat=dynamic,force_size=on",
+        "subformat=fixed,force_size=on",
+    ] {
+        let img = dir.path().join("q.vhd");
+        qemu_convert(&["-O", "vpc", "-o", opts], &raw, &img);
+        let qemu_size = qemu_info(&img, "vpc")["virtual-size"].as_u64().unwrap();
+        let back = read_all(&img);
+        assert_eq!(back.len() as u64, qemu_size, "{opts}: size as qemu sees it");
+        assert!(back.len() >= contents.len(), "{opts}");
+        assert!(back[..contents.len()] == contents[..], "{opts}");
+        assert!(back[contents.len()..].iter().all(|&b| b == 0), "{opts}");
+    }
+}
+
+fn vhd_bytes(disk: &[u8], opts: VhdOptions) -> Vec<u8> {
+    let f = tempfile::tempfile().unwrap();
+    let mut w = VhdWriter::new(Destination::file(f.try_clone().unwrap()), opts).unwrap();
+    convert(
+        &mut MemSource::new(disk.to_vec()),
+        &mut [&mut w],
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut &f, &mut out).unwrap();
+    out
+}
+
+fn refix_footer(img: &mut [u8], at: usize) {
+    img[at + 64..at + 68].fill(0);
+    let sum = vhd::format::checksum(&img[at..at + 512], 64);
+    img[at + 64..at + 68].copy_from_slice(&sum.to_be_bytes());
+}
+
+#[test]
+fn hostile_images_are_refused() {
+    let disk = vec![3u8; 5 << 20];
+    let good = vhd_bytes(&disk, VhdOptions::dynamic(stamp()));
+    // A BAT entry pointing past the end of the file.
+    let mut far = good.clone();
+    far[1536..1540].copy_from_slice(&0x0100_0000u32.to_be_bytes());
+    let err = VhdReader::open(far).unwrap_err().to_string();
+    assert!(
+        err.contains("BAT entry 0") && err.contains("past the end"),
+        "{err}"
+    );
+
+    let mut flipped = good.clone();
+    let end = flipped.len() - 512;
+    flipped[end + 40] ^= 1;
+    flipped[40] ^= 1;
+    let err = VhdReader::open(flipped).unwrap_err().to_string();
+    assert!(err.contains("checksum"), "{err}");
+
+    // A fixed disk claiming more than the file holds.
+    let mut fixed = vhd_bytes(&disk, VhdOptions::fixed(stamp()));
+    let at = fixed.len() - 512;
+    fixed[at + 48..at + 56].copy_from_slice(&(1u64 << 40).to_be_bytes());
+    refix_footer(&mut fixed, at);
+    let err = VhdReader::open(fixed).unwrap_err().to_string();
+    assert!(err.contains("current_size"), "{err}");
+
+    assert!(VhdReader::open(vec![0u8; 100]).is_err());
+    assert!(VhdReader::open(good[..3000].to_vec()).is_err());
+}
+
+fn sparse_disk() -> impl Strategy<Value = Vec<u8>> {
+    (
+        1u64..9 << 20,
+        prop::collection::vec((0u64..9 << 20, 1usize..100_000, any::<u8>()), 0..6),
+    )
+        .prop_map(|(size, writes)| {
+            let mut d = vec![0u8; size as usize];
+            for (off, len, byte) in writes {
+                let off = (off % size) as usize;
+                let end = (off + len).min(d.len());
+                d[off..end].fill(byte | 1);
+            }
+            d
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn round_trip(disk in sparse_disk(), fixed in any::<bool>()) {
+        let opts = if fixed { VhdOptions::fixed(stamp()) } else { VhdOptions::dynamic(stamp()) };
+        let want_size = opts.virtual_size(disk.len() as u64);
+        let mut r = VhdReader::open(vhd_bytes(&disk, opts)).unwrap();
+        prop_assert_eq!(r.size(), want_size);
+        let mut back = vec![0u8; r.size() as usize];
+        r.read_at(0, &mut back).unwrap();
+        prop_assert!(back[..disk.len()] == disk[..]);
+        prop_assert!(back[disk.len()..].iter().all(|&b| b == 0));
+    }
+}
