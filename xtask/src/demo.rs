@@ -74,20 +74,33 @@ pub(crate) fn run() -> Result<()> {
     let dir = root().join("target/demo");
     std::fs::create_dir_all(&dir)?;
     let disk = dir.join("demo.raw");
-    gpt_disk(&disk, 64 << 20)?;
+    // 64 MiB and 100 KiB: not a whole MiB, so the fixed VHD rounds it up.
+    gpt_disk(&disk, (64 << 20) + (100 << 10))?;
     println!(
-        "made {} (64 MiB, GPT with an ESP and a root partition)",
+        "made {} (GPT with an ESP and a root partition)",
         disk.display()
     );
-    sh(Command::new(&bin).arg(&disk).args(["--to", "qcow2"]))?;
+    sh(Command::new(&bin)
+        .arg(&disk)
+        .args(["--to", "vhd,vhd-fixed,qcow2"]))?;
     let compressed = dir.join("demo-compressed.qcow2");
     sh(Command::new(&bin)
         .arg(&disk)
         .args(["--to", "qcow2", "-c", "-o"])
         .arg(&compressed))?;
-    for out in [dir.join("demo.qcow2"), compressed] {
+    for out in [
+        dir.join("demo.vhd"),
+        dir.join("demo.fixed.vhd"),
+        dir.join("demo.qcow2"),
+        compressed,
+    ] {
+        println!();
         sh(Command::new(&bin).arg("info").arg(&out))?;
-        sh(Command::new(&bin).arg("compare").arg(&disk).arg(&out))?;
+        // The fixed VHD is a larger disk whose GPT moved to its new end;
+        // its info above shows the table intact.
+        if !out.to_string_lossy().ends_with(".fixed.vhd") {
+            sh(Command::new(&bin).arg("compare").arg(&disk).arg(&out))?;
+        }
     }
     Ok(())
 }

@@ -67,6 +67,9 @@ impl ReadAt for File {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         FileExt::read_exact_at(self, buf, offset)
     }
+    fn data_ranges(&self, start: u64, end: u64) -> io::Result<Vec<Extent>> {
+        file_data_ranges(self, start, end)
+    }
     fn size(&self) -> io::Result<u64> {
         // Seeking works for block devices too, where metadata says 0.
         let mut f = self;

@@ -442,30 +442,68 @@ impl Gpt {
     /// protective MBR, primary header and array, backup array and header.
     pub fn regions(&self) -> Result<Vec<(u64, Vec<u8>)>> {
         let array = self.entry_array()?;
-        let crc = crc32fast::hash(&array);
+        let mut head = Vec::new();
+        head.extend_from_slice(self.protective_mbr().as_bytes());
+        head.extend_from_slice(&self.primary_header_sector(&array)?);
+        head.extend_from_slice(&array);
+        head.resize(
+            ((2 + array_sectors(self.num_entries, self.entry_size)) * SECTOR) as usize,
+            0,
+        );
+        Ok(vec![(0, head), self.backup_region(array)?])
+    }
+
+    fn primary_header_sector(&self, array: &[u8]) -> Result<Vec<u8>> {
         let sectors = array_sectors(self.num_entries, self.entry_size);
-        let backup_entries = self.backup_lba - sectors;
-        if backup_entries <= self.last_usable_lba || 2 + sectors > self.first_usable_lba {
+        if self.backup_lba < sectors + 1
+            || self.backup_lba - sectors <= self.last_usable_lba
+            || 2 + sectors > self.first_usable_lba
+        {
             return Err(Error::InvalidOption(
                 "the usable area overlaps the entry arrays".into(),
             ));
         }
-        let mut head = Vec::with_capacity(((2 + sectors) * SECTOR) as usize);
-        head.extend_from_slice(self.protective_mbr().as_bytes());
         let mut sector = vec![0u8; SECTOR as usize];
-        sector[..92].copy_from_slice(self.header(1, self.backup_lba, 2, crc).as_bytes());
-        head.extend_from_slice(&sector);
-        head.extend_from_slice(&array);
-        head.resize(((2 + sectors) * SECTOR) as usize, 0);
-        let mut tail = array;
-        tail.resize((sectors * SECTOR) as usize, 0);
-        sector.fill(0);
-        sector[..92].copy_from_slice(
-            self.header(self.backup_lba, 1, backup_entries, crc)
-                .as_bytes(),
-        );
-        tail.extend_from_slice(&sector);
-        Ok(vec![(0, head), (backup_entries * SECTOR, tail)])
+        let h = self.header(1, self.backup_lba, 2, crc32fast::hash(array));
+        sector[..92].copy_from_slice(h.as_bytes());
+        Ok(sector)
+    }
+
+    /// The backup entry array and header, at the end of the disk.
+    fn backup_region(&self, mut array: Vec<u8>) -> Result<(u64, Vec<u8>)> {
+        let crc = crc32fast::hash(&array);
+        let sectors = array_sectors(self.num_entries, self.entry_size);
+        let at = self.backup_lba - sectors;
+        array.resize((sectors * SECTOR) as usize, 0);
+        let mut sector = [0u8; SECTOR as usize];
+        sector[..92].copy_from_slice(self.header(self.backup_lba, 1, at, crc).as_bytes());
+        array.extend_from_slice(&sector);
+        Ok((at * SECTOR, array))
+    }
+
+    /// Grows the GPT of a disk from `old_size` to `new_size` bytes, given the
+    /// disk's first bytes in `head` (MBR, primary header and entry array):
+    /// patches the protective MBR's size and the primary header in place —
+    /// leaving boot code and entries as they are — and returns the new
+    /// backup array and header with the disk offset they go to.
+    pub fn grow_head(head: &mut [u8], old_size: u64, new_size: u64) -> Result<(Gpt, u64, Vec<u8>)> {
+        let mut src = blocksink::MemSource::new(head.to_vec());
+        let parsed = parse_header(&mut src, 1, "primary")?;
+        let g = Self::from_parsed(old_size, &parsed)?.relocated(new_size)?;
+        let array = parsed.array;
+        let primary = g.primary_header_sector(&array)?;
+        head[512..1024].copy_from_slice(&primary);
+        let (mbr, _) = ProtectiveMbr::mut_from_prefix(head)
+            .map_err(|_| Error::Corrupt("MBR unreadable".into()))?;
+        for r in mbr.records.iter_mut() {
+            if r.os_type == PROTECTIVE_TYPE && r.starting_lba.get() == 1 {
+                r.size_in_lba = u32::try_from(new_size / SECTOR - 1)
+                    .unwrap_or(u32::MAX)
+                    .into();
+            }
+        }
+        let (at, tail) = g.backup_region(array)?;
+        Ok((g, at, tail))
     }
 
     /// The same table for a disk grown to `new_size` bytes: the backup

@@ -1,7 +1,9 @@
 //! One pass from an input image to many outputs.
 
+use std::cell::RefCell;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Instant;
 
 use blocksink::{BlockSink, Bytes, Destination, Extent, PendingFile};
@@ -66,6 +68,8 @@ pub struct OutputReport {
     pub path: Option<PathBuf>,
     /// Its length in bytes.
     pub bytes: u64,
+    /// Something the user should know about it (a GPT that was moved).
+    pub note: Option<String>,
 }
 
 /// The default name of an output: `<stem>.<ext>` beside the input, or in
@@ -222,11 +226,12 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
                 )
             }
         };
+        let note = Rc::new(RefCell::new(None));
         sinks.push(Named {
-            inner: make_sink(o.format, &options, dest)?,
+            inner: make_sink(o.format, &options, dest, note.clone())?,
             name: label,
         });
-        staging.push(stage);
+        staging.push((stage, note));
     }
 
     let mut refs: Vec<&mut dyn BlockSink> =
@@ -237,7 +242,7 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
     drop(sinks);
 
     let mut outputs = Vec::with_capacity(staging.len());
-    for (o, stage) in job.outputs.iter().zip(staging) {
+    for (o, (stage, note)) in job.outputs.iter().zip(staging) {
         let (path, bytes) = match stage {
             Staging::Pending(p) => {
                 let target = p.target().to_path_buf();
@@ -260,10 +265,12 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
                 (None, n)
             }
         };
+        let note = note.borrow_mut().take();
         outputs.push(OutputReport {
             format: o.format,
             path,
             bytes,
+            note,
         });
     }
     Ok(ConvertReport {

@@ -6,6 +6,10 @@ use std::path::Path;
 
 use blocksink::{BlockSink, BlockSource, BuildStamp, Destination, RawFile, RawSink, ReadAt};
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::gpt_grow::GptGrow;
 use crate::{Error, Result};
 
 /// A format imgconv writes.
@@ -14,18 +18,29 @@ use crate::{Error, Result};
 pub enum OutputFormat {
     /// A raw disk image (sparse where the disk is zero).
     Raw,
+    /// Dynamic VHD, for Hyper-V Gen1.
+    Vhd,
+    /// Fixed VHD sized to a whole MiB, for Azure and AWS import.
+    VhdFixed,
     /// QCOW2 v3, for KVM, libvirt and OpenStack.
     Qcow2,
 }
 
 impl OutputFormat {
     /// Every output format, in the order `--help` lists them.
-    pub const ALL: [OutputFormat; 2] = [OutputFormat::Raw, OutputFormat::Qcow2];
+    pub const ALL: [OutputFormat; 4] = [
+        OutputFormat::Raw,
+        OutputFormat::Vhd,
+        OutputFormat::VhdFixed,
+        OutputFormat::Qcow2,
+    ];
 
     /// The name `--to` takes.
     pub fn name(self) -> &'static str {
         match self {
             OutputFormat::Raw => "raw",
+            OutputFormat::Vhd => "vhd",
+            OutputFormat::VhdFixed => "vhd-fixed",
             OutputFormat::Qcow2 => "qcow2",
         }
     }
@@ -48,6 +63,8 @@ impl OutputFormat {
     pub fn extension(self) -> &'static str {
         match self {
             OutputFormat::Raw => "raw",
+            OutputFormat::Vhd => "vhd",
+            OutputFormat::VhdFixed => "fixed.vhd",
             OutputFormat::Qcow2 => "qcow2",
         }
     }
@@ -58,6 +75,10 @@ impl OutputFormat {
 pub struct FormatOptions {
     /// QCOW2 cluster size and compression.
     pub qcow2: qcow2::Qcow2Options,
+    /// Dynamic VHD block size.
+    pub vhd_block_size: u32,
+    /// When a fixed VHD rounds the disk up, move a GPT's backup to the new end.
+    pub grow_gpt: bool,
     /// Timestamps and identifiers (from `SOURCE_DATE_EPOCH` by default).
     pub stamp: BuildStamp,
 }
@@ -66,6 +87,8 @@ impl Default for FormatOptions {
     fn default() -> Self {
         FormatOptions {
             qcow2: qcow2::Qcow2Options::default(),
+            vhd_block_size: 2 << 20,
+            grow_gpt: true,
             stamp: BuildStamp::from_env(),
         }
     }
@@ -77,7 +100,7 @@ impl FormatOptions {
     pub fn streamable(&self, format: OutputFormat) -> bool {
         match format {
             OutputFormat::Qcow2 => self.qcow2.compression.is_none(),
-            OutputFormat::Raw => true,
+            OutputFormat::Raw | OutputFormat::Vhd | OutputFormat::VhdFixed => true,
         }
     }
 }
@@ -87,9 +110,26 @@ pub(crate) fn make_sink(
     format: OutputFormat,
     opts: &FormatOptions,
     dest: Destination,
+    note: Rc<RefCell<Option<String>>>,
 ) -> Result<Box<dyn BlockSink>> {
+    let usage = |e: &dyn std::fmt::Display| Error::Usage(e.to_string());
     Ok(match format {
         OutputFormat::Raw => Box::new(RawSink::new(dest)),
+        OutputFormat::Vhd => {
+            let mut o = vhd::VhdOptions::dynamic(opts.stamp.clone());
+            o.block_size = opts.vhd_block_size;
+            Box::new(vhd::VhdWriter::new(dest, o).map_err(|e| usage(&e))?)
+        }
+        OutputFormat::VhdFixed => {
+            let o = vhd::VhdOptions::fixed(opts.stamp.clone());
+            let w = Box::new(vhd::VhdWriter::new(dest, o).map_err(|e| usage(&e))?);
+            if opts.grow_gpt {
+                let grown: fn(u64) -> u64 = |s| s.next_multiple_of(1 << 20);
+                Box::new(GptGrow::new(w, grown, note))
+            } else {
+                w
+            }
+        }
         OutputFormat::Qcow2 => Box::new(
             qcow2::Qcow2Writer::new(dest, opts.qcow2.clone())
                 .map_err(|e| Error::Usage(e.to_string()))?,
@@ -103,6 +143,8 @@ pub(crate) fn make_sink(
 pub enum InputFormat {
     /// A raw disk image.
     Raw,
+    /// VHD, fixed or dynamic.
+    Vhd,
     /// QCOW2 (v2 or v3).
     Qcow2,
 }
@@ -112,6 +154,7 @@ impl InputFormat {
     pub fn name(self) -> &'static str {
         match self {
             InputFormat::Raw => "raw",
+            InputFormat::Vhd => "vhd",
             InputFormat::Qcow2 => "qcow2",
         }
     }
@@ -165,6 +208,41 @@ pub fn open_image(path: &Path) -> Result<Image> {
         ];
         return Ok(Image {
             format: InputFormat::Qcow2,
+            source: Box::new(r),
+            details,
+        });
+    }
+    let mut tail = [0u8; 512];
+    if len >= 512 {
+        ReadAt::read_exact_at(&file, &mut tail, len - 512).map_err(|e| Error::io(path, e))?;
+    }
+    if vhd::is_vhd_footer(&tail) || vhd::is_vhd_footer(&head[..n]) {
+        let r = vhd::VhdReader::open(file).map_err(|e| bad(&e))?;
+        let i = r.info().clone();
+        let mut details = vec![
+            (
+                "type".into(),
+                match i.disk_type {
+                    vhd::format::DISK_FIXED => "fixed".to_string(),
+                    _ => "dynamic".to_string(),
+                },
+            ),
+            (
+                "creator".into(),
+                i.creator.trim_end_matches(['\0', ' ']).to_string(),
+            ),
+            ("current_size".into(), i.current_size.to_string()),
+            ("chs_size".into(), i.chs_size.to_string()),
+            (
+                "geometry".into(),
+                format!("{}/{}/{}", i.geometry.0, i.geometry.1, i.geometry.2),
+            ),
+        ];
+        if let Some(bs) = i.block_size {
+            details.push(("block_size".into(), bs.to_string()));
+        }
+        return Ok(Image {
+            format: InputFormat::Vhd,
             source: Box::new(r),
             details,
         });

@@ -21,6 +21,31 @@ pub struct ImageInfo {
     pub data_size: u64,
     /// Format options read from the headers.
     pub format_options: Vec<(String, String)>,
+    /// The GPT partitions, when the disk has a GPT.
+    pub partitions: Option<Vec<PartitionInfo>>,
+    /// What is wrong with the disk's GPT, if anything.
+    pub gpt_problems: Vec<String>,
+}
+
+/// One GPT partition, as `imgconv info` lists it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PartitionInfo {
+    /// 1-based entry number.
+    pub number: u32,
+    /// First LBA.
+    pub first_lba: u64,
+    /// Last LBA, inclusive.
+    pub last_lba: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Type name when known (`esp`, `linux-root-x86-64`, …).
+    pub type_name: Option<&'static str>,
+    /// Type GUID.
+    pub type_guid: String,
+    /// Unique partition GUID.
+    pub guid: String,
+    /// Partition name.
+    pub name: String,
 }
 
 /// Describes the image at `path`.
@@ -29,6 +54,28 @@ pub fn info(path: &Path) -> Result<ImageInfo> {
     let mut image = open_image(path)?;
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     let extents = image.source.extents().map_err(|e| Error::image(path, e))?;
+    let (partitions, gpt_problems) = match gpt::Gpt::read(image.source.as_mut()) {
+        Ok(g) => {
+            let parts = g
+                .partitions
+                .iter()
+                .map(|p| PartitionInfo {
+                    number: p.number,
+                    first_lba: p.first_lba,
+                    last_lba: p.last_lba,
+                    size: p.size(),
+                    type_name: gpt::type_name(&p.type_guid),
+                    type_guid: p.type_guid.to_string(),
+                    guid: p.guid.to_string(),
+                    name: p.name.clone(),
+                })
+                .collect();
+            let problems = gpt::Gpt::verify(image.source.as_mut()).unwrap_or_default();
+            (Some(parts), problems)
+        }
+        Err(gpt::Error::NotFound(_)) => (None, Vec::new()),
+        Err(e) => (None, vec![e.to_string()]),
+    };
     Ok(ImageInfo {
         path: path.to_path_buf(),
         format: image.format,
@@ -37,5 +84,7 @@ pub fn info(path: &Path) -> Result<ImageInfo> {
         allocated_size: meta.blocks() * 512,
         data_size: extents.iter().map(|e| e.len).sum(),
         format_options: image.details,
+        partitions,
+        gpt_problems,
     })
 }

@@ -37,6 +37,7 @@ mod compare;
 mod convert;
 mod error;
 mod formats;
+mod gpt_grow;
 mod info;
 
 pub use check::{check, CheckReport};
@@ -46,4 +47,4 @@ pub use convert::{
 };
 pub use error::{Error, Result};
 pub use formats::{open_image, FormatOptions, Image, InputFormat, OutputFormat};
-pub use info::{info, ImageInfo};
+pub use info::{info, ImageInfo, PartitionInfo};

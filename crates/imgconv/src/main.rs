@@ -12,7 +12,8 @@ use imgconv::{
 
 /// Convert a disk image into many formats in one pass.
 ///
-/// Formats written: raw, qcow2. Formats read: raw, qcow2 (any → any).
+/// Formats written: raw, vhd (dynamic), vhd-fixed (Azure: whole MiB), qcow2.
+/// Formats read: raw, vhd, qcow2 (any → any).
 #[derive(Parser)]
 #[command(name = "imgconv", version, args_conflicts_with_subcommands = true)]
 struct Cli {
@@ -55,7 +56,8 @@ enum Command {
 struct ConvertArgs {
     /// The input image: raw, or any format imgconv reads.
     input: Option<PathBuf>,
-    /// Output formats, comma separated: raw, qcow2.
+    /// Output formats, comma separated: raw, vhd, vhd-fixed, qcow2. A
+    /// vhd-fixed output is named `<stem>.fixed.vhd`.
     #[arg(long, short = 't', value_delimiter = ',')]
     to: Vec<String>,
     /// Output path (one format only); `-` writes to standard output.
@@ -73,6 +75,13 @@ struct ConvertArgs {
     /// Compression level (deflate 1–12, default 6; zstd 1–22, default 3).
     #[arg(long)]
     compression_level: Option<i32>,
+    /// vhd: block size of a dynamic VHD (512K to 256M; default 2M).
+    #[arg(long, value_parser = parse_size)]
+    vhd_block_size: Option<u64>,
+    /// vhd-fixed: when rounding the disk up to a whole MiB, leave a GPT's
+    /// backup header where it was (by default it moves to the new end).
+    #[arg(long)]
+    no_gpt_grow: bool,
     /// Seed for the identifiers written into outputs (default: from
     /// SOURCE_DATE_EPOCH when set, else random).
     #[arg(long)]
@@ -113,6 +122,11 @@ fn format_options(a: &ConvertArgs) -> Result<FormatOptions> {
         opts.qcow2.cluster_size =
             u32::try_from(cs).with_context(|| format!("cluster size {cs} is too large"))?;
     }
+    if let Some(bs) = a.vhd_block_size {
+        opts.vhd_block_size =
+            u32::try_from(bs).with_context(|| format!("VHD block size {bs} is too large"))?;
+    }
+    opts.grow_gpt = !a.no_gpt_grow;
     opts.qcow2.compression = match a.compress.as_deref() {
         None => None,
         Some("deflate" | "zlib") => Some(qcow2::Compression::Deflate {
@@ -143,7 +157,7 @@ fn run_convert(a: ConvertArgs) -> Result<ExitCode> {
         bail!("no input image given; see imgconv --help");
     };
     if a.to.is_empty() {
-        bail!("no output format given: use --to FMT[,FMT…] (raw, qcow2)");
+        bail!("no output format given: use --to FMT[,FMT…] (raw, vhd, vhd-fixed, qcow2)");
     }
     let formats =
         a.to.iter()
@@ -200,6 +214,9 @@ fn run_convert(a: ConvertArgs) -> Result<ExitCode> {
                     o.bytes
                 );
             }
+            if let Some(note) = &o.note {
+                eprintln!("note: {}: {note}", o.format.name());
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -223,6 +240,26 @@ fn main() -> ExitCode {
                 println!("data: {} bytes", i.data_size);
                 for (k, v) in &i.format_options {
                     println!("    {k}: {v}");
+                }
+                if let Some(parts) = &i.partitions {
+                    println!("partition table: gpt");
+                    println!(
+                        "{:>6} {:>12} {:>12} {:>14}  {:<20} name",
+                        "number", "start", "end", "size", "type"
+                    );
+                    for p in parts {
+                        let ty = p
+                            .type_name
+                            .map(str::to_string)
+                            .unwrap_or_else(|| p.type_guid.clone());
+                        println!(
+                            "{:>6} {:>12} {:>12} {:>14}  {:<20} {}",
+                            p.number, p.first_lba, p.last_lba, p.size, ty, p.name
+                        );
+                    }
+                }
+                for problem in &i.gpt_problems {
+                    println!("GPT problem: {problem}");
                 }
             }
             Ok(ExitCode::SUCCESS)

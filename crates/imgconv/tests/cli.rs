@@ -178,18 +178,161 @@ fn reproducible_with_source_date_epoch() {
     for i in 0..2 {
         let o = dir.path().join(format!("r{i}"));
         let status = Command::new(env!("CARGO_BIN_EXE_imgconv"))
-            .args([s(&raw), "--to", "qcow2,raw", "--output-dir", s(&o)])
+            .args([
+                s(&raw),
+                "--to",
+                "qcow2,raw,vhd,vhd-fixed",
+                "--output-dir",
+                s(&o),
+            ])
             .env("SOURCE_DATE_EPOCH", "1700000000")
             .status()
             .unwrap();
         assert!(status.success());
         outputs.push(o);
     }
-    for name in ["disk.qcow2", "disk.raw"] {
+    for name in ["disk.qcow2", "disk.raw", "disk.vhd", "disk.fixed.vhd"] {
         assert_eq!(
             std::fs::read(outputs[0].join(name)).unwrap(),
             std::fs::read(outputs[1].join(name)).unwrap(),
             "{name}"
         );
+    }
+}
+
+#[test]
+fn vhd_outputs_for_hyperv_and_azure() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    let size = (21 << 20) + 3 * 512;
+    sample_disk(&raw, size, 19);
+    ok(&[s(&raw), "--to", "vhd,vhd-fixed,qcow2"]);
+    let (dynamic, fixed) = (
+        dir.path().join("disk.vhd"),
+        dir.path().join("disk.fixed.vhd"),
+    );
+    qemu_compare(&raw, "raw", &dynamic, "vpc");
+    assert_eq!(qemu_info(&dynamic, "vpc")["virtual-size"], size);
+    // Azure: a whole MiB, file = size + 512, identical plus zero padding.
+    let rounded = size.next_multiple_of(1 << 20);
+    assert_eq!(std::fs::metadata(&fixed).unwrap().len(), rounded + 512);
+    assert_eq!(qemu_info(&fixed, "vpc")["virtual-size"], rounded);
+    qemu_compare(&raw, "raw", &fixed, "vpc");
+    // Our reader reads both back, and any → any works from them.
+    let back = dir.path().join("back.raw");
+    ok(&[s(&dynamic), "--to", "raw", "-o", s(&back)]);
+    assert_eq!(std::fs::read(&back).unwrap(), std::fs::read(&raw).unwrap());
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(&["info", "--json", s(&fixed)])).unwrap();
+    assert_eq!(info["format"], "vhd");
+    assert_eq!(info["virtual_size"], rounded);
+}
+
+fn sgdisk_disk(path: &Path, size: u64) {
+    std::fs::File::create(path).unwrap().set_len(size).unwrap();
+    testkit::run_ok(
+        "sgdisk",
+        &[
+            "-n",
+            "1:1MiB:+4MiB",
+            "-t",
+            "1:ef00",
+            "-c",
+            "1:EFI System",
+            "-n",
+            "2:0:0",
+            "-t",
+            "2:8304",
+            "-c",
+            "2:root",
+            s(path),
+        ],
+    );
+    testkit::run_ok("sgdisk", &["-v", s(path)]);
+}
+
+#[test]
+fn fixed_vhd_moves_the_backup_gpt() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("gpt.raw");
+    sgdisk_disk(&raw, (12 << 20) + 40 * 512);
+    let out = imgconv(&[s(&raw), "--to", "vhd-fixed"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("moved the backup GPT"));
+    let fixed = dir.path().join("gpt.fixed.vhd");
+    let back = dir.path().join("back.raw");
+    testkit::qemu_convert(&["-f", "vpc", "-O", "raw"], &fixed, &back);
+    assert_eq!(std::fs::metadata(&back).unwrap().len(), 13 << 20);
+    let verify = testkit::run_ok("sgdisk", &["-v", s(&back)]);
+    assert!(verify.contains("No problems found"), "{verify}");
+    // The partitions are unchanged.
+    let before = testkit::run_ok("sgdisk", &["-p", s(&raw)]);
+    let after = testkit::run_ok("sgdisk", &["-p", s(&back)]);
+    let rows = |t: &str| {
+        t.lines()
+            .skip_while(|l| !l.starts_with("Number"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rows(&before), rows(&after));
+
+    // Turned off, the disk is only padded.
+    let plain = dir.path().join("plain.vhd");
+    ok(&[
+        s(&raw),
+        "--to",
+        "vhd-fixed",
+        "--no-gpt-grow",
+        "-o",
+        s(&plain),
+    ]);
+    qemu_compare(&raw, "raw", &plain, "vpc");
+}
+
+#[test]
+fn info_lists_the_partitions_sgdisk_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("gpt.raw");
+    sgdisk_disk(&raw, 16 << 20);
+    let info: serde_json::Value = serde_json::from_str(&ok(&["info", "--json", s(&raw)])).unwrap();
+    let parts = info["partitions"].as_array().unwrap();
+    let listing = testkit::run_ok("sgdisk", &["-p", s(&raw)]);
+    let rows: Vec<Vec<String>> = listing
+        .lines()
+        .skip_while(|l| !l.starts_with("Number"))
+        .skip(1)
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect();
+    assert_eq!(parts.len(), rows.len());
+    for (p, r) in parts.iter().zip(&rows) {
+        assert_eq!(p["number"].to_string(), r[0]);
+        assert_eq!(p["first_lba"].to_string(), r[1]);
+        assert_eq!(p["last_lba"].to_string(), r[2]);
+        assert_eq!(p["name"].as_str().unwrap(), r[6..].join(" "));
+    }
+    assert_eq!(parts[0]["type_name"], "esp");
+    assert_eq!(parts[1]["type_name"], "linux-root-x86-64");
+    assert!(info["gpt_problems"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn vhd_to_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    sample_disk(&raw, 9 << 20, 20);
+    for fmt in ["vhd", "vhd-fixed"] {
+        let out = dir.path().join(format!("{fmt}.vhd"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_imgconv"))
+            .args([s(&raw), "--to", fmt, "-o", "-"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let cat = Command::new("cat")
+            .stdin(child.stdout.take().unwrap())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .status()
+            .unwrap();
+        assert!(child.wait().unwrap().success() && cat.success());
+        qemu_compare(&raw, "raw", &out, "vpc");
     }
 }

@@ -1,0 +1,149 @@
+//! Keeping a GPT valid when an output rounds the disk up.
+
+use std::cell::RefCell;
+use std::io;
+use std::rc::Rc;
+
+use blocksink::{nonzero_runs, BlockSink, Bytes, Extent};
+
+/// The disk's first bytes, held back until the GPT in them has been patched.
+const HEAD: u64 = 1 << 20;
+/// The disk's last bytes, where the moved backup table goes.
+const TAIL: u64 = 1 << 20;
+
+/// Wraps the sink of a format that grows the disk (a fixed VHD rounded up to
+/// a whole MiB): when the disk carries a GPT, its backup header and array
+/// move to the new end and the primary header and protective MBR follow, so
+/// `sgdisk -v` stays clean. A disk without a valid GPT passes unchanged.
+pub(crate) struct GptGrow {
+    inner: Box<dyn BlockSink>,
+    grown_size: fn(u64) -> u64,
+    /// What happened, for the conversion report.
+    note: Rc<RefCell<Option<String>>>,
+    old_size: u64,
+    new_size: u64,
+    head: Option<Vec<u8>>,
+    tail: Option<(u64, Vec<u8>)>,
+}
+
+impl GptGrow {
+    pub(crate) fn new(
+        inner: Box<dyn BlockSink>,
+        grown_size: fn(u64) -> u64,
+        note: Rc<RefCell<Option<String>>>,
+    ) -> Self {
+        GptGrow {
+            inner,
+            grown_size,
+            note,
+            old_size: 0,
+            new_size: 0,
+            head: None,
+            tail: None,
+        }
+    }
+
+    fn tail_start(&self) -> u64 {
+        self.new_size.saturating_sub(TAIL).max(HEAD)
+    }
+
+    /// Patches the held head, if any, and passes it on.
+    fn release_head(&mut self) -> io::Result<()> {
+        let Some(mut head) = self.head.take() else {
+            return Ok(());
+        };
+        match gpt::Gpt::grow_head(&mut head, self.old_size, self.new_size) {
+            Ok((_, at, _)) if at < self.tail_start() => {
+                *self.note.borrow_mut() =
+                    Some("disk grown without moving its GPT: the backup array is too large".into());
+            }
+            Ok((_, at, backup)) => {
+                let start = self.tail_start();
+                let buf = &mut self
+                    .tail
+                    .as_mut()
+                    .map(|(_, b)| b)
+                    .ok_or_else(|| io::Error::other("tail window missing"))?;
+                let from = (at - start) as usize;
+                buf[from..from + backup.len()].copy_from_slice(&backup);
+                *self.note.borrow_mut() = Some(format!(
+                    "moved the backup GPT to the new end of the disk ({} -> {} bytes)",
+                    self.old_size, self.new_size
+                ));
+            }
+            Err(e) => {
+                *self.note.borrow_mut() = Some(format!("disk grown without moving a GPT ({e})"));
+            }
+        }
+        self.forward(0, head)
+    }
+
+    fn forward(&mut self, base: u64, buf: Vec<u8>) -> io::Result<()> {
+        let buf = Bytes::from(buf);
+        for run in nonzero_runs(&buf, base) {
+            self.inner.write(base + run.start as u64, buf.slice(run))?;
+        }
+        Ok(())
+    }
+}
+
+impl BlockSink for GptGrow {
+    fn begin(&mut self, size: u64, plan: &[Extent]) -> io::Result<()> {
+        self.old_size = size;
+        self.new_size = (self.grown_size)(size);
+        // Only a disk that grows and is large enough to hold both windows.
+        if self.new_size > size && size >= HEAD + 64 * 1024 {
+            self.head = Some(vec![0u8; HEAD as usize]);
+            let start = self.tail_start();
+            self.tail = Some((start, vec![0u8; (self.new_size - start) as usize]));
+            let mut plan = plan.to_vec();
+            plan.push(Extent::new(0, HEAD));
+            plan.push(Extent::new(start, self.new_size - start));
+            return self
+                .inner
+                .begin(self.new_size, &blocksink::merge_extents(plan));
+        }
+        self.inner.begin(size, plan)
+    }
+
+    fn write(&mut self, offset: u64, mut data: Bytes) -> io::Result<()> {
+        let mut offset = offset;
+        if let Some(head) = &mut self.head {
+            if offset < HEAD {
+                let n = ((HEAD - offset) as usize).min(data.len());
+                head[offset as usize..offset as usize + n].copy_from_slice(&data.split_to(n));
+                offset += n as u64;
+            }
+            if data.is_empty() {
+                return Ok(());
+            }
+            self.release_head()?;
+        }
+        if let Some((start, tail)) = &mut self.tail {
+            let start = *start;
+            if offset + data.len() as u64 > start {
+                let before = start.saturating_sub(offset) as usize;
+                let rest = data.split_off(before.min(data.len()));
+                if !data.is_empty() {
+                    self.inner.write(offset, data)?;
+                }
+                let at = (offset + before as u64 - start) as usize;
+                tail[at..at + rest.len()].copy_from_slice(&rest);
+                return Ok(());
+            }
+        }
+        self.inner.write(offset, data)
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.release_head()?;
+        if let Some((start, tail)) = self.tail.take() {
+            self.forward(start, tail)?;
+        }
+        self.inner.finish()
+    }
+
+    fn wants_exact_plan(&self) -> bool {
+        self.inner.wants_exact_plan()
+    }
+}
