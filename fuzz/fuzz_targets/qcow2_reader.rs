@@ -7,6 +7,7 @@ mod common;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(mut r) = qcow2::Qcow2Reader::open(data.to_vec()) {
+        let _ = r.check();
         common::read_some(&mut r, 8 << 20);
     }
 });

@@ -217,8 +217,66 @@ fn cases(bin: &Path, input: &Path, out: &Path) -> Vec<Case> {
             ]],
             outputs: Some((o("c.qcow2").into(), q("cw.qcow2").into())),
         },
+        Case {
+            name: "vhd (dynamic)".into(),
+            ours: vec![
+                b.clone(),
+                i.clone(),
+                "--to".into(),
+                "vhd".into(),
+                "-o".into(),
+                o("vhd"),
+            ],
+            theirs: vec![vec![
+                "qemu-img".into(),
+                "convert".into(),
+                "-O".into(),
+                "vpc".into(),
+                i.clone(),
+                q("vhd"),
+            ]],
+            outputs: Some((o("vhd").into(), q("vhd").into())),
+        },
+        Case {
+            name: "vhd-fixed".into(),
+            ours: vec![
+                b.clone(),
+                i.clone(),
+                "--to".into(),
+                "vhd-fixed".into(),
+                "-o".into(),
+                o("fixed.vhd"),
+            ],
+            theirs: vec![vec![
+                "qemu-img".into(),
+                "convert".into(),
+                "-O".into(),
+                "vpc".into(),
+                "-o".into(),
+                "subformat=fixed,force_size=on".into(),
+                i.clone(),
+                q("fixed.vhd"),
+            ]],
+            outputs: Some((o("fixed.vhd").into(), q("fixed.vhd").into())),
+        },
     ];
-    v.retain(|c| !c.ours.is_empty());
+    let all = v
+        .iter()
+        .filter(|c| ["qcow2", "vhd (dynamic)", "vhd-fixed"].contains(&c.name.as_str()));
+    let theirs = all.flat_map(|c| c.theirs.clone()).collect();
+    v.push(Case {
+        name: "--to vhd,vhd-fixed,qcow2 (vs 3 runs)".into(),
+        ours: vec![
+            b,
+            i,
+            "--to".into(),
+            "vhd,vhd-fixed,qcow2".into(),
+            "--output-dir".into(),
+            s(out),
+        ],
+        theirs,
+        outputs: None,
+    });
     v
 }
 

@@ -2,6 +2,8 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::FileExt;
 
+use bytes::Bytes;
+
 /// Where an output image's bytes go: a seekable file, written with
 /// positioned writes, or a forward-only stream such as a pipe.
 ///
@@ -13,6 +15,9 @@ pub struct Destination {
     kind: Kind,
     /// Stream: bytes written so far. File: highest end written.
     end: u64,
+    /// File: buffers that continue each other in the file, written together
+    /// with one `pwritev` (offset of the first, buffers, total length).
+    pending: Option<(u64, Vec<Bytes>, u64)>,
 }
 
 enum Kind {
@@ -37,6 +42,7 @@ impl Destination {
         Destination {
             kind: Kind::File(file),
             end: 0,
+            pending: None,
         }
     }
 
@@ -45,6 +51,7 @@ impl Destination {
         Destination {
             kind: Kind::Stream(BufWriter::with_capacity(1 << 20, Box::new(w))),
             end: 0,
+            pending: None,
         }
     }
 
@@ -55,11 +62,61 @@ impl Destination {
 
     /// Bytes written to a stream so far, or the highest end written to a file.
     pub fn end(&self) -> u64 {
-        self.end
+        let pending = self.pending.as_ref().map_or(0, |(o, _, n)| o + n);
+        self.end.max(pending)
+    }
+
+    /// Writes the shared buffer `data` at `offset`. Buffers that follow one
+    /// another in the file are gathered and written with one system call,
+    /// without copying them.
+    pub fn write_bytes_at(&mut self, offset: u64, data: Bytes) -> io::Result<()> {
+        if !self.is_seekable() {
+            return self.write_at(offset, &data);
+        }
+        const MAX_PENDING: u64 = 8 << 20;
+        const MAX_BUFFERS: usize = 512;
+        let len = data.len() as u64;
+        match &mut self.pending {
+            Some((start, bufs, total))
+                if *start + *total == offset
+                    && *total + len <= MAX_PENDING
+                    && bufs.len() < MAX_BUFFERS =>
+            {
+                bufs.push(data);
+                *total += len;
+                return Ok(());
+            }
+            _ => {}
+        }
+        self.flush_pending()?;
+        self.pending = Some((offset, vec![data], len));
+        Ok(())
+    }
+
+    fn flush_pending(&mut self) -> io::Result<()> {
+        let (Some((mut offset, bufs, _)), Kind::File(f)) = (self.pending.take(), &self.kind) else {
+            return Ok(());
+        };
+        let mut slices: Vec<io::IoSlice<'_>> = bufs.iter().map(|b| io::IoSlice::new(b)).collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            let n = rustix::io::pwritev(f, rest, offset).map_err(io::Error::from)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "pwritev wrote nothing",
+                ));
+            }
+            offset += n as u64;
+            io::IoSlice::advance_slices(&mut rest, n);
+        }
+        self.end = self.end.max(offset);
+        Ok(())
     }
 
     /// Writes `buf` at file offset `offset`.
     pub fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        self.flush_pending()?;
         match &mut self.kind {
             Kind::File(f) => {
                 f.write_all_at(buf, offset)?;
@@ -95,6 +152,7 @@ impl Destination {
     /// Makes the output exactly `len` bytes long (zeros past what was written;
     /// a hole in a file) and flushes it.
     pub fn finish(&mut self, len: u64) -> io::Result<()> {
+        self.flush_pending()?;
         match &mut self.kind {
             Kind::File(f) => {
                 f.set_len(len)?;
@@ -142,6 +200,21 @@ mod tests {
         assert!(d.write_at(5, b"x").is_err());
         d.finish(9).unwrap();
         assert_eq!(&*out.0.lock().unwrap(), b"\0\0ab\0\0c\0\0");
+    }
+
+    #[test]
+    fn gathered_writes_land_in_place() {
+        let f = tempfile::tempfile().unwrap();
+        let mut d = Destination::file(f.try_clone().unwrap());
+        d.write_bytes_at(0, Bytes::from_static(b"ab")).unwrap();
+        d.write_bytes_at(2, Bytes::from_static(b"cd")).unwrap();
+        d.write_bytes_at(6, Bytes::from_static(b"gh")).unwrap();
+        d.write_at(4, b"ef").unwrap();
+        assert_eq!(d.end(), 8);
+        d.finish(9).unwrap();
+        let mut buf = [0u8; 9];
+        f.read_exact_at(&mut buf, 0).unwrap();
+        assert_eq!(&buf, b"abcdefgh\0");
     }
 
     #[test]

@@ -18,6 +18,33 @@ pub struct ConvertStats {
     pub data_bytes: u64,
 }
 
+/// Chunk buffers handed out recently. Once every sink has let go of one, it
+/// is filled again: fresh memory for every chunk would cost a page fault per
+/// page, more than the read itself.
+#[derive(Default)]
+struct BufferPool {
+    recent: std::collections::VecDeque<Bytes>,
+}
+
+impl BufferPool {
+    const KEEP: usize = 16;
+
+    fn take(&mut self, len: usize) -> bytes::BytesMut {
+        let reused = self.recent.pop_front().and_then(|b| b.try_into_mut().ok());
+        let mut buf = reused.unwrap_or_else(|| bytes::BytesMut::with_capacity(CHUNK_SIZE as usize));
+        buf.clear();
+        buf.resize(len, 0);
+        buf
+    }
+
+    fn give(&mut self, buf: Bytes) {
+        if self.recent.len() >= Self::KEEP {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(buf);
+    }
+}
+
 /// Calls `f` with each chunk of the source's data extents, aligned to
 /// [`CHUNK_SIZE`], as one shared buffer, and reports progress.
 fn for_each_chunk(
@@ -29,19 +56,22 @@ fn for_each_chunk(
     let total: u64 = extents.iter().map(|e| e.len).sum();
     let mut done = 0u64;
     let size = source.size();
+    let mut pool = BufferPool::default();
     for e in extents {
         let end = e.end().min(size);
         let mut pos = e.offset;
         while pos < end {
             let next = ((pos / CHUNK_SIZE + 1) * CHUNK_SIZE).min(end);
-            let mut buf = vec![0u8; (next - pos) as usize];
+            let mut buf = pool.take((next - pos) as usize);
             source.read_at(pos, &mut buf).map_err(|err| {
                 io::Error::new(
                     err.kind(),
                     format!("reading the input at offset {pos}: {err}"),
                 )
             })?;
-            f(pos, Bytes::from(buf))?;
+            let buf = buf.freeze();
+            pool.give(buf.clone());
+            f(pos, buf)?;
             done += next - pos;
             progress(done, total);
             pos = next;

@@ -42,12 +42,13 @@ impl PendingFile {
         &self.target
     }
 
-    /// Flushes the file to disk and renames it to its target.
+    /// Renames the file to its target. Like `cp` and `qemu-img`, this does
+    /// not wait for the data to reach the disk (`sync` does); an fsync of a
+    /// many-GiB image would cost more than writing it.
     pub fn commit(self) -> io::Result<()> {
         use std::os::unix::fs::PermissionsExt;
         let f = self.tmp.as_file();
         f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-        f.sync_all()?;
         self.tmp
             .persist(&self.target)
             .map(|_| ())

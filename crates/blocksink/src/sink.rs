@@ -66,7 +66,7 @@ impl BlockSink for RawSink {
         Ok(())
     }
     fn write(&mut self, offset: u64, data: Bytes) -> io::Result<()> {
-        self.dest.write_at(offset, &data)
+        self.dest.write_bytes_at(offset, data)
     }
     fn finish(&mut self) -> io::Result<()> {
         self.dest.finish(self.size)

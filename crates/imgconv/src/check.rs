@@ -1,26 +1,53 @@
 //! `imgconv check`: is an image's structure sound?
 
+use std::fs::File;
 use std::path::Path;
 
 use blocksink::CHUNK_SIZE;
 
-use crate::{open_image, InputFormat, Result};
+use crate::{open_image, Error, InputFormat, Result};
 
 /// What `imgconv check` found.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct CheckReport {
     /// The detected format.
     pub format: InputFormat,
-    /// Problems that make data unreadable or wrong.
+    /// Problems that make data unreadable or wrong (qemu-img's "corruptions").
     pub errors: Vec<String>,
+    /// Clusters allocated but unused (qcow2), as qemu-img counts leaks.
+    pub leaked_clusters: u64,
+    /// What was not checked, and why.
+    pub notes: Vec<String>,
 }
 
-/// Checks the image at `path`: opens it (every header check) and reads
-/// every data extent through its reader, so a table that points outside the
-/// file or a compressed cluster that does not decode is reported.
+/// Checks the image at `path`: the format's own structure (qcow2
+/// refcounts against every reference, VHD block overlaps), then every data
+/// extent read through the reader, so a table pointing outside the file or
+/// a compressed cluster that does not decode is reported.
 pub fn check(path: &Path) -> Result<CheckReport> {
     let mut image = open_image(path)?;
     let mut errors = Vec::new();
+    let mut notes = Vec::new();
+    let mut leaked_clusters = 0;
+    let open = || File::open(path).map_err(|e| Error::io(path, e));
+    match image.format {
+        InputFormat::Qcow2 => {
+            let mut r = qcow2::Qcow2Reader::open(open()?).map_err(|e| Error::image(path, e))?;
+            match r.check() {
+                Ok(rep) => {
+                    errors.extend(rep.corruptions);
+                    leaked_clusters = rep.leaked_clusters;
+                    notes.extend(rep.skipped);
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        InputFormat::Vhd => {
+            let r = vhd::VhdReader::open(open()?).map_err(|e| Error::image(path, e))?;
+            errors.extend(r.check().map_err(|e| Error::image(path, e))?);
+        }
+        InputFormat::Raw => notes.push("a raw image has no structure to check".into()),
+    }
     let extents = match image.source.extents() {
         Ok(e) => e,
         Err(e) => {
@@ -45,5 +72,7 @@ pub fn check(path: &Path) -> Result<CheckReport> {
     Ok(CheckReport {
         format: image.format,
         errors,
+        leaked_clusters,
+        notes,
     })
 }

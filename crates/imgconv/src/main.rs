@@ -42,7 +42,7 @@ enum Command {
         /// Second image.
         b: PathBuf,
     },
-    /// Check an image's structure (exit 0 clean, 2 errors found, 1 could not check).
+    /// Check an image's structure (exit 0 clean, 2 corruptions, 3 leaked clusters only, 1 could not check).
     Check {
         /// The image.
         image: PathBuf,
@@ -285,15 +285,31 @@ fn main() -> ExitCode {
             Ok(r) => {
                 if json {
                     println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
-                } else if r.errors.is_empty() {
-                    println!("No errors were found on the image.");
                 } else {
                     for e in &r.errors {
                         println!("ERROR {e}");
                     }
-                    println!("{} errors were found on the image.", r.errors.len());
+                    for n in &r.notes {
+                        println!("note: {n}");
+                    }
+                    if r.leaked_clusters > 0 {
+                        println!(
+                            "{} leaked clusters were found on the image.",
+                            r.leaked_clusters
+                        );
+                    }
+                    if r.errors.is_empty() && r.leaked_clusters == 0 {
+                        println!("No errors were found on the image.");
+                    } else if !r.errors.is_empty() {
+                        println!("{} errors were found on the image.", r.errors.len());
+                    }
                 }
-                return ExitCode::from(if r.errors.is_empty() { 0 } else { 2 });
+                // As qemu-img check: 2 corruptions, 3 leaks only.
+                return ExitCode::from(match (r.errors.is_empty(), r.leaked_clusters) {
+                    (false, _) => 2,
+                    (true, 0) => 0,
+                    (true, _) => 3,
+                });
             }
             Err(e) => {
                 eprintln!("imgconv: {e}");

@@ -33,11 +33,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod check;
 mod error;
 pub mod format;
 mod reader;
 mod writer;
 
+pub use check::CheckReport;
 pub use error::{Error, Result};
 pub use format::CompressionType;
 pub use reader::{is_qcow2, Qcow2Info, Qcow2Reader};

@@ -33,6 +33,14 @@ pub struct Qcow2Info {
     pub snapshots: u32,
     /// Entries in the active L1 table.
     pub l1_size: u32,
+    /// Offset of the active L1 table.
+    pub l1_table_offset: u64,
+    /// Offset of the refcount table.
+    pub refcount_table_offset: u64,
+    /// Clusters the refcount table occupies.
+    pub refcount_table_clusters: u32,
+    /// Whether the image carries a bitmaps extension (autoclear bit 0).
+    pub bitmaps: bool,
 }
 
 /// Reads the guest disk of a QCOW2 image (v2 or v3) from any [`ReadAt`].
@@ -40,11 +48,11 @@ pub struct Qcow2Info {
 /// Every table offset and size is checked against the file before use; a
 /// backing file, an external data file or encryption is refused.
 pub struct Qcow2Reader<R> {
-    io: R,
-    file_len: u64,
-    info: Qcow2Info,
-    cluster_bits: u32,
-    l1: Vec<u64>,
+    pub(crate) io: R,
+    pub(crate) file_len: u64,
+    pub(crate) info: Qcow2Info,
+    pub(crate) cluster_bits: u32,
+    pub(crate) l1: Vec<u64>,
     /// Most recently used L2 table: (L1 index, raw entries).
     l2_cache: Option<(u64, Vec<u64>)>,
     /// Most recently decompressed cluster: (guest cluster, bytes).
@@ -253,6 +261,10 @@ impl<R: ReadAt> Qcow2Reader<R> {
             corrupt: incompat & INCOMPAT_CORRUPT != 0,
             snapshots: h.nb_snapshots.get(),
             l1_size,
+            l1_table_offset: l1_offset,
+            refcount_table_offset: h.refcount_table_offset.get(),
+            refcount_table_clusters: h.refcount_table_clusters.get(),
+            bitmaps: version == 3 && h.autoclear_features.get() & 1 != 0,
         };
         Ok(Qcow2Reader {
             io,
@@ -289,7 +301,7 @@ impl<R: ReadAt> Qcow2Reader<R> {
         self.io
     }
 
-    fn entry_words(&self) -> u64 {
+    pub(crate) fn entry_words(&self) -> u64 {
         if self.info.extended_l2 {
             2
         } else {
@@ -302,7 +314,7 @@ impl<R: ReadAt> Qcow2Reader<R> {
     }
 
     /// The L2 table of L1 index `i`, or `None` when unallocated.
-    fn l2_table(&mut self, i: u64) -> Result<Option<&[u64]>> {
+    pub(crate) fn l2_table(&mut self, i: u64) -> Result<Option<&[u64]>> {
         let l1e = self.l1.get(i as usize).copied().unwrap_or(0);
         let off = l1e & L1E_OFFSET_MASK;
         if off == 0 {

@@ -2,8 +2,10 @@
 
 use std::io;
 
-use blocksink::{Block, BlockAssembler, BlockSink, Bytes, Destination, Extent};
-use rayon::prelude::*;
+use blocksink::{
+    Block, BlockAssembler, BlockSink, Bytes, Codec, Compressed, Destination, Extent,
+    ParallelCompressor,
+};
 use zerocopy::IntoBytes;
 
 use crate::format::*;
@@ -100,8 +102,8 @@ struct Append {
     l1: Vec<u64>,
     /// The L2 table being filled (writes ascend, so only one is open).
     open_l2: Option<(u64, Vec<u64>)>,
-    /// Clusters waiting to be compressed together.
-    batch: Vec<Block>,
+    /// Compression on every core, when compressing.
+    compressor: Option<ParallelCompressor<ClusterCodec>>,
 }
 
 /// Stream layout: every table first, then the planned clusters in order.
@@ -337,17 +339,15 @@ impl Qcow2Writer {
                         ))));
                     };
                     let host = s.data_start + (rank + block.index - run.offset) * self.cs();
-                    self.dest.write_at(host, &block.data)?;
+                    self.dest.write_bytes_at(host, block.data)?;
                 }
                 State::Append(a) => {
-                    if self.opts.compression.is_some() {
-                        a.batch.push(block);
-                        if a.batch.len() >= 32 * rayon::current_num_threads() {
-                            self.flush_batch()?;
-                        }
+                    if let Some(c) = &mut a.compressor {
+                        let done = c.push(block)?;
+                        self.write_compressed(done)?;
                     } else {
                         let host = self.alloc_clusters(1);
-                        self.dest.write_at(host, &block.data)?;
+                        self.dest.write_bytes_at(host, block.data)?;
                         self.set_l2(block.index, host | OFLAG_COPIED)?;
                     }
                 }
@@ -409,22 +409,9 @@ impl Qcow2Writer {
         Ok(())
     }
 
-    fn flush_batch(&mut self) -> Result<()> {
-        let batch = std::mem::take(&mut self.append().batch);
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let compression = self.opts.compression.unwrap_or(Compression::DEFLATE);
-        let limit = self.cs() as usize - 1;
-        let compressed: Vec<Option<Vec<u8>>> = batch
-            .par_iter()
-            .map_init(
-                || Compressor::new(compression),
-                |c, block| c.compress(&block.data, limit),
-            )
-            .collect::<std::result::Result<_, _>>()?;
+    fn write_compressed(&mut self, done: Vec<Compressed>) -> Result<()> {
         let cs = self.cs();
-        for (block, packed) in batch.into_iter().zip(compressed) {
+        for Compressed { block, packed } in done {
             match packed {
                 Some(data) => {
                     let a = self.append();
@@ -443,13 +430,13 @@ impl Qcow2Writer {
                             .checked_add(1)
                             .ok_or_else(|| Error::Corrupt("refcount overflow".into()))?;
                     }
-                    self.dest.write_at(host, &data)?;
+                    self.dest.write_bytes_at(host, Bytes::from(data))?;
                     let entry = compressed_entry(host, len, self.cluster_bits);
                     self.set_l2(block.index, entry)?;
                 }
                 None => {
                     let host = self.alloc_clusters(1);
-                    self.dest.write_at(host, &block.data)?;
+                    self.dest.write_bytes_at(host, block.data)?;
                     self.set_l2(block.index, host | OFLAG_COPIED)?;
                 }
             }
@@ -458,7 +445,10 @@ impl Qcow2Writer {
     }
 
     fn finish_append(&mut self) -> Result<()> {
-        self.flush_batch()?;
+        if let Some(c) = &mut self.append().compressor {
+            let done = c.finish()?;
+            self.write_compressed(done)?;
+        }
         self.close_l2()?;
         let cs = self.cs();
         let l1_size = self.l1_size();
@@ -493,6 +483,23 @@ impl Qcow2Writer {
         }
         out.resize(len_bytes as usize, 0);
         out
+    }
+}
+
+/// Compresses one cluster; qemu stores a cluster that does not shrink below
+/// `limit` bytes uncompressed.
+struct ClusterCodec {
+    compression: Compression,
+    limit: usize,
+}
+
+impl Codec for ClusterCodec {
+    type State = Compressor;
+    fn state(&self) -> Compressor {
+        Compressor::new(self.compression)
+    }
+    fn compress(&self, c: &mut Compressor, block: &[u8]) -> io::Result<Option<Vec<u8>>> {
+        c.compress(block, self.limit)
     }
 }
 
@@ -551,7 +558,15 @@ impl BlockSink for Qcow2Writer {
                 refcounts: vec![1],
                 l1: vec![0; self.l1_size() as usize],
                 open_l2: None,
-                batch: Vec::new(),
+                compressor: self.opts.compression.map(|compression| {
+                    let codec = ClusterCodec {
+                        compression,
+                        limit: self.cs() as usize - 1,
+                    };
+                    // About 2 MiB of input per task.
+                    let batch = ((2 << 20) / self.cs()).clamp(4, 256) as usize;
+                    ParallelCompressor::new(codec, batch)
+                }),
             });
             Ok(())
         } else {

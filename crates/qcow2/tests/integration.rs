@@ -107,6 +107,16 @@ fn we_read_what_qemu_writes() {
         let img = dir.path().join(format!("q{i}.qcow2"));
         qemu_convert(args, &raw, &img);
         assert!(read_all(&img) == contents, "{args:?}: contents differ");
+        let report = Qcow2Reader::open(File::open(&img).unwrap())
+            .unwrap()
+            .check()
+            .unwrap();
+        assert!(
+            report.corruptions.is_empty(),
+            "{args:?}: {:?}",
+            report.corruptions
+        );
+        assert_eq!(report.leaked_clusters, 0, "{args:?}");
     }
 }
 
@@ -225,5 +235,38 @@ proptest! {
         r.read_at(0, &mut back).unwrap();
         prop_assert!(back[..disk.len()] == disk[..]);
         prop_assert!(back[disk.len()..].iter().all(|&b| b == 0));
+    }
+}
+
+#[test]
+fn check_agrees_with_qemu_on_leaks_and_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    sample_disk(&raw, 8 << 20, 5);
+    let img = dir.path().join("d.qcow2");
+    write_qcow2(&raw, &img, Qcow2Options::default());
+    let bytes = std::fs::read(&img).unwrap();
+    let rt = u64::from_be_bytes(bytes[48..56].try_into().unwrap()) as usize;
+    let block = u64::from_be_bytes(bytes[rt..rt + 8].try_into().unwrap()) as usize;
+    // (cluster, refcount): the header counted twice leaks; the first data
+    // cluster with refcount 0 is corrupt; with 2, its COPIED flag is wrong.
+    for (cluster, value, qemu_exit, leaks, corrupt) in [
+        (0usize, 2u16, 3, 1, false),
+        (1, 0, 2, 0, true),
+        (1, 2, 2, 1, true),
+    ] {
+        let mut b = bytes.clone();
+        b[block + 2 * cluster..block + 2 * cluster + 2].copy_from_slice(&value.to_be_bytes());
+        std::fs::write(&img, &b).unwrap();
+        let out = testkit::run("qemu-img", &["check", img.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(qemu_exit));
+        let report = Qcow2Reader::open(b).unwrap().check().unwrap();
+        assert_eq!(report.leaked_clusters, leaks);
+        assert_eq!(
+            !report.corruptions.is_empty(),
+            corrupt,
+            "{:?}",
+            report.corruptions
+        );
     }
 }

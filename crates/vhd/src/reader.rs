@@ -223,6 +223,53 @@ impl<R: ReadAt> VhdReader<R> {
         })
     }
 
+    /// Structural problems `open` tolerates: blocks that overlap each other
+    /// or the BAT, and (dynamic disks) a footer copy at offset 0 that differs
+    /// from the footer at the end.
+    pub fn check(&self) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        let Kind::Dynamic {
+            block_size,
+            bitmap_bytes,
+            bat,
+            ..
+        } = &self.kind
+        else {
+            return Ok(problems);
+        };
+        let file_len = self.io.size()?;
+        let mut head = [0u8; 512];
+        let mut tail = [0u8; 512];
+        self.io.read_exact_at(&mut head, 0)?;
+        self.io.read_exact_at(&mut tail, file_len - 512)?;
+        if head != tail {
+            problems.push("the footer copy at offset 0 differs from the footer at the end".into());
+        }
+        let span = bitmap_bytes + block_size;
+        let bat_end = 1536 + (bat.len() as u64 * 4).next_multiple_of(512);
+        let mut blocks: Vec<(u64, usize)> = bat
+            .iter()
+            .enumerate()
+            .filter(|(_, &e)| e != BAT_UNUSED)
+            .map(|(i, &e)| (u64::from(e) * 512, i))
+            .collect();
+        blocks.sort_unstable();
+        for w in blocks.windows(2) {
+            if w[0].0 + span > w[1].0 {
+                problems.push(format!(
+                    "blocks {} and {} overlap in the file",
+                    w[0].1, w[1].1
+                ));
+            }
+        }
+        if let Some((first, i)) = blocks.first() {
+            if *first < bat_end.min(1536) {
+                problems.push(format!("block {i} overlaps the headers"));
+            }
+        }
+        Ok(problems)
+    }
+
     /// The checked footer fields.
     pub fn info(&self) -> &VhdInfo {
         &self.info

@@ -81,7 +81,7 @@ pub struct VhdWriter {
     /// Dynamic on a stream: the BAT was written in `begin` from the plan.
     bat_written: bool,
     /// The all-present sector bitmap written before each block.
-    bitmap: Vec<u8>,
+    bitmap: Bytes,
 }
 
 /// Bytes of the sector bitmap in front of each block, padded to a sector.
@@ -110,7 +110,7 @@ impl VhdWriter {
             bat: Vec::new(),
             next_block: 0,
             bat_written: false,
-            bitmap: vec![0xff; bitmap_bytes(bs) as usize],
+            bitmap: Bytes::from(vec![0xff; bitmap_bytes(bs) as usize]),
         })
     }
 
@@ -248,7 +248,7 @@ impl BlockSink for VhdWriter {
     fn write(&mut self, offset: u64, data: Bytes) -> io::Result<()> {
         if self.opts.kind == VhdKind::Fixed {
             // A fixed disk is its data in place, already in file order.
-            return self.dest.write_at(offset, &data);
+            return self.dest.write_bytes_at(offset, data);
         }
         let blocks = self.assembler.push(offset, data);
         Ok(self.write_blocks(blocks)?)

@@ -1,0 +1,163 @@
+use std::collections::VecDeque;
+use std::io;
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::Block;
+
+/// A block compression, run on many threads at once.
+pub trait Codec: Send + Sync + 'static {
+    /// Per-thread state (a compressor context).
+    type State;
+    /// A fresh state.
+    fn state(&self) -> Self::State;
+    /// `block` compressed, or `None` when it does not shrink enough to be
+    /// worth storing compressed.
+    fn compress(&self, state: &mut Self::State, block: &[u8]) -> io::Result<Option<Vec<u8>>>;
+}
+
+/// A block and what compression made of it.
+#[derive(Debug)]
+pub struct Compressed {
+    /// The block as it came in.
+    pub block: Block,
+    /// Its compressed form, or `None` to store it as it is.
+    pub packed: Option<Vec<u8>>,
+}
+
+type Batch = io::Result<Vec<Compressed>>;
+
+/// Compresses blocks on every core while the caller goes on reading and
+/// writing: blocks are gathered into batches, each batch is compressed on
+/// the thread pool, and results come back in the order the blocks went in.
+/// At most a few batches are in flight, so memory stays bounded.
+pub struct ParallelCompressor<C: Codec> {
+    codec: Arc<C>,
+    batch: Vec<Block>,
+    batch_size: usize,
+    in_flight: VecDeque<Receiver<Batch>>,
+    max_in_flight: usize,
+}
+
+impl<C: Codec> std::fmt::Debug for ParallelCompressor<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParallelCompressor")
+            .field("batch_size", &self.batch_size)
+            .field("in_flight", &self.in_flight.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Codec> ParallelCompressor<C> {
+    /// A compressor with `codec`, sending `batch_size` blocks per task.
+    pub fn new(codec: C, batch_size: usize) -> Self {
+        ParallelCompressor {
+            codec: Arc::new(codec),
+            batch: Vec::with_capacity(batch_size),
+            batch_size: batch_size.max(1),
+            in_flight: VecDeque::new(),
+            max_in_flight: 2 * rayon::current_num_threads() + 1,
+        }
+    }
+
+    fn submit(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size));
+        let codec = Arc::clone(&self.codec);
+        let (tx, rx) = mpsc::sync_channel(1);
+        rayon::spawn(move || {
+            let result: Batch = batch
+                .into_par_iter()
+                .map_init(
+                    || codec.state(),
+                    |state, block| {
+                        let packed = codec.compress(state, &block.data)?;
+                        Ok(Compressed { block, packed })
+                    },
+                )
+                .collect();
+            let _ = tx.send(result);
+        });
+        self.in_flight.push_back(rx);
+    }
+
+    fn receive(rx: &Receiver<Batch>) -> Batch {
+        rx.recv()
+            .unwrap_or_else(|_| Err(io::Error::other("a compression task panicked")))
+    }
+
+    /// Queues `block`; returns the blocks whose compression has finished, in
+    /// order (waiting only when too many batches are in flight).
+    pub fn push(&mut self, block: Block) -> io::Result<Vec<Compressed>> {
+        self.batch.push(block);
+        if self.batch.len() >= self.batch_size {
+            self.submit();
+        }
+        let mut done = Vec::new();
+        while let Some(rx) = self.in_flight.front() {
+            let must_wait = self.in_flight.len() > self.max_in_flight;
+            let result = if must_wait {
+                Self::receive(rx)
+            } else {
+                match rx.try_recv() {
+                    Ok(r) => r,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        Err(io::Error::other("a compression task panicked"))
+                    }
+                }
+            };
+            self.in_flight.pop_front();
+            done.extend(result?);
+        }
+        Ok(done)
+    }
+
+    /// Compresses what is left and returns every remaining block, in order.
+    pub fn finish(&mut self) -> io::Result<Vec<Compressed>> {
+        self.submit();
+        let mut done = Vec::new();
+        while let Some(rx) = self.in_flight.pop_front() {
+            done.extend(Self::receive(&rx)?);
+        }
+        Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    struct Halve;
+    impl Codec for Halve {
+        type State = usize;
+        fn state(&self) -> usize {
+            0
+        }
+        fn compress(&self, calls: &mut usize, block: &[u8]) -> io::Result<Option<Vec<u8>>> {
+            *calls += 1;
+            Ok((block[0] % 3 != 0).then(|| block[..block.len() / 2].to_vec()))
+        }
+    }
+
+    #[test]
+    fn results_come_back_in_order() {
+        let mut p = ParallelCompressor::new(Halve, 7);
+        let mut out = Vec::new();
+        for i in 0..1000u64 {
+            let data = Bytes::from(vec![(i % 251) as u8; 64]);
+            out.extend(p.push(Block { index: i, data }).unwrap());
+        }
+        out.extend(p.finish().unwrap());
+        assert_eq!(out.len(), 1000);
+        for (i, c) in out.iter().enumerate() {
+            assert_eq!(c.block.index, i as u64);
+            assert_eq!(c.packed.is_some(), (i % 251) % 3 != 0);
+        }
+    }
+}
