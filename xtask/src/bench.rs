@@ -20,7 +20,13 @@ struct Case {
     outputs: Option<(PathBuf, PathBuf)>,
 }
 
-fn time(cmd: &[String]) -> Result<f64> {
+/// Times `cmd` from a settled start: its earlier output removed and every
+/// dirty page written back first, so one run's write-back does not slow the next.
+fn time(cmd: &[String], out_dir: &Path) -> Result<f64> {
+    for e in std::fs::read_dir(out_dir)? {
+        std::fs::remove_file(e?.path())?;
+    }
+    sh(&mut Command::new("sync"))?;
     let start = Instant::now();
     let status = Command::new(&cmd[0])
         .args(&cmd[1..])
@@ -32,6 +38,15 @@ fn time(cmd: &[String]) -> Result<f64> {
         bail!("{cmd:?} failed: {status}");
     }
     Ok(start.elapsed().as_secs_f64())
+}
+
+/// Length of our (0) or qemu-img's (1) output of a case, if it names them.
+fn output_len(outputs: &Option<(PathBuf, PathBuf)>, which: usize) -> u64 {
+    outputs
+        .as_ref()
+        .map(|(a, b)| if which == 0 { a } else { b })
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map_or(0, |m| m.len())
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -304,22 +319,19 @@ pub(crate) fn run(runs: usize, only: Option<&str>) -> Result<()> {
         for case in cases(&bin, input, &out) {
             let mut ours = Vec::new();
             let mut theirs = Vec::new();
+            let mut sizes = (0, 0);
             for _ in 0..runs.max(1) {
-                ours.push(time(&case.ours)?);
+                ours.push(time(&case.ours, &out)?);
+                let ours_bytes = output_len(&case.outputs, 0);
                 let mut t = 0.0;
                 for cmd in &case.theirs {
-                    t += time(cmd)?;
+                    t += time(cmd, &out)?;
                 }
+                sizes = (ours_bytes, output_len(&case.outputs, 1));
                 theirs.push(t);
             }
             let (mo, mt) = (median(ours), median(theirs));
-            let (bo, bt) = match &case.outputs {
-                Some((a, b)) => (
-                    std::fs::metadata(a).map(|m| m.len()).unwrap_or(0),
-                    std::fs::metadata(b).map(|m| m.len()).unwrap_or(0),
-                ),
-                None => (0, 0),
-            };
+            let (bo, bt) = sizes;
             println!(
                 "{:<14} {:<36} {:>10.3} {:>10.3} {:>7.2} {:>12} {:>12}",
                 input

@@ -81,6 +81,16 @@ fn fuzz(seconds: u32) -> Result<()> {
         let corpus = fuzz_dir.join("corpus").join(target);
         std::fs::create_dir_all(&corpus)?;
         let seeds = fuzz_dir.join("seeds").join(target);
+        // Inputs as large as the largest seed (a VHDX needs 3 MiB at least).
+        let max_len = std::fs::read_dir(&seeds)
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.metadata().ok())
+                    .map(|m| m.len())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
+            .max(1 << 20);
         sh(Command::new("cargo")
             .current_dir(&fuzz_dir)
             .args(["fuzz", "run", "-s", "none", target])
@@ -89,6 +99,7 @@ fn fuzz(seconds: u32) -> Result<()> {
             .args([
                 "--",
                 &format!("-max_total_time={seconds}"),
+                &format!("-max_len={max_len}"),
                 "-rss_limit_mb=2048",
             ]))?;
     }

@@ -22,16 +22,19 @@ pub enum OutputFormat {
     Vhd,
     /// Fixed VHD sized to a whole MiB, for Azure and AWS import.
     VhdFixed,
+    /// Dynamic VHDX, for Hyper-V Gen2.
+    Vhdx,
     /// QCOW2 v3, for KVM, libvirt and OpenStack.
     Qcow2,
 }
 
 impl OutputFormat {
     /// Every output format, in the order `--help` lists them.
-    pub const ALL: [OutputFormat; 4] = [
+    pub const ALL: [OutputFormat; 5] = [
         OutputFormat::Raw,
         OutputFormat::Vhd,
         OutputFormat::VhdFixed,
+        OutputFormat::Vhdx,
         OutputFormat::Qcow2,
     ];
 
@@ -41,6 +44,7 @@ impl OutputFormat {
             OutputFormat::Raw => "raw",
             OutputFormat::Vhd => "vhd",
             OutputFormat::VhdFixed => "vhd-fixed",
+            OutputFormat::Vhdx => "vhdx",
             OutputFormat::Qcow2 => "qcow2",
         }
     }
@@ -65,6 +69,7 @@ impl OutputFormat {
             OutputFormat::Raw => "raw",
             OutputFormat::Vhd => "vhd",
             OutputFormat::VhdFixed => "fixed.vhd",
+            OutputFormat::Vhdx => "vhdx",
             OutputFormat::Qcow2 => "qcow2",
         }
     }
@@ -77,6 +82,8 @@ pub struct FormatOptions {
     pub qcow2: qcow2::Qcow2Options,
     /// Dynamic VHD block size.
     pub vhd_block_size: u32,
+    /// VHDX block size, and whether the VHDX is fixed.
+    pub vhdx: (u32, bool),
     /// When a fixed VHD rounds the disk up, move a GPT's backup to the new end.
     pub grow_gpt: bool,
     /// Timestamps and identifiers (from `SOURCE_DATE_EPOCH` by default).
@@ -88,6 +95,7 @@ impl Default for FormatOptions {
         FormatOptions {
             qcow2: qcow2::Qcow2Options::default(),
             vhd_block_size: 2 << 20,
+            vhdx: (2 << 20, false),
             grow_gpt: true,
             stamp: BuildStamp::from_env(),
         }
@@ -100,7 +108,9 @@ impl FormatOptions {
     pub fn streamable(&self, format: OutputFormat) -> bool {
         match format {
             OutputFormat::Qcow2 => self.qcow2.compression.is_none(),
-            OutputFormat::Raw | OutputFormat::Vhd | OutputFormat::VhdFixed => true,
+            OutputFormat::Raw | OutputFormat::Vhd | OutputFormat::VhdFixed | OutputFormat::Vhdx => {
+                true
+            }
         }
     }
 }
@@ -119,6 +129,11 @@ pub(crate) fn make_sink(
             let mut o = vhd::VhdOptions::dynamic(opts.stamp.clone());
             o.block_size = opts.vhd_block_size;
             Box::new(vhd::VhdWriter::new(dest, o).map_err(|e| usage(&e))?)
+        }
+        OutputFormat::Vhdx => {
+            let mut o = vhdx::VhdxOptions::dynamic(opts.stamp.clone());
+            (o.block_size, o.fixed) = opts.vhdx;
+            Box::new(vhdx::VhdxWriter::new(dest, o).map_err(|e| usage(&e))?)
         }
         OutputFormat::VhdFixed => {
             let o = vhd::VhdOptions::fixed(opts.stamp.clone());
@@ -145,6 +160,8 @@ pub enum InputFormat {
     Raw,
     /// VHD, fixed or dynamic.
     Vhd,
+    /// VHDX, fixed or dynamic.
+    Vhdx,
     /// QCOW2 (v2 or v3).
     Qcow2,
 }
@@ -155,6 +172,7 @@ impl InputFormat {
         match self {
             InputFormat::Raw => "raw",
             InputFormat::Vhd => "vhd",
+            InputFormat::Vhdx => "vhdx",
             InputFormat::Qcow2 => "qcow2",
         }
     }
@@ -208,6 +226,28 @@ pub fn open_image(path: &Path) -> Result<Image> {
         ];
         return Ok(Image {
             format: InputFormat::Qcow2,
+            source: Box::new(r),
+            details,
+        });
+    }
+    if vhdx::is_vhdx(&head[..n]) {
+        let r = vhdx::VhdxReader::open(file).map_err(|e| bad(&e))?;
+        let i = r.info().clone();
+        let details = vec![
+            ("block_size".into(), i.block_size.to_string()),
+            (
+                "logical_sector_size".into(),
+                i.logical_sector_size.to_string(),
+            ),
+            (
+                "physical_sector_size".into(),
+                i.physical_sector_size.to_string(),
+            ),
+            ("disk_id".into(), i.disk_id.to_string()),
+            ("log_length".into(), i.log_length.to_string()),
+        ];
+        return Ok(Image {
+            format: InputFormat::Vhdx,
             source: Box::new(r),
             details,
         });

@@ -12,8 +12,8 @@ use imgconv::{
 
 /// Convert a disk image into many formats in one pass.
 ///
-/// Formats written: raw, vhd (dynamic), vhd-fixed (Azure: whole MiB), qcow2.
-/// Formats read: raw, vhd, qcow2 (any → any).
+/// Formats written: raw, vhd (dynamic), vhd-fixed (Azure: whole MiB), vhdx, qcow2.
+/// Formats read: raw, vhd, vhdx, qcow2 (any → any).
 #[derive(Parser)]
 #[command(name = "imgconv", version, args_conflicts_with_subcommands = true)]
 struct Cli {
@@ -56,7 +56,7 @@ enum Command {
 struct ConvertArgs {
     /// The input image: raw, or any format imgconv reads.
     input: Option<PathBuf>,
-    /// Output formats, comma separated: raw, vhd, vhd-fixed, qcow2. A
+    /// Output formats, comma separated: raw, vhd, vhd-fixed, vhdx, qcow2. A
     /// vhd-fixed output is named `<stem>.fixed.vhd`.
     #[arg(long, short = 't', value_delimiter = ',')]
     to: Vec<String>,
@@ -78,6 +78,12 @@ struct ConvertArgs {
     /// vhd: block size of a dynamic VHD (512K to 256M; default 2M).
     #[arg(long, value_parser = parse_size)]
     vhd_block_size: Option<u64>,
+    /// vhdx: block size (1M to 256M; default 2M, which keeps dynamic files small).
+    #[arg(long, value_parser = parse_size)]
+    vhdx_block_size: Option<u64>,
+    /// vhdx: write a fixed VHDX (every block allocated).
+    #[arg(long)]
+    vhdx_fixed: bool,
     /// vhd-fixed: when rounding the disk up to a whole MiB, leave a GPT's
     /// backup header where it was (by default it moves to the new end).
     #[arg(long)]
@@ -127,6 +133,11 @@ fn format_options(a: &ConvertArgs) -> Result<FormatOptions> {
             u32::try_from(bs).with_context(|| format!("VHD block size {bs} is too large"))?;
     }
     opts.grow_gpt = !a.no_gpt_grow;
+    if let Some(bs) = a.vhdx_block_size {
+        opts.vhdx.0 =
+            u32::try_from(bs).with_context(|| format!("VHDX block size {bs} is too large"))?;
+    }
+    opts.vhdx.1 = a.vhdx_fixed;
     opts.qcow2.compression = match a.compress.as_deref() {
         None => None,
         Some("deflate" | "zlib") => Some(qcow2::Compression::Deflate {
@@ -157,7 +168,7 @@ fn run_convert(a: ConvertArgs) -> Result<ExitCode> {
         bail!("no input image given; see imgconv --help");
     };
     if a.to.is_empty() {
-        bail!("no output format given: use --to FMT[,FMT…] (raw, vhd, vhd-fixed, qcow2)");
+        bail!("no output format given: use --to FMT[,FMT…] (raw, vhd, vhd-fixed, vhdx, qcow2)");
     }
     let formats =
         a.to.iter()

@@ -44,8 +44,10 @@ fn one_pass_to_several_formats() {
     let raw = dir.path().join("disk.img");
     sample_disk(&raw, (20 << 20) + 4096, 11);
     let out = dir.path().join("out");
-    ok(&[s(&raw), "--to", "qcow2,raw", "--output-dir", s(&out)]);
+    ok(&[s(&raw), "--to", "qcow2,raw,vhdx", "--output-dir", s(&out)]);
     qemu_compare(&raw, "raw", &out.join("disk.qcow2"), "qcow2");
+    qemu_compare(&raw, "raw", &out.join("disk.vhdx"), "vhdx");
+    qemu_check(&out.join("disk.vhdx"), "vhdx");
     qemu_check(&out.join("disk.qcow2"), "qcow2");
     assert_eq!(
         std::fs::read(&raw).unwrap(),
@@ -67,6 +69,24 @@ fn any_to_any() {
     let back = dir.path().join("back.raw");
     ok(&[s(&ours), "--to", "raw", "-o", s(&back)]);
     assert!(std::fs::read(&back).unwrap() == contents);
+    // qemu-img's vpc and vhdx outputs, through imgconv, back to the same bytes.
+    for (fmt, opts, ext) in [
+        ("vpc", "subformat=dynamic", "vhd"),
+        ("vpc", "subformat=fixed,force_size=on", "vhd"),
+        ("vhdx", "subformat=dynamic", "vhdx"),
+    ] {
+        let img = dir.path().join(format!("q.{ext}"));
+        testkit::qemu_convert(&["-O", fmt, "-o", opts], &raw, &img);
+        let back = dir.path().join(format!("back-{ext}.raw"));
+        ok(&[s(&img), "--to", "raw", "-o", s(&back)]);
+        // Without force_size, qemu rounds a VHD up to its CHS geometry.
+        let back = std::fs::read(&back).unwrap();
+        assert!(back[..contents.len()] == contents[..], "{fmt} {opts}");
+        assert!(
+            back[contents.len()..].iter().all(|&b| b == 0),
+            "{fmt} {opts}"
+        );
+    }
 }
 
 #[test]
@@ -181,7 +201,7 @@ fn reproducible_with_source_date_epoch() {
             .args([
                 s(&raw),
                 "--to",
-                "qcow2,raw,vhd,vhd-fixed",
+                "qcow2,raw,vhd,vhd-fixed,vhdx",
                 "--output-dir",
                 s(&o),
             ])
@@ -191,7 +211,13 @@ fn reproducible_with_source_date_epoch() {
         assert!(status.success());
         outputs.push(o);
     }
-    for name in ["disk.qcow2", "disk.raw", "disk.vhd", "disk.fixed.vhd"] {
+    for name in [
+        "disk.qcow2",
+        "disk.raw",
+        "disk.vhd",
+        "disk.fixed.vhd",
+        "disk.vhdx",
+    ] {
         assert_eq!(
             std::fs::read(outputs[0].join(name)).unwrap(),
             std::fs::read(outputs[1].join(name)).unwrap(),

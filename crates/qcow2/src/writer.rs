@@ -95,8 +95,11 @@ enum State {
 
 /// Seekable layout: data and L2 tables appended, then L1 and refcounts.
 struct Append {
-    /// Next free byte in the file.
+    /// End of the last allocated cluster.
     pos: u64,
+    /// Next free byte for compressed data, which packs clusters byte by byte
+    /// (0 before the first).
+    cpos: u64,
     /// Refcount of each host cluster below `pos`.
     refcounts: Vec<u16>,
     l1: Vec<u64>,
@@ -414,10 +417,22 @@ impl Qcow2Writer {
         for Compressed { block, packed } in done {
             match packed {
                 Some(data) => {
-                    let a = self.append();
-                    let host = a.pos;
                     let len = data.len() as u64;
-                    a.pos += len;
+                    let a = self.append();
+                    // Continue in the cluster compressed data ended in, or in
+                    // the clusters right after it if nothing came between, as
+                    // qemu packs them; else start a fresh cluster.
+                    let available = a.cpos.next_multiple_of(cs);
+                    let host = if a.cpos != 0 && (a.cpos + len <= available || available == a.pos) {
+                        a.cpos
+                    } else {
+                        a.pos
+                    };
+                    let end = (host + len).next_multiple_of(cs);
+                    if end > a.pos {
+                        a.pos = end;
+                    }
+                    a.cpos = host + len;
                     // qemu counts every cluster the entry's sector range touches.
                     let first = host / cs;
                     let last =
@@ -555,6 +570,7 @@ impl BlockSink for Qcow2Writer {
         if self.dest.is_seekable() {
             self.state = State::Append(Append {
                 pos: self.cs(),
+                cpos: 0,
                 refcounts: vec![1],
                 l1: vec![0; self.l1_size() as usize],
                 open_l2: None,

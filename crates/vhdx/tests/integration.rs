@@ -1,0 +1,181 @@
+//! VHDX against qemu-img, both ways, plus round trips and hostile inputs.
+#![allow(clippy::unwrap_used)]
+
+use std::fs::File;
+use std::path::Path;
+
+use blocksink::{convert, BlockSource, BuildStamp, Destination, MemSource, RawFile};
+use proptest::prelude::*;
+use testkit::{qemu_check, qemu_compare, qemu_convert, qemu_info, sample_disk};
+use vhdx::{VhdxOptions, VhdxReader, VhdxWriter};
+
+fn stamp() -> BuildStamp {
+    BuildStamp::fixed(1_700_000_000, "test")
+}
+
+fn write_vhdx(raw: &Path, out: &Path, opts: VhdxOptions, stream: bool) {
+    let mut src = RawFile::new(File::open(raw).unwrap()).unwrap();
+    let f = File::create(out).unwrap();
+    let dest = if stream {
+        Destination::stream(f)
+    } else {
+        Destination::file(f)
+    };
+    let mut w = VhdxWriter::new(dest, opts).unwrap();
+    convert(&mut src, &mut [&mut w], &mut |_, _| {}).unwrap();
+}
+
+fn read_all(img: &Path) -> Vec<u8> {
+    let mut r = VhdxReader::open(File::open(img).unwrap()).unwrap();
+    let mut buf = vec![0u8; r.size() as usize];
+    r.read_at(0, &mut buf).unwrap();
+    buf
+}
+
+#[test]
+fn qemu_accepts_what_we_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    let size = (37 << 20) + 3 * 512;
+    sample_disk(&raw, size, 31);
+    let cases = [
+        ("dynamic", VhdxOptions::dynamic(stamp())),
+        ("fixed", VhdxOptions::fixed(stamp())),
+        (
+            "dynamic-32m",
+            VhdxOptions {
+                block_size: 32 << 20,
+                ..VhdxOptions::dynamic(stamp())
+            },
+        ),
+        (
+            "dynamic-1m",
+            VhdxOptions {
+                block_size: 1 << 20,
+                ..VhdxOptions::dynamic(stamp())
+            },
+        ),
+    ];
+    for (name, opts) in cases {
+        for stream in [false, true] {
+            let out = dir.path().join(format!("{name}-{stream}.vhdx"));
+            write_vhdx(&raw, &out, opts.clone(), stream);
+            qemu_check(&out, "vhdx");
+            qemu_compare(&raw, "raw", &out, "vhdx");
+            let info = qemu_info(&out, "vhdx");
+            assert_eq!(info["format"], "vhdx");
+            assert_eq!(info["virtual-size"], size, "{name}");
+        }
+        assert!(
+            std::fs::read(dir.path().join(format!("{name}-false.vhdx"))).unwrap()
+                == std::fs::read(dir.path().join(format!("{name}-true.vhdx"))).unwrap(),
+            "{name}: stream and file differ"
+        );
+    }
+}
+
+#[test]
+fn we_read_what_qemu_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    let contents = sample_disk(&raw, (30 << 20) + 512, 32);
+    for opts in [
+        "subformat=dynamic",
+        "subformat=fixed",
+        "subformat=dynamic,block_size=1M",
+        "subformat=dynamic,block_size=8M",
+        "subformat=dynamic,block_size=256M",
+        "subformat=dynamic,log_size=4M",
+    ] {
+        let img = dir.path().join("q.vhdx");
+        qemu_convert(&["-O", "vhdx", "-o", opts], &raw, &img);
+        let back = read_all(&img);
+        assert!(back == contents, "{opts}");
+    }
+}
+
+fn vhdx_bytes(disk: &[u8], opts: VhdxOptions) -> Vec<u8> {
+    let f = tempfile::tempfile().unwrap();
+    let mut w = VhdxWriter::new(Destination::file(f.try_clone().unwrap()), opts).unwrap();
+    convert(
+        &mut MemSource::new(disk.to_vec()),
+        &mut [&mut w],
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut &f, &mut out).unwrap();
+    out
+}
+
+fn rehash(img: &mut [u8], at: usize, len: usize) {
+    img[at + 4..at + 8].fill(0);
+    let c = crc32c::crc32c(&img[at..at + len]);
+    img[at + 4..at + 8].copy_from_slice(&c.to_le_bytes());
+}
+
+#[test]
+fn hostile_images_are_refused() {
+    let disk = vec![5u8; 3 << 20];
+    let good = vhdx_bytes(&disk, VhdxOptions::dynamic(stamp()));
+    // A log that still holds entries: refused, not read as if empty.
+    let mut dirty = good.clone();
+    for at in [64 << 10, 128 << 10] {
+        dirty[at + 48..at + 64].copy_from_slice(&[7u8; 16]);
+        rehash(&mut dirty, at, 4096);
+    }
+    let err = VhdxReader::open(dirty).unwrap_err().to_string();
+    assert!(err.contains("log"), "{err}");
+
+    // A BAT entry pointing past the end of the file.
+    let mut far = good.clone();
+    let bat = 3 << 20;
+    far[bat..bat + 8].copy_from_slice(&((1u64 << 40) | 6).to_le_bytes());
+    let err = VhdxReader::open(far).unwrap_err().to_string();
+    assert!(err.contains("outside the file"), "{err}");
+
+    // Both headers damaged.
+    let mut flipped = good.clone();
+    flipped[(64 << 10) + 100] ^= 1;
+    flipped[(128 << 10) + 100] ^= 1;
+    let err = VhdxReader::open(flipped).unwrap_err().to_string();
+    assert!(err.contains("CRC-32C"), "{err}");
+
+    // One header damaged: the other one is used.
+    let mut one = good.clone();
+    one[(128 << 10) + 100] ^= 1;
+    assert_eq!(VhdxReader::open(one).unwrap().info().header.0, 1);
+
+    assert!(VhdxReader::open(good[..5 << 20].to_vec()).is_err() || good.len() <= 5 << 20);
+    assert!(VhdxReader::open(vec![0u8; 4 << 20]).is_err());
+}
+
+fn sparse_disk() -> impl Strategy<Value = Vec<u8>> {
+    (
+        1u64..9 << 20,
+        prop::collection::vec((0u64..9 << 20, 1usize..100_000, any::<u8>()), 0..6),
+    )
+        .prop_map(|(size, writes)| {
+            let mut d = vec![0u8; size as usize];
+            for (off, len, byte) in writes {
+                let off = (off % size) as usize;
+                let end = (off + len).min(d.len());
+                d[off..end].fill(byte | 1);
+            }
+            d
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+    #[test]
+    fn round_trip(disk in sparse_disk(), fixed in any::<bool>()) {
+        let opts = if fixed { VhdxOptions::fixed(stamp()) } else { VhdxOptions::dynamic(stamp()) };
+        let mut r = VhdxReader::open(vhdx_bytes(&disk, opts)).unwrap();
+        prop_assert_eq!(r.size(), (disk.len() as u64).next_multiple_of(512));
+        let mut back = vec![0u8; r.size() as usize];
+        r.read_at(0, &mut back).unwrap();
+        prop_assert!(back[..disk.len()] == disk[..]);
+        prop_assert!(back[disk.len()..].iter().all(|&b| b == 0));
+    }
+}
