@@ -274,6 +274,48 @@ fn cases(bin: &Path, input: &Path, out: &Path) -> Vec<Case> {
             ]],
             outputs: Some((o("fixed.vhd").into(), q("fixed.vhd").into())),
         },
+        Case {
+            name: "vhdx (vs qemu block_size=2M)".into(),
+            ours: vec![
+                b.clone(),
+                i.clone(),
+                "--to".into(),
+                "vhdx".into(),
+                "-o".into(),
+                o("vhdx"),
+            ],
+            theirs: vec![vec![
+                "qemu-img".into(),
+                "convert".into(),
+                "-O".into(),
+                "vhdx".into(),
+                "-o".into(),
+                "subformat=dynamic,block_size=2M".into(),
+                i.clone(),
+                q("vhdx"),
+            ]],
+            outputs: Some((o("vhdx").into(), q("vhdx").into())),
+        },
+        Case {
+            name: "vhdx (vs qemu default block size)".into(),
+            ours: vec![
+                b.clone(),
+                i.clone(),
+                "--to".into(),
+                "vhdx".into(),
+                "-o".into(),
+                o("vhdx"),
+            ],
+            theirs: vec![vec![
+                "qemu-img".into(),
+                "convert".into(),
+                "-O".into(),
+                "vhdx".into(),
+                i.clone(),
+                q("vhdx"),
+            ]],
+            outputs: Some((o("vhdx").into(), q("vhdx").into())),
+        },
     ];
     let all = v
         .iter()

@@ -82,7 +82,7 @@ pub(crate) fn run() -> Result<()> {
     );
     sh(Command::new(&bin)
         .arg(&disk)
-        .args(["--to", "vhd,vhd-fixed,qcow2"]))?;
+        .args(["--to", "vhd,vhd-fixed,vhdx,qcow2"]))?;
     let compressed = dir.join("demo-compressed.qcow2");
     sh(Command::new(&bin)
         .arg(&disk)
@@ -91,6 +91,7 @@ pub(crate) fn run() -> Result<()> {
     for out in [
         dir.join("demo.vhd"),
         dir.join("demo.fixed.vhd"),
+        dir.join("demo.vhdx"),
         dir.join("demo.qcow2"),
         compressed,
     ] {
