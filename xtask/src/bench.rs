@@ -275,6 +275,48 @@ fn cases(bin: &Path, input: &Path, out: &Path) -> Vec<Case> {
             outputs: Some((o("fixed.vhd").into(), q("fixed.vhd").into())),
         },
         Case {
+            name: "vmdk (monolithicSparse)".into(),
+            ours: vec![
+                b.clone(),
+                i.clone(),
+                "--to".into(),
+                "vmdk".into(),
+                "-o".into(),
+                o("vmdk"),
+            ],
+            theirs: vec![vec![
+                "qemu-img".into(),
+                "convert".into(),
+                "-O".into(),
+                "vmdk".into(),
+                i.clone(),
+                q("vmdk"),
+            ]],
+            outputs: Some((o("vmdk").into(), q("vmdk").into())),
+        },
+        Case {
+            name: "vmdk-stream (streamOptimized)".into(),
+            ours: vec![
+                b.clone(),
+                i.clone(),
+                "--to".into(),
+                "vmdk-stream".into(),
+                "-o".into(),
+                o("stream.vmdk"),
+            ],
+            theirs: vec![vec![
+                "qemu-img".into(),
+                "convert".into(),
+                "-O".into(),
+                "vmdk".into(),
+                "-o".into(),
+                "subformat=streamOptimized".into(),
+                i.clone(),
+                q("stream.vmdk"),
+            ]],
+            outputs: Some((o("stream.vmdk").into(), q("stream.vmdk").into())),
+        },
+        Case {
             name: "vhdx (vs qemu block_size=2M)".into(),
             ours: vec![
                 b.clone(),

@@ -82,7 +82,7 @@ pub(crate) fn run() -> Result<()> {
     );
     sh(Command::new(&bin)
         .arg(&disk)
-        .args(["--to", "vhd,vhd-fixed,vhdx,qcow2"]))?;
+        .args(["--to", "vhd,vhd-fixed,vhdx,vmdk,vmdk-stream,qcow2"]))?;
     let compressed = dir.join("demo-compressed.qcow2");
     sh(Command::new(&bin)
         .arg(&disk)
@@ -92,6 +92,8 @@ pub(crate) fn run() -> Result<()> {
         dir.join("demo.vhd"),
         dir.join("demo.fixed.vhd"),
         dir.join("demo.vhdx"),
+        dir.join("demo.vmdk"),
+        dir.join("demo.stream.vmdk"),
         dir.join("demo.qcow2"),
         compressed,
     ] {

@@ -134,6 +134,18 @@ impl<T: ReadAt + ?Sized> ReadAt for &T {
     }
 }
 
+impl<T: ReadAt + ?Sized> ReadAt for Box<T> {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        (**self).read_exact_at(buf, offset)
+    }
+    fn size(&self) -> io::Result<u64> {
+        (**self).size()
+    }
+    fn data_ranges(&self, start: u64, end: u64) -> io::Result<Vec<Extent>> {
+        (**self).data_ranges(start, end)
+    }
+}
+
 /// `[start, end)` of `file` without its holes, from `SEEK_DATA`/`SEEK_HOLE`.
 fn file_data_ranges(file: &File, start: u64, end: u64) -> io::Result<Vec<Extent>> {
     use rustix::fs::{seek, SeekFrom as RSeek};

@@ -86,6 +86,17 @@ pub fn default_output_path(input: &Path, format: OutputFormat, dir: Option<&Path
     }
 }
 
+/// The name an output calls itself by (a VMDK's descriptor names its extent).
+fn extent_name(o: &OutputSpec) -> String {
+    match &o.target {
+        OutputTarget::Path(p) => p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "disk.vmdk".into()),
+        OutputTarget::Stdout => format!("disk.{}", o.format.extension()),
+    }
+}
+
 /// Whether two paths name the same file (or would, once created).
 fn same_file(a: &Path, b: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
@@ -228,7 +239,7 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
         };
         let note = Rc::new(RefCell::new(None));
         sinks.push(Named {
-            inner: make_sink(o.format, &options, dest, note.clone())?,
+            inner: make_sink(o.format, &options, dest, note.clone(), &extent_name(o))?,
             name: label,
         });
         staging.push((stage, note));

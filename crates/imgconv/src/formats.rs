@@ -24,17 +24,23 @@ pub enum OutputFormat {
     VhdFixed,
     /// Dynamic VHDX, for Hyper-V Gen2.
     Vhdx,
+    /// monolithicSparse VMDK, for VMware Workstation and Fusion.
+    Vmdk,
+    /// streamOptimized VMDK, for ESXi, vSphere and AWS VM Import.
+    VmdkStream,
     /// QCOW2 v3, for KVM, libvirt and OpenStack.
     Qcow2,
 }
 
 impl OutputFormat {
     /// Every output format, in the order `--help` lists them.
-    pub const ALL: [OutputFormat; 5] = [
+    pub const ALL: [OutputFormat; 7] = [
         OutputFormat::Raw,
         OutputFormat::Vhd,
         OutputFormat::VhdFixed,
         OutputFormat::Vhdx,
+        OutputFormat::Vmdk,
+        OutputFormat::VmdkStream,
         OutputFormat::Qcow2,
     ];
 
@@ -45,6 +51,8 @@ impl OutputFormat {
             OutputFormat::Vhd => "vhd",
             OutputFormat::VhdFixed => "vhd-fixed",
             OutputFormat::Vhdx => "vhdx",
+            OutputFormat::Vmdk => "vmdk",
+            OutputFormat::VmdkStream => "vmdk-stream",
             OutputFormat::Qcow2 => "qcow2",
         }
     }
@@ -70,6 +78,8 @@ impl OutputFormat {
             OutputFormat::Vhd => "vhd",
             OutputFormat::VhdFixed => "fixed.vhd",
             OutputFormat::Vhdx => "vhdx",
+            OutputFormat::Vmdk => "vmdk",
+            OutputFormat::VmdkStream => "stream.vmdk",
             OutputFormat::Qcow2 => "qcow2",
         }
     }
@@ -84,6 +94,8 @@ pub struct FormatOptions {
     pub vhd_block_size: u32,
     /// VHDX block size, and whether the VHDX is fixed.
     pub vhdx: (u32, bool),
+    /// VMDK adapter type, virtual hardware version and tools version.
+    pub vmdk: (String, u32, String),
     /// When a fixed VHD rounds the disk up, move a GPT's backup to the new end.
     pub grow_gpt: bool,
     /// Timestamps and identifiers (from `SOURCE_DATE_EPOCH` by default).
@@ -96,6 +108,7 @@ impl Default for FormatOptions {
             qcow2: qcow2::Qcow2Options::default(),
             vhd_block_size: 2 << 20,
             vhdx: (2 << 20, false),
+            vmdk: ("lsilogic".into(), 4, "2147483647".into()),
             grow_gpt: true,
             stamp: BuildStamp::from_env(),
         }
@@ -108,9 +121,12 @@ impl FormatOptions {
     pub fn streamable(&self, format: OutputFormat) -> bool {
         match format {
             OutputFormat::Qcow2 => self.qcow2.compression.is_none(),
-            OutputFormat::Raw | OutputFormat::Vhd | OutputFormat::VhdFixed | OutputFormat::Vhdx => {
-                true
-            }
+            OutputFormat::Vmdk => false,
+            OutputFormat::Raw
+            | OutputFormat::Vhd
+            | OutputFormat::VhdFixed
+            | OutputFormat::Vhdx
+            | OutputFormat::VmdkStream => true,
         }
     }
 }
@@ -121,6 +137,7 @@ pub(crate) fn make_sink(
     opts: &FormatOptions,
     dest: Destination,
     note: Rc<RefCell<Option<String>>>,
+    file_name: &str,
 ) -> Result<Box<dyn BlockSink>> {
     let usage = |e: &dyn std::fmt::Display| Error::Usage(e.to_string());
     Ok(match format {
@@ -129,6 +146,16 @@ pub(crate) fn make_sink(
             let mut o = vhd::VhdOptions::dynamic(opts.stamp.clone());
             o.block_size = opts.vhd_block_size;
             Box::new(vhd::VhdWriter::new(dest, o).map_err(|e| usage(&e))?)
+        }
+        OutputFormat::Vmdk | OutputFormat::VmdkStream => {
+            let sub = if format == OutputFormat::Vmdk {
+                vmdk::VmdkSubformat::MonolithicSparse
+            } else {
+                vmdk::VmdkSubformat::StreamOptimized
+            };
+            let mut o = vmdk::VmdkOptions::new(sub, file_name, opts.stamp.clone());
+            (o.adapter_type, o.hw_version, o.tools_version) = opts.vmdk.clone();
+            Box::new(vmdk::VmdkWriter::new(dest, o).map_err(|e| usage(&e))?)
         }
         OutputFormat::Vhdx => {
             let mut o = vhdx::VhdxOptions::dynamic(opts.stamp.clone());
@@ -162,6 +189,8 @@ pub enum InputFormat {
     Vhd,
     /// VHDX, fixed or dynamic.
     Vhdx,
+    /// VMDK, any variant.
+    Vmdk,
     /// QCOW2 (v2 or v3).
     Qcow2,
 }
@@ -173,6 +202,7 @@ impl InputFormat {
             InputFormat::Raw => "raw",
             InputFormat::Vhd => "vhd",
             InputFormat::Vhdx => "vhdx",
+            InputFormat::Vmdk => "vmdk",
             InputFormat::Qcow2 => "qcow2",
         }
     }
@@ -226,6 +256,28 @@ pub fn open_image(path: &Path) -> Result<Image> {
         ];
         return Ok(Image {
             format: InputFormat::Qcow2,
+            source: Box::new(r),
+            details,
+        });
+    }
+    if vmdk::is_vmdk(&head[..n]) {
+        let r = vmdk::VmdkReader::open_path(path).map_err(|e| bad(&e))?;
+        let mut details = Vec::new();
+        if let Some(d) = &r.descriptor {
+            details.push(("create_type".into(), d.create_type.clone()));
+            for key in [
+                "ddb.adapterType",
+                "ddb.virtualHWVersion",
+                "ddb.toolsVersion",
+            ] {
+                if let Some(v) = d.get(key) {
+                    details.push((key.into(), v.into()));
+                }
+            }
+            details.push(("extents".into(), d.extents.len().to_string()));
+        }
+        return Ok(Image {
+            format: InputFormat::Vmdk,
             source: Box::new(r),
             details,
         });

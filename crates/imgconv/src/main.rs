@@ -12,8 +12,9 @@ use imgconv::{
 
 /// Convert a disk image into many formats in one pass.
 ///
-/// Formats written: raw, vhd (dynamic), vhd-fixed (Azure: whole MiB), vhdx, qcow2.
-/// Formats read: raw, vhd, vhdx, qcow2 (any → any).
+/// Formats written: raw, vhd (dynamic), vhd-fixed (Azure: whole MiB), vhdx,
+/// vmdk (monolithicSparse), vmdk-stream (streamOptimized), qcow2.
+/// Formats read: raw, vhd, vhdx, vmdk (every variant), qcow2 (any → any).
 #[derive(Parser)]
 #[command(name = "imgconv", version, args_conflicts_with_subcommands = true)]
 struct Cli {
@@ -26,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Convert INPUT to one or more formats (the default command).
-    Convert(ConvertArgs),
+    Convert(Box<ConvertArgs>),
     /// Show an image's format, sizes and format options.
     Info {
         /// The image.
@@ -56,8 +57,9 @@ enum Command {
 struct ConvertArgs {
     /// The input image: raw, or any format imgconv reads.
     input: Option<PathBuf>,
-    /// Output formats, comma separated: raw, vhd, vhd-fixed, vhdx, qcow2. A
-    /// vhd-fixed output is named `<stem>.fixed.vhd`.
+    /// Output formats, comma separated: raw, vhd, vhd-fixed, vhdx, vmdk,
+    /// vmdk-stream, qcow2. A vhd-fixed output is named `<stem>.fixed.vhd`, a
+    /// vmdk-stream one `<stem>.stream.vmdk`.
     #[arg(long, short = 't', value_delimiter = ',')]
     to: Vec<String>,
     /// Output path (one format only); `-` writes to standard output.
@@ -84,6 +86,15 @@ struct ConvertArgs {
     /// vhdx: write a fixed VHDX (every block allocated).
     #[arg(long)]
     vhdx_fixed: bool,
+    /// vmdk: ddb.adapterType (lsilogic, ide, buslogic, legacyESX, pvscsi).
+    #[arg(long, default_value = "lsilogic")]
+    adapter_type: String,
+    /// vmdk: ddb.virtualHWVersion.
+    #[arg(long, default_value_t = 4)]
+    hw_version: u32,
+    /// vmdk: ddb.toolsVersion.
+    #[arg(long, default_value = "2147483647")]
+    tools_version: String,
     /// vhd-fixed: when rounding the disk up to a whole MiB, leave a GPT's
     /// backup header where it was (by default it moves to the new end).
     #[arg(long)]
@@ -138,6 +149,11 @@ fn format_options(a: &ConvertArgs) -> Result<FormatOptions> {
             u32::try_from(bs).with_context(|| format!("VHDX block size {bs} is too large"))?;
     }
     opts.vhdx.1 = a.vhdx_fixed;
+    opts.vmdk = (
+        a.adapter_type.clone(),
+        a.hw_version,
+        a.tools_version.clone(),
+    );
     opts.qcow2.compression = match a.compress.as_deref() {
         None => None,
         Some("deflate" | "zlib") => Some(qcow2::Compression::Deflate {
@@ -168,7 +184,7 @@ fn run_convert(a: ConvertArgs) -> Result<ExitCode> {
         bail!("no input image given; see imgconv --help");
     };
     if a.to.is_empty() {
-        bail!("no output format given: use --to FMT[,FMT…] (raw, vhd, vhd-fixed, vhdx, qcow2)");
+        bail!("no output format given: use --to FMT[,FMT…] (raw, vhd, vhd-fixed, vhdx, vmdk, vmdk-stream, qcow2)");
     }
     let formats =
         a.to.iter()
@@ -237,7 +253,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         None => run_convert(cli.convert),
-        Some(Command::Convert(a)) => run_convert(a),
+        Some(Command::Convert(a)) => run_convert(*a),
         Some(Command::Info { image, json }) => (|| {
             let i = imgconv::info(&image)?;
             if json {

@@ -201,7 +201,7 @@ fn reproducible_with_source_date_epoch() {
             .args([
                 s(&raw),
                 "--to",
-                "qcow2,raw,vhd,vhd-fixed,vhdx",
+                "qcow2,raw,vhd,vhd-fixed,vhdx,vmdk,vmdk-stream",
                 "--output-dir",
                 s(&o),
             ])
@@ -217,6 +217,8 @@ fn reproducible_with_source_date_epoch() {
         "disk.vhd",
         "disk.fixed.vhd",
         "disk.vhdx",
+        "disk.vmdk",
+        "disk.stream.vmdk",
     ] {
         assert_eq!(
             std::fs::read(outputs[0].join(name)).unwrap(),
@@ -360,5 +362,59 @@ fn vhd_to_a_pipe() {
             .unwrap();
         assert!(child.wait().unwrap().success() && cat.success());
         qemu_compare(&raw, "raw", &out, "vpc");
+    }
+}
+
+#[test]
+fn vmdk_outputs_in_one_pass_and_through_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    let contents = sample_disk(&raw, (19 << 20) + 512, 23);
+    ok(&[s(&raw), "--to", "vhdx,qcow2,vmdk,vmdk-stream"]);
+    for (name, create) in [
+        ("disk.vmdk", "monolithicSparse"),
+        ("disk.stream.vmdk", "streamOptimized"),
+    ] {
+        let img = dir.path().join(name);
+        qemu_compare(&raw, "raw", &img, "vmdk");
+        qemu_check(&img, "vmdk");
+        assert_eq!(
+            qemu_info(&img, "vmdk")["format-specific"]["data"]["create-type"],
+            create
+        );
+    }
+    for fmt in ["vmdk-stream", "vmdk"] {
+        let out = dir.path().join(format!("piped-{fmt}.vmdk"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_imgconv"))
+            .args([s(&raw), "--to", fmt, "-o", "-"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let cat = Command::new("cat")
+            .stdin(child.stdout.take().unwrap())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .status()
+            .unwrap();
+        assert!(child.wait().unwrap().success() && cat.success());
+        qemu_compare(&raw, "raw", &out, "vmdk");
+    }
+    // qemu-img's own VMDKs, every subformat, back to the same bytes.
+    for sub in [
+        "monolithicSparse",
+        "streamOptimized",
+        "monolithicFlat",
+        "twoGbMaxExtentSparse",
+    ] {
+        let sub_dir = dir.path().join(sub);
+        std::fs::create_dir(&sub_dir).unwrap();
+        let img = sub_dir.join("q.vmdk");
+        testkit::qemu_convert(
+            &["-O", "vmdk", "-o", &format!("subformat={sub}")],
+            &raw,
+            &img,
+        );
+        let back = sub_dir.join("back.raw");
+        ok(&[s(&img), "--to", "raw", "-o", s(&back)]);
+        assert!(std::fs::read(&back).unwrap() == contents, "{sub}");
     }
 }

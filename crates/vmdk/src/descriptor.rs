@@ -1,0 +1,152 @@
+//! The text descriptor: which extents make the disk, and its database.
+
+use crate::{Error, Result};
+
+/// Largest descriptor this crate parses.
+pub const MAX_DESCRIPTOR: usize = 1 << 20;
+
+/// What kind of file an extent is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExtentKind {
+    /// A hosted sparse extent (its own `KDMV` header).
+    Sparse,
+    /// Raw data at an offset of a file.
+    Flat,
+    /// Reads as zeros; no file.
+    Zero,
+}
+
+/// One extent line: `RW 8388608 SPARSE "disk-s001.vmdk"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtentLine {
+    /// Size in sectors.
+    pub sectors: u64,
+    /// Sparse, flat or zero.
+    pub kind: ExtentKind,
+    /// File name, relative to the descriptor's directory.
+    pub file: Option<String>,
+    /// Flat extents: sector offset in the file.
+    pub offset: u64,
+}
+
+/// A parsed descriptor.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Descriptor {
+    /// `createType`, e.g. `streamOptimized`.
+    pub create_type: String,
+    /// The extents, in disk order.
+    pub extents: Vec<ExtentLine>,
+    /// Every `key = "value"` line, in order (header and disk database).
+    pub entries: Vec<(String, String)>,
+}
+
+impl Descriptor {
+    /// Parses descriptor text (NUL padding ends it).
+    pub fn parse(raw: &[u8]) -> Result<Descriptor> {
+        let raw = &raw[..raw.iter().position(|&b| b == 0).unwrap_or(raw.len())];
+        if raw.len() > MAX_DESCRIPTOR {
+            return Err(Error::Corrupt(format!(
+                "descriptor of {} bytes is too large",
+                raw.len()
+            )));
+        }
+        let text = std::str::from_utf8(raw).map_err(|e| {
+            Error::Corrupt(format!(
+                "descriptor is not UTF-8 (byte {})",
+                e.valid_up_to()
+            ))
+        })?;
+        let mut d = Descriptor::default();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let first = line.split_whitespace().next().unwrap_or("");
+            if ["RW", "RDONLY", "NOACCESS"].contains(&first) {
+                d.extents.push(Self::extent(line, n + 1)?);
+            } else if let Some((k, v)) = line.split_once('=') {
+                let (k, v) = (k.trim().to_string(), v.trim().trim_matches('"').to_string());
+                if k == "createType" {
+                    d.create_type = v.clone();
+                }
+                d.entries.push((k, v));
+            } else {
+                return Err(Error::Corrupt(format!(
+                    "descriptor line {}: cannot parse {line:?}",
+                    n + 1
+                )));
+            }
+        }
+        Ok(d)
+    }
+
+    fn extent(line: &str, n: usize) -> Result<ExtentLine> {
+        let bad = |why: &str| Error::Corrupt(format!("descriptor line {n}: {why}: {line:?}"));
+        // The file name is quoted and may hold spaces.
+        let (head, file, tail) = match (line.find('"'), line.rfind('"')) {
+            (Some(a), Some(b)) if b > a => {
+                (&line[..a], Some(line[a + 1..b].to_string()), &line[b + 1..])
+            }
+            _ => (line, None, ""),
+        };
+        let mut parts = head.split_whitespace().skip(1);
+        let sectors = parts
+            .next()
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| bad("extent size is not a number"))?;
+        let kind = match parts.next() {
+            Some("SPARSE") | Some("VMFSSPARSE") => ExtentKind::Sparse,
+            Some("FLAT") | Some("VMFS") => ExtentKind::Flat,
+            Some("ZERO") => ExtentKind::Zero,
+            Some(other) => {
+                return Err(Error::Unsupported(format!(
+                    "extent type {other} (line {n})"
+                )))
+            }
+            None => return Err(bad("no extent type")),
+        };
+        if kind != ExtentKind::Zero && file.is_none() {
+            return Err(bad("no file name"));
+        }
+        let offset = match tail.split_whitespace().next() {
+            Some(o) => o
+                .parse::<u64>()
+                .map_err(|_| bad("extent offset is not a number"))?,
+            None => 0,
+        };
+        Ok(ExtentLine {
+            sectors,
+            kind,
+            file,
+            offset,
+        })
+    }
+
+    /// The value of `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_what_qemu_writes() {
+        let text = b"# Disk DescriptorFile\nversion=1\nCID=1234abcd\nparentCID=ffffffff\ncreateType=\"twoGbMaxExtentFlat\"\n\n# Extent description\nRW 4192256 FLAT \"my disk-f001.vmdk\" 0\nRW 100 ZERO\n\n# The Disk Data Base\n#DDB\n\nddb.adapterType = \"ide\"\n\0\0\0";
+        let d = Descriptor::parse(text).unwrap();
+        assert_eq!(d.create_type, "twoGbMaxExtentFlat");
+        assert_eq!(d.extents.len(), 2);
+        assert_eq!(d.extents[0].file.as_deref(), Some("my disk-f001.vmdk"));
+        assert_eq!(d.extents[0].sectors, 4192256);
+        assert_eq!(d.extents[1].kind, ExtentKind::Zero);
+        assert_eq!(d.get("ddb.adapterType"), Some("ide"));
+        assert!(Descriptor::parse(b"RW x SPARSE \"a\"").is_err());
+        assert!(Descriptor::parse(b"garbage line").is_err());
+    }
+}

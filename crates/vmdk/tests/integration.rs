@@ -1,0 +1,226 @@
+//! VMDK against qemu-img, both ways, plus the stream tail, path safety,
+//! round trips and hostile inputs.
+#![allow(clippy::unwrap_used)]
+
+use std::fs::File;
+use std::path::Path;
+
+use blocksink::{convert, BlockSource, BuildStamp, Destination, MemSource, RawFile};
+use proptest::prelude::*;
+use testkit::{qemu_check, qemu_compare, qemu_convert, qemu_info, sample_disk};
+use vmdk::{VmdkOptions, VmdkReader, VmdkSubformat, VmdkWriter};
+
+fn opts(sub: VmdkSubformat) -> VmdkOptions {
+    VmdkOptions::new(sub, "disk.vmdk", BuildStamp::fixed(1_700_000_000, "test"))
+}
+
+fn write_vmdk(raw: &Path, out: &Path, o: VmdkOptions, stream: bool) {
+    let mut src = RawFile::new(File::open(raw).unwrap()).unwrap();
+    let f = File::create(out).unwrap();
+    let dest = if stream {
+        Destination::stream(f)
+    } else {
+        Destination::file(f)
+    };
+    let mut w = VmdkWriter::new(dest, o).unwrap();
+    convert(&mut src, &mut [&mut w], &mut |_, _| {}).unwrap();
+}
+
+fn read_all(path: &Path) -> Vec<u8> {
+    let mut r = VmdkReader::open_path(path).unwrap();
+    let mut buf = vec![0u8; r.size() as usize];
+    r.read_at(0, &mut buf).unwrap();
+    buf
+}
+
+#[test]
+fn qemu_accepts_what_we_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    let size = (70 << 20) + 5 * 512; // more than one grain table, not whole grains
+    sample_disk(&raw, size, 41);
+    for (name, sub, create) in [
+        ("stream", VmdkSubformat::StreamOptimized, "streamOptimized"),
+        (
+            "sparse",
+            VmdkSubformat::MonolithicSparse,
+            "monolithicSparse",
+        ),
+    ] {
+        let out = dir.path().join(format!("{name}.vmdk"));
+        write_vmdk(&raw, &out, opts(sub), false);
+        qemu_check(&out, "vmdk");
+        qemu_compare(&raw, "raw", &out, "vmdk");
+        let info = qemu_info(&out, "vmdk");
+        assert_eq!(info["virtual-size"], size);
+        assert_eq!(info["format-specific"]["data"]["create-type"], create);
+    }
+    // The stream goes to a pipe unchanged.
+    let piped = dir.path().join("piped.vmdk");
+    write_vmdk(&raw, &piped, opts(VmdkSubformat::StreamOptimized), true);
+    assert!(
+        std::fs::read(&piped).unwrap() == std::fs::read(dir.path().join("stream.vmdk")).unwrap()
+    );
+}
+
+/// Parses the end of a stream-optimized file without this crate's reader.
+#[test]
+fn stream_ends_with_footer_and_end_of_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    sample_disk(&raw, 9 << 20, 42);
+    let out = dir.path().join("s.vmdk");
+    write_vmdk(&raw, &out, opts(VmdkSubformat::StreamOptimized), false);
+    let b = std::fs::read(&out).unwrap();
+    let n = b.len();
+    assert_eq!(n % 512, 0);
+    let le32 = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let le64 = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    // Header: magic, version 3, compressed + markers, gdOffset at the end.
+    assert_eq!(&b[..4], b"KDMV");
+    assert_eq!(le32(4), 3);
+    assert_eq!(le32(8), 0x30001);
+    assert_eq!(le64(56), u64::MAX);
+    // Last sector: end-of-stream marker, all zero.
+    assert!(b[n - 512..].iter().all(|&x| x == 0));
+    // Before it: the footer, a header copy with the real gdOffset.
+    let footer = n - 1024;
+    assert_eq!(&b[footer..footer + 4], b"KDMV");
+    let gd = le64(footer + 56) as usize;
+    assert_ne!(gd as u64, u64::MAX);
+    // Before that: the footer marker (one sector follows, type 3).
+    let fm = n - 1536;
+    assert_eq!((le64(fm), le32(fm + 8), le32(fm + 12)), (1, 0, 3));
+    // The directory sits behind a GD marker; every table behind a GT marker.
+    let gdm = (gd - 1) * 512;
+    assert_eq!((le32(gdm + 8), le32(gdm + 12)), (0, 2));
+    let first_gt = le32(gd * 512) as usize;
+    assert_eq!(le32((first_gt - 1) * 512 + 12), 1);
+    // Each grain table entry points at a grain marker for its own LBA.
+    for k in 0..512 {
+        let grain = le32(first_gt * 512 + 4 * k) as usize;
+        if grain != 0 {
+            assert_eq!(le64(grain * 512), k as u64 * 128);
+            assert!(le32(grain * 512 + 8) > 0);
+        }
+    }
+    // The embedded descriptor names the type.
+    let desc = String::from_utf8_lossy(&b[512..512 * 21]);
+    assert!(desc.contains("createType=\"streamOptimized\""), "{desc}");
+    assert!(desc.contains("ddb.adapterType = \"lsilogic\""));
+}
+
+#[test]
+fn we_read_what_qemu_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    let contents = sample_disk(&raw, (20 << 20) + 512, 43);
+    for sub in [
+        "monolithicSparse",
+        "streamOptimized",
+        "monolithicFlat",
+        "twoGbMaxExtentSparse",
+        "twoGbMaxExtentFlat",
+    ] {
+        let sub_dir = dir.path().join(sub);
+        std::fs::create_dir(&sub_dir).unwrap();
+        let img = sub_dir.join("q.vmdk");
+        qemu_convert(
+            &["-O", "vmdk", "-o", &format!("subformat={sub}")],
+            &raw,
+            &img,
+        );
+        let back = read_all(&img);
+        assert!(back[..contents.len()] == contents[..], "{sub}");
+        assert!(back[contents.len()..].iter().all(|&b| b == 0), "{sub}");
+    }
+}
+
+#[test]
+fn extent_paths_stay_inside_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner = dir.path().join("img");
+    std::fs::create_dir(&inner).unwrap();
+    std::fs::write(dir.path().join("secret.raw"), vec![1u8; 1 << 20]).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("secret.raw"), inner.join("link.raw")).unwrap();
+    for name in ["../secret.raw", "/etc/passwd", "link.raw"] {
+        let desc = format!(
+            "# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType=\"monolithicFlat\"\nRW 2048 FLAT \"{name}\" 0\n"
+        );
+        let path = inner.join("d.vmdk");
+        std::fs::write(&path, desc).unwrap();
+        let err = VmdkReader::open_path(&path).unwrap_err().to_string();
+        assert!(err.contains("directory"), "{name}: {err}");
+    }
+}
+
+fn vmdk_bytes(disk: &[u8], sub: VmdkSubformat) -> Vec<u8> {
+    let f = tempfile::tempfile().unwrap();
+    let mut w = VmdkWriter::new(Destination::file(f.try_clone().unwrap()), opts(sub)).unwrap();
+    convert(
+        &mut MemSource::new(disk.to_vec()),
+        &mut [&mut w],
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut &f, &mut out).unwrap();
+    out
+}
+
+#[test]
+fn hostile_images_are_refused() {
+    let disk = vec![9u8; 1 << 20];
+    let good = vmdk_bytes(&disk, VmdkSubformat::MonolithicSparse);
+    // Grain directory past the end of the file.
+    let mut far = good.clone();
+    far[56..64].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    let err = VmdkReader::open(Box::new(far)).unwrap_err().to_string();
+    assert!(err.contains("past the end"), "{err}");
+    // A stream whose footer is missing.
+    let stream = vmdk_bytes(&disk, VmdkSubformat::StreamOptimized);
+    let cut = stream[..stream.len() - 1536].to_vec();
+    let err = VmdkReader::open(Box::new(cut)).unwrap_err().to_string();
+    assert!(err.contains("footer"), "{err}");
+    // A grain whose data is not zlib.
+    let mut bad = stream.clone();
+    bad[128 * 512 + 12..128 * 512 + 20].fill(0xff);
+    let mut r = VmdkReader::open(Box::new(bad)).unwrap();
+    let mut buf = vec![0u8; 4096];
+    assert!(r
+        .read_at(0, &mut buf)
+        .unwrap_err()
+        .to_string()
+        .contains("zlib"));
+    assert!(VmdkReader::open(Box::new(vec![0u8; 100])).is_err());
+}
+
+fn sparse_disk() -> impl Strategy<Value = Vec<u8>> {
+    (
+        1u64..5 << 20,
+        prop::collection::vec((0u64..5 << 20, 1usize..100_000, any::<u8>()), 0..6),
+    )
+        .prop_map(|(size, writes)| {
+            let mut d = vec![0u8; size as usize];
+            for (off, len, byte) in writes {
+                let off = (off % size) as usize;
+                let end = (off + len).min(d.len());
+                d[off..end].fill(byte | 1);
+            }
+            d
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+    #[test]
+    fn round_trip(disk in sparse_disk(), stream in any::<bool>()) {
+        let sub = if stream { VmdkSubformat::StreamOptimized } else { VmdkSubformat::MonolithicSparse };
+        let mut r = VmdkReader::open(Box::new(vmdk_bytes(&disk, sub))).unwrap();
+        prop_assert_eq!(r.size(), (disk.len() as u64).next_multiple_of(512));
+        let mut back = vec![0u8; r.size() as usize];
+        r.read_at(0, &mut back).unwrap();
+        prop_assert!(back[..disk.len()] == disk[..]);
+        prop_assert!(back[disk.len()..].iter().all(|&b| b == 0));
+    }
+}
