@@ -317,6 +317,26 @@ fn cases(bin: &Path, input: &Path, out: &Path) -> Vec<Case> {
             outputs: Some((o("stream.vmdk").into(), q("stream.vmdk").into())),
         },
         Case {
+            name: "ova (vs our vmdk-stream alone)".into(),
+            ours: vec![
+                b.clone(),
+                i.clone(),
+                "--to".into(),
+                "ova".into(),
+                "-o".into(),
+                o("ova"),
+            ],
+            theirs: vec![vec![
+                b.clone(),
+                i.clone(),
+                "--to".into(),
+                "vmdk-stream".into(),
+                "-o".into(),
+                o("alone.vmdk"),
+            ]],
+            outputs: Some((o("ova").into(), o("alone.vmdk").into())),
+        },
+        Case {
             name: "vhdx (vs qemu block_size=2M)".into(),
             ours: vec![
                 b.clone(),

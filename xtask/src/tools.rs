@@ -7,7 +7,8 @@ use anyhow::{bail, Result};
 use crate::sh;
 
 /// Tools the test suite runs, by command name.
-pub(crate) const TEST_TOOLS: [&str; 4] = ["qemu-img", "sgdisk", "sfdisk", "7z"];
+pub(crate) const TEST_TOOLS: [&str; 6] =
+    ["qemu-img", "sgdisk", "sfdisk", "7z", "xmllint", "sha512sum"];
 
 /// The Debian package that provides a command.
 fn package(tool: &str) -> &'static str {
@@ -16,6 +17,8 @@ fn package(tool: &str) -> &'static str {
         "sgdisk" => "gdisk",
         "sfdisk" => "fdisk",
         "7z" => "p7zip-full",
+        "xmllint" => "libxml2-utils",
+        "sha512sum" => "coreutils",
         "debootstrap" => "debootstrap",
         "mkfs.ext4" => "e2fsprogs",
         "mkfs.vfat" => "dosfstools",

@@ -114,6 +114,40 @@ impl Destination {
         Ok(())
     }
 
+    /// Copies `len` bytes from the start of `src` to `offset` (in the kernel,
+    /// with `copy_file_range`, when both are files).
+    pub fn copy_from(&mut self, offset: u64, src: &File, len: u64) -> io::Result<()> {
+        use std::io::{Read, Seek, SeekFrom};
+        self.flush_pending()?;
+        let mut reader = src.take(len);
+        let mut src_pos = src;
+        src_pos.seek(SeekFrom::Start(0))?;
+        let copied = match &mut self.kind {
+            Kind::File(f) => {
+                f.seek(SeekFrom::Start(offset))?;
+                io::copy(&mut reader, f)?
+            }
+            Kind::Stream(w) => {
+                if offset < self.end {
+                    return Err(io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        "a stream output cannot go back",
+                    ));
+                }
+                Self::stream_zeros(w, offset - self.end)?;
+                io::copy(&mut reader.by_ref(), w)?
+            }
+        };
+        if copied != len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("copied {copied} of {len} bytes"),
+            ));
+        }
+        self.end = self.end.max(offset + len);
+        Ok(())
+    }
+
     /// Writes `buf` at file offset `offset`.
     pub fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
         self.flush_pending()?;

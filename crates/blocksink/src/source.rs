@@ -146,6 +146,74 @@ impl<T: ReadAt + ?Sized> ReadAt for Box<T> {
     }
 }
 
+impl<T: ReadAt + ?Sized> ReadAt for std::sync::Arc<T> {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        (**self).read_exact_at(buf, offset)
+    }
+    fn size(&self) -> io::Result<u64> {
+        (**self).size()
+    }
+    fn data_ranges(&self, start: u64, end: u64) -> io::Result<Vec<Extent>> {
+        (**self).data_ranges(start, end)
+    }
+}
+
+/// A window of another storage: `len` bytes from `offset` (a disk inside
+/// an archive member).
+#[derive(Clone, Debug)]
+pub struct Window<R> {
+    inner: R,
+    offset: u64,
+    len: u64,
+}
+
+impl<R: ReadAt> Window<R> {
+    /// The `len` bytes of `inner` from `offset`; fails if they are not all there.
+    pub fn new(inner: R, offset: u64, len: u64) -> io::Result<Self> {
+        if offset
+            .checked_add(len)
+            .is_none_or(|e| e > inner.size().unwrap_or(0))
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("window of {len} bytes at {offset} is past the end"),
+            ));
+        }
+        Ok(Window { inner, offset, len })
+    }
+}
+
+impl<R: ReadAt> ReadAt for Window<R> {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        if offset
+            .checked_add(buf.len() as u64)
+            .is_none_or(|e| e > self.len)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "read of {} bytes at {offset} is past the end ({} bytes)",
+                    buf.len(),
+                    self.len
+                ),
+            ));
+        }
+        self.inner.read_exact_at(buf, self.offset + offset)
+    }
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.len)
+    }
+    fn data_ranges(&self, start: u64, end: u64) -> io::Result<Vec<Extent>> {
+        let end = end.min(self.len);
+        Ok(self
+            .inner
+            .data_ranges(self.offset + start, self.offset + end)?
+            .into_iter()
+            .map(|e| Extent::new(e.offset - self.offset, e.len))
+            .collect())
+    }
+}
+
 /// `[start, end)` of `file` without its holes, from `SEEK_DATA`/`SEEK_HOLE`.
 fn file_data_ranges(file: &File, start: u64, end: u64) -> io::Result<Vec<Extent>> {
     use rustix::fs::{seek, SeekFrom as RSeek};

@@ -46,7 +46,7 @@ pub fn check(path: &Path) -> Result<CheckReport> {
             let r = vhd::VhdReader::open(open()?).map_err(|e| Error::image(path, e))?;
             errors.extend(r.check().map_err(|e| Error::image(path, e))?);
         }
-        InputFormat::Vhdx | InputFormat::Vmdk => {}
+        InputFormat::Vhdx | InputFormat::Vmdk | InputFormat::Ova => {}
         InputFormat::Raw => notes.push("a raw image has no structure to check".into()),
     }
     let extents = match image.source.extents() {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use blocksink::{BlockSink, Bytes, Destination, Extent, PendingFile};
 
-use crate::formats::make_sink;
+use crate::formats::{make_sink, SinkContext};
 use crate::{open_image, Error, FormatOptions, InputFormat, OutputFormat, Result};
 
 /// Where an output goes.
@@ -239,7 +239,24 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
         };
         let note = Rc::new(RefCell::new(None));
         sinks.push(Named {
-            inner: make_sink(o.format, &options, dest, note.clone(), &extent_name(o))?,
+            inner: make_sink(
+                o.format,
+                &options,
+                dest,
+                &SinkContext {
+                    note: note.clone(),
+                    file_name: extent_name(o),
+                    dir: match &o.target {
+                        OutputTarget::Path(p) => Some(
+                            p.parent()
+                                .filter(|d| !d.as_os_str().is_empty())
+                                .unwrap_or(Path::new("."))
+                                .to_path_buf(),
+                        ),
+                        OutputTarget::Stdout => None,
+                    },
+                },
+            )?,
             name: label,
         });
         staging.push((stage, note));

@@ -28,19 +28,22 @@ pub enum OutputFormat {
     Vmdk,
     /// streamOptimized VMDK, for ESXi, vSphere and AWS VM Import.
     VmdkStream,
+    /// OVA: OVF descriptor, manifest and streamOptimized VMDK in a tar.
+    Ova,
     /// QCOW2 v3, for KVM, libvirt and OpenStack.
     Qcow2,
 }
 
 impl OutputFormat {
     /// Every output format, in the order `--help` lists them.
-    pub const ALL: [OutputFormat; 7] = [
+    pub const ALL: [OutputFormat; 8] = [
         OutputFormat::Raw,
         OutputFormat::Vhd,
         OutputFormat::VhdFixed,
         OutputFormat::Vhdx,
         OutputFormat::Vmdk,
         OutputFormat::VmdkStream,
+        OutputFormat::Ova,
         OutputFormat::Qcow2,
     ];
 
@@ -53,6 +56,7 @@ impl OutputFormat {
             OutputFormat::Vhdx => "vhdx",
             OutputFormat::Vmdk => "vmdk",
             OutputFormat::VmdkStream => "vmdk-stream",
+            OutputFormat::Ova => "ova",
             OutputFormat::Qcow2 => "qcow2",
         }
     }
@@ -80,6 +84,7 @@ impl OutputFormat {
             OutputFormat::Vhdx => "vhdx",
             OutputFormat::Vmdk => "vmdk",
             OutputFormat::VmdkStream => "stream.vmdk",
+            OutputFormat::Ova => "ova",
             OutputFormat::Qcow2 => "qcow2",
         }
     }
@@ -96,6 +101,8 @@ pub struct FormatOptions {
     pub vhdx: (u32, bool),
     /// VMDK adapter type, virtual hardware version and tools version.
     pub vmdk: (String, u32, String),
+    /// The virtual machine an OVA describes (its name defaults to the input's stem).
+    pub ova: Option<ova_tar::VmSettings>,
     /// When a fixed VHD rounds the disk up, move a GPT's backup to the new end.
     pub grow_gpt: bool,
     /// Timestamps and identifiers (from `SOURCE_DATE_EPOCH` by default).
@@ -109,6 +116,7 @@ impl Default for FormatOptions {
             vhd_block_size: 2 << 20,
             vhdx: (2 << 20, false),
             vmdk: ("lsilogic".into(), 4, "2147483647".into()),
+            ova: None,
             grow_gpt: true,
             stamp: BuildStamp::from_env(),
         }
@@ -126,9 +134,20 @@ impl FormatOptions {
             | OutputFormat::Vhd
             | OutputFormat::VhdFixed
             | OutputFormat::Vhdx
-            | OutputFormat::VmdkStream => true,
+            | OutputFormat::VmdkStream
+            | OutputFormat::Ova => true,
         }
     }
+}
+
+/// What a writer may need to know about its output besides its bytes.
+pub(crate) struct SinkContext {
+    /// Where the writer leaves a note for the report.
+    pub(crate) note: Rc<RefCell<Option<String>>>,
+    /// The output's file name (a VMDK descriptor names its extent).
+    pub(crate) file_name: String,
+    /// The output's directory, for spool files.
+    pub(crate) dir: Option<std::path::PathBuf>,
 }
 
 /// Makes the writer of `format` into `dest`.
@@ -136,9 +155,9 @@ pub(crate) fn make_sink(
     format: OutputFormat,
     opts: &FormatOptions,
     dest: Destination,
-    note: Rc<RefCell<Option<String>>>,
-    file_name: &str,
+    ctx: &SinkContext,
 ) -> Result<Box<dyn BlockSink>> {
+    let (note, file_name) = (ctx.note.clone(), ctx.file_name.as_str());
     let usage = |e: &dyn std::fmt::Display| Error::Usage(e.to_string());
     Ok(match format {
         OutputFormat::Raw => Box::new(RawSink::new(dest)),
@@ -146,6 +165,34 @@ pub(crate) fn make_sink(
             let mut o = vhd::VhdOptions::dynamic(opts.stamp.clone());
             o.block_size = opts.vhd_block_size;
             Box::new(vhd::VhdWriter::new(dest, o).map_err(|e| usage(&e))?)
+        }
+        OutputFormat::Ova => {
+            let mut vm = opts
+                .ova
+                .clone()
+                .unwrap_or_else(|| ova_tar::VmSettings::linux(""));
+            if vm.name.is_empty() {
+                let stem = file_name.strip_suffix(".ova").unwrap_or(file_name);
+                vm.name = stem
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+            }
+            let spool = match &ctx.dir {
+                Some(d) => tempfile::tempfile_in(d),
+                None => tempfile::tempfile(),
+            }
+            .map_err(|e| Error::io("spool file for the OVA disk", e))?;
+            Box::new(
+                ova_tar::OvaWriter::new(dest, vm, opts.stamp.clone(), spool)
+                    .map_err(|e| usage(&e))?,
+            )
         }
         OutputFormat::Vmdk | OutputFormat::VmdkStream => {
             let sub = if format == OutputFormat::Vmdk {
@@ -191,6 +238,8 @@ pub enum InputFormat {
     Vhdx,
     /// VMDK, any variant.
     Vmdk,
+    /// OVA (the disk inside).
+    Ova,
     /// QCOW2 (v2 or v3).
     Qcow2,
 }
@@ -203,6 +252,7 @@ impl InputFormat {
             InputFormat::Vhd => "vhd",
             InputFormat::Vhdx => "vhdx",
             InputFormat::Vmdk => "vmdk",
+            InputFormat::Ova => "ova",
             InputFormat::Qcow2 => "qcow2",
         }
     }
@@ -256,6 +306,40 @@ pub fn open_image(path: &Path) -> Result<Image> {
         ];
         return Ok(Image {
             format: InputFormat::Qcow2,
+            source: Box::new(r),
+            details,
+        });
+    }
+    if n >= 262 && &head[257..262] == b"ustar" {
+        let r = ova_tar::OvaReader::open(std::sync::Arc::new(file)).map_err(|e| bad(&e))?;
+        let mut details = vec![
+            (
+                "members".into(),
+                r.members
+                    .iter()
+                    .map(|m| m.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            ("disk".into(), r.disk_name.clone()),
+            (
+                "manifest".into(),
+                r.manifest
+                    .map_or("none".into(), |h| format!("{} verified", h.name())),
+            ),
+        ];
+        for tag in ["vssd:VirtualSystemType", "Name"] {
+            if let Some(v) = r
+                .ovf
+                .split(&format!("<{tag}>"))
+                .nth(1)
+                .and_then(|t| t.split('<').next())
+            {
+                details.push((tag.into(), v.into()));
+            }
+        }
+        return Ok(Image {
+            format: InputFormat::Ova,
             source: Box::new(r),
             details,
         });

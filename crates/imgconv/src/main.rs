@@ -13,8 +13,8 @@ use imgconv::{
 /// Convert a disk image into many formats in one pass.
 ///
 /// Formats written: raw, vhd (dynamic), vhd-fixed (Azure: whole MiB), vhdx,
-/// vmdk (monolithicSparse), vmdk-stream (streamOptimized), qcow2.
-/// Formats read: raw, vhd, vhdx, vmdk (every variant), qcow2 (any → any).
+/// vmdk (monolithicSparse), vmdk-stream (streamOptimized), ova, qcow2.
+/// Formats read: raw, vhd, vhdx, vmdk (every variant), ova, qcow2 (any → any).
 #[derive(Parser)]
 #[command(name = "imgconv", version, args_conflicts_with_subcommands = true)]
 struct Cli {
@@ -58,8 +58,8 @@ struct ConvertArgs {
     /// The input image: raw, or any format imgconv reads.
     input: Option<PathBuf>,
     /// Output formats, comma separated: raw, vhd, vhd-fixed, vhdx, vmdk,
-    /// vmdk-stream, qcow2. A vhd-fixed output is named `<stem>.fixed.vhd`, a
-    /// vmdk-stream one `<stem>.stream.vmdk`.
+    /// vmdk-stream, ova, qcow2. A vhd-fixed output is named `<stem>.fixed.vhd`,
+    /// a vmdk-stream one `<stem>.stream.vmdk`.
     #[arg(long, short = 't', value_delimiter = ',')]
     to: Vec<String>,
     /// Output path (one format only); `-` writes to standard output.
@@ -95,6 +95,30 @@ struct ConvertArgs {
     /// vmdk: ddb.toolsVersion.
     #[arg(long, default_value = "2147483647")]
     tools_version: String,
+    /// ova: name of the virtual machine (default: the output's stem).
+    #[arg(long)]
+    vm_name: Option<String>,
+    /// ova: virtual CPUs.
+    #[arg(long, default_value_t = 2)]
+    cpus: u32,
+    /// ova: memory in MiB.
+    #[arg(long, default_value_t = 2048)]
+    memory: u64,
+    /// ova: virtual hardware version, vmx-NN (≤12 SHA-1 manifest, 13–14 SHA-256, newer SHA-512).
+    #[arg(long, default_value_t = 14)]
+    vm_hw_version: u32,
+    /// ova: VMware guest OS id.
+    #[arg(long, default_value = "other4xLinux64Guest")]
+    os_type: String,
+    /// ova: firmware, efi or bios.
+    #[arg(long, default_value = "efi")]
+    firmware: String,
+    /// ova: network adapter, VmxNet3, E1000 or E1000e.
+    #[arg(long, default_value = "VmxNet3")]
+    nic: String,
+    /// ova: disk controller, lsilogic, pvscsi or sata.
+    #[arg(long, default_value = "lsilogic")]
+    controller: String,
     /// vhd-fixed: when rounding the disk up to a whole MiB, leave a GPT's
     /// backup header where it was (by default it moves to the new end).
     #[arg(long)]
@@ -154,6 +178,16 @@ fn format_options(a: &ConvertArgs) -> Result<FormatOptions> {
         a.hw_version,
         a.tools_version.clone(),
     );
+    // An empty name stands for the output's stem.
+    let mut vm = ova_tar::VmSettings::linux(a.vm_name.as_deref().unwrap_or(""));
+    vm.cpus = a.cpus;
+    vm.memory_mib = a.memory;
+    vm.hw_version = a.vm_hw_version;
+    vm.os_type = a.os_type.clone();
+    vm.firmware = a.firmware.clone();
+    vm.nic = a.nic.clone();
+    vm.controller = a.controller.clone();
+    opts.ova = Some(vm);
     opts.qcow2.compression = match a.compress.as_deref() {
         None => None,
         Some("deflate" | "zlib") => Some(qcow2::Compression::Deflate {
@@ -184,7 +218,7 @@ fn run_convert(a: ConvertArgs) -> Result<ExitCode> {
         bail!("no input image given; see imgconv --help");
     };
     if a.to.is_empty() {
-        bail!("no output format given: use --to FMT[,FMT…] (raw, vhd, vhd-fixed, vhdx, vmdk, vmdk-stream, qcow2)");
+        bail!("no output format given: use --to FMT[,FMT…] (raw, vhd, vhd-fixed, vhdx, vmdk, vmdk-stream, ova, qcow2)");
     }
     let formats =
         a.to.iter()

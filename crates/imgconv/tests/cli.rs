@@ -418,3 +418,37 @@ fn vmdk_outputs_in_one_pass_and_through_a_pipe() {
         assert!(std::fs::read(&back).unwrap() == contents, "{sub}");
     }
 }
+
+#[test]
+fn ova_in_the_same_pass_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    let contents = sample_disk(&raw, 13 << 20, 24);
+    ok(&[
+        s(&raw),
+        "--to",
+        "vhdx,qcow2,vmdk,ova",
+        "--cpus",
+        "4",
+        "--firmware",
+        "bios",
+    ]);
+    let ova = dir.path().join("disk.ova");
+    let listing = testkit::run_ok("tar", &["tf", s(&ova)]);
+    assert_eq!(
+        listing.lines().collect::<Vec<_>>(),
+        ["disk.ovf", "disk.mf", "disk-disk1.vmdk"]
+    );
+    let info: serde_json::Value = serde_json::from_str(&ok(&["info", "--json", s(&ova)])).unwrap();
+    assert_eq!(info["format"], "ova");
+    let back = dir.path().join("back.raw");
+    ok(&[s(&ova), "--to", "raw", "-o", s(&back)]);
+    assert!(std::fs::read(&back).unwrap() == contents);
+    let x = dir.path().join("x");
+    std::fs::create_dir(&x).unwrap();
+    testkit::run_ok("tar", &["xf", s(&ova), "-C", s(&x)]);
+    let ovf = std::fs::read_to_string(x.join("disk.ovf")).unwrap();
+    assert!(ovf.contains("<rasd:VirtualQuantity>4</rasd:VirtualQuantity>"));
+    assert!(ovf.contains("vmw:value=\"bios\""));
+    qemu_compare(&raw, "raw", &x.join("disk-disk1.vmdk"), "vmdk");
+}

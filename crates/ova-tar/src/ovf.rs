@@ -1,0 +1,232 @@
+//! The OVF descriptor (DMTF OVF 1.0, with VMware's extensions).
+
+use std::fmt::Write;
+
+/// The virtual machine an OVA describes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VmSettings {
+    /// Name of the virtual machine (and of the files in the package).
+    pub name: String,
+    /// Virtual CPUs.
+    pub cpus: u32,
+    /// Memory in MiB.
+    pub memory_mib: u64,
+    /// Virtual hardware version: `vmx-NN`. It also picks the manifest hash:
+    /// up to 12 SHA-1, 13 and 14 SHA-256, above SHA-512.
+    pub hw_version: u32,
+    /// VMware guest OS identifier (`vmw:osType`).
+    pub os_type: String,
+    /// CIM operating system id (`ovf:id`; 101 is 64-bit Linux).
+    pub os_id: u32,
+    /// Firmware: `efi` or `bios`.
+    pub firmware: String,
+    /// Network adapter: `VmxNet3` or `E1000`.
+    pub nic: String,
+    /// Disk controller: `lsilogic`, `pvscsi` or `sata`.
+    pub controller: String,
+}
+
+impl VmSettings {
+    /// Sensible defaults for a 64-bit Linux guest named `name`: 2 CPUs,
+    /// 2 GiB, vmx-14 (ESXi 6.7 and later), UEFI, VMXNET3, LSI Logic.
+    pub fn linux(name: &str) -> Self {
+        VmSettings {
+            name: name.into(),
+            cpus: 2,
+            memory_mib: 2048,
+            hw_version: 14,
+            os_type: "other4xLinux64Guest".into(),
+            os_id: 101,
+            firmware: "efi".into(),
+            nic: "VmxNet3".into(),
+            controller: "lsilogic".into(),
+        }
+    }
+
+    /// Checks the settings, naming the first that is out of range.
+    pub fn validate(&self) -> Result<(), String> {
+        let plain = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        };
+        if !plain(&self.name) || self.name.len() > 80 || self.name.starts_with('.') {
+            return Err(format!(
+                "VM name {:?}: use letters, digits, '-', '_' and '.' (at most 80)",
+                self.name
+            ));
+        }
+        if !plain(&self.os_type) {
+            return Err(format!(
+                "OS type {:?} is not a VMware guest id",
+                self.os_type
+            ));
+        }
+        if self.cpus == 0 || self.cpus > 768 {
+            return Err(format!("{} CPUs: use 1 to 768", self.cpus));
+        }
+        if self.memory_mib < 4 || self.memory_mib > 24 << 20 {
+            return Err(format!(
+                "{} MiB of memory: use 4 MiB to 24 TiB",
+                self.memory_mib
+            ));
+        }
+        if !(4..=99).contains(&self.hw_version) {
+            return Err(format!("hardware version {}: use 4 to 99", self.hw_version));
+        }
+        if !["efi", "bios"].contains(&self.firmware.as_str()) {
+            return Err(format!("firmware {:?}: use efi or bios", self.firmware));
+        }
+        if !["VmxNet3", "E1000", "E1000e"].contains(&self.nic.as_str()) {
+            return Err(format!(
+                "network adapter {:?}: use VmxNet3, E1000 or E1000e",
+                self.nic
+            ));
+        }
+        if !["lsilogic", "pvscsi", "sata"].contains(&self.controller.as_str()) {
+            return Err(format!(
+                "controller {:?}: use lsilogic, pvscsi or sata",
+                self.controller
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The disk an OVF describes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskFacts {
+    /// Name of the VMDK member.
+    pub file: String,
+    /// Its size in bytes.
+    pub file_size: u64,
+    /// Virtual size of the disk.
+    pub capacity: u64,
+    /// Bytes of the disk that hold data.
+    pub populated: u64,
+}
+
+/// The streamOptimized disk format URI OVF consumers look for.
+pub const STREAM_OPTIMIZED: &str =
+    "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized";
+
+fn item(out: &mut String, fields: &[(&str, String)]) {
+    out.push_str("      <Item>\n");
+    // rasd elements in the schema's (alphabetical) order.
+    let mut sorted = fields.to_vec();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    for (k, v) in sorted {
+        let _ = writeln!(out, "        <rasd:{k}>{v}</rasd:{k}>");
+    }
+    out.push_str("      </Item>\n");
+}
+
+/// The OVF envelope for `vm` with `disk`.
+pub fn envelope(vm: &VmSettings, disk: &DiskFacts) -> String {
+    let mut o = String::new();
+    o.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    o.push_str("<Envelope xmlns=\"http://schemas.dmtf.org/ovf/envelope/1\" xmlns:cim=\"http://schemas.dmtf.org/wbem/wscim/1/common\" xmlns:ovf=\"http://schemas.dmtf.org/ovf/envelope/1\" xmlns:rasd=\"http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData\" xmlns:vmw=\"http://www.vmware.com/schema/ovf\" xmlns:vssd=\"http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n");
+    let _ = writeln!(o, "  <References>\n    <File ovf:href=\"{}\" ovf:id=\"file1\" ovf:size=\"{}\"/>\n  </References>", disk.file, disk.file_size);
+    let _ = writeln!(
+        o,
+        "  <DiskSection>\n    <Info>Virtual disk information</Info>\n    <Disk ovf:capacity=\"{}\" ovf:capacityAllocationUnits=\"byte\" ovf:diskId=\"vmdisk1\" ovf:fileRef=\"file1\" ovf:format=\"{STREAM_OPTIMIZED}\" ovf:populatedSize=\"{}\"/>\n  </DiskSection>",
+        disk.capacity, disk.populated
+    );
+    o.push_str("  <NetworkSection>\n    <Info>The list of logical networks</Info>\n    <Network ovf:name=\"VM Network\">\n      <Description>The VM Network network</Description>\n    </Network>\n  </NetworkSection>\n");
+    let _ = writeln!(
+        o,
+        "  <VirtualSystem ovf:id=\"{}\">\n    <Info>A virtual machine</Info>\n    <Name>{}</Name>",
+        vm.name, vm.name
+    );
+    let _ = writeln!(
+        o,
+        "    <OperatingSystemSection ovf:id=\"{}\" vmw:osType=\"{}\">\n      <Info>The kind of installed guest operating system</Info>\n    </OperatingSystemSection>",
+        vm.os_id, vm.os_type
+    );
+    o.push_str("    <VirtualHardwareSection>\n      <Info>Virtual hardware requirements</Info>\n");
+    let _ = writeln!(
+        o,
+        "      <System>\n        <vssd:ElementName>Virtual Hardware Family</vssd:ElementName>\n        <vssd:InstanceID>0</vssd:InstanceID>\n        <vssd:VirtualSystemIdentifier>{}</vssd:VirtualSystemIdentifier>\n        <vssd:VirtualSystemType>vmx-{:02}</vssd:VirtualSystemType>\n      </System>",
+        vm.name, vm.hw_version
+    );
+    let s = |x: &str| x.to_string();
+    item(
+        &mut o,
+        &[
+            ("AllocationUnits", s("hertz * 10^6")),
+            ("Description", s("Number of Virtual CPUs")),
+            ("ElementName", format!("{} virtual CPU(s)", vm.cpus)),
+            ("InstanceID", s("1")),
+            ("ResourceType", s("3")),
+            ("VirtualQuantity", vm.cpus.to_string()),
+        ],
+    );
+    item(
+        &mut o,
+        &[
+            ("AllocationUnits", s("byte * 2^20")),
+            ("Description", s("Memory Size")),
+            ("ElementName", format!("{}MB of memory", vm.memory_mib)),
+            ("InstanceID", s("2")),
+            ("ResourceType", s("4")),
+            ("VirtualQuantity", vm.memory_mib.to_string()),
+        ],
+    );
+    let (ctl_name, ctl_type, ctl_sub) = match vm.controller.as_str() {
+        "pvscsi" => ("SCSI Controller 0", "6", "VirtualSCSI"),
+        "sata" => ("SATA Controller 0", "20", "vmware.sata.ahci"),
+        _ => ("SCSI Controller 0", "6", "lsilogic"),
+    };
+    item(
+        &mut o,
+        &[
+            ("Address", s("0")),
+            ("Description", s("Disk controller")),
+            ("ElementName", s(ctl_name)),
+            ("InstanceID", s("3")),
+            ("ResourceSubType", s(ctl_sub)),
+            ("ResourceType", s(ctl_type)),
+        ],
+    );
+    item(
+        &mut o,
+        &[
+            ("AddressOnParent", s("0")),
+            ("ElementName", s("Hard Disk 1")),
+            ("HostResource", s("ovf:/disk/vmdisk1")),
+            ("InstanceID", s("4")),
+            ("Parent", s("3")),
+            ("ResourceType", s("17")),
+        ],
+    );
+    item(
+        &mut o,
+        &[
+            ("AddressOnParent", s("7")),
+            ("AutomaticAllocation", s("true")),
+            ("Connection", s("VM Network")),
+            (
+                "Description",
+                format!("{} ethernet adapter on \"VM Network\"", vm.nic),
+            ),
+            ("ElementName", s("Network adapter 1")),
+            ("InstanceID", s("5")),
+            ("ResourceSubType", vm.nic.clone()),
+            ("ResourceType", s("10")),
+        ],
+    );
+    let _ = writeln!(
+        o,
+        "      <vmw:Config ovf:required=\"false\" vmw:key=\"firmware\" vmw:value=\"{}\"/>",
+        vm.firmware
+    );
+    o.push_str("    </VirtualHardwareSection>\n  </VirtualSystem>\n</Envelope>\n");
+    o
+}
+
+/// The `ovf:href` of the first `File` in an OVF's References, if any.
+pub fn first_href(ovf: &str) -> Option<&str> {
+    let start = ovf.find("ovf:href=\"")? + "ovf:href=\"".len();
+    let len = ovf[start..].find('"')?;
+    Some(&ovf[start..start + len])
+}
