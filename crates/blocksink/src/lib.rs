@@ -55,6 +55,6 @@ pub use fanout::{convert, scan_data, ConvertStats, CHUNK_SIZE};
 pub use parallel::{Codec, Compressed, ParallelCompressor};
 pub use pending::PendingFile;
 pub use sink::{BlockSink, RawSink};
-pub use source::{BlockSource, MemSource, RawFile, ReadAt, Window};
+pub use source::{check_read, BlockSource, MemSource, RawFile, ReadAt, Window};
 pub use stamp::BuildStamp;
 pub use zero::{is_zero, nonzero_runs, ZERO_GRANULARITY};

@@ -20,6 +20,18 @@ pub trait BlockSource {
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
 }
 
+/// Fails with `UnexpectedEof` unless `len` bytes at `offset` lie inside a
+/// disk of `size` bytes: the bounds check every reader's `read_at` starts with.
+pub fn check_read(offset: u64, len: usize, size: u64) -> io::Result<()> {
+    if offset.checked_add(len as u64).is_none_or(|e| e > size) {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("read of {len} bytes at {offset} is past the virtual size {size}"),
+        ));
+    }
+    Ok(())
+}
+
 impl<T: BlockSource + ?Sized> BlockSource for &mut T {
     fn size(&self) -> u64 {
         (**self).size()

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use blocksink::{BlockSink, Bytes, Destination, Extent, PendingFile};
 
-use crate::formats::{make_sink, SinkContext};
+use crate::formats::{companion_path, make_sink, SinkContext};
 use crate::{open_image, Error, FormatOptions, InputFormat, OutputFormat, Result};
 
 /// Where an output goes.
@@ -120,6 +120,12 @@ fn check_targets(job: &ConvertJob) -> Result<()> {
     let mut stdout_seen = false;
     for (i, o) in job.outputs.iter().enumerate() {
         match &o.target {
+            OutputTarget::Stdout if companion_path(o.format, Path::new("x")).is_some() => {
+                return Err(Error::Usage(format!(
+                    "{} writes two files and cannot go to standard output",
+                    o.format.name()
+                )));
+            }
             OutputTarget::Stdout => {
                 if stdout_seen {
                     return Err(Error::Usage(
@@ -129,6 +135,14 @@ fn check_targets(job: &ConvertJob) -> Result<()> {
                 stdout_seen = true;
             }
             OutputTarget::Path(p) => {
+                if let Some(cp) = companion_path(o.format, p) {
+                    if same_file(&cp, &job.input) {
+                        return Err(Error::Usage(format!(
+                            "output {} is the input file; refusing to overwrite the input",
+                            cp.display()
+                        )));
+                    }
+                }
                 if same_file(p, &job.input) {
                     return Err(Error::Usage(format!(
                         "output {} is the input file; refusing to overwrite the input",
@@ -208,6 +222,7 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
         .mixed_with(format!("{name}\0{}", image.source.size()));
 
     let mut staging = Vec::with_capacity(job.outputs.len());
+    let mut companions: Vec<PendingFile> = Vec::new();
     let mut sinks: Vec<Named> = Vec::with_capacity(job.outputs.len());
     for o in &job.outputs {
         let (stage, dest, label) = match &o.target {
@@ -238,12 +253,23 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
             }
         };
         let note = Rc::new(RefCell::new(None));
+        let companion = match (&o.target, companion_path(o.format, Path::new(""))) {
+            (OutputTarget::Path(p), Some(_)) => {
+                let cp = companion_path(o.format, p).unwrap_or_default();
+                let pending = PendingFile::create(&cp).map_err(|e| Error::io(&cp, e))?;
+                let file = pending.file().map_err(|e| Error::io(&cp, e))?;
+                companions.push(pending);
+                Some(Destination::file(file))
+            }
+            _ => None,
+        };
         sinks.push(Named {
             inner: make_sink(
                 o.format,
                 &options,
                 dest,
-                &SinkContext {
+                SinkContext {
+                    companion,
                     note: note.clone(),
                     file_name: extent_name(o),
                     dir: match &o.target {
@@ -300,6 +326,10 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
             bytes,
             note,
         });
+    }
+    for c in companions {
+        let target = c.target().to_path_buf();
+        c.commit().map_err(|e| Error::io(&target, e))?;
     }
     Ok(ConvertReport {
         input: input.clone(),

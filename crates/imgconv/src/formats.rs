@@ -28,6 +28,9 @@ pub enum OutputFormat {
     Vmdk,
     /// streamOptimized VMDK, for ESXi, vSphere and AWS VM Import.
     VmdkStream,
+    /// monolithicFlat VMDK, for ESXi datastores: `<name>.vmdk` descriptor
+    /// and `<name>-flat.vmdk` data.
+    VmdkFlat,
     /// OVA: OVF descriptor, manifest and streamOptimized VMDK in a tar.
     Ova,
     /// QCOW2 v3, for KVM, libvirt and OpenStack.
@@ -36,13 +39,14 @@ pub enum OutputFormat {
 
 impl OutputFormat {
     /// Every output format, in the order `--help` lists them.
-    pub const ALL: [OutputFormat; 8] = [
+    pub const ALL: [OutputFormat; 9] = [
         OutputFormat::Raw,
         OutputFormat::Vhd,
         OutputFormat::VhdFixed,
         OutputFormat::Vhdx,
         OutputFormat::Vmdk,
         OutputFormat::VmdkStream,
+        OutputFormat::VmdkFlat,
         OutputFormat::Ova,
         OutputFormat::Qcow2,
     ];
@@ -56,6 +60,7 @@ impl OutputFormat {
             OutputFormat::Vhdx => "vhdx",
             OutputFormat::Vmdk => "vmdk",
             OutputFormat::VmdkStream => "vmdk-stream",
+            OutputFormat::VmdkFlat => "vmdk-flat",
             OutputFormat::Ova => "ova",
             OutputFormat::Qcow2 => "qcow2",
         }
@@ -84,6 +89,7 @@ impl OutputFormat {
             OutputFormat::Vhdx => "vhdx",
             OutputFormat::Vmdk => "vmdk",
             OutputFormat::VmdkStream => "stream.vmdk",
+            OutputFormat::VmdkFlat => "vmdk",
             OutputFormat::Ova => "ova",
             OutputFormat::Qcow2 => "qcow2",
         }
@@ -129,7 +135,7 @@ impl FormatOptions {
     pub fn streamable(&self, format: OutputFormat) -> bool {
         match format {
             OutputFormat::Qcow2 => self.qcow2.compression.is_none(),
-            OutputFormat::Vmdk => false,
+            OutputFormat::Vmdk | OutputFormat::VmdkFlat => false,
             OutputFormat::Raw
             | OutputFormat::Vhd
             | OutputFormat::VhdFixed
@@ -148,6 +154,23 @@ pub(crate) struct SinkContext {
     pub(crate) file_name: String,
     /// The output's directory, for spool files.
     pub(crate) dir: Option<std::path::PathBuf>,
+    /// A second output file (the flat extent of a monolithicFlat VMDK).
+    pub(crate) companion: Option<Destination>,
+}
+
+/// The second file a format writes beside `path`, if any: the flat extent
+/// of a monolithicFlat VMDK, named as VMware names it.
+pub(crate) fn companion_path(
+    format: OutputFormat,
+    path: &std::path::Path,
+) -> Option<std::path::PathBuf> {
+    (format == OutputFormat::VmdkFlat).then(|| {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        path.with_file_name(format!("{stem}-flat.vmdk"))
+    })
 }
 
 /// Makes the writer of `format` into `dest`.
@@ -155,7 +178,7 @@ pub(crate) fn make_sink(
     format: OutputFormat,
     opts: &FormatOptions,
     dest: Destination,
-    ctx: &SinkContext,
+    ctx: SinkContext,
 ) -> Result<Box<dyn BlockSink>> {
     let (note, file_name) = (ctx.note.clone(), ctx.file_name.as_str());
     let usage = |e: &dyn std::fmt::Display| Error::Usage(e.to_string());
@@ -193,6 +216,21 @@ pub(crate) fn make_sink(
                 ova_tar::OvaWriter::new(dest, vm, opts.stamp.clone(), spool)
                     .map_err(|e| usage(&e))?,
             )
+        }
+        OutputFormat::VmdkFlat => {
+            let flat = ctx.companion.ok_or_else(|| {
+                Error::Usage("vmdk-flat writes two files and cannot go to standard output".into())
+            })?;
+            let flat_name = companion_path(format, std::path::Path::new(file_name))
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut o = vmdk::VmdkOptions::new(
+                vmdk::VmdkSubformat::MonolithicSparse,
+                &flat_name,
+                opts.stamp.clone(),
+            );
+            (o.adapter_type, o.hw_version, o.tools_version) = opts.vmdk.clone();
+            Box::new(vmdk::VmdkFlatWriter::new(dest, flat, o).map_err(|e| usage(&e))?)
         }
         OutputFormat::Vmdk | OutputFormat::VmdkStream => {
             let sub = if format == OutputFormat::Vmdk {

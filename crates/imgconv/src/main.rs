@@ -13,7 +13,8 @@ use imgconv::{
 /// Convert a disk image into many formats in one pass.
 ///
 /// Formats written: raw, vhd (dynamic), vhd-fixed (Azure: whole MiB), vhdx,
-/// vmdk (monolithicSparse), vmdk-stream (streamOptimized), ova, qcow2.
+/// vmdk (monolithicSparse), vmdk-stream (streamOptimized), vmdk-flat
+/// (monolithicFlat: NAME.vmdk + NAME-flat.vmdk), ova, qcow2.
 /// Formats read: raw, vhd, vhdx, vmdk (every variant), ova, qcow2 (any → any).
 #[derive(Parser)]
 #[command(name = "imgconv", version, args_conflicts_with_subcommands = true)]
@@ -58,8 +59,9 @@ struct ConvertArgs {
     /// The input image: raw, or any format imgconv reads.
     input: Option<PathBuf>,
     /// Output formats, comma separated: raw, vhd, vhd-fixed, vhdx, vmdk,
-    /// vmdk-stream, ova, qcow2. A vhd-fixed output is named `<stem>.fixed.vhd`,
-    /// a vmdk-stream one `<stem>.stream.vmdk`.
+    /// vmdk-stream, vmdk-flat, ova, qcow2. A vhd-fixed output is named
+    /// `<stem>.fixed.vhd`, a vmdk-stream one `<stem>.stream.vmdk`, a vmdk-flat
+    /// one `<stem>.vmdk` with its data in `<stem>-flat.vmdk`.
     #[arg(long, short = 't', value_delimiter = ',')]
     to: Vec<String>,
     /// Output path (one format only); `-` writes to standard output.
@@ -218,7 +220,7 @@ fn run_convert(a: ConvertArgs) -> Result<ExitCode> {
         bail!("no input image given; see imgconv --help");
     };
     if a.to.is_empty() {
-        bail!("no output format given: use --to FMT[,FMT…] (raw, vhd, vhd-fixed, vhdx, vmdk, vmdk-stream, ova, qcow2)");
+        bail!("no output format given: use --to FMT[,FMT…] (raw, vhd, vhd-fixed, vhdx, vmdk, vmdk-stream, vmdk-flat, ova, qcow2)");
     }
     let formats =
         a.to.iter()

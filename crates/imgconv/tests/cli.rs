@@ -25,6 +25,23 @@ fn ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs imgconv with `-o -` into `cat`, which writes `out`: the output is a
+/// real, unseekable pipe.
+fn through_pipe(args: &[&str], out: &Path) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imgconv"))
+        .args(args)
+        .args(["-o", "-"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cat = Command::new("cat")
+        .stdin(child.stdout.take().unwrap())
+        .stdout(std::fs::File::create(out).unwrap())
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success() && cat.success(), "{args:?}");
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -96,19 +113,9 @@ fn writes_to_a_pipe() {
     sample_disk(&raw, 12 << 20, 13);
     for extra in [&[][..], &["-c"][..]] {
         let out = dir.path().join("piped.qcow2");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_imgconv"))
-            .args([s(&raw), "--to", "qcow2", "-o", "-"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // `cat` holds the other end: the output is a real, unseekable pipe.
-        let cat = Command::new("cat")
-            .stdin(child.stdout.take().unwrap())
-            .stdout(std::fs::File::create(&out).unwrap())
-            .status()
-            .unwrap();
-        assert!(child.wait().unwrap().success() && cat.success());
+        let mut args = vec![s(&raw), "--to", "qcow2"];
+        args.extend_from_slice(extra);
+        through_pipe(&args, &out);
         qemu_check(&out, "qcow2");
         qemu_compare(&raw, "raw", &out, "qcow2");
     }
@@ -350,17 +357,7 @@ fn vhd_to_a_pipe() {
     sample_disk(&raw, 9 << 20, 20);
     for fmt in ["vhd", "vhd-fixed"] {
         let out = dir.path().join(format!("{fmt}.vhd"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_imgconv"))
-            .args([s(&raw), "--to", fmt, "-o", "-"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let cat = Command::new("cat")
-            .stdin(child.stdout.take().unwrap())
-            .stdout(std::fs::File::create(&out).unwrap())
-            .status()
-            .unwrap();
-        assert!(child.wait().unwrap().success() && cat.success());
+        through_pipe(&[s(&raw), "--to", fmt], &out);
         qemu_compare(&raw, "raw", &out, "vpc");
     }
 }
@@ -385,19 +382,17 @@ fn vmdk_outputs_in_one_pass_and_through_a_pipe() {
     }
     for fmt in ["vmdk-stream", "vmdk"] {
         let out = dir.path().join(format!("piped-{fmt}.vmdk"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_imgconv"))
-            .args([s(&raw), "--to", fmt, "-o", "-"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let cat = Command::new("cat")
-            .stdin(child.stdout.take().unwrap())
-            .stdout(std::fs::File::create(&out).unwrap())
-            .status()
-            .unwrap();
-        assert!(child.wait().unwrap().success() && cat.success());
+        through_pipe(&[s(&raw), "--to", fmt], &out);
         qemu_compare(&raw, "raw", &out, "vmdk");
     }
+    // monolithicFlat: two files, as ESXi datastores keep them.
+    let flat_dir = dir.path().join("esx");
+    ok(&[s(&raw), "--to", "vmdk-flat", "--output-dir", s(&flat_dir)]);
+    assert!(flat_dir.join("disk-flat.vmdk").exists());
+    qemu_compare(&raw, "raw", &flat_dir.join("disk.vmdk"), "vmdk");
+    assert!(!imgconv(&[s(&raw), "--to", "vmdk-flat", "-o", "-"])
+        .status
+        .success());
     // qemu-img's own VMDKs, every subformat, back to the same bytes.
     for sub in [
         "monolithicSparse",

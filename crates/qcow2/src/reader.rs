@@ -510,15 +510,7 @@ impl<R: ReadAt> BlockSource for Qcow2Reader<R> {
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        if offset
-            .checked_add(buf.len() as u64)
-            .is_none_or(|e| e > self.info.size)
-        {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("read at {offset} past the virtual size {}", self.info.size),
-            ));
-        }
+        blocksink::check_read(offset, buf.len(), self.info.size)?;
         let cs = self.info.cluster_size;
         let mut pos = 0usize;
         while pos < buf.len() {

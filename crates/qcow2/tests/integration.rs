@@ -4,22 +4,17 @@
 use std::fs::File;
 use std::path::Path;
 
-use blocksink::{convert, BlockSource, Destination, MemSource, RawFile};
+use blocksink::{convert, BlockSource, Destination, MemSource};
 use proptest::prelude::*;
 use qcow2::{Compression, Qcow2Options, Qcow2Reader, Qcow2Writer};
 use testkit::{qemu_check, qemu_compare, qemu_convert, qemu_info, sample_disk};
 
 fn write_qcow2(raw: &Path, out: &Path, opts: Qcow2Options) {
-    let mut src = RawFile::new(File::open(raw).unwrap()).unwrap();
-    let mut w = Qcow2Writer::new(Destination::file(File::create(out).unwrap()), opts).unwrap();
-    convert(&mut src, &mut [&mut w], &mut |_, _| {}).unwrap();
+    testkit::convert_file(raw, out, false, |d| Qcow2Writer::new(d, opts).unwrap());
 }
 
 fn read_all(img: &Path) -> Vec<u8> {
-    let mut r = Qcow2Reader::open(File::open(img).unwrap()).unwrap();
-    let mut buf = vec![0u8; r.size() as usize];
-    r.read_at(0, &mut buf).unwrap();
-    buf
+    testkit::read_disk(&mut Qcow2Reader::open(File::open(img).unwrap()).unwrap())
 }
 
 #[test]
@@ -127,10 +122,10 @@ fn stream_layout_is_valid() {
     sample_disk(&raw, 30 << 20, 3);
     let out = dir.path().join("stream.qcow2");
     let file = File::create(&out).unwrap();
-    let mut w = Qcow2Writer::new(Destination::stream(file), Qcow2Options::default()).unwrap();
-    let mut src = RawFile::new(File::open(&raw).unwrap()).unwrap();
-    convert(&mut src, &mut [&mut w], &mut |_, _| {}).unwrap();
-    drop(w);
+    drop(file);
+    testkit::convert_file(&raw, &out, true, |d| {
+        Qcow2Writer::new(d, Qcow2Options::default()).unwrap()
+    });
     qemu_check(&out, "qcow2");
     qemu_compare(&raw, "raw", &out, "qcow2");
 }
@@ -152,17 +147,7 @@ fn compressed_stream_is_refused() {
 }
 
 fn qcow2_bytes(disk: &[u8], opts: Qcow2Options) -> Vec<u8> {
-    let f = tempfile::tempfile().unwrap();
-    let mut w = Qcow2Writer::new(Destination::file(f.try_clone().unwrap()), opts).unwrap();
-    convert(
-        &mut MemSource::new(disk.to_vec()),
-        &mut [&mut w],
-        &mut |_, _| {},
-    )
-    .unwrap();
-    let mut out = Vec::new();
-    std::io::Read::read_to_end(&mut &f, &mut out).unwrap();
-    out
+    testkit::sink_bytes(disk, |d| Qcow2Writer::new(d, opts).unwrap())
 }
 
 #[test]
@@ -200,28 +185,10 @@ fn hostile_headers_are_refused() {
     }
 }
 
-fn sparse_disk() -> impl Strategy<Value = Vec<u8>> {
-    (
-        1u64..3 << 20,
-        prop::collection::vec((0u64..3 << 20, 1usize..100_000, any::<u8>()), 0..8),
-    )
-        .prop_map(|(size, writes)| {
-            let mut d = vec![0u8; size as usize];
-            for (off, len, byte) in writes {
-                let off = (off % size) as usize;
-                let end = (off + len).min(d.len());
-                for (i, b) in d[off..end].iter_mut().enumerate() {
-                    *b = byte.wrapping_add((i / 512) as u8);
-                }
-            }
-            d
-        })
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
     #[test]
-    fn round_trip(disk in sparse_disk(), bits in 9u32..18, mode in 0u8..3) {
+    fn round_trip(disk in testkit::sparse_disk(3 << 20), bits in 9u32..18, mode in 0u8..3) {
         let compression = match mode {
             0 => None,
             1 => Some(Compression::DEFLATE),
@@ -231,10 +198,7 @@ proptest! {
         let img = qcow2_bytes(&disk, opts);
         let mut r = Qcow2Reader::open(img).unwrap();
         prop_assert_eq!(r.size(), (disk.len() as u64).next_multiple_of(512));
-        let mut back = vec![0u8; r.size() as usize];
-        r.read_at(0, &mut back).unwrap();
-        prop_assert!(back[..disk.len()] == disk[..]);
-        prop_assert!(back[disk.len()..].iter().all(|&b| b == 0));
+        prop_assert!(testkit::same_disk(&testkit::read_disk(&mut r), &disk));
     }
 }
 

@@ -137,3 +137,73 @@ pub fn qemu_convert(args: &[&str], src: &Path, dst: &Path) {
     all.push(s(dst));
     run_ok("qemu-img", &all);
 }
+
+/// Writes `disk` through the sink `make` builds, into a temporary file, and
+/// returns the file's bytes.
+pub fn sink_bytes<S: blocksink::BlockSink>(
+    disk: &[u8],
+    make: impl FnOnce(blocksink::Destination) -> S,
+) -> Vec<u8> {
+    let f = tempfile::tempfile().unwrap();
+    let mut sink = make(blocksink::Destination::file(f.try_clone().unwrap()));
+    let mut src = blocksink::MemSource::new(disk.to_vec());
+    blocksink::convert(&mut src, &mut [&mut sink], &mut |_, _| {}).unwrap();
+    drop(sink);
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut &f, &mut out).unwrap();
+    out
+}
+
+/// Converts the raw disk at `raw` into `out` through the sink `make` builds,
+/// writing `out` as a forward-only stream when `stream` is set.
+pub fn convert_file<S: blocksink::BlockSink>(
+    raw: &Path,
+    out: &Path,
+    stream: bool,
+    make: impl FnOnce(blocksink::Destination) -> S,
+) {
+    let mut src = blocksink::RawFile::new(File::open(raw).unwrap()).unwrap();
+    let f = File::create(out).unwrap();
+    let dest = if stream {
+        blocksink::Destination::stream(f)
+    } else {
+        blocksink::Destination::file(f)
+    };
+    let mut sink = make(dest);
+    blocksink::convert(&mut src, &mut [&mut sink], &mut |_, _| {}).unwrap();
+}
+
+/// The whole virtual disk of `src`.
+pub fn read_disk(src: &mut dyn blocksink::BlockSource) -> Vec<u8> {
+    let mut buf = vec![0u8; usize::try_from(src.size()).unwrap()];
+    src.read_at(0, &mut buf).unwrap();
+    buf
+}
+
+/// Random sparse disks up to `max` bytes: a few runs of data in zeros.
+pub fn sparse_disk(max: u64) -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    (
+        1u64..max,
+        prop::collection::vec((0u64..max, 1usize..100_000, any::<u8>()), 0..8),
+    )
+        .prop_map(|(size, writes)| {
+            let mut d = vec![0u8; size as usize];
+            for (off, len, byte) in writes {
+                let off = (off % size) as usize;
+                let end = (off + len).min(d.len());
+                for (i, b) in d[off..end].iter_mut().enumerate() {
+                    *b = byte.wrapping_add((i / 512) as u8) | 1;
+                }
+            }
+            d
+        })
+}
+
+/// Whether `back` is `disk` followed by nothing but zeros (a format that
+/// rounds the size up).
+pub fn same_disk(back: &[u8], disk: &[u8]) -> bool {
+    back.len() >= disk.len()
+        && back[..disk.len()] == disk[..]
+        && back[disk.len()..].iter().all(|&b| b == 0)
+}

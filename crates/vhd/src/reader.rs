@@ -304,15 +304,7 @@ impl<R: ReadAt> BlockSource for VhdReader<R> {
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        if offset
-            .checked_add(buf.len() as u64)
-            .is_none_or(|e| e > self.info.size)
-        {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("read at {offset} past the virtual size {}", self.info.size),
-            ));
-        }
+        blocksink::check_read(offset, buf.len(), self.info.size)?;
         let Kind::Dynamic {
             block_size,
             bitmap_bytes,

@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use blocksink::{convert, BlockSource, BuildStamp, Destination, MemSource, RawFile};
+use blocksink::{BlockSource, BuildStamp};
 use proptest::prelude::*;
 use testkit::{qemu_compare, qemu_convert, qemu_info, sample_disk};
 use vhd::{VhdOptions, VhdReader, VhdWriter};
@@ -14,22 +14,11 @@ fn stamp() -> BuildStamp {
 }
 
 fn write_vhd(raw: &Path, out: &Path, opts: VhdOptions, stream: bool) {
-    let mut src = RawFile::new(File::open(raw).unwrap()).unwrap();
-    let f = File::create(out).unwrap();
-    let dest = if stream {
-        Destination::stream(f)
-    } else {
-        Destination::file(f)
-    };
-    let mut w = VhdWriter::new(dest, opts).unwrap();
-    convert(&mut src, &mut [&mut w], &mut |_, _| {}).unwrap();
+    testkit::convert_file(raw, out, stream, |d| VhdWriter::new(d, opts).unwrap());
 }
 
 fn read_all(img: &Path) -> Vec<u8> {
-    let mut r = VhdReader::open(File::open(img).unwrap()).unwrap();
-    let mut buf = vec![0u8; r.size() as usize];
-    r.read_at(0, &mut buf).unwrap();
-    buf
+    testkit::read_disk(&mut VhdReader::open(File::open(img).unwrap()).unwrap())
 }
 
 #[test]
@@ -90,17 +79,7 @@ fn we_read_what_qemu_writes() {
 }
 
 fn vhd_bytes(disk: &[u8], opts: VhdOptions) -> Vec<u8> {
-    let f = tempfile::tempfile().unwrap();
-    let mut w = VhdWriter::new(Destination::file(f.try_clone().unwrap()), opts).unwrap();
-    convert(
-        &mut MemSource::new(disk.to_vec()),
-        &mut [&mut w],
-        &mut |_, _| {},
-    )
-    .unwrap();
-    let mut out = Vec::new();
-    std::io::Read::read_to_end(&mut &f, &mut out).unwrap();
-    out
+    testkit::sink_bytes(disk, |d| VhdWriter::new(d, opts).unwrap())
 }
 
 fn refix_footer(img: &mut [u8], at: usize) {
@@ -141,33 +120,14 @@ fn hostile_images_are_refused() {
     assert!(VhdReader::open(good[..3000].to_vec()).is_err());
 }
 
-fn sparse_disk() -> impl Strategy<Value = Vec<u8>> {
-    (
-        1u64..9 << 20,
-        prop::collection::vec((0u64..9 << 20, 1usize..100_000, any::<u8>()), 0..6),
-    )
-        .prop_map(|(size, writes)| {
-            let mut d = vec![0u8; size as usize];
-            for (off, len, byte) in writes {
-                let off = (off % size) as usize;
-                let end = (off + len).min(d.len());
-                d[off..end].fill(byte | 1);
-            }
-            d
-        })
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
     #[test]
-    fn round_trip(disk in sparse_disk(), fixed in any::<bool>()) {
+    fn round_trip(disk in testkit::sparse_disk(9 << 20), fixed in any::<bool>()) {
         let opts = if fixed { VhdOptions::fixed(stamp()) } else { VhdOptions::dynamic(stamp()) };
         let want_size = opts.virtual_size(disk.len() as u64);
         let mut r = VhdReader::open(vhd_bytes(&disk, opts)).unwrap();
         prop_assert_eq!(r.size(), want_size);
-        let mut back = vec![0u8; r.size() as usize];
-        r.read_at(0, &mut back).unwrap();
-        prop_assert!(back[..disk.len()] == disk[..]);
-        prop_assert!(back[disk.len()..].iter().all(|&b| b == 0));
+        prop_assert!(testkit::same_disk(&testkit::read_disk(&mut r), &disk));
     }
 }

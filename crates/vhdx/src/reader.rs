@@ -377,15 +377,7 @@ impl<R: ReadAt> BlockSource for VhdxReader<R> {
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        if offset
-            .checked_add(buf.len() as u64)
-            .is_none_or(|e| e > self.info.size)
-        {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("read at {offset} past the virtual size {}", self.info.size),
-            ));
-        }
+        blocksink::check_read(offset, buf.len(), self.info.size)?;
         let bs = u64::from(self.info.block_size);
         let mut pos = 0usize;
         while pos < buf.len() {

@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use blocksink::{convert, BlockSource, BuildStamp, Destination, MemSource, RawFile};
+use blocksink::{BlockSource, BuildStamp};
 use proptest::prelude::*;
 use testkit::{qemu_check, qemu_compare, qemu_convert, qemu_info, sample_disk};
 use vhdx::{VhdxOptions, VhdxReader, VhdxWriter};
@@ -14,22 +14,11 @@ fn stamp() -> BuildStamp {
 }
 
 fn write_vhdx(raw: &Path, out: &Path, opts: VhdxOptions, stream: bool) {
-    let mut src = RawFile::new(File::open(raw).unwrap()).unwrap();
-    let f = File::create(out).unwrap();
-    let dest = if stream {
-        Destination::stream(f)
-    } else {
-        Destination::file(f)
-    };
-    let mut w = VhdxWriter::new(dest, opts).unwrap();
-    convert(&mut src, &mut [&mut w], &mut |_, _| {}).unwrap();
+    testkit::convert_file(raw, out, stream, |d| VhdxWriter::new(d, opts).unwrap());
 }
 
 fn read_all(img: &Path) -> Vec<u8> {
-    let mut r = VhdxReader::open(File::open(img).unwrap()).unwrap();
-    let mut buf = vec![0u8; r.size() as usize];
-    r.read_at(0, &mut buf).unwrap();
-    buf
+    testkit::read_disk(&mut VhdxReader::open(File::open(img).unwrap()).unwrap())
 }
 
 #[test]
@@ -95,17 +84,7 @@ fn we_read_what_qemu_writes() {
 }
 
 fn vhdx_bytes(disk: &[u8], opts: VhdxOptions) -> Vec<u8> {
-    let f = tempfile::tempfile().unwrap();
-    let mut w = VhdxWriter::new(Destination::file(f.try_clone().unwrap()), opts).unwrap();
-    convert(
-        &mut MemSource::new(disk.to_vec()),
-        &mut [&mut w],
-        &mut |_, _| {},
-    )
-    .unwrap();
-    let mut out = Vec::new();
-    std::io::Read::read_to_end(&mut &f, &mut out).unwrap();
-    out
+    testkit::sink_bytes(disk, |d| VhdxWriter::new(d, opts).unwrap())
 }
 
 fn rehash(img: &mut [u8], at: usize, len: usize) {
@@ -150,32 +129,13 @@ fn hostile_images_are_refused() {
     assert!(VhdxReader::open(vec![0u8; 4 << 20]).is_err());
 }
 
-fn sparse_disk() -> impl Strategy<Value = Vec<u8>> {
-    (
-        1u64..9 << 20,
-        prop::collection::vec((0u64..9 << 20, 1usize..100_000, any::<u8>()), 0..6),
-    )
-        .prop_map(|(size, writes)| {
-            let mut d = vec![0u8; size as usize];
-            for (off, len, byte) in writes {
-                let off = (off % size) as usize;
-                let end = (off + len).min(d.len());
-                d[off..end].fill(byte | 1);
-            }
-            d
-        })
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(16))]
     #[test]
-    fn round_trip(disk in sparse_disk(), fixed in any::<bool>()) {
+    fn round_trip(disk in testkit::sparse_disk(9 << 20), fixed in any::<bool>()) {
         let opts = if fixed { VhdxOptions::fixed(stamp()) } else { VhdxOptions::dynamic(stamp()) };
         let mut r = VhdxReader::open(vhdx_bytes(&disk, opts)).unwrap();
         prop_assert_eq!(r.size(), (disk.len() as u64).next_multiple_of(512));
-        let mut back = vec![0u8; r.size() as usize];
-        r.read_at(0, &mut back).unwrap();
-        prop_assert!(back[..disk.len()] == disk[..]);
-        prop_assert!(back[disk.len()..].iter().all(|&b| b == 0));
+        prop_assert!(testkit::same_disk(&testkit::read_disk(&mut r), &disk));
     }
 }

@@ -10,6 +10,8 @@
 //!   are compressed on every core.
 //! * **monolithicSparse** — qemu-img's default, for VMware Workstation and
 //!   Fusion: one file, redundant and primary grain tables up front.
+//! * **monolithicFlat** — ESXi datastores: a text descriptor and a flat
+//!   extent holding the disk's bytes ([`VmdkFlatWriter`]).
 //!
 //! The reader opens every variant qemu-img writes — monolithicSparse,
 //! streamOptimized (with or without footer), monolithicFlat,
@@ -45,4 +47,4 @@ mod writer;
 pub use descriptor::{Descriptor, ExtentKind, ExtentLine};
 pub use error::{Error, Result};
 pub use reader::{is_vmdk, resolve_inside, SparseExtent, Storage, VmdkReader};
-pub use writer::{descriptor_text, VmdkOptions, VmdkSubformat, VmdkWriter};
+pub use writer::{descriptor_text, VmdkFlatWriter, VmdkOptions, VmdkSubformat, VmdkWriter};

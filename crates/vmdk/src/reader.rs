@@ -478,15 +478,7 @@ impl BlockSource for VmdkReader {
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        if offset
-            .checked_add(buf.len() as u64)
-            .is_none_or(|e| e > self.size)
-        {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("read at {offset} past the virtual size {}", self.size),
-            ));
-        }
+        blocksink::check_read(offset, buf.len(), self.size)?;
         let mut pos = 0usize;
         while pos < buf.len() {
             let o = offset + pos as u64;

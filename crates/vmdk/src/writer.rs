@@ -64,12 +64,22 @@ const GTES_PER_GT: u64 = 512;
 const GT_SECTORS: u64 = GTES_PER_GT * 4 / SECTOR;
 const DESCRIPTOR_SECTORS: u64 = 20;
 
-/// The text descriptor for a disk of `capacity` sectors.
+/// The text descriptor for a disk of `capacity` sectors in one sparse extent.
 pub fn descriptor_text(opts: &VmdkOptions, capacity: u64) -> String {
     let create = match opts.subformat {
         VmdkSubformat::StreamOptimized => "streamOptimized",
         VmdkSubformat::MonolithicSparse => "monolithicSparse",
     };
+    descriptor_with(opts, capacity, create, "SPARSE", "")
+}
+
+fn descriptor_with(
+    opts: &VmdkOptions,
+    capacity: u64,
+    create: &str,
+    kind: &str,
+    offset: &str,
+) -> String {
     let id = opts.stamp.uuid("vmdk content id");
     let b = id.as_bytes();
     let mut cid = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
@@ -84,7 +94,7 @@ pub fn descriptor_text(opts: &VmdkOptions, capacity: u64) -> String {
     };
     format!(
         "# Disk DescriptorFile\nversion=1\nencoding=\"UTF-8\"\nCID={cid:08x}\nparentCID=ffffffff\ncreateType=\"{create}\"\n\n\
-         # Extent description\nRW {capacity} SPARSE \"{name}\"\n\n\
+         # Extent description\nRW {capacity} {kind} \"{name}\"{offset}\n\n\
          # The Disk Data Base\n#DDB\n\n\
          ddb.longContentID = \"{long}\"\nddb.virtualHWVersion = \"{hw}\"\n\
          ddb.geometry.cylinders = \"{cylinders}\"\nddb.geometry.heads = \"{heads}\"\nddb.geometry.sectors = \"63\"\n\
@@ -405,5 +415,55 @@ impl BlockSink for VmdkWriter {
             .write_at((self.pos + 2) * SECTOR, &Self::marker(0, MARKER_EOS))?;
         self.pos += 3;
         self.dest.finish(self.pos * SECTOR)
+    }
+}
+
+/// Writes a monolithicFlat VMDK, the layout of ESXi datastores: the disk's
+/// bytes as they are in a flat extent file, and a small text descriptor
+/// that names it. Both outputs are written in order (the flat extent as a
+/// sparse file, or zeros on a stream).
+#[derive(Debug)]
+pub struct VmdkFlatWriter {
+    descriptor: Destination,
+    flat: Destination,
+    opts: VmdkOptions,
+    capacity: u64,
+}
+
+impl VmdkFlatWriter {
+    /// A writer of the descriptor into `descriptor` and the data into
+    /// `flat`; `opts.file_name` is the flat extent's file name, as the
+    /// descriptor will name it (beside the descriptor).
+    pub fn new(descriptor: Destination, flat: Destination, opts: VmdkOptions) -> Result<Self> {
+        if opts.file_name.is_empty() || opts.file_name.contains(['/', '"', '\n']) {
+            return Err(Error::InvalidOption(format!(
+                "flat extent name {:?} must be a plain file name",
+                opts.file_name
+            )));
+        }
+        Ok(VmdkFlatWriter {
+            descriptor,
+            flat,
+            opts,
+            capacity: 0,
+        })
+    }
+}
+
+impl BlockSink for VmdkFlatWriter {
+    fn begin(&mut self, size: u64, _plan: &[Extent]) -> io::Result<()> {
+        self.capacity = size.div_ceil(SECTOR);
+        Ok(())
+    }
+
+    fn write(&mut self, offset: u64, data: Bytes) -> io::Result<()> {
+        self.flat.write_bytes_at(offset, data)
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.flat.finish(self.capacity * SECTOR)?;
+        let text = descriptor_with(&self.opts, self.capacity, "monolithicFlat", "FLAT", " 0");
+        self.descriptor.write_at(0, text.as_bytes())?;
+        self.descriptor.finish(text.len() as u64)
     }
 }

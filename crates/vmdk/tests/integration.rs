@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use blocksink::{convert, BlockSource, BuildStamp, Destination, MemSource, RawFile};
+use blocksink::{convert, BlockSource, BuildStamp, Destination, RawFile};
 use proptest::prelude::*;
 use testkit::{qemu_check, qemu_compare, qemu_convert, qemu_info, sample_disk};
 use vmdk::{VmdkOptions, VmdkReader, VmdkSubformat, VmdkWriter};
@@ -15,22 +15,11 @@ fn opts(sub: VmdkSubformat) -> VmdkOptions {
 }
 
 fn write_vmdk(raw: &Path, out: &Path, o: VmdkOptions, stream: bool) {
-    let mut src = RawFile::new(File::open(raw).unwrap()).unwrap();
-    let f = File::create(out).unwrap();
-    let dest = if stream {
-        Destination::stream(f)
-    } else {
-        Destination::file(f)
-    };
-    let mut w = VmdkWriter::new(dest, o).unwrap();
-    convert(&mut src, &mut [&mut w], &mut |_, _| {}).unwrap();
+    testkit::convert_file(raw, out, stream, |d| VmdkWriter::new(d, o).unwrap());
 }
 
 fn read_all(path: &Path) -> Vec<u8> {
-    let mut r = VmdkReader::open_path(path).unwrap();
-    let mut buf = vec![0u8; r.size() as usize];
-    r.read_at(0, &mut buf).unwrap();
-    buf
+    testkit::read_disk(&mut VmdkReader::open_path(path).unwrap())
 }
 
 #[test]
@@ -55,6 +44,31 @@ fn qemu_accepts_what_we_write() {
         assert_eq!(info["virtual-size"], size);
         assert_eq!(info["format-specific"]["data"]["create-type"], create);
     }
+    // monolithicFlat: a descriptor and the flat extent beside it.
+    let desc = dir.path().join("flat.vmdk");
+    let flat = dir.path().join("flat-flat.vmdk");
+    let mut src = RawFile::new(File::open(&raw).unwrap()).unwrap();
+    let mut w = vmdk::VmdkFlatWriter::new(
+        Destination::file(File::create(&desc).unwrap()),
+        Destination::stream(File::create(&flat).unwrap()),
+        VmdkOptions::new(
+            VmdkSubformat::MonolithicSparse,
+            "flat-flat.vmdk",
+            BuildStamp::fixed(0, "t"),
+        ),
+    )
+    .unwrap();
+    convert(&mut src, &mut [&mut w], &mut |_, _| {}).unwrap();
+    qemu_check(&desc, "vmdk");
+    qemu_compare(&raw, "raw", &desc, "vmdk");
+    assert_eq!(
+        qemu_info(&desc, "vmdk")["format-specific"]["data"]["create-type"],
+        "monolithicFlat"
+    );
+    assert!(testkit::same_disk(
+        &read_all(&desc),
+        &std::fs::read(&raw).unwrap()
+    ));
     // The stream goes to a pipe unchanged.
     let piped = dir.path().join("piped.vmdk");
     write_vmdk(&raw, &piped, opts(VmdkSubformat::StreamOptimized), true);
@@ -130,9 +144,7 @@ fn we_read_what_qemu_writes() {
             &raw,
             &img,
         );
-        let back = read_all(&img);
-        assert!(back[..contents.len()] == contents[..], "{sub}");
-        assert!(back[contents.len()..].iter().all(|&b| b == 0), "{sub}");
+        assert!(testkit::same_disk(&read_all(&img), &contents), "{sub}");
     }
 }
 
@@ -155,17 +167,7 @@ fn extent_paths_stay_inside_the_directory() {
 }
 
 fn vmdk_bytes(disk: &[u8], sub: VmdkSubformat) -> Vec<u8> {
-    let f = tempfile::tempfile().unwrap();
-    let mut w = VmdkWriter::new(Destination::file(f.try_clone().unwrap()), opts(sub)).unwrap();
-    convert(
-        &mut MemSource::new(disk.to_vec()),
-        &mut [&mut w],
-        &mut |_, _| {},
-    )
-    .unwrap();
-    let mut out = Vec::new();
-    std::io::Read::read_to_end(&mut &f, &mut out).unwrap();
-    out
+    testkit::sink_bytes(disk, |d| VmdkWriter::new(d, opts(sub)).unwrap())
 }
 
 #[test]
@@ -195,32 +197,13 @@ fn hostile_images_are_refused() {
     assert!(VmdkReader::open(Box::new(vec![0u8; 100])).is_err());
 }
 
-fn sparse_disk() -> impl Strategy<Value = Vec<u8>> {
-    (
-        1u64..5 << 20,
-        prop::collection::vec((0u64..5 << 20, 1usize..100_000, any::<u8>()), 0..6),
-    )
-        .prop_map(|(size, writes)| {
-            let mut d = vec![0u8; size as usize];
-            for (off, len, byte) in writes {
-                let off = (off % size) as usize;
-                let end = (off + len).min(d.len());
-                d[off..end].fill(byte | 1);
-            }
-            d
-        })
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(16))]
     #[test]
-    fn round_trip(disk in sparse_disk(), stream in any::<bool>()) {
+    fn round_trip(disk in testkit::sparse_disk(5 << 20), stream in any::<bool>()) {
         let sub = if stream { VmdkSubformat::StreamOptimized } else { VmdkSubformat::MonolithicSparse };
         let mut r = VmdkReader::open(Box::new(vmdk_bytes(&disk, sub))).unwrap();
         prop_assert_eq!(r.size(), (disk.len() as u64).next_multiple_of(512));
-        let mut back = vec![0u8; r.size() as usize];
-        r.read_at(0, &mut back).unwrap();
-        prop_assert!(back[..disk.len()] == disk[..]);
-        prop_assert!(back[disk.len()..].iter().all(|&b| b == 0));
+        prop_assert!(testkit::same_disk(&testkit::read_disk(&mut r), &disk));
     }
 }
