@@ -77,8 +77,87 @@ impl BlockAssembler {
     }
 }
 
+/// Cuts the run `data` at disk `offset` where it crosses blocks of
+/// `block_size`: (block number, offset within the block, piece), without
+/// copying. For formats that place each block's data as it comes.
+pub fn split_at_blocks(
+    offset: u64,
+    data: Bytes,
+    block_size: u64,
+) -> impl Iterator<Item = (u64, u64, Bytes)> {
+    let mut offset = offset;
+    let mut data = data;
+    std::iter::from_fn(move || {
+        if data.is_empty() {
+            return None;
+        }
+        let within = offset % block_size;
+        let n = ((block_size - within) as usize).min(data.len());
+        let piece = data.split_to(n);
+        let item = (offset / block_size, within, piece);
+        offset += n as u64;
+        Some(item)
+    })
+}
+
+/// Maps the run `data` at disk `offset` into a file whose blocks of
+/// `block_size` lie where `locate(block)` says, and returns the pieces to
+/// write as (file offset, bytes): neighbouring blocks that also neighbour in
+/// the file come back as one piece (one write of up to the whole run).
+pub fn place_run<E>(
+    offset: u64,
+    data: Bytes,
+    block_size: u64,
+    mut locate: impl FnMut(u64) -> Result<u64, E>,
+) -> Result<Vec<(u64, Bytes)>, E> {
+    let mut out = Vec::new();
+    // (file offset, start and end in `data`) of the piece being grown.
+    let mut cur: Option<(u64, usize, usize)> = None;
+    let mut pos = 0usize;
+    for (block, within, piece) in split_at_blocks(offset, data.clone(), block_size) {
+        let at = locate(block)? + within;
+        let len = piece.len();
+        match &mut cur {
+            Some((start, a, b)) if *start + (*b - *a) as u64 == at => *b += len,
+            _ => {
+                if let Some((start, a, b)) = cur.take() {
+                    out.push((start, data.slice(a..b)));
+                }
+                cur = Some((at, pos, pos + len));
+            }
+        }
+        pos += len;
+    }
+    if let Some((start, a, b)) = cur {
+        out.push((start, data.slice(a..b)));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn placed_runs_merge_where_the_file_allows() {
+        let data = bytes::Bytes::from_static(b"0123456789abcdef");
+        // Blocks 0, 1, 2 at file offsets 100, 108, 200.
+        let pieces =
+            super::place_run::<()>(4, data, 8, |b| Ok([100, 108, 200][b as usize])).unwrap();
+        let got: Vec<(u64, &[u8])> = pieces.iter().map(|(o, d)| (*o, &d[..])).collect();
+        assert_eq!(got, vec![(104, &b"0123456789ab"[..]), (200, &b"cdef"[..])]);
+    }
+
+    #[test]
+    fn runs_split_at_block_edges() {
+        let pieces: Vec<(u64, u64, usize)> =
+            super::split_at_blocks(6, bytes::Bytes::from_static(b"0123456789abcdef"), 8)
+                .map(|(b, w, p)| (b, w, p.len()))
+                .collect();
+        assert_eq!(pieces, vec![(0, 6, 2), (1, 0, 8), (2, 0, 6)]);
+    }
+}
+
+#[cfg(test)]
+mod assembler_tests {
     use super::*;
 
     #[test]

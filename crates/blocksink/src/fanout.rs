@@ -30,10 +30,27 @@ impl BufferPool {
     const KEEP: usize = 16;
 
     fn take(&mut self, len: usize) -> bytes::BytesMut {
-        let reused = self.recent.pop_front().and_then(|b| b.try_into_mut().ok());
-        let mut buf = reused.unwrap_or_else(|| bytes::BytesMut::with_capacity(CHUNK_SIZE as usize));
-        buf.clear();
-        buf.resize(len, 0);
+        // The first buffer no sink holds any more; those still held wait.
+        let mut found = None;
+        for _ in 0..self.recent.len() {
+            let Some(b) = self.recent.pop_front() else {
+                break;
+            };
+            match b.try_into_mut() {
+                Ok(m) => {
+                    found = Some(m);
+                    break;
+                }
+                Err(b) => self.recent.push_back(b),
+            }
+        }
+        let mut buf = found.unwrap_or_else(|| bytes::BytesMut::with_capacity(CHUNK_SIZE as usize));
+        // A reused buffer of the right length is overwritten by the read:
+        // no need to clear it first.
+        if buf.len() != len {
+            buf.clear();
+            buf.resize(len, 0);
+        }
         buf
     }
 
@@ -46,38 +63,57 @@ impl BufferPool {
 }
 
 /// Calls `f` with each chunk of the source's data extents, aligned to
-/// [`CHUNK_SIZE`], as one shared buffer, and reports progress.
+/// [`CHUNK_SIZE`], as one shared buffer, and reports progress. A reader
+/// thread reads ahead while `f` works, so reading and writing overlap.
 fn for_each_chunk(
     source: &mut dyn BlockSource,
     extents: &[Extent],
     progress: &mut dyn FnMut(u64, u64),
     mut f: impl FnMut(u64, Bytes) -> io::Result<()>,
 ) -> io::Result<u64> {
+    const READ_AHEAD: usize = 4;
     let total: u64 = extents.iter().map(|e| e.len).sum();
-    let mut done = 0u64;
     let size = source.size();
-    let mut pool = BufferPool::default();
-    for e in extents {
-        let end = e.end().min(size);
-        let mut pos = e.offset;
-        while pos < end {
-            let next = ((pos / CHUNK_SIZE + 1) * CHUNK_SIZE).min(end);
-            let mut buf = pool.take((next - pos) as usize);
-            source.read_at(pos, &mut buf).map_err(|err| {
-                io::Error::new(
-                    err.kind(),
-                    format!("reading the input at offset {pos}: {err}"),
-                )
-            })?;
-            let buf = buf.freeze();
-            pool.give(buf.clone());
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<(u64, Bytes)>>(READ_AHEAD);
+        scope.spawn(move || {
+            let mut pool = BufferPool::default();
+            for e in extents {
+                let end = e.end().min(size);
+                let mut pos = e.offset;
+                while pos < end {
+                    let next = ((pos / CHUNK_SIZE + 1) * CHUNK_SIZE).min(end);
+                    let mut buf = pool.take((next - pos) as usize);
+                    let item = match source.read_at(pos, &mut buf) {
+                        Ok(()) => {
+                            let buf = buf.freeze();
+                            pool.give(buf.clone());
+                            Ok((pos, buf))
+                        }
+                        Err(err) => Err(io::Error::new(
+                            err.kind(),
+                            format!("reading the input at offset {pos}: {err}"),
+                        )),
+                    };
+                    let failed = item.is_err();
+                    // The receiver is gone when a sink failed: stop reading.
+                    if tx.send(item).is_err() || failed {
+                        return;
+                    }
+                    pos = next;
+                }
+            }
+        });
+        let mut done = 0u64;
+        for item in rx {
+            let (pos, buf) = item?;
+            let len = buf.len() as u64;
             f(pos, buf)?;
-            done += next - pos;
+            done += len;
             progress(done, total);
-            pos = next;
         }
-    }
-    Ok(done)
+        Ok(done)
+    })
 }
 
 /// Reads the source's data extents and returns exactly the ranges that are

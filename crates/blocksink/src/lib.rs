@@ -47,7 +47,7 @@ mod source;
 mod stamp;
 mod zero;
 
-pub use assemble::{Block, BlockAssembler};
+pub use assemble::{place_run, split_at_blocks, Block, BlockAssembler};
 pub use bytes::Bytes;
 pub use dest::Destination;
 pub use extent::{merge_extents, Extent};

@@ -6,8 +6,9 @@ use bytes::Bytes;
 
 use crate::Extent;
 
-/// A virtual disk to read: a raw file, or any format's reader.
-pub trait BlockSource {
+/// A virtual disk to read: a raw file, or any format's reader. Sources are
+/// `Send` so the fan-out can read ahead on another thread.
+pub trait BlockSource: Send {
     /// Virtual size of the disk in bytes.
     fn size(&self) -> u64;
 

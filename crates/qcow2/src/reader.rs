@@ -500,7 +500,7 @@ impl<R: ReadAt> Qcow2Reader<R> {
     }
 }
 
-impl<R: ReadAt> BlockSource for Qcow2Reader<R> {
+impl<R: ReadAt + Send> BlockSource for Qcow2Reader<R> {
     fn size(&self) -> u64 {
         self.info.size
     }

@@ -3,7 +3,7 @@
 use std::io;
 
 use blocksink::{
-    Block, BlockAssembler, BlockSink, Bytes, Codec, Compressed, Destination, Extent,
+    place_run, Block, BlockAssembler, BlockSink, Bytes, Codec, Compressed, Destination, Extent,
     ParallelCompressor,
 };
 use zerocopy::IntoBytes;
@@ -107,6 +107,8 @@ struct Append {
     open_l2: Option<(u64, Vec<u64>)>,
     /// Compression on every core, when compressing.
     compressor: Option<ParallelCompressor<ClusterCodec>>,
+    /// The guest cluster data last went to, and its host offset.
+    last: Option<(u64, u64)>,
 }
 
 /// Stream layout: every table first, then the planned clusters in order.
@@ -317,43 +319,57 @@ impl Qcow2Writer {
         Ok(())
     }
 
+    /// Where guest cluster `c` lives in the file, allocating it on its
+    /// first data in the append layout.
+    fn host_of(&mut self, c: u64) -> Result<u64> {
+        let cs = self.cs();
+        match &mut self.state {
+            State::Idle => Err(Error::Io(io::Error::other("write before begin"))),
+            State::Stream(s) => {
+                while s.runs.get(s.cursor).is_some_and(|(r, _)| r.end() <= c) {
+                    s.cursor += 1;
+                }
+                match s.runs.get(s.cursor).filter(|(r, _)| r.offset <= c) {
+                    Some((run, rank)) => Ok(s.data_start + (rank + c - run.offset) * cs),
+                    None => Err(Error::Io(io::Error::other(format!(
+                        "data for cluster {c} arrived outside the plan"
+                    )))),
+                }
+            }
+            State::Append(a) => {
+                if let Some((last, host)) = a.last {
+                    if last == c {
+                        return Ok(host);
+                    }
+                }
+                let host = self.alloc_clusters(1);
+                self.set_l2(c, host | OFLAG_COPIED)?;
+                self.append().last = Some((c, host));
+                Ok(host)
+            }
+        }
+    }
+
+    /// Places a run of data in its clusters as it comes, without copying:
+    /// what no data reaches is a hole in the file (zeros on a stream).
+    fn write_run(&mut self, offset: u64, data: Bytes) -> Result<()> {
+        let cs = self.cs();
+        for (at, piece) in place_run(offset, data, cs, |c| self.host_of(c))? {
+            self.dest.write_bytes_at(at, piece)?;
+        }
+        Ok(())
+    }
+
+    /// Compresses whole clusters (the assembler completes partial ones).
     fn write_blocks(&mut self, blocks: Vec<Block>) -> Result<()> {
         for block in blocks {
-            match &mut self.state {
-                State::Idle => {
-                    return Err(Error::Io(io::Error::other("write before begin")));
-                }
-                State::Stream(s) => {
-                    while s
-                        .runs
-                        .get(s.cursor)
-                        .is_some_and(|(r, _)| r.end() <= block.index)
-                    {
-                        s.cursor += 1;
-                    }
-                    let Some((run, rank)) = s
-                        .runs
-                        .get(s.cursor)
-                        .filter(|(r, _)| r.offset <= block.index)
-                    else {
-                        return Err(Error::Io(io::Error::other(format!(
-                            "data for cluster {} arrived outside the plan",
-                            block.index
-                        ))));
-                    };
-                    let host = s.data_start + (rank + block.index - run.offset) * self.cs();
-                    self.dest.write_bytes_at(host, block.data)?;
-                }
-                State::Append(a) => {
-                    if let Some(c) = &mut a.compressor {
-                        let done = c.push(block)?;
-                        self.write_compressed(done)?;
-                    } else {
-                        let host = self.alloc_clusters(1);
-                        self.dest.write_bytes_at(host, block.data)?;
-                        self.set_l2(block.index, host | OFLAG_COPIED)?;
-                    }
-                }
+            if let State::Append(Append {
+                compressor: Some(c),
+                ..
+            }) = &mut self.state
+            {
+                let done = c.push(block)?;
+                self.write_compressed(done)?;
             }
         }
         Ok(())
@@ -574,6 +590,7 @@ impl BlockSink for Qcow2Writer {
                 refcounts: vec![1],
                 l1: vec![0; self.l1_size() as usize],
                 open_l2: None,
+                last: None,
                 compressor: self.opts.compression.map(|compression| {
                     let codec = ClusterCodec {
                         compression,
@@ -591,6 +608,9 @@ impl BlockSink for Qcow2Writer {
     }
 
     fn write(&mut self, offset: u64, data: Bytes) -> io::Result<()> {
+        if self.opts.compression.is_none() {
+            return Ok(self.write_run(offset, data)?);
+        }
         let blocks = self.assembler.push(offset, data);
         Ok(self.write_blocks(blocks)?)
     }

@@ -276,7 +276,7 @@ impl<R: ReadAt> VhdReader<R> {
     }
 }
 
-impl<R: ReadAt> BlockSource for VhdReader<R> {
+impl<R: ReadAt + Send> BlockSource for VhdReader<R> {
     fn size(&self) -> u64 {
         self.info.size
     }

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use blocksink::{Block, BlockAssembler, BlockSink, BuildStamp, Bytes, Destination, Extent};
+use blocksink::{split_at_blocks, BlockSink, BuildStamp, Bytes, Destination, Extent};
 use zerocopy::{FromZeros, IntoBytes};
 
 use crate::format::*;
@@ -74,7 +74,8 @@ pub struct VhdWriter {
     dest: Destination,
     opts: VhdOptions,
     size: u64,
-    assembler: BlockAssembler,
+    /// The block the last data went to.
+    touched: Option<u64>,
     /// Dynamic: BAT (sector offsets), and where the next block goes.
     bat: Vec<u32>,
     next_block: u64,
@@ -104,7 +105,7 @@ impl VhdWriter {
         }
         Ok(VhdWriter {
             dest,
-            assembler: BlockAssembler::new(u64::from(bs.max(512))),
+            touched: None,
             opts,
             size: 0,
             bat: Vec::new(),
@@ -200,14 +201,21 @@ impl VhdWriter {
         Ok(off)
     }
 
-    fn write_blocks(&mut self, blocks: Vec<Block>) -> Result<()> {
-        for block in blocks {
-            // Every sector of an allocated block is present, as qemu and
-            // Hyper-V write it: the sectors no data reached are zeros.
-            let at = self.block_offset(block.index)?;
-            self.dest.write_at(at, &self.bitmap)?;
+    /// Places a run of data in its blocks, allocating each block (and
+    /// writing its sector bitmap) when data first reaches it. What no data
+    /// reaches is a hole in the file (zeros on a stream).
+    fn write_run(&mut self, offset: u64, data: Bytes) -> Result<()> {
+        let bs = u64::from(self.opts.block_size);
+        for (b, within, piece) in split_at_blocks(offset, data, bs) {
+            let at = self.block_offset(b)?;
+            if self.touched != Some(b) {
+                // Every sector of an allocated block is present, as qemu and
+                // Hyper-V write it.
+                self.dest.write_bytes_at(at, self.bitmap.clone())?;
+                self.touched = Some(b);
+            }
             self.dest
-                .write_at(at + self.bitmap.len() as u64, &block.data)?;
+                .write_bytes_at(at + self.bitmap.len() as u64 + within, piece)?;
         }
         Ok(())
     }
@@ -250,13 +258,10 @@ impl BlockSink for VhdWriter {
             // A fixed disk is its data in place, already in file order.
             return self.dest.write_bytes_at(offset, data);
         }
-        let blocks = self.assembler.push(offset, data);
-        Ok(self.write_blocks(blocks)?)
+        Ok(self.write_run(offset, data)?)
     }
 
     fn finish(&mut self) -> io::Result<()> {
-        let rest: Vec<Block> = self.assembler.flush().into_iter().collect();
-        self.write_blocks(rest)?;
         let footer = self.footer();
         let end = match self.opts.kind {
             VhdKind::Fixed => self.size,

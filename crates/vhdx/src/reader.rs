@@ -355,7 +355,7 @@ impl<R: ReadAt> VhdxReader<R> {
     }
 }
 
-impl<R: ReadAt> BlockSource for VhdxReader<R> {
+impl<R: ReadAt + Send> BlockSource for VhdxReader<R> {
     fn size(&self) -> u64 {
         self.info.size
     }

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use blocksink::{Block, BlockAssembler, BlockSink, BuildStamp, Bytes, Destination, Extent};
+use blocksink::{split_at_blocks, BlockSink, BuildStamp, Bytes, Destination, Extent};
 use zerocopy::{FromZeros, IntoBytes};
 
 use crate::format::*;
@@ -61,7 +61,6 @@ pub struct VhdxWriter {
     dest: Destination,
     opts: VhdxOptions,
     size: u64,
-    assembler: BlockAssembler,
     chunk_ratio: u64,
     bat: Vec<u64>,
     data_start: u64,
@@ -80,7 +79,6 @@ impl VhdxWriter {
         }
         Ok(VhdxWriter {
             dest,
-            assembler: BlockAssembler::new(u64::from(bs)),
             chunk_ratio: chunk_ratio(LOGICAL_SECTOR, u64::from(bs)),
             opts,
             size: 0,
@@ -240,10 +238,12 @@ impl VhdxWriter {
         Ok(off)
     }
 
-    fn write_blocks(&mut self, blocks: Vec<Block>) -> Result<()> {
-        for block in blocks {
-            let at = self.block_offset(block.index)?;
-            self.dest.write_bytes_at(at, block.data)?;
+    /// Places a run of data in its blocks, allocating each when data first
+    /// reaches it; the rest of a block is a hole in the file.
+    fn write_run(&mut self, offset: u64, data: Bytes) -> Result<()> {
+        for (b, within, piece) in split_at_blocks(offset, data, self.bs()) {
+            let at = self.block_offset(b)?;
+            self.dest.write_bytes_at(at + within, piece)?;
         }
         Ok(())
     }
@@ -288,13 +288,10 @@ impl BlockSink for VhdxWriter {
             // Blocks lie in order from data_start: the data goes in place.
             return self.dest.write_bytes_at(self.data_start + offset, data);
         }
-        let blocks = self.assembler.push(offset, data);
-        Ok(self.write_blocks(blocks)?)
+        Ok(self.write_run(offset, data)?)
     }
 
     fn finish(&mut self) -> io::Result<()> {
-        let rest: Vec<Block> = self.assembler.flush().into_iter().collect();
-        self.write_blocks(rest)?;
         if !self.bat_written {
             self.write_bat()?;
         }

@@ -3,8 +3,8 @@
 use std::io;
 
 use blocksink::{
-    Block, BlockAssembler, BlockSink, BuildStamp, Bytes, Codec, Compressed, Destination, Extent,
-    ParallelCompressor,
+    place_run, Block, BlockAssembler, BlockSink, BuildStamp, Bytes, Codec, Compressed, Destination,
+    Extent, ParallelCompressor,
 };
 use zerocopy::{FromZeros, IntoBytes};
 
@@ -150,6 +150,8 @@ pub struct VmdkWriter {
     /// The grain table being filled (writes ascend).
     open_gt: Option<(u64, Vec<u32>)>,
     compressor: Option<ParallelCompressor<GrainCodec>>,
+    /// Monolithic sparse: the grain data last went to, and its sector.
+    last: Option<(u64, u64)>,
     /// Monolithic sparse: where the grain tables and their copies are.
     gt_start: u64,
     rgt_start: u64,
@@ -202,6 +204,7 @@ impl VmdkWriter {
             gd: Vec::new(),
             open_gt: None,
             compressor: None,
+            last: None,
             gt_start: 0,
             rgt_start: 0,
         })
@@ -317,17 +320,35 @@ impl VmdkWriter {
         Ok(())
     }
 
+    /// Compresses whole grains (the assembler completes partial ones).
     fn write_blocks(&mut self, blocks: Vec<Block>) -> Result<()> {
         for block in blocks {
             if let Some(c) = &mut self.compressor {
                 let done = c.push(block)?;
                 self.write_compressed(done)?;
-            } else {
-                let at = self.pos;
-                self.dest.write_bytes_at(at * SECTOR, block.data)?;
-                self.pos += GRAIN_SECTORS;
-                self.set_gte(block.index, at)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Monolithic sparse: places a run in its grains as it comes, each
+    /// grain allocated on its first data; the rest of a grain is a hole.
+    fn write_run(&mut self, offset: u64, data: Bytes) -> Result<()> {
+        let pieces = place_run(offset, data, GRAIN, |g| -> Result<u64> {
+            let at = match self.last {
+                Some((last, at)) if last == g => at,
+                _ => {
+                    let at = self.pos;
+                    self.pos += GRAIN_SECTORS;
+                    self.set_gte(g, at)?;
+                    self.last = Some((g, at));
+                    at
+                }
+            };
+            Ok(at * SECTOR)
+        })?;
+        for (at, piece) in pieces {
+            self.dest.write_bytes_at(at, piece)?;
         }
         Ok(())
     }
@@ -383,6 +404,9 @@ impl BlockSink for VmdkWriter {
     }
 
     fn write(&mut self, offset: u64, data: Bytes) -> io::Result<()> {
+        if !self.stream() {
+            return Ok(self.write_run(offset, data)?);
+        }
         let blocks = self.assembler.push(offset, data);
         Ok(self.write_blocks(blocks)?)
     }
