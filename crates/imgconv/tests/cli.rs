@@ -447,3 +447,38 @@ fn ova_in_the_same_pass_and_back() {
     assert!(ovf.contains("vmw:value=\"bios\""));
     qemu_compare(&raw, "raw", &x.join("disk-disk1.vmdk"), "vmdk");
 }
+
+#[test]
+fn vhdx_and_vmdk_from_qcow2_and_vhd_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    sample_disk(&raw, (11 << 20) + 512, 25);
+    let qemu_qcow2 = dir.path().join("in.qcow2");
+    testkit::qemu_convert(&["-O", "qcow2", "-c"], &raw, &qemu_qcow2);
+    let qemu_vhd = dir.path().join("in.vhd");
+    testkit::qemu_convert(&["-O", "vpc", "-o", "force_size=on"], &raw, &qemu_vhd);
+    for input in [&qemu_qcow2, &qemu_vhd] {
+        let out = dir.path().join(input.extension().unwrap());
+        ok(&[
+            s(input),
+            "--to",
+            "vhdx,vmdk,vmdk-stream",
+            "--output-dir",
+            s(&out),
+        ]);
+        for (name, fmt) in [
+            ("in.vhdx", "vhdx"),
+            ("in.vmdk", "vmdk"),
+            ("in.stream.vmdk", "vmdk"),
+        ] {
+            let img = out.join(name);
+            qemu_compare(&raw, "raw", &img, fmt);
+            qemu_check(&img, fmt);
+            assert_eq!(
+                qemu_info(&img, fmt)["virtual-size"],
+                (11 << 20) + 512,
+                "{name}"
+            );
+        }
+    }
+}
