@@ -91,14 +91,13 @@ pub fn members(io: &impl ReadAt) -> Result<Vec<Member>> {
         };
         let (name, prefix) = (cstr(&h[..100]), cstr(&h[345..500]));
         let data = at + 512;
-        let next = data
-            .checked_add(size.next_multiple_of(512))
-            .ok_or_else(|| Error::Corrupt(format!("member at {at} is too large")))?;
-        if data + size > len {
+        // `data + 512 <= len` holds here, so neither side can overflow.
+        if size > len - data {
             return Err(Error::Corrupt(format!(
                 "member {name:?} at offset {at} runs past the end of the archive"
             )));
         }
+        let next = data + size.next_multiple_of(512);
         match h[156] {
             b'0' | 0 => {
                 if !prefix.is_empty()

@@ -1,7 +1,8 @@
 //! The OVA writer: a [`BlockSink`] around a streamOptimized VMDK writer.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read, Write};
+use std::sync::{Arc, Mutex};
 
 use blocksink::{BlockSink, BuildStamp, Bytes, Destination, Extent};
 use sha1::Digest;
@@ -51,6 +52,15 @@ impl ManifestHash {
         }
     }
 
+    /// A running digest of this kind.
+    pub fn hasher(self) -> Box<dyn sha2::digest::DynDigest + Send> {
+        match self {
+            ManifestHash::Sha1 => Box::new(sha1::Sha1::new()),
+            ManifestHash::Sha256 => Box::new(sha2::Sha256::new()),
+            ManifestHash::Sha512 => Box::new(sha2::Sha512::new()),
+        }
+    }
+
     /// Hex digest of everything `r` yields.
     pub fn hex_of(self, mut r: impl Read) -> io::Result<String> {
         fn run<D: Digest>(mut d: D, r: &mut dyn Read) -> io::Result<String> {
@@ -86,6 +96,8 @@ pub struct OvaWriter {
     stamp: BuildStamp,
     spool: File,
     disk: VmdkWriter,
+    /// Digest of the disk as it is spooled.
+    digest: Arc<Mutex<Box<dyn sha2::digest::DynDigest + Send>>>,
     size: u64,
     populated: u64,
 }
@@ -95,6 +107,27 @@ impl std::fmt::Debug for OvaWriter {
         f.debug_struct("OvaWriter")
             .field("vm", &self.vm)
             .finish_non_exhaustive()
+    }
+}
+
+/// The spool the disk is written to, digesting every byte on the way: the
+/// stream-optimized disk is written strictly in order, so its digest is
+/// ready when it is, without reading the spool again.
+struct DigestingSpool {
+    file: File,
+    digest: Arc<Mutex<Box<dyn sha2::digest::DynDigest + Send>>>,
+}
+
+impl Write for DigestingSpool {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        if let Ok(mut d) = self.digest.lock() {
+            d.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
     }
 }
 
@@ -129,7 +162,14 @@ impl OvaWriter {
         } else {
             "lsilogic".into()
         };
-        let disk = VmdkWriter::new(Destination::file(spool.try_clone()?), opts)
+        let digest = Arc::new(Mutex::new(
+            ManifestHash::for_hw_version(vm.hw_version).hasher(),
+        ));
+        let writer = DigestingSpool {
+            file: spool.try_clone()?,
+            digest: Arc::clone(&digest),
+        };
+        let disk = VmdkWriter::new(Destination::stream(writer), opts)
             .map_err(|e| Error::InvalidOption(e.to_string()))?;
         Ok(OvaWriter {
             dest,
@@ -137,6 +177,7 @@ impl OvaWriter {
             stamp,
             spool,
             disk,
+            digest,
             size: 0,
             populated: 0,
         })
@@ -150,8 +191,14 @@ impl OvaWriter {
     fn pack(&mut self) -> Result<()> {
         let hash = ManifestHash::for_hw_version(self.vm.hw_version);
         let disk_len = self.spool.metadata()?.len();
-        self.spool.seek(SeekFrom::Start(0))?;
-        let disk_digest = hash.hex_of(&self.spool)?;
+        let disk_digest: String = self
+            .digest
+            .lock()
+            .map_err(|_| Error::Io(io::Error::other("disk digest poisoned")))?
+            .finalize_reset()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let disk_name = Self::disk_name(&self.vm);
         let ovf_name = format!("{}.ovf", self.vm.name);
         let mf_name = format!("{}.mf", self.vm.name);

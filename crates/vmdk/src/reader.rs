@@ -110,6 +110,13 @@ impl SparseExtent {
             )));
         }
         let capacity = header.capacity.get();
+        if capacity > u64::MAX / SECTOR / 2 {
+            return Err(Error::BadHeader {
+                field: "capacity",
+                value: capacity,
+                why: "larger than any disk",
+            });
+        }
         let grain = grain_sectors * SECTOR;
         let grains = capacity.div_ceil(grain_sectors);
         let num_gts = grains.div_ceil(per_gt);
