@@ -1,10 +1,9 @@
 //! `cargo xtask demo` and `cargo xtask testdata`: sample disks.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::{root, sh, tools};
 
@@ -23,28 +22,7 @@ pub(crate) fn imgconv_binary() -> Result<PathBuf> {
 /// A GPT disk made by sgdisk, with an ESP and a root partition holding data.
 pub(crate) fn gpt_disk(path: &Path, size: u64) -> Result<()> {
     tools::ensure(&["sgdisk"])?;
-    let f = File::create(path)?;
-    f.set_len(size)?;
-    drop(f);
-    let p = path.to_str().context("path is not UTF-8")?;
-    sh(Command::new("sgdisk")
-        .args([
-            "--clear",
-            "-n",
-            "1:1MiB:+16MiB",
-            "-t",
-            "1:ef00",
-            "-c",
-            "1:EFI System",
-            "-n",
-            "2:0:0",
-            "-t",
-            "2:8304",
-            "-c",
-            "2:root",
-            p,
-        ])
-        .stdout(std::process::Stdio::null()))?;
+    testkit::sgdisk_disk(path, size, 16);
     // Data in both partitions, with holes between.
     let mut rng = testkit::Rng::new(42);
     let mut buf = vec![0u8; 256 << 10];

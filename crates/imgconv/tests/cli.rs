@@ -264,25 +264,7 @@ fn vhd_outputs_for_hyperv_and_azure() {
 }
 
 fn sgdisk_disk(path: &Path, size: u64) {
-    std::fs::File::create(path).unwrap().set_len(size).unwrap();
-    testkit::run_ok(
-        "sgdisk",
-        &[
-            "-n",
-            "1:1MiB:+4MiB",
-            "-t",
-            "1:ef00",
-            "-c",
-            "1:EFI System",
-            "-n",
-            "2:0:0",
-            "-t",
-            "2:8304",
-            "-c",
-            "2:root",
-            s(path),
-        ],
-    );
+    testkit::sgdisk_disk(path, size, 4);
     testkit::run_ok("sgdisk", &["-v", s(path)]);
 }
 

@@ -207,3 +207,29 @@ pub fn same_disk(back: &[u8], disk: &[u8]) -> bool {
         && back[..disk.len()] == disk[..]
         && back[disk.len()..].iter().all(|&b| b == 0)
 }
+
+/// A raw disk of `size` bytes at `path` partitioned by sgdisk: an EFI
+/// system partition of `esp_mib` MiB at 1 MiB and a root partition filling
+/// the rest (what a distribution's disk looks like).
+pub fn sgdisk_disk(path: &Path, size: u64, esp_mib: u64) {
+    File::create(path).unwrap().set_len(size).unwrap();
+    run_ok(
+        "sgdisk",
+        &[
+            "--clear",
+            "-n",
+            &format!("1:1MiB:+{esp_mib}MiB"),
+            "-t",
+            "1:ef00",
+            "-c",
+            "1:EFI System",
+            "-n",
+            "2:0:0",
+            "-t",
+            "2:8304",
+            "-c",
+            "2:root",
+            s(path),
+        ],
+    );
+}
