@@ -50,6 +50,15 @@ impl Destination {
         }
     }
 
+    /// The file behind a seekable destination, for writers that place part
+    /// of their output through another handle.
+    pub fn as_file(&self) -> Option<&File> {
+        match &self.kind {
+            Kind::File(f) => Some(f),
+            Kind::Stream(_) => None,
+        }
+    }
+
     /// Whether earlier offsets can be written again.
     pub fn is_seekable(&self) -> bool {
         matches!(self.kind, Kind::File(_))

@@ -428,6 +428,16 @@ fn ova_in_the_same_pass_and_back() {
     assert!(ovf.contains("<rasd:VirtualQuantity>4</rasd:VirtualQuantity>"));
     assert!(ovf.contains("vmw:value=\"bios\""));
     qemu_compare(&raw, "raw", &x.join("disk-disk1.vmdk"), "vmdk");
+    testkit::run_ok("xmllint", &["--noout", s(&x.join("disk.ovf"))]);
+
+    // Through a pipe the disk is spooled and copied behind OVF and manifest.
+    let piped = dir.path().join("piped.ova");
+    through_pipe(&[s(&raw), "--to", "ova"], &piped);
+    let listing = testkit::run_ok("tar", &["tf", s(&piped)]);
+    assert_eq!(listing.lines().count(), 3, "{listing}");
+    let back = dir.path().join("back2.raw");
+    ok(&[s(&piped), "--to", "raw", "-o", s(&back)]);
+    assert!(std::fs::read(&back).unwrap() == contents);
 }
 
 #[test]

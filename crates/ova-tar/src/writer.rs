@@ -86,18 +86,19 @@ impl ManifestHash {
 /// the OVF descriptor, the manifest and the streamOptimized disk.
 ///
 /// The OVF and manifest come first but depend on the finished disk (its
-/// size and digest), so the disk is compressed into a spool file as the data
-/// arrives and copied into the archive at the end (in the kernel, where the
-/// output is a file). The input is still read only once, and the archive is
-/// written strictly in order, so it can go to a pipe.
+/// size and digest). Into a file, the disk is written straight to its place
+/// behind room reserved for them (the OVF is padded with trailing
+/// whitespace to that room); into a stream, it is spooled and copied
+/// behind them at the end. Either way the input is read once and the disk's
+/// digest is taken as it is written.
 pub struct OvaWriter {
     dest: Destination,
     vm: VmSettings,
     stamp: BuildStamp,
-    spool: File,
+    layout: Layout,
     disk: VmdkWriter,
-    /// Digest of the disk as it is spooled.
-    digest: Arc<Mutex<Box<dyn sha2::digest::DynDigest + Send>>>,
+    /// Length and digest of the disk as it is written.
+    tally: Arc<Mutex<DiskTally>>,
     size: u64,
     populated: u64,
 }
@@ -110,24 +111,35 @@ impl std::fmt::Debug for OvaWriter {
     }
 }
 
-/// The spool the disk is written to, digesting every byte on the way: the
-/// stream-optimized disk is written strictly in order, so its digest is
-/// ready when it is, without reading the spool again.
-struct DigestingSpool {
-    file: File,
-    digest: Arc<Mutex<Box<dyn sha2::digest::DynDigest + Send>>>,
+/// The disk's bytes and digest so far.
+struct DiskTally {
+    digest: Box<dyn sha2::digest::DynDigest + Send>,
+    len: u64,
 }
 
-impl Write for DigestingSpool {
+/// Where the disk goes, digesting every byte on the way: the
+/// stream-optimized disk is written strictly in order, so its digest and
+/// length are ready when it is, without reading it again.
+struct DigestingWriter {
+    file: File,
+    /// File offset of the disk's first byte.
+    base: u64,
+    tally: Arc<Mutex<DiskTally>>,
+}
+
+impl Write for DigestingWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
-        if let Ok(mut d) = self.digest.lock() {
-            d.update(&buf[..n]);
-        }
-        Ok(n)
+        let mut t = self
+            .tally
+            .lock()
+            .map_err(|_| io::Error::other("disk digest poisoned"))?;
+        std::os::unix::fs::FileExt::write_all_at(&self.file, buf, self.base + t.len)?;
+        t.digest.update(buf);
+        t.len += buf.len() as u64;
+        Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
+        Ok(())
     }
 }
 
@@ -162,12 +174,26 @@ impl OvaWriter {
         } else {
             "lsilogic".into()
         };
-        let digest = Arc::new(Mutex::new(
-            ManifestHash::for_hw_version(vm.hw_version).hasher(),
-        ));
-        let writer = DigestingSpool {
-            file: spool.try_clone()?,
-            digest: Arc::clone(&digest),
+        let hash = ManifestHash::for_hw_version(vm.hw_version);
+        let tally = Arc::new(Mutex::new(DiskTally {
+            digest: hash.hasher(),
+            len: 0,
+        }));
+        // Into a seekable output the disk goes straight to its place, behind
+        // room reserved for the OVF and the manifest; into a stream it is
+        // spooled and copied behind them at the end.
+        let layout = match dest.as_file() {
+            Some(f) => Layout::Direct(Self::reserve(&vm, hash), f.try_clone()?),
+            None => Layout::Spooled(spool),
+        };
+        let (file, base) = match &layout {
+            Layout::Direct(r, f) => (f.try_clone()?, r.disk_offset),
+            Layout::Spooled(f) => (f.try_clone()?, 0),
+        };
+        let writer = DigestingWriter {
+            file,
+            base,
+            tally: Arc::clone(&tally),
         };
         let disk = VmdkWriter::new(Destination::stream(writer), opts)
             .map_err(|e| Error::InvalidOption(e.to_string()))?;
@@ -175,12 +201,56 @@ impl OvaWriter {
             dest,
             vm,
             stamp,
-            spool,
+            layout,
             disk,
-            digest,
+            tally,
             size: 0,
             populated: 0,
         })
+    }
+
+    /// Room for the OVF (its longest form: every number at 20 digits) and
+    /// the manifest (its length is fixed by the digest), and so where the
+    /// disk's data starts.
+    fn reserve(vm: &VmSettings, hash: ManifestHash) -> Reserved {
+        let longest = envelope(
+            vm,
+            &DiskFacts {
+                file: Self::disk_name(vm),
+                file_size: u64::MAX,
+                capacity: u64::MAX,
+                populated: u64::MAX,
+            },
+        );
+        let ovf_len = longest.len() as u64;
+        let mf_len = Self::manifest(vm, hash, "", "").len() as u64;
+        let disk_offset =
+            512 + ovf_len.next_multiple_of(512) + 512 + mf_len.next_multiple_of(512) + 512;
+        Reserved {
+            ovf_len,
+            disk_offset,
+        }
+    }
+
+    /// The manifest for the two digests (`""` stands in for a digest of
+    /// the right length).
+    fn manifest(vm: &VmSettings, hash: ManifestHash, ovf_hex: &str, disk_hex: &str) -> String {
+        let width = hash.hasher().output_size() * 2;
+        let pad = |h: &str| {
+            if h.is_empty() {
+                "0".repeat(width)
+            } else {
+                h.to_string()
+            }
+        };
+        let n = hash.name();
+        format!(
+            "{n}({}.ovf)= {}\n{n}({})= {}\n",
+            vm.name,
+            pad(ovf_hex),
+            Self::disk_name(vm),
+            pad(disk_hex)
+        )
     }
 
     /// Name of the disk member.
@@ -190,19 +260,21 @@ impl OvaWriter {
 
     fn pack(&mut self) -> Result<()> {
         let hash = ManifestHash::for_hw_version(self.vm.hw_version);
-        let disk_len = self.spool.metadata()?.len();
-        let disk_digest: String = self
-            .digest
-            .lock()
-            .map_err(|_| Error::Io(io::Error::other("disk digest poisoned")))?
-            .finalize_reset()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let (disk_len, disk_digest) = {
+            let mut t = self
+                .tally
+                .lock()
+                .map_err(|_| Error::Io(io::Error::other("disk digest poisoned")))?;
+            let hex: String = t
+                .digest
+                .finalize_reset()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            (t.len, hex)
+        };
         let disk_name = Self::disk_name(&self.vm);
-        let ovf_name = format!("{}.ovf", self.vm.name);
-        let mf_name = format!("{}.mf", self.vm.name);
-        let ovf = envelope(
+        let mut ovf = envelope(
             &self.vm,
             &DiskFacts {
                 file: disk_name.clone(),
@@ -211,11 +283,17 @@ impl OvaWriter {
                 populated: self.populated,
             },
         );
+        if let Layout::Direct(r, _) = &self.layout {
+            // Whitespace after the root element fills the reserved room.
+            let fill = (r.ovf_len as usize).saturating_sub(ovf.len());
+            ovf.push_str(&" ".repeat(fill));
+        }
         let ovf_digest = hash.hex_of(ovf.as_bytes())?;
-        let h = hash.name();
-        let mf = format!("{h}({ovf_name})= {ovf_digest}\n{h}({disk_name})= {disk_digest}\n");
+        let mf = Self::manifest(&self.vm, hash, &ovf_digest, &disk_digest);
         let mtime = self.stamp.unix_time();
         let mut pos = 0u64;
+        let ovf_name = format!("{}.ovf", self.vm.name);
+        let mf_name = format!("{}.mf", self.vm.name);
         for (name, body) in [(&ovf_name, ovf.as_bytes()), (&mf_name, mf.as_bytes())] {
             self.dest
                 .write_at(pos, &tar_header(name, body.len() as u64, mtime)?)?;
@@ -224,13 +302,36 @@ impl OvaWriter {
         }
         self.dest
             .write_at(pos, &tar_header(&disk_name, disk_len, mtime)?)?;
-        self.dest.copy_from(pos + 512, &self.spool, disk_len)?;
+        match &self.layout {
+            Layout::Direct(r, _) if r.disk_offset == pos + 512 => {}
+            Layout::Direct(..) => {
+                return Err(Error::Io(io::Error::other(
+                    "OVF outgrew the room reserved for it",
+                )));
+            }
+            Layout::Spooled(spool) => self.dest.copy_from(pos + 512, spool, disk_len)?,
+        }
         pos += 512 + disk_len.next_multiple_of(512);
         // Two zero records end the archive; pad to tar's 10 KiB blocking.
         let end = (pos + 1024).next_multiple_of(10240);
         self.dest.finish(end)?;
         Ok(())
     }
+}
+
+/// Room kept at the front of a seekable OVA.
+#[derive(Clone, Copy, Debug)]
+struct Reserved {
+    ovf_len: u64,
+    disk_offset: u64,
+}
+
+/// Where the disk is while it is written.
+enum Layout {
+    /// In the output, at its final offset (second handle on the output file).
+    Direct(Reserved, File),
+    /// In a spool file, copied into the output at the end.
+    Spooled(File),
 }
 
 impl BlockSink for OvaWriter {
