@@ -253,15 +253,17 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
             }
         };
         let note = Rc::new(RefCell::new(None));
-        let companion = match (&o.target, companion_path(o.format, Path::new(""))) {
-            (OutputTarget::Path(p), Some(_)) => {
-                let cp = companion_path(o.format, p).unwrap_or_default();
-                let pending = PendingFile::create(&cp).map_err(|e| Error::io(&cp, e))?;
-                let file = pending.file().map_err(|e| Error::io(&cp, e))?;
-                companions.push(pending);
-                Some(Destination::file(file))
-            }
-            _ => None,
+        let companion = match &o.target {
+            OutputTarget::Path(p) => match companion_path(o.format, p) {
+                Some(cp) => {
+                    let pending = PendingFile::create(&cp).map_err(|e| Error::io(&cp, e))?;
+                    let file = pending.file().map_err(|e| Error::io(&cp, e))?;
+                    companions.push(pending);
+                    Some(Destination::file(file))
+                }
+                None => None,
+            },
+            OutputTarget::Stdout => None,
         };
         sinks.push(Named {
             inner: make_sink(
@@ -272,15 +274,6 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
                     companion,
                     note: note.clone(),
                     file_name: extent_name(o),
-                    dir: match &o.target {
-                        OutputTarget::Path(p) => Some(
-                            p.parent()
-                                .filter(|d| !d.as_os_str().is_empty())
-                                .unwrap_or(Path::new("."))
-                                .to_path_buf(),
-                        ),
-                        OutputTarget::Stdout => None,
-                    },
                 },
             )?,
             name: label,

@@ -152,8 +152,6 @@ pub(crate) struct SinkContext {
     pub(crate) note: Rc<RefCell<Option<String>>>,
     /// The output's file name (a VMDK descriptor names its extent).
     pub(crate) file_name: String,
-    /// The output's directory, for spool files.
-    pub(crate) dir: Option<std::path::PathBuf>,
     /// A second output file (the flat extent of a monolithicFlat VMDK).
     pub(crate) companion: Option<Destination>,
 }
@@ -207,15 +205,7 @@ pub(crate) fn make_sink(
                     })
                     .collect();
             }
-            let spool = match &ctx.dir {
-                Some(d) => tempfile::tempfile_in(d),
-                None => tempfile::tempfile(),
-            }
-            .map_err(|e| Error::io("spool file for the OVA disk", e))?;
-            Box::new(
-                ova_tar::OvaWriter::new(dest, vm, opts.stamp.clone(), spool)
-                    .map_err(|e| usage(&e))?,
-            )
+            Box::new(ova_tar::OvaWriter::new(dest, vm, opts.stamp.clone()).map_err(|e| usage(&e))?)
         }
         OutputFormat::VmdkFlat => {
             let flat = ctx.companion.ok_or_else(|| {

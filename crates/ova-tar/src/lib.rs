@@ -23,7 +23,6 @@
 //!     Destination::file(out.try_clone()?),
 //!     VmSettings::linux("demo"),
 //!     BuildStamp::fixed(1_700_000_000, "example"),
-//!     tempfile::tempfile()?,
 //! )?;
 //! convert(&mut MemSource::new(disk.clone()), &mut [&mut writer], &mut |_, _| {})?;
 //!

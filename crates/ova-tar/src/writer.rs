@@ -160,9 +160,9 @@ fn tar_header(name: &str, len: u64, mtime: u64) -> Result<[u8; 512]> {
 }
 
 impl OvaWriter {
-    /// An OVA of `vm` into `dest`, spooling the disk in `spool` (an empty,
-    /// preferably unlinked, file on a disk with room for the compressed disk).
-    pub fn new(dest: Destination, vm: VmSettings, stamp: BuildStamp, spool: File) -> Result<Self> {
+    /// An OVA of `vm` into `dest`. Into a stream, the disk is spooled in an
+    /// unlinked temporary file (in `$TMPDIR`) until the end.
+    pub fn new(dest: Destination, vm: VmSettings, stamp: BuildStamp) -> Result<Self> {
         vm.validate().map_err(Error::InvalidOption)?;
         let mut opts = VmdkOptions::new(
             VmdkSubformat::StreamOptimized,
@@ -184,7 +184,7 @@ impl OvaWriter {
         // spooled and copied behind them at the end.
         let layout = match dest.as_file() {
             Some(f) => Layout::Direct(Self::reserve(&vm, hash), f.try_clone()?),
-            None => Layout::Spooled(spool),
+            None => Layout::Spooled(tempfile::tempfile()?),
         };
         let (file, base) = match &layout {
             Layout::Direct(r, f) => (f.try_clone()?, r.disk_offset),

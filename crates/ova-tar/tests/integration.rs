@@ -15,7 +15,6 @@ fn write_ova(raw: &Path, out: &Path, vm: VmSettings) {
         Destination::file(File::create(out).unwrap()),
         vm,
         BuildStamp::fixed(1_700_000_000, "test"),
-        tempfile::tempfile().unwrap(),
     )
     .unwrap();
     convert(&mut src, &mut [&mut w], &mut |_, _| {}).unwrap();
