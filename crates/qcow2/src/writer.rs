@@ -226,9 +226,14 @@ impl Qcow2Writer {
     }
 
     fn be_table(entries: impl IntoIterator<Item = u64>, len_bytes: u64) -> Vec<u8> {
+        Self::table_of(entries.into_iter().map(u64::to_be_bytes), len_bytes)
+    }
+
+    /// Big-endian entries, zero-padded to `len_bytes` (whole clusters).
+    fn table_of<const N: usize>(entries: impl Iterator<Item = [u8; N]>, len_bytes: u64) -> Vec<u8> {
         let mut out = Vec::with_capacity(len_bytes as usize);
         for e in entries {
-            out.extend_from_slice(&e.to_be_bytes());
+            out.extend_from_slice(&e);
         }
         out.resize(len_bytes as usize, 0);
         out
@@ -497,7 +502,7 @@ impl Qcow2Writer {
         self.dest.write_at(l1_off, &l1_bytes)?;
         let per_block = (cs / 2) as usize;
         for (b, chunk) in refcounts.chunks(per_block).enumerate() {
-            let block = Self::be_table_u16(chunk, cs);
+            let block = Self::table_of(chunk.iter().map(|r| r.to_be_bytes()), cs);
             self.dest.write_at(rb_off + b as u64 * cs, &block)?;
         }
         let rt_bytes = Self::be_table((0..rb).map(|i| rb_off + i * cs), rt * cs);
@@ -505,15 +510,6 @@ impl Qcow2Writer {
         self.write_header(l1_off, rt_off, rt)?;
         self.dest.finish(total * cs)?;
         Ok(())
-    }
-
-    fn be_table_u16(entries: &[u16], len_bytes: u64) -> Vec<u8> {
-        let mut out = Vec::with_capacity(len_bytes as usize);
-        for e in entries {
-            out.extend_from_slice(&e.to_be_bytes());
-        }
-        out.resize(len_bytes as usize, 0);
-        out
     }
 }
 
