@@ -80,10 +80,22 @@ impl Destination {
     /// Copies `len` bytes from the start of `src` to `offset` (in the kernel,
     /// with `copy_file_range`, when both are files).
     pub fn copy_from(&mut self, offset: u64, src: &File, len: u64) -> io::Result<()> {
+        self.copy_range_from(offset, src, 0, len)
+    }
+
+    /// Copies `len` bytes at `src_offset` of `src` to `offset` (in the
+    /// kernel, with `copy_file_range`, when both are files).
+    pub fn copy_range_from(
+        &mut self,
+        offset: u64,
+        src: &File,
+        src_offset: u64,
+        len: u64,
+    ) -> io::Result<()> {
         use std::io::{Read, Seek, SeekFrom};
         let mut reader = src.take(len);
         let mut src_pos = src;
-        src_pos.seek(SeekFrom::Start(0))?;
+        src_pos.seek(SeekFrom::Start(src_offset))?;
         let copied = match &mut self.kind {
             Kind::File(f) => {
                 f.seek(SeekFrom::Start(offset))?;
