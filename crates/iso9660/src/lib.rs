@@ -1,0 +1,57 @@
+//! Write and read ISO 9660 (ECMA-119) images, as installer and live media
+//! use them: Rock Ridge (POSIX names, permissions, owners, symlinks, hard
+//! links, device nodes, times), Joliet (Unicode names), files of 4 GiB and
+//! more, El Torito boot entries for BIOS (with the boot information table
+//! isolinux needs) and UEFI (a FAT image, given or built from a directory),
+//! and a hybrid MBR + GPT so the same image boots from a USB stick.
+//!
+//! Images are written front to back — a pipe will do — and the same tree
+//! with `SOURCE_DATE_EPOCH` set gives a byte-identical image.
+//!
+//! # Example
+//!
+//! ```
+//! use blocksink::{BuildStamp, Destination};
+//! use iso9660::{EntryKind, FileData, IsoImage, IsoOptions, IsoWriter, Metadata, Tree};
+//!
+//! let mut tree = Tree::new(Metadata::new(0o755, 1_700_000_000));
+//! let hello = FileData::Bytes(b"hello\n".to_vec().into());
+//! tree.insert("docs/hello.txt", EntryKind::File(hello), Metadata::new(0o644, 1_700_000_000))?;
+//! tree.insert("latest", EntryKind::Symlink(b"docs/hello.txt".to_vec()), Metadata::new(0o777, 0))?;
+//!
+//! let opts = IsoOptions { volume_id: "EXAMPLE".into(), ..IsoOptions::default() };
+//! let writer = IsoWriter::new(tree, opts, &BuildStamp::fixed(1_700_000_000, "example"))?;
+//! let file = tempfile::tempfile()?;
+//! writer.write(&mut Destination::file(file.try_clone()?), &mut |_| {})?;
+//!
+//! let iso = IsoImage::open(file)?;
+//! assert_eq!(iso.primary.volume_id, "EXAMPLE");
+//! let paths: Vec<String> = iso.entries()?.iter().map(|e| e.display_path()).collect();
+//! assert_eq!(paths, ["/docs", "/docs/hello.txt", "/latest"]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod eltorito;
+mod error;
+mod fat;
+pub mod format;
+mod hybrid;
+mod names;
+mod reader;
+mod susp;
+mod tree;
+mod writer;
+
+pub use eltorito::{BootEntry, PLATFORM_BIOS, PLATFORM_EFI};
+pub use error::{Error, Result};
+pub use fat::fat_image_from_dir;
+pub use hybrid::ISOLINUX_HYBRID_MAGIC;
+pub use reader::{ExtractSummary, IsoEntry, IsoImage, IsoKind, Naming, VolumeInfo};
+pub use tree::{EntryKind, FileData, Metadata, Node, Tree, MAX_ENTRIES};
+pub use writer::{BiosBoot, Hybrid, IsoOptions, IsoSummary, IsoWriter, MAX_SECTION};
+
+/// Whether `head` (the first 32 KiB + 6 bytes of an input at least) holds an
+/// ISO 9660 volume descriptor at sector 16.
+pub fn is_iso(head: &[u8]) -> bool {
+    head.get(32769..32774) == Some(format::CD001.as_slice())
+}
