@@ -155,7 +155,51 @@ fn os_input(dir: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// A tree of about 1 GiB for the ISO case: four copies of the debootstrap
+/// root (many small files, as an installer tree has).
+fn iso_tree(dir: &Path) -> Result<PathBuf> {
+    let tree = dir.join("iso-tree");
+    tools::ensure(&["xorriso"])?;
+    if tree.join("done").exists() {
+        return Ok(tree);
+    }
+    os_input(dir)?;
+    let _ = std::fs::remove_dir_all(&tree);
+    std::fs::create_dir_all(&tree)?;
+    for n in 1..=4 {
+        sh(Command::new("cp")
+            .args(["-a"])
+            .arg(dir.join("rootfs"))
+            .arg(tree.join(format!("root{n}"))))?;
+    }
+    std::fs::write(tree.join("done"), b"")?;
+    Ok(tree)
+}
+
+fn iso_case(bin: &Path, tree: &Path, out: &Path) -> Case {
+    let (ours, theirs) = (out.join("tree.iso"), out.join("tree.xorriso.iso"));
+    Case {
+        name: "iso -R -J (vs xorriso -as mkisofs)".into(),
+        ours: vec![s(bin), "iso".into(), s(tree), "-o".into(), s(&ours)],
+        theirs: vec![vec![
+            "xorriso".into(),
+            "-as".into(),
+            "mkisofs".into(),
+            "-quiet".into(),
+            "-R".into(),
+            "-J".into(),
+            "-o".into(),
+            s(&theirs),
+            s(tree),
+        ]],
+        outputs: Some((ours, theirs)),
+    }
+}
+
 fn cases(bin: &Path, input: &Path, out: &Path) -> Vec<Case> {
+    if input.is_dir() {
+        return vec![iso_case(bin, input, out)];
+    }
     let stem = input
         .file_stem()
         .map(|x| x.to_string_lossy().into_owned())
@@ -410,6 +454,7 @@ pub(crate) fn run(runs: usize, only: Option<&str>) -> Result<()> {
         ("os", os_input as fn(&Path) -> Result<PathBuf>),
         ("sparse", sparse_input),
         ("random", random_input),
+        ("iso", iso_tree),
     ] {
         if only.is_none_or(|o| name.contains(o)) {
             inputs.push(make(&dir)?);

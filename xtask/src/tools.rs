@@ -6,9 +6,27 @@ use anyhow::{bail, Result};
 
 use crate::sh;
 
-/// Tools the test suite runs, by command name.
-pub(crate) const TEST_TOOLS: [&str; 6] =
-    ["qemu-img", "sgdisk", "sfdisk", "7z", "xmllint", "sha512sum"];
+/// Tools the test suite runs, by command name, or by a file they provide
+/// (an absolute path).
+pub(crate) const TEST_TOOLS: [&str; 17] = [
+    "qemu-img",
+    "sgdisk",
+    "sfdisk",
+    "7z",
+    "xmllint",
+    "sha512sum",
+    "xorriso",
+    "isoinfo",
+    "genisoimage",
+    "mkfs.vfat",
+    "mcopy",
+    "grub-mkstandalone",
+    "/usr/lib/grub/x86_64-efi/normal.mod",
+    "/usr/lib/ISOLINUX/isolinux.bin",
+    "/usr/lib/syslinux/modules/bios/ldlinux.c32",
+    "/usr/share/ovmf/OVMF.fd",
+    "qemu-system-x86_64",
+];
 
 /// The Debian package that provides a command.
 fn package(tool: &str) -> &'static str {
@@ -22,11 +40,22 @@ fn package(tool: &str) -> &'static str {
         "debootstrap" => "debootstrap",
         "mkfs.ext4" => "e2fsprogs",
         "mkfs.vfat" => "dosfstools",
+        "xorriso" => "xorriso",
+        "isoinfo" | "genisoimage" => "genisoimage",
+        "mcopy" => "mtools",
+        "grub-mkstandalone" => "grub-common",
+        "/usr/lib/grub/x86_64-efi/normal.mod" => "grub-efi-amd64-bin",
+        "/usr/lib/ISOLINUX/isolinux.bin" => "isolinux",
+        "/usr/lib/syslinux/modules/bios/ldlinux.c32" => "syslinux-common",
+        "/usr/share/ovmf/OVMF.fd" => "ovmf",
         _ => "",
     }
 }
 
 fn have(tool: &str) -> bool {
+    if tool.starts_with('/') {
+        return std::path::Path::new(tool).exists();
+    }
     Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
         .output()
@@ -49,7 +78,8 @@ pub(crate) fn ensure(tools: &[&str]) -> Result<()> {
         .map(|t| package(t))
         .filter(|p| !p.is_empty())
         .collect();
-    if packages.is_empty() {
+    let emulator = missing.contains(&"qemu-system-x86_64");
+    if packages.is_empty() && !emulator {
         return Ok(());
     }
     println!("installing {}", packages.join(" "));
@@ -62,10 +92,31 @@ pub(crate) fn ensure(tools: &[&str]) -> Result<()> {
         c.args(&all[1..]).env("DEBIAN_FRONTEND", "noninteractive");
         c
     };
+    if emulator {
+        add_backports()?;
+    }
     sh(&mut apt(&["update", "-q"]))?;
-    let mut install = vec!["install", "-y", "-q", "--no-install-recommends"];
-    install.extend_from_slice(&packages);
-    sh(&mut apt(&install))?;
+    if !packages.is_empty() {
+        let mut install = vec!["install", "-y", "-q", "--no-install-recommends"];
+        install.extend_from_slice(&packages);
+        sh(&mut apt(&install))?;
+    }
+    if emulator {
+        // qemu-img 10 comes from backports; installing the emulator from the
+        // plain suite would replace it with the old one, so both come from
+        // backports together.
+        let suite = format!("{}-backports", codename()?);
+        sh(&mut apt(&[
+            "install",
+            "-y",
+            "-q",
+            "--no-install-recommends",
+            "-t",
+            &suite,
+            "qemu-utils",
+            "qemu-system-x86",
+        ]))?;
+    }
     let still: Vec<&&str> = missing
         .iter()
         .filter(|t| **t != "cargo-fuzz" && !have(t))
@@ -82,4 +133,69 @@ fn is_root() -> bool {
         .output()
         .map(|o| o.stdout.starts_with(b"0"))
         .unwrap_or(false)
+}
+
+/// The Debian release name, from /etc/os-release.
+fn codename() -> Result<String> {
+    let text = std::fs::read_to_string("/etc/os-release")?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .map(|v| v.trim_matches('"').to_string())
+        .ok_or_else(|| anyhow::anyhow!("no VERSION_CODENAME in /etc/os-release"))
+}
+
+/// Adds the release's backports suite to apt, with the mirror apt already
+/// uses for Debian, unless some source lists it already.
+fn add_backports() -> Result<()> {
+    let suite = format!("{}-backports", codename()?);
+    let mut mirror = None;
+    let mut files = vec![std::path::PathBuf::from("/etc/apt/sources.list")];
+    if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
+        files.extend(dir.filter_map(|e| e.ok().map(|e| e.path())));
+    }
+    for f in &files {
+        let Ok(text) = std::fs::read_to_string(f) else {
+            continue;
+        };
+        if text
+            .lines()
+            .any(|l| !l.trim_start().starts_with('#') && l.contains(&suite))
+        {
+            return Ok(());
+        }
+        for line in text.lines().map(str::trim) {
+            let uri = line
+                .strip_prefix("URIs:")
+                .map(|u| u.split_whitespace().next().unwrap_or(""))
+                .or_else(|| {
+                    line.strip_prefix("deb ")
+                        .and_then(|r| r.split_whitespace().find(|w| w.contains("://")))
+                });
+            if let Some(uri) = uri {
+                if mirror.is_none() && uri.contains("debian") && !uri.contains("security") {
+                    mirror = Some(uri.to_string());
+                }
+            }
+        }
+    }
+    let mirror = mirror.unwrap_or_else(|| "http://deb.debian.org/debian".into());
+    let entry = format!(
+        "Types: deb\nURIs: {mirror}\nSuites: {suite}\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+    );
+    let path = "/etc/apt/sources.list.d/imgconv-backports.sources";
+    println!("adding {suite} from {mirror} to apt ({path})");
+    if is_root() {
+        std::fs::write(path, entry)?;
+    } else {
+        let mut tee = Command::new("sudo")
+            .args(["tee", path])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()?;
+        std::io::Write::write_all(tee.stdin.as_mut().expect("piped"), entry.as_bytes())?;
+        if !tee.wait()?.success() {
+            bail!("could not write {path}");
+        }
+    }
+    Ok(())
 }

@@ -39,6 +39,7 @@ mod error;
 mod formats;
 mod gpt_grow;
 mod info;
+mod iso;
 
 pub use check::{check, CheckReport};
 pub use compare::{compare, Comparison};
@@ -48,3 +49,4 @@ pub use convert::{
 pub use error::{Error, Result};
 pub use formats::{open_image, FormatOptions, Image, InputFormat, OutputFormat};
 pub use info::{info, ImageInfo, PartitionInfo};
+pub use iso::{build_iso, extract_iso, is_iso_file, iso_info, BootInfo, IsoInfo, IsoJob};

@@ -44,6 +44,9 @@ enum Command {
         /// Second image.
         b: PathBuf,
     },
+    /// Build a bootable ISO 9660 image from a directory (Rock Ridge + Joliet),
+    /// or extract one with --extract.
+    Iso(Box<IsoArgs>),
     /// Check an image's structure (exit 0 clean, 2 corruptions, 3 leaked clusters only, 1 could not check).
     Check {
         /// The image.
@@ -52,6 +55,197 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Args)]
+struct IsoArgs {
+    /// The directory whose tree becomes the image (with --extract: the ISO).
+    source: PathBuf,
+    /// With --extract: the directory to extract into (new or empty).
+    extract_to: Option<PathBuf>,
+    /// Extract the ISO SOURCE into the directory given after it.
+    #[arg(long)]
+    extract: bool,
+    /// Output ISO file; `-` writes to standard output.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Volume identifier (32 characters at most).
+    #[arg(long, short = 'V', default_value = "CDROM")]
+    volid: String,
+    /// Publisher identifier.
+    #[arg(long, default_value = "")]
+    publisher: String,
+    /// Application identifier.
+    #[arg(long, default_value = "")]
+    application: String,
+    /// BIOS El Torito boot image, a path in the tree (e.g. isolinux/isolinux.bin);
+    /// no-emulation, with a boot information table.
+    #[arg(long)]
+    bios_boot: Option<String>,
+    /// 512-byte sectors the BIOS loads from the boot image.
+    #[arg(long, default_value_t = 4)]
+    boot_load_size: u16,
+    /// Do not patch a boot information table into the BIOS boot image.
+    #[arg(long)]
+    no_boot_info_table: bool,
+    /// Path in the tree for the boot catalog.
+    #[arg(long, default_value = "boot.cat")]
+    boot_catalog: String,
+    /// UEFI El Torito boot image: a FAT image in the tree, or a directory
+    /// (in the tree or on the host) to build one from (as efiboot.img).
+    #[arg(long)]
+    efi_boot: Option<String>,
+    /// Add an MBR and GPT so the image also boots from a USB stick.
+    #[arg(long)]
+    hybrid: bool,
+    /// MBR boot code for BIOS boot from a disk (isolinux's isohdpfx.bin).
+    #[arg(long)]
+    hybrid_mbr: Option<PathBuf>,
+    /// Leave out Rock Ridge (POSIX names and attributes).
+    #[arg(long)]
+    no_rock_ridge: bool,
+    /// Leave out the Joliet tree.
+    #[arg(long)]
+    no_joliet: bool,
+    /// Print a JSON report.
+    #[arg(long)]
+    json: bool,
+}
+
+fn run_iso(a: IsoArgs) -> Result<ExitCode> {
+    if a.extract {
+        let Some(dir) = &a.extract_to else {
+            bail!("--extract needs a destination: imgconv iso --extract IMAGE.iso DIR");
+        };
+        let s = imgconv::extract_iso(&a.source, dir)?;
+        for why in &s.skipped {
+            eprintln!("imgconv: not extracted: {why}");
+        }
+        if a.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "directories": s.directories, "files": s.files, "symlinks": s.symlinks,
+                    "bytes": s.bytes, "skipped": s.skipped,
+                }))?
+            );
+        } else {
+            println!(
+                "extracted {} directories, {} files ({} bytes), {} symlinks into {}",
+                s.directories,
+                s.files,
+                s.bytes,
+                s.symlinks,
+                dir.display()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(extra) = &a.extract_to {
+        bail!(
+            "unexpected argument {} (did you mean --extract?)",
+            extra.display()
+        );
+    }
+    let Some(output) = &a.output else {
+        bail!("imgconv iso needs -o OUTPUT.iso (or -o - for standard output)");
+    };
+    let target = if output.as_os_str() == "-" {
+        OutputTarget::Stdout
+    } else {
+        OutputTarget::Path(output.clone())
+    };
+    let show = matches!(target, OutputTarget::Path(_))
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let bar = progress_bar();
+    let job = imgconv::IsoJob {
+        source: a.source.clone(),
+        output: target,
+        volume_id: a.volid.clone(),
+        publisher: a.publisher.clone(),
+        application: a.application.clone(),
+        bios_boot: a.bios_boot.clone(),
+        boot_load_size: a.boot_load_size,
+        boot_info_table: !a.no_boot_info_table,
+        boot_catalog: a.boot_catalog.clone(),
+        efi_boot: a.efi_boot.clone(),
+        hybrid: a.hybrid,
+        hybrid_mbr: a.hybrid_mbr.clone(),
+        no_rock_ridge: a.no_rock_ridge,
+        no_joliet: a.no_joliet,
+    };
+    let summary = imgconv::build_iso(&job, &mut |done, total| {
+        if show {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+    })?;
+    bar.finish_and_clear();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "size": summary.size, "directories": summary.directories,
+                "files": summary.files, "data_bytes": summary.data_bytes,
+            }))?
+        );
+    } else if matches!(job.output, OutputTarget::Path(_)) {
+        println!(
+            "{}: {} bytes, {} directories, {} files",
+            output.display(),
+            summary.size,
+            summary.directories,
+            summary.files
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_iso_info(i: &imgconv::IsoInfo) {
+    println!("image: {}", i.path.display());
+    println!("file format: iso9660");
+    println!("volume id: {}", i.volume_id);
+    println!("system id: {}", i.system_id);
+    println!("publisher: {}", i.publisher);
+    println!("data preparer: {}", i.preparer);
+    println!("application: {}", i.application);
+    if let Some(c) = &i.created {
+        println!("created: {c}");
+    }
+    println!("volume size: {} bytes", i.volume_size);
+    println!("file size: {} bytes", i.file_size);
+    println!("names: {}", i.naming);
+    if let Some(j) = &i.joliet_volume_id {
+        println!("joliet volume id: {j}");
+    }
+    println!(
+        "entries: {} directories, {} files ({} bytes), {} other",
+        i.directories, i.files, i.data_bytes, i.other
+    );
+    if let Some(c) = i.boot_catalog {
+        println!("El Torito boot catalog: sector {c}");
+    }
+    for (n, b) in i.boot_entries.iter().enumerate() {
+        println!(
+            "boot entry {}: {} {} load {} sectors at sector {}{}",
+            n + 1,
+            b.platform,
+            if b.bootable {
+                "bootable"
+            } else {
+                "not bootable"
+            },
+            b.load_sectors,
+            b.lba,
+            b.path
+                .as_deref()
+                .map(|p| format!(" ({p})"))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(s) = &i.system_area {
+        println!("system area: {s}");
+    }
 }
 
 #[derive(Args)]
@@ -290,6 +484,16 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => run_convert(cli.convert),
         Some(Command::Convert(a)) => run_convert(*a),
+        Some(Command::Iso(a)) => run_iso(*a),
+        Some(Command::Info { image, json }) if imgconv::is_iso_file(&image) => (|| {
+            let i = imgconv::iso_info(&image)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&i)?);
+            } else {
+                print_iso_info(&i);
+            }
+            Ok(ExitCode::SUCCESS)
+        })(),
         Some(Command::Info { image, json }) => (|| {
             let i = imgconv::info(&image)?;
             if json {
