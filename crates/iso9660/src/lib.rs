@@ -6,7 +6,24 @@
 //! and a hybrid MBR + GPT so the same image boots from a USB stick.
 //!
 //! Images are written front to back — a pipe will do — and the same tree
-//! with `SOURCE_DATE_EPOCH` set gives a byte-identical image.
+//! with `SOURCE_DATE_EPOCH` set gives a byte-identical image (times later
+//! than the epoch are clamped to it, as reproducible-build tools expect).
+//!
+//! Choices, and what they match:
+//! - ISO 9660 names follow interchange level 2 (31 d-characters, `mkisofs
+//!   -l`); Joliet names keep up to 103 UTF-16 units (`-joliet-long`) and,
+//!   as libisofs writes them, carry no `;1`. Symlinks and special files
+//!   appear in the Rock Ridge tree only.
+//! - Directories deeper than ISO 9660's eight levels stay where they are
+//!   rather than being moved to `rr_moved` (`mkisofs -D`, as Azure Linux's
+//!   installer uses it); Linux, xorriso and 7-Zip read them. The reader
+//!   follows relocated directories (RRIP CL/RE) in images other tools made.
+//! - Rock Ridge is RRIP 1.10 (`RRIP_1991A`), with device numbers split in
+//!   high and low 32 bits as libisofs writes them.
+//! - The hybrid layout is xorriso's `-isohybrid-mbr … -isohybrid-gpt-basdat`:
+//!   MBR partition 1 (type 0x00, bootable) over the whole image and 2
+//!   (0xEF) over the EFI image; GPT basic-data partitions over the same
+//!   ranges; the image padded to a whole MiB with the backup GPT at the end.
 //!
 //! # Example
 //!

@@ -132,6 +132,8 @@ impl Rec {
 struct Dir {
     node: usize,
     parent: usize,
+    /// Identifier in the parent (the root's is a single zero byte).
+    id: Vec<u8>,
     lba: u32,
     size: u32,
     records: Vec<Rec>,
@@ -331,21 +333,59 @@ impl IsoWriter {
 
     /// Builds both directory trees: records, names, Rock Ridge entries.
     fn build_trees(&mut self) -> Result<()> {
-        let rr = self.opts.rock_ridge;
+        let (dirs, dir_of) = self.build_tree(false);
+        if dirs.len() > usize::from(u16::MAX) {
+            return Err(Error::InvalidOption(format!(
+                "{} directories; ISO 9660 path tables number at most 65535",
+                dirs.len()
+            )));
+        }
+        (self.iso_dirs, self.iso_dir_of) = (dirs, dir_of);
+        if self.opts.joliet {
+            (self.joliet_dirs, self.joliet_dir_of) = self.build_tree(true);
+        }
+        Ok(())
+    }
+
+    /// One directory tree in path table order (breadth first, children by
+    /// identifier): the ISO 9660 tree with its Rock Ridge entries, or the
+    /// Joliet tree (directories and files only).
+    fn build_tree(&self, joliet: bool) -> (Vec<Dir>, HashMap<usize, usize>) {
+        let rr = self.opts.rock_ridge && !joliet;
         let links = self.tree.link_counts();
-        // ISO 9660 tree.
-        let mut queue = vec![(0usize, 0usize)];
+        let mut dirs: Vec<Dir> = Vec::new();
+        let mut dir_of = HashMap::new();
+        let mut queue = vec![(0usize, 0usize, vec![0u8])];
         let mut next = 0;
         while next < queue.len() {
-            let (node, parent) = queue[next];
+            let (node, parent, dir_id) = queue[next].clone();
             let dir_index = next;
             next += 1;
-            let kids = self.tree.nodes[node].children.clone();
-            let wanted: Vec<(&[u8], bool)> = kids
+            let kids: Vec<usize> = self.tree.nodes[node]
+                .children
                 .iter()
-                .map(|&c| (self.tree.nodes[c].name.as_slice(), self.is_dir(c)))
+                .copied()
+                .filter(|&c| {
+                    !joliet
+                        || matches!(
+                            self.tree.nodes[c].kind,
+                            EntryKind::Directory | EntryKind::File(_)
+                        )
+                })
                 .collect();
-            let ids = iso_names(&wanted);
+            let ids = if joliet {
+                let wanted: Vec<&[u8]> = kids
+                    .iter()
+                    .map(|&c| self.tree.nodes[c].name.as_slice())
+                    .collect();
+                joliet_names(&wanted)
+            } else {
+                let wanted: Vec<(&[u8], bool)> = kids
+                    .iter()
+                    .map(|&c| (self.tree.nodes[c].name.as_slice(), self.is_dir(c)))
+                    .collect();
+                iso_names(&wanted)
+            };
             let mut order: Vec<(Vec<u8>, usize)> = ids.into_iter().zip(kids).collect();
             order.sort();
             let mut records = Vec::with_capacity(order.len() + 2);
@@ -357,11 +397,12 @@ impl IsoWriter {
                 };
                 let mut entries = Vec::new();
                 if rr {
-                    if node == 0 && kind == RecKind::Dot {
+                    let root_dot = node == 0 && kind == RecKind::Dot;
+                    if root_dot {
                         entries.push(susp::sp());
                     }
                     entries.extend(self.rock_ridge_entries(at, false, &links));
-                    if node == 0 && kind == RecKind::Dot {
+                    if root_dot {
                         entries.push(susp::er());
                     }
                 }
@@ -376,12 +417,12 @@ impl IsoWriter {
             for (id, child) in order {
                 let dir = self.is_dir(child);
                 if dir {
-                    queue.push((child, dir_index));
+                    queue.push((child, dir_index, id.clone()));
                 }
-                let sections = match &self.tree.nodes[child].kind {
-                    EntryKind::File(d) => d.size().div_ceil(MAX_SECTION).max(1),
-                    _ => 1,
-                };
+                let sections = self.tree.nodes[child]
+                    .kind_size()
+                    .div_ceil(MAX_SECTION)
+                    .max(1);
                 let entries = if rr {
                     self.rock_ridge_entries(child, true, &links)
                 } else {
@@ -404,125 +445,23 @@ impl IsoWriter {
                     });
                 }
             }
-            self.iso_dir_of.insert(node, self.iso_dirs.len());
-            self.iso_dirs.push(Dir {
+            dir_of.insert(node, dirs.len());
+            dirs.push(Dir {
                 node,
                 parent,
+                id: dir_id,
                 lba: 0,
                 size: 0,
                 records,
             });
         }
-        if self.iso_dirs.len() > usize::from(u16::MAX) {
-            return Err(Error::InvalidOption(format!(
-                "{} directories; ISO 9660 path tables number at most 65535",
-                self.iso_dirs.len()
-            )));
-        }
-        if !self.opts.joliet {
-            return Ok(());
-        }
-        let mut queue = vec![(0usize, 0usize)];
-        let mut next = 0;
-        while next < queue.len() {
-            let (node, parent) = queue[next];
-            let dir_index = next;
-            next += 1;
-            let kids: Vec<usize> = self.tree.nodes[node]
-                .children
-                .iter()
-                .copied()
-                .filter(|&c| {
-                    matches!(
-                        self.tree.nodes[c].kind,
-                        EntryKind::Directory | EntryKind::File(_)
-                    )
-                })
-                .collect();
-            let wanted: Vec<&[u8]> = kids
-                .iter()
-                .map(|&c| self.tree.nodes[c].name.as_slice())
-                .collect();
-            let mut order: Vec<(Vec<u8>, usize)> =
-                joliet_names(&wanted).into_iter().zip(kids).collect();
-            order.sort();
-            let mut records = Vec::with_capacity(order.len() + 2);
-            for (kind, id) in [(RecKind::Dot, vec![0u8]), (RecKind::DotDot, vec![1u8])] {
-                records.push(Rec {
-                    kind,
-                    id,
-                    flags: FLAG_DIRECTORY,
-                    su: Packed::default(),
-                    chunk_at: Vec::new(),
-                });
-            }
-            for (id, child) in order {
-                let dir = self.is_dir(child);
-                if dir {
-                    queue.push((child, dir_index));
-                }
-                let sections = match &self.tree.nodes[child].kind {
-                    EntryKind::File(d) => d.size().div_ceil(MAX_SECTION).max(1),
-                    _ => 1,
-                };
-                for section in 0..sections {
-                    let mut flags = if dir { FLAG_DIRECTORY } else { 0 };
-                    if section + 1 < sections {
-                        flags |= FLAG_MULTI_EXTENT;
-                    }
-                    records.push(Rec {
-                        kind: RecKind::Child {
-                            node: child,
-                            section,
-                        },
-                        id: id.clone(),
-                        flags,
-                        su: Packed::default(),
-                        chunk_at: Vec::new(),
-                    });
-                }
-            }
-            self.joliet_dir_of.insert(node, self.joliet_dirs.len());
-            self.joliet_dirs.push(Dir {
-                node,
-                parent,
-                lba: 0,
-                size: 0,
-                records,
-            });
-        }
-        Ok(())
+        (dirs, dir_of)
     }
 
-    fn path_table_size(&self, dirs: &[Dir], ids: impl Fn(&Dir) -> usize) -> u64 {
+    fn path_table_size(dirs: &[Dir]) -> u64 {
         dirs.iter()
-            .map(|d| {
-                let n = ids(d);
-                8 + n + n % 2
-            })
+            .map(|d| 8 + d.id.len() + d.id.len() % 2)
             .sum::<usize>() as u64
-    }
-
-    fn dir_id_len(&self, d: &Dir, joliet: bool) -> usize {
-        if d.node == 0 {
-            return 1;
-        }
-        let dirs = if joliet {
-            &self.joliet_dirs
-        } else {
-            &self.iso_dirs
-        };
-        dirs[d.parent]
-            .records
-            .iter()
-            .find(|r| {
-                r.kind
-                    == RecKind::Child {
-                        node: d.node,
-                        section: 0,
-                    }
-            })
-            .map_or(1, |r| r.id.len())
     }
 
     fn layout(&mut self, boot_nodes: &[usize]) -> Result<()> {
@@ -535,11 +474,11 @@ impl IsoWriter {
             cur += 1;
         }
         cur += 1; // terminator
-        let iso_pt = self.path_table_size(&self.iso_dirs, |d| self.dir_id_len(d, false));
+        let iso_pt = Self::path_table_size(&self.iso_dirs);
         self.iso_pt = (cur as u32, (cur + sectors(iso_pt)) as u32, iso_pt as u32);
         cur += 2 * sectors(iso_pt);
         if self.opts.joliet {
-            let j_pt = self.path_table_size(&self.joliet_dirs, |d| self.dir_id_len(d, true));
+            let j_pt = Self::path_table_size(&self.joliet_dirs);
             self.joliet_pt = (cur as u32, (cur + sectors(j_pt)) as u32, j_pt as u32);
             cur += 2 * sectors(j_pt);
         }
@@ -748,21 +687,7 @@ impl IsoWriter {
         };
         let mut out = Vec::new();
         for d in dirs {
-            let id: Vec<u8> = if d.node == 0 {
-                vec![0]
-            } else {
-                dirs[d.parent]
-                    .records
-                    .iter()
-                    .find(|r| {
-                        r.kind
-                            == RecKind::Child {
-                                node: d.node,
-                                section: 0,
-                            }
-                    })
-                    .map_or_else(|| vec![0], |r| r.id.clone())
-            };
+            let id = &d.id;
             out.push(id.len() as u8);
             out.push(0);
             let parent = (d.parent + 1) as u16;
@@ -773,7 +698,7 @@ impl IsoWriter {
                 out.extend_from_slice(&d.lba.to_le_bytes());
                 out.extend_from_slice(&parent.to_le_bytes());
             }
-            out.extend_from_slice(&id);
+            out.extend_from_slice(id);
             if id.len() % 2 == 1 {
                 out.push(0);
             }
@@ -885,8 +810,8 @@ impl IsoWriter {
                     let p = self.placed[&n];
                     (p.lba, p.size)
                 });
-            if let (Some(code), Some(n)) = (&h.mbr_code, self.bios_node) {
-                self.check_isohybrid_capable(n, code)?;
+            if let (Some(_), Some(n)) = (&h.mbr_code, self.bios_node) {
+                self.check_isohybrid_capable(n)?;
             }
             let (head, tail_at, tail_bytes) = hybrid::system_area(
                 &hybrid::Layout {
@@ -934,15 +859,19 @@ impl IsoWriter {
                     .as_ref()
                     .is_some_and(|b| b.boot_info_table);
             match &self.tree.nodes[node].kind {
+                EntryKind::File(FileData::Bytes(b)) if patch => {
+                    let mut image = b.to_vec();
+                    eltorito::patch_boot_info_table(&mut image, p.lba)?;
+                    dest.write_at(offset, &image)?;
+                }
                 EntryKind::File(FileData::Bytes(b)) => dest.write_at(offset, b)?,
                 EntryKind::File(FileData::Path { path, size }) => {
-                    let shown = || self.tree.path_of(node);
                     let file = File::open(path)
                         .map_err(|e| Error::source(path.display().to_string(), e.to_string()))?;
                     let now = file.metadata()?.len();
                     if now != *size {
                         return Err(Error::source(
-                            shown(),
+                            self.tree.path_of(node),
                             format!("changed size from {size} to {now} bytes while the image was written"),
                         ));
                     }
@@ -952,6 +881,7 @@ impl IsoWriter {
                         eltorito::patch_boot_info_table(&mut image, p.lba)?;
                         dest.write_at(offset, &image)?;
                     } else if dest.is_seekable() {
+                        // Holes stay holes: only the data ranges are copied.
                         for r in ReadAt::data_ranges(&file, 0, *size)? {
                             dest.copy_range_from(offset + r.offset, &file, r.offset, r.len)?;
                         }
@@ -960,13 +890,6 @@ impl IsoWriter {
                     }
                 }
                 _ => {}
-            }
-            if patch {
-                if let EntryKind::File(FileData::Bytes(b)) = &self.tree.nodes[node].kind {
-                    let mut image = b.to_vec();
-                    eltorito::patch_boot_info_table(&mut image, p.lba)?;
-                    dest.write_at(offset, &image)?;
-                }
             }
             progress(dest.end());
         }
@@ -980,7 +903,7 @@ impl IsoWriter {
 
     /// The isohybrid MBR code jumps into isolinux.bin's hybrid entry point;
     /// an image without one would hang at boot, so it is refused here.
-    fn check_isohybrid_capable(&self, node: usize, _code: &[u8]) -> Result<()> {
+    fn check_isohybrid_capable(&self, node: usize) -> Result<()> {
         let mut head = [0u8; 0x44];
         match &self.tree.nodes[node].kind {
             EntryKind::File(FileData::Path { path, .. }) => {
