@@ -129,9 +129,20 @@ pub fn build_iso(job: &IsoJob, progress: &mut dyn FnMut(u64, u64)) -> Result<Iso
     let mut report = |done: u64| progress(done, total);
     match &job.output {
         OutputTarget::Path(p) => {
-            if p.starts_with(&job.source) {
+            let inside = |out: &Path| -> Option<bool> {
+                let dir = out
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                Some(
+                    dir.canonicalize()
+                        .ok()?
+                        .starts_with(job.source.canonicalize().ok()?),
+                )
+            };
+            if inside(p) == Some(true) {
                 return Err(Error::Usage(format!(
-                    "the output {} is inside the source tree {}",
+                    "the output {} is inside the source tree {}: the next build would take it in",
                     p.display(),
                     job.source.display()
                 )));

@@ -263,6 +263,13 @@ fn iso_cli_extracts_and_refuses_bad_requests_without_output() {
         "a temporary file was left behind"
     );
 
+    // An output inside the tree would be taken into the next build.
+    let inside = tree.join("x.iso");
+    let out = testkit::run(IMGCONV, &["iso", t, "-o", inside.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("inside the source tree"));
+    assert!(!inside.exists());
+
     // Written to a pipe, the image is the same as written to a file.
     run_ok(IMGCONV, &["iso", t, "-o", iso.to_str().unwrap()]);
     let piped = Command::new(IMGCONV)
