@@ -46,7 +46,8 @@ pub(crate) fn testdata() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Makes a small GPT disk and converts it to every format.
+/// Makes a small GPT disk and converts it to every format, then a small
+/// hybrid ISO from a directory.
 pub(crate) fn run() -> Result<()> {
     let bin = imgconv_binary()?;
     let dir = root().join("target/demo");
@@ -83,5 +84,42 @@ pub(crate) fn run() -> Result<()> {
             sh(Command::new(&bin).arg("compare").arg(&disk).arg(&out))?;
         }
     }
+    iso_demo(&bin, &dir)
+}
+
+/// A small installer-like tree made into a hybrid ISO with a UEFI boot
+/// image built from a directory, then described and extracted again.
+fn iso_demo(bin: &Path, dir: &Path) -> Result<()> {
+    let tree = dir.join("iso-tree");
+    let efi = dir.join("iso-efi");
+    let _ = std::fs::remove_dir_all(&tree);
+    let _ = std::fs::remove_dir_all(&efi);
+    std::fs::create_dir_all(tree.join("docs"))?;
+    std::fs::create_dir_all(efi.join("EFI/BOOT"))?;
+    std::fs::write(tree.join("docs/README.txt"), "an installer tree\n")?;
+    std::fs::write(
+        tree.join("Unicode names — kept by Joliet and Rock Ridge.txt"),
+        "ok\n",
+    )?;
+    std::os::unix::fs::symlink("docs/README.txt", tree.join("README"))?;
+    // Any file will do for the demo; a real image holds a boot loader here.
+    std::fs::write(efi.join("EFI/BOOT/BOOTX64.EFI"), vec![0u8; 64 << 10])?;
+    let iso = dir.join("demo.iso");
+    println!();
+    sh(Command::new(bin)
+        .arg("iso")
+        .arg(&tree)
+        .arg("-o")
+        .arg(&iso)
+        .args(["-V", "IMGCONV_DEMO", "--efi-boot"])
+        .arg(&efi)
+        .arg("--hybrid"))?;
+    sh(Command::new(bin).arg("info").arg(&iso))?;
+    let out = dir.join("iso-extracted");
+    let _ = std::fs::remove_dir_all(&out);
+    sh(Command::new(bin)
+        .args(["iso", "--extract"])
+        .arg(&iso)
+        .arg(&out))?;
     Ok(())
 }

@@ -182,6 +182,24 @@ fn hybrid_iso_boots_four_ways_like_xorriso_s() {
     );
     assert!(info.contains("(/efiboot.img)"), "{info}");
     assert!(info.contains("system area: hybrid MBR + GPT"), "{info}");
+    // The EFI image is reachable as partition 2 of the disk: mtools reads
+    // the FAT at the offset GPT and MBR give.
+    let parts = run_ok("sfdisk", &["--json", ours.to_str().unwrap()]);
+    let start: u64 = parts
+        .split("\"start\":")
+        .nth(2)
+        .and_then(|s| s.split([',', ' ']).find(|w| !w.is_empty()))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no second partition in {parts}"));
+    let listing = run_ok(
+        "mdir",
+        &[
+            "-i",
+            &format!("{}@@{}", ours.display(), start * 512),
+            "::/EFI/BOOT",
+        ],
+    );
+    assert!(listing.contains("BOOTX64"), "{listing}");
     boots_four_ways(dir.path(), &ours);
 
     // The reference: xorriso's own hybrid image of the same tree boots the same four ways.
@@ -270,16 +288,23 @@ fn iso_cli_extracts_and_refuses_bad_requests_without_output() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("inside the source tree"));
     assert!(!inside.exists());
 
-    // Written to a pipe, the image is the same as written to a file.
+    // Written to a pipe, the image is the same as written to a file, EFI
+    // image built from a directory and hybrid tables included.
     run_ok(IMGCONV, &["iso", t, "-o", iso.to_str().unwrap()]);
+    let efi = dir.path().join("efi");
+    fs::create_dir_all(efi.join("EFI/BOOT")).unwrap();
+    fs::write(efi.join("EFI/BOOT/BOOTX64.EFI"), vec![7u8; 5000]).unwrap();
+    let args = ["--efi-boot", efi.to_str().unwrap(), "--hybrid"];
     let piped = Command::new(IMGCONV)
         .args(["iso", t, "-o", "-"])
+        .args(args)
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .output()
         .unwrap();
     let filed = dir.path().join("f.iso");
     let status = Command::new(IMGCONV)
         .args(["iso", t, "-o", filed.to_str().unwrap()])
+        .args(args)
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .status()
         .unwrap();
