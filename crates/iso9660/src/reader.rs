@@ -411,6 +411,13 @@ impl<R: ReadAt> IsoImage<R> {
                     }
                     (None, false) => strip_version(r.id.to_vec()),
                 };
+                if name.iter().any(|&c| c == b'/' || c == 0) {
+                    return Err(Error::Corrupt(format!(
+                        "directory {shown}: record at offset {}: the name {:?} holds `/` or NUL",
+                        r.at,
+                        String::from_utf8_lossy(&name)
+                    )));
+                }
                 let mut path = prefix.clone();
                 if !path.is_empty() {
                     path.push(b'/');

@@ -411,6 +411,16 @@ fn hostile_images_are_refused_with_clear_errors() {
     let err = img.extract(&dir.path().join("x1")).unwrap_err().to_string();
     assert!(err.contains("refusing to extract /sub/.."), "{err}");
 
+    // A name holding `/` could reach through a symlink made earlier: refused
+    // when listing already.
+    let evil = patched(&iso, b"NM\x07\x01\x00xx", b"NM\x07\x01\x00a/");
+    let err = IsoImage::open(evil)
+        .unwrap()
+        .entries()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("holds `/` or NUL"), "{err}");
+
     // A subdirectory pointing back at the root is a loop.
     let plain = IsoImage::open(fs::File::open(&iso).unwrap()).unwrap();
     let root_lba = {
