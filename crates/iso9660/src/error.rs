@@ -35,7 +35,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn source(path: impl Into<String>, why: impl Into<String>) -> Self {
+    pub(crate) fn at_path(path: impl Into<String>, why: impl Into<String>) -> Self {
         Error::Source {
             path: path.into(),
             why: why.into(),

@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::io::{Cursor, Write};
+
 use std::path::Path;
 
 use blocksink::BuildStamp;
@@ -52,8 +53,7 @@ pub fn fat_image_from_dir(dir: &Path, stamp: &BuildStamp) -> Result<Vec<u8>> {
             }
             for (path, _) in &files {
                 let mut f = root.create_file(path)?;
-                let bytes = fs::read(dir.join(path))?;
-                f.write_all(&bytes)?;
+                std::io::copy(&mut fs::File::open(dir.join(path))?, &mut f)?;
                 // The setters are deprecated in favour of a `'static` time
                 // provider; one fixed time per image is what is wanted here.
                 #[allow(deprecated)]
@@ -95,12 +95,12 @@ fn collect(
 ) -> Result<()> {
     let here = base.join(rel);
     let mut names: Vec<_> = fs::read_dir(&here)
-        .map_err(|e| Error::source(here.display().to_string(), e.to_string()))?
+        .map_err(|e| Error::at_path(here.display().to_string(), e.to_string()))?
         .collect::<std::io::Result<Vec<_>>>()?;
     names.sort_by_key(|e| e.file_name());
     for e in names {
         let name = e.file_name().into_string().map_err(|n| {
-            Error::source(
+            Error::at_path(
                 here.join(n).display().to_string(),
                 "a FAT name must be valid UTF-8",
             )
@@ -117,7 +117,7 @@ fn collect(
         } else if ft.is_file() {
             files.push((path, e.metadata()?.len()));
         } else {
-            return Err(Error::source(
+            return Err(Error::at_path(
                 base.join(&path).display().to_string(),
                 "only directories and regular files can go into a FAT image",
             ));

@@ -22,8 +22,6 @@ pub const VD_TERMINATOR: u8 = 255;
 pub const FLAG_DIRECTORY: u8 = 0x02;
 /// Directory record flag: more records of the same file follow.
 pub const FLAG_MULTI_EXTENT: u8 = 0x80;
-/// Directory record flag: hidden ("existence").
-pub const FLAG_HIDDEN: u8 = 0x01;
 
 /// Offsets inside a volume descriptor.
 pub mod vd {

@@ -159,23 +159,23 @@ impl Tree {
     pub fn from_dir(dir: &Path) -> Result<Tree> {
         let shown = |p: &Path| p.display().to_string();
         let meta =
-            fs::symlink_metadata(dir).map_err(|e| Error::source(shown(dir), e.to_string()))?;
+            fs::symlink_metadata(dir).map_err(|e| Error::at_path(shown(dir), e.to_string()))?;
         if !meta.is_dir() {
-            return Err(Error::source(shown(dir), "not a directory"));
+            return Err(Error::at_path(shown(dir), "not a directory"));
         }
         let mut tree = Tree::new(Metadata::of(&meta));
         let mut stack = vec![(dir.to_path_buf(), 0usize)];
         while let Some((path, index)) = stack.pop() {
             let mut names: Vec<_> = fs::read_dir(&path)
-                .map_err(|e| Error::source(shown(&path), e.to_string()))?
+                .map_err(|e| Error::at_path(shown(&path), e.to_string()))?
                 .map(|e| e.map(|e| e.file_name()))
                 .collect::<std::io::Result<_>>()
-                .map_err(|e| Error::source(shown(&path), e.to_string()))?;
+                .map_err(|e| Error::at_path(shown(&path), e.to_string()))?;
             names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
             for name in names {
                 let child = path.join(&name);
                 let m = fs::symlink_metadata(&child)
-                    .map_err(|e| Error::source(shown(&child), e.to_string()))?;
+                    .map_err(|e| Error::at_path(shown(&child), e.to_string()))?;
                 let ft = m.file_type();
                 let kind = if ft.is_dir() {
                     EntryKind::Directory
@@ -186,7 +186,7 @@ impl Tree {
                     })
                 } else if ft.is_symlink() {
                     let target = fs::read_link(&child)
-                        .map_err(|e| Error::source(shown(&child), e.to_string()))?;
+                        .map_err(|e| Error::at_path(shown(&child), e.to_string()))?;
                     EntryKind::Symlink(target.as_os_str().as_bytes().to_vec())
                 } else if ft.is_char_device() {
                     EntryKind::CharDevice(m.rdev())
@@ -250,18 +250,18 @@ impl Tree {
     pub fn insert(&mut self, path: &str, kind: EntryKind, meta: Metadata) -> Result<()> {
         let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
         let Some((last, dirs)) = parts.split_last() else {
-            return Err(Error::source(path, "an entry needs a name"));
+            return Err(Error::at_path(path, "an entry needs a name"));
         };
         let mut at = 0;
         for part in dirs.iter().chain(std::iter::once(last)) {
             if *part == "." || *part == ".." || part.contains('\0') {
-                return Err(Error::source(path, format!("`{part}` cannot be a name")));
+                return Err(Error::at_path(path, format!("`{part}` cannot be a name")));
             }
         }
         for dir in dirs {
             at = match self.child(at, dir.as_bytes()) {
                 Some(c) if matches!(self.nodes[c].kind, EntryKind::Directory) => c,
-                Some(_) => return Err(Error::source(path, format!("`{dir}` is not a directory"))),
+                Some(_) => return Err(Error::at_path(path, format!("`{dir}` is not a directory"))),
                 None => {
                     let m = self.nodes[0].meta;
                     self.push(at, dir.as_bytes().to_vec(), EntryKind::Directory, m, None)?
@@ -269,7 +269,7 @@ impl Tree {
             };
         }
         if self.child(at, last.as_bytes()).is_some() {
-            return Err(Error::source(path, "already in the tree"));
+            return Err(Error::at_path(path, "already in the tree"));
         }
         self.push(at, last.as_bytes().to_vec(), kind, meta, None)?;
         Ok(())

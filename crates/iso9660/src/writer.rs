@@ -164,6 +164,7 @@ pub struct IsoWriter {
     catalog: Option<(usize, u32)>,
     boot_entries: Vec<BootEntry>,
     bios_node: Option<usize>,
+    efi_node: Option<usize>,
     /// File nodes in the order their data is written, with placement.
     data: Vec<(usize, Placed)>,
     placed: HashMap<usize, Placed>,
@@ -171,6 +172,64 @@ pub struct IsoWriter {
     content_sectors: u64,
     size: u64,
     summary: IsoSummary,
+}
+
+/// The tree entries the boot options name.
+struct BootNodes {
+    bios: Option<usize>,
+    efi: Option<usize>,
+    catalog: Option<usize>,
+}
+
+/// Checks the boot options against the tree and adds the catalog file.
+fn prepare_boot(tree: &mut Tree, opts: &IsoOptions) -> Result<BootNodes> {
+    let file_node = |tree: &Tree, path: &str, what: &str| -> Result<usize> {
+        let i = tree
+            .lookup(path)
+            .ok_or_else(|| Error::InvalidOption(format!("{what} `{path}` is not in the tree")))?;
+        match &tree.nodes[i].kind {
+            EntryKind::File(d) if d.size() > 0 => Ok(i),
+            _ => Err(Error::InvalidOption(format!(
+                "{what} `{path}` is not a non-empty regular file"
+            ))),
+        }
+    };
+    let mut boot = BootNodes {
+        bios: None,
+        efi: None,
+        catalog: None,
+    };
+    if let Some(b) = &opts.bios_boot {
+        let i = file_node(tree, &b.image, "BIOS boot image")?;
+        if b.boot_info_table && tree.nodes[i].kind_size() > MAX_PATCHED_IMAGE {
+            return Err(Error::InvalidOption(format!(
+                "BIOS boot image `{}` is larger than {MAX_PATCHED_IMAGE} bytes; a boot info table cannot be patched into it",
+                b.image
+            )));
+        }
+        boot.bios = Some(i);
+    }
+    if let Some(e) = &opts.efi_boot {
+        boot.efi = Some(file_node(tree, e, "EFI boot image")?);
+    }
+    if boot.bios.is_none() && boot.efi.is_none() {
+        if opts.hybrid.is_some() {
+            return Err(Error::InvalidOption(
+                "a hybrid image needs a BIOS or EFI boot image".into(),
+            ));
+        }
+        return Ok(boot);
+    }
+    let meta = Metadata::new(0o444, tree.nodes[0].meta.mtime);
+    let catalog = &opts.boot_catalog;
+    tree.insert(
+        catalog,
+        EntryKind::File(FileData::Bytes(vec![0u8; SECTOR as usize].into())),
+        meta,
+    )
+    .map_err(|e| Error::InvalidOption(format!("boot catalog: {e}")))?;
+    boot.catalog = tree.lookup(catalog);
+    Ok(boot)
 }
 
 fn ascii(text: &str) -> Vec<u8> {
@@ -194,8 +253,9 @@ impl IsoWriter {
     /// Lays out `tree` with `opts`; times are clamped to `stamp` when it is
     /// reproducible (`SOURCE_DATE_EPOCH`).
     pub fn new(mut tree: Tree, opts: IsoOptions, stamp: &BuildStamp) -> Result<IsoWriter> {
+        let boot = prepare_boot(&mut tree, &opts)?;
         let mut w = IsoWriter {
-            tree: Tree::new(Metadata::new(0o755, 0)),
+            tree,
             opts,
             stamp: stamp.clone(),
             iso_dirs: Vec::new(),
@@ -206,73 +266,24 @@ impl IsoWriter {
             joliet_pt: (0, 0, 0),
             ce_lba: 0,
             ce_sectors: 0,
-            catalog: None,
+            catalog: boot.catalog.map(|node| (node, 0)),
             boot_entries: Vec::new(),
-            bios_node: None,
+            bios_node: boot.bios,
+            efi_node: boot.efi,
             data: Vec::new(),
             placed: HashMap::new(),
             content_sectors: 0,
             size: 0,
             summary: IsoSummary::default(),
         };
-        let boot_nodes = w.prepare_boot(&mut tree)?;
-        w.tree = tree;
         w.build_trees()?;
-        w.layout(&boot_nodes)?;
+        w.layout()?;
         Ok(w)
     }
 
     /// The size of the image in bytes.
     pub fn size(&self) -> u64 {
         self.size
-    }
-
-    /// Checks the boot options against the tree and adds the catalog file.
-    fn prepare_boot(&mut self, tree: &mut Tree) -> Result<Vec<usize>> {
-        let mut boot_nodes = Vec::new();
-        let file_node = |path: &str, what: &str| -> Result<usize> {
-            let i = tree.lookup(path).ok_or_else(|| {
-                Error::InvalidOption(format!("{what} `{path}` is not in the tree"))
-            })?;
-            match &tree.nodes[i].kind {
-                EntryKind::File(d) if d.size() > 0 => Ok(i),
-                _ => Err(Error::InvalidOption(format!(
-                    "{what} `{path}` is not a non-empty regular file"
-                ))),
-            }
-        };
-        if let Some(b) = &self.opts.bios_boot {
-            let i = file_node(&b.image, "BIOS boot image")?;
-            if b.boot_info_table && tree.nodes[i].kind_size() > MAX_PATCHED_IMAGE {
-                return Err(Error::InvalidOption(format!(
-                    "BIOS boot image `{}` is larger than {MAX_PATCHED_IMAGE} bytes; a boot info table cannot be patched into it",
-                    b.image
-                )));
-            }
-            self.bios_node = Some(i);
-            boot_nodes.push(i);
-        }
-        if let Some(e) = &self.opts.efi_boot {
-            boot_nodes.push(file_node(e, "EFI boot image")?);
-        }
-        if !boot_nodes.is_empty() {
-            let meta = Metadata::new(0o444, tree.nodes[0].meta.mtime);
-            let catalog = self.opts.boot_catalog.clone();
-            tree.insert(
-                &catalog,
-                EntryKind::File(FileData::Bytes(vec![0u8; SECTOR as usize].into())),
-                meta,
-            )
-            .map_err(|e| Error::InvalidOption(format!("boot catalog: {e}")))?;
-            let i = tree.lookup(&catalog).expect("just inserted");
-            self.catalog = Some((i, 0));
-        }
-        if self.opts.hybrid.is_some() && boot_nodes.is_empty() {
-            return Err(Error::InvalidOption(
-                "a hybrid image needs a BIOS or EFI boot image".into(),
-            ));
-        }
-        Ok(boot_nodes)
     }
 
     fn time(&self, t: i64) -> i64 {
@@ -352,7 +363,11 @@ impl IsoWriter {
     /// Joliet tree (directories and files only).
     fn build_tree(&self, joliet: bool) -> (Vec<Dir>, HashMap<usize, usize>) {
         let rr = self.opts.rock_ridge && !joliet;
-        let links = self.tree.link_counts();
+        let links = if rr {
+            self.tree.link_counts()
+        } else {
+            HashMap::new()
+        };
         let mut dirs: Vec<Dir> = Vec::new();
         let mut dir_of = HashMap::new();
         let mut queue = vec![(0usize, 0usize, vec![0u8])];
@@ -464,7 +479,8 @@ impl IsoWriter {
             .sum::<usize>() as u64
     }
 
-    fn layout(&mut self, boot_nodes: &[usize]) -> Result<()> {
+    fn layout(&mut self) -> Result<()> {
+        let boot_nodes: Vec<usize> = self.bios_node.into_iter().chain(self.efi_node).collect();
         let sectors = |bytes: u64| bytes.div_ceil(SECTOR);
         let mut cur = SYSTEM_AREA_SECTORS + 1; // primary
         if self.catalog.is_some() {
@@ -535,7 +551,7 @@ impl IsoWriter {
             cur += 1;
         }
         // File data: boot images first, then directory order.
-        let mut order: Vec<usize> = boot_nodes.to_vec();
+        let mut order = boot_nodes.clone();
         for d in &self.iso_dirs {
             for r in &d.records {
                 if let RecKind::Child { node, section: 0 } = r.kind {
@@ -595,8 +611,7 @@ impl IsoWriter {
                 lba: self.placed[&node].lba,
             });
         }
-        if self.opts.efi_boot.is_some() {
-            let node = *boot_nodes.last().expect("EFI image node");
+        if let Some(node) = self.efi_node {
             let p = self.placed[&node];
             // An image too large for 16 bits is given as 0: firmware then
             // reads the FAT file system's own size.
@@ -801,15 +816,10 @@ impl IsoWriter {
         let mut tail = None;
         if let Some(h) = &self.opts.hybrid {
             let bios_lba = self.bios_node.map(|n| self.placed[&n].lba);
-            let efi = self
-                .opts
-                .efi_boot
-                .as_ref()
-                .and_then(|p| self.tree.lookup(p))
-                .map(|n| {
-                    let p = self.placed[&n];
-                    (p.lba, p.size)
-                });
+            let efi = self.efi_node.map(|n| {
+                let p = self.placed[&n];
+                (p.lba, p.size)
+            });
             if let (Some(_), Some(n)) = (&h.mbr_code, self.bios_node) {
                 self.check_isohybrid_capable(n)?;
             }
@@ -867,10 +877,10 @@ impl IsoWriter {
                 EntryKind::File(FileData::Bytes(b)) => dest.write_at(offset, b)?,
                 EntryKind::File(FileData::Path { path, size }) => {
                     let file = File::open(path)
-                        .map_err(|e| Error::source(path.display().to_string(), e.to_string()))?;
+                        .map_err(|e| Error::at_path(path.display().to_string(), e.to_string()))?;
                     let now = file.metadata()?.len();
                     if now != *size {
-                        return Err(Error::source(
+                        return Err(Error::at_path(
                             self.tree.path_of(node),
                             format!("changed size from {size} to {now} bytes while the image was written"),
                         ));
