@@ -5,10 +5,13 @@ use std::io;
 use std::rc::Rc;
 
 use blocksink::{nonzero_runs, BlockSink, Bytes, Extent};
+use gpt::format::{Header, SECTOR, SIGNATURE};
+use zerocopy::FromBytes;
 
 /// The disk's first bytes, held back until the GPT in them has been patched.
 const HEAD: u64 = 1 << 20;
-/// The disk's last bytes, where the moved backup table goes.
+/// How far before the old end the tail window reaches, to hold the old
+/// backup header and array (they are erased once the table has moved).
 const TAIL: u64 = 1 << 20;
 
 /// Wraps the sink of a format that grows the disk (a fixed VHD rounded up to
@@ -24,6 +27,8 @@ pub(crate) struct GptGrow {
     new_size: u64,
     head: Option<Vec<u8>>,
     tail: Option<(u64, Vec<u8>)>,
+    /// The moved backup table (offset, bytes), laid into the tail at the end.
+    backup: Option<(u64, Vec<u8>)>,
 }
 
 impl GptGrow {
@@ -40,11 +45,14 @@ impl GptGrow {
             new_size: 0,
             head: None,
             tail: None,
+            backup: None,
         }
     }
 
+    /// The tail window runs from a MiB before the old end (where the old
+    /// backup table is) to the new end (where the moved one goes).
     fn tail_start(&self) -> u64 {
-        self.new_size.saturating_sub(TAIL).max(HEAD)
+        (self.old_size.saturating_sub(TAIL) / SECTOR * SECTOR).max(HEAD)
     }
 
     /// Patches the held head, if any, and passes it on.
@@ -58,14 +66,7 @@ impl GptGrow {
                     Some("disk grown without moving its GPT: the backup array is too large".into());
             }
             Ok((_, at, backup)) => {
-                let start = self.tail_start();
-                let buf = &mut self
-                    .tail
-                    .as_mut()
-                    .map(|(_, b)| b)
-                    .ok_or_else(|| io::Error::other("tail window missing"))?;
-                let from = (at - start) as usize;
-                buf[from..from + backup.len()].copy_from_slice(&backup);
+                self.backup = Some((at, backup));
                 *self.note.borrow_mut() = Some(format!(
                     "moved the backup GPT to the new end of the disk ({} -> {} bytes)",
                     self.old_size, self.new_size
@@ -85,6 +86,38 @@ impl GptGrow {
         }
         Ok(())
     }
+}
+
+/// Zeroes the backup GPT header at the old last sector, and its entry
+/// array, inside `tail` (which holds the disk from offset `start`), as a
+/// fresh `sgdisk -e` leaves no second backup behind. Only a sector that
+/// really is that backup header (signature, its own LBA) is touched.
+fn erase_old_backup(tail: &mut [u8], start: u64, old_size: u64) {
+    let lba = old_size / SECTOR - 1;
+    let Some(at) = (lba * SECTOR).checked_sub(start) else {
+        return;
+    };
+    let at = at as usize;
+    let Some(sector) = tail.get(at..at + SECTOR as usize) else {
+        return;
+    };
+    let Ok((header, _)) = Header::read_from_prefix(sector) else {
+        return;
+    };
+    if header.signature != SIGNATURE || header.my_lba.get() != lba {
+        return;
+    }
+    let array_bytes = u64::from(header.num_partition_entries.get())
+        * u64::from(header.size_of_partition_entry.get());
+    let array_start = header.partition_entry_lba.get().saturating_mul(SECTOR);
+    let array_end = array_start.saturating_add(array_bytes.next_multiple_of(SECTOR));
+    // The array sits before its header; what lies outside the window stays.
+    if array_end <= lba * SECTOR {
+        let from = array_start.max(start) - start;
+        let to = array_end.max(start) - start;
+        tail[from as usize..to as usize].fill(0);
+    }
+    tail[at..at + SECTOR as usize].fill(0);
 }
 
 impl BlockSink for GptGrow {
@@ -137,7 +170,14 @@ impl BlockSink for GptGrow {
 
     fn finish(&mut self) -> io::Result<()> {
         self.release_head()?;
-        if let Some((start, tail)) = self.tail.take() {
+        if let Some((start, mut tail)) = self.tail.take() {
+            if let Some((at, backup)) = self.backup.take() {
+                // The old backup goes first: with a small growth the new
+                // array covers part of where the old one was.
+                erase_old_backup(&mut tail, start, self.old_size);
+                let from = (at - start) as usize;
+                tail[from..from + backup.len()].copy_from_slice(&backup);
+            }
             self.forward(start, tail)?;
         }
         self.inner.finish()

@@ -268,6 +268,16 @@ fn sgdisk_disk(path: &Path, size: u64) {
     testkit::run_ok("sgdisk", &["-v", s(path)]);
 }
 
+/// The sectors of a raw disk that start with a GPT header signature.
+fn gpt_headers(path: &Path) -> Vec<u64> {
+    let disk = std::fs::read(path).unwrap();
+    disk.chunks(512)
+        .enumerate()
+        .filter(|(_, s)| s.starts_with(b"EFI PART"))
+        .map(|(i, _)| i as u64)
+        .collect()
+}
+
 #[test]
 fn fixed_vhd_moves_the_backup_gpt() {
     let dir = tempfile::tempdir().unwrap();
@@ -292,6 +302,19 @@ fn fixed_vhd_moves_the_backup_gpt() {
             .collect::<Vec<_>>()
     };
     assert_eq!(rows(&before), rows(&after));
+    assert_eq!(gpt_headers(&back), vec![1, (13 << 20) / 512 - 1]);
+
+    // Grown by less than the array's size, the new array covers the old
+    // header's sector: still one backup, and a clean table.
+    let near = dir.path().join("near.raw");
+    sgdisk_disk(&near, (13 << 20) - 4096);
+    let near_vhd = dir.path().join("near.vhd");
+    ok(&[s(&near), "--to", "vhd-fixed", "-o", s(&near_vhd)]);
+    let near_back = dir.path().join("near-back.raw");
+    testkit::qemu_convert(&["-f", "vpc", "-O", "raw"], &near_vhd, &near_back);
+    assert_eq!(gpt_headers(&near_back), vec![1, (13 << 20) / 512 - 1]);
+    let verify = testkit::run_ok("sgdisk", &["-v", s(&near_back)]);
+    assert!(verify.contains("No problems found"), "{verify}");
 
     // Turned off, the disk is only padded.
     let plain = dir.path().join("plain.vhd");
