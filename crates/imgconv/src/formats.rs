@@ -28,8 +28,10 @@ pub enum OutputFormat {
     Vmdk,
     /// streamOptimized VMDK, for ESXi, vSphere and AWS VM Import.
     VmdkStream,
-    /// monolithicFlat VMDK, for ESXi datastores: `<name>.vmdk` descriptor
-    /// and `<name>-flat.vmdk` data.
+    /// monolithicFlat VMDK, for ESXi datastores: a descriptor and its data
+    /// beside it, `<name>.vmdk` and `<name>-flat.vmdk` as VMware names them
+    /// (by default `<stem>.flat.vmdk` and `<stem>.flat-flat.vmdk`, so that
+    /// it never clashes with a monolithicSparse `<stem>.vmdk`).
     VmdkFlat,
     /// OVA: OVF descriptor, manifest and streamOptimized VMDK in a tar.
     Ova,
@@ -89,7 +91,7 @@ impl OutputFormat {
             OutputFormat::Vhdx => "vhdx",
             OutputFormat::Vmdk => "vmdk",
             OutputFormat::VmdkStream => "stream.vmdk",
-            OutputFormat::VmdkFlat => "vmdk",
+            OutputFormat::VmdkFlat => "flat.vmdk",
             OutputFormat::Ova => "ova",
             OutputFormat::Qcow2 => "qcow2",
         }

@@ -255,7 +255,8 @@ struct ConvertArgs {
     /// Output formats, comma separated: raw, vhd, vhd-fixed, vhdx, vmdk,
     /// vmdk-stream, vmdk-flat, ova, qcow2. A vhd-fixed output is named
     /// `<stem>.fixed.vhd`, a vmdk-stream one `<stem>.stream.vmdk`, a vmdk-flat
-    /// one `<stem>.vmdk` with its data in `<stem>-flat.vmdk`.
+    /// one `<stem>.flat.vmdk` with its data in `<stem>.flat-flat.vmdk`; with
+    /// `-o NAME.vmdk` the data goes to `NAME-flat.vmdk`.
     #[arg(long, short = 't', value_delimiter = ',')]
     to: Vec<String>,
     /// Output path (one format only); `-` writes to standard output.

@@ -390,11 +390,41 @@ fn vmdk_outputs_in_one_pass_and_through_a_pipe() {
         through_pipe(&[s(&raw), "--to", fmt], &out);
         qemu_compare(&raw, "raw", &out, "vmdk");
     }
-    // monolithicFlat: two files, as ESXi datastores keep them.
+    // monolithicFlat: two files, as ESXi datastores keep them, named apart
+    // from the other VMDKs so every format fits in one directory.
     let flat_dir = dir.path().join("esx");
-    ok(&[s(&raw), "--to", "vmdk-flat", "--output-dir", s(&flat_dir)]);
-    assert!(flat_dir.join("disk-flat.vmdk").exists());
-    qemu_compare(&raw, "raw", &flat_dir.join("disk.vmdk"), "vmdk");
+    let every = "raw,vhd,vhd-fixed,vhdx,vmdk,vmdk-stream,vmdk-flat,ova,qcow2";
+    ok(&[s(&raw), "--to", every, "--output-dir", s(&flat_dir)]);
+    assert_eq!(
+        files_in(&flat_dir)
+            .iter()
+            .map(|p| p.file_name().unwrap().to_str().unwrap())
+            .collect::<Vec<_>>(),
+        [
+            "disk.fixed.vhd",
+            "disk.flat-flat.vmdk",
+            "disk.flat.vmdk",
+            "disk.ova",
+            "disk.qcow2",
+            "disk.raw",
+            "disk.stream.vmdk",
+            "disk.vhd",
+            "disk.vhdx",
+            "disk.vmdk",
+        ]
+    );
+    let descriptor = std::fs::read_to_string(flat_dir.join("disk.flat.vmdk")).unwrap();
+    assert!(
+        descriptor.contains("\"disk.flat-flat.vmdk\""),
+        "{descriptor}"
+    );
+    for name in ["disk.flat.vmdk", "disk.vmdk", "disk.stream.vmdk"] {
+        qemu_compare(&raw, "raw", &flat_dir.join(name), "vmdk");
+    }
+    let named = dir.path().join("esx.vmdk");
+    ok(&[s(&raw), "--to", "vmdk-flat", "-o", s(&named)]);
+    assert!(dir.path().join("esx-flat.vmdk").exists());
+    qemu_compare(&raw, "raw", &named, "vmdk");
     assert!(!imgconv(&[s(&raw), "--to", "vmdk-flat", "-o", "-"])
         .status
         .success());
