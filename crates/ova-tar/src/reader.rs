@@ -196,32 +196,54 @@ impl OvaReader {
         let mut manifest = None;
         if let Some(mf) = members.iter().find(|m| m.name.ends_with(".mf")) {
             let text = read_text(&io, mf)?;
+            // Every entry is parsed and checked against the archive before
+            // any member is hashed, so each member is read once.
+            let mut entries: Vec<(ManifestHash, &Member, &str, usize)> = Vec::new();
             for (n, line) in text
                 .lines()
                 .enumerate()
                 .filter(|(_, l)| !l.trim().is_empty())
             {
                 let bad =
-                    || Error::Corrupt(format!("manifest line {}: cannot parse {line:?}", n + 1));
+                    || Error::Corrupt(format!("{} line {}: cannot parse {line:?}", mf.name, n + 1));
                 let (alg, rest) = line.split_once('(').ok_or_else(bad)?;
                 let (name, hex) = rest.split_once(")=").ok_or_else(bad)?;
                 let hash = ManifestHash::parse(alg.trim())
                     .ok_or_else(|| Error::Unsupported(format!("manifest digest {alg}")))?;
                 let m = members.iter().find(|m| m.name == name).ok_or_else(|| {
                     Error::Corrupt(format!(
-                        "the manifest lists {name:?}, which is not in the archive"
+                        "{} line {}: lists {name:?}, which is not in the archive",
+                        mf.name,
+                        n + 1
                     ))
                 })?;
+                if m.name == mf.name {
+                    return Err(Error::Corrupt(format!(
+                        "{} line {}: the manifest lists itself",
+                        mf.name,
+                        n + 1
+                    )));
+                }
+                if let Some((_, _, _, first)) = entries.iter().find(|e| e.1.name == name) {
+                    return Err(Error::Corrupt(format!(
+                        "{} line {}: lists {name:?} again (first on line {first})",
+                        mf.name,
+                        n + 1
+                    )));
+                }
+                entries.push((hash, m, hex.trim(), n + 1));
+            }
+            for (hash, m, want, _) in entries {
                 let got = hash.hex_of(MemberReader {
                     io: &io,
                     at: m.offset,
                     end: m.offset + m.size,
                 })?;
-                if !got.eq_ignore_ascii_case(hex.trim()) {
+                if !got.eq_ignore_ascii_case(want) {
                     return Err(Error::Corrupt(format!(
-                        "{} of {name} is {got}, but the manifest says {}",
+                        "{} of {} is {got}, but the manifest says {want}",
                         hash.name(),
-                        hex.trim()
+                        m.name
                     )));
                 }
                 manifest = Some(hash);

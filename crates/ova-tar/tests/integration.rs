@@ -136,4 +136,40 @@ fn hostile_packages_are_refused() {
         assert!(err.contains("plain file names"), "{name}: {err}");
     }
     assert!(OvaReader::open(blocksink::Bytes::from(vec![0u8; 4096])).is_err());
+
+    // A manifest that names the disk many times would have it hashed once
+    // per line: refused before any member is read.
+    let mut members: Vec<(String, Vec<u8>)> = Vec::new();
+    for e in tar::Archive::new(&good[..]).entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        members.push((name, data));
+    }
+    let mf = members
+        .iter()
+        .position(|(n, _)| n.ends_with(".mf"))
+        .unwrap();
+    let line = String::from_utf8(members[mf].1.clone())
+        .unwrap()
+        .lines()
+        .find(|l| l.contains(".vmdk"))
+        .unwrap()
+        .to_string();
+    let mut repeated = members.clone();
+    repeated[mf].1 = format!("{line}\n").repeat(100_000).into_bytes();
+    let t = tar_of(
+        &repeated
+            .iter()
+            .map(|(n, d)| (n.as_str(), d.as_slice()))
+            .collect::<Vec<_>>(),
+    );
+    let err = OvaReader::open(blocksink::Bytes::from(t))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("line 2: lists") && err.contains("again (first on line 1)"),
+        "{err}"
+    );
 }
