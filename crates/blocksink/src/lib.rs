@@ -53,7 +53,7 @@ pub use dest::Destination;
 pub use extent::{merge_extents, Extent};
 pub use fanout::{convert, scan_data, ConvertStats, CHUNK_SIZE};
 pub use parallel::{Codec, Compressed, ParallelCompressor};
-pub use pending::PendingFile;
+pub use pending::{commit_all, remove_pending_files, PendingFile};
 pub use sink::{BlockSink, RawSink};
 pub use source::{check_read, BlockSource, MemSource, RawFile, ReadAt, Window};
 pub use stamp::BuildStamp;

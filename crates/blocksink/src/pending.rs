@@ -1,14 +1,40 @@
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// The temporary files of this process not yet committed or dropped, so
+/// that a signal handler can remove them ([`remove_pending_files`]).
+static LIVE: Mutex<BTreeMap<u64, PathBuf>> = Mutex::new(BTreeMap::new());
+/// Held while a set of files is being placed ([`commit_all`]).
+static PLACING: Mutex<()> = Mutex::new(());
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+// A panic while one of these was held leaves it consistent (single inserts
+// and removals), so a poisoned lock is still usable.
+fn live() -> MutexGuard<'static, BTreeMap<u64, PathBuf>> {
+    LIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn placing() -> MutexGuard<'static, ()> {
+    PLACING.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// An output file under construction: a temporary file beside `target` that
 /// takes the target's name only when [`commit`](Self::commit) is called.
 /// Dropped without a commit, it is removed and the target is untouched.
+///
+/// The temporary file is named `.<target name>.<random>.part`; only a
+/// process killed outright (SIGKILL, power loss) leaves one behind, and a
+/// later run never reads or reuses it.
 #[derive(Debug)]
 pub struct PendingFile {
-    tmp: tempfile::NamedTempFile,
+    /// `None` once placed under the target's name.
+    tmp: Option<tempfile::NamedTempFile>,
     target: PathBuf,
+    id: u64,
 }
 
 impl PendingFile {
@@ -22,19 +48,31 @@ impl PendingFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        // Registered before it exists on disk, so a signal in between
+        // cannot miss it.
+        let mut registry = live();
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .suffix(".part")
             .tempfile_in(dir)?;
+        registry.insert(id, tmp.path().to_path_buf());
         Ok(PendingFile {
-            tmp,
+            tmp: Some(tmp),
             target: target.to_path_buf(),
+            id,
         })
+    }
+
+    fn tmp(&self) -> io::Result<&tempfile::NamedTempFile> {
+        self.tmp
+            .as_ref()
+            .ok_or_else(|| io::Error::other("the file was already placed"))
     }
 
     /// A handle on the temporary file to write through.
     pub fn file(&self) -> io::Result<File> {
-        self.tmp.as_file().try_clone()
+        self.tmp()?.as_file().try_clone()
     }
 
     /// The name the file will take.
@@ -46,14 +84,72 @@ impl PendingFile {
     /// not wait for the data to reach the disk (`sync` does); an fsync of a
     /// many-GiB image would cost more than writing it.
     pub fn commit(self) -> io::Result<()> {
-        use std::os::unix::fs::PermissionsExt;
-        let f = self.tmp.as_file();
-        f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-        self.tmp
-            .persist(&self.target)
-            .map(|_| ())
-            .map_err(|e| e.error)
+        commit_all(vec![self])
     }
+
+    fn place(&mut self) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = self.tmp()?;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        let tmp = self.tmp.take().ok_or_else(|| io::Error::other("placed"))?;
+        match tmp.persist(&self.target) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.tmp = Some(e.file);
+                Err(e.error)
+            }
+        }
+    }
+}
+
+impl Drop for PendingFile {
+    fn drop(&mut self) {
+        // The file goes before its registration, so that a signal handler
+        // running in between still finds it.
+        if let Some(tmp) = self.tmp.take() {
+            let _ = tmp.close();
+        }
+        live().remove(&self.id);
+    }
+}
+
+/// Renames every file to its target, all or nothing: when one rename fails,
+/// the targets already placed are removed again, the rest are discarded,
+/// and the error names the target that failed. [`remove_pending_files`]
+/// waits until a set being placed is complete.
+pub fn commit_all(files: Vec<PendingFile>) -> io::Result<()> {
+    let _placing = placing();
+    let mut placed: Vec<PathBuf> = Vec::with_capacity(files.len());
+    for mut f in files {
+        if let Err(e) = f.place() {
+            for p in &placed {
+                let _ = std::fs::remove_file(p);
+            }
+            return Err(io::Error::new(
+                e.kind(),
+                format!("{}: {e}", f.target.display()),
+            ));
+        }
+        placed.push(f.target.clone());
+    }
+    Ok(())
+}
+
+/// Removes the temporary files of every [`PendingFile`] of this process that
+/// is neither committed nor dropped, for a handler of SIGINT or SIGTERM to
+/// call just before the process exits. A set of files being placed by
+/// [`commit_all`] is waited for; no file is placed after this returns.
+pub fn remove_pending_files() {
+    let placing = placing();
+    let registry = live();
+    for path in registry.values() {
+        let _ = std::fs::remove_file(path);
+    }
+    // Both stay held until the process exits: nothing is placed, and no
+    // new temporary file is made, after the files are gone.
+    std::mem::forget(registry);
+    std::mem::forget(placing);
 }
 
 #[cfg(test)]
@@ -75,5 +171,26 @@ mod tests {
         drop(PendingFile::create(&target2).unwrap());
         assert!(!target2.exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn several_are_placed_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.img");
+        let b = dir.path().join("b.img");
+        // A directory where the second output goes: its rename fails.
+        std::fs::create_dir(&b).unwrap();
+        std::fs::write(b.join("keep"), b"x").unwrap();
+        let pa = PendingFile::create(&a).unwrap();
+        let pb = PendingFile::create(&b).unwrap();
+        let err = commit_all(vec![pa, pb]).unwrap_err();
+        assert!(err.to_string().contains("b.img"), "{err}");
+        assert!(!a.exists());
+        let mut left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["b.img"]);
     }
 }
