@@ -48,6 +48,21 @@ pub fn check(path: &Path) -> Result<CheckReport> {
         }
         InputFormat::Vhdx | InputFormat::Vmdk | InputFormat::Ova => {}
         InputFormat::Raw => notes.push("a raw image has no structure to check".into()),
+        InputFormat::Iso => {
+            // The file system's structure: every directory, name and extent.
+            let checked = iso9660::IsoImage::open(open()?).and_then(|iso| {
+                let entries = iso.entries()?;
+                iso.boot_entries()?;
+                Ok(entries)
+            });
+            match checked {
+                Ok(entries) => notes.push(format!(
+                    "ISO 9660 file system: {} entries, every directory and extent within the image",
+                    entries.len()
+                )),
+                Err(e) => errors.push(format!("ISO 9660 file system: {e}")),
+            }
+        }
     }
     let extents = match image.source.extents() {
         Ok(e) => e,

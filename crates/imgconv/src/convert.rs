@@ -113,6 +113,48 @@ fn same_file(a: &Path, b: &Path) -> bool {
     canon(a).is_some() && canon(a) == canon(b)
 }
 
+/// An output may replace a regular file, but never a directory, a device
+/// or a pipe (renaming over `/dev/null` would replace the device node):
+/// checked for every output before anything is written.
+fn check_final_name(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() || m.file_type().is_symlink() && path.is_file() => Ok(()),
+        Ok(m) => Err(Error::Usage(format!(
+            "output {} exists and is {}; an output may only replace a regular file{}",
+            path.display(),
+            describe_file_type(&m),
+            if m.is_dir() {
+                ""
+            } else {
+                " (use -o - to write to a pipe or device)"
+            }
+        ))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// What kind of file `m` describes, in words.
+pub(crate) fn describe_file_type(m: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = m.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_fifo() {
+        "a named pipe"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else {
+        "a regular file"
+    }
+}
+
 fn check_targets(job: &ConvertJob) -> Result<()> {
     if job.outputs.is_empty() {
         return Err(Error::Usage("no output format given (--to)".into()));
@@ -135,6 +177,9 @@ fn check_targets(job: &ConvertJob) -> Result<()> {
                 stdout_seen = true;
             }
             OutputTarget::Path(p) => {
+                for name in std::iter::once(p.clone()).chain(companion_path(o.format, p)) {
+                    check_final_name(&name)?;
+                }
                 if let Some(cp) = companion_path(o.format, p) {
                     if same_file(&cp, &job.input) {
                         return Err(Error::Usage(format!(
@@ -165,6 +210,21 @@ fn check_targets(job: &ConvertJob) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// An error writing to standard output; a closed pipe is said plainly.
+fn stdout_error(e: io::Error) -> Error {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Error::io(
+            "standard output",
+            io::Error::new(
+                e.kind(),
+                "closed by its reader before the image was complete",
+            ),
+        )
+    } else {
+        Error::io("standard output", e)
+    }
 }
 
 /// A sink whose errors name the output they concern.
@@ -283,12 +343,19 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
 
     let mut refs: Vec<&mut dyn BlockSink> =
         sinks.iter_mut().map(|s| s as &mut dyn BlockSink).collect();
-    let stats = blocksink::convert(image.source.as_mut(), &mut refs, progress)
-        .map_err(|e| Error::image(input, e))?;
+    let stats = blocksink::convert(image.source.as_mut(), &mut refs, progress).map_err(|e| {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            stdout_error(e)
+        } else {
+            Error::image(input, e)
+        }
+    })?;
     drop(refs);
     drop(sinks);
 
+    // Standard output first: when its reader has gone, no file is placed.
     let mut outputs = Vec::with_capacity(staging.len());
+    let mut placing: Vec<PendingFile> = Vec::new();
     for (o, (stage, note)) in job.outputs.iter().zip(staging) {
         let (path, bytes) = match stage {
             Staging::Pending(p) => {
@@ -298,7 +365,7 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
                     .and_then(|f| f.metadata())
                     .map(|m| m.len())
                     .map_err(|e| Error::io(&target, e))?;
-                p.commit().map_err(|e| Error::io(&target, e))?;
+                placing.push(p);
                 (Some(target), len)
             }
             Staging::Stdout => (None, 0),
@@ -307,8 +374,9 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
                 f.seek(io::SeekFrom::Start(0))
                     .map_err(|e| Error::io("temporary file", e))?;
                 let mut out = io::stdout().lock();
-                let n = io::copy(&mut f, &mut out).map_err(|e| Error::io("standard output", e))?;
-                out.flush().map_err(|e| Error::io("standard output", e))?;
+                let n = io::copy(&mut f, &mut out)
+                    .and_then(|n| out.flush().map(|()| n))
+                    .map_err(stdout_error)?;
                 (None, n)
             }
         };
@@ -320,10 +388,8 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
             note,
         });
     }
-    for c in companions {
-        let target = c.target().to_path_buf();
-        c.commit().map_err(|e| Error::io(&target, e))?;
-    }
+    placing.extend(companions);
+    blocksink::commit_all(placing).map_err(|e| Error::io("placing the outputs", e))?;
     Ok(ConvertReport {
         input: input.clone(),
         input_format: image.format,

@@ -272,6 +272,9 @@ pub enum InputFormat {
     Ova,
     /// QCOW2 (v2 or v3).
     Qcow2,
+    /// An ISO 9660 image, whose bytes are read as a raw disk.
+    #[serde(rename = "iso9660")]
+    Iso,
 }
 
 impl InputFormat {
@@ -284,6 +287,7 @@ impl InputFormat {
             InputFormat::Vmdk => "vmdk",
             InputFormat::Ova => "ova",
             InputFormat::Qcow2 => "qcow2",
+            InputFormat::Iso => "iso9660",
         }
     }
 }
@@ -310,6 +314,15 @@ impl std::fmt::Debug for Image {
 
 /// Opens `path`, detecting its format from its contents.
 pub fn open_image(path: &Path) -> Result<Image> {
+    // Checked before opening: opening a named pipe would wait for a writer.
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() && !std::os::unix::fs::FileTypeExt::is_block_device(&meta.file_type()) {
+        return Err(Error::Usage(format!(
+            "{} is {}, not a disk image: the input must be a regular file or a block device",
+            path.display(),
+            crate::convert::describe_file_type(&meta)
+        )));
+    }
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let len = ReadAt::size(&file).map_err(|e| Error::io(path, e))?;
     let mut head = [0u8; 512];
@@ -453,7 +466,23 @@ pub fn open_image(path: &Path) -> Result<Image> {
             details,
         });
     }
+    let mut volume = [0u8; 32774];
+    let iso = len >= volume.len() as u64
+        && ReadAt::read_exact_at(&file, &mut volume, 0).is_ok()
+        && iso9660::is_iso(&volume);
     let raw = RawFile::new(file).map_err(|e| Error::io(path, e))?;
+    if iso {
+        // An ISO is read as the disk it also is (a hybrid ISO boots from
+        // a USB stick): its bytes, as qemu-img reads them.
+        return Ok(Image {
+            format: InputFormat::Iso,
+            source: Box::new(raw),
+            details: vec![(
+                "note".into(),
+                "an ISO 9660 image, read as a raw disk of its bytes".into(),
+            )],
+        });
+    }
     Ok(Image {
         format: InputFormat::Raw,
         source: Box::new(raw),

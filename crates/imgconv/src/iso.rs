@@ -292,6 +292,14 @@ pub fn iso_info(path: &Path) -> Result<IsoInfo> {
 
 /// Whether the file at `path` is an ISO 9660 image.
 pub fn is_iso_file(path: &Path) -> bool {
+    // Only files and block devices are opened: opening a named pipe would
+    // wait for a writer (open_image names what else the path is).
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() && !std::os::unix::fs::FileTypeExt::is_block_device(&meta.file_type()) {
+        return false;
+    }
     let Ok(file) = File::open(path) else {
         return false;
     };

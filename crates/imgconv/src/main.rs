@@ -1,5 +1,6 @@
 //! The `imgconv` command line: parses arguments and calls the library.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -9,6 +10,35 @@ use imgconv::{
     default_output_path, Comparison, ConvertJob, FormatOptions, OutputFormat, OutputSpec,
     OutputTarget,
 };
+
+/// Standard output's reader has gone (a closed pipe).
+#[derive(Debug, thiserror::Error)]
+#[error("standard output was closed")]
+struct StdoutClosed;
+
+/// Writes one line to standard output; a closed pipe becomes [`StdoutClosed`].
+fn stdout_line(line: std::fmt::Arguments<'_>) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        Err(e) => Err(anyhow::Error::new(e).context("writing to standard output")),
+    }
+}
+
+/// A line of the command's output, on standard output.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        stdout_line(format_args!($($arg)*))?
+    };
+}
+
+/// A line for the user, on standard error; nothing to do if it is closed.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 /// Convert a disk image into many formats in one pass.
 ///
@@ -119,10 +149,10 @@ fn run_iso(a: IsoArgs) -> Result<ExitCode> {
         };
         let s = imgconv::extract_iso(&a.source, dir)?;
         for why in &s.skipped {
-            eprintln!("imgconv: not extracted: {why}");
+            note!("imgconv: not extracted: {why}");
         }
         if a.json {
-            println!(
+            out!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({
                     "directories": s.directories, "files": s.files, "symlinks": s.symlinks,
@@ -130,7 +160,7 @@ fn run_iso(a: IsoArgs) -> Result<ExitCode> {
                 }))?
             );
         } else {
-            println!(
+            out!(
                 "extracted {} directories, {} files ({} bytes), {} symlinks into {}",
                 s.directories,
                 s.files,
@@ -182,7 +212,7 @@ fn run_iso(a: IsoArgs) -> Result<ExitCode> {
     })?;
     bar.finish_and_clear();
     if a.json {
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "size": summary.size, "directories": summary.directories,
@@ -190,7 +220,7 @@ fn run_iso(a: IsoArgs) -> Result<ExitCode> {
             }))?
         );
     } else if matches!(job.output, OutputTarget::Path(_)) {
-        println!(
+        out!(
             "{}: {} bytes, {} directories, {} files",
             output.display(),
             summary.size,
@@ -201,32 +231,35 @@ fn run_iso(a: IsoArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_iso_info(i: &imgconv::IsoInfo) {
-    println!("image: {}", i.path.display());
-    println!("file format: iso9660");
-    println!("volume id: {}", i.volume_id);
-    println!("system id: {}", i.system_id);
-    println!("publisher: {}", i.publisher);
-    println!("data preparer: {}", i.preparer);
-    println!("application: {}", i.application);
+fn print_iso_info(i: &imgconv::IsoInfo) -> Result<()> {
+    out!("image: {}", i.path.display());
+    out!("file format: iso9660");
+    out!("volume id: {}", i.volume_id);
+    out!("system id: {}", i.system_id);
+    out!("publisher: {}", i.publisher);
+    out!("data preparer: {}", i.preparer);
+    out!("application: {}", i.application);
     if let Some(c) = &i.created {
-        println!("created: {c}");
+        out!("created: {c}");
     }
-    println!("volume size: {} bytes", i.volume_size);
-    println!("file size: {} bytes", i.file_size);
-    println!("names: {}", i.naming);
+    out!("volume size: {} bytes", i.volume_size);
+    out!("file size: {} bytes", i.file_size);
+    out!("names: {}", i.naming);
     if let Some(j) = &i.joliet_volume_id {
-        println!("joliet volume id: {j}");
+        out!("joliet volume id: {j}");
     }
-    println!(
+    out!(
         "entries: {} directories, {} files ({} bytes), {} other",
-        i.directories, i.files, i.data_bytes, i.other
+        i.directories,
+        i.files,
+        i.data_bytes,
+        i.other
     );
     if let Some(c) = i.boot_catalog {
-        println!("El Torito boot catalog: sector {c}");
+        out!("El Torito boot catalog: sector {c}");
     }
     for (n, b) in i.boot_entries.iter().enumerate() {
-        println!(
+        out!(
             "boot entry {}: {} {} load {} sectors at sector {}{}",
             n + 1,
             b.platform,
@@ -244,8 +277,9 @@ fn print_iso_info(i: &imgconv::IsoInfo) {
         );
     }
     if let Some(s) = &i.system_area {
-        println!("system area: {s}");
+        out!("system area: {s}");
     }
+    Ok(())
 }
 
 #[derive(Args)]
@@ -460,12 +494,18 @@ fn run_convert(a: ConvertArgs) -> Result<ExitCode> {
     });
     bar.finish_and_clear();
     let report = report?;
+    if report.input_format == imgconv::InputFormat::Iso {
+        note!(
+            "note: {} is an ISO 9660 image; its bytes were converted as a raw disk",
+            report.input.display()
+        );
+    }
     if a.json {
-        eprintln!("{}", serde_json::to_string_pretty(&report)?);
+        note!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         for o in &report.outputs {
             if let Some(p) = &o.path {
-                eprintln!(
+                note!(
                     "wrote {} ({}, {} bytes)",
                     p.display(),
                     o.format.name(),
@@ -473,122 +513,164 @@ fn run_convert(a: ConvertArgs) -> Result<ExitCode> {
                 );
             }
             if let Some(note) = &o.note {
-                eprintln!("note: {}: {note}", o.format.name());
+                note!("note: {}: {note}", o.format.name());
             }
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
+fn run_info(image: PathBuf, json: bool) -> Result<ExitCode> {
+    if imgconv::is_iso_file(&image) {
+        let i = imgconv::iso_info(&image)?;
+        if json {
+            out!("{}", serde_json::to_string_pretty(&i)?);
+        } else {
+            print_iso_info(&i)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let i = imgconv::info(&image)?;
+    if json {
+        out!("{}", serde_json::to_string_pretty(&i)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    out!("image: {}", i.path.display());
+    out!("file format: {}", i.format.name());
+    out!("virtual size: {} bytes", i.virtual_size);
+    out!("file size: {} bytes", i.file_size);
+    out!("disk size: {} bytes", i.allocated_size);
+    out!("data: {} bytes", i.data_size);
+    for (k, v) in &i.format_options {
+        out!("    {k}: {v}");
+    }
+    if let Some(parts) = &i.partitions {
+        out!("partition table: gpt");
+        out!(
+            "{:>6} {:>12} {:>12} {:>14}  {:<20} name",
+            "number",
+            "start",
+            "end",
+            "size",
+            "type"
+        );
+        for p in parts {
+            let ty = p
+                .type_name
+                .map(str::to_string)
+                .unwrap_or_else(|| p.type_guid.clone());
+            out!(
+                "{:>6} {:>12} {:>12} {:>14}  {:<20} {}",
+                p.number,
+                p.first_lba,
+                p.last_lba,
+                p.size,
+                ty,
+                p.name
+            );
+        }
+    }
+    for problem in &i.gpt_problems {
+        out!("GPT problem: {problem}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Exit 0 identical, 1 different, 2 could not compare (as `qemu-img compare`).
+fn run_compare(a: PathBuf, b: PathBuf) -> Result<ExitCode> {
+    match imgconv::compare(&a, &b) {
+        Ok(Comparison::Identical { size_mismatch }) => {
+            if size_mismatch {
+                out!("Warning: Image size mismatch!");
+            }
+            out!("Images are identical.");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(Comparison::Differ { offset }) => {
+            out!("Content mismatch at offset {offset}!");
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => {
+            note!("imgconv: {e}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+/// Exit 0 clean, 2 corruptions, 3 leaked clusters only, 1 could not check
+/// (as `qemu-img check`).
+fn run_check(image: PathBuf, json: bool) -> Result<ExitCode> {
+    let r = match imgconv::check(&image) {
+        Ok(r) => r,
+        Err(e) => {
+            note!("imgconv: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    if json {
+        out!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        for e in &r.errors {
+            out!("ERROR {e}");
+        }
+        for n in &r.notes {
+            out!("note: {n}");
+        }
+        if r.leaked_clusters > 0 {
+            out!(
+                "{} leaked clusters were found on the image.",
+                r.leaked_clusters
+            );
+        }
+        if r.errors.is_empty() && r.leaked_clusters == 0 {
+            out!("No errors were found on the image.");
+        } else if !r.errors.is_empty() {
+            out!("{} errors were found on the image.", r.errors.len());
+        }
+    }
+    Ok(ExitCode::from(
+        match (r.errors.is_empty(), r.leaked_clusters) {
+            (false, _) => 2,
+            (true, 0) => 0,
+            (true, _) => 3,
+        },
+    ))
+}
+
+/// On SIGINT, SIGTERM or SIGHUP, removes the outputs still being written
+/// and exits as the signal would (128 + its number).
+fn remove_unfinished_outputs_on_signals() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            blocksink::remove_pending_files();
+            note!("imgconv: interrupted by signal {signal}; unfinished outputs removed");
+            std::process::exit(128 + signal);
+        }
+    });
+}
+
 fn main() -> ExitCode {
+    remove_unfinished_outputs_on_signals();
     let cli = Cli::parse();
     let result = match cli.command {
         None => run_convert(cli.convert),
         Some(Command::Convert(a)) => run_convert(*a),
         Some(Command::Iso(a)) => run_iso(*a),
-        Some(Command::Info { image, json }) if imgconv::is_iso_file(&image) => (|| {
-            let i = imgconv::iso_info(&image)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&i)?);
-            } else {
-                print_iso_info(&i);
-            }
-            Ok(ExitCode::SUCCESS)
-        })(),
-        Some(Command::Info { image, json }) => (|| {
-            let i = imgconv::info(&image)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&i)?);
-            } else {
-                println!("image: {}", i.path.display());
-                println!("file format: {}", i.format.name());
-                println!("virtual size: {} bytes", i.virtual_size);
-                println!("file size: {} bytes", i.file_size);
-                println!("disk size: {} bytes", i.allocated_size);
-                println!("data: {} bytes", i.data_size);
-                for (k, v) in &i.format_options {
-                    println!("    {k}: {v}");
-                }
-                if let Some(parts) = &i.partitions {
-                    println!("partition table: gpt");
-                    println!(
-                        "{:>6} {:>12} {:>12} {:>14}  {:<20} name",
-                        "number", "start", "end", "size", "type"
-                    );
-                    for p in parts {
-                        let ty = p
-                            .type_name
-                            .map(str::to_string)
-                            .unwrap_or_else(|| p.type_guid.clone());
-                        println!(
-                            "{:>6} {:>12} {:>12} {:>14}  {:<20} {}",
-                            p.number, p.first_lba, p.last_lba, p.size, ty, p.name
-                        );
-                    }
-                }
-                for problem in &i.gpt_problems {
-                    println!("GPT problem: {problem}");
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        })(),
-        Some(Command::Compare { a, b }) => match imgconv::compare(&a, &b) {
-            Ok(Comparison::Identical { size_mismatch }) => {
-                if size_mismatch {
-                    println!("Warning: Image size mismatch!");
-                }
-                println!("Images are identical.");
-                return ExitCode::SUCCESS;
-            }
-            Ok(Comparison::Differ { offset }) => {
-                println!("Content mismatch at offset {offset}!");
-                return ExitCode::from(1);
-            }
-            Err(e) => {
-                eprintln!("imgconv: {e}");
-                return ExitCode::from(2);
-            }
-        },
-        Some(Command::Check { image, json }) => match imgconv::check(&image) {
-            Ok(r) => {
-                if json {
-                    println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
-                } else {
-                    for e in &r.errors {
-                        println!("ERROR {e}");
-                    }
-                    for n in &r.notes {
-                        println!("note: {n}");
-                    }
-                    if r.leaked_clusters > 0 {
-                        println!(
-                            "{} leaked clusters were found on the image.",
-                            r.leaked_clusters
-                        );
-                    }
-                    if r.errors.is_empty() && r.leaked_clusters == 0 {
-                        println!("No errors were found on the image.");
-                    } else if !r.errors.is_empty() {
-                        println!("{} errors were found on the image.", r.errors.len());
-                    }
-                }
-                // As qemu-img check: 2 corruptions, 3 leaks only.
-                return ExitCode::from(match (r.errors.is_empty(), r.leaked_clusters) {
-                    (false, _) => 2,
-                    (true, 0) => 0,
-                    (true, _) => 3,
-                });
-            }
-            Err(e) => {
-                eprintln!("imgconv: {e}");
-                return ExitCode::from(1);
-            }
-        },
+        Some(Command::Info { image, json }) => run_info(image, json),
+        Some(Command::Compare { a, b }) => run_compare(a, b),
+        Some(Command::Check { image, json }) => run_check(image, json),
     };
     match result {
         Ok(code) => code,
+        // Its reader has gone: end quietly, with the status of a process
+        // that SIGPIPE ended (128 + 13), as other command-line tools do.
+        Err(e) if e.is::<StdoutClosed>() => ExitCode::from(141),
         Err(e) => {
-            eprintln!("imgconv: {e:#}");
+            note!("imgconv: {e:#}");
             ExitCode::from(1)
         }
     }
