@@ -342,3 +342,100 @@ fn iso_cli_extracts_and_refuses_bad_requests_without_output() {
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
 }
+
+/// Every directory (`None`) and file (its bytes) under `root`.
+fn tree_contents(root: &Path) -> std::collections::BTreeMap<String, Option<Vec<u8>>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().to_str().unwrap().to_string();
+            if p.is_dir() {
+                out.insert(rel, None);
+                stack.push(p);
+            } else {
+                out.insert(rel, Some(fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn efi_boot_directory_becomes_a_fat_image_fsck_finds_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    fs::create_dir_all(&tree).unwrap();
+    fs::write(tree.join("README"), b"installer\n").unwrap();
+    // Subdirectories (each with `.` and `..`), long and Unicode names, a
+    // directory of more than one cluster, files of several clusters.
+    let efi = dir.path().join("efi");
+    fs::create_dir_all(efi.join("EFI/BOOT")).unwrap();
+    fs::create_dir_all(efi.join("EFI/Linux Loader/Themes/Dark Mode/Fonts")).unwrap();
+    fs::create_dir_all(efi.join("empty")).unwrap();
+    fs::write(efi.join("EFI/BOOT/BOOTX64.EFI"), vec![0x4d; 70_000]).unwrap();
+    fs::write(efi.join("EFI/BOOT/grub.cfg"), b"set timeout=0\n").unwrap();
+    fs::write(
+        efi.join("EFI/Linux Loader/Themes/Dark Mode/Fonts/Ünïcödé Sans 12pt.pf2"),
+        vec![3u8; 9000],
+    )
+    .unwrap();
+    for i in 0..200 {
+        fs::write(
+            efi.join(format!("EFI/Linux Loader/module number {i}.mod")),
+            vec![i as u8; i],
+        )
+        .unwrap();
+    }
+    let iso = dir.path().join("efi.iso");
+    run_ok(
+        IMGCONV,
+        &[
+            "iso",
+            tree.to_str().unwrap(),
+            "-o",
+            iso.to_str().unwrap(),
+            "--efi-boot",
+            efi.to_str().unwrap(),
+        ],
+    );
+    let out = dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    let img = out.join("efiboot.img");
+    run_ok(
+        "xorriso",
+        &[
+            "-osirrox",
+            "on",
+            "-indev",
+            iso.to_str().unwrap(),
+            "-extract",
+            "/efiboot.img",
+            img.to_str().unwrap(),
+        ],
+    );
+    let i = img.to_str().unwrap();
+    let fsck = testkit::run("fsck.fat", &["-n", i]);
+    let report =
+        String::from_utf8_lossy(&fsck.stdout).into_owned() + &String::from_utf8_lossy(&fsck.stderr);
+    // A clean file system gives the version line and the summary, nothing else.
+    assert!(
+        fsck.status.success() && report.lines().count() == 2,
+        "fsck.fat -n on the ISO's efiboot.img:\n{report}"
+    );
+    run_ok("fsck.vfat", &["-n", i]);
+    let copied = dir.path().join("copied");
+    fs::create_dir(&copied).unwrap();
+    let mcopy = Command::new("mcopy")
+        .args(["-s", "-i", i, "::/", copied.to_str().unwrap()])
+        .env("LC_ALL", "C.UTF-8")
+        .output()
+        .expect("mcopy is installed by `cargo xtask test`");
+    assert!(mcopy.status.success(), "{mcopy:?}");
+    assert!(
+        tree_contents(&copied) == tree_contents(&efi),
+        "mcopy of efiboot.img differs from {}",
+        efi.display()
+    );
+}

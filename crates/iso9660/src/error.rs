@@ -24,6 +24,22 @@ pub enum Error {
     /// A structure of the image is damaged; the message names where.
     #[error("corrupt ISO 9660 image: {0}")]
     Corrupt(String),
+    /// A FAT file system cannot be made as asked (size, volume label).
+    #[error("cannot make a FAT file system: {0}")]
+    InvalidFat(String),
+    /// A tree does not fit in a FAT file system of the size asked for.
+    #[error(
+        "{path}: needs a FAT file system of {needed} bytes ({} MiB); {size} bytes is too small",
+        needed >> 20
+    )]
+    FatTooSmall {
+        /// The source directory.
+        path: String,
+        /// The size asked for, in bytes.
+        size: u64,
+        /// The smallest size, in whole MiB and no less than `size`, that holds it.
+        needed: u64,
+    },
     /// Extracting would write outside the destination or over something.
     #[error("refusing to extract {path}: {why}")]
     Unsafe {
@@ -47,9 +63,10 @@ impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         match e {
             Error::Io(e) => e,
-            Error::InvalidOption(_) | Error::Source { .. } => {
-                io::Error::new(io::ErrorKind::InvalidInput, e)
-            }
+            Error::InvalidOption(_)
+            | Error::Source { .. }
+            | Error::InvalidFat(_)
+            | Error::FatTooSmall { .. } => io::Error::new(io::ErrorKind::InvalidInput, e),
             other => io::Error::new(io::ErrorKind::InvalidData, other),
         }
     }

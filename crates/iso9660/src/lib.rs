@@ -24,6 +24,10 @@
 //!   MBR partition 1 (type 0x00, bootable) over the whole image and 2
 //!   (0xEF) over the EFI image; GPT basic-data partitions over the same
 //!   ranges; the image padded to a whole MiB with the backup GPT at the end.
+//! - An EFI image built from a directory is FAT12/16/32 as `mkfs.fat` lays
+//!   out a file system of its size (the smallest whole MiB that holds the
+//!   tree); the [`fat`] module builds such file systems of any size, for
+//!   EFI system partitions too.
 //!
 //! # Example
 //!
@@ -50,7 +54,7 @@
 
 mod eltorito;
 mod error;
-mod fat;
+pub mod fat;
 pub mod format;
 mod hybrid;
 mod names;
