@@ -14,9 +14,10 @@ use crate::{Error, Result};
 /// How data clusters are compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
-    /// Raw deflate, what `qemu-img convert -c` writes; level 1 ..= 12.
+    /// Raw deflate with qemu's 4 KiB window, what `qemu-img convert -c`
+    /// writes; level 1 ..= 9.
     Deflate {
-        /// Compression level (libdeflate's scale; 6 is zlib's default effort).
+        /// Compression level, zlib's scale (qemu uses 6).
         level: i32,
     },
     /// zstd (`compression_type=zstd`); level 1 ..= 22.
@@ -27,7 +28,7 @@ pub enum Compression {
 }
 
 impl Compression {
-    /// Deflate at the default level.
+    /// Deflate at level 6, the level qemu uses.
     pub const DEFLATE: Compression = Compression::Deflate { level: 6 };
     /// zstd at the default level.
     pub const ZSTD: Compression = Compression::Zstd { level: 3 };
@@ -60,8 +61,8 @@ impl Qcow2Options {
             )));
         }
         match self.compression {
-            Some(Compression::Deflate { level }) if !(1..=12).contains(&level) => Err(
-                Error::InvalidOption(format!("deflate level {level} must be 1 to 12")),
+            Some(Compression::Deflate { level }) if !(1..=9).contains(&level) => Err(
+                Error::InvalidOption(format!("deflate level {level} must be 1 to 9")),
             ),
             Some(Compression::Zstd { level }) if !(1..=22).contains(&level) => Err(
                 Error::InvalidOption(format!("zstd level {level} must be 1 to 22")),
@@ -517,54 +518,88 @@ impl Qcow2Writer {
 /// `limit` bytes uncompressed.
 struct ClusterCodec {
     compression: Compression,
+    cluster_size: usize,
     limit: usize,
 }
 
 impl Codec for ClusterCodec {
-    type State = Compressor;
-    fn state(&self) -> Compressor {
-        Compressor::new(self.compression)
+    type State = ClusterCompressor;
+    fn state(&self) -> ClusterCompressor {
+        ClusterCompressor::new(self.compression, self.cluster_size)
     }
-    fn compress(&self, c: &mut Compressor, block: &[u8]) -> io::Result<Option<Vec<u8>>> {
+    fn compress(&self, c: &mut ClusterCompressor, block: &[u8]) -> io::Result<Option<Vec<u8>>> {
         c.compress(block, self.limit)
     }
 }
 
-/// A per-thread compressor for one cluster at a time.
-enum Compressor {
-    Deflate(libdeflater::Compressor),
+/// qemu deflates with a 4 KiB window (windowBits -12, block/qcow2-threads.c)
+/// and declares that window when it inflates; readers that inflate piecewise
+/// with it fail on a back-reference further than 4 KiB.
+const DEFLATE_WINDOW_BITS: i32 = 12;
+/// qemu's memLevel too; with zlib-rs it also gives fewer, larger blocks
+/// than the default 8 (less time building Huffman trees, about 0.2 % larger).
+const DEFLATE_MEM_LEVEL: i32 = 9;
+
+/// A compressor context, reset between clusters rather than made anew.
+enum Engine {
+    Deflate(zlib_rs::Deflate),
     Zstd(zstd::bulk::Compressor<'static>),
 }
 
-impl Compressor {
-    fn new(c: Compression) -> Self {
+/// One thread's compressor and the buffer it compresses into.
+struct ClusterCompressor {
+    engine: Engine,
+    /// Room for a whole cluster's worst case, so that every stream completes
+    /// and only then is its length compared with the limit: zlib-rs 0.6.8
+    /// panics at level 1 when the output runs out mid-stream.
+    out: Vec<u8>,
+}
+
+impl ClusterCompressor {
+    fn new(c: Compression, cluster_size: usize) -> Self {
         match c {
-            Compression::Deflate { level } => Compressor::Deflate(libdeflater::Compressor::new(
-                libdeflater::CompressionLvl::new(level).unwrap_or_default(),
-            )),
-            Compression::Zstd { level } => {
-                Compressor::Zstd(zstd::bulk::Compressor::new(level).unwrap_or_else(|_| {
+            Compression::Deflate { level } => ClusterCompressor {
+                engine: Engine::Deflate(zlib_rs::Deflate::new_with_config(
+                    zlib_rs::DeflateConfig {
+                        level,
+                        // Negative: raw deflate, no zlib header.
+                        window_bits: -DEFLATE_WINDOW_BITS,
+                        mem_level: DEFLATE_MEM_LEVEL,
+                        ..zlib_rs::DeflateConfig::default()
+                    },
+                )),
+                out: vec![0; zlib_rs::compress_bound(cluster_size)],
+            },
+            Compression::Zstd { level } => ClusterCompressor {
+                engine: Engine::Zstd(zstd::bulk::Compressor::new(level).unwrap_or_else(|_| {
                     zstd::bulk::Compressor::new(3).unwrap_or_else(|_| unreachable!())
-                }))
-            }
+                })),
+                out: vec![0; zstd::zstd_safe::compress_bound(cluster_size)],
+            },
         }
     }
 
-    /// The compressed cluster, or `None` if it does not fit in `limit` bytes.
+    /// The compressed cluster, or `None` if it takes more than `limit` bytes.
     fn compress(&mut self, data: &[u8], limit: usize) -> io::Result<Option<Vec<u8>>> {
-        let mut out = vec![0u8; limit];
-        let n = match self {
-            Compressor::Deflate(c) => match c.deflate_compress(data, &mut out) {
-                Ok(n) => n,
-                Err(libdeflater::CompressionError::InsufficientSpace) => return Ok(None),
-            },
-            Compressor::Zstd(c) => match c.compress_to_buffer(data, &mut out) {
-                Ok(n) => n,
-                Err(_) => return Ok(None),
-            },
+        let n = match &mut self.engine {
+            Engine::Deflate(c) => {
+                let status = c.compress(data, &mut self.out, zlib_rs::DeflateFlush::Finish);
+                let n = c.total_out() as usize;
+                c.reset();
+                match status {
+                    Ok(zlib_rs::Status::StreamEnd) => n,
+                    other => {
+                        return Err(io::Error::other(format!(
+                            "deflate did not finish a cluster of {} bytes: {other:?}",
+                            data.len()
+                        )))
+                    }
+                }
+            }
+            Engine::Zstd(c) => c.compress_to_buffer(data, &mut self.out[..])?,
         };
-        out.truncate(n);
-        Ok(Some(out))
+        // Only the compressed bytes are copied out, the buffer stays.
+        Ok((n <= limit).then(|| self.out[..n].to_vec()))
     }
 }
 
@@ -590,6 +625,7 @@ impl BlockSink for Qcow2Writer {
                 compressor: self.opts.compression.map(|compression| {
                     let codec = ClusterCodec {
                         compression,
+                        cluster_size: self.cs() as usize,
                         limit: self.cs() as usize - 1,
                     };
                     // About 2 MiB of input per task.
