@@ -1,5 +1,6 @@
 //! The QCOW2 writer: a [`BlockSink`].
 
+use std::collections::BTreeSet;
 use std::io;
 
 use blocksink::{
@@ -98,9 +99,14 @@ enum State {
 struct Append {
     /// End of the last allocated cluster.
     pos: u64,
-    /// Next free byte for compressed data, which packs clusters byte by byte
-    /// (0 before the first).
+    /// End of the compressed data, which packs clusters byte by byte and
+    /// grows into the next cluster while nothing else is allocated after it;
+    /// 0 when it ends on a cluster boundary or other clusters followed it.
     cpos: u64,
+    /// Room left in clusters of compressed data that other clusters (an
+    /// uncompressed cluster, an L2 table) came after, as (length, offset):
+    /// later compressed clusters go to the smallest that holds them.
+    gaps: BTreeSet<(u64, u64)>,
     /// Refcount of each host cluster below `pos`.
     refcounts: Vec<u16>,
     l1: Vec<u64>,
@@ -133,6 +139,11 @@ impl std::fmt::Debug for Qcow2Writer {
 fn div_ceil(a: u64, b: u64) -> u64 {
     a.div_ceil(b)
 }
+
+/// Gaps remembered for compressed clusters at most; past that the smallest
+/// are forgotten, which bounds memory on an image that alternates compressed
+/// and uncompressed clusters.
+const MAX_GAPS: usize = 1 << 16;
 
 /// Refcount table and block counts that cover `fixed` clusters plus themselves.
 fn refcount_layout(fixed: u64, cluster_size: u64) -> (u64, u64) {
@@ -392,7 +403,15 @@ impl Qcow2Writer {
     fn alloc_clusters(&mut self, n: u64) -> u64 {
         let cs = self.cs();
         let a = self.append();
-        let host = a.pos.next_multiple_of(cs);
+        // The rest of the cluster compressed data ended in stays free.
+        if a.cpos != 0 {
+            a.gaps.insert((a.pos - a.cpos, a.cpos));
+            a.cpos = 0;
+            if a.gaps.len() > MAX_GAPS {
+                a.gaps.pop_first();
+            }
+        }
+        let host = a.pos;
         a.pos = host + n * cs;
         let first = (host / cs) as usize;
         a.refcounts.resize(first + n as usize, 0);
@@ -441,20 +460,23 @@ impl Qcow2Writer {
                 Some(data) => {
                     let len = data.len() as u64;
                     let a = self.append();
-                    // Continue in the cluster compressed data ended in, or in
-                    // the clusters right after it if nothing came between, as
-                    // qemu packs them; else start a fresh cluster.
-                    let available = a.cpos.next_multiple_of(cs);
-                    let host = if a.cpos != 0 && (a.cpos + len <= available || available == a.pos) {
-                        a.cpos
-                    } else {
-                        a.pos
+                    // The smallest gap that holds the cluster, else the end of
+                    // the compressed data, which grows into new clusters.
+                    let host = match a.gaps.range((len, 0)..).next().copied() {
+                        Some((room, at)) => {
+                            a.gaps.remove(&(room, at));
+                            if room > len {
+                                a.gaps.insert((room - len, at + len));
+                            }
+                            at
+                        }
+                        None => {
+                            let host = if a.cpos != 0 { a.cpos } else { a.pos };
+                            a.pos = (host + len).next_multiple_of(cs);
+                            a.cpos = if a.pos == host + len { 0 } else { host + len };
+                            host
+                        }
                     };
-                    let end = (host + len).next_multiple_of(cs);
-                    if end > a.pos {
-                        a.pos = end;
-                    }
-                    a.cpos = host + len;
                     // qemu counts every cluster the entry's sector range touches.
                     let first = host / cs;
                     let last =
@@ -618,6 +640,7 @@ impl BlockSink for Qcow2Writer {
             self.state = State::Append(Append {
                 pos: self.cs(),
                 cpos: 0,
+                gaps: BTreeSet::new(),
                 refcounts: vec![1],
                 l1: vec![0; self.l1_size() as usize],
                 open_l2: None,

@@ -433,3 +433,40 @@ fn mixed_clusters_inflate_with_a_4k_window() {
         assert_4k_window(&mixed, &out, cluster_size, level);
     }
 }
+
+#[test]
+fn compressed_clusters_fill_the_room_left_before_uncompressed_ones() {
+    // 40 times a cluster that deflates to about 40 KiB then a random one
+    // (stored as it is), then 80 clusters that deflate to about 1 KiB: these
+    // fit in the room after the 40 KiB ones and take no cluster of their own.
+    let cs = 64 << 10;
+    let mut rng = testkit::Rng::new(40);
+    let mut disk = vec![0u8; 160 * cs];
+    for (i, c) in disk.chunks_mut(cs).enumerate() {
+        let random = match i {
+            0..80 if i % 2 == 0 => 40 << 10,
+            0..80 => cs,
+            _ => 800,
+        };
+        for b in &mut c[..random] {
+            *b = rng.next_u64() as u8;
+        }
+        for (j, b) in c[random..].iter_mut().enumerate() {
+            *b = b"compressible "[j % 13];
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    std::fs::write(&raw, &disk).unwrap();
+    let out = dir.path().join("packed.qcow2");
+    let opts = Qcow2Options {
+        compression: Some(Compression::DEFLATE),
+        ..Default::default()
+    };
+    write_qcow2(&raw, &out, opts);
+    qemu_check(&out, "qcow2");
+    qemu_compare(&raw, "raw", &out, "qcow2");
+    // Header, 40 + 40 data clusters, L2 table, L1 table, refcount table and block.
+    let len = std::fs::metadata(&out).unwrap().len();
+    assert_eq!(len / cs as u64, 85, "{len} bytes");
+}
