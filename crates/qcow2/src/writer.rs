@@ -186,6 +186,13 @@ impl Qcow2Writer {
         div_ceil(self.size, self.cs() * self.l2_entries())
     }
 
+    /// Clusters of the L1 table: none for an empty disk, whose header then
+    /// names no table (offset 0), as `qemu-img create` writes it; a cluster
+    /// allocated for it would be one that nothing references.
+    fn l1_clusters(&self) -> u64 {
+        div_ceil(self.l1_size() * 8, self.cs())
+    }
+
     fn header(
         &self,
         l1_offset: u64,
@@ -280,12 +287,12 @@ impl Qcow2Writer {
             data_clusters += run.len;
         }
         let l1_size = self.l1_size();
-        let l1_clusters = div_ceil(l1_size * 8, cs).max(1);
+        let l1_clusters = self.l1_clusters();
         let fixed = 1 + l1_clusters + l2_tables.len() as u64 + data_clusters;
         let (rt, rb) = refcount_layout(fixed, cs);
         let total = fixed + rt + rb;
-        let l1_off = cs;
-        let rt_off = l1_off + l1_clusters * cs;
+        let l1_off = if l1_clusters == 0 { 0 } else { cs };
+        let rt_off = cs + l1_clusters * cs;
         let rb_off = rt_off + rt * cs;
         let l2_off = rb_off + rb * cs;
         let data_start = l2_off + l2_tables.len() as u64 * cs;
@@ -295,8 +302,10 @@ impl Qcow2Writer {
         for (i, t) in l2_tables.iter().enumerate() {
             l1[*t as usize] = (l2_off + i as u64 * cs) | OFLAG_COPIED;
         }
-        let l1_bytes = Self::be_table(l1, l1_clusters * cs);
-        self.dest.write_at(l1_off, &l1_bytes)?;
+        if l1_clusters > 0 {
+            let l1_bytes = Self::be_table(l1, l1_clusters * cs);
+            self.dest.write_at(l1_off, &l1_bytes)?;
+        }
         let rt_bytes = Self::be_table((0..rb).map(|i| rb_off + i * cs), rt * cs);
         self.dest.write_at(rt_off, &rt_bytes)?;
         let per_block = cs / 2;
@@ -510,9 +519,12 @@ impl Qcow2Writer {
         }
         self.close_l2()?;
         let cs = self.cs();
-        let l1_size = self.l1_size();
-        let l1_clusters = div_ceil(l1_size * 8, cs).max(1);
-        let l1_off = self.alloc_clusters(l1_clusters);
+        let l1_clusters = self.l1_clusters();
+        let l1_off = if l1_clusters == 0 {
+            0
+        } else {
+            self.alloc_clusters(l1_clusters)
+        };
         let fixed = self.append().pos / cs;
         let (rt, rb) = refcount_layout(fixed, cs);
         let rt_off = self.alloc_clusters(rt);
@@ -521,8 +533,10 @@ impl Qcow2Writer {
         let total = a.pos / cs;
         let l1 = std::mem::take(&mut a.l1);
         let refcounts = std::mem::take(&mut a.refcounts);
-        let l1_bytes = Self::be_table(l1, l1_clusters * cs);
-        self.dest.write_at(l1_off, &l1_bytes)?;
+        if l1_clusters > 0 {
+            let l1_bytes = Self::be_table(l1, l1_clusters * cs);
+            self.dest.write_at(l1_off, &l1_bytes)?;
+        }
         let per_block = (cs / 2) as usize;
         for (b, chunk) in refcounts.chunks(per_block).enumerate() {
             let block = Self::table_of(chunk.iter().map(|r| r.to_be_bytes()), cs);

@@ -470,3 +470,46 @@ fn compressed_clusters_fill_the_room_left_before_uncompressed_ones() {
     let len = std::fs::metadata(&out).unwrap().len();
     assert_eq!(len / cs as u64, 85, "{len} bytes");
 }
+
+#[test]
+fn an_empty_disk_makes_a_clean_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("empty.raw");
+    File::create(&raw).unwrap();
+    // What qemu-img writes for it: header, refcount table and block.
+    let qemu = dir.path().join("qemu.qcow2");
+    qemu_convert(&["-O", "qcow2"], &raw, &qemu);
+    let qemu_len = std::fs::metadata(&qemu).unwrap().len();
+    for (name, stream, compression) in [
+        ("file", false, None),
+        ("deflate", false, Some(Compression::DEFLATE)),
+        ("zstd", false, Some(Compression::ZSTD)),
+        ("stream", true, None),
+    ] {
+        let out = dir.path().join(format!("{name}.qcow2"));
+        testkit::convert_file(&raw, &out, stream, |d| {
+            let opts = Qcow2Options {
+                compression,
+                ..Default::default()
+            };
+            Qcow2Writer::new(d, opts).unwrap()
+        });
+        let check = testkit::run("qemu-img", &["check", s(&out)]);
+        assert_eq!(
+            check.status.code(),
+            Some(0),
+            "{name}: {}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+        assert_eq!(qemu_info(&out, "qcow2")["virtual-size"], 0, "{name}");
+        assert_eq!(std::fs::metadata(&out).unwrap().len(), qemu_len, "{name}");
+        let mut reader = Qcow2Reader::open(File::open(&out).unwrap()).unwrap();
+        assert_eq!(reader.size(), 0);
+        let report = reader.check().unwrap();
+        assert!(
+            report.corruptions.is_empty() && report.leaked_clusters == 0,
+            "{name}"
+        );
+    }
+}
