@@ -1,7 +1,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::sync::mpsc::{self, Receiver, TryRecvError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
@@ -9,8 +9,9 @@ use crate::Block;
 
 /// A block compression, run on many threads at once.
 pub trait Codec: Send + Sync + 'static {
-    /// Per-thread state (a compressor context).
-    type State;
+    /// Per-thread state (a compressor context), kept and reused for every
+    /// later block rather than made anew.
+    type State: Send;
     /// A fresh state.
     fn state(&self) -> Self::State;
     /// `block` compressed, or `None` when it does not shrink enough to be
@@ -34,11 +35,52 @@ type Batch = io::Result<Vec<Compressed>>;
 /// the thread pool, and results come back in the order the blocks went in.
 /// At most a few batches are in flight, so memory stays bounded.
 pub struct ParallelCompressor<C: Codec> {
-    codec: Arc<C>,
+    shared: Arc<Shared<C>>,
     batch: Vec<Block>,
     batch_size: usize,
     in_flight: VecDeque<Receiver<Batch>>,
     max_in_flight: usize,
+}
+
+/// The codec and the states no thread is using: a compressor context is
+/// made once per thread, not once per piece of work rayon splits a batch into.
+struct Shared<C: Codec> {
+    codec: C,
+    idle: Mutex<Vec<C::State>>,
+}
+
+/// A state lent to one piece of a batch, given back when the piece is done.
+struct Lease<'a, C: Codec> {
+    state: Option<C::State>,
+    shared: &'a Shared<C>,
+}
+
+impl<'a, C: Codec> Lease<'a, C> {
+    fn take(shared: &'a Shared<C>) -> Self {
+        let idle = shared.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        Lease {
+            state: Some(idle.unwrap_or_else(|| shared.codec.state())),
+            shared,
+        }
+    }
+
+    fn compress(&mut self, block: &[u8]) -> io::Result<Option<Vec<u8>>> {
+        // Always there until the lease ends.
+        let state = self.state.get_or_insert_with(|| self.shared.codec.state());
+        self.shared.codec.compress(state, block)
+    }
+}
+
+impl<C: Codec> Drop for Lease<'_, C> {
+    fn drop(&mut self) {
+        if let Some(state) = self.state.take() {
+            self.shared
+                .idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(state);
+        }
+    }
 }
 
 impl<C: Codec> std::fmt::Debug for ParallelCompressor<C> {
@@ -54,7 +96,10 @@ impl<C: Codec> ParallelCompressor<C> {
     /// A compressor with `codec`, sending `batch_size` blocks per task.
     pub fn new(codec: C, batch_size: usize) -> Self {
         ParallelCompressor {
-            codec: Arc::new(codec),
+            shared: Arc::new(Shared {
+                codec,
+                idle: Mutex::new(Vec::new()),
+            }),
             batch: Vec::with_capacity(batch_size),
             batch_size: batch_size.max(1),
             in_flight: VecDeque::new(),
@@ -67,15 +112,15 @@ impl<C: Codec> ParallelCompressor<C> {
             return;
         }
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size));
-        let codec = Arc::clone(&self.codec);
+        let shared = Arc::clone(&self.shared);
         let (tx, rx) = mpsc::sync_channel(1);
         rayon::spawn(move || {
             let result: Batch = batch
                 .into_par_iter()
                 .map_init(
-                    || codec.state(),
-                    |state, block| {
-                        let packed = codec.compress(state, &block.data)?;
+                    || Lease::take(&shared),
+                    |lease, block| {
+                        let packed = lease.compress(&block.data)?;
                         Ok(Compressed { block, packed })
                     },
                 )
@@ -143,6 +188,32 @@ mod tests {
             *calls += 1;
             Ok((block[0] % 3 != 0).then(|| block[..block.len() / 2].to_vec()))
         }
+    }
+
+    /// Counts the states it makes.
+    struct Counted(std::sync::atomic::AtomicUsize);
+    impl Codec for Counted {
+        type State = ();
+        fn state(&self) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        fn compress(&self, _: &mut (), block: &[u8]) -> io::Result<Option<Vec<u8>>> {
+            Ok(Some(block.to_vec()))
+        }
+    }
+
+    #[test]
+    fn states_are_made_once_per_thread() {
+        let mut p = ParallelCompressor::new(Counted(0.into()), 16);
+        let mut n = 0;
+        for i in 0..4000u64 {
+            let data = Bytes::from(vec![7u8; 4096]);
+            n += p.push(Block { index: i, data }).unwrap().len();
+        }
+        n += p.finish().unwrap().len();
+        assert_eq!(n, 4000);
+        let made = p.shared.codec.0.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(made <= rayon::current_num_threads(), "{made} states");
     }
 
     #[test]

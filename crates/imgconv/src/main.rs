@@ -305,7 +305,7 @@ struct ConvertArgs {
     /// qcow2: compress clusters with deflate (the default, as `qemu-img -c`) or zstd.
     #[arg(long, short = 'c', num_args = 0..=1, default_missing_value = "deflate", value_name = "ALGO")]
     compress: Option<String>,
-    /// Compression level (deflate 1–12, default 6; zstd 1–22, default 3).
+    /// Compression level (deflate 1–9, default 6; zstd 1–22, default 3).
     #[arg(long)]
     compression_level: Option<i32>,
     /// vhd: block size of a dynamic VHD (512K to 256M; default 2M).

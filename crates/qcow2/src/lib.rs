@@ -2,10 +2,11 @@
 //!
 //! The writer makes version 3 images (compat 1.1) with 16-bit refcounts, as
 //! `qemu-img convert -O qcow2` does: any cluster size from 512 bytes to
-//! 2 MiB, and optional compression — raw deflate as qemu writes it, or zstd —
-//! spread over every core. Written to a file, clusters are appended as data
-//! arrives and the tables follow; written to a pipe, the tables come first
-//! (the fan-out then scans the input for the exact allocation).
+//! 2 MiB, and optional compression — raw deflate as qemu writes it (its
+//! 4 KiB window, so piecewise inflaters read it too), or zstd — spread over
+//! every core. Written to a file, clusters are appended as data arrives and
+//! the tables follow; written to a pipe, the tables come first (the fan-out
+//! then scans the input for the exact allocation).
 //!
 //! The reader handles what qemu-img writes: versions 2 and 3, every cluster
 //! size, deflate and zstd clusters, lazy refcounts, extended L2 entries

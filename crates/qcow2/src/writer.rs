@@ -1,5 +1,6 @@
 //! The QCOW2 writer: a [`BlockSink`].
 
+use std::collections::BTreeSet;
 use std::io;
 
 use blocksink::{
@@ -14,9 +15,10 @@ use crate::{Error, Result};
 /// How data clusters are compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
-    /// Raw deflate, what `qemu-img convert -c` writes; level 1 ..= 12.
+    /// Raw deflate with qemu's 4 KiB window, what `qemu-img convert -c`
+    /// writes; level 1 ..= 9.
     Deflate {
-        /// Compression level (libdeflate's scale; 6 is zlib's default effort).
+        /// Compression level, zlib's scale (qemu uses 6).
         level: i32,
     },
     /// zstd (`compression_type=zstd`); level 1 ..= 22.
@@ -27,7 +29,7 @@ pub enum Compression {
 }
 
 impl Compression {
-    /// Deflate at the default level.
+    /// Deflate at level 6, the level qemu uses.
     pub const DEFLATE: Compression = Compression::Deflate { level: 6 };
     /// zstd at the default level.
     pub const ZSTD: Compression = Compression::Zstd { level: 3 };
@@ -60,8 +62,8 @@ impl Qcow2Options {
             )));
         }
         match self.compression {
-            Some(Compression::Deflate { level }) if !(1..=12).contains(&level) => Err(
-                Error::InvalidOption(format!("deflate level {level} must be 1 to 12")),
+            Some(Compression::Deflate { level }) if !(1..=9).contains(&level) => Err(
+                Error::InvalidOption(format!("deflate level {level} must be 1 to 9")),
             ),
             Some(Compression::Zstd { level }) if !(1..=22).contains(&level) => Err(
                 Error::InvalidOption(format!("zstd level {level} must be 1 to 22")),
@@ -97,9 +99,14 @@ enum State {
 struct Append {
     /// End of the last allocated cluster.
     pos: u64,
-    /// Next free byte for compressed data, which packs clusters byte by byte
-    /// (0 before the first).
+    /// End of the compressed data, which packs clusters byte by byte and
+    /// grows into the next cluster while nothing else is allocated after it;
+    /// 0 when it ends on a cluster boundary or other clusters followed it.
     cpos: u64,
+    /// Room left in clusters of compressed data that other clusters (an
+    /// uncompressed cluster, an L2 table) came after, as (length, offset):
+    /// later compressed clusters go to the smallest that holds them.
+    gaps: BTreeSet<(u64, u64)>,
     /// Refcount of each host cluster below `pos`.
     refcounts: Vec<u16>,
     l1: Vec<u64>,
@@ -132,6 +139,11 @@ impl std::fmt::Debug for Qcow2Writer {
 fn div_ceil(a: u64, b: u64) -> u64 {
     a.div_ceil(b)
 }
+
+/// Gaps remembered for compressed clusters at most; past that the smallest
+/// are forgotten, which bounds memory on an image that alternates compressed
+/// and uncompressed clusters.
+const MAX_GAPS: usize = 1 << 16;
 
 /// Refcount table and block counts that cover `fixed` clusters plus themselves.
 fn refcount_layout(fixed: u64, cluster_size: u64) -> (u64, u64) {
@@ -172,6 +184,13 @@ impl Qcow2Writer {
 
     fn l1_size(&self) -> u64 {
         div_ceil(self.size, self.cs() * self.l2_entries())
+    }
+
+    /// Clusters of the L1 table: none for an empty disk, whose header then
+    /// names no table (offset 0), as `qemu-img create` writes it; a cluster
+    /// allocated for it would be one that nothing references.
+    fn l1_clusters(&self) -> u64 {
+        div_ceil(self.l1_size() * 8, self.cs())
     }
 
     fn header(
@@ -268,12 +287,12 @@ impl Qcow2Writer {
             data_clusters += run.len;
         }
         let l1_size = self.l1_size();
-        let l1_clusters = div_ceil(l1_size * 8, cs).max(1);
+        let l1_clusters = self.l1_clusters();
         let fixed = 1 + l1_clusters + l2_tables.len() as u64 + data_clusters;
         let (rt, rb) = refcount_layout(fixed, cs);
         let total = fixed + rt + rb;
-        let l1_off = cs;
-        let rt_off = l1_off + l1_clusters * cs;
+        let l1_off = if l1_clusters == 0 { 0 } else { cs };
+        let rt_off = cs + l1_clusters * cs;
         let rb_off = rt_off + rt * cs;
         let l2_off = rb_off + rb * cs;
         let data_start = l2_off + l2_tables.len() as u64 * cs;
@@ -283,8 +302,10 @@ impl Qcow2Writer {
         for (i, t) in l2_tables.iter().enumerate() {
             l1[*t as usize] = (l2_off + i as u64 * cs) | OFLAG_COPIED;
         }
-        let l1_bytes = Self::be_table(l1, l1_clusters * cs);
-        self.dest.write_at(l1_off, &l1_bytes)?;
+        if l1_clusters > 0 {
+            let l1_bytes = Self::be_table(l1, l1_clusters * cs);
+            self.dest.write_at(l1_off, &l1_bytes)?;
+        }
         let rt_bytes = Self::be_table((0..rb).map(|i| rb_off + i * cs), rt * cs);
         self.dest.write_at(rt_off, &rt_bytes)?;
         let per_block = cs / 2;
@@ -391,7 +412,15 @@ impl Qcow2Writer {
     fn alloc_clusters(&mut self, n: u64) -> u64 {
         let cs = self.cs();
         let a = self.append();
-        let host = a.pos.next_multiple_of(cs);
+        // The rest of the cluster compressed data ended in stays free.
+        if a.cpos != 0 {
+            a.gaps.insert((a.pos - a.cpos, a.cpos));
+            a.cpos = 0;
+            if a.gaps.len() > MAX_GAPS {
+                a.gaps.pop_first();
+            }
+        }
+        let host = a.pos;
         a.pos = host + n * cs;
         let first = (host / cs) as usize;
         a.refcounts.resize(first + n as usize, 0);
@@ -440,20 +469,23 @@ impl Qcow2Writer {
                 Some(data) => {
                     let len = data.len() as u64;
                     let a = self.append();
-                    // Continue in the cluster compressed data ended in, or in
-                    // the clusters right after it if nothing came between, as
-                    // qemu packs them; else start a fresh cluster.
-                    let available = a.cpos.next_multiple_of(cs);
-                    let host = if a.cpos != 0 && (a.cpos + len <= available || available == a.pos) {
-                        a.cpos
-                    } else {
-                        a.pos
+                    // The smallest gap that holds the cluster, else the end of
+                    // the compressed data, which grows into new clusters.
+                    let host = match a.gaps.range((len, 0)..).next().copied() {
+                        Some((room, at)) => {
+                            a.gaps.remove(&(room, at));
+                            if room > len {
+                                a.gaps.insert((room - len, at + len));
+                            }
+                            at
+                        }
+                        None => {
+                            let host = if a.cpos != 0 { a.cpos } else { a.pos };
+                            a.pos = (host + len).next_multiple_of(cs);
+                            a.cpos = if a.pos == host + len { 0 } else { host + len };
+                            host
+                        }
                     };
-                    let end = (host + len).next_multiple_of(cs);
-                    if end > a.pos {
-                        a.pos = end;
-                    }
-                    a.cpos = host + len;
                     // qemu counts every cluster the entry's sector range touches.
                     let first = host / cs;
                     let last =
@@ -487,9 +519,12 @@ impl Qcow2Writer {
         }
         self.close_l2()?;
         let cs = self.cs();
-        let l1_size = self.l1_size();
-        let l1_clusters = div_ceil(l1_size * 8, cs).max(1);
-        let l1_off = self.alloc_clusters(l1_clusters);
+        let l1_clusters = self.l1_clusters();
+        let l1_off = if l1_clusters == 0 {
+            0
+        } else {
+            self.alloc_clusters(l1_clusters)
+        };
         let fixed = self.append().pos / cs;
         let (rt, rb) = refcount_layout(fixed, cs);
         let rt_off = self.alloc_clusters(rt);
@@ -498,8 +533,10 @@ impl Qcow2Writer {
         let total = a.pos / cs;
         let l1 = std::mem::take(&mut a.l1);
         let refcounts = std::mem::take(&mut a.refcounts);
-        let l1_bytes = Self::be_table(l1, l1_clusters * cs);
-        self.dest.write_at(l1_off, &l1_bytes)?;
+        if l1_clusters > 0 {
+            let l1_bytes = Self::be_table(l1, l1_clusters * cs);
+            self.dest.write_at(l1_off, &l1_bytes)?;
+        }
         let per_block = (cs / 2) as usize;
         for (b, chunk) in refcounts.chunks(per_block).enumerate() {
             let block = Self::table_of(chunk.iter().map(|r| r.to_be_bytes()), cs);
@@ -517,54 +554,88 @@ impl Qcow2Writer {
 /// `limit` bytes uncompressed.
 struct ClusterCodec {
     compression: Compression,
+    cluster_size: usize,
     limit: usize,
 }
 
 impl Codec for ClusterCodec {
-    type State = Compressor;
-    fn state(&self) -> Compressor {
-        Compressor::new(self.compression)
+    type State = ClusterCompressor;
+    fn state(&self) -> ClusterCompressor {
+        ClusterCompressor::new(self.compression, self.cluster_size)
     }
-    fn compress(&self, c: &mut Compressor, block: &[u8]) -> io::Result<Option<Vec<u8>>> {
+    fn compress(&self, c: &mut ClusterCompressor, block: &[u8]) -> io::Result<Option<Vec<u8>>> {
         c.compress(block, self.limit)
     }
 }
 
-/// A per-thread compressor for one cluster at a time.
-enum Compressor {
-    Deflate(libdeflater::Compressor),
+/// qemu deflates with a 4 KiB window (windowBits -12, block/qcow2-threads.c)
+/// and declares that window when it inflates; readers that inflate piecewise
+/// with it fail on a back-reference further than 4 KiB.
+const DEFLATE_WINDOW_BITS: i32 = 12;
+/// qemu's memLevel too; with zlib-rs it also gives fewer, larger blocks
+/// than the default 8 (less time building Huffman trees, about 0.2 % larger).
+const DEFLATE_MEM_LEVEL: i32 = 9;
+
+/// A compressor context, reset between clusters rather than made anew.
+enum Engine {
+    Deflate(zlib_rs::Deflate),
     Zstd(zstd::bulk::Compressor<'static>),
 }
 
-impl Compressor {
-    fn new(c: Compression) -> Self {
+/// One thread's compressor and the buffer it compresses into.
+struct ClusterCompressor {
+    engine: Engine,
+    /// Room for a whole cluster's worst case, so that every stream completes
+    /// and only then is its length compared with the limit: zlib-rs 0.6.8
+    /// panics at level 1 when the output runs out mid-stream.
+    out: Vec<u8>,
+}
+
+impl ClusterCompressor {
+    fn new(c: Compression, cluster_size: usize) -> Self {
         match c {
-            Compression::Deflate { level } => Compressor::Deflate(libdeflater::Compressor::new(
-                libdeflater::CompressionLvl::new(level).unwrap_or_default(),
-            )),
-            Compression::Zstd { level } => {
-                Compressor::Zstd(zstd::bulk::Compressor::new(level).unwrap_or_else(|_| {
+            Compression::Deflate { level } => ClusterCompressor {
+                engine: Engine::Deflate(zlib_rs::Deflate::new_with_config(
+                    zlib_rs::DeflateConfig {
+                        level,
+                        // Negative: raw deflate, no zlib header.
+                        window_bits: -DEFLATE_WINDOW_BITS,
+                        mem_level: DEFLATE_MEM_LEVEL,
+                        ..zlib_rs::DeflateConfig::default()
+                    },
+                )),
+                out: vec![0; zlib_rs::compress_bound(cluster_size)],
+            },
+            Compression::Zstd { level } => ClusterCompressor {
+                engine: Engine::Zstd(zstd::bulk::Compressor::new(level).unwrap_or_else(|_| {
                     zstd::bulk::Compressor::new(3).unwrap_or_else(|_| unreachable!())
-                }))
-            }
+                })),
+                out: vec![0; zstd::zstd_safe::compress_bound(cluster_size)],
+            },
         }
     }
 
-    /// The compressed cluster, or `None` if it does not fit in `limit` bytes.
+    /// The compressed cluster, or `None` if it takes more than `limit` bytes.
     fn compress(&mut self, data: &[u8], limit: usize) -> io::Result<Option<Vec<u8>>> {
-        let mut out = vec![0u8; limit];
-        let n = match self {
-            Compressor::Deflate(c) => match c.deflate_compress(data, &mut out) {
-                Ok(n) => n,
-                Err(libdeflater::CompressionError::InsufficientSpace) => return Ok(None),
-            },
-            Compressor::Zstd(c) => match c.compress_to_buffer(data, &mut out) {
-                Ok(n) => n,
-                Err(_) => return Ok(None),
-            },
+        let n = match &mut self.engine {
+            Engine::Deflate(c) => {
+                let status = c.compress(data, &mut self.out, zlib_rs::DeflateFlush::Finish);
+                let n = c.total_out() as usize;
+                c.reset();
+                match status {
+                    Ok(zlib_rs::Status::StreamEnd) => n,
+                    other => {
+                        return Err(io::Error::other(format!(
+                            "deflate did not finish a cluster of {} bytes: {other:?}",
+                            data.len()
+                        )))
+                    }
+                }
+            }
+            Engine::Zstd(c) => c.compress_to_buffer(data, &mut self.out[..])?,
         };
-        out.truncate(n);
-        Ok(Some(out))
+        // Only the compressed bytes are copied out, the buffer stays.
+        Ok((n <= limit).then(|| self.out[..n].to_vec()))
     }
 }
 
@@ -583,6 +654,7 @@ impl BlockSink for Qcow2Writer {
             self.state = State::Append(Append {
                 pos: self.cs(),
                 cpos: 0,
+                gaps: BTreeSet::new(),
                 refcounts: vec![1],
                 l1: vec![0; self.l1_size() as usize],
                 open_l2: None,
@@ -590,6 +662,7 @@ impl BlockSink for Qcow2Writer {
                 compressor: self.opts.compression.map(|compression| {
                     let codec = ClusterCodec {
                         compression,
+                        cluster_size: self.cs() as usize,
                         limit: self.cs() as usize - 1,
                     };
                     // About 2 MiB of input per task.
