@@ -109,7 +109,7 @@ fn fuzz(seconds: u32) -> Result<()> {
 fn main() -> Result<()> {
     match Cli::parse().task {
         Task::Test => {
-            tools::ensure(&tools::TEST_TOOLS)?;
+            tools::ensure(tools::TEST_TOOLS)?;
             sh(cargo().args(["test", "--workspace", "--all-targets"]))?;
             sh(cargo().args(["test", "--workspace", "--doc"]))
         }

@@ -8,8 +8,11 @@ use crate::sh;
 
 /// Tools the test suite runs, by command name, or by a file they provide
 /// (an absolute path).
-pub(crate) const TEST_TOOLS: [&str; 17] = [
+pub(crate) const TEST_TOOLS: &[&str] = &[
     "qemu-img",
+    "mke2fs",
+    "fsck.fat",
+    "python3",
     "sgdisk",
     "sfdisk",
     "7z",
@@ -38,8 +41,9 @@ fn package(tool: &str) -> &'static str {
         "xmllint" => "libxml2-utils",
         "sha512sum" => "coreutils",
         "debootstrap" => "debootstrap",
-        "mkfs.ext4" => "e2fsprogs",
-        "mkfs.vfat" => "dosfstools",
+        "mkfs.ext4" | "mke2fs" => "e2fsprogs",
+        "python3" => "python3",
+        "mkfs.vfat" | "fsck.fat" => "dosfstools",
         "xorriso" => "xorriso",
         "isoinfo" | "genisoimage" => "genisoimage",
         "mcopy" => "mtools",
