@@ -227,6 +227,54 @@ impl<R: ReadAt> ReadAt for Window<R> {
     }
 }
 
+/// A position in a [`ReadAt`] storage, so that it reads as a stream:
+/// [`io::Read`] and [`io::Seek`] for libraries that want them (a tar reader
+/// over an archive, a hasher over a [`Window`]).
+#[derive(Clone, Debug)]
+pub struct ReadAtCursor<R> {
+    inner: R,
+    pos: u64,
+    len: u64,
+}
+
+impl<R: ReadAt> ReadAtCursor<R> {
+    /// A cursor at the start of `inner`.
+    pub fn new(inner: R) -> io::Result<Self> {
+        let len = inner.size()?;
+        Ok(ReadAtCursor { inner, pos: 0, len })
+    }
+    /// The storage it reads.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+}
+
+impl<R: ReadAt> io::Read for ReadAtCursor<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = (self.len.saturating_sub(self.pos)).min(buf.len() as u64) as usize;
+        self.inner.read_exact_at(&mut buf[..n], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: ReadAt> io::Seek for ReadAtCursor<R> {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let (base, delta) = match to {
+            io::SeekFrom::Start(p) => (p, 0),
+            io::SeekFrom::Current(d) => (self.pos, d),
+            io::SeekFrom::End(d) => (self.len, d),
+        };
+        self.pos = base.checked_add_signed(delta).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("seek to {base} {delta:+} is before the start or past 2^64"),
+            )
+        })?;
+        Ok(self.pos)
+    }
+}
+
 /// `[start, end)` of `file` without its holes, from `SEEK_DATA`/`SEEK_HOLE`.
 fn file_data_ranges(file: &File, start: u64, end: u64) -> io::Result<Vec<Extent>> {
     use rustix::fs::{seek, SeekFrom as RSeek};
