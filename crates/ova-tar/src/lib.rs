@@ -41,6 +41,6 @@ mod reader;
 mod writer;
 
 pub use error::{Error, Result};
-pub use ovf::{envelope, DiskFacts, VmSettings, STREAM_OPTIMIZED};
+pub use ovf::{envelope, Descriptor, DiskFacts, OvfDisk, OvfFile, VmSettings, STREAM_OPTIMIZED};
 pub use reader::{members, Member, OvaReader};
 pub use writer::{ManifestHash, OvaWriter};

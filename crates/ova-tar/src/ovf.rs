@@ -121,8 +121,25 @@ fn item(out: &mut String, fields: &[(&str, String)]) {
     out.push_str("      </Item>\n");
 }
 
-/// The OVF envelope for `vm` with `disk`.
-pub fn envelope(vm: &VmSettings, disk: &DiskFacts) -> String {
+/// The OVF envelope for `vm` with `disk`: the settings are validated first,
+/// and every text taken from them is escaped for XML.
+pub fn envelope(vm: &VmSettings, disk: &DiskFacts) -> crate::Result<String> {
+    vm.validate().map_err(crate::Error::InvalidOption)?;
+    let x = |t: &str| quick_xml::escape::escape(t).into_owned();
+    let (vm, disk) = (
+        &VmSettings {
+            name: x(&vm.name),
+            os_type: x(&vm.os_type),
+            firmware: x(&vm.firmware),
+            nic: x(&vm.nic),
+            controller: x(&vm.controller),
+            ..vm.clone()
+        },
+        &DiskFacts {
+            file: x(&disk.file),
+            ..disk.clone()
+        },
+    );
     let mut o = String::new();
     o.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     o.push_str("<Envelope xmlns=\"http://schemas.dmtf.org/ovf/envelope/1\" xmlns:cim=\"http://schemas.dmtf.org/wbem/wscim/1/common\" xmlns:ovf=\"http://schemas.dmtf.org/ovf/envelope/1\" xmlns:rasd=\"http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData\" xmlns:vmw=\"http://www.vmware.com/schema/ovf\" xmlns:vssd=\"http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n");
@@ -221,12 +238,213 @@ pub fn envelope(vm: &VmSettings, disk: &DiskFacts) -> String {
         vm.firmware
     );
     o.push_str("    </VirtualHardwareSection>\n  </VirtualSystem>\n</Envelope>\n");
-    o
+    Ok(o)
 }
 
-/// The `ovf:href` of the first `File` in an OVF's References, if any.
-pub fn first_href(ovf: &str) -> Option<&str> {
-    let start = ovf.find("ovf:href=\"")? + "ovf:href=\"".len();
-    let len = ovf[start..].find('"')?;
-    Some(&ovf[start..start + len])
+/// A file an OVF's `References` lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OvfFile {
+    /// `ovf:id`, by which disks refer to it.
+    pub id: String,
+    /// `ovf:href`: the member's name.
+    pub href: String,
+    /// `ovf:size`, when given.
+    pub size: Option<u64>,
+}
+
+/// A virtual disk an OVF's `DiskSection` describes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OvfDisk {
+    /// `ovf:diskId`.
+    pub id: String,
+    /// `ovf:fileRef`: the [`OvfFile::id`] holding its data (none for a
+    /// blank disk the importer creates).
+    pub file_ref: Option<String>,
+    /// `ovf:capacity` in bytes, when it is a number in known units.
+    pub capacity: Option<u64>,
+    /// `ovf:format`: the disk format URI.
+    pub format: Option<String>,
+}
+
+/// What an OVF descriptor says about its files and disks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Descriptor {
+    /// The `References` section, in order.
+    pub files: Vec<OvfFile>,
+    /// The `DiskSection`, in order.
+    pub disks: Vec<OvfDisk>,
+}
+
+const OVF_NS_PREFIX: &[u8] = b"http://schemas.dmtf.org/ovf/envelope/";
+
+impl Descriptor {
+    /// Reads the `References` and `DiskSection` of an OVF (1.x or 2.x
+    /// envelope), with an XML parser: namespaces resolved, entities
+    /// unescaped, malformed XML refused with its byte offset.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        use quick_xml::events::Event;
+        use quick_xml::name::ResolveResult;
+
+        let mut reader = quick_xml::NsReader::from_str(text);
+        let mut out = Descriptor::default();
+        // Local names of the open OVF elements.
+        let mut open: Vec<Vec<u8>> = Vec::new();
+        let mut root_seen = false;
+        loop {
+            let at = reader.buffer_position();
+            let (ns, event) = reader
+                .read_resolved_event()
+                .map_err(|e| format!("XML from byte {at}: {e}"))?;
+            let in_ovf =
+                matches!(ns, ResolveResult::Bound(n) if n.as_ref().starts_with(OVF_NS_PREFIX));
+            match event {
+                Event::Start(ref e) | Event::Empty(ref e) => {
+                    let local = e.local_name().as_ref().to_vec();
+                    if !root_seen {
+                        root_seen = true;
+                        if !in_ovf || local != b"Envelope" {
+                            return Err(format!(
+                                "XML at byte {at}: the root element is not an OVF Envelope"
+                            ));
+                        }
+                    }
+                    if in_ovf {
+                        let parent = open.last().map(Vec::as_slice);
+                        match (parent, local.as_slice()) {
+                            (Some(b"References"), b"File") => {
+                                let a = attributes(&reader, e, at)?;
+                                out.files.push(OvfFile {
+                                    id: a.need("id", "File", at)?,
+                                    href: a.need("href", "File", at)?,
+                                    size: a.number("size", at)?,
+                                });
+                            }
+                            (Some(b"DiskSection"), b"Disk") => {
+                                let a = attributes(&reader, e, at)?;
+                                let units = a.get("capacityAllocationUnits");
+                                out.disks.push(OvfDisk {
+                                    id: a.need("diskId", "Disk", at)?,
+                                    file_ref: a.get("fileRef"),
+                                    capacity: a.get("capacity").and_then(|c| {
+                                        in_bytes(&c, units.as_deref().unwrap_or("byte"))
+                                    }),
+                                    format: a.get("format"),
+                                });
+                            }
+                            _ => {}
+                        }
+                    }
+                    if matches!(event, Event::Start(_)) {
+                        open.push(if in_ovf { local } else { Vec::new() });
+                    }
+                }
+                Event::End(_) => {
+                    open.pop();
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        if !root_seen {
+            return Err("no XML element in it".into());
+        }
+        Ok(out)
+    }
+
+    /// The file holding the disk to read: the one disk's `fileRef`; with no
+    /// `DiskSection`, the only file. More than one disk is refused (which
+    /// would be converted is not the reader's to guess).
+    pub fn disk_file(&self) -> Result<Option<&OvfFile>, String> {
+        let disk = match self.disks.as_slice() {
+            [] => return Ok(self.files.first().filter(|_| self.files.len() == 1)),
+            [one] => one,
+            many => {
+                let ids: Vec<&str> = many.iter().map(|d| d.id.as_str()).collect();
+                return Err(format!(
+                    "it describes {} disks ({}); convert one at a time from the extracted archive",
+                    many.len(),
+                    ids.join(", ")
+                ));
+            }
+        };
+        let Some(r) = &disk.file_ref else {
+            return Err(format!(
+                "disk {:?} has no ovf:fileRef (a blank disk)",
+                disk.id
+            ));
+        };
+        self.files
+            .iter()
+            .find(|f| &f.id == r)
+            .map(Some)
+            .ok_or_else(|| {
+                format!(
+                    "disk {:?} refers to file {r:?}, which References does not list",
+                    disk.id
+                )
+            })
+    }
+}
+
+/// The attributes of one element, by local name, unescaped.
+struct Attributes(Vec<(Vec<u8>, String)>);
+
+impl Attributes {
+    fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name.as_bytes())
+            .map(|(_, v)| v.clone())
+    }
+    fn need(&self, name: &str, element: &str, at: u64) -> Result<String, String> {
+        self.get(name)
+            .ok_or_else(|| format!("XML at byte {at}: {element} has no ovf:{name}"))
+    }
+    fn number(&self, name: &str, at: u64) -> Result<Option<u64>, String> {
+        self.get(name)
+            .map(|v| {
+                v.trim()
+                    .parse()
+                    .map_err(|_| format!("XML at byte {at}: ovf:{name}={v:?} is not a number"))
+            })
+            .transpose()
+    }
+}
+
+fn attributes(
+    reader: &quick_xml::NsReader<&[u8]>,
+    e: &quick_xml::events::BytesStart<'_>,
+    at: u64,
+) -> Result<Attributes, String> {
+    use quick_xml::name::ResolveResult;
+    let mut out = Vec::new();
+    for a in e.attributes() {
+        let a = a.map_err(|err| format!("XML at byte {at}: {err}"))?;
+        let (ns, local) = reader.resolve_attribute(a.key);
+        // OVF attributes are qualified (`ovf:href`); unqualified ones are
+        // taken too, as lenient readers do.
+        let ours = match ns {
+            ResolveResult::Bound(n) => n.as_ref().starts_with(OVF_NS_PREFIX),
+            ResolveResult::Unbound => true,
+            ResolveResult::Unknown(_) => false,
+        };
+        if ours {
+            let v = a
+                .unescape_value()
+                .map_err(|err| format!("XML at byte {at}: {err}"))?;
+            out.push((local.as_ref().to_vec(), v.into_owned()));
+        }
+    }
+    Ok(Attributes(out))
+}
+
+/// `value` in `units` (`byte`, `byte * 2^N`) as bytes, if both are plain.
+fn in_bytes(value: &str, units: &str) -> Option<u64> {
+    let v: u64 = value.trim().parse().ok()?;
+    let u: String = units.chars().filter(|c| !c.is_whitespace()).collect();
+    let shift = match u.as_str() {
+        "byte" => 0,
+        _ => u.strip_prefix("byte*2^")?.parse::<u32>().ok()?,
+    };
+    v.checked_mul(1u64.checked_shl(shift)?)
 }

@@ -2,10 +2,10 @@
 
 use std::io;
 
-use blocksink::{BlockSource, Extent, ReadAt, Window};
+use blocksink::{BlockSource, Extent, ReadAt, ReadAtCursor, Window};
 use vmdk::VmdkReader;
 
-use crate::ovf::first_href;
+use crate::ovf::Descriptor;
 use crate::writer::ManifestHash;
 use crate::{Error, Result};
 
@@ -23,96 +23,45 @@ pub struct Member {
 /// Largest OVF or manifest read into memory.
 const MAX_TEXT: u64 = 16 << 20;
 
-fn octal(field: &[u8], what: &str, at: u64) -> Result<u64> {
-    if field.first().is_some_and(|b| b & 0x80 != 0) {
-        // Base-256, for sizes of 8 GiB and more.
-        let mut v: u64 = u64::from(field[0] & 0x7f);
-        for &b in &field[1..] {
-            v = v
-                .checked_mul(256)
-                .and_then(|v| v.checked_add(u64::from(b)))
-                .ok_or_else(|| Error::Corrupt(format!("tar header at {at}: {what} overflows")))?;
-        }
-        return Ok(v);
-    }
-    let text: String = field
-        .iter()
-        .take_while(|&&b| b != 0)
-        .map(|&b| b as char)
-        .collect();
-    let t = text.trim();
-    if t.is_empty() {
-        return Ok(0);
-    }
-    u64::from_str_radix(t, 8)
-        .map_err(|_| Error::Corrupt(format!("tar header at {at}: {what} {t:?} is not octal")))
-}
-
-/// Lists the members of the tar archive in `io`, checking every header.
-/// Names with `/`, `..` or nothing in them are refused.
+/// Lists the members of the tar archive in `io`, checking every header
+/// (with the `tar` crate: pax `size` and `path` records and GNU long names
+/// are applied). Names with `/`, `..` or nothing in them are refused, and so
+/// are links, devices and sparse members.
 pub fn members(io: &impl ReadAt) -> Result<Vec<Member>> {
     let len = io.size()?;
+    let mut first = [0u8; 512];
+    if len < 512 || {
+        io.read_exact_at(&mut first, 0)?;
+        &first[257..262] != b"ustar"
+    } {
+        return Err(Error::BadMagic);
+    }
+    let mut archive = tar::Archive::new(ReadAtCursor::new(io)?);
     let mut out = Vec::new();
-    let mut at = 0u64;
-    while at + 512 <= len {
-        let mut h = [0u8; 512];
-        io.read_exact_at(&mut h, at)?;
-        if h.iter().all(|&b| b == 0) {
-            return Ok(out);
-        }
-        if &h[257..262] != b"ustar" {
-            return Err(if at == 0 {
-                Error::BadMagic
-            } else {
-                Error::Corrupt(format!("no ustar header at offset {at}"))
-            });
-        }
-        let stored = octal(&h[148..156], "checksum", at)?;
-        let sum: u64 = h
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| {
-                if (148..156).contains(&i) {
-                    32
-                } else {
-                    u64::from(b)
-                }
-            })
-            .sum();
-        if sum != stored {
+    // Where the next header starts, for errors the tar crate reports
+    // without an offset.
+    let mut next = 0u64;
+    let entries = archive
+        .entries_with_seek()
+        .map_err(|e| Error::Corrupt(format!("tar header at offset 0: {e}")))?;
+    for entry in entries {
+        let entry = entry
+            .map_err(|e| Error::Corrupt(format!("tar header at offset {next} or after it: {e}")))?;
+        let at = entry.raw_header_position();
+        let data = entry.raw_file_position();
+        let size = entry.size();
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        if data.checked_add(size).is_none_or(|e| e > len) {
             return Err(Error::Corrupt(format!(
-                "tar header at offset {at}: checksum {stored} but the header sums to {sum}"
+                "member {name:?} at offset {at} ({size} bytes) runs past the end of the archive"
             )));
         }
-        let size = octal(&h[124..136], "size", at)?;
-        let cstr = |f: &[u8]| {
-            String::from_utf8_lossy(&f[..f.iter().position(|&b| b == 0).unwrap_or(f.len())])
-                .into_owned()
-        };
-        let (name, prefix) = (cstr(&h[..100]), cstr(&h[345..500]));
-        let data = at + 512;
-        // `data + 512 <= len` holds here, so neither side can overflow.
-        if size > len - data {
-            return Err(Error::Corrupt(format!(
-                "member {name:?} at offset {at} runs past the end of the archive"
-            )));
-        }
-        let next = data + size.next_multiple_of(512);
-        match h[156] {
-            b'0' | 0 => {
-                if !prefix.is_empty()
-                    || name.is_empty()
-                    || name.contains('/')
-                    || name == ".."
-                    || name == "."
-                {
+        next = data + size.next_multiple_of(512);
+        match entry.header().entry_type() {
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                if name.is_empty() || name.contains('/') || name == ".." || name == "." {
                     return Err(Error::Unsupported(format!(
-                        "member name {:?}: an OVA holds plain file names only",
-                        if prefix.is_empty() {
-                            name
-                        } else {
-                            format!("{prefix}/{name}")
-                        }
+                        "member name {name:?} at offset {at}: an OVA holds plain file names only"
                     )));
                 }
                 out.push(Member {
@@ -121,15 +70,14 @@ pub fn members(io: &impl ReadAt) -> Result<Vec<Member>> {
                     size,
                 });
             }
-            b'x' | b'g' | b'5' => {} // pax attributes and directories carry no disk data
+            // Global pax records and directories carry no disk data.
+            tar::EntryType::XGlobalHeader | tar::EntryType::Directory => {}
             t => {
                 return Err(Error::Unsupported(format!(
-                    "tar member {name:?} of type {:?}",
-                    t as char
+                    "tar member {name:?} at offset {at} of type {t:?}"
                 )));
             }
         }
-        at = next;
     }
     Ok(out)
 }
@@ -140,6 +88,8 @@ pub struct OvaReader {
     pub members: Vec<Member>,
     /// The OVF descriptor.
     pub ovf: String,
+    /// What the descriptor says about its files and disks.
+    pub descriptor: Descriptor,
     /// The manifest's digest, when there is a manifest.
     pub manifest: Option<ManifestHash>,
     /// The disk member's name.
@@ -165,22 +115,6 @@ fn read_text(io: &impl ReadAt, m: &Member) -> Result<String> {
     let mut buf = vec![0u8; m.size as usize];
     io.read_exact_at(&mut buf, m.offset)?;
     String::from_utf8(buf).map_err(|_| Error::Corrupt(format!("{} is not UTF-8", m.name)))
-}
-
-/// Reads a member through its window.
-struct MemberReader<'a, R> {
-    io: &'a R,
-    at: u64,
-    end: u64,
-}
-
-impl<R: ReadAt> io::Read for MemberReader<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = (self.end - self.at).min(buf.len() as u64) as usize;
-        self.io.read_exact_at(&mut buf[..n], self.at)?;
-        self.at += n as u64;
-        Ok(n)
-    }
 }
 
 impl OvaReader {
@@ -234,11 +168,7 @@ impl OvaReader {
                 entries.push((hash, m, hex.trim(), n + 1));
             }
             for (hash, m, want, _) in entries {
-                let got = hash.hex_of(MemberReader {
-                    io: &io,
-                    at: m.offset,
-                    end: m.offset + m.size,
-                })?;
+                let got = hash.hex_of(ReadAtCursor::new(Window::new(&io, m.offset, m.size)?)?)?;
                 if !got.eq_ignore_ascii_case(want) {
                     return Err(Error::Corrupt(format!(
                         "{} of {} is {got}, but the manifest says {want}",
@@ -249,15 +179,26 @@ impl OvaReader {
                 manifest = Some(hash);
             }
         }
-        let disk_name = first_href(&ovf)
-            .map(str::to_string)
-            .or_else(|| {
-                members
-                    .iter()
-                    .find(|m| m.name.ends_with(".vmdk"))
-                    .map(|m| m.name.clone())
-            })
-            .ok_or_else(|| Error::Corrupt("the OVF names no disk file".into()))?;
+        let descriptor =
+            Descriptor::parse(&ovf).map_err(|e| Error::Corrupt(format!("{}: {e}", ovf_m.name)))?;
+        let named = descriptor
+            .disk_file()
+            .map_err(|e| Error::Unsupported(format!("{}: {e}", ovf_m.name)))?;
+        let disk_name = match named {
+            Some(f) => f.href.clone(),
+            None => {
+                let mut vmdks = members.iter().filter(|m| m.name.ends_with(".vmdk"));
+                match (vmdks.next(), vmdks.next()) {
+                    (Some(m), None) => m.name.clone(),
+                    _ => {
+                        return Err(Error::Corrupt(format!(
+                            "{} names no disk file, and the archive holds no single .vmdk",
+                            ovf_m.name
+                        )))
+                    }
+                }
+            }
+        };
         let dm = members
             .iter()
             .find(|m| m.name == disk_name)
@@ -272,6 +213,7 @@ impl OvaReader {
         Ok(OvaReader {
             members,
             ovf,
+            descriptor,
             manifest,
             disk_name,
             disk,

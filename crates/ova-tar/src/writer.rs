@@ -183,7 +183,7 @@ impl OvaWriter {
         // room reserved for the OVF and the manifest; into a stream it is
         // spooled and copied behind them at the end.
         let layout = match dest.as_file() {
-            Some(f) => Layout::Direct(Self::reserve(&vm, hash), f.try_clone()?),
+            Some(f) => Layout::Direct(Self::reserve(&vm, hash)?, f.try_clone()?),
             None => Layout::Spooled(tempfile::tempfile()?),
         };
         let (file, base) = match &layout {
@@ -212,7 +212,7 @@ impl OvaWriter {
     /// Room for the OVF (its longest form: every number at 20 digits) and
     /// the manifest (its length is fixed by the digest), and so where the
     /// disk's data starts.
-    fn reserve(vm: &VmSettings, hash: ManifestHash) -> Reserved {
+    fn reserve(vm: &VmSettings, hash: ManifestHash) -> Result<Reserved> {
         let longest = envelope(
             vm,
             &DiskFacts {
@@ -221,15 +221,15 @@ impl OvaWriter {
                 capacity: u64::MAX,
                 populated: u64::MAX,
             },
-        );
+        )?;
         let ovf_len = longest.len() as u64;
         let mf_len = Self::manifest(vm, hash, "", "").len() as u64;
         let disk_offset =
             512 + ovf_len.next_multiple_of(512) + 512 + mf_len.next_multiple_of(512) + 512;
-        Reserved {
+        Ok(Reserved {
             ovf_len,
             disk_offset,
-        }
+        })
     }
 
     /// The manifest for the two digests (`""` stands in for a digest of
@@ -282,7 +282,7 @@ impl OvaWriter {
                 capacity: self.size,
                 populated: self.populated,
             },
-        );
+        )?;
         if let Layout::Direct(r, _) = &self.layout {
             // Whitespace after the root element fills the reserved room.
             let fill = (r.ovf_len as usize).saturating_sub(ovf.len());
