@@ -13,7 +13,7 @@ pub(crate) fn imgconv_binary() -> Result<PathBuf> {
         "build",
         "--quiet",
         "--release",
-        "-p",
+        "--bin",
         "imgconv",
     ]))?;
     Ok(root().join("target/release/imgconv"))
