@@ -2,7 +2,7 @@ use std::io;
 
 use bytes::Bytes;
 
-use crate::{merge_extents, nonzero_runs, BlockSink, BlockSource, Extent};
+use crate::{merge_extents, nonzero_runs, BlockSink, BlockSource, Error, Extent, Side};
 
 /// How much of the source is read at a time. Reads are aligned to it.
 pub const CHUNK_SIZE: u64 = 1 << 20;
@@ -73,6 +73,20 @@ impl BufferPool {
     }
 }
 
+/// `e` marked as a failure of `side`: the [`Error`] it carries, or an I/O
+/// error while `doing` something, with `e` as its cause.
+fn on_side(e: io::Error, side: Side, doing: String) -> io::Error {
+    let e = match Error::find(&e) {
+        Some(_) => Error::from_io(e),
+        None => Error::io("", doing, e),
+    };
+    if e.side().is_some() {
+        e.into()
+    } else {
+        e.on(side).into()
+    }
+}
+
 /// Calls `f` with each chunk of the source's data extents, aligned to
 /// [`CHUNK_SIZE`], as one shared buffer, and reports progress. A reader
 /// thread reads ahead while `f` works, so reading and writing overlap.
@@ -101,9 +115,10 @@ fn for_each_chunk(
                             pool.give(buf.clone());
                             Ok((pos, buf))
                         }
-                        Err(err) => Err(io::Error::new(
-                            err.kind(),
-                            format!("reading the input at offset {pos}: {err}"),
+                        Err(err) => Err(on_side(
+                            err,
+                            Side::Input,
+                            format!("reading the input at virtual offset {pos}"),
                         )),
                     };
                     let failed = item.is_err();
@@ -134,7 +149,10 @@ pub fn scan_data(
     source: &mut dyn BlockSource,
     progress: &mut dyn FnMut(u64, u64),
 ) -> io::Result<Vec<Extent>> {
-    let extents = merge_extents(source.extents()?);
+    let extents = source
+        .extents()
+        .map_err(|e| on_side(e, Side::Input, "finding where the input holds data".into()))?;
+    let extents = merge_extents(extents);
     let mut plan: Vec<Extent> = Vec::new();
     for_each_chunk(source, &extents, progress, |pos, buf| {
         for run in nonzero_runs(&buf, pos) {
@@ -164,14 +182,18 @@ pub fn convert(
     let plan = if sinks.iter().any(|s| s.wants_exact_plan()) {
         scan_data(source, progress)?
     } else {
-        merge_extents(source.extents()?)
+        let extents = source
+            .extents()
+            .map_err(|e| on_side(e, Side::Input, "finding where the input holds data".into()))?;
+        merge_extents(extents)
             .into_iter()
             .filter(|e| e.offset < size)
             .map(|e| Extent::new(e.offset, e.len.min(size - e.offset)))
             .collect()
     };
-    for sink in sinks.iter_mut() {
-        sink.begin(size, &plan)?;
+    for (i, sink) in sinks.iter_mut().enumerate() {
+        sink.begin(size, &plan)
+            .map_err(|e| on_side(e, Side::Output(i), "starting the output".into()))?;
     }
     let mut data_bytes = 0u64;
     let read_bytes = for_each_chunk(source, &plan, progress, |pos, buf| {
@@ -179,14 +201,21 @@ pub fn convert(
             let offset = pos + run.start as u64;
             data_bytes += run.len() as u64;
             let data = buf.slice(run);
-            for sink in sinks.iter_mut() {
-                sink.write(offset, data.clone())?;
+            for (i, sink) in sinks.iter_mut().enumerate() {
+                sink.write(offset, data.clone()).map_err(|e| {
+                    on_side(
+                        e,
+                        Side::Output(i),
+                        format!("writing virtual offset {offset}"),
+                    )
+                })?;
             }
         }
         Ok(())
     })?;
-    for sink in sinks.iter_mut() {
-        sink.finish()?;
+    for (i, sink) in sinks.iter_mut().enumerate() {
+        sink.finish()
+            .map_err(|e| on_side(e, Side::Output(i), "finishing the output".into()))?;
     }
     Ok(ConvertStats {
         virtual_size: size,

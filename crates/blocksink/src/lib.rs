@@ -38,6 +38,7 @@
 
 mod assemble;
 mod dest;
+mod error;
 mod extent;
 mod fanout;
 mod parallel;
@@ -50,6 +51,7 @@ mod zero;
 pub use assemble::{place_run, split_at_blocks, Block, BlockAssembler};
 pub use bytes::Bytes;
 pub use dest::Destination;
+pub use error::{chain, Error, ErrorKind, Result, Side};
 pub use extent::{merge_extents, Extent};
 pub use fanout::{convert, scan_data, ConvertStats, CHUNK_SIZE};
 pub use parallel::{Codec, Compressed, ParallelCompressor};
