@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Instant;
 
-use blocksink::{BlockSink, Bytes, Destination, Extent, PendingFile};
+use blocksink::{BlockSink, Destination, PendingFile, Side};
 
 use crate::formats::{companion_path, make_sink, SinkContext};
 use crate::{open_image, Error, FormatOptions, InputFormat, OutputFormat, Result};
@@ -227,33 +227,6 @@ fn stdout_error(e: io::Error) -> Error {
     }
 }
 
-/// A sink whose errors name the output they concern.
-struct Named {
-    inner: Box<dyn BlockSink>,
-    name: String,
-}
-
-impl Named {
-    fn wrap(&self, e: io::Error) -> io::Error {
-        io::Error::new(e.kind(), format!("{}: {e}", self.name))
-    }
-}
-
-impl BlockSink for Named {
-    fn begin(&mut self, size: u64, plan: &[Extent]) -> io::Result<()> {
-        self.inner.begin(size, plan).map_err(|e| self.wrap(e))
-    }
-    fn write(&mut self, offset: u64, data: Bytes) -> io::Result<()> {
-        self.inner.write(offset, data).map_err(|e| self.wrap(e))
-    }
-    fn finish(&mut self) -> io::Result<()> {
-        self.inner.finish().map_err(|e| self.wrap(e))
-    }
-    fn wants_exact_plan(&self) -> bool {
-        self.inner.wants_exact_plan()
-    }
-}
-
 /// Where one output's bytes are being put until the conversion succeeds.
 enum Staging {
     /// A temporary file beside the target.
@@ -283,7 +256,9 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
 
     let mut staging = Vec::with_capacity(job.outputs.len());
     let mut companions: Vec<PendingFile> = Vec::new();
-    let mut sinks: Vec<Named> = Vec::with_capacity(job.outputs.len());
+    let mut sinks: Vec<Box<dyn BlockSink>> = Vec::with_capacity(job.outputs.len());
+    // What each sink is called in errors.
+    let mut labels: Vec<PathBuf> = Vec::with_capacity(job.outputs.len());
     for o in &job.outputs {
         let (stage, dest, label) = match &o.target {
             OutputTarget::Path(p) => {
@@ -292,13 +267,13 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
                 (
                     Staging::Pending(pending),
                     Destination::file(file),
-                    p.display().to_string(),
+                    p.clone(),
                 )
             }
             OutputTarget::Stdout if options.streamable(o.format) => (
                 Staging::Stdout,
                 Destination::stream(io::stdout()),
-                "standard output".to_string(),
+                PathBuf::from("standard output"),
             ),
             OutputTarget::Stdout => {
                 let spool = tempfile::tempfile().map_err(|e| Error::io("temporary file", e))?;
@@ -308,7 +283,7 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
                 (
                     Staging::Spool(spool),
                     Destination::file(file),
-                    "standard output".to_string(),
+                    PathBuf::from("standard output"),
                 )
             }
         };
@@ -325,29 +300,37 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
             },
             OutputTarget::Stdout => None,
         };
-        sinks.push(Named {
-            inner: make_sink(
-                o.format,
-                &options,
-                dest,
-                SinkContext {
-                    companion,
-                    note: note.clone(),
-                    file_name: extent_name(o),
-                },
-            )?,
-            name: label,
-        });
+        sinks.push(make_sink(
+            o.format,
+            &options,
+            dest,
+            SinkContext {
+                companion,
+                note: note.clone(),
+                file_name: extent_name(o),
+            },
+        )?);
+        labels.push(label);
         staging.push((stage, note));
     }
 
     let mut refs: Vec<&mut dyn BlockSink> =
         sinks.iter_mut().map(|s| s as &mut dyn BlockSink).collect();
     let stats = blocksink::convert(image.source.as_mut(), &mut refs, progress).map_err(|e| {
-        if e.kind() == io::ErrorKind::BrokenPipe {
-            stdout_error(e)
-        } else {
-            Error::image(input, e)
+        // The fan-out says which side failed: an output's error names the
+        // output, the input's the input.
+        let side = blocksink::Error::find(&e).and_then(blocksink::Error::side);
+        match side {
+            Some(Side::Output(i)) if labels[i] == Path::new("standard output") => stdout_error(e),
+            Some(Side::Output(i)) => Error::Output {
+                path: labels[i].clone(),
+                source: e,
+            },
+            _ if e.kind() == io::ErrorKind::BrokenPipe => stdout_error(e),
+            _ => Error::Input {
+                path: input.clone(),
+                source: e,
+            },
         }
     })?;
     drop(refs);

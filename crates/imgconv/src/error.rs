@@ -21,6 +21,25 @@ pub enum Error {
         /// What is wrong, and where.
         message: String,
     },
+    /// Reading the input of a conversion failed; the cause says how and where.
+    #[error("{path}")]
+    Input {
+        /// The input.
+        path: PathBuf,
+        /// What failed (a format crate's error inside, when it has one).
+        #[source]
+        source: io::Error,
+    },
+    /// Writing an output failed (a full disk, a closed pipe, a writer's
+    /// refusal); the cause says how and where.
+    #[error("{path}")]
+    Output {
+        /// The output as the user named it.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: io::Error,
+    },
     /// The request itself cannot be carried out (names, formats, options).
     #[error("{0}")]
     Usage(String),

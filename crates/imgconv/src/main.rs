@@ -670,7 +670,7 @@ fn main() -> ExitCode {
         // that SIGPIPE ended (128 + 13), as other command-line tools do.
         Err(e) if e.is::<StdoutClosed>() => ExitCode::from(141),
         Err(e) => {
-            note!("imgconv: {e:#}");
+            note!("imgconv: {}", blocksink::chain(e.as_ref()));
             ExitCode::from(1)
         }
     }

@@ -223,3 +223,60 @@ fn an_iso_input_is_said_to_be_one() {
         .unwrap()
         .contains("ISO 9660 file system"));
 }
+
+/// A 2 MiB tmpfs mounted for the life of the value.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(at: PathBuf) -> Self {
+        std::fs::create_dir(&at).unwrap();
+        testkit::run_ok("mount", &["-t", "tmpfs", "-o", "size=2m", "tmpfs", s(&at)]);
+        SmallDisk(at)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_named_as_the_output_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.raw");
+    sample_disk(&input, 16 << 20, 61);
+    let small = SmallDisk::mount(dir.path().join("small"));
+    let big = dir.path().join("big");
+    std::fs::create_dir(&big).unwrap();
+    // The first output fits elsewhere; the second fills the small disk.
+    let r = run(&[
+        s(&input),
+        "--to",
+        "qcow2",
+        "-o",
+        s(&small.0.join("x.qcow2")),
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    let want = format!("imgconv: {}: ", small.0.join("x.qcow2").display());
+    assert!(err.starts_with(&want), "{err}");
+    assert_eq!(err.matches("No space left on device").count(), 1, "{err}");
+    assert!(!err.contains("in.raw"), "the input is not to blame: {err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(names_in(&small.0).is_empty());
+
+    let r = run(&[s(&input), "--to", "vhd", "-o", s(&big.join("y.vhd"))]);
+    assert!(r.status.success());
+    // An input error names the input.
+    let cut = dir.path().join("cut.vhd");
+    let bytes = std::fs::read(big.join("y.vhd")).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let r = run(&[s(&cut), "--to", "qcow2", "-o", s(&big.join("z.qcow2"))]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success());
+    assert!(
+        err.starts_with(&format!("imgconv: {}", cut.display())),
+        "{err}"
+    );
+}
