@@ -5,7 +5,9 @@
 //! -isohybrid-mbr … -isohybrid-gpt-basdat` makes.
 
 use blocksink::BuildStamp;
+use gpt::format::{MbrRecord, ProtectiveMbr};
 use uuid::Uuid;
+use zerocopy::{FromZeros, IntoBytes};
 
 use crate::{Error, Result};
 
@@ -18,7 +20,8 @@ const GPT_ENTRIES: u32 = 248;
 pub(crate) const BACKUP_SECTORS: u64 = GPT_ENTRIES as u64 * 128 / LBA + 1;
 /// Images are padded to whole cylinders of 64 heads × 32 sectors (1 MiB).
 pub(crate) const CYLINDER: u64 = 64 * 32 * LBA;
-/// Offset in a hybrid MBR of the boot image's 512-byte sector number.
+/// Offset in a hybrid MBR (inside the boot code) of the boot image's
+/// 512-byte sector number; the code before it is copied from isohdpfx.bin.
 const BOOT_LBA_AT: usize = 432;
 /// isolinux images suitable for hybrid boot carry this at byte 0x40.
 pub const ISOLINUX_HYBRID_MAGIC: u32 = 0x7078_c0fb;
@@ -52,15 +55,15 @@ fn chs(lba: u64) -> [u8; 3] {
     ]
 }
 
-fn mbr_entry(boot: bool, kind: u8, start: u64, sectors: u64) -> [u8; 16] {
-    let mut e = [0u8; 16];
-    e[0] = if boot { 0x80 } else { 0 };
-    e[1..4].copy_from_slice(&chs(start));
-    e[4] = kind;
-    e[5..8].copy_from_slice(&chs(start + sectors - 1));
-    e[8..12].copy_from_slice(&(start as u32).to_le_bytes());
-    e[12..16].copy_from_slice(&(sectors.min(u64::from(u32::MAX)) as u32).to_le_bytes());
-    e
+fn mbr_record(boot: bool, kind: u8, start: u64, sectors: u64) -> MbrRecord {
+    MbrRecord {
+        boot_indicator: if boot { 0x80 } else { 0 },
+        starting_chs: chs(start),
+        os_type: kind,
+        ending_chs: chs(start + sectors - 1),
+        starting_lba: (start as u32).into(),
+        size_in_lba: (sectors.min(u64::from(u32::MAX)) as u32).into(),
+    }
 }
 
 /// The system area (first 32 KiB) and the backup GPT with the offset it
@@ -116,32 +119,27 @@ pub(crate) fn system_area(l: &Layout<'_>, stamp: &BuildStamp) -> Result<(Vec<u8>
         Err(_) => return Err(Error::InvalidOption("hybrid GPT: unexpected layout".into())),
     };
     head.resize(32 * 1024, 0);
-    let mbr = &mut head[..512];
-    mbr.fill(0);
+    let mut mbr = ProtectiveMbr::new_zeroed();
     if let Some(code) = l.mbr_code {
-        if code.len() < 432 {
+        if code.len() < BOOT_LBA_AT {
             return Err(Error::InvalidOption(format!(
-                "hybrid MBR code is {} bytes; it needs 432 at least (isohdpfx.bin is 512)",
+                "hybrid MBR code is {} bytes; it needs {BOOT_LBA_AT} at least (isohdpfx.bin is 512)",
                 code.len()
             )));
         }
-        mbr[..432].copy_from_slice(&code[..432]);
+        mbr.boot_code[..BOOT_LBA_AT].copy_from_slice(&code[..BOOT_LBA_AT]);
     }
     if let Some(lba) = l.bios_lba {
-        mbr[BOOT_LBA_AT..BOOT_LBA_AT + 4].copy_from_slice(&(lba * 4).to_le_bytes());
+        mbr.boot_code[BOOT_LBA_AT..BOOT_LBA_AT + 4].copy_from_slice(&(lba * 4).to_le_bytes());
     }
-    mbr[440..444].copy_from_slice(&disk_guid.as_bytes()[..4]);
-    mbr[446..462].copy_from_slice(&mbr_entry(true, 0x00, 0, sectors));
+    mbr.disk_signature
+        .copy_from_slice(&disk_guid.as_bytes()[..4]);
+    mbr.records[0] = mbr_record(true, 0x00, 0, sectors);
     if let Some((lba, size)) = l.efi {
-        mbr[462..478].copy_from_slice(&mbr_entry(
-            false,
-            0xef,
-            u64::from(lba) * 4,
-            size.div_ceil(LBA).max(1),
-        ));
+        mbr.records[1] = mbr_record(false, 0xef, u64::from(lba) * 4, size.div_ceil(LBA).max(1));
     }
-    mbr[510] = 0x55;
-    mbr[511] = 0xAA;
+    mbr.signature = [0x55, 0xaa];
+    head[..512].copy_from_slice(mbr.as_bytes());
     Ok((head, tail_at, tail))
 }
 
