@@ -343,25 +343,6 @@ fn iso_cli_extracts_and_refuses_bad_requests_without_output() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
 }
 
-/// Every directory (`None`) and file (its bytes) under `root`.
-fn tree_contents(root: &Path) -> std::collections::BTreeMap<String, Option<Vec<u8>>> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let rel = p.strip_prefix(root).unwrap().to_str().unwrap().to_string();
-            if p.is_dir() {
-                out.insert(rel, None);
-                stack.push(p);
-            } else {
-                out.insert(rel, Some(fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn efi_boot_directory_becomes_a_fat_image_fsck_finds_clean() {
     let dir = tempfile::tempdir().unwrap();
@@ -415,27 +396,5 @@ fn efi_boot_directory_becomes_a_fat_image_fsck_finds_clean() {
             img.to_str().unwrap(),
         ],
     );
-    let i = img.to_str().unwrap();
-    let fsck = testkit::run("fsck.fat", &["-n", i]);
-    let report =
-        String::from_utf8_lossy(&fsck.stdout).into_owned() + &String::from_utf8_lossy(&fsck.stderr);
-    // A clean file system gives the version line and the summary, nothing else.
-    assert!(
-        fsck.status.success() && report.lines().count() == 2,
-        "fsck.fat -n on the ISO's efiboot.img:\n{report}"
-    );
-    run_ok("fsck.vfat", &["-n", i]);
-    let copied = dir.path().join("copied");
-    fs::create_dir(&copied).unwrap();
-    let mcopy = Command::new("mcopy")
-        .args(["-s", "-i", i, "::/", copied.to_str().unwrap()])
-        .env("LC_ALL", "C.UTF-8")
-        .output()
-        .expect("mcopy is installed by `cargo xtask test`");
-    assert!(mcopy.status.success(), "{mcopy:?}");
-    assert!(
-        tree_contents(&copied) == tree_contents(&efi),
-        "mcopy of efiboot.img differs from {}",
-        efi.display()
-    );
+    testkit::assert_clean_fat(&img, &efi, dir.path());
 }

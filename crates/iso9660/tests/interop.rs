@@ -11,7 +11,7 @@ use std::path::Path;
 use blocksink::{BuildStamp, Destination};
 use iso9660::fat::{FatImage, FatType};
 use iso9660::{Error, IsoImage, IsoKind, IsoOptions, IsoWriter, Naming, Tree};
-use testkit::{run, run_ok};
+use testkit::{assert_clean_fat, mtools, run, run_ok};
 
 /// A tree with what Rock Ridge must carry: modes, owners, symlinks (one
 /// with a 300-byte component), hard links, long and Unicode names, a tree
@@ -501,94 +501,6 @@ fn fat_tree(root: &Path) {
         rng.fill(&mut b);
         fs::write(root.join(name), &b).unwrap();
     }
-}
-
-/// Every directory (`None`) and file (its bytes) under `root`.
-fn tree_contents(root: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let rel = p.strip_prefix(root).unwrap().to_str().unwrap().to_string();
-            if p.is_dir() {
-                out.insert(rel, None);
-                stack.push(p);
-            } else {
-                out.insert(rel, Some(fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out
-}
-
-/// Runs an mtools command with UTF-8 names; it must succeed.
-fn mtools(program: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new(program)
-        .args(args)
-        .env("LC_ALL", "C.UTF-8")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {program} ({e}): `cargo xtask test` installs mtools")
-        });
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `fsck.fat -n` and `fsck.vfat -n` find nothing wrong with `img` (fsck.fat
-/// exits 0 after some repairable problems too, so its report is read: the
-/// version line and the summary line are all a clean file system gives),
-/// and mtools copies out exactly the tree under `src`.
-fn assert_clean_fat(img: &Path, src: &Path, scratch: &Path) {
-    let i = img.to_str().unwrap();
-    let out = run("fsck.fat", &["-n", i]);
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "fsck.fat -n {i}: {}\n{report}",
-        out.status
-    );
-    let lines: Vec<&str> = report.lines().collect();
-    assert_eq!(
-        lines.len(),
-        2,
-        "fsck.fat -n {i} reports problems:\n{report}"
-    );
-    assert!(lines[0].starts_with("fsck.fat "), "{report}");
-    assert!(
-        lines[1].starts_with(&format!("{i}: ")) && lines[1].ends_with(" clusters"),
-        "{report}"
-    );
-    run_ok("fsck.vfat", &["-n", i]);
-
-    let out = scratch.join("mcopy");
-    fs::create_dir_all(&out).unwrap();
-    mtools(
-        "mcopy",
-        &["-s", "-n", "-i", i, "::/", out.to_str().unwrap()],
-    );
-    let got = tree_contents(&out);
-    let want = tree_contents(src);
-    let missing: Vec<_> = want.keys().filter(|k| !got.contains_key(*k)).collect();
-    let extra: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "mcopy of {i}: missing {missing:?}, extra {extra:?}"
-    );
-    for (k, v) in &want {
-        assert!(got[k] == *v, "mcopy of {i}: {k} differs");
-    }
-    fs::remove_dir_all(&out).unwrap();
 }
 
 #[test]
