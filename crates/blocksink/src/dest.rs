@@ -4,6 +4,8 @@ use std::os::unix::fs::FileExt;
 
 use bytes::Bytes;
 
+use crate::Finished;
+
 /// Where an output image's bytes go: a seekable file, written with
 /// positioned writes, or a forward-only stream such as a pipe.
 ///
@@ -157,8 +159,8 @@ impl Destination {
     }
 
     /// Makes the output exactly `len` bytes long (zeros past what was written;
-    /// a hole in a file) and flushes it.
-    pub fn finish(&mut self, len: u64) -> io::Result<()> {
+    /// a hole in a file), flushes it, and says what was written: `len` bytes.
+    pub fn finish(&mut self, len: u64) -> io::Result<Finished> {
         match &mut self.kind {
             Kind::File(f) => {
                 f.set_len(len)?;
@@ -176,7 +178,7 @@ impl Destination {
                 self.end = len;
             }
         }
-        Ok(())
+        Ok(Finished::new(len))
     }
 }
 

@@ -2,13 +2,13 @@ use std::io;
 
 use bytes::Bytes;
 
-use crate::{merge_extents, nonzero_runs, BlockSink, BlockSource, Error, Extent, Side};
+use crate::{merge_extents, nonzero_runs, BlockSink, BlockSource, Error, Extent, Finished, Side};
 
 /// How much of the source is read at a time. Reads are aligned to it.
 pub const CHUNK_SIZE: u64 = 1 << 20;
 
 /// What a conversion did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConvertStats {
     /// Virtual size of the disk.
     pub virtual_size: u64,
@@ -16,6 +16,8 @@ pub struct ConvertStats {
     pub read_bytes: u64,
     /// Non-zero bytes handed to the sinks.
     pub data_bytes: u64,
+    /// What each sink wrote, in the order given.
+    pub outputs: Vec<Finished>,
 }
 
 /// Chunk buffers handed out recently. Once every sink has let go of one, it
@@ -213,14 +215,18 @@ pub fn convert(
         }
         Ok(())
     })?;
+    let mut outputs = Vec::with_capacity(sinks.len());
     for (i, sink) in sinks.iter_mut().enumerate() {
-        sink.finish()
-            .map_err(|e| on_side(e, Side::Output(i), "finishing the output".into()))?;
+        outputs.push(
+            sink.finish()
+                .map_err(|e| on_side(e, Side::Output(i), "finishing the output".into()))?,
+        );
     }
     Ok(ConvertStats {
         virtual_size: size,
         read_bytes,
         data_bytes,
+        outputs,
     })
 }
 
@@ -249,9 +255,9 @@ mod tests {
             self.writes.push((offset, data));
             Ok(())
         }
-        fn finish(&mut self) -> io::Result<()> {
+        fn finish(&mut self) -> io::Result<Finished> {
             self.finished = true;
-            Ok(())
+            Ok(Finished::default())
         }
         fn wants_exact_plan(&self) -> bool {
             self.exact

@@ -56,7 +56,7 @@ pub use extent::{merge_extents, Extent};
 pub use fanout::{convert, scan_data, ConvertStats, CHUNK_SIZE};
 pub use parallel::{Codec, Compressed, ParallelCompressor};
 pub use pending::{commit_all, remove_pending_files, PendingFile};
-pub use sink::{BlockSink, RawSink};
+pub use sink::{BlockSink, Finished, RawSink};
 pub use source::{check_read, BlockSource, MemSource, RawFile, ReadAt, ReadAtCursor, Window};
 pub use stamp::BuildStamp;
 pub use zero::{is_zero, nonzero_runs, ZERO_GRANULARITY};

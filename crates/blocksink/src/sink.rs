@@ -4,6 +4,33 @@ use bytes::Bytes;
 
 use crate::{Destination, Extent};
 
+/// What a sink wrote, as [`BlockSink::finish`] says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Finished {
+    /// Bytes of the output (of all its files, when it has companions).
+    pub bytes: u64,
+    /// What the user should know about the output (a table moved, a size
+    /// rounded), one sentence each.
+    pub notes: Vec<String>,
+}
+
+impl Finished {
+    /// `bytes` written, nothing to add.
+    pub fn new(bytes: u64) -> Self {
+        Finished {
+            bytes,
+            notes: Vec::new(),
+        }
+    }
+    /// The same with `note` added.
+    #[must_use]
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+}
+
 /// One output format being written.
 ///
 /// The fan-out calls [`begin`](Self::begin) once, then
@@ -18,8 +45,9 @@ pub trait BlockSink {
     /// Data at `offset`, after every earlier write's range and inside the plan.
     fn write(&mut self, offset: u64, data: Bytes) -> io::Result<()>;
 
-    /// Writes everything that makes the file whole (tables, footers) and flushes.
-    fn finish(&mut self) -> io::Result<()>;
+    /// Writes everything that makes the file whole (tables, footers),
+    /// flushes, and says what was written.
+    fn finish(&mut self) -> io::Result<Finished>;
 
     /// Whether this sink must know, before data arrives, exactly which blocks
     /// hold non-zero data — a format that lays out its tables first and is
@@ -37,7 +65,7 @@ impl<T: BlockSink + ?Sized> BlockSink for Box<T> {
     fn write(&mut self, offset: u64, data: Bytes) -> io::Result<()> {
         (**self).write(offset, data)
     }
-    fn finish(&mut self) -> io::Result<()> {
+    fn finish(&mut self) -> io::Result<Finished> {
         (**self).finish()
     }
     fn wants_exact_plan(&self) -> bool {
@@ -68,7 +96,7 @@ impl BlockSink for RawSink {
     fn write(&mut self, offset: u64, data: Bytes) -> io::Result<()> {
         self.dest.write_bytes_at(offset, data)
     }
-    fn finish(&mut self) -> io::Result<()> {
+    fn finish(&mut self) -> io::Result<Finished> {
         self.dest.finish(self.size)
     }
 }

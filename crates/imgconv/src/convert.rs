@@ -1,9 +1,7 @@
 //! One pass from an input image to many outputs.
 
-use std::cell::RefCell;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::time::Instant;
 
 use blocksink::{BlockSink, Destination, PendingFile, Side};
@@ -287,7 +285,6 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
                 )
             }
         };
-        let note = Rc::new(RefCell::new(None));
         let companion = match &o.target {
             OutputTarget::Path(p) => match companion_path(o.format, p) {
                 Some(cp) => {
@@ -306,12 +303,11 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
             dest,
             SinkContext {
                 companion,
-                note: note.clone(),
                 file_name: extent_name(o),
             },
         )?);
         labels.push(label);
-        staging.push((stage, note));
+        staging.push(stage);
     }
 
     let mut refs: Vec<&mut dyn BlockSink> =
@@ -339,19 +335,14 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
     // Standard output first: when its reader has gone, no file is placed.
     let mut outputs = Vec::with_capacity(staging.len());
     let mut placing: Vec<PendingFile> = Vec::new();
-    for (o, (stage, note)) in job.outputs.iter().zip(staging) {
+    for ((o, stage), done) in job.outputs.iter().zip(staging).zip(stats.outputs) {
         let (path, bytes) = match stage {
             Staging::Pending(p) => {
                 let target = p.target().to_path_buf();
-                let len = p
-                    .file()
-                    .and_then(|f| f.metadata())
-                    .map(|m| m.len())
-                    .map_err(|e| Error::io(&target, e))?;
                 placing.push(p);
-                (Some(target), len)
+                (Some(target), done.bytes)
             }
-            Staging::Stdout => (None, 0),
+            Staging::Stdout => (None, done.bytes),
             Staging::Spool(mut f) => {
                 use std::io::{Seek, Write};
                 f.seek(io::SeekFrom::Start(0))
@@ -363,7 +354,7 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
                 (None, n)
             }
         };
-        let note = note.borrow_mut().take();
+        let note = (!done.notes.is_empty()).then(|| done.notes.join("; "));
         outputs.push(OutputReport {
             format: o.format,
             path,

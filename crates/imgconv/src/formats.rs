@@ -6,9 +6,6 @@ use std::path::Path;
 
 use blocksink::{BlockSink, BlockSource, BuildStamp, Destination, RawFile, RawSink, ReadAt};
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use crate::gpt_grow::GptGrow;
 use crate::{Error, Result};
 
@@ -150,8 +147,6 @@ impl FormatOptions {
 
 /// What a writer may need to know about its output besides its bytes.
 pub(crate) struct SinkContext {
-    /// Where the writer leaves a note for the report.
-    pub(crate) note: Rc<RefCell<Option<String>>>,
     /// The output's file name (a VMDK descriptor names its extent).
     pub(crate) file_name: String,
     /// A second output file (the flat extent of a monolithicFlat VMDK).
@@ -180,7 +175,7 @@ pub(crate) fn make_sink(
     dest: Destination,
     ctx: SinkContext,
 ) -> Result<Box<dyn BlockSink>> {
-    let (note, file_name) = (ctx.note.clone(), ctx.file_name.as_str());
+    let file_name = ctx.file_name.as_str();
     let usage = |e: &dyn std::fmt::Display| Error::Usage(e.to_string());
     Ok(match format {
         OutputFormat::Raw => Box::new(RawSink::new(dest)),
@@ -244,7 +239,7 @@ pub(crate) fn make_sink(
             let w = Box::new(vhd::VhdWriter::new(dest, o).map_err(|e| usage(&e))?);
             if opts.grow_gpt {
                 let grown: fn(u64) -> u64 = |s| s.next_multiple_of(1 << 20);
-                Box::new(GptGrow::new(w, grown, note))
+                Box::new(GptGrow::new(w, grown))
             } else {
                 w
             }

@@ -1,10 +1,8 @@
 //! Keeping a GPT valid when an output rounds the disk up.
 
-use std::cell::RefCell;
 use std::io;
-use std::rc::Rc;
 
-use blocksink::{nonzero_runs, BlockSink, Bytes, Extent};
+use blocksink::{nonzero_runs, BlockSink, Bytes, Extent, Finished};
 use gpt::format::{Header, SECTOR, SIGNATURE};
 use zerocopy::FromBytes;
 
@@ -22,7 +20,7 @@ pub(crate) struct GptGrow {
     inner: Box<dyn BlockSink>,
     grown_size: fn(u64) -> u64,
     /// What happened, for the conversion report.
-    note: Rc<RefCell<Option<String>>>,
+    note: Option<String>,
     old_size: u64,
     new_size: u64,
     head: Option<Vec<u8>>,
@@ -32,15 +30,11 @@ pub(crate) struct GptGrow {
 }
 
 impl GptGrow {
-    pub(crate) fn new(
-        inner: Box<dyn BlockSink>,
-        grown_size: fn(u64) -> u64,
-        note: Rc<RefCell<Option<String>>>,
-    ) -> Self {
+    pub(crate) fn new(inner: Box<dyn BlockSink>, grown_size: fn(u64) -> u64) -> Self {
         GptGrow {
             inner,
             grown_size,
-            note,
+            note: None,
             old_size: 0,
             new_size: 0,
             head: None,
@@ -62,18 +56,18 @@ impl GptGrow {
         };
         match gpt::Gpt::grow_head(&mut head, self.old_size, self.new_size) {
             Ok((_, at, _)) if at < self.tail_start() => {
-                *self.note.borrow_mut() =
+                self.note =
                     Some("disk grown without moving its GPT: the backup array is too large".into());
             }
             Ok((_, at, backup)) => {
                 self.backup = Some((at, backup));
-                *self.note.borrow_mut() = Some(format!(
+                self.note = Some(format!(
                     "moved the backup GPT to the new end of the disk ({} -> {} bytes)",
                     self.old_size, self.new_size
                 ));
             }
             Err(e) => {
-                *self.note.borrow_mut() = Some(format!("disk grown without moving a GPT ({e})"));
+                self.note = Some(format!("disk grown without moving a GPT ({e})"));
             }
         }
         self.forward(0, head)
@@ -168,7 +162,7 @@ impl BlockSink for GptGrow {
         self.inner.write(offset, data)
     }
 
-    fn finish(&mut self) -> io::Result<()> {
+    fn finish(&mut self) -> io::Result<Finished> {
         self.release_head()?;
         if let Some((start, mut tail)) = self.tail.take() {
             if let Some((at, backup)) = self.backup.take() {
@@ -180,7 +174,9 @@ impl BlockSink for GptGrow {
             }
             self.forward(start, tail)?;
         }
-        self.inner.finish()
+        let mut done = self.inner.finish()?;
+        done.notes.extend(self.note.take());
+        Ok(done)
     }
 
     fn wants_exact_plan(&self) -> bool {

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex};
 
-use blocksink::{BlockSink, BuildStamp, Bytes, Destination, Extent};
+use blocksink::{BlockSink, BuildStamp, Bytes, Destination, Extent, Finished};
 use sha1::Digest;
 use vmdk::{VmdkOptions, VmdkSubformat, VmdkWriter};
 
@@ -258,7 +258,7 @@ impl OvaWriter {
         format!("{}-disk1.vmdk", vm.name)
     }
 
-    fn pack(&mut self) -> Result<()> {
+    fn pack(&mut self) -> Result<Finished> {
         let hash = ManifestHash::for_hw_version(self.vm.hw_version);
         let (disk_len, disk_digest) = {
             let mut t = self
@@ -314,8 +314,7 @@ impl OvaWriter {
         pos += 512 + disk_len.next_multiple_of(512);
         // Two zero records end the archive; pad to tar's 10 KiB blocking.
         let end = (pos + 1024).next_multiple_of(10240);
-        self.dest.finish(end)?;
-        Ok(())
+        Ok(self.dest.finish(end)?)
     }
 }
 
@@ -345,7 +344,7 @@ impl BlockSink for OvaWriter {
         self.disk.write(offset, data)
     }
 
-    fn finish(&mut self) -> io::Result<()> {
+    fn finish(&mut self) -> io::Result<Finished> {
         self.disk.finish()?;
         Ok(self.pack()?)
     }

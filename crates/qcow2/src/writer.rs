@@ -5,7 +5,7 @@ use std::io;
 
 use blocksink::{
     place_run, Block, BlockAssembler, BlockSink, Bytes, Codec, Compressed, Destination, Extent,
-    ParallelCompressor,
+    Finished, ParallelCompressor,
 };
 use zerocopy::IntoBytes;
 
@@ -512,7 +512,7 @@ impl Qcow2Writer {
         Ok(())
     }
 
-    fn finish_append(&mut self) -> Result<()> {
+    fn finish_append(&mut self) -> Result<Finished> {
         if let Some(c) = &mut self.append().compressor {
             let done = c.finish()?;
             self.write_compressed(done)?;
@@ -545,8 +545,7 @@ impl Qcow2Writer {
         let rt_bytes = Self::be_table((0..rb).map(|i| rb_off + i * cs), rt * cs);
         self.dest.write_at(rt_off, &rt_bytes)?;
         self.write_header(l1_off, rt_off, rt)?;
-        self.dest.finish(total * cs)?;
-        Ok(())
+        Ok(self.dest.finish(total * cs)?)
     }
 }
 
@@ -684,7 +683,7 @@ impl BlockSink for Qcow2Writer {
         Ok(self.write_blocks(blocks)?)
     }
 
-    fn finish(&mut self) -> io::Result<()> {
+    fn finish(&mut self) -> io::Result<Finished> {
         let rest: Vec<Block> = self.assembler.flush().into_iter().collect();
         self.write_blocks(rest)?;
         match std::mem::replace(&mut self.state, State::Idle) {

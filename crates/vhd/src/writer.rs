@@ -2,7 +2,7 @@
 
 use std::io;
 
-use blocksink::{split_at_blocks, BlockSink, BuildStamp, Bytes, Destination, Extent};
+use blocksink::{split_at_blocks, BlockSink, BuildStamp, Bytes, Destination, Extent, Finished};
 use zerocopy::{FromZeros, IntoBytes};
 
 use crate::format::*;
@@ -261,7 +261,7 @@ impl BlockSink for VhdWriter {
         Ok(self.write_run(offset, data)?)
     }
 
-    fn finish(&mut self) -> io::Result<()> {
+    fn finish(&mut self) -> io::Result<Finished> {
         let footer = self.footer();
         let end = match self.opts.kind {
             VhdKind::Fixed => self.size,
@@ -275,8 +275,7 @@ impl BlockSink for VhdWriter {
             }
         };
         self.dest.write_at(end, footer.as_bytes())?;
-        self.dest.finish(end + 512)?;
-        Ok(())
+        self.dest.finish(end + 512)
     }
 
     fn wants_exact_plan(&self) -> bool {

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use blocksink::{split_at_blocks, BlockSink, BuildStamp, Bytes, Destination, Extent};
+use blocksink::{split_at_blocks, BlockSink, BuildStamp, Bytes, Destination, Extent, Finished};
 use zerocopy::{FromZeros, IntoBytes};
 
 use crate::format::*;
@@ -291,7 +291,7 @@ impl BlockSink for VhdxWriter {
         Ok(self.write_run(offset, data)?)
     }
 
-    fn finish(&mut self) -> io::Result<()> {
+    fn finish(&mut self) -> io::Result<Finished> {
         if !self.bat_written {
             self.write_bat()?;
         }

@@ -4,7 +4,7 @@ use std::io;
 
 use blocksink::{
     place_run, Block, BlockAssembler, BlockSink, BuildStamp, Bytes, Codec, Compressed, Destination,
-    Extent, ParallelCompressor,
+    Extent, Finished, ParallelCompressor,
 };
 use zerocopy::{FromZeros, IntoBytes};
 
@@ -411,7 +411,7 @@ impl BlockSink for VmdkWriter {
         Ok(self.write_blocks(blocks)?)
     }
 
-    fn finish(&mut self) -> io::Result<()> {
+    fn finish(&mut self) -> io::Result<Finished> {
         let rest: Vec<Block> = self.assembler.flush().into_iter().collect();
         self.write_blocks(rest)?;
         if let Some(c) = &mut self.compressor {
@@ -484,10 +484,11 @@ impl BlockSink for VmdkFlatWriter {
         self.flat.write_bytes_at(offset, data)
     }
 
-    fn finish(&mut self) -> io::Result<()> {
-        self.flat.finish(self.capacity * SECTOR)?;
+    fn finish(&mut self) -> io::Result<Finished> {
+        let flat = self.flat.finish(self.capacity * SECTOR)?;
         let text = descriptor_with(&self.opts, self.capacity, "monolithicFlat", "FLAT", " 0");
         self.descriptor.write_at(0, text.as_bytes())?;
-        self.descriptor.finish(text.len() as u64)
+        let descriptor = self.descriptor.finish(text.len() as u64)?;
+        Ok(Finished::new(flat.bytes + descriptor.bytes))
     }
 }
