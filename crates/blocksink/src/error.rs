@@ -159,6 +159,13 @@ impl Error {
         self.side
     }
 
+    /// The I/O error behind an [`ErrorKind::Io`] failure.
+    pub fn io_error(&self) -> Option<&io::Error> {
+        self.source
+            .as_deref()
+            .and_then(|e| e.downcast_ref::<io::Error>())
+    }
+
     /// The [`Error`] an `io::Error` carries, if it carries one.
     pub fn find(e: &io::Error) -> Option<&Error> {
         e.get_ref().and_then(|inner| inner.downcast_ref::<Error>())
@@ -190,24 +197,15 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut sep = "";
-        if !self.format.is_empty() {
-            let what = match self.kind {
-                ErrorKind::Io => "",
-                ErrorKind::InvalidFormat => "not ",
-                ErrorKind::Unsupported => "unsupported ",
-                ErrorKind::Corrupt => "corrupt ",
-                ErrorKind::OutOfRange => "invalid ",
+        if !self.format.is_empty() && self.kind != ErrorKind::Io {
+            let (what, noun) = match self.kind {
+                ErrorKind::InvalidFormat => ("not ", " image"),
+                ErrorKind::Unsupported => ("unsupported ", " image"),
+                ErrorKind::OutOfRange => ("invalid ", " option"),
+                _ => ("corrupt ", " image"),
             };
-            let noun = match self.kind {
-                ErrorKind::Io => "",
-                ErrorKind::InvalidFormat => " image",
-                ErrorKind::OutOfRange => " option",
-                _ => " image",
-            };
-            if self.kind != ErrorKind::Io {
-                write!(f, "{what}{}{noun}", self.format)?;
-                sep = ": ";
-            }
+            write!(f, "{what}{}{noun}", self.format)?;
+            sep = ": ";
         }
         if !self.message.is_empty() {
             write!(f, "{sep}{}", self.message)?;
@@ -218,6 +216,18 @@ impl fmt::Display for Error {
             (Some(field), None) => write!(f, "{sep}(field {field})")?,
             (None, Some(at)) => write!(f, "{sep}(at offset {at})")?,
             (None, None) => {}
+        }
+        // An I/O error is what happened; the context above says where. It
+        // is shown here and not again as a source, as io::Error does.
+        if self.kind == ErrorKind::Io {
+            if let Some(cause) = &self.source {
+                let sep = if sep.is_empty() && self.message.is_empty() && self.offset.is_none() {
+                    ""
+                } else {
+                    ": "
+                };
+                write!(f, "{sep}{cause}")?;
+            }
         }
         Ok(())
     }
@@ -239,9 +249,17 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        let cause = self
+            .source
             .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
+            .map(|e| e as &(dyn std::error::Error + 'static))?;
+        // An I/O cause is part of this error's text (see Display): what
+        // follows is its own cause.
+        if self.kind == ErrorKind::Io {
+            cause.source()
+        } else {
+            Some(cause)
+        }
     }
 }
 
@@ -312,8 +330,13 @@ mod tests {
         let io = io::Error::new(io::ErrorKind::StorageFull, "No space left on device");
         let e = Error::io("qcow2", "writing the L2 table", io).at(65536);
         assert_eq!(
-            chain(&e),
+            e.to_string(),
             "writing the L2 table (at offset 65536): No space left on device"
+        );
+        assert_eq!(chain(&e), e.to_string());
+        assert_eq!(
+            e.io_error().map(io::Error::kind),
+            Some(io::ErrorKind::StorageFull)
         );
     }
 

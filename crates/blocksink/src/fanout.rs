@@ -75,11 +75,14 @@ impl BufferPool {
     }
 }
 
-/// `e` marked as a failure of `side`: the [`Error`] it carries, or an I/O
-/// error while `doing` something, with `e` as its cause.
+/// `e` marked as a failure of `side`: the [`Error`] it carries, or `e`
+/// itself (its text unchanged) when it is an I/O failure of the system,
+/// with what was being done when it is not.
 fn on_side(e: io::Error, side: Side, doing: String) -> io::Error {
     let e = match Error::find(&e) {
         Some(_) => Error::from_io(e),
+        // A writer's or reader's own error says what it is.
+        None if e.raw_os_error().is_none() => Error::from_io(e),
         None => Error::io("", doing, e),
     };
     if e.side().is_some() {
