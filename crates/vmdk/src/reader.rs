@@ -62,6 +62,9 @@ impl SparseExtent {
             });
         }
         let descriptor = Self::embedded_descriptor(&io, &header, file_len)?;
+        if let Some(d) = &descriptor {
+            d.refuse_parent("embedded descriptor")?;
+        }
         if header.gd_offset.get() == GD_AT_END {
             // Stream-optimized: the footer, before the end-of-stream marker, has the directory.
             if file_len < 3 * SECTOR {
@@ -402,6 +405,7 @@ impl VmdkReader {
             return Err(Error::BadMagic);
         }
         let d = Descriptor::parse(&raw)?;
+        d.refuse_parent("descriptor")?;
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),

@@ -166,6 +166,76 @@ fn extent_paths_stay_inside_the_directory() {
     }
 }
 
+/// Delta disks made by qemu-img read as zeros without their parent, so
+/// they are refused, naming the line and the parent.
+#[test]
+fn delta_disks_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("parent.raw");
+    let contents = sample_disk(&raw, 3 << 20, 44);
+    let parent = dir.path().join("parent.vmdk");
+    qemu_convert(&["-f", "raw", "-O", "vmdk"], &raw, &parent);
+    assert!(testkit::same_disk(&read_all(&parent), &contents));
+    for (sub, place) in [
+        ("monolithicSparse", "embedded descriptor line 4"),
+        ("streamOptimized", "embedded descriptor line 4"),
+        ("twoGbMaxExtentSparse", "descriptor line 4"),
+    ] {
+        let child = dir.path().join(format!("{sub}-child.vmdk"));
+        testkit::run_ok(
+            "qemu-img",
+            &[
+                "create",
+                "-f",
+                "vmdk",
+                "-o",
+                &format!("subformat={sub}"),
+                "-b",
+                "parent.vmdk",
+                "-F",
+                "vmdk",
+                child.to_str().unwrap(),
+            ],
+        );
+        // qemu-img reads the parent's data through the child.
+        qemu_compare(&raw, "raw", &child, "vmdk");
+        let err = VmdkReader::open_path(&child).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("{place}: parentCID="))
+                && err.contains("delta disk")
+                && err.contains("\"parent.vmdk\""),
+            "{sub}: {err}"
+        );
+        if sub != "twoGbMaxExtentSparse" {
+            let bytes = std::fs::read(&child).unwrap();
+            assert!(VmdkReader::open(Box::new(bytes)).is_err(), "{sub}");
+        }
+    }
+    // Descriptor files: a parentCID, or a parentFileNameHint alone, makes a
+    // delta disk; parentCID=ffffffff with no hint is a whole disk.
+    std::fs::copy(&raw, dir.path().join("data-flat.vmdk")).unwrap();
+    let flat = |header: &str| {
+        format!("# Disk DescriptorFile\nversion=1\nCID=1\n{header}createType=\"monolithicFlat\"\nRW 6144 FLAT \"data-flat.vmdk\" 0\n")
+    };
+    let desc = dir.path().join("flat.vmdk");
+    for (header, want) in [
+        (
+            "parentCID=0badcafe\n",
+            "descriptor line 4: parentCID=0badcafe",
+        ),
+        (
+            "parentCID=ffffffff\nparentFileNameHint=\"base.vmdk\"\n",
+            "descriptor line 5: parentFileNameHint=base.vmdk",
+        ),
+    ] {
+        std::fs::write(&desc, flat(header)).unwrap();
+        let err = VmdkReader::open_path(&desc).unwrap_err().to_string();
+        assert!(err.contains(want) && err.contains("delta disk"), "{err}");
+    }
+    std::fs::write(&desc, flat("parentCID=ffffffff\n")).unwrap();
+    assert!(testkit::same_disk(&read_all(&desc), &contents));
+}
+
 fn vmdk_bytes(disk: &[u8], sub: VmdkSubformat) -> Vec<u8> {
     testkit::sink_bytes(disk, |d| VmdkWriter::new(d, opts(sub)).unwrap())
 }
