@@ -120,6 +120,60 @@ fn hostile_images_are_refused() {
     assert!(VhdReader::open(good[..3000].to_vec()).is_err());
 }
 
+/// Headers that claim huge tables: refused by the spec's and qemu's limits,
+/// or read in bounded pieces — never one allocation sized by the header.
+#[test]
+fn tables_sized_by_the_header_are_bounded() {
+    use testkit::vhd_dynamic_image;
+    const GIB: u64 = 1 << 30;
+    // 2^31 entries of 512-byte blocks for a 2^40-byte disk, in an 8 GiB file.
+    let img = vhd_dynamic_image(8 * GIB, 1 << 40, 512, 1 << 31);
+    let err = VhdReader::open(img.clone()).unwrap_err().to_string();
+    assert!(
+        err.contains("max_table_entries = 2147483648") && err.contains("2^29"),
+        "{err}"
+    );
+    assert!(img.largest_read() <= 1024, "{}", img.largest_read());
+    // Larger than a VHD can be.
+    let err = VhdReader::open(vhd_dynamic_image(8 * GIB, 2041 * GIB, 2 << 20, 1 << 20))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("current_size") && err.contains("2040 GiB"),
+        "{err}"
+    );
+    // The BAT runs past the end of the file.
+    let err = VhdReader::open(vhd_dynamic_image(1 << 20, GIB, 512, 1 << 21))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("table_offset = 1536"), "{err}");
+    // qemu's largest table, 2 GiB, in a file that holds it. Every entry 0
+    // (a hole) puts every block at sector 0: more blocks than the file
+    // holds, refused at the first one too many, read in pieces.
+    let entries = (1u32 << 29) - 1;
+    let size = u64::from(entries) * 512;
+    let len = 1536 + u64::from(entries) * 4 + 512;
+    let img = vhd_dynamic_image(len, size, 512, entries);
+    let err = VhdReader::open(img.clone()).unwrap_err().to_string();
+    assert!(
+        err.contains("BAT entry 2097153 (offset 8390148)") && err.contains("blocks overlap"),
+        "{err}"
+    );
+    assert!(img.largest_read() <= 64 << 10, "{}", img.largest_read());
+    // The same table, every block unallocated: opens, reads as zeros, and
+    // every walk of the table goes piece by piece.
+    let mut img = vhd_dynamic_image(len, size, 512, entries);
+    img.fill(1536, u64::from(entries) * 4, 0xff);
+    let mut r = VhdReader::open(img.clone()).unwrap();
+    assert_eq!(r.size(), size);
+    assert!(r.extents().unwrap().is_empty());
+    assert!(r.check().unwrap().is_empty());
+    let mut buf = vec![1u8; 4096];
+    r.read_at(size - 4096, &mut buf).unwrap();
+    assert!(buf.iter().all(|&b| b == 0));
+    assert!(img.largest_read() <= 64 << 10, "{}", img.largest_read());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
     #[test]

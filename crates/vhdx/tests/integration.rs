@@ -125,6 +125,30 @@ fn hostile_images_are_refused() {
     one[(128 << 10) + 100] ^= 1;
     assert_eq!(VhdxReader::open(one).unwrap().info().header.0, 1);
 
+    // Every BAT entry naming the one block the file holds: more blocks
+    // than the file can hold, so they overlap.
+    let mut sparse = vec![0u8; 64 << 20];
+    sparse[..1 << 20].fill(5);
+    let mut opts = VhdxOptions::dynamic(stamp());
+    opts.block_size = 1 << 20;
+    let mut piled = vhdx_bytes(&sparse, opts);
+    let first = piled[bat..bat + 8].to_vec();
+    for b in 1..64 {
+        piled[bat + 8 * b..bat + 8 * b + 8].copy_from_slice(&first);
+    }
+    let err = VhdxReader::open(piled).unwrap_err().to_string();
+    assert!(err.contains("blocks overlap"), "{err}");
+
+    // A metadata item listed twice.
+    let meta = 2 << 20;
+    let mut twice = good.clone();
+    let count = u16::from_le_bytes([twice[meta + 10], twice[meta + 11]]) as usize;
+    let entry = twice[meta + 32..meta + 64].to_vec();
+    twice[meta + 32 + 32 * count..meta + 64 + 32 * count].copy_from_slice(&entry);
+    twice[meta + 10..meta + 12].copy_from_slice(&(count as u16 + 1).to_le_bytes());
+    let err = VhdxReader::open(twice).unwrap_err().to_string();
+    assert!(err.contains("appears twice"), "{err}");
+
     assert!(VhdxReader::open(good[..5 << 20].to_vec()).is_err() || good.len() <= 5 << 20);
     assert!(VhdxReader::open(vec![0u8; 4 << 20]).is_err());
 }

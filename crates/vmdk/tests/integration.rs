@@ -267,6 +267,48 @@ fn hostile_images_are_refused() {
     assert!(VmdkReader::open(Box::new(vec![0u8; 100])).is_err());
 }
 
+/// Headers that claim huge grain directories: refused by qemu's limit, or
+/// read in bounded pieces — never one allocation sized by the header.
+#[test]
+fn tables_sized_by_the_header_are_bounded() {
+    use testkit::vmdk_sparse_image;
+    const GIB: u64 = 1 << 30;
+    // 2^31 directory entries (an 8 GiB directory) in a file that holds it.
+    let img = vmdk_sparse_image(9 * GIB, 1 << 31);
+    let err = VmdkReader::open(Box::new(img.clone()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("capacity") && err.contains("2^29"), "{err}");
+    assert!(img.largest_read() <= 512, "{}", img.largest_read());
+    // The directory runs past the end of the file.
+    let err = VmdkReader::open(Box::new(vmdk_sparse_image(GIB, 1 << 29)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("gdOffset") && err.contains("past the end"),
+        "{err}"
+    );
+    // qemu's largest directory, 2 GiB, with no table: a 16 PiB disk of
+    // zeros, opened and walked piece by piece.
+    let img = vmdk_sparse_image(512 + 2 * GIB, 1 << 29);
+    let mut r = VmdkReader::open(Box::new(img.clone())).unwrap();
+    assert_eq!(r.size(), 1 << 54);
+    assert!(r.extents().unwrap().is_empty());
+    let mut buf = vec![1u8; 4096];
+    r.read_at((1 << 54) - 4096, &mut buf).unwrap();
+    assert!(buf.iter().all(|&b| b == 0));
+    assert!(img.largest_read() <= 64 << 10, "{}", img.largest_read());
+    // Two directory entries naming overlapping tables (a table is 4 sectors).
+    let mut img = vmdk_sparse_image(GIB, 4);
+    let mut gd = Vec::new();
+    for sector in [8u32, 0, 10, 0] {
+        gd.extend_from_slice(&sector.to_le_bytes());
+    }
+    img.put(512, &gd);
+    let err = VmdkReader::open(Box::new(img)).unwrap_err().to_string();
+    assert!(err.contains("sectors 8 and 10, which overlap"), "{err}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(16))]
     #[test]
