@@ -1,15 +1,110 @@
-//! The edges of the size range, end to end: headers that claim huge tables
-//! in files that cannot hold them (run under an address-space limit, so an
-//! allocation sized by a header field would abort the process).
+//! The edges of the size range, end to end: an empty input converted to
+//! every format (checked with qemu-img, or refused where the format cannot
+//! hold 0 bytes), and headers that claim huge tables in files that cannot
+//! hold them (run under an address-space limit, so an allocation sized by
+//! a header field would abort the process).
 #![allow(clippy::unwrap_used)]
 
+use std::fs::File;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+
+use testkit::{qemu_check, qemu_compare, qemu_info, run_ok};
 
 const GIB: u64 = 1 << 30;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
+}
+
+fn imgconv(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_imgconv"))
+        .args(args)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn empty_input_to_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("empty.raw");
+    File::create(&raw).unwrap();
+    // (--to, extra options, qemu format, whether qemu-img check applies)
+    for (to, extra, fmt, checkable) in [
+        ("raw", &[][..], "raw", false),
+        ("vhd", &[], "vpc", false),
+        ("vhdx", &[], "vhdx", true),
+        ("vhdx", &["--vhdx-fixed"], "vhdx", true),
+        ("vhdx", &["--vhdx-block-size", "128M"], "vhdx", true),
+    ] {
+        let out = dir.path().join(format!("out-{to}-{}.img", extra.len()));
+        let mut args = vec!["convert", s(&raw), "--to", to, "-o", s(&out)];
+        args.extend_from_slice(extra);
+        let run = imgconv(&args);
+        assert!(run.status.success(), "{args:?}: {run:?}");
+        let info = qemu_info(&out, fmt);
+        assert_eq!(info["virtual-size"], 0, "{args:?}");
+        assert_eq!(info["format"], fmt, "{args:?}");
+        if checkable {
+            qemu_check(&out, fmt);
+        }
+        qemu_compare(&raw, "raw", &out, fmt);
+        // And back through imgconv's own readers.
+        let run = imgconv(&["compare", s(&raw), s(&out)]);
+        assert!(run.status.success(), "{args:?}: {run:?}");
+        let run = imgconv(&["info", "--json", s(&out)]);
+        let ours: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+        assert_eq!(ours["virtual_size"], 0, "{args:?}");
+    }
+    // The streamable ones, through a pipe.
+    for (to, fmt) in [("vhd", "vpc"), ("vhdx", "vhdx")] {
+        let out = dir.path().join(format!("piped.{to}"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_imgconv"))
+            .args(["convert", s(&raw), "--to", to, "-o", "-"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let cat = Command::new("cat")
+            .stdin(child.stdout.take().unwrap())
+            .stdout(File::create(&out).unwrap())
+            .status()
+            .unwrap();
+        assert!(child.wait().unwrap().success() && cat.success(), "{to}");
+        assert_eq!(qemu_info(&out, fmt)["virtual-size"], 0, "{to}");
+        qemu_compare(&raw, "raw", &out, fmt);
+    }
+    // Formats that cannot hold 0 bytes as qemu reads them: refused, nothing left.
+    for to in [
+        "vhd-fixed",
+        "vmdk",
+        "vmdk-stream",
+        "vmdk-flat",
+        "ova",
+        "vhdx --vhdx-block-size 256M",
+    ] {
+        let out_dir = dir.path().join(format!("refused-{to}"));
+        let mut args = vec!["convert", s(&raw), "--output-dir", s(&out_dir), "--to"];
+        args.extend(to.split(' '));
+        let run = imgconv(&args);
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{to}: {err}");
+        assert!(err.contains("cannot hold an empty disk"), "{to}: {err}");
+        assert!(
+            !out_dir.exists() || std::fs::read_dir(&out_dir).unwrap().next().is_none(),
+            "{to}: output left behind"
+        );
+    }
+    // What qemu-img itself makes at size 0 reads as an empty disk here too.
+    for (fmt, opts) in [("vpc", "subformat=dynamic"), ("vhdx", "subformat=dynamic")] {
+        let theirs = dir.path().join(format!("qemu-{fmt}.img"));
+        run_ok(
+            "qemu-img",
+            &["create", "-f", fmt, "-o", opts, s(&theirs), "0"],
+        );
+        let run = imgconv(&["compare", s(&raw), s(&theirs)]);
+        assert!(run.status.success(), "{fmt}: {run:?}");
+    }
 }
 
 /// Runs imgconv with 2 GiB of address space and two minutes at most.

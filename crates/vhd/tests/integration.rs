@@ -78,6 +78,52 @@ fn we_read_what_qemu_writes() {
     }
 }
 
+/// An empty disk: a dynamic VHD holds it (qemu opens it and finds it equal
+/// to an empty raw, as it does `qemu-img create -f vpc x 0`); a fixed one
+/// cannot (its only footer would sit at offset 0, where qemu looks for a
+/// dynamic disk's copy — qemu cannot open its own), and is refused.
+#[test]
+fn empty_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("empty.raw");
+    File::create(&raw).unwrap();
+    for stream in [false, true] {
+        let out = dir.path().join(format!("dynamic-{stream}.vhd"));
+        write_vhd(&raw, &out, VhdOptions::dynamic(stamp()), stream);
+        assert_eq!(qemu_info(&out, "vpc")["virtual-size"], 0);
+        qemu_compare(&raw, "raw", &out, "vpc");
+        assert!(read_all(&out).is_empty());
+    }
+    let theirs = dir.path().join("qemu.vhd");
+    testkit::run_ok(
+        "qemu-img",
+        &[
+            "create",
+            "-f",
+            "vpc",
+            "-o",
+            "subformat=fixed",
+            theirs.to_str().unwrap(),
+            "0",
+        ],
+    );
+    assert!(
+        testkit::run("qemu-img", &["info", theirs.to_str().unwrap()])
+            .status
+            .code()
+            .is_some_and(|c| c != 0)
+    );
+    let mut w = VhdWriter::new(
+        blocksink::Destination::file(tempfile::tempfile().unwrap()),
+        VhdOptions::fixed(stamp()),
+    )
+    .unwrap();
+    let err = blocksink::BlockSink::begin(&mut w, 0, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("fixed VHD cannot hold an empty disk"), "{err}");
+}
+
 fn vhd_bytes(disk: &[u8], opts: VhdOptions) -> Vec<u8> {
     testkit::sink_bytes(disk, |d| VhdWriter::new(d, opts).unwrap())
 }

@@ -236,6 +236,54 @@ fn delta_disks_are_refused() {
     assert!(testkit::same_disk(&read_all(&desc), &contents));
 }
 
+/// No VMDK holds an empty disk as qemu reads it — it takes a sparse extent
+/// of capacity 0 for a descriptor file (and cannot open what `qemu-img
+/// create -f vmdk x 0` makes), and skips a flat extent of 0 sectors — so
+/// every writer refuses one.
+#[test]
+fn empty_disk_is_refused() {
+    use blocksink::BlockSink;
+    let dir = tempfile::tempdir().unwrap();
+    let theirs = dir.path().join("qemu.vmdk");
+    testkit::run_ok(
+        "qemu-img",
+        &["create", "-f", "vmdk", theirs.to_str().unwrap(), "0"],
+    );
+    assert!(
+        testkit::run("qemu-img", &["info", theirs.to_str().unwrap()])
+            .status
+            .code()
+            .is_some_and(|c| c != 0)
+    );
+    let dest = || Destination::file(tempfile::tempfile().unwrap());
+    for (sub, name) in [
+        (VmdkSubformat::StreamOptimized, "streamOptimized"),
+        (VmdkSubformat::MonolithicSparse, "monolithicSparse"),
+    ] {
+        let mut w = VmdkWriter::new(dest(), opts(sub)).unwrap();
+        let err = w.begin(0, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("a {name} VMDK cannot hold an empty disk")),
+            "{err}"
+        );
+    }
+    let mut w = vmdk::VmdkFlatWriter::new(
+        dest(),
+        dest(),
+        VmdkOptions::new(
+            VmdkSubformat::MonolithicSparse,
+            "x-flat.vmdk",
+            BuildStamp::fixed(0, "t"),
+        ),
+    )
+    .unwrap();
+    let err = w.begin(0, &[]).unwrap_err().to_string();
+    assert!(
+        err.contains("monolithicFlat VMDK cannot hold an empty disk"),
+        "{err}"
+    );
+}
+
 fn vmdk_bytes(disk: &[u8], sub: VmdkSubformat) -> Vec<u8> {
     testkit::sink_bytes(disk, |d| VmdkWriter::new(d, opts(sub)).unwrap())
 }
