@@ -322,3 +322,188 @@ pub fn assert_clean_fat(img: &Path, src: &Path, scratch: &Path) {
     }
     fs::remove_dir_all(&out).unwrap();
 }
+
+/// An image file that is mostly hole: a length, a few pieces of bytes and
+/// runs of one repeated byte, zeros elsewhere. Readers take it as a
+/// [`blocksink::ReadAt`] (it holds nothing the size of the file), and it
+/// records the largest single read, so a test can show that a reader takes
+/// its tables in bounded pieces; [`SparseImage::write_to`] makes it a
+/// sparse file for the command line.
+#[derive(Clone, Debug)]
+pub struct SparseImage {
+    /// Length of the file in bytes.
+    pub len: u64,
+    pieces: Vec<(u64, Vec<u8>)>,
+    fills: Vec<(u64, u64, u8)>,
+    largest_read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SparseImage {
+    /// A file of `len` bytes, all zeros.
+    pub fn new(len: u64) -> Self {
+        SparseImage {
+            len,
+            pieces: Vec::new(),
+            fills: Vec::new(),
+            largest_read: Default::default(),
+        }
+    }
+
+    /// Puts `bytes` at `at` (later pieces win where they overlap).
+    pub fn put(&mut self, at: u64, bytes: &[u8]) -> &mut Self {
+        self.pieces.push((at, bytes.to_vec()));
+        self
+    }
+
+    /// Fills `len` bytes from `at` with `byte` (pieces win over fills).
+    pub fn fill(&mut self, at: u64, len: u64, byte: u8) -> &mut Self {
+        self.fills.push((at, len, byte));
+        self
+    }
+
+    /// The largest single read asked of this image (or a clone) so far.
+    pub fn largest_read(&self) -> u64 {
+        self.largest_read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Writes the image to `path` as a sparse file: only the pieces and the
+    /// fills take space.
+    pub fn write_to(&self, path: &Path) {
+        let mut f = File::create(path).unwrap();
+        f.set_len(self.len).unwrap();
+        for &(at, len, byte) in &self.fills {
+            let chunk = vec![byte; (1 << 20).min(len) as usize];
+            let mut pos = 0;
+            while pos < len {
+                let n = (len - pos).min(chunk.len() as u64) as usize;
+                f.seek(SeekFrom::Start(at + pos)).unwrap();
+                f.write_all(&chunk[..n]).unwrap();
+                pos += n as u64;
+            }
+        }
+        for (at, bytes) in &self.pieces {
+            f.seek(SeekFrom::Start(*at)).unwrap();
+            f.write_all(bytes).unwrap();
+        }
+    }
+}
+
+impl blocksink::ReadAt for SparseImage {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        self.largest_read
+            .fetch_max(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let end = offset
+            .checked_add(buf.len() as u64)
+            .filter(|&e| e <= self.len)
+            .ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "read past the end")
+            })?;
+        buf.fill(0);
+        // The part of [at, at + len) this read covers: (in buf, in the run).
+        let overlap = |at: u64, len: u64| {
+            let (from, to) = (at.max(offset), (at + len).min(end));
+            (from < to).then(|| {
+                let b = (from - offset) as usize..(to - offset) as usize;
+                let r = (from - at) as usize..(to - at) as usize;
+                (b, r)
+            })
+        };
+        for &(at, len, byte) in &self.fills {
+            if let Some((b, _)) = overlap(at, len) {
+                buf[b].fill(byte);
+            }
+        }
+        for (at, bytes) in &self.pieces {
+            if let Some((b, r)) = overlap(*at, bytes.len() as u64) {
+                buf[b].copy_from_slice(&bytes[r]);
+            }
+        }
+        Ok(())
+    }
+
+    fn size(&self) -> std::io::Result<u64> {
+        Ok(self.len)
+    }
+}
+
+/// Header, footer copy and dynamic disk header of a dynamic VHD whose BAT
+/// (at offset 1536, `entries` entries of blocks of `block_size` bytes) is a
+/// hole — every entry 0 — for a disk of `size` bytes, in a file of `len`
+/// bytes ending with the footer. Built byte by byte, as the VHD
+/// specification lays the structures out.
+pub fn vhd_dynamic_image(len: u64, size: u64, block_size: u32, entries: u32) -> SparseImage {
+    fn checksum(b: &[u8], field: usize) -> u32 {
+        let sum = b
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !(field..field + 4).contains(i))
+            .fold(0u32, |s, (_, &x)| s.wrapping_add(u32::from(x)));
+        !sum
+    }
+    let mut footer = [0u8; 512];
+    footer[..8].copy_from_slice(b"conectix");
+    footer[8..12].copy_from_slice(&2u32.to_be_bytes()); // features: reserved bit
+    footer[12..16].copy_from_slice(&0x0001_0000u32.to_be_bytes());
+    footer[16..24].copy_from_slice(&512u64.to_be_bytes()); // data offset
+    footer[28..32].copy_from_slice(b"qem2"); // trust current_size
+    footer[40..48].copy_from_slice(&size.to_be_bytes());
+    footer[48..56].copy_from_slice(&size.to_be_bytes());
+    footer[56..60].copy_from_slice(&[0xff, 0xff, 16, 255]); // maximum CHS
+    footer[60..64].copy_from_slice(&3u32.to_be_bytes()); // dynamic
+    let sum = checksum(&footer, 64);
+    footer[64..68].copy_from_slice(&sum.to_be_bytes());
+    let mut dynamic = [0u8; 1024];
+    dynamic[..8].copy_from_slice(b"cxsparse");
+    dynamic[8..16].copy_from_slice(&u64::MAX.to_be_bytes());
+    dynamic[16..24].copy_from_slice(&1536u64.to_be_bytes());
+    dynamic[24..28].copy_from_slice(&0x0001_0000u32.to_be_bytes());
+    dynamic[28..32].copy_from_slice(&entries.to_be_bytes());
+    dynamic[32..36].copy_from_slice(&block_size.to_be_bytes());
+    let sum = checksum(&dynamic, 36);
+    dynamic[36..40].copy_from_slice(&sum.to_be_bytes());
+    let mut img = SparseImage::new(len);
+    img.put(0, &footer)
+        .put(512, &dynamic)
+        .put(len - 512, &footer);
+    img
+}
+
+/// A monolithicSparse VMDK header (version 1, 64 KiB grains, 512-entry
+/// grain tables) whose capacity needs a grain directory of `gd_entries`
+/// entries, the directory at sector 1 and a hole — no table allocated —
+/// in a file of `len` bytes. Built byte by byte, as VMware's Virtual Disk
+/// Format 5.0 lays the header out.
+pub fn vmdk_sparse_image(len: u64, gd_entries: u64) -> SparseImage {
+    let mut h = [0u8; 512];
+    h[..4].copy_from_slice(b"KDMV");
+    h[4..8].copy_from_slice(&1u32.to_le_bytes()); // version
+    h[8..12].copy_from_slice(&3u32.to_le_bytes()); // newline test, redundant GT
+    h[12..20].copy_from_slice(&(gd_entries * 512 * 128).to_le_bytes()); // capacity
+    h[20..28].copy_from_slice(&128u64.to_le_bytes()); // grain size
+    h[44..48].copy_from_slice(&512u32.to_le_bytes()); // numGTEsPerGT
+    h[48..56].copy_from_slice(&1u64.to_le_bytes()); // rgdOffset
+    h[56..64].copy_from_slice(&1u64.to_le_bytes()); // gdOffset
+    h[64..72].copy_from_slice(&128u64.to_le_bytes()); // overHead
+    h[73..77].copy_from_slice(b"\n \r\n");
+    let mut img = SparseImage::new(len);
+    img.put(0, &h);
+    img
+}
+
+/// A qcow2 v3 header with `cluster_bits`-bit clusters, an empty disk (no
+/// L1 table) and a one-cluster refcount table at cluster 1 that is a hole
+/// (no refcount block), in a file of `len` bytes. Built byte by byte, as
+/// qemu's docs/interop/qcow2.txt lays the header out.
+pub fn qcow2_empty_image(len: u64, cluster_bits: u32) -> SparseImage {
+    let mut h = [0u8; 112];
+    h[..4].copy_from_slice(b"QFI\xfb");
+    h[4..8].copy_from_slice(&3u32.to_be_bytes());
+    h[20..24].copy_from_slice(&cluster_bits.to_be_bytes());
+    h[48..56].copy_from_slice(&(1u64 << cluster_bits).to_be_bytes()); // refcount table
+    h[56..60].copy_from_slice(&1u32.to_be_bytes());
+    h[96..100].copy_from_slice(&4u32.to_be_bytes()); // 16-bit refcounts
+    h[100..104].copy_from_slice(&112u32.to_be_bytes());
+    let mut img = SparseImage::new(len);
+    img.put(0, &h);
+    img
+}

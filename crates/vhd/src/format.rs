@@ -19,6 +19,9 @@ pub const BAT_UNUSED: u32 = 0xffff_ffff;
 pub const EPOCH_2000: u64 = 946_684_800;
 /// The largest VHD the spec allows: 2040 GiB.
 pub const MAX_SIZE: u64 = 2040 << 30;
+/// The most BAT entries a reader accepts: qemu's limit (`INT_MAX / 4`).
+/// Hyper-V's largest disk, 2040 GiB of 2 MiB blocks, needs 1,044,480.
+pub const MAX_BAT_ENTRIES: u64 = 0x1fff_ffff;
 /// The largest CHS geometry; qemu then trusts `current_size`.
 pub const MAX_CHS_SECTORS: u64 = 65535 * 16 * 255;
 

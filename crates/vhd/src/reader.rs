@@ -48,10 +48,70 @@ enum Kind {
     Dynamic {
         block_size: u64,
         bitmap_bytes: u64,
-        bat: Vec<u32>,
+        bat: Bat,
         /// The sector bitmap of the most recently read block.
         bitmap_cache: Option<(u64, Vec<u8>)>,
     },
+}
+
+/// BAT entries read at a time.
+const BAT_PIECE: u64 = 16 << 10;
+
+/// The block allocation table. It stays in the file (a 2040 GiB disk of
+/// 512-byte blocks has a 16 GiB table) and is read a piece at a time.
+struct Bat {
+    /// Byte offset of the table in the file.
+    offset: u64,
+    /// Entries that cover the disk.
+    entries: u64,
+    /// The piece last read: (first entry, entries).
+    piece: Option<(u64, Vec<u32>)>,
+}
+
+impl Bat {
+    fn read_piece<R: ReadAt>(&self, io: &R, first: u64) -> io::Result<Vec<u32>> {
+        let n = (self.entries - first).min(BAT_PIECE);
+        let mut raw = vec![0u8; (n * 4) as usize];
+        io.read_exact_at(&mut raw, self.offset + first * 4)?;
+        Ok(raw
+            .chunks_exact(4)
+            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+
+    /// Entry `i` (`BAT_UNUSED` past the table).
+    fn get<R: ReadAt>(&mut self, io: &R, i: u64) -> io::Result<u32> {
+        if i >= self.entries {
+            return Ok(BAT_UNUSED);
+        }
+        let first = i / BAT_PIECE * BAT_PIECE;
+        if !matches!(&self.piece, Some((f, _)) if *f == first) {
+            self.piece = Some((first, self.read_piece(io, first)?));
+        }
+        Ok(self
+            .piece
+            .as_ref()
+            .map_or(BAT_UNUSED, |(_, v)| v[(i - first) as usize]))
+    }
+
+    /// Calls `f(index, sector)` for every allocated block, in disk order.
+    fn each_block<R: ReadAt>(
+        &self,
+        io: &R,
+        mut f: impl FnMut(u64, u32) -> Result<()>,
+    ) -> Result<()> {
+        let mut first = 0;
+        while first < self.entries {
+            let piece = self.read_piece(io, first)?;
+            for (k, &e) in piece.iter().enumerate() {
+                if e != BAT_UNUSED {
+                    f(first + k as u64, e)?;
+                }
+            }
+            first += piece.len() as u64;
+        }
+        Ok(())
+    }
 }
 
 impl<R> std::fmt::Debug for VhdReader<R> {
@@ -107,6 +167,17 @@ impl<R: ReadAt> VhdReader<R> {
         } else {
             chs_sectors * 512
         };
+        if size > MAX_SIZE {
+            return Err(bad(
+                if trust_size {
+                    "current_size"
+                } else {
+                    "geometry"
+                },
+                size,
+                "larger than the 2040 GiB a VHD can hold",
+            ));
+        }
         let disk_type = f.disk_type.get();
         let mut info = VhdInfo {
             disk_type,
@@ -184,6 +255,13 @@ impl<R: ReadAt> VhdReader<R> {
             ));
         }
         let entries = u64::from(h.max_table_entries.get());
+        if entries > MAX_BAT_ENTRIES {
+            return Err(bad(
+                "max_table_entries",
+                entries,
+                "more than the 2^29 - 1 entries qemu reads",
+            ));
+        }
         if entries < size.div_ceil(block_size) {
             return Err(bad(
                 "max_table_entries",
@@ -195,26 +273,40 @@ impl<R: ReadAt> VhdReader<R> {
         // Only the entries that cover the disk are read.
         let used = size.div_ceil(block_size);
         if table.checked_add(used * 4).is_none_or(|e| e > file_len) {
-            return Err(bad("table_offset", table, "BAT past the end of the file"));
+            return Err(bad(
+                "table_offset",
+                table,
+                "the BAT entries that cover the disk run past the end of the file",
+            ));
         }
-        let mut bat_raw = vec![0u8; (used * 4) as usize];
-        io.read_exact_at(&mut bat_raw, table)?;
         let bitmap_bytes = (block_size / 512).div_ceil(8).next_multiple_of(512);
-        let bat: Vec<u32> = bat_raw
-            .chunks_exact(4)
-            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        for (i, &e) in bat.iter().enumerate() {
-            if e == BAT_UNUSED {
-                continue;
-            }
+        let bat = Bat {
+            offset: table,
+            entries: used,
+            piece: None,
+        };
+        // Blocks lie in the file and, together, fit in it: a table whose
+        // blocks pile onto one another would make a small file a huge disk.
+        let span = bitmap_bytes + block_size;
+        let room = file_len / span;
+        let mut allocated = 0u64;
+        bat.each_block(io, |i, e| {
             let start = u64::from(e) * 512;
-            if start + bitmap_bytes + block_size > file_len {
+            if start + span > file_len {
                 return Err(Error::Corrupt(format!(
-                    "BAT entry {i} points to sector {e} (offset {start}), whose block runs past the end of the file ({file_len} bytes)"
+                    "BAT entry {i} (offset {}) points to sector {e} (offset {start}), whose block runs past the end of the file ({file_len} bytes)",
+                    table + i * 4
                 )));
             }
-        }
+            allocated += 1;
+            if allocated > room {
+                return Err(Error::Corrupt(format!(
+                    "BAT entry {i} (offset {}) makes {allocated} allocated blocks, but a file of {file_len} bytes holds at most {room} blocks of {span} bytes: blocks overlap",
+                    table + i * 4
+                )));
+            }
+            Ok(())
+        })?;
         Ok(Kind::Dynamic {
             block_size,
             bitmap_bytes,
@@ -224,7 +316,8 @@ impl<R: ReadAt> VhdReader<R> {
     }
 
     /// Structural problems `open` tolerates: blocks that overlap each other
-    /// or the BAT, and (dynamic disks) a footer copy at offset 0 that differs
+    /// (as long as no more blocks are allocated than the file can hold) or
+    /// the BAT, and (dynamic disks) a footer copy at offset 0 that differs
     /// from the footer at the end.
     pub fn check(&self) -> Result<Vec<String>> {
         let mut problems = Vec::new();
@@ -246,16 +339,16 @@ impl<R: ReadAt> VhdReader<R> {
             problems.push("the footer copy at offset 0 differs from the footer at the end".into());
         }
         let span = bitmap_bytes + block_size;
-        let bat_end = 1536 + (bat.len() as u64 * 4).next_multiple_of(512);
-        let mut blocks: Vec<(u64, usize)> = bat
-            .iter()
-            .enumerate()
-            .filter(|(_, &e)| e != BAT_UNUSED)
-            .map(|(i, &e)| (u64::from(e) * 512, i))
-            .collect();
+        let bat_end = 1536 + (bat.entries * 4).next_multiple_of(512);
+        // (sector, index): as many as the file holds blocks (checked at open).
+        let mut blocks: Vec<(u32, u32)> = Vec::new();
+        bat.each_block(&self.io, |i, e| {
+            blocks.push((e, i as u32));
+            Ok(())
+        })?;
         blocks.sort_unstable();
         for w in blocks.windows(2) {
-            if w[0].0 + span > w[1].0 {
+            if u64::from(w[0].0) * 512 + span > u64::from(w[1].0) * 512 {
                 problems.push(format!(
                     "blocks {} and {} overlap in the file",
                     w[0].1, w[1].1
@@ -263,7 +356,7 @@ impl<R: ReadAt> VhdReader<R> {
             }
         }
         if let Some((first, i)) = blocks.first() {
-            if *first < bat_end.min(1536) {
+            if u64::from(*first) * 512 < bat_end.min(1536) {
                 problems.push(format!("block {i} overlaps the headers"));
             }
         }
@@ -288,12 +381,14 @@ impl<R: ReadAt + Send> BlockSource for VhdReader<R> {
             Kind::Dynamic {
                 block_size, bat, ..
             } => {
-                let mut v: Vec<Extent> = bat
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, &e)| e != BAT_UNUSED)
-                    .map(|(i, _)| Extent::new(i as u64 * block_size, *block_size))
-                    .collect();
+                let mut v: Vec<Extent> = Vec::new();
+                bat.each_block(&self.io, |i, _| {
+                    match v.last_mut() {
+                        Some(last) if last.end() == i * *block_size => last.len += *block_size,
+                        _ => v.push(Extent::new(i * *block_size, *block_size)),
+                    }
+                    Ok(())
+                })?;
                 v = merge_extents(v);
                 if let Some(last) = v.last_mut() {
                     last.len = last.end().min(size) - last.offset;
@@ -321,7 +416,7 @@ impl<R: ReadAt + Send> BlockSource for VhdReader<R> {
             let b = o / bs;
             let n = ((bs - o % bs) as usize).min(buf.len() - pos);
             let part = &mut buf[pos..pos + n];
-            let entry = bat.get(b as usize).copied().unwrap_or(BAT_UNUSED);
+            let entry = bat.get(&self.io, b)?;
             if entry == BAT_UNUSED {
                 part.fill(0);
             } else {

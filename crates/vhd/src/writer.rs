@@ -68,7 +68,9 @@ impl VhdOptions {
 /// Azure) to take the size from `current_size` rather than from the CHS
 /// geometry, so every reader sees the same size. Both kinds can be written to
 /// a stream: a fixed disk is already in order, and a dynamic one asks for an
-/// exact plan so that its BAT can come first.
+/// exact plan so that its BAT can come first. An empty disk (0 bytes) is a
+/// dynamic VHD only: a fixed one would be its footer alone, at offset 0,
+/// which qemu takes for a dynamic disk's footer copy.
 #[derive(Debug)]
 pub struct VhdWriter {
     dest: Destination,
@@ -232,6 +234,15 @@ impl BlockSink for VhdWriter {
             .into());
         }
         if self.opts.kind == VhdKind::Fixed {
+            if self.size == 0 {
+                // qemu looks for a dynamic disk's footer copy at offset 0
+                // first, and an empty fixed disk has its only footer there.
+                return Err(Error::Unsupported(
+                    "a fixed VHD cannot hold an empty disk: its footer would be the whole file, at offset 0, where readers (qemu among them) take it for a dynamic disk's footer copy; write a dynamic VHD"
+                        .into(),
+                )
+                .into());
+            }
             return Ok(());
         }
         let bs = u64::from(self.opts.block_size);

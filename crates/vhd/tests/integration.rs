@@ -78,6 +78,52 @@ fn we_read_what_qemu_writes() {
     }
 }
 
+/// An empty disk: a dynamic VHD holds it (qemu opens it and finds it equal
+/// to an empty raw, as it does `qemu-img create -f vpc x 0`); a fixed one
+/// cannot (its only footer would sit at offset 0, where qemu looks for a
+/// dynamic disk's copy — qemu cannot open its own), and is refused.
+#[test]
+fn empty_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("empty.raw");
+    File::create(&raw).unwrap();
+    for stream in [false, true] {
+        let out = dir.path().join(format!("dynamic-{stream}.vhd"));
+        write_vhd(&raw, &out, VhdOptions::dynamic(stamp()), stream);
+        assert_eq!(qemu_info(&out, "vpc")["virtual-size"], 0);
+        qemu_compare(&raw, "raw", &out, "vpc");
+        assert!(read_all(&out).is_empty());
+    }
+    let theirs = dir.path().join("qemu.vhd");
+    testkit::run_ok(
+        "qemu-img",
+        &[
+            "create",
+            "-f",
+            "vpc",
+            "-o",
+            "subformat=fixed",
+            theirs.to_str().unwrap(),
+            "0",
+        ],
+    );
+    assert!(
+        testkit::run("qemu-img", &["info", theirs.to_str().unwrap()])
+            .status
+            .code()
+            .is_some_and(|c| c != 0)
+    );
+    let mut w = VhdWriter::new(
+        blocksink::Destination::file(tempfile::tempfile().unwrap()),
+        VhdOptions::fixed(stamp()),
+    )
+    .unwrap();
+    let err = blocksink::BlockSink::begin(&mut w, 0, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("fixed VHD cannot hold an empty disk"), "{err}");
+}
+
 fn vhd_bytes(disk: &[u8], opts: VhdOptions) -> Vec<u8> {
     testkit::sink_bytes(disk, |d| VhdWriter::new(d, opts).unwrap())
 }
@@ -118,6 +164,60 @@ fn hostile_images_are_refused() {
 
     assert!(VhdReader::open(vec![0u8; 100]).is_err());
     assert!(VhdReader::open(good[..3000].to_vec()).is_err());
+}
+
+/// Headers that claim huge tables: refused by the spec's and qemu's limits,
+/// or read in bounded pieces — never one allocation sized by the header.
+#[test]
+fn tables_sized_by_the_header_are_bounded() {
+    use testkit::vhd_dynamic_image;
+    const GIB: u64 = 1 << 30;
+    // 2^31 entries of 512-byte blocks for a 2^40-byte disk, in an 8 GiB file.
+    let img = vhd_dynamic_image(8 * GIB, 1 << 40, 512, 1 << 31);
+    let err = VhdReader::open(img.clone()).unwrap_err().to_string();
+    assert!(
+        err.contains("max_table_entries = 2147483648") && err.contains("2^29"),
+        "{err}"
+    );
+    assert!(img.largest_read() <= 1024, "{}", img.largest_read());
+    // Larger than a VHD can be.
+    let err = VhdReader::open(vhd_dynamic_image(8 * GIB, 2041 * GIB, 2 << 20, 1 << 20))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("current_size") && err.contains("2040 GiB"),
+        "{err}"
+    );
+    // The BAT runs past the end of the file.
+    let err = VhdReader::open(vhd_dynamic_image(1 << 20, GIB, 512, 1 << 21))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("table_offset = 1536"), "{err}");
+    // qemu's largest table, 2 GiB, in a file that holds it. Every entry 0
+    // (a hole) puts every block at sector 0: more blocks than the file
+    // holds, refused at the first one too many, read in pieces.
+    let entries = (1u32 << 29) - 1;
+    let size = u64::from(entries) * 512;
+    let len = 1536 + u64::from(entries) * 4 + 512;
+    let img = vhd_dynamic_image(len, size, 512, entries);
+    let err = VhdReader::open(img.clone()).unwrap_err().to_string();
+    assert!(
+        err.contains("BAT entry 2097153 (offset 8390148)") && err.contains("blocks overlap"),
+        "{err}"
+    );
+    assert!(img.largest_read() <= 64 << 10, "{}", img.largest_read());
+    // The same table, every block unallocated: opens, reads as zeros, and
+    // every walk of the table goes piece by piece.
+    let mut img = vhd_dynamic_image(len, size, 512, entries);
+    img.fill(1536, u64::from(entries) * 4, 0xff);
+    let mut r = VhdReader::open(img.clone()).unwrap();
+    assert_eq!(r.size(), size);
+    assert!(r.extents().unwrap().is_empty());
+    assert!(r.check().unwrap().is_empty());
+    let mut buf = vec![1u8; 4096];
+    r.read_at(size - 4096, &mut buf).unwrap();
+    assert!(buf.iter().all(|&b| b == 0));
+    assert!(img.largest_read() <= 64 << 10, "{}", img.largest_read());
 }
 
 proptest! {

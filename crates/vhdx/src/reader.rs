@@ -40,7 +40,48 @@ pub struct VhdxReader<R> {
     io: R,
     info: VhdxInfo,
     chunk_ratio: u64,
-    bat: Vec<u64>,
+    bat: Bat,
+}
+
+/// BAT entries read at a time.
+const BAT_PIECE: u64 = 8 << 10;
+
+/// The block allocation table. It stays in the file (a 64 TiB disk of
+/// 1 MiB blocks has a 512 MiB table) and is read a piece at a time.
+struct Bat {
+    /// Byte offset of the BAT region.
+    offset: u64,
+    /// Entries that cover the disk.
+    entries: u64,
+    /// The piece last read: (first entry, entries).
+    piece: Option<(u64, Vec<u64>)>,
+}
+
+impl Bat {
+    fn read_piece<R: ReadAt>(&self, io: &R, first: u64) -> io::Result<Vec<u64>> {
+        let n = (self.entries - first).min(BAT_PIECE);
+        let mut raw = vec![0u8; (n * 8) as usize];
+        io.read_exact_at(&mut raw, self.offset + first * 8)?;
+        Ok(raw
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect())
+    }
+
+    /// Entry `i` (0, not present, past the table).
+    fn get<R: ReadAt>(&mut self, io: &R, i: u64) -> io::Result<u64> {
+        if i >= self.entries {
+            return Ok(0);
+        }
+        let first = i / BAT_PIECE * BAT_PIECE;
+        if !matches!(&self.piece, Some((f, _)) if *f == first) {
+            self.piece = Some((first, self.read_piece(io, first)?));
+        }
+        Ok(self
+            .piece
+            .as_ref()
+            .map_or(0, |(_, v)| v[(i - first) as usize]))
+    }
 }
 
 impl<R> std::fmt::Debug for VhdxReader<R> {
@@ -142,21 +183,33 @@ impl<R: ReadAt> VhdxReader<R> {
                 bat_region.1
             )));
         }
-        let mut raw = vec![0u8; (entries * 8) as usize];
-        io.read_exact_at(&mut raw, bat_region.0)?;
-        let bat: Vec<u64> = raw
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-            .collect();
+        let mut bat = Bat {
+            offset: bat_region.0,
+            entries,
+            piece: None,
+        };
+        // Blocks lie in the file and, together, fit in it: a table whose
+        // blocks pile onto one another would make a small file a huge disk.
+        let room = file_len / bs;
+        let mut present = 0u64;
         let payload = size.div_ceil(bs);
         for b in 0..payload {
-            let e = bat[bat_index(b, chunk_ratio) as usize];
+            let i = bat_index(b, chunk_ratio);
+            let e = bat.get(&io, i)?;
             match e & 7 {
                 PAYLOAD_FULLY_PRESENT => {
                     let off = e & !(MIB - 1);
                     if off < 3 * MIB || off.checked_add(bs).is_none_or(|end| end > file_len) {
                         return Err(corrupt(format!(
-                            "BAT entry of block {b} points to offset {off}, outside the file ({file_len} bytes)"
+                            "BAT entry {i} (offset {}) of block {b} points to offset {off}, outside the file ({file_len} bytes)",
+                            bat_region.0 + i * 8
+                        )));
+                    }
+                    present += 1;
+                    if present > room {
+                        return Err(corrupt(format!(
+                            "BAT entry {i} (offset {}) of block {b} makes {present} present blocks, but a file of {file_len} bytes holds at most {room} blocks of {bs} bytes: blocks overlap",
+                            bat_region.0 + i * 8
                         )));
                     }
                 }
@@ -268,7 +321,8 @@ impl<R: ReadAt> VhdxReader<R> {
                 "metadata table: {count} entries, more than 2047"
             )));
         }
-        let mut items: Vec<(Uuid, Vec<u8>)> = Vec::new();
+        // (item, offset in the region, length): read only as far as used.
+        let mut items: Vec<(Uuid, u64, u64)> = Vec::new();
         for k in 0..count as usize {
             let (e, _) = MetadataEntry::read_from_prefix(&table[32 + 32 * k..])
                 .map_err(|_| corrupt("metadata entry unreadable".into()))?;
@@ -295,17 +349,23 @@ impl<R: ReadAt> VhdxReader<R> {
                     "metadata item {id} at +{ioff} (+{ilen}) is outside the metadata region"
                 )));
             }
-            let mut v = vec![0u8; ilen as usize];
-            io.read_exact_at(&mut v, off + ioff)?;
-            items.push((id, v));
+            // MS-VHDX 2.6.1.2: an item id appears once.
+            if items.iter().any(|(i, _, _)| *i == id) {
+                return Err(corrupt(format!(
+                    "metadata table entry {k} (offset {}): item {id} appears twice",
+                    off + 32 + 32 * k as u64
+                )));
+            }
+            items.push((id, ioff, ilen));
         }
         let item = |id: Uuid, want: usize, name: &str| -> Result<Vec<u8>> {
-            items
+            let &(_, ioff, _) = items
                 .iter()
-                .find(|(i, _)| *i == id)
-                .map(|(_, v)| v.clone())
-                .filter(|v| v.len() >= want)
-                .ok_or_else(|| corrupt(format!("metadata item {name} is missing or short")))
+                .find(|(i, _, l)| *i == id && *l >= want as u64)
+                .ok_or_else(|| corrupt(format!("metadata item {name} is missing or short")))?;
+            let mut v = vec![0u8; want];
+            io.read_exact_at(&mut v, off + ioff)?;
+            Ok(v)
         };
         let u32_at =
             |v: &[u8], at: usize| u32::from_le_bytes([v[at], v[at + 1], v[at + 2], v[at + 3]]);
@@ -346,12 +406,9 @@ impl<R: ReadAt> VhdxReader<R> {
         &self.info
     }
 
-    fn block_host(&self, b: u64) -> Option<u64> {
-        let e = self
-            .bat
-            .get(bat_index(b, self.chunk_ratio) as usize)
-            .copied()?;
-        (e & 7 == PAYLOAD_FULLY_PRESENT).then_some(e & !(MIB - 1))
+    fn block_host(&mut self, b: u64) -> io::Result<Option<u64>> {
+        let e = self.bat.get(&self.io, bat_index(b, self.chunk_ratio))?;
+        Ok((e & 7 == PAYLOAD_FULLY_PRESENT).then_some(e & !(MIB - 1)))
     }
 }
 
@@ -365,7 +422,7 @@ impl<R: ReadAt + Send> BlockSource for VhdxReader<R> {
         let size = self.info.size;
         let mut v = Vec::new();
         for b in 0..size.div_ceil(bs) {
-            if let Some(host) = self.block_host(b) {
+            if let Some(host) = self.block_host(b)? {
                 let len = bs.min(size - b * bs);
                 // A fixed disk's blocks may be holes in the file.
                 for r in self.io.data_ranges(host, host + len)? {
@@ -383,7 +440,7 @@ impl<R: ReadAt + Send> BlockSource for VhdxReader<R> {
         while pos < buf.len() {
             let o = offset + pos as u64;
             let n = ((bs - o % bs) as usize).min(buf.len() - pos);
-            match self.block_host(o / bs) {
+            match self.block_host(o / bs)? {
                 Some(host) => self
                     .io
                     .read_exact_at(&mut buf[pos..pos + n], host + o % bs)?,

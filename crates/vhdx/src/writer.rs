@@ -55,7 +55,9 @@ const BAT_OFFSET: u64 = 3 * MIB;
 /// the metadata region and the BAT, then the payload blocks.
 ///
 /// Dynamic disks allocate a block only where data arrives; on a stream the
-/// writer asks for an exact plan so the BAT can precede the blocks.
+/// writer asks for an exact plan so the BAT can precede the blocks. An
+/// empty disk (0 bytes) gets the BAT region qemu expects of it (qemu counts
+/// 2^32 - 1 blocks there): 16 MiB for 2 MiB blocks, left a hole.
 #[derive(Debug)]
 pub struct VhdxWriter {
     dest: Destination,
@@ -93,8 +95,17 @@ impl VhdxWriter {
         u64::from(self.opts.block_size)
     }
 
+    /// The BAT region: its entries, in whole MiB. qemu counts the entries
+    /// of an empty disk as if it had 2^32 - 1 blocks (a 32-bit
+    /// `data_blocks - 1` in vhdx_calc_bat_entries) and refuses a smaller
+    /// region, so an empty disk gets a region that large (left a hole), as
+    /// `qemu-img create` makes it.
     fn bat_region_len(&self) -> u64 {
-        (self.bat.len() as u64 * 8).next_multiple_of(MIB).max(MIB)
+        let mut entries = self.bat.len() as u64;
+        if entries == 0 {
+            entries = u64::from(u32::MAX) >> self.chunk_ratio.trailing_zeros();
+        }
+        (entries * 8).next_multiple_of(MIB).max(MIB)
     }
 
     /// File identifier, headers, region tables, log and metadata: the first
@@ -207,11 +218,10 @@ impl VhdxWriter {
         Ok(())
     }
 
+    /// Writes the BAT entries; the rest of the region is left a hole
+    /// (zeros on a stream).
     fn write_bat(&mut self) -> Result<()> {
-        let mut bytes = vec![0u8; self.bat_region_len() as usize];
-        for (i, e) in self.bat.iter().enumerate() {
-            bytes[i * 8..i * 8 + 8].copy_from_slice(&e.to_le_bytes());
-        }
+        let bytes: Vec<u8> = self.bat.iter().flat_map(|e| e.to_le_bytes()).collect();
         self.dest.write_at(BAT_OFFSET, &bytes)?;
         Ok(())
     }
@@ -262,6 +272,15 @@ impl BlockSink for VhdxWriter {
         }
         let entries = bat_entries(self.size, self.bs(), self.chunk_ratio);
         self.bat = vec![PAYLOAD_NOT_PRESENT; entries as usize];
+        // qemu reads the whole BAT region in one request of at most 2 GiB - 1.
+        if self.bat_region_len() > i32::MAX as u64 {
+            return Err(Error::Unsupported(format!(
+                "a VHDX of {} MiB blocks cannot hold an empty disk as qemu reads it: qemu counts 2^32 - 1 blocks for an empty disk, so the BAT region would be {} bytes, more than it reads; use blocks of 128 MiB or less",
+                self.bs() >> 20,
+                self.bat_region_len()
+            ))
+            .into());
+        }
         self.data_start = BAT_OFFSET + self.bat_region_len();
         self.write_head()?;
         let payload = self.size.div_ceil(self.bs());

@@ -83,6 +83,50 @@ fn we_read_what_qemu_writes() {
     }
 }
 
+/// An empty disk, dynamic and fixed, to a file and to a stream: qemu opens
+/// it (its BAT region is as large as qemu computes for 0 blocks), checks it
+/// clean and finds it equal to an empty raw, as it does `qemu-img create -f
+/// vhdx x 0`; and this crate reads both.
+#[test]
+fn empty_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("empty.raw");
+    File::create(&raw).unwrap();
+    for (name, fixed, block_size, stream) in [
+        ("dynamic", false, 2 << 20, false),
+        ("fixed", true, 2 << 20, false),
+        ("stream", false, 2 << 20, true),
+        ("small-blocks", false, 1 << 20, false),
+    ] {
+        let out = dir.path().join(format!("{name}.vhdx"));
+        let mut o = VhdxOptions::dynamic(stamp());
+        (o.fixed, o.block_size) = (fixed, block_size);
+        write_vhdx(&raw, &out, o, stream);
+        qemu_check(&out, "vhdx");
+        qemu_compare(&raw, "raw", &out, "vhdx");
+        assert_eq!(qemu_info(&out, "vhdx")["virtual-size"], 0, "{name}");
+        assert!(read_all(&out).is_empty(), "{name}");
+    }
+    // 256 MiB blocks would need a 2 GiB BAT region, more than qemu reads.
+    let mut o = VhdxOptions::dynamic(stamp());
+    o.block_size = 256 << 20;
+    let mut w = VhdxWriter::new(
+        blocksink::Destination::file(tempfile::tempfile().unwrap()),
+        o,
+    )
+    .unwrap();
+    let err = blocksink::BlockSink::begin(&mut w, 0, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot hold an empty disk"), "{err}");
+    let theirs = dir.path().join("qemu.vhdx");
+    testkit::run_ok(
+        "qemu-img",
+        &["create", "-f", "vhdx", theirs.to_str().unwrap(), "0"],
+    );
+    assert!(read_all(&theirs).is_empty());
+}
+
 fn vhdx_bytes(disk: &[u8], opts: VhdxOptions) -> Vec<u8> {
     testkit::sink_bytes(disk, |d| VhdxWriter::new(d, opts).unwrap())
 }
@@ -124,6 +168,30 @@ fn hostile_images_are_refused() {
     let mut one = good.clone();
     one[(128 << 10) + 100] ^= 1;
     assert_eq!(VhdxReader::open(one).unwrap().info().header.0, 1);
+
+    // Every BAT entry naming the one block the file holds: more blocks
+    // than the file can hold, so they overlap.
+    let mut sparse = vec![0u8; 64 << 20];
+    sparse[..1 << 20].fill(5);
+    let mut opts = VhdxOptions::dynamic(stamp());
+    opts.block_size = 1 << 20;
+    let mut piled = vhdx_bytes(&sparse, opts);
+    let first = piled[bat..bat + 8].to_vec();
+    for b in 1..64 {
+        piled[bat + 8 * b..bat + 8 * b + 8].copy_from_slice(&first);
+    }
+    let err = VhdxReader::open(piled).unwrap_err().to_string();
+    assert!(err.contains("blocks overlap"), "{err}");
+
+    // A metadata item listed twice.
+    let meta = 2 << 20;
+    let mut twice = good.clone();
+    let count = u16::from_le_bytes([twice[meta + 10], twice[meta + 11]]) as usize;
+    let entry = twice[meta + 32..meta + 64].to_vec();
+    twice[meta + 32 + 32 * count..meta + 64 + 32 * count].copy_from_slice(&entry);
+    twice[meta + 10..meta + 12].copy_from_slice(&(count as u16 + 1).to_le_bytes());
+    let err = VhdxReader::open(twice).unwrap_err().to_string();
+    assert!(err.contains("appears twice"), "{err}");
 
     assert!(VhdxReader::open(good[..5 << 20].to_vec()).is_err() || good.len() <= 5 << 20);
     assert!(VhdxReader::open(vec![0u8; 4 << 20]).is_err());

@@ -29,6 +29,20 @@ pub struct ExtentLine {
     pub offset: u64,
 }
 
+/// The descriptor line that makes a disk a delta (child) disk: its data
+/// is only what differs from a parent disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParentLink {
+    /// Line of the descriptor (1-based).
+    pub line: usize,
+    /// `parentCID` (other than `ffffffff`) or `parentFileNameHint`.
+    pub field: &'static str,
+    /// Its value.
+    pub value: String,
+    /// `parentFileNameHint`: where the parent disk was, if the descriptor says.
+    pub hint: Option<String>,
+}
+
 /// A parsed descriptor.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Descriptor {
@@ -38,6 +52,9 @@ pub struct Descriptor {
     pub extents: Vec<ExtentLine>,
     /// Every `key = "value"` line, in order (header and disk database).
     pub entries: Vec<(String, String)>,
+    /// Set when the descriptor names a parent disk (`parentCID` other than
+    /// `ffffffff`, or a `parentFileNameHint`).
+    pub parent: Option<ParentLink>,
 }
 
 impl Descriptor {
@@ -57,6 +74,7 @@ impl Descriptor {
             ))
         })?;
         let mut d = Descriptor::default();
+        let (mut parent_cid, mut hint) = (None, None);
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -67,8 +85,11 @@ impl Descriptor {
                 d.extents.push(Self::extent(line, n + 1)?);
             } else if let Some((k, v)) = line.split_once('=') {
                 let (k, v) = (k.trim().to_string(), v.trim().trim_matches('"').to_string());
-                if k == "createType" {
-                    d.create_type = v.clone();
+                match k.as_str() {
+                    "createType" => d.create_type = v.clone(),
+                    "parentCID" => parent_cid = Some((n + 1, v.clone())),
+                    "parentFileNameHint" => hint = Some((n + 1, v.clone())),
+                    _ => {}
                 }
                 d.entries.push((k, v));
             } else {
@@ -78,7 +99,38 @@ impl Descriptor {
                 )));
             }
         }
+        // VMDK 5.0 §"Header": parentCID ffffffff means "no parent".
+        let hint = hint.filter(|(_, h)| !h.is_empty());
+        let link = match (parent_cid, &hint) {
+            (Some((line, v)), _) if !v.eq_ignore_ascii_case("ffffffff") => {
+                Some((line, "parentCID", v))
+            }
+            (_, Some((line, h))) => Some((*line, "parentFileNameHint", h.clone())),
+            _ => None,
+        };
+        d.parent = link.map(|(line, field, value)| ParentLink {
+            line,
+            field,
+            value,
+            hint: hint.map(|(_, h)| h),
+        });
         Ok(d)
+    }
+
+    /// Refuses a delta disk: its data depends on a parent disk, which this
+    /// crate never opens. `place` says which descriptor (for the message).
+    pub fn refuse_parent(&self, place: &str) -> Result<()> {
+        let Some(p) = &self.parent else {
+            return Ok(());
+        };
+        let parent = match &p.hint {
+            Some(h) => format!("its parent {h:?}"),
+            None => "a parent disk it does not name".into(),
+        };
+        Err(Error::Unsupported(format!(
+            "{place} line {}: {}={}: a delta disk whose data depends on {parent}; parent disks are not opened implicitly (convert the whole chain with qemu-img first)",
+            p.line, p.field, p.value
+        )))
     }
 
     fn extent(line: &str, n: usize) -> Result<ExtentLine> {
@@ -148,5 +200,38 @@ mod tests {
         assert_eq!(d.get("ddb.adapterType"), Some("ide"));
         assert!(Descriptor::parse(b"RW x SPARSE \"a\"").is_err());
         assert!(Descriptor::parse(b"garbage line").is_err());
+        assert_eq!(d.parent, None);
+        assert!(d.refuse_parent("descriptor").is_ok());
+    }
+
+    #[test]
+    fn a_parent_makes_a_delta_disk() {
+        // What `qemu-img create -f vmdk -b parent.vmdk` writes.
+        let child = b"# Disk DescriptorFile\nversion=1\nCID=44410d00\nparentCID=62995316\ncreateType=\"monolithicSparse\"\nparentFileNameHint=\"parent.vmdk\"\nRW 6144 SPARSE \"child.vmdk\"\n";
+        let d = Descriptor::parse(child).unwrap();
+        let p = d.parent.clone().unwrap();
+        assert_eq!(
+            (p.line, p.field, p.value.as_str()),
+            (4, "parentCID", "62995316")
+        );
+        assert_eq!(p.hint.as_deref(), Some("parent.vmdk"));
+        let err = d.refuse_parent("descriptor").unwrap_err().to_string();
+        assert!(
+            err.contains("descriptor line 4: parentCID=62995316")
+                && err.contains("\"parent.vmdk\""),
+            "{err}"
+        );
+        // A hint alone is enough; parentCID=ffffffff (any case) is no parent.
+        let hint =
+            Descriptor::parse(b"parentCID=FFFFFFFF\nparentFileNameHint=\"p.vmdk\"\n").unwrap();
+        assert_eq!(hint.parent.unwrap().field, "parentFileNameHint");
+        let plain = Descriptor::parse(b"parentCID=ffffffff\nparentFileNameHint=\"\"\n").unwrap();
+        assert_eq!(plain.parent, None);
+        let no_hint = Descriptor::parse(b"parentCID=12345678\n").unwrap();
+        let err = no_hint.refuse_parent("descriptor").unwrap_err().to_string();
+        assert!(
+            err.contains("parentCID=12345678") && err.contains("does not name"),
+            "{err}"
+        );
     }
 }

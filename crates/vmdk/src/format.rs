@@ -30,6 +30,9 @@ pub const MARKER_GD: u32 = 2;
 pub const MARKER_FOOTER: u32 = 3;
 /// Bytes per sector.
 pub const SECTOR: u64 = 512;
+/// The most grain directory entries a sparse extent may have: qemu's limit
+/// ("L1 size too big"), 16 PiB of 64 KiB grains in 512-entry tables.
+pub const MAX_GD_ENTRIES: u64 = 1 << 29;
 
 /// The sparse extent header at sector 0 (and, in a stream-optimized file,
 /// again as the footer).

@@ -16,7 +16,9 @@
 //! The reader opens every variant qemu-img writes — monolithicSparse,
 //! streamOptimized (with or without footer), monolithicFlat,
 //! twoGbMaxExtentSparse, twoGbMaxExtentFlat — and resolves extent files only
-//! inside the descriptor's own directory.
+//! inside the descriptor's own directory. Delta disks (a `parentCID` other
+//! than `ffffffff`, or a `parentFileNameHint`) are refused: their parent is
+//! never opened, and without it they would read as zeros.
 //!
 //! # Example
 //!

@@ -24,8 +24,13 @@ pub struct SparseExtent {
     capacity: u64,
     grain: u64,
     per_gt: u64,
-    /// Grain tables, by directory index; `None` where the directory has none.
-    gts: Vec<Option<Box<[u32]>>>,
+    /// Byte offset of the grain directory, and its number of entries. The
+    /// directory and its tables stay in the file and are read as needed.
+    gd_at: u64,
+    num_gts: u64,
+    /// The grain table last used: (directory index, entries or `None`
+    /// where the directory has no table).
+    gt_cache: Option<(u64, Option<Box<[u32]>>)>,
     /// The embedded descriptor, if any.
     pub descriptor: Option<Descriptor>,
     cache: Option<(u64, Vec<u8>)>,
@@ -34,6 +39,14 @@ pub struct SparseExtent {
 
 fn corrupt(msg: String) -> Error {
     Error::Corrupt(msg)
+}
+
+/// Grain directory entries read at a time when the whole directory is walked.
+const GD_CHUNK: u64 = 16 << 10;
+
+fn le32s(raw: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    raw.chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
 }
 
 fn read_header(io: &Storage, at: u64) -> Result<SparseExtentHeader> {
@@ -62,6 +75,9 @@ impl SparseExtent {
             });
         }
         let descriptor = Self::embedded_descriptor(&io, &header, file_len)?;
+        if let Some(d) = &descriptor {
+            d.refuse_parent("embedded descriptor")?;
+        }
         if header.gd_offset.get() == GD_AT_END {
             // Stream-optimized: the footer, before the end-of-stream marker, has the directory.
             if file_len < 3 * SECTOR {
@@ -120,49 +136,23 @@ impl SparseExtent {
         let grain = grain_sectors * SECTOR;
         let grains = capacity.div_ceil(grain_sectors);
         let num_gts = grains.div_ceil(per_gt);
+        if num_gts > MAX_GD_ENTRIES {
+            return Err(Error::BadHeader {
+                field: "capacity",
+                value: capacity,
+                why: "needs a grain directory of more than 2^29 entries (qemu's limit)",
+            });
+        }
         let gd_at = header.gd_offset.get().checked_mul(SECTOR);
         let gd_bytes = num_gts * 4;
         let Some(gd_at) = gd_at.filter(|&a| a.checked_add(gd_bytes).is_some_and(|e| e <= file_len))
         else {
             return Err(corrupt(format!(
-                "grain directory at sector {} with {num_gts} entries runs past the end of the file ({file_len} bytes)",
+                "gdOffset: grain directory at sector {} with {num_gts} entries runs past the end of the file ({file_len} bytes)",
                 header.gd_offset.get()
             )));
         };
-        let mut gd_raw = vec![0u8; gd_bytes as usize];
-        io.read_exact_at(&mut gd_raw, gd_at)?;
-        let mut seen: Vec<u32> = Vec::new();
-        let mut gts = Vec::with_capacity(num_gts as usize);
-        let gt_bytes = per_gt * 4;
-        for (i, c) in gd_raw.chunks_exact(4).enumerate() {
-            let s = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-            if s == 0 {
-                gts.push(None);
-                continue;
-            }
-            let at = u64::from(s) * SECTOR;
-            if at + gt_bytes > file_len {
-                return Err(corrupt(format!(
-                    "grain directory entry {i} points to sector {s}, past the end of the file ({file_len} bytes)"
-                )));
-            }
-            seen.push(s);
-            let mut raw = vec![0u8; gt_bytes as usize];
-            io.read_exact_at(&mut raw, at)?;
-            gts.push(Some(
-                raw.chunks_exact(4)
-                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-            ));
-        }
-        // A table named twice would let a small file claim a huge disk.
-        seen.sort_unstable();
-        if let Some(w) = seen.windows(2).find(|w| w[0] == w[1]) {
-            return Err(corrupt(format!(
-                "two grain directory entries point to the grain table at sector {}",
-                w[0]
-            )));
-        }
+        Self::check_directory(&io, file_len, gd_at, num_gts, per_gt)?;
         Ok(SparseExtent {
             io,
             file_len,
@@ -170,11 +160,71 @@ impl SparseExtent {
             capacity,
             grain,
             per_gt,
-            gts,
+            gd_at,
+            num_gts,
+            gt_cache: None,
             descriptor,
             cache: None,
             inflater: libdeflater::Decompressor::new(),
         })
+    }
+
+    /// Walks the grain directory in pieces: every table it names must lie
+    /// in the file, and no two may overlap — so the tables of a file are
+    /// at most as many as it can hold, and a scan of the disk costs no
+    /// more than reading the file.
+    fn check_directory(
+        io: &Storage,
+        file_len: u64,
+        gd_at: u64,
+        num_gts: u64,
+        per_gt: u64,
+    ) -> Result<()> {
+        let gt_bytes = per_gt * 4;
+        let room = file_len / gt_bytes;
+        let mut seen: Vec<u32> = Vec::new();
+        let mut raw = Vec::new();
+        let mut first = 0u64;
+        while first < num_gts {
+            let n = (num_gts - first).min(GD_CHUNK);
+            raw.resize((n * 4) as usize, 0);
+            io.read_exact_at(&mut raw, gd_at + first * 4)?;
+            for (k, s) in le32s(&raw).enumerate() {
+                if s == 0 {
+                    continue;
+                }
+                let i = first + k as u64;
+                let at = u64::from(s) * SECTOR;
+                if at + gt_bytes > file_len {
+                    return Err(corrupt(format!(
+                        "grain directory entry {i} (offset {}) points to sector {s}, past the end of the file ({file_len} bytes)",
+                        gd_at + i * 4
+                    )));
+                }
+                if seen.len() as u64 >= room {
+                    return Err(corrupt(format!(
+                        "grain directory entry {i} (offset {}) names grain table {}, but a file of {file_len} bytes holds at most {room} tables of {gt_bytes} bytes",
+                        gd_at + i * 4,
+                        seen.len() + 1
+                    )));
+                }
+                seen.push(s);
+            }
+            first += n;
+        }
+        // A table named twice would let a small file claim a huge disk.
+        seen.sort_unstable();
+        let gt_sectors = gt_bytes.div_ceil(SECTOR);
+        if let Some(w) = seen
+            .windows(2)
+            .find(|w| u64::from(w[1] - w[0]) < gt_sectors)
+        {
+            return Err(corrupt(format!(
+                "grain directory entries point to grain tables at sectors {} and {}, which overlap",
+                w[0], w[1]
+            )));
+        }
+        Ok(())
     }
 
     fn embedded_descriptor(
@@ -203,33 +253,71 @@ impl SparseExtent {
         self.capacity * SECTOR
     }
 
-    /// Sector of grain `g` (0: unallocated, 1: zeroed).
-    fn gte(&self, g: u64) -> u32 {
-        match self.gts.get((g / self.per_gt) as usize) {
-            Some(Some(t)) => t[(g % self.per_gt) as usize],
-            _ => 0,
-        }
+    /// Reads the grain table at `sector` (its place was checked at open).
+    fn read_gt(&self, sector: u32) -> Result<Box<[u32]>> {
+        let mut raw = vec![0u8; (self.per_gt * 4) as usize];
+        self.io
+            .read_exact_at(&mut raw, u64::from(sector) * SECTOR)?;
+        Ok(le32s(&raw).collect())
     }
 
-    fn data_extents(&self) -> Vec<Extent> {
+    /// Sector of grain `g` (0: unallocated, 1: zeroed).
+    fn gte(&mut self, g: u64) -> Result<u32> {
+        let t = g / self.per_gt;
+        if t >= self.num_gts {
+            return Ok(0);
+        }
+        if !matches!(&self.gt_cache, Some((c, _)) if *c == t) {
+            let mut e = [0u8; 4];
+            self.io.read_exact_at(&mut e, self.gd_at + t * 4)?;
+            let sector = u32::from_le_bytes(e);
+            let table = if sector == 0 {
+                None
+            } else {
+                Some(self.read_gt(sector)?)
+            };
+            self.gt_cache = Some((t, table));
+        }
+        Ok(match &self.gt_cache {
+            Some((_, Some(table))) => table[(g % self.per_gt) as usize],
+            _ => 0,
+        })
+    }
+
+    /// Grains that hold data, from the directory and tables read in pieces.
+    fn data_extents(&mut self) -> Result<Vec<Extent>> {
         let size = self.size();
         let grains = size.div_ceil(self.grain);
         let mut v: Vec<Extent> = Vec::new();
-        for (t, gt) in self.gts.iter().enumerate() {
-            let Some(gt) = gt else { continue };
-            for (k, &e) in gt.iter().enumerate() {
-                let g = t as u64 * self.per_gt + k as u64;
-                if g < grains && e > 1 {
-                    let start = g * self.grain;
-                    v.push(Extent::new(start, self.grain.min(size - start)));
+        let mut raw = Vec::new();
+        let mut first = 0u64;
+        while first < self.num_gts {
+            let n = (self.num_gts - first).min(GD_CHUNK);
+            raw.resize((n * 4) as usize, 0);
+            self.io.read_exact_at(&mut raw, self.gd_at + first * 4)?;
+            for (k, sector) in le32s(&raw).enumerate() {
+                if sector == 0 {
+                    continue;
+                }
+                let t = first + k as u64;
+                for (j, e) in self.read_gt(sector)?.iter().enumerate() {
+                    let g = t * self.per_gt + j as u64;
+                    if g < grains && *e > 1 {
+                        let start = g * self.grain;
+                        v.push(Extent::new(start, self.grain.min(size - start)));
+                    }
+                }
+                if v.len() > 1 << 16 {
+                    v = merge_extents(v);
                 }
             }
+            first += n;
         }
-        merge_extents(v)
+        Ok(merge_extents(v))
     }
 
     fn read_grain(&mut self, g: u64, within: u64, buf: &mut [u8]) -> Result<()> {
-        let s = self.gte(g);
+        let s = self.gte(g)?;
         if s <= 1 {
             buf.fill(0);
             return Ok(());
@@ -402,6 +490,7 @@ impl VmdkReader {
             return Err(Error::BadMagic);
         }
         let d = Descriptor::parse(&raw)?;
+        d.refuse_parent("descriptor")?;
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
@@ -464,17 +553,19 @@ impl BlockSource for VmdkReader {
 
     fn extents(&mut self) -> io::Result<Vec<Extent>> {
         let mut v = Vec::new();
-        for (start, len, piece) in &self.pieces {
+        for (start, len, piece) in &mut self.pieces {
+            let (start, len) = (*start, *len);
             match piece {
                 Piece::Zero => {}
                 Piece::Flat { io, offset } => {
-                    for r in io.data_ranges(*offset, offset + len)? {
+                    let offset = *offset;
+                    for r in io.data_ranges(offset, offset + len)? {
                         v.push(Extent::new(start + r.offset - offset, r.len));
                     }
                 }
                 Piece::Sparse(s) => {
-                    for r in s.data_extents() {
-                        if r.offset < *len {
+                    for r in s.data_extents()? {
+                        if r.offset < len {
                             v.push(Extent::new(start + r.offset, r.len.min(len - r.offset)));
                         }
                     }

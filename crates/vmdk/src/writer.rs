@@ -138,6 +138,11 @@ impl Codec for GrainCodec {
 /// grain table behind a GT marker, the grain directory behind a GD marker,
 /// the footer (marker + header copy with the real `gdOffset`) and the
 /// end-of-stream marker. Grains are compressed on every core.
+///
+/// An empty disk (0 bytes) is refused, by this writer and by
+/// [`VmdkFlatWriter`]: qemu reads a sparse extent of capacity 0 as a
+/// descriptor file and skips an extent line of 0 sectors, so no VMDK holds
+/// one as qemu reads it.
 pub struct VmdkWriter {
     dest: Destination,
     opts: VmdkOptions,
@@ -356,6 +361,18 @@ impl VmdkWriter {
 
 impl BlockSink for VmdkWriter {
     fn begin(&mut self, size: u64, _plan: &[Extent]) -> io::Result<()> {
+        if size == 0 {
+            // qemu (vmdk_open_vmdk4) reads a sparse extent of capacity 0 as a
+            // container for a descriptor file, and refuses its createType.
+            return Err(Error::Unsupported(format!(
+                "a {} VMDK cannot hold an empty disk (0 bytes): qemu takes a sparse extent of capacity 0 for a descriptor file and refuses to open it",
+                match self.opts.subformat {
+                    VmdkSubformat::StreamOptimized => "streamOptimized",
+                    VmdkSubformat::MonolithicSparse => "monolithicSparse",
+                }
+            ))
+            .into());
+        }
         self.capacity = size.div_ceil(SECTOR);
         let grains = self.capacity.div_ceil(GRAIN_SECTORS);
         let gts = grains.div_ceil(GTES_PER_GT);
@@ -476,6 +493,14 @@ impl VmdkFlatWriter {
 
 impl BlockSink for VmdkFlatWriter {
     fn begin(&mut self, size: u64, _plan: &[Extent]) -> io::Result<()> {
+        if size == 0 {
+            // qemu (vmdk_parse_extents) skips an extent line of 0 sectors,
+            // and a descriptor without extents makes `qemu-img info` abort.
+            return Err(Error::Unsupported(
+                "a monolithicFlat VMDK cannot hold an empty disk (0 bytes): qemu skips an extent of 0 sectors and cannot describe a disk without extents".into(),
+            )
+            .into());
+        }
         self.capacity = size.div_ceil(SECTOR);
         Ok(())
     }

@@ -166,6 +166,124 @@ fn extent_paths_stay_inside_the_directory() {
     }
 }
 
+/// Delta disks made by qemu-img read as zeros without their parent, so
+/// they are refused, naming the line and the parent.
+#[test]
+fn delta_disks_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("parent.raw");
+    let contents = sample_disk(&raw, 3 << 20, 44);
+    let parent = dir.path().join("parent.vmdk");
+    qemu_convert(&["-f", "raw", "-O", "vmdk"], &raw, &parent);
+    assert!(testkit::same_disk(&read_all(&parent), &contents));
+    for (sub, place) in [
+        ("monolithicSparse", "embedded descriptor line 4"),
+        ("streamOptimized", "embedded descriptor line 4"),
+        ("twoGbMaxExtentSparse", "descriptor line 4"),
+    ] {
+        let child = dir.path().join(format!("{sub}-child.vmdk"));
+        testkit::run_ok(
+            "qemu-img",
+            &[
+                "create",
+                "-f",
+                "vmdk",
+                "-o",
+                &format!("subformat={sub}"),
+                "-b",
+                "parent.vmdk",
+                "-F",
+                "vmdk",
+                child.to_str().unwrap(),
+            ],
+        );
+        // qemu-img reads the parent's data through the child.
+        qemu_compare(&raw, "raw", &child, "vmdk");
+        let err = VmdkReader::open_path(&child).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("{place}: parentCID="))
+                && err.contains("delta disk")
+                && err.contains("\"parent.vmdk\""),
+            "{sub}: {err}"
+        );
+        if sub != "twoGbMaxExtentSparse" {
+            let bytes = std::fs::read(&child).unwrap();
+            assert!(VmdkReader::open(Box::new(bytes)).is_err(), "{sub}");
+        }
+    }
+    // Descriptor files: a parentCID, or a parentFileNameHint alone, makes a
+    // delta disk; parentCID=ffffffff with no hint is a whole disk.
+    std::fs::copy(&raw, dir.path().join("data-flat.vmdk")).unwrap();
+    let flat = |header: &str| {
+        format!("# Disk DescriptorFile\nversion=1\nCID=1\n{header}createType=\"monolithicFlat\"\nRW 6144 FLAT \"data-flat.vmdk\" 0\n")
+    };
+    let desc = dir.path().join("flat.vmdk");
+    for (header, want) in [
+        (
+            "parentCID=0badcafe\n",
+            "descriptor line 4: parentCID=0badcafe",
+        ),
+        (
+            "parentCID=ffffffff\nparentFileNameHint=\"base.vmdk\"\n",
+            "descriptor line 5: parentFileNameHint=base.vmdk",
+        ),
+    ] {
+        std::fs::write(&desc, flat(header)).unwrap();
+        let err = VmdkReader::open_path(&desc).unwrap_err().to_string();
+        assert!(err.contains(want) && err.contains("delta disk"), "{err}");
+    }
+    std::fs::write(&desc, flat("parentCID=ffffffff\n")).unwrap();
+    assert!(testkit::same_disk(&read_all(&desc), &contents));
+}
+
+/// No VMDK holds an empty disk as qemu reads it — it takes a sparse extent
+/// of capacity 0 for a descriptor file (and cannot open what `qemu-img
+/// create -f vmdk x 0` makes), and skips a flat extent of 0 sectors — so
+/// every writer refuses one.
+#[test]
+fn empty_disk_is_refused() {
+    use blocksink::BlockSink;
+    let dir = tempfile::tempdir().unwrap();
+    let theirs = dir.path().join("qemu.vmdk");
+    testkit::run_ok(
+        "qemu-img",
+        &["create", "-f", "vmdk", theirs.to_str().unwrap(), "0"],
+    );
+    assert!(
+        testkit::run("qemu-img", &["info", theirs.to_str().unwrap()])
+            .status
+            .code()
+            .is_some_and(|c| c != 0)
+    );
+    let dest = || Destination::file(tempfile::tempfile().unwrap());
+    for (sub, name) in [
+        (VmdkSubformat::StreamOptimized, "streamOptimized"),
+        (VmdkSubformat::MonolithicSparse, "monolithicSparse"),
+    ] {
+        let mut w = VmdkWriter::new(dest(), opts(sub)).unwrap();
+        let err = w.begin(0, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("a {name} VMDK cannot hold an empty disk")),
+            "{err}"
+        );
+    }
+    let mut w = vmdk::VmdkFlatWriter::new(
+        dest(),
+        dest(),
+        VmdkOptions::new(
+            VmdkSubformat::MonolithicSparse,
+            "x-flat.vmdk",
+            BuildStamp::fixed(0, "t"),
+        ),
+    )
+    .unwrap();
+    let err = w.begin(0, &[]).unwrap_err().to_string();
+    assert!(
+        err.contains("monolithicFlat VMDK cannot hold an empty disk"),
+        "{err}"
+    );
+}
+
 fn vmdk_bytes(disk: &[u8], sub: VmdkSubformat) -> Vec<u8> {
     testkit::sink_bytes(disk, |d| VmdkWriter::new(d, opts(sub)).unwrap())
 }
@@ -195,6 +313,48 @@ fn hostile_images_are_refused() {
         .to_string()
         .contains("zlib"));
     assert!(VmdkReader::open(Box::new(vec![0u8; 100])).is_err());
+}
+
+/// Headers that claim huge grain directories: refused by qemu's limit, or
+/// read in bounded pieces — never one allocation sized by the header.
+#[test]
+fn tables_sized_by_the_header_are_bounded() {
+    use testkit::vmdk_sparse_image;
+    const GIB: u64 = 1 << 30;
+    // 2^31 directory entries (an 8 GiB directory) in a file that holds it.
+    let img = vmdk_sparse_image(9 * GIB, 1 << 31);
+    let err = VmdkReader::open(Box::new(img.clone()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("capacity") && err.contains("2^29"), "{err}");
+    assert!(img.largest_read() <= 512, "{}", img.largest_read());
+    // The directory runs past the end of the file.
+    let err = VmdkReader::open(Box::new(vmdk_sparse_image(GIB, 1 << 29)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("gdOffset") && err.contains("past the end"),
+        "{err}"
+    );
+    // qemu's largest directory, 2 GiB, with no table: a 16 PiB disk of
+    // zeros, opened and walked piece by piece.
+    let img = vmdk_sparse_image(512 + 2 * GIB, 1 << 29);
+    let mut r = VmdkReader::open(Box::new(img.clone())).unwrap();
+    assert_eq!(r.size(), 1 << 54);
+    assert!(r.extents().unwrap().is_empty());
+    let mut buf = vec![1u8; 4096];
+    r.read_at((1 << 54) - 4096, &mut buf).unwrap();
+    assert!(buf.iter().all(|&b| b == 0));
+    assert!(img.largest_read() <= 64 << 10, "{}", img.largest_read());
+    // Two directory entries naming overlapping tables (a table is 4 sectors).
+    let mut img = vmdk_sparse_image(GIB, 4);
+    let mut gd = Vec::new();
+    for sector in [8u32, 0, 10, 0] {
+        gd.extend_from_slice(&sector.to_le_bytes());
+    }
+    img.put(512, &gd);
+    let err = VmdkReader::open(Box::new(img)).unwrap_err().to_string();
+    assert!(err.contains("sectors 8 and 10, which overlap"), "{err}");
 }
 
 proptest! {
