@@ -12,7 +12,10 @@ use uuid::Uuid;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuildStamp {
     unix_time: u64,
-    seed: Option<Vec<u8>>,
+    /// What identifiers are derived from: given, or drawn at random once,
+    /// so that one stamp names one thing the same way every time it is asked.
+    seed: Vec<u8>,
+    reproducible: bool,
 }
 
 impl BuildStamp {
@@ -29,7 +32,8 @@ impl BuildStamp {
                     .duration_since(UNIX_EPOCH)
                     .map(|d| d.as_secs())
                     .unwrap_or(0),
-                seed: None,
+                seed: Uuid::new_v4().as_bytes().to_vec(),
+                reproducible: false,
             },
         }
     }
@@ -38,21 +42,21 @@ impl BuildStamp {
     pub fn fixed(unix_time: u64, seed: impl AsRef<[u8]>) -> Self {
         BuildStamp {
             unix_time,
-            seed: Some(seed.as_ref().to_vec()),
+            seed: seed.as_ref().to_vec(),
+            reproducible: true,
         }
     }
 
     /// The same stamp with `more` mixed into the seed (an input's name, a
-    /// user's `--seed`), when there is a seed at all.
+    /// user's `--seed`).
     pub fn mixed_with(&self, more: impl AsRef<[u8]>) -> Self {
+        let mut seed = self.seed.clone();
+        seed.push(0);
+        seed.extend_from_slice(more.as_ref());
         BuildStamp {
             unix_time: self.unix_time,
-            seed: self.seed.as_ref().map(|s| {
-                let mut s = s.clone();
-                s.push(0);
-                s.extend_from_slice(more.as_ref());
-                s
-            }),
+            seed,
+            reproducible: self.reproducible,
         }
     }
 
@@ -63,25 +67,22 @@ impl BuildStamp {
 
     /// Whether identifiers are derived rather than random.
     pub fn is_reproducible(&self) -> bool {
-        self.seed.is_some()
+        self.reproducible
     }
 
-    /// An identifier for `purpose` ("vhd unique id", "gpt disk guid", …):
-    /// derived from the seed when there is one, else random.
+    /// An identifier for `purpose` ("vhd unique id", "gpt disk guid", …),
+    /// derived from the seed: the same for the same purpose from one stamp
+    /// (a footer and its copy agree), different from stamp to stamp unless
+    /// the stamp is reproducible.
     pub fn uuid(&self, purpose: &str) -> Uuid {
-        match &self.seed {
-            Some(seed) => {
-                let mut h = Sha256::new();
-                h.update(seed);
-                h.update([0]);
-                h.update(purpose.as_bytes());
-                let digest = h.finalize();
-                let mut bytes = [0u8; 16];
-                bytes.copy_from_slice(&digest[..16]);
-                uuid::Builder::from_random_bytes(bytes).into_uuid()
-            }
-            None => Uuid::new_v4(),
-        }
+        let mut h = Sha256::new();
+        h.update(&self.seed);
+        h.update([0]);
+        h.update(purpose.as_bytes());
+        let digest = h.finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
     }
 }
 
@@ -96,5 +97,16 @@ mod tests {
         assert_ne!(a.uuid("disk"), a.uuid("part 1"));
         assert_ne!(a.uuid("disk"), a.mixed_with("in.img").uuid("disk"));
         assert_eq!(a.uuid("disk").get_version_num(), 4);
+    }
+
+    #[test]
+    fn unseeded_ids_are_stable_per_stamp_only() {
+        std::env::remove_var("SOURCE_DATE_EPOCH");
+        let (a, b) = (BuildStamp::from_env(), BuildStamp::from_env());
+        assert!(!a.is_reproducible());
+        // A footer and its copy, asked for one after the other, agree.
+        assert_eq!(a.uuid("vhd unique id"), a.clone().uuid("vhd unique id"));
+        assert_ne!(a.uuid("vhd unique id"), b.uuid("vhd unique id"));
+        assert_ne!(a.uuid("disk"), a.mixed_with("in.img").uuid("disk"));
     }
 }

@@ -527,3 +527,30 @@ fn vhdx_and_vmdk_from_qcow2_and_vhd_inputs() {
         }
     }
 }
+
+#[test]
+fn outputs_without_a_seed_check_clean() {
+    // Random identifiers are drawn once per output: the VHD footer and its
+    // copy, the two VHDX headers, agree.
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("d.raw");
+    sample_disk(&raw, 8 << 20, 71);
+    let out = dir.path().join("out");
+    ok(&[
+        raw.to_str().unwrap(),
+        "--to",
+        "vhd,vhd-fixed,vhdx,qcow2,vmdk",
+        "--output-dir",
+        out.to_str().unwrap(),
+    ]);
+    for name in ["d.vhd", "d.fixed.vhd", "d.vhdx", "d.qcow2", "d.vmdk"] {
+        let p = out.join(name);
+        let r = imgconv(&["check", p.to_str().unwrap()]);
+        assert!(
+            r.status.success(),
+            "{name}: {}{}",
+            String::from_utf8_lossy(&r.stdout),
+            String::from_utf8_lossy(&r.stderr)
+        );
+    }
+}
