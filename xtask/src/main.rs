@@ -81,18 +81,20 @@ fn fuzz(seconds: u32) -> Result<()> {
         let corpus = fuzz_dir.join("corpus").join(target);
         std::fs::create_dir_all(&corpus)?;
         let seeds = fuzz_dir.join("seeds").join(target);
-        // Inputs as large as the largest seed (a VHDX needs 3 MiB at least).
-        let max_len = std::fs::read_dir(&seeds)
+        // Inputs up to twice the largest seed: each target's seeds are its
+        // smallest valid files (a VHDX seed holds only the tables it lays
+        // out), so every input can be a valid one and a bit more.
+        let largest = std::fs::read_dir(&seeds)
             .map(|d| {
                 d.filter_map(|e| e.ok()?.metadata().ok())
                     .map(|m| m.len())
                     .max()
                     .unwrap_or(0)
             })
-            .unwrap_or(0)
-            .max(1 << 20);
-        sh(Command::new("cargo")
-            .current_dir(&fuzz_dir)
+            .unwrap_or(0);
+        let max_len = (largest * 2).max(64 << 10);
+        let mut run = Command::new("cargo");
+        run.current_dir(&fuzz_dir)
             .args(["fuzz", "run", "-s", "none", target])
             .arg(&corpus)
             .arg(&seeds)
@@ -101,7 +103,13 @@ fn fuzz(seconds: u32) -> Result<()> {
                 &format!("-max_total_time={seconds}"),
                 &format!("-max_len={max_len}"),
                 "-rss_limit_mb=2048",
-            ]))?;
+            ]);
+        // The format's magic values and field constants.
+        let dict = fuzz_dir.join("dicts").join(format!("{target}.dict"));
+        if dict.exists() {
+            run.arg(format!("-dict={}", dict.display()));
+        }
+        sh(&mut run)?;
     }
     Ok(())
 }
