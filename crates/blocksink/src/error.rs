@@ -42,6 +42,42 @@ impl ErrorKind {
     }
 }
 
+/// A format's name, from which its reader and writer make their errors:
+/// `const F: Format = Format::new("VHDX");` then `F.corrupt("…")`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Format(&'static str);
+
+impl Format {
+    /// The format called `name` in messages (`"VHDX"`, `"qcow2"`).
+    pub const fn new(name: &'static str) -> Self {
+        Format(name)
+    }
+    /// Its name.
+    pub const fn name(self) -> &'static str {
+        self.0
+    }
+    /// The bytes are not this format (`message` says what is missing).
+    pub fn not_this(self, message: impl Into<Cow<'static, str>>) -> Error {
+        Error::invalid_format(self.0, message)
+    }
+    /// A damaged structure.
+    pub fn corrupt(self, message: impl Into<Cow<'static, str>>) -> Error {
+        Error::corrupt(self.0, message)
+    }
+    /// Something the format allows that is not implemented.
+    pub fn unsupported(self, message: impl Into<Cow<'static, str>>) -> Error {
+        Error::unsupported(self.0, message)
+    }
+    /// A writer option or requested value out of range.
+    pub fn option(self, message: impl Into<Cow<'static, str>>) -> Error {
+        Error::out_of_range(self.0, message)
+    }
+    /// A header field whose value cannot be accepted, and why.
+    pub fn header(self, field: &'static str, value: u64, why: &'static str) -> Error {
+        Error::corrupt(self.0, format!("header field {field} = {value}: {why}")).field(field)
+    }
+}
+
 /// Which side of a conversion failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -198,8 +234,10 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut sep = "";
         if !self.format.is_empty() && self.kind != ErrorKind::Io {
+            let vowel = self.format.starts_with(['A', 'E', 'I', 'O', 'U']);
             let (what, noun) = match self.kind {
-                ErrorKind::InvalidFormat => ("not ", " image"),
+                ErrorKind::InvalidFormat if vowel => ("not an ", " image"),
+                ErrorKind::InvalidFormat => ("not a ", " image"),
                 ErrorKind::Unsupported => ("unsupported ", " image"),
                 ErrorKind::OutOfRange => ("invalid ", " option"),
                 _ => ("corrupt ", " image"),
@@ -211,7 +249,9 @@ impl fmt::Display for Error {
             write!(f, "{sep}{}", self.message)?;
             sep = " ";
         }
-        match (&self.field, self.offset) {
+        // The field is named unless the message already names it.
+        let field = self.field.as_deref().filter(|n| !self.message.contains(n));
+        match (field, self.offset) {
             (Some(field), Some(at)) => write!(f, "{sep}(field {field} at offset {at})")?,
             (Some(field), None) => write!(f, "{sep}(field {field})")?,
             (None, Some(at)) => write!(f, "{sep}(at offset {at})")?,

@@ -51,7 +51,7 @@ mod zero;
 pub use assemble::{place_run, split_at_blocks, Block, BlockAssembler};
 pub use bytes::Bytes;
 pub use dest::Destination;
-pub use error::{chain, Error, ErrorKind, Result, Side};
+pub use error::{chain, Error, ErrorKind, Format, Result, Side};
 pub use extent::{merge_extents, Extent};
 pub use fanout::{convert, scan_data, ConvertStats, CHUNK_SIZE};
 pub use parallel::{Codec, Compressed, ParallelCompressor};

@@ -39,6 +39,6 @@ pub mod format;
 mod table;
 mod types;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use table::{Gpt, Partition, PartitionSpec, MAX_ARRAY_BYTES};
 pub use types::{type_by_name, type_name, KNOWN_TYPES};

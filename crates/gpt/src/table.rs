@@ -5,7 +5,7 @@ use uuid::Uuid;
 use zerocopy::{FromBytes, FromZeros, IntoBytes};
 
 use crate::format::*;
-use crate::{type_by_name, Error, Result};
+use crate::{error::F, type_by_name, Result};
 
 /// Largest entry array this crate reads (the usual one is 16 KiB).
 pub const MAX_ARRAY_BYTES: u64 = 1 << 20;
@@ -77,15 +77,15 @@ fn parse_header(src: &mut dyn BlockSource, lba: u64, which: &str) -> Result<Pars
     let disk_sectors = src.size() / SECTOR;
     let raw = read_sector(src, lba)?;
     let (h, _) = Header::read_from_prefix(&raw)
-        .map_err(|_| Error::Corrupt(format!("{which} header unreadable")))?;
+        .map_err(|_| F.corrupt(format!("{which} header unreadable")))?;
     if h.signature != SIGNATURE {
-        return Err(Error::NotFound(format!(
+        return Err(F.not_this(format!(
             "no `EFI PART` signature at LBA {lba} ({which} header)"
         )));
     }
     let hs = h.header_size.get();
     if !(HEADER_SIZE..=SECTOR as u32).contains(&hs) {
-        return Err(Error::Corrupt(format!(
+        return Err(F.corrupt(format!(
             "{which} header at LBA {lba}: header_size {hs} is not 92 to 512"
         )));
     }
@@ -93,7 +93,7 @@ fn parse_header(src: &mut dyn BlockSource, lba: u64, which: &str) -> Result<Pars
     crc_bytes[16..20].fill(0);
     let crc = crc32fast::hash(&crc_bytes);
     if crc != h.header_crc32.get() {
-        return Err(Error::Corrupt(format!(
+        return Err(F.corrupt(format!(
             "{which} header at LBA {lba}: CRC32 is {:#010x}, but the header hashes to {crc:#010x}",
             h.header_crc32.get()
         )));
@@ -103,13 +103,13 @@ fn parse_header(src: &mut dyn BlockSource, lba: u64, which: &str) -> Result<Pars
         h.size_of_partition_entry.get(),
     );
     if es < 128 || !es.is_power_of_two() {
-        return Err(Error::Corrupt(format!(
+        return Err(F.corrupt(format!(
             "{which} header: size_of_partition_entry {es} is not 128 × 2^n"
         )));
     }
     let bytes = u64::from(n) * u64::from(es);
     if bytes > MAX_ARRAY_BYTES {
-        return Err(Error::Corrupt(format!(
+        return Err(F.corrupt(format!(
             "{which} header: {n} entries of {es} bytes make a {bytes}-byte array, more than {MAX_ARRAY_BYTES}"
         )));
     }
@@ -118,7 +118,7 @@ fn parse_header(src: &mut dyn BlockSource, lba: u64, which: &str) -> Result<Pars
         .checked_add(array_sectors(n, es))
         .is_none_or(|e| e > disk_sectors)
     {
-        return Err(Error::Corrupt(format!(
+        return Err(F.corrupt(format!(
             "{which} header: entry array at LBA {at} runs past the end of the disk ({disk_sectors} sectors)"
         )));
     }
@@ -126,7 +126,7 @@ fn parse_header(src: &mut dyn BlockSource, lba: u64, which: &str) -> Result<Pars
     src.read_at(at * SECTOR, &mut array)?;
     let crc = crc32fast::hash(&array);
     if crc != h.partition_entry_array_crc32.get() {
-        return Err(Error::Corrupt(format!(
+        return Err(F.corrupt(format!(
             "{which} entry array at LBA {at}: CRC32 is {:#010x}, but the array hashes to {crc:#010x}",
             h.partition_entry_array_crc32.get()
         )));
@@ -139,7 +139,7 @@ impl Gpt {
     /// last LBA when the primary is damaged.
     pub fn read(src: &mut dyn BlockSource) -> Result<Gpt> {
         if src.size() < 3 * SECTOR {
-            return Err(Error::NotFound("disk too small for a GPT".into()));
+            return Err(F.not_this("disk too small for a GPT"));
         }
         let last = src.size() / SECTOR - 1;
         let parsed = match parse_header(src, 1, "primary") {
@@ -157,8 +157,8 @@ impl Gpt {
         let es = h.size_of_partition_entry.get() as usize;
         let mut partitions = Vec::new();
         for (i, slot) in p.array.chunks_exact(es).enumerate() {
-            let (e, _) = Entry::read_from_prefix(slot)
-                .map_err(|_| Error::Corrupt("entry unreadable".into()))?;
+            let (e, _) =
+                Entry::read_from_prefix(slot).map_err(|_| F.corrupt("entry unreadable"))?;
             if e.type_guid == [0; 16] {
                 continue;
             }
@@ -201,12 +201,14 @@ impl Gpt {
     pub fn verify(src: &mut dyn BlockSource) -> Result<Vec<String>> {
         let mut problems = Vec::new();
         if src.size() < 3 * SECTOR {
-            return Err(Error::NotFound("disk too small for a GPT".into()));
+            return Err(F.not_this("disk too small for a GPT"));
         }
         let last = src.size() / SECTOR - 1;
         let primary = parse_header(src, 1, "primary");
-        if let Err(Error::NotFound(m)) = &primary {
-            return Err(Error::NotFound(m.clone()));
+        if let Err(e) = &primary {
+            if e.kind() == crate::ErrorKind::InvalidFormat {
+                return Err(F.not_this(e.message().to_owned()));
+            }
         }
         let alt = match &primary {
             Ok(p) => p.header.alternate_lba.get(),
@@ -220,7 +222,7 @@ impl Gpt {
         let backup = if alt < src.size() / SECTOR {
             parse_header(src, alt, "backup")
         } else {
-            Err(Error::Corrupt(format!(
+            Err(F.corrupt(format!(
                 "backup header LBA {alt} is past the end of the disk"
             )))
         };
@@ -283,8 +285,8 @@ impl Gpt {
             }
         }
         let mbr_raw = read_sector(src, 0)?;
-        let (mbr, _) = ProtectiveMbr::read_from_prefix(&mbr_raw)
-            .map_err(|_| Error::Corrupt("MBR unreadable".into()))?;
+        let (mbr, _) =
+            ProtectiveMbr::read_from_prefix(&mbr_raw).map_err(|_| F.corrupt("MBR unreadable"))?;
         if mbr.signature != [0x55, 0xaa]
             || !mbr.records.iter().any(|r| r.os_type == PROTECTIVE_TYPE)
         {
@@ -297,9 +299,7 @@ impl Gpt {
     pub fn new(disk_size: u64, disk_guid: Uuid) -> Result<Gpt> {
         let sectors = disk_size / SECTOR;
         if sectors < 68 {
-            return Err(Error::InvalidOption(format!(
-                "a {disk_size}-byte disk is too small for a GPT"
-            )));
+            return Err(F.option(format!("a {disk_size}-byte disk is too small for a GPT")));
         }
         Ok(Gpt {
             disk_size,
@@ -331,9 +331,8 @@ impl Gpt {
             .unwrap_or(self.first_usable_lba)
             .max(self.first_usable_lba);
         for (i, spec) in specs.iter().enumerate() {
-            let type_guid = type_by_name(&spec.type_name).ok_or_else(|| {
-                Error::InvalidOption(format!("unknown partition type {:?}", spec.type_name))
-            })?;
+            let type_guid = type_by_name(&spec.type_name)
+                .ok_or_else(|| F.option(format!("unknown partition type {:?}", spec.type_name)))?;
             let first = next.next_multiple_of(align);
             let last = match spec.size {
                 Some(bytes) => first + bytes.div_ceil(SECTOR) - 1,
@@ -342,21 +341,17 @@ impl Gpt {
                     let end = (self.last_usable_lba + 1) / align * align;
                     end.max(first + 1) - 1
                 }
-                None => {
-                    return Err(Error::InvalidOption(
-                        "only the last partition can grow".into(),
-                    ))
-                }
+                None => return Err(F.option("only the last partition can grow")),
             };
             if last > self.last_usable_lba || last < first {
-                return Err(Error::InvalidOption(format!(
+                return Err(F.option(format!(
                     "partition {:?} does not fit: LBA {first}–{last}, usable up to {}",
                     spec.name, self.last_usable_lba
                 )));
             }
             let number = self.partitions.len() as u32 + 1;
             if number > self.num_entries {
-                return Err(Error::InvalidOption("more partitions than entries".into()));
+                return Err(F.option("more partitions than entries"));
             }
             self.partitions.push(Partition {
                 number,
@@ -380,7 +375,7 @@ impl Gpt {
                 .checked_sub(1)
                 .filter(|&i| i < self.num_entries as usize)
                 .ok_or_else(|| {
-                    Error::InvalidOption(format!(
+                    F.option(format!(
                         "partition number {} is not 1 to {}",
                         p.number, self.num_entries
                     ))
@@ -393,7 +388,7 @@ impl Gpt {
             e.attributes = p.attributes.into();
             let units: Vec<u16> = p.name.encode_utf16().collect();
             if units.len() > 36 {
-                return Err(Error::InvalidOption(format!(
+                return Err(F.option(format!(
                     "partition name {:?} is longer than 36 UTF-16 units",
                     p.name
                 )));
@@ -459,9 +454,7 @@ impl Gpt {
             || self.backup_lba - sectors <= self.last_usable_lba
             || 2 + sectors > self.first_usable_lba
         {
-            return Err(Error::InvalidOption(
-                "the usable area overlaps the entry arrays".into(),
-            ));
+            return Err(F.option("the usable area overlaps the entry arrays"));
         }
         let mut sector = vec![0u8; SECTOR as usize];
         let h = self.header(1, self.backup_lba, 2, crc32fast::hash(array));
@@ -493,8 +486,8 @@ impl Gpt {
         let array = parsed.array;
         let primary = g.primary_header_sector(&array)?;
         head[512..1024].copy_from_slice(&primary);
-        let (mbr, _) = ProtectiveMbr::mut_from_prefix(head)
-            .map_err(|_| Error::Corrupt("MBR unreadable".into()))?;
+        let (mbr, _) =
+            ProtectiveMbr::mut_from_prefix(head).map_err(|_| F.corrupt("MBR unreadable"))?;
         for r in mbr.records.iter_mut() {
             if r.os_type == PROTECTIVE_TYPE && r.starting_lba.get() == 1 {
                 r.size_in_lba = u32::try_from(new_size / SECTOR - 1)
@@ -513,7 +506,7 @@ impl Gpt {
         let sectors = new_size / SECTOR;
         let array = array_sectors(self.num_entries, self.entry_size);
         if new_size < self.disk_size || sectors < array + 2 {
-            return Err(Error::InvalidOption(format!(
+            return Err(F.option(format!(
                 "cannot move the backup GPT to a {new_size}-byte disk"
             )));
         }

@@ -73,7 +73,7 @@ pub fn info(path: &Path) -> Result<ImageInfo> {
             let problems = gpt::Gpt::verify(image.source.as_mut()).unwrap_or_default();
             (Some(parts), problems)
         }
-        Err(gpt::Error::NotFound(_)) => (None, Vec::new()),
+        Err(e) if e.kind() == gpt::ErrorKind::InvalidFormat => (None, Vec::new()),
         Err(e) => (None, vec![e.to_string()]),
     };
     Ok(ImageInfo {

@@ -40,7 +40,7 @@ pub mod ovf;
 mod reader;
 mod writer;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use ovf::{envelope, Descriptor, DiskFacts, OvfDisk, OvfFile, VmSettings, STREAM_OPTIMIZED};
 pub use reader::{members, Member, OvaReader};
 pub use writer::{ManifestHash, OvaWriter};

@@ -124,7 +124,7 @@ fn item(out: &mut String, fields: &[(&str, String)]) {
 /// The OVF envelope for `vm` with `disk`: the settings are validated first,
 /// and every text taken from them is escaped for XML.
 pub fn envelope(vm: &VmSettings, disk: &DiskFacts) -> crate::Result<String> {
-    vm.validate().map_err(crate::Error::InvalidOption)?;
+    vm.validate().map_err(|e| crate::error::F.option(e))?;
     let x = |t: &str| quick_xml::escape::escape(t).into_owned();
     let (vm, disk) = (
         &VmSettings {

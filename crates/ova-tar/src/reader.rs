@@ -7,7 +7,7 @@ use vmdk::VmdkReader;
 
 use crate::ovf::Descriptor;
 use crate::writer::ManifestHash;
-use crate::{Error, Result};
+use crate::{error::F, Result};
 
 /// A member of the archive.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub fn members(io: &impl ReadAt) -> Result<Vec<Member>> {
         io.read_exact_at(&mut first, 0)?;
         &first[257..262] != b"ustar"
     } {
-        return Err(Error::BadMagic);
+        return Err(F.not_this("no ustar archive at offset 0"));
     }
     let mut archive = tar::Archive::new(ReadAtCursor::new(io)?);
     let mut out = Vec::new();
@@ -43,16 +43,16 @@ pub fn members(io: &impl ReadAt) -> Result<Vec<Member>> {
     let mut next = 0u64;
     let entries = archive
         .entries_with_seek()
-        .map_err(|e| Error::Corrupt(format!("tar header at offset 0: {e}")))?;
+        .map_err(|e| F.corrupt(format!("tar header at offset 0: {e}")))?;
     for entry in entries {
         let entry = entry
-            .map_err(|e| Error::Corrupt(format!("tar header at offset {next} or after it: {e}")))?;
+            .map_err(|e| F.corrupt(format!("tar header at offset {next} or after it: {e}")))?;
         let at = entry.raw_header_position();
         let data = entry.raw_file_position();
         let size = entry.size();
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         if data.checked_add(size).is_none_or(|e| e > len) {
-            return Err(Error::Corrupt(format!(
+            return Err(F.corrupt(format!(
                 "member {name:?} at offset {at} ({size} bytes) runs past the end of the archive"
             )));
         }
@@ -60,7 +60,7 @@ pub fn members(io: &impl ReadAt) -> Result<Vec<Member>> {
         match entry.header().entry_type() {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 if name.is_empty() || name.contains('/') || name == ".." || name == "." {
-                    return Err(Error::Unsupported(format!(
+                    return Err(F.unsupported(format!(
                         "member name {name:?} at offset {at}: an OVA holds plain file names only"
                     )));
                 }
@@ -73,9 +73,9 @@ pub fn members(io: &impl ReadAt) -> Result<Vec<Member>> {
             // Global pax records and directories carry no disk data.
             tar::EntryType::XGlobalHeader | tar::EntryType::Directory => {}
             t => {
-                return Err(Error::Unsupported(format!(
-                    "tar member {name:?} at offset {at} of type {t:?}"
-                )));
+                return Err(
+                    F.unsupported(format!("tar member {name:?} at offset {at} of type {t:?}"))
+                );
             }
         }
     }
@@ -107,14 +107,14 @@ impl std::fmt::Debug for OvaReader {
 
 fn read_text(io: &impl ReadAt, m: &Member) -> Result<String> {
     if m.size > MAX_TEXT {
-        return Err(Error::Corrupt(format!(
+        return Err(F.corrupt(format!(
             "{} is {} bytes, too large for a descriptor",
             m.name, m.size
         )));
     }
     let mut buf = vec![0u8; m.size as usize];
     io.read_exact_at(&mut buf, m.offset)?;
-    String::from_utf8(buf).map_err(|_| Error::Corrupt(format!("{} is not UTF-8", m.name)))
+    String::from_utf8(buf).map_err(|_| F.corrupt(format!("{} is not UTF-8", m.name)))
 }
 
 impl OvaReader {
@@ -125,7 +125,7 @@ impl OvaReader {
         let ovf_m = members
             .iter()
             .find(|m| m.name.ends_with(".ovf"))
-            .ok_or_else(|| Error::Corrupt("no .ovf descriptor in the archive".into()))?;
+            .ok_or_else(|| F.corrupt("no .ovf descriptor in the archive"))?;
         let ovf = read_text(&io, ovf_m)?;
         let mut manifest = None;
         if let Some(mf) = members.iter().find(|m| m.name.ends_with(".mf")) {
@@ -139,27 +139,27 @@ impl OvaReader {
                 .filter(|(_, l)| !l.trim().is_empty())
             {
                 let bad =
-                    || Error::Corrupt(format!("{} line {}: cannot parse {line:?}", mf.name, n + 1));
+                    || F.corrupt(format!("{} line {}: cannot parse {line:?}", mf.name, n + 1));
                 let (alg, rest) = line.split_once('(').ok_or_else(bad)?;
                 let (name, hex) = rest.split_once(")=").ok_or_else(bad)?;
                 let hash = ManifestHash::parse(alg.trim())
-                    .ok_or_else(|| Error::Unsupported(format!("manifest digest {alg}")))?;
+                    .ok_or_else(|| F.unsupported(format!("manifest digest {alg}")))?;
                 let m = members.iter().find(|m| m.name == name).ok_or_else(|| {
-                    Error::Corrupt(format!(
+                    F.corrupt(format!(
                         "{} line {}: lists {name:?}, which is not in the archive",
                         mf.name,
                         n + 1
                     ))
                 })?;
                 if m.name == mf.name {
-                    return Err(Error::Corrupt(format!(
+                    return Err(F.corrupt(format!(
                         "{} line {}: the manifest lists itself",
                         mf.name,
                         n + 1
                     )));
                 }
                 if let Some((_, _, _, first)) = entries.iter().find(|e| e.1.name == name) {
-                    return Err(Error::Corrupt(format!(
+                    return Err(F.corrupt(format!(
                         "{} line {}: lists {name:?} again (first on line {first})",
                         mf.name,
                         n + 1
@@ -170,7 +170,7 @@ impl OvaReader {
             for (hash, m, want, _) in entries {
                 let got = hash.hex_of(ReadAtCursor::new(Window::new(&io, m.offset, m.size)?)?)?;
                 if !got.eq_ignore_ascii_case(want) {
-                    return Err(Error::Corrupt(format!(
+                    return Err(F.corrupt(format!(
                         "{} of {} is {got}, but the manifest says {want}",
                         hash.name(),
                         m.name
@@ -180,10 +180,10 @@ impl OvaReader {
             }
         }
         let descriptor =
-            Descriptor::parse(&ovf).map_err(|e| Error::Corrupt(format!("{}: {e}", ovf_m.name)))?;
+            Descriptor::parse(&ovf).map_err(|e| F.corrupt(format!("{}: {e}", ovf_m.name)))?;
         let named = descriptor
             .disk_file()
-            .map_err(|e| Error::Unsupported(format!("{}: {e}", ovf_m.name)))?;
+            .map_err(|e| F.unsupported(format!("{}: {e}", ovf_m.name)))?;
         let disk_name = match named {
             Some(f) => f.href.clone(),
             None => {
@@ -191,7 +191,7 @@ impl OvaReader {
                 match (vmdks.next(), vmdks.next()) {
                     (Some(m), None) => m.name.clone(),
                     _ => {
-                        return Err(Error::Corrupt(format!(
+                        return Err(F.corrupt(format!(
                             "{} names no disk file, and the archive holds no single .vmdk",
                             ovf_m.name
                         )))
@@ -203,13 +203,13 @@ impl OvaReader {
             .iter()
             .find(|m| m.name == disk_name)
             .ok_or_else(|| {
-                Error::Corrupt(format!(
+                F.corrupt(format!(
                     "the OVF names {disk_name:?}, which is not in the archive"
                 ))
             })?;
         let window = Window::new(io, dm.offset, dm.size)?;
         let disk = VmdkReader::open(Box::new(window))
-            .map_err(|e| Error::Corrupt(format!("{disk_name}: {e}")))?;
+            .map_err(|e| F.corrupt(format!("{disk_name}: {e}")))?;
         Ok(OvaReader {
             members,
             ovf,

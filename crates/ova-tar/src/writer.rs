@@ -9,7 +9,7 @@ use sha1::Digest;
 use vmdk::{VmdkOptions, VmdkSubformat, VmdkWriter};
 
 use crate::ovf::{envelope, DiskFacts, VmSettings};
-use crate::{Error, Result};
+use crate::{error::F, Error, Result};
 
 /// The manifest's digest, chosen by virtual hardware version as VMware's
 /// tools choose it.
@@ -146,7 +146,7 @@ impl Write for DigestingWriter {
 fn tar_header(name: &str, len: u64, mtime: u64) -> Result<[u8; 512]> {
     let mut h = tar::Header::new_ustar();
     h.set_path(name)
-        .map_err(|e| Error::InvalidOption(format!("member name {name:?}: {e}")))?;
+        .map_err(|e| F.option(format!("member name {name:?}: {e}")))?;
     h.set_size(len);
     h.set_mode(0o644);
     h.set_mtime(mtime);
@@ -163,7 +163,7 @@ impl OvaWriter {
     /// An OVA of `vm` into `dest`. Into a stream, the disk is spooled in an
     /// unlinked temporary file (in `$TMPDIR`) until the end.
     pub fn new(dest: Destination, vm: VmSettings, stamp: BuildStamp) -> Result<Self> {
-        vm.validate().map_err(Error::InvalidOption)?;
+        vm.validate().map_err(|e| F.option(e))?;
         let mut opts = VmdkOptions::new(
             VmdkSubformat::StreamOptimized,
             &Self::disk_name(&vm),
@@ -196,7 +196,7 @@ impl OvaWriter {
             tally: Arc::clone(&tally),
         };
         let disk = VmdkWriter::new(Destination::stream(writer), opts)
-            .map_err(|e| Error::InvalidOption(e.to_string()))?;
+            .map_err(|e| F.option(e.to_string()))?;
         Ok(OvaWriter {
             dest,
             vm,
@@ -264,7 +264,7 @@ impl OvaWriter {
             let mut t = self
                 .tally
                 .lock()
-                .map_err(|_| Error::Io(io::Error::other("disk digest poisoned")))?;
+                .map_err(|_| Error::from(io::Error::other("disk digest poisoned")))?;
             let hex: String = t
                 .digest
                 .finalize_reset()
@@ -305,7 +305,7 @@ impl OvaWriter {
         match &self.layout {
             Layout::Direct(r, _) if r.disk_offset == pos + 512 => {}
             Layout::Direct(..) => {
-                return Err(Error::Io(io::Error::other(
+                return Err(Error::from(io::Error::other(
                     "OVF outgrew the room reserved for it",
                 )));
             }

@@ -3,7 +3,7 @@
 use blocksink::ReadAt;
 
 use crate::format::*;
-use crate::{Error, Qcow2Reader, Result};
+use crate::{error::F, Qcow2Reader, Result};
 
 /// What [`Qcow2Reader::check`] found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -92,11 +92,11 @@ impl<R: ReadAt> Qcow2Reader<R> {
                 .checked_add(rt_bytes)
                 .is_none_or(|e| e > self.file_len)
         {
-            return Err(Error::BadHeader {
-                field: "refcount_table_offset",
-                value: rt_off,
-                why: "refcount table unaligned, empty, too large or past the end of the file",
-            });
+            return Err(F.header(
+                "refcount_table_offset",
+                rt_off,
+                "refcount table unaligned, empty, too large or past the end of the file",
+            ));
         }
         mark(&"refcount table", rt_off, rt_bytes, &mut report);
         // Clusters whose entry carries OFLAG_COPIED (refcount exactly one) or not.

@@ -1,46 +1,7 @@
-use std::io;
+//! Errors: this crate reports every failure as a [`blocksink::Error`],
+//! named for its format.
 
-/// What can go wrong reading or writing a QCOW2 image.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The underlying file could not be read or written.
-    #[error("{0}")]
-    Io(#[from] io::Error),
-    /// The file does not start with the QCOW2 magic.
-    #[error("not a qcow2 image (magic {0:#010x} at offset 0)")]
-    BadMagic(u32),
-    /// A header field holds a value this crate cannot accept.
-    #[error("invalid qcow2 header: {field} = {value}: {why}")]
-    BadHeader {
-        /// The field's name as the spec spells it.
-        field: &'static str,
-        /// Its value.
-        value: u64,
-        /// What is wrong with it.
-        why: &'static str,
-    },
-    /// The image uses a feature this crate does not implement.
-    #[error("unsupported qcow2 image: {0}")]
-    Unsupported(String),
-    /// A table entry points somewhere it must not.
-    #[error("corrupt qcow2 image: {0}")]
-    Corrupt(String),
-    /// A writer option is out of range.
-    #[error("invalid qcow2 option: {0}")]
-    InvalidOption(String),
-}
+pub use blocksink::{Error, ErrorKind, Result};
 
-impl From<Error> for io::Error {
-    fn from(e: Error) -> io::Error {
-        match e {
-            Error::Io(e) => e,
-            Error::InvalidOption(_) => io::Error::new(io::ErrorKind::InvalidInput, e),
-            Error::Unsupported(_) => io::Error::new(io::ErrorKind::Unsupported, e),
-            other => io::Error::new(io::ErrorKind::InvalidData, other),
-        }
-    }
-}
-
-/// Result with this crate's [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+/// The format in this crate's errors.
+pub(crate) const F: blocksink::Format = blocksink::Format::new("qcow2");

@@ -41,7 +41,7 @@ mod reader;
 mod writer;
 
 pub use check::CheckReport;
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use format::CompressionType;
 pub use reader::{is_qcow2, Qcow2Info, Qcow2Reader};
 pub use writer::{Compression, Qcow2Options, Qcow2Writer};

@@ -6,7 +6,7 @@ use blocksink::{merge_extents, BlockSource, Extent, ReadAt};
 use zerocopy::FromBytes;
 
 use crate::format::*;
-use crate::{Error, Result};
+use crate::{error::F, Result};
 
 /// What the header says, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,10 +69,6 @@ impl<R> std::fmt::Debug for Qcow2Reader<R> {
     }
 }
 
-fn bad(field: &'static str, value: u64, why: &'static str) -> Error {
-    Error::BadHeader { field, value, why }
-}
-
 /// Whether `data` starts like a QCOW2 image.
 pub fn is_qcow2(data: &[u8]) -> bool {
     data.len() >= 4 && u32::from_be_bytes([data[0], data[1], data[2], data[3]]) == MAGIC
@@ -86,28 +82,20 @@ impl<R: ReadAt> Qcow2Reader<R> {
         let n = raw.len().min(file_len as usize);
         io.read_exact_at(&mut raw[..n], 0)?;
         if n < V2_HEADER_LENGTH as usize {
-            return Err(bad(
-                "header",
-                file_len,
-                "file is shorter than a qcow2 header",
-            ));
+            return Err(F.header("header", file_len, "file is shorter than a qcow2 header"));
         }
         let (h, _) =
-            Header::ref_from_prefix(&raw[..]).map_err(|_| bad("header", 0, "unreadable"))?;
+            Header::ref_from_prefix(&raw[..]).map_err(|_| F.header("header", 0, "unreadable"))?;
         if h.magic.get() != MAGIC {
-            return Err(Error::BadMagic(h.magic.get()));
+            return Err(F.not_this(format!("magic {:#010x} at offset 0", h.magic.get())));
         }
         let version = h.version.get();
         if version != 2 && version != 3 {
-            return Err(bad(
-                "version",
-                version.into(),
-                "only versions 2 and 3 exist",
-            ));
+            return Err(F.header("version", version.into(), "only versions 2 and 3 exist"));
         }
         let cluster_bits = h.cluster_bits.get();
         if !(9..=21).contains(&cluster_bits) {
-            return Err(bad("cluster_bits", cluster_bits.into(), "must be 9 to 21"));
+            return Err(F.header("cluster_bits", cluster_bits.into(), "must be 9 to 21"));
         }
         let cs = 1u64 << cluster_bits;
         let (header_length, incompat, compat, refcount_order) = if version == 2 {
@@ -121,39 +109,33 @@ impl<R: ReadAt> Qcow2Reader<R> {
             )
         };
         if version == 3 && (header_length < V3_MIN_HEADER_LENGTH || u64::from(header_length) > cs) {
-            return Err(bad(
+            return Err(F.header(
                 "header_length",
                 header_length.into(),
                 "must be 104 bytes up to one cluster",
             ));
         }
         if u64::from(header_length) > file_len {
-            return Err(bad(
+            return Err(F.header(
                 "header_length",
                 header_length.into(),
                 "header is longer than the file",
             ));
         }
         if refcount_order > 6 {
-            return Err(bad(
-                "refcount_order",
-                refcount_order.into(),
-                "must be 0 to 6",
-            ));
+            return Err(F.header("refcount_order", refcount_order.into(), "must be 0 to 6"));
         }
         let unknown = incompat & !INCOMPAT_KNOWN;
         if unknown != 0 {
-            return Err(Error::Unsupported(format!(
-                "unknown incompatible feature bits {unknown:#x}"
-            )));
+            return Err(F.unsupported(format!("unknown incompatible feature bits {unknown:#x}")));
         }
         if incompat & INCOMPAT_DATA_FILE != 0 {
-            return Err(Error::Unsupported(
-                "guest data is in an external data file, which is not opened implicitly".into(),
+            return Err(F.unsupported(
+                "guest data is in an external data file, which is not opened implicitly",
             ));
         }
         if h.crypt_method.get() != 0 {
-            return Err(Error::Unsupported(format!(
+            return Err(F.unsupported(format!(
                 "encrypted image (crypt_method {})",
                 h.crypt_method.get()
             )));
@@ -165,13 +147,13 @@ impl<R: ReadAt> Qcow2Reader<R> {
                 h.backing_file_size.get(),
                 file_len,
             );
-            return Err(Error::Unsupported(format!(
+            return Err(F.unsupported(format!(
                 "image has a backing file {name:?}; backing files are not opened implicitly (convert the whole chain with qemu-img first)"
             )));
         }
         let compression = if incompat & INCOMPAT_COMPRESSION != 0 {
             if header_length <= V3_MIN_HEADER_LENGTH {
-                return Err(bad(
+                return Err(F.header(
                     "header_length",
                     header_length.into(),
                     "too short for the compression type the features announce",
@@ -181,7 +163,7 @@ impl<R: ReadAt> Qcow2Reader<R> {
                 0 => CompressionType::Deflate,
                 1 => CompressionType::Zstd,
                 t => {
-                    return Err(bad(
+                    return Err(F.header(
                         "compression_type",
                         t.into(),
                         "must be 0 (deflate) or 1 (zstd)",
@@ -193,7 +175,7 @@ impl<R: ReadAt> Qcow2Reader<R> {
         };
         let extended_l2 = incompat & INCOMPAT_EXTL2 != 0;
         if extended_l2 && cluster_bits < 14 {
-            return Err(bad(
+            return Err(F.header(
                 "cluster_bits",
                 cluster_bits.into(),
                 "extended L2 entries need clusters of 16 KiB or more",
@@ -205,25 +187,17 @@ impl<R: ReadAt> Qcow2Reader<R> {
         let l1_size = h.l1_size.get();
         let l1_needed = size.div_ceil(cs * l2_entries);
         if u64::from(l1_size) < l1_needed {
-            return Err(bad(
-                "l1_size",
-                l1_size.into(),
-                "too small for the virtual size",
-            ));
+            return Err(F.header("l1_size", l1_size.into(), "too small for the virtual size"));
         }
         let l1_bytes = u64::from(l1_size) * 8;
         if l1_bytes > MAX_L1_BYTES {
-            return Err(bad(
-                "l1_size",
-                l1_size.into(),
-                "L1 table larger than 32 MiB",
-            ));
+            return Err(F.header("l1_size", l1_size.into(), "L1 table larger than 32 MiB"));
         }
         let l1_offset = h.l1_table_offset.get();
         if l1_size > 0
             && (l1_offset % cs != 0 || l1_offset.checked_add(l1_bytes).is_none_or(|e| e > file_len))
         {
-            return Err(bad(
+            return Err(F.header(
                 "l1_table_offset",
                 l1_offset,
                 "unaligned or L1 table past the end of the file",
@@ -244,7 +218,7 @@ impl<R: ReadAt> Qcow2Reader<R> {
             .collect();
         tables.sort_unstable();
         if let Some(w) = tables.windows(2).find(|w| w[0] == w[1]) {
-            return Err(Error::Corrupt(format!(
+            return Err(F.corrupt(format!(
                 "two L1 entries point to the same L2 table at {:#x}",
                 w[0]
             )));
@@ -323,7 +297,7 @@ impl<R: ReadAt> Qcow2Reader<R> {
         let cs = self.info.cluster_size;
         if !matches!(&self.l2_cache, Some((c, _)) if *c == i) {
             if off % cs != 0 || off.checked_add(cs).is_none_or(|e| e > self.file_len) {
-                return Err(Error::Corrupt(format!(
+                return Err(F.corrupt(format!(
                     "L1 entry {i} points to L2 table at {off:#x}, unaligned or past the end of the file ({} bytes)",
                     self.file_len
                 )));
@@ -354,7 +328,7 @@ impl<R: ReadAt> Qcow2Reader<R> {
 
     fn check_host(&self, c: u64, host: u64, len: u64) -> Result<()> {
         if host.checked_add(len).is_none_or(|e| e > self.file_len) {
-            return Err(Error::Corrupt(format!(
+            return Err(F.corrupt(format!(
                 "guest cluster {c} (offset {:#x}) maps to host offset {host:#x}, past the end of the file ({} bytes)",
                 c << self.cluster_bits,
                 self.file_len
@@ -376,7 +350,7 @@ impl<R: ReadAt> Qcow2Reader<R> {
         self.io.read_exact_at(&mut src, host)?;
         let mut out = vec![0u8; cs];
         let fail = |why: String| {
-            Error::Corrupt(format!(
+            F.corrupt(format!(
                 "compressed guest cluster {c} at host offset {host:#x}: {why}"
             ))
         };
@@ -425,7 +399,7 @@ impl<R: ReadAt> Qcow2Reader<R> {
                 return Ok(());
             }
             if host % cs != 0 {
-                return Err(Error::Corrupt(format!(
+                return Err(F.corrupt(format!(
                     "guest cluster {c} maps to unaligned host offset {host:#x}"
                 )));
             }
@@ -444,7 +418,7 @@ impl<R: ReadAt> Qcow2Reader<R> {
                 part.fill(0);
             } else {
                 if host % cs != 0 {
-                    return Err(Error::Corrupt(format!(
+                    return Err(F.corrupt(format!(
                         "guest cluster {c} maps to unaligned host offset {host:#x}"
                     )));
                 }

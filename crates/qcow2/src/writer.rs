@@ -10,7 +10,7 @@ use blocksink::{
 use zerocopy::IntoBytes;
 
 use crate::format::*;
-use crate::{Error, Result};
+use crate::{error::F, Error, Result};
 
 /// How data clusters are compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,17 +57,17 @@ impl Qcow2Options {
     fn cluster_bits(&self) -> Result<u32> {
         let cs = self.cluster_size;
         if !cs.is_power_of_two() || !(512..=2 << 20).contains(&cs) {
-            return Err(Error::InvalidOption(format!(
+            return Err(F.option(format!(
                 "cluster_size {cs} must be a power of two from 512 to 2097152"
             )));
         }
         match self.compression {
-            Some(Compression::Deflate { level }) if !(1..=9).contains(&level) => Err(
-                Error::InvalidOption(format!("deflate level {level} must be 1 to 9")),
-            ),
-            Some(Compression::Zstd { level }) if !(1..=22).contains(&level) => Err(
-                Error::InvalidOption(format!("zstd level {level} must be 1 to 22")),
-            ),
+            Some(Compression::Deflate { level }) if !(1..=9).contains(&level) => {
+                Err(F.option(format!("deflate level {level} must be 1 to 9")))
+            }
+            Some(Compression::Zstd { level }) if !(1..=22).contains(&level) => {
+                Err(F.option(format!("zstd level {level} must be 1 to 22")))
+            }
             _ => Ok(cs.trailing_zeros()),
         }
     }
@@ -204,11 +204,7 @@ impl Qcow2Writer {
             _ => (0, 0),
         };
         let u32_field = |field: &'static str, v: u64| {
-            u32::try_from(v).map_err(|_| Error::BadHeader {
-                field,
-                value: v,
-                why: "does not fit in 32 bits",
-            })
+            u32::try_from(v).map_err(|_| F.header(field, v, "does not fit in 32 bits"))
         };
         Ok(Header {
             magic: MAGIC.into(),
@@ -260,8 +256,8 @@ impl Qcow2Writer {
 
     fn begin_stream(&mut self, plan: &[Extent]) -> Result<()> {
         if self.opts.compression.is_some() {
-            return Err(Error::Unsupported(
-                "a compressed qcow2 cannot be written to a stream: its cluster sizes are known only after compression; write it to a file".into(),
+            return Err(F.unsupported(
+                "a compressed qcow2 cannot be written to a stream: its cluster sizes are known only after compression; write it to a file",
             ));
         }
         let cs = self.cs();
@@ -350,14 +346,14 @@ impl Qcow2Writer {
     fn host_of(&mut self, c: u64) -> Result<u64> {
         let cs = self.cs();
         match &mut self.state {
-            State::Idle => Err(Error::Io(io::Error::other("write before begin"))),
+            State::Idle => Err(Error::from(io::Error::other("write before begin"))),
             State::Stream(s) => {
                 while s.runs.get(s.cursor).is_some_and(|(r, _)| r.end() <= c) {
                     s.cursor += 1;
                 }
                 match s.runs.get(s.cursor).filter(|(r, _)| r.offset <= c) {
                     Some((run, rank)) => Ok(s.data_start + (rank + c - run.offset) * cs),
-                    None => Err(Error::Io(io::Error::other(format!(
+                    None => Err(Error::from(io::Error::other(format!(
                         "data for cluster {c} arrived outside the plan"
                     )))),
                 }
@@ -496,7 +492,7 @@ impl Qcow2Writer {
                     for r in &mut a.refcounts[first as usize..=last as usize] {
                         *r = r
                             .checked_add(1)
-                            .ok_or_else(|| Error::Corrupt("refcount overflow".into()))?;
+                            .ok_or_else(|| F.corrupt("refcount overflow"))?;
                     }
                     self.dest.write_bytes_at(host, Bytes::from(data))?;
                     let entry = compressed_entry(host, len, self.cluster_bits);
@@ -644,7 +640,7 @@ impl BlockSink for Qcow2Writer {
         // and would cut a qcow2 size down. Round up, as qemu-img convert does.
         self.size = size.next_multiple_of(512);
         if self.l1_size() * 8 > MAX_L1_BYTES {
-            return Err(Error::InvalidOption(format!(
+            return Err(F.option(format!(
                 "virtual size {size} needs an L1 table larger than qemu's 32 MiB limit; use a larger cluster_size"
             ))
             .into());

@@ -37,6 +37,6 @@ pub mod format;
 mod reader;
 mod writer;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use reader::{is_vhd_footer, VhdInfo, VhdReader};
 pub use writer::{VhdKind, VhdOptions, VhdWriter};

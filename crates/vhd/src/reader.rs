@@ -6,7 +6,7 @@ use blocksink::{merge_extents, BlockSource, Extent, ReadAt};
 use zerocopy::FromBytes;
 
 use crate::format::*;
-use crate::{Error, Result};
+use crate::{error::F, Result};
 
 /// What the footer (and dynamic header) say, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,10 +122,6 @@ impl<R> std::fmt::Debug for VhdReader<R> {
     }
 }
 
-fn bad(field: &'static str, value: u64, why: &'static str) -> Error {
-    Error::BadHeader { field, value, why }
-}
-
 /// Whether the 512 bytes at the end of a file (or at offset 0) look like a
 /// VHD footer.
 pub fn is_vhd_footer(data: &[u8]) -> bool {
@@ -137,7 +133,7 @@ impl<R: ReadAt> VhdReader<R> {
     pub fn open(io: R) -> Result<Self> {
         let file_len = io.size()?;
         if file_len < 512 {
-            return Err(Error::BadMagic);
+            return Err(F.not_this("no `conectix` footer at the end of the file or at offset 0"));
         }
         let mut raw = [0u8; 512];
         io.read_exact_at(&mut raw, file_len - 512)?;
@@ -145,13 +141,17 @@ impl<R: ReadAt> VhdReader<R> {
             // Dynamic disks keep a copy at offset 0 (qemu falls back to it too).
             io.read_exact_at(&mut raw, 0)?;
             if !is_vhd_footer(&raw) {
-                return Err(Error::BadMagic);
+                return Err(
+                    F.not_this("no `conectix` footer at the end of the file or at offset 0")
+                );
             }
         }
-        let (f, _) = Footer::ref_from_prefix(&raw[..]).map_err(|_| Error::BadMagic)?;
+        let (f, _) = Footer::ref_from_prefix(&raw[..]).map_err(|_| {
+            F.not_this("no `conectix` footer at the end of the file or at offset 0")
+        })?;
         let sum = checksum(&raw, FOOTER_CHECKSUM_AT);
         if sum != f.checksum.get() {
-            return Err(Error::Corrupt(format!(
+            return Err(F.corrupt(format!(
                 "footer checksum is {:#010x}, but the footer sums to {sum:#010x}",
                 f.checksum.get()
             )));
@@ -168,7 +168,7 @@ impl<R: ReadAt> VhdReader<R> {
             chs_sectors * 512
         };
         if size > MAX_SIZE {
-            return Err(bad(
+            return Err(F.header(
                 if trust_size {
                     "current_size"
                 } else {
@@ -192,7 +192,7 @@ impl<R: ReadAt> VhdReader<R> {
         let kind = match disk_type {
             DISK_FIXED => {
                 if size > file_len - 512 {
-                    return Err(bad(
+                    return Err(F.header(
                         "current_size",
                         size,
                         "larger than the data the fixed VHD holds",
@@ -208,24 +208,18 @@ impl<R: ReadAt> VhdReader<R> {
                 k
             }
             DISK_DIFFERENCING => {
-                return Err(Error::Unsupported(
-                    "differencing VHD: its parent disk is not opened; merge it first".into(),
+                return Err(F.unsupported(
+                    "differencing VHD: its parent disk is not opened; merge it first",
                 ))
             }
-            t => {
-                return Err(bad(
-                    "disk_type",
-                    t.into(),
-                    "must be 2 (fixed) or 3 (dynamic)",
-                ))
-            }
+            t => return Err(F.header("disk_type", t.into(), "must be 2 (fixed) or 3 (dynamic)")),
         };
         Ok(VhdReader { io, info, kind })
     }
 
     fn open_dynamic(io: &R, file_len: u64, data_offset: u64, size: u64) -> Result<Kind> {
         if data_offset.checked_add(1024).is_none_or(|e| e > file_len) {
-            return Err(bad(
+            return Err(F.header(
                 "data_offset",
                 data_offset,
                 "dynamic header past the end of the file",
@@ -233,22 +227,24 @@ impl<R: ReadAt> VhdReader<R> {
         }
         let mut raw = [0u8; 1024];
         io.read_exact_at(&mut raw, data_offset)?;
-        let (h, _) = DynamicHeader::ref_from_prefix(&raw[..]).map_err(|_| Error::BadMagic)?;
+        let (h, _) = DynamicHeader::ref_from_prefix(&raw[..]).map_err(|_| {
+            F.not_this("no `conectix` footer at the end of the file or at offset 0")
+        })?;
         if h.cookie != DYNAMIC_COOKIE {
-            return Err(Error::Corrupt(format!(
+            return Err(F.corrupt(format!(
                 "no `cxsparse` dynamic header at offset {data_offset}"
             )));
         }
         let sum = checksum(&raw, DYNAMIC_CHECKSUM_AT);
         if sum != h.checksum.get() {
-            return Err(Error::Corrupt(format!(
+            return Err(F.corrupt(format!(
                 "dynamic header checksum is {:#010x}, but the header sums to {sum:#010x}",
                 h.checksum.get()
             )));
         }
         let block_size = u64::from(h.block_size.get());
         if block_size < 512 || block_size % 512 != 0 || block_size > 1 << 30 {
-            return Err(bad(
+            return Err(F.header(
                 "block_size",
                 block_size,
                 "must be a multiple of 512 up to 1 GiB",
@@ -256,14 +252,14 @@ impl<R: ReadAt> VhdReader<R> {
         }
         let entries = u64::from(h.max_table_entries.get());
         if entries > MAX_BAT_ENTRIES {
-            return Err(bad(
+            return Err(F.header(
                 "max_table_entries",
                 entries,
                 "more than the 2^29 - 1 entries qemu reads",
             ));
         }
         if entries < size.div_ceil(block_size) {
-            return Err(bad(
+            return Err(F.header(
                 "max_table_entries",
                 entries,
                 "too few blocks for the disk size",
@@ -273,7 +269,7 @@ impl<R: ReadAt> VhdReader<R> {
         // Only the entries that cover the disk are read.
         let used = size.div_ceil(block_size);
         if table.checked_add(used * 4).is_none_or(|e| e > file_len) {
-            return Err(bad(
+            return Err(F.header(
                 "table_offset",
                 table,
                 "the BAT entries that cover the disk run past the end of the file",
@@ -293,14 +289,14 @@ impl<R: ReadAt> VhdReader<R> {
         bat.each_block(io, |i, e| {
             let start = u64::from(e) * 512;
             if start + span > file_len {
-                return Err(Error::Corrupt(format!(
+                return Err(F.corrupt(format!(
                     "BAT entry {i} (offset {}) points to sector {e} (offset {start}), whose block runs past the end of the file ({file_len} bytes)",
                     table + i * 4
                 )));
             }
             allocated += 1;
             if allocated > room {
-                return Err(Error::Corrupt(format!(
+                return Err(F.corrupt(format!(
                     "BAT entry {i} (offset {}) makes {allocated} allocated blocks, but a file of {file_len} bytes holds at most {room} blocks of {span} bytes: blocks overlap",
                     table + i * 4
                 )));

@@ -6,7 +6,7 @@ use blocksink::{split_at_blocks, BlockSink, BuildStamp, Bytes, Destination, Exte
 use zerocopy::{FromZeros, IntoBytes};
 
 use crate::format::*;
-use crate::{Error, Result};
+use crate::{error::F, Error, Result};
 
 /// Which kind of VHD to write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,7 +101,7 @@ impl VhdWriter {
         if opts.kind == VhdKind::Dynamic
             && (!bs.is_power_of_two() || !(512 << 10..=256 << 20).contains(&bs))
         {
-            return Err(Error::InvalidOption(format!(
+            return Err(F.option(format!(
                 "block_size {bs} must be a power of two from 512 KiB to 256 MiB"
             )));
         }
@@ -184,7 +184,7 @@ impl VhdWriter {
     /// Where block `index` goes, allocating it in the BAT if it is new.
     fn block_offset(&mut self, index: u64) -> Result<u64> {
         let slot = *self.bat.get(index as usize).ok_or_else(|| {
-            Error::Io(io::Error::other(format!(
+            Error::from(io::Error::other(format!(
                 "block {index} is past the end of the disk"
             )))
         })?;
@@ -192,13 +192,13 @@ impl VhdWriter {
             return Ok(u64::from(slot) * 512);
         }
         if self.bat_written {
-            return Err(Error::Io(io::Error::other(format!(
+            return Err(Error::from(io::Error::other(format!(
                 "data for block {index} arrived outside the plan"
             ))));
         }
         let off = self.first_block_offset() + self.next_block * self.block_span();
         self.bat[index as usize] =
-            u32::try_from(off / 512).map_err(|_| Error::InvalidOption("image too large".into()))?;
+            u32::try_from(off / 512).map_err(|_| F.option("image too large"))?;
         self.next_block += 1;
         Ok(off)
     }
@@ -227,19 +227,19 @@ impl BlockSink for VhdWriter {
     fn begin(&mut self, size: u64, plan: &[Extent]) -> io::Result<()> {
         self.size = self.opts.virtual_size(size);
         if self.size > MAX_SIZE {
-            return Err(Error::InvalidOption(format!(
-                "a VHD holds at most 2040 GiB; this disk is {} bytes",
-                self.size
-            ))
-            .into());
+            return Err(F
+                .option(format!(
+                    "a VHD holds at most 2040 GiB; this disk is {} bytes",
+                    self.size
+                ))
+                .into());
         }
         if self.opts.kind == VhdKind::Fixed {
             if self.size == 0 {
                 // qemu looks for a dynamic disk's footer copy at offset 0
                 // first, and an empty fixed disk has its only footer there.
-                return Err(Error::Unsupported(
-                    "a fixed VHD cannot hold an empty disk: its footer would be the whole file, at offset 0, where readers (qemu among them) take it for a dynamic disk's footer copy; write a dynamic VHD"
-                        .into(),
+                return Err(F.unsupported(
+                    "a fixed VHD cannot hold an empty disk: its footer would be the whole file, at offset 0, where readers (qemu among them) take it for a dynamic disk's footer copy; write a dynamic VHD",
                 )
                 .into());
             }

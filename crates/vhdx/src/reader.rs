@@ -7,7 +7,7 @@ use uuid::Uuid;
 use zerocopy::FromBytes;
 
 use crate::format::*;
-use crate::{Error, Result};
+use crate::{error::F, Result};
 
 /// What the headers and metadata say, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,10 +97,6 @@ pub fn is_vhdx(data: &[u8]) -> bool {
     data.len() >= 8 && data[..8] == FILE_SIGNATURE
 }
 
-fn corrupt(msg: String) -> Error {
-    Error::Corrupt(msg)
-}
-
 impl<R: ReadAt> VhdxReader<R> {
     /// Opens the VHDX in `io`.
     pub fn open(io: R) -> Result<Self> {
@@ -111,17 +107,17 @@ impl<R: ReadAt> VhdxReader<R> {
                 io.read_exact_at(&mut sig, 0)?;
             }
             return Err(if is_vhdx(&sig) {
-                corrupt(format!(
+                F.corrupt(format!(
                     "file is {file_len} bytes, too short for the VHDX headers"
                 ))
             } else {
-                Error::BadMagic
+                F.not_this("no `vhdxfile` signature at offset 0")
             });
         }
         let mut sig = [0u8; 8];
         io.read_exact_at(&mut sig, 0)?;
         if !is_vhdx(&sig) {
-            return Err(Error::BadMagic);
+            return Err(F.not_this("no `vhdxfile` signature at offset 0"));
         }
         // The current header: valid, with the larger sequence number.
         let mut best: Option<(u8, Header)> = None;
@@ -130,7 +126,7 @@ impl<R: ReadAt> VhdxReader<R> {
             let mut raw = vec![0u8; HEADER_SIZE];
             io.read_exact_at(&mut raw, *at)?;
             let (h, _) =
-                Header::read_from_prefix(&raw).map_err(|_| corrupt("header unreadable".into()))?;
+                Header::read_from_prefix(&raw).map_err(|_| F.corrupt("header unreadable"))?;
             if h.signature != HEADER_SIGNATURE {
                 why.push(format!("header {} at {at}: no `head` signature", k + 1));
                 continue;
@@ -152,16 +148,13 @@ impl<R: ReadAt> VhdxReader<R> {
             }
         }
         let Some((which, header)) = best else {
-            return Err(corrupt(format!("no valid header: {}", why.join("; "))));
+            return Err(F.corrupt(format!("no valid header: {}", why.join("; "))));
         };
         if header.version.get() != 1 {
-            return Err(Error::Unsupported(format!(
-                "header version {}",
-                header.version.get()
-            )));
+            return Err(F.unsupported(format!("header version {}", header.version.get())));
         }
         if header.log_guid != [0; 16] {
-            return Err(Error::Unsupported(format!(
+            return Err(F.unsupported(format!(
                 "the log holds entries to replay (log GUID {}); the image was not closed cleanly — open it once in Hyper-V, or repair a copy with `qemu-img check -r all`",
                 Uuid::from_bytes_le(header.log_guid)
             )));
@@ -170,15 +163,15 @@ impl<R: ReadAt> VhdxReader<R> {
         let meta = Self::metadata(&io, meta_region)?;
         let (block_size, flags, size, logical, physical, disk_id) = meta;
         if flags & 2 != 0 {
-            return Err(Error::Unsupported(
-                "differencing VHDX: its parent disk is not opened; merge it first".into(),
-            ));
+            return Err(
+                F.unsupported("differencing VHDX: its parent disk is not opened; merge it first")
+            );
         }
         let bs = u64::from(block_size);
         let chunk_ratio = chunk_ratio(u64::from(logical), bs);
         let entries = bat_entries(size, bs, chunk_ratio);
         if entries * 8 > bat_region.1 {
-            return Err(corrupt(format!(
+            return Err(F.corrupt(format!(
                 "the BAT region holds {} bytes, but {entries} entries are needed for the disk size",
                 bat_region.1
             )));
@@ -200,29 +193,27 @@ impl<R: ReadAt> VhdxReader<R> {
                 PAYLOAD_FULLY_PRESENT => {
                     let off = e & !(MIB - 1);
                     if off < 3 * MIB || off.checked_add(bs).is_none_or(|end| end > file_len) {
-                        return Err(corrupt(format!(
+                        return Err(F.corrupt(format!(
                             "BAT entry {i} (offset {}) of block {b} points to offset {off}, outside the file ({file_len} bytes)",
                             bat_region.0 + i * 8
                         )));
                     }
                     present += 1;
                     if present > room {
-                        return Err(corrupt(format!(
+                        return Err(F.corrupt(format!(
                             "BAT entry {i} (offset {}) of block {b} makes {present} present blocks, but a file of {file_len} bytes holds at most {room} blocks of {bs} bytes: blocks overlap",
                             bat_region.0 + i * 8
                         )));
                     }
                 }
                 PAYLOAD_PARTIALLY_PRESENT => {
-                    return Err(corrupt(format!(
+                    return Err(F.corrupt(format!(
                         "block {b} is partially present in a disk without a parent"
                     )))
                 }
                 PAYLOAD_NOT_PRESENT | PAYLOAD_UNDEFINED | PAYLOAD_ZERO | PAYLOAD_UNMAPPED => {}
                 s => {
-                    return Err(corrupt(format!(
-                        "BAT entry of block {b} has reserved state {s}"
-                    )))
+                    return Err(F.corrupt(format!("BAT entry of block {b} has reserved state {s}")))
                 }
             }
         }
@@ -251,7 +242,7 @@ impl<R: ReadAt> VhdxReader<R> {
             let mut raw = vec![0u8; REGION_TABLE_SIZE];
             io.read_exact_at(&mut raw, at)?;
             let (h, _) = RegionTableHeader::read_from_prefix(&raw)
-                .map_err(|_| corrupt("region table unreadable".into()))?;
+                .map_err(|_| F.corrupt("region table unreadable"))?;
             let c = checksum(&raw, 4);
             if h.signature != REGION_SIGNATURE || c != h.checksum.get() {
                 why.push(format!("region table at {at}: bad signature or CRC-32C"));
@@ -259,21 +250,21 @@ impl<R: ReadAt> VhdxReader<R> {
             }
             let count = h.entry_count.get();
             if count > 2047 {
-                return Err(corrupt(format!(
+                return Err(F.corrupt(format!(
                     "region table at {at}: {count} entries, more than 2047"
                 )));
             }
             let (mut bat, mut meta) = (None, None);
             for k in 0..count as usize {
                 let (e, _) = RegionEntry::read_from_prefix(&raw[16 + 32 * k..])
-                    .map_err(|_| corrupt("region entry unreadable".into()))?;
+                    .map_err(|_| F.corrupt("region entry unreadable"))?;
                 let guid = Uuid::from_bytes_le(e.guid);
                 let (off, len) = (e.file_offset.get(), u64::from(e.length.get()));
                 if off % MIB != 0
                     || off < MIB
                     || off.checked_add(len).is_none_or(|end| end > file_len)
                 {
-                    return Err(corrupt(format!(
+                    return Err(F.corrupt(format!(
                         "region {guid} at offset {off} (+{len}) is unaligned or outside the file ({file_len} bytes)"
                     )));
                 }
@@ -282,50 +273,39 @@ impl<R: ReadAt> VhdxReader<R> {
                 } else if guid == METADATA_REGION {
                     meta = Some((off, len));
                 } else if e.required.get() & 1 != 0 {
-                    return Err(Error::Unsupported(format!(
-                        "unknown required region {guid}"
-                    )));
+                    return Err(F.unsupported(format!("unknown required region {guid}")));
                 }
             }
             return match (bat, meta) {
                 (Some(b), Some(m)) => Ok((b, m)),
-                _ => Err(corrupt(
-                    "region table lacks the BAT or metadata region".into(),
-                )),
+                _ => Err(F.corrupt("region table lacks the BAT or metadata region")),
             };
         }
-        Err(corrupt(format!(
-            "no valid region table: {}",
-            why.join("; ")
-        )))
+        Err(F.corrupt(format!("no valid region table: {}", why.join("; "))))
     }
 
     /// (block size, file parameter flags, disk size, logical and physical
     /// sector size, disk id) from the metadata region.
     fn metadata(io: &R, (off, len): (u64, u64)) -> Result<(u32, u32, u64, u32, u32, Uuid)> {
         if len < METADATA_TABLE_SIZE as u64 {
-            return Err(corrupt(format!(
-                "metadata region of {len} bytes is too small"
-            )));
+            return Err(F.corrupt(format!("metadata region of {len} bytes is too small")));
         }
         let mut table = vec![0u8; METADATA_TABLE_SIZE];
         io.read_exact_at(&mut table, off)?;
         let (h, _) = MetadataTableHeader::read_from_prefix(&table)
-            .map_err(|_| corrupt("metadata unreadable".into()))?;
+            .map_err(|_| F.corrupt("metadata unreadable"))?;
         if h.signature != METADATA_SIGNATURE {
-            return Err(corrupt(format!("no `metadata` signature at offset {off}")));
+            return Err(F.corrupt(format!("no `metadata` signature at offset {off}")));
         }
         let count = h.entry_count.get();
         if count > 2047 {
-            return Err(corrupt(format!(
-                "metadata table: {count} entries, more than 2047"
-            )));
+            return Err(F.corrupt(format!("metadata table: {count} entries, more than 2047")));
         }
         // (item, offset in the region, length): read only as far as used.
         let mut items: Vec<(Uuid, u64, u64)> = Vec::new();
         for k in 0..count as usize {
             let (e, _) = MetadataEntry::read_from_prefix(&table[32 + 32 * k..])
-                .map_err(|_| corrupt("metadata entry unreadable".into()))?;
+                .map_err(|_| F.corrupt("metadata entry unreadable"))?;
             let id = Uuid::from_bytes_le(e.item_id);
             let (ioff, ilen) = (u64::from(e.offset.get()), u64::from(e.length.get()));
             let known = [
@@ -338,20 +318,18 @@ impl<R: ReadAt> VhdxReader<R> {
             ];
             if !known.contains(&id) {
                 if e.flags.get() & META_IS_REQUIRED != 0 {
-                    return Err(Error::Unsupported(format!(
-                        "unknown required metadata item {id}"
-                    )));
+                    return Err(F.unsupported(format!("unknown required metadata item {id}")));
                 }
                 continue;
             }
             if ilen > 64 << 10 || ioff < METADATA_TABLE_SIZE as u64 || ioff + ilen > len {
-                return Err(corrupt(format!(
+                return Err(F.corrupt(format!(
                     "metadata item {id} at +{ioff} (+{ilen}) is outside the metadata region"
                 )));
             }
             // MS-VHDX 2.6.1.2: an item id appears once.
             if items.iter().any(|(i, _, _)| *i == id) {
-                return Err(corrupt(format!(
+                return Err(F.corrupt(format!(
                     "metadata table entry {k} (offset {}): item {id} appears twice",
                     off + 32 + 32 * k as u64
                 )));
@@ -362,7 +340,7 @@ impl<R: ReadAt> VhdxReader<R> {
             let &(_, ioff, _) = items
                 .iter()
                 .find(|(i, _, l)| *i == id && *l >= want as u64)
-                .ok_or_else(|| corrupt(format!("metadata item {name} is missing or short")))?;
+                .ok_or_else(|| F.corrupt(format!("metadata item {name} is missing or short")))?;
             let mut v = vec![0u8; want];
             io.read_exact_at(&mut v, off + ioff)?;
             Ok(v)
@@ -372,29 +350,25 @@ impl<R: ReadAt> VhdxReader<R> {
         let fp = item(FILE_PARAMETERS, 8, "file parameters")?;
         let (block_size, flags) = (u32_at(&fp, 0), u32_at(&fp, 4));
         if !block_size.is_power_of_two() || !(1 << 20..=256 << 20).contains(&block_size) {
-            return Err(Error::BadHeader {
-                field: "block_size",
-                value: block_size.into(),
-                why: "must be a power of two from 1 MiB to 256 MiB",
-            });
+            return Err(F.header(
+                "block_size",
+                block_size.into(),
+                "must be a power of two from 1 MiB to 256 MiB",
+            ));
         }
         let sz = item(VIRTUAL_DISK_SIZE, 8, "virtual disk size")?;
         let size = u64::from_le_bytes(sz[..8].try_into().unwrap_or([0; 8]));
         let logical = u32_at(&item(LOGICAL_SECTOR_SIZE, 4, "logical sector size")?, 0);
         let physical = u32_at(&item(PHYSICAL_SECTOR_SIZE, 4, "physical sector size")?, 0);
         if logical != 512 && logical != 4096 {
-            return Err(Error::BadHeader {
-                field: "logical_sector_size",
-                value: logical.into(),
-                why: "must be 512 or 4096",
-            });
+            return Err(F.header("logical_sector_size", logical.into(), "must be 512 or 4096"));
         }
         if size > 64 << 40 || size % u64::from(logical) != 0 {
-            return Err(Error::BadHeader {
-                field: "virtual_disk_size",
-                value: size,
-                why: "must be a whole number of sectors up to 64 TiB",
-            });
+            return Err(F.header(
+                "virtual_disk_size",
+                size,
+                "must be a whole number of sectors up to 64 TiB",
+            ));
         }
         let id = item(VIRTUAL_DISK_ID, 16, "virtual disk id")?;
         let disk_id = Uuid::from_bytes_le(id[..16].try_into().unwrap_or([0; 16]));

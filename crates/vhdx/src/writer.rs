@@ -6,7 +6,7 @@ use blocksink::{split_at_blocks, BlockSink, BuildStamp, Bytes, Destination, Exte
 use zerocopy::{FromZeros, IntoBytes};
 
 use crate::format::*;
-use crate::{Error, Result};
+use crate::{error::F, Error, Result};
 
 /// Options of a VHDX being written, named as qemu-img names them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,7 +75,7 @@ impl VhdxWriter {
     pub fn new(dest: Destination, opts: VhdxOptions) -> Result<Self> {
         let bs = opts.block_size;
         if !bs.is_power_of_two() || !(1 << 20..=256 << 20).contains(&bs) {
-            return Err(Error::InvalidOption(format!(
+            return Err(F.option(format!(
                 "block_size {bs} must be a power of two from 1 MiB to 256 MiB"
             )));
         }
@@ -152,7 +152,7 @@ impl VhdxWriter {
                 guid: guid.to_bytes_le(),
                 file_offset: (*offset).into(),
                 length: u32::try_from(*len)
-                    .map_err(|_| Error::InvalidOption("BAT region too large".into()))?
+                    .map_err(|_| F.option("BAT region too large"))?
                     .into(),
                 required: 1.into(),
             };
@@ -230,7 +230,7 @@ impl VhdxWriter {
     fn block_offset(&mut self, b: u64) -> Result<u64> {
         let i = bat_index(b, self.chunk_ratio) as usize;
         let entry = *self.bat.get(i).ok_or_else(|| {
-            Error::Io(io::Error::other(format!(
+            Error::from(io::Error::other(format!(
                 "block {b} is past the end of the disk"
             )))
         })?;
@@ -238,7 +238,7 @@ impl VhdxWriter {
             return Ok(entry & !(MIB - 1));
         }
         if self.bat_written {
-            return Err(Error::Io(io::Error::other(format!(
+            return Err(Error::from(io::Error::other(format!(
                 "data for block {b} arrived outside the plan"
             ))));
         }
@@ -264,17 +264,18 @@ impl BlockSink for VhdxWriter {
         // Whole logical sectors, as qemu rounds them.
         self.size = size.next_multiple_of(LOGICAL_SECTOR);
         if self.size > 64 << 40 {
-            return Err(Error::InvalidOption(format!(
-                "a VHDX holds at most 64 TiB; this disk is {} bytes",
-                self.size
-            ))
-            .into());
+            return Err(F
+                .option(format!(
+                    "a VHDX holds at most 64 TiB; this disk is {} bytes",
+                    self.size
+                ))
+                .into());
         }
         let entries = bat_entries(self.size, self.bs(), self.chunk_ratio);
         self.bat = vec![PAYLOAD_NOT_PRESENT; entries as usize];
         // qemu reads the whole BAT region in one request of at most 2 GiB - 1.
         if self.bat_region_len() > i32::MAX as u64 {
-            return Err(Error::Unsupported(format!(
+            return Err(F.unsupported(format!(
                 "a VHDX of {} MiB blocks cannot hold an empty disk as qemu reads it: qemu counts 2^32 - 1 blocks for an empty disk, so the BAT region would be {} bytes, more than it reads; use blocks of 128 MiB or less",
                 self.bs() >> 20,
                 self.bat_region_len()

@@ -1,6 +1,6 @@
 //! The text descriptor: which extents make the disk, and its database.
 
-use crate::{Error, Result};
+use crate::{error::F, Result};
 
 /// Largest descriptor this crate parses.
 pub const MAX_DESCRIPTOR: usize = 1 << 20;
@@ -62,13 +62,10 @@ impl Descriptor {
     pub fn parse(raw: &[u8]) -> Result<Descriptor> {
         let raw = &raw[..raw.iter().position(|&b| b == 0).unwrap_or(raw.len())];
         if raw.len() > MAX_DESCRIPTOR {
-            return Err(Error::Corrupt(format!(
-                "descriptor of {} bytes is too large",
-                raw.len()
-            )));
+            return Err(F.corrupt(format!("descriptor of {} bytes is too large", raw.len())));
         }
         let text = std::str::from_utf8(raw).map_err(|e| {
-            Error::Corrupt(format!(
+            F.corrupt(format!(
                 "descriptor is not UTF-8 (byte {})",
                 e.valid_up_to()
             ))
@@ -93,10 +90,7 @@ impl Descriptor {
                 }
                 d.entries.push((k, v));
             } else {
-                return Err(Error::Corrupt(format!(
-                    "descriptor line {}: cannot parse {line:?}",
-                    n + 1
-                )));
+                return Err(F.corrupt(format!("descriptor line {}: cannot parse {line:?}", n + 1)));
             }
         }
         // VMDK 5.0 §"Header": parentCID ffffffff means "no parent".
@@ -127,14 +121,14 @@ impl Descriptor {
             Some(h) => format!("its parent {h:?}"),
             None => "a parent disk it does not name".into(),
         };
-        Err(Error::Unsupported(format!(
+        Err(F.unsupported(format!(
             "{place} line {}: {}={}: a delta disk whose data depends on {parent}; parent disks are not opened implicitly (convert the whole chain with qemu-img first)",
             p.line, p.field, p.value
         )))
     }
 
     fn extent(line: &str, n: usize) -> Result<ExtentLine> {
-        let bad = |why: &str| Error::Corrupt(format!("descriptor line {n}: {why}: {line:?}"));
+        let bad = |why: &str| F.corrupt(format!("descriptor line {n}: {why}: {line:?}"));
         // The file name is quoted and may hold spaces.
         let (head, file, tail) = match (line.find('"'), line.rfind('"')) {
             (Some(a), Some(b)) if b > a => {
@@ -151,11 +145,7 @@ impl Descriptor {
             Some("SPARSE") | Some("VMFSSPARSE") => ExtentKind::Sparse,
             Some("FLAT") | Some("VMFS") => ExtentKind::Flat,
             Some("ZERO") => ExtentKind::Zero,
-            Some(other) => {
-                return Err(Error::Unsupported(format!(
-                    "extent type {other} (line {n})"
-                )))
-            }
+            Some(other) => return Err(F.unsupported(format!("extent type {other} (line {n})"))),
             None => return Err(bad("no extent type")),
         };
         if kind != ExtentKind::Zero && file.is_none() {

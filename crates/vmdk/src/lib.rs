@@ -47,6 +47,6 @@ mod reader;
 mod writer;
 
 pub use descriptor::{Descriptor, ExtentKind, ExtentLine};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use reader::{is_vmdk, resolve_inside, SparseExtent, Storage, VmdkReader};
 pub use writer::{descriptor_text, VmdkFlatWriter, VmdkOptions, VmdkSubformat, VmdkWriter};

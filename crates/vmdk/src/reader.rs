@@ -9,7 +9,7 @@ use zerocopy::FromBytes;
 
 use crate::descriptor::{Descriptor, ExtentKind, MAX_DESCRIPTOR};
 use crate::format::*;
-use crate::{Error, Result};
+use crate::{error::F, Error, Result};
 
 /// Storage an extent is read from.
 pub type Storage = Box<dyn ReadAt + Send>;
@@ -37,10 +37,6 @@ pub struct SparseExtent {
     inflater: libdeflater::Decompressor,
 }
 
-fn corrupt(msg: String) -> Error {
-    Error::Corrupt(msg)
-}
-
 /// Grain directory entries read at a time when the whole directory is walked.
 const GD_CHUNK: u64 = 16 << 10;
 
@@ -52,7 +48,7 @@ fn le32s(raw: &[u8]) -> impl Iterator<Item = u32> + '_ {
 fn read_header(io: &Storage, at: u64) -> Result<SparseExtentHeader> {
     let mut raw = [0u8; 512];
     io.read_exact_at(&mut raw, at)?;
-    SparseExtentHeader::read_from_bytes(&raw[..]).map_err(|_| corrupt("header unreadable".into()))
+    SparseExtentHeader::read_from_bytes(&raw[..]).map_err(|_| F.corrupt("header unreadable"))
 }
 
 impl SparseExtent {
@@ -60,19 +56,19 @@ impl SparseExtent {
     pub fn open(io: Storage) -> Result<Self> {
         let file_len = io.size()?;
         if file_len < 512 {
-            return Err(Error::BadMagic);
+            return Err(F.not_this(
+                "no `KDMV` sparse extent header and no `# Disk DescriptorFile` at offset 0",
+            ));
         }
         let mut header = read_header(&io, 0)?;
         if header.magic_number.get() != MAGIC {
-            return Err(Error::BadMagic);
+            return Err(F.not_this(
+                "no `KDMV` sparse extent header and no `# Disk DescriptorFile` at offset 0",
+            ));
         }
         let version = header.version.get();
         if !(1..=3).contains(&version) {
-            return Err(Error::BadHeader {
-                field: "version",
-                value: version.into(),
-                why: "must be 1, 2 or 3",
-            });
+            return Err(F.header("version", version.into(), "must be 1, 2 or 3"));
         }
         let descriptor = Self::embedded_descriptor(&io, &header, file_len)?;
         if let Some(d) = &descriptor {
@@ -81,9 +77,7 @@ impl SparseExtent {
         if header.gd_offset.get() == GD_AT_END {
             // Stream-optimized: the footer, before the end-of-stream marker, has the directory.
             if file_len < 3 * SECTOR {
-                return Err(corrupt(
-                    "grain directory at the end, but no room for a footer".into(),
-                ));
+                return Err(F.corrupt("grain directory at the end, but no room for a footer"));
             }
             let mut marker = [0u8; 16];
             io.read_exact_at(&mut marker, file_len - 3 * SECTOR)?;
@@ -93,8 +87,8 @@ impl SparseExtent {
                 || footer.magic_number.get() != MAGIC
                 || footer.gd_offset.get() == GD_AT_END
             {
-                return Err(corrupt(
-                    "the header puts the grain directory at the end, but there is no footer before the end-of-stream marker".into(),
+                return Err(F.corrupt(
+                    "the header puts the grain directory at the end, but there is no footer before the end-of-stream marker",
                 ));
             }
             header = footer;
@@ -105,49 +99,45 @@ impl SparseExtent {
             || grain_sectors > 128
             || grain_sectors < 8 && flags & FLAG_COMPRESSED != 0
         {
-            return Err(Error::BadHeader {
-                field: "grainSize",
-                value: grain_sectors,
-                why: "must be a power of two up to 128 sectors",
-            });
+            return Err(F.header(
+                "grainSize",
+                grain_sectors,
+                "must be a power of two up to 128 sectors",
+            ));
         }
         let per_gt = u64::from(header.num_gtes_per_gt.get());
         if !per_gt.is_power_of_two() || !(128..=65536).contains(&per_gt) {
-            return Err(Error::BadHeader {
-                field: "numGTEsPerGT",
-                value: per_gt,
-                why: "must be a power of two from 128 to 65536",
-            });
+            return Err(F.header(
+                "numGTEsPerGT",
+                per_gt,
+                "must be a power of two from 128 to 65536",
+            ));
         }
         if flags & FLAG_COMPRESSED != 0 && header.compress_algorithm.get() != COMPRESSION_DEFLATE {
-            return Err(Error::Unsupported(format!(
+            return Err(F.unsupported(format!(
                 "compression algorithm {}",
                 header.compress_algorithm.get()
             )));
         }
         let capacity = header.capacity.get();
         if capacity > u64::MAX / SECTOR / 2 {
-            return Err(Error::BadHeader {
-                field: "capacity",
-                value: capacity,
-                why: "larger than any disk",
-            });
+            return Err(F.header("capacity", capacity, "larger than any disk"));
         }
         let grain = grain_sectors * SECTOR;
         let grains = capacity.div_ceil(grain_sectors);
         let num_gts = grains.div_ceil(per_gt);
         if num_gts > MAX_GD_ENTRIES {
-            return Err(Error::BadHeader {
-                field: "capacity",
-                value: capacity,
-                why: "needs a grain directory of more than 2^29 entries (qemu's limit)",
-            });
+            return Err(F.header(
+                "capacity",
+                capacity,
+                "needs a grain directory of more than 2^29 entries (qemu's limit)",
+            ));
         }
         let gd_at = header.gd_offset.get().checked_mul(SECTOR);
         let gd_bytes = num_gts * 4;
         let Some(gd_at) = gd_at.filter(|&a| a.checked_add(gd_bytes).is_some_and(|e| e <= file_len))
         else {
-            return Err(corrupt(format!(
+            return Err(F.corrupt(format!(
                 "gdOffset: grain directory at sector {} with {num_gts} entries runs past the end of the file ({file_len} bytes)",
                 header.gd_offset.get()
             )));
@@ -196,13 +186,13 @@ impl SparseExtent {
                 let i = first + k as u64;
                 let at = u64::from(s) * SECTOR;
                 if at + gt_bytes > file_len {
-                    return Err(corrupt(format!(
+                    return Err(F.corrupt(format!(
                         "grain directory entry {i} (offset {}) points to sector {s}, past the end of the file ({file_len} bytes)",
                         gd_at + i * 4
                     )));
                 }
                 if seen.len() as u64 >= room {
-                    return Err(corrupt(format!(
+                    return Err(F.corrupt(format!(
                         "grain directory entry {i} (offset {}) names grain table {}, but a file of {file_len} bytes holds at most {room} tables of {gt_bytes} bytes",
                         gd_at + i * 4,
                         seen.len() + 1
@@ -219,7 +209,7 @@ impl SparseExtent {
             .windows(2)
             .find(|w| u64::from(w[1] - w[0]) < gt_sectors)
         {
-            return Err(corrupt(format!(
+            return Err(F.corrupt(format!(
                 "grain directory entries point to grain tables at sectors {} and {}, which overlap",
                 w[0], w[1]
             )));
@@ -239,7 +229,7 @@ impl SparseExtent {
         let bytes = len.saturating_mul(SECTOR).min(MAX_DESCRIPTOR as u64);
         let at = off.saturating_mul(SECTOR);
         if at.checked_add(bytes).is_none_or(|e| e > file_len) {
-            return Err(corrupt(format!(
+            return Err(F.corrupt(format!(
                 "embedded descriptor at sector {off} runs past the end of the file"
             )));
         }
@@ -326,7 +316,7 @@ impl SparseExtent {
         let flags = self.header.flags.get();
         if flags & FLAG_COMPRESSED == 0 {
             if at + within + buf.len() as u64 > self.file_len {
-                return Err(corrupt(format!(
+                return Err(F.corrupt(format!(
                     "grain {g} at sector {s} runs past the end of the file"
                 )));
             }
@@ -336,7 +326,7 @@ impl SparseExtent {
             let head = if flags & FLAG_MARKERS != 0 { 12 } else { 4 };
             let mut h = [0u8; 12];
             if at + head > self.file_len {
-                return Err(corrupt(format!(
+                return Err(F.corrupt(format!(
                     "grain {g} at sector {s} is past the end of the file"
                 )));
             }
@@ -344,7 +334,7 @@ impl SparseExtent {
             if head == 12 {
                 let lba = u64::from_le_bytes(h[..8].try_into().unwrap_or([0; 8]));
                 if lba != g * (self.grain / SECTOR) {
-                    return Err(corrupt(format!(
+                    return Err(F.corrupt(format!(
                         "grain {g} at sector {s}: its marker says LBA {lba}"
                     )));
                 }
@@ -355,7 +345,7 @@ impl SparseExtent {
                     .unwrap_or([0; 4]),
             ));
             if size == 0 || size > 2 * self.grain + 4096 || at + head + size > self.file_len {
-                return Err(corrupt(format!(
+                return Err(F.corrupt(format!(
                     "grain {g} at sector {s}: compressed size {size} is impossible here"
                 )));
             }
@@ -363,14 +353,14 @@ impl SparseExtent {
             self.io.read_exact_at(&mut src, at + head)?;
             let mut out = vec![0u8; self.grain as usize];
             let n = self.inflater.zlib_decompress(&src, &mut out).map_err(|e| {
-                corrupt(format!(
+                F.corrupt(format!(
                     "grain {g} at sector {s}: zlib data is invalid ({e})"
                 ))
             })?;
             // The last grain of a disk may hold only the bytes up to its end.
             let needed = self.grain.min(self.size() - g * self.grain);
             if (n as u64) < needed {
-                return Err(corrupt(format!(
+                return Err(F.corrupt(format!(
                     "grain {g} at sector {s}: decompressed to {n} bytes, {needed} needed"
                 )));
             }
@@ -435,20 +425,20 @@ pub fn resolve_inside(dir: &Path, name: &str) -> Result<PathBuf> {
         .components()
         .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
     {
-        return Err(Error::Unsupported(format!(
+        return Err(F.unsupported(format!(
             "extent file {name:?} is not a plain name inside the image's directory"
         )));
     }
     let path = dir.join(rel);
     let canon_dir = std::fs::canonicalize(dir)?;
     let canon = std::fs::canonicalize(&path).map_err(|e| {
-        Error::Io(io::Error::new(
+        Error::from(io::Error::new(
             e.kind(),
             format!("extent file {}: {e}", path.display()),
         ))
     })?;
     if !canon.starts_with(&canon_dir) {
-        return Err(Error::Unsupported(format!(
+        return Err(F.unsupported(format!(
             "extent file {name:?} leads outside the image's directory (to {})",
             canon.display()
         )));
@@ -480,14 +470,18 @@ impl VmdkReader {
         }
         let len = ReadAt::size(&file)?;
         if len > MAX_DESCRIPTOR as u64 {
-            return Err(Error::BadMagic);
+            return Err(F.not_this(
+                "no `KDMV` sparse extent header and no `# Disk DescriptorFile` at offset 0",
+            ));
         }
         let mut raw = vec![0u8; len as usize];
         file.read_exact_at(&mut raw, 0)?;
         if !raw.starts_with(b"# Disk DescriptorFile")
             && !raw.windows(10).any(|w| w == b"createType")
         {
-            return Err(Error::BadMagic);
+            return Err(F.not_this(
+                "no `KDMV` sparse extent header and no `# Disk DescriptorFile` at offset 0",
+            ));
         }
         let d = Descriptor::parse(&raw)?;
         d.refuse_parent("descriptor")?;
@@ -501,7 +495,7 @@ impl VmdkReader {
             let len = e
                 .sectors
                 .checked_mul(SECTOR)
-                .ok_or_else(|| corrupt(format!("extent {i} is too large")))?;
+                .ok_or_else(|| F.corrupt(format!("extent {i} is too large")))?;
             let piece = match (e.kind, &e.file) {
                 (ExtentKind::Zero, _) => Piece::Zero,
                 (kind, Some(name)) => {
@@ -509,7 +503,7 @@ impl VmdkReader {
                     if kind == ExtentKind::Sparse {
                         let s = SparseExtent::open(Box::new(f))?;
                         if s.size() < len {
-                            return Err(corrupt(format!(
+                            return Err(F.corrupt(format!(
                                 "extent {name:?} holds {} bytes, the descriptor says {len}",
                                 s.size()
                             )));
@@ -519,19 +513,19 @@ impl VmdkReader {
                         let offset = e
                             .offset
                             .checked_mul(SECTOR)
-                            .ok_or_else(|| corrupt(format!("extent {i} offset too large")))?;
+                            .ok_or_else(|| F.corrupt(format!("extent {i} offset too large")))?;
                         Piece::Flat {
                             io: Box::new(f),
                             offset,
                         }
                     }
                 }
-                (_, None) => return Err(corrupt(format!("extent {i} names no file"))),
+                (_, None) => return Err(F.corrupt(format!("extent {i} names no file"))),
             };
             pieces.push((start, len, piece));
             start = start
                 .checked_add(len)
-                .ok_or_else(|| corrupt("disk size overflows".into()))?;
+                .ok_or_else(|| F.corrupt("disk size overflows"))?;
         }
         Ok(VmdkReader {
             descriptor: Some(d),

@@ -9,7 +9,7 @@ use blocksink::{
 use zerocopy::{FromZeros, IntoBytes};
 
 use crate::format::*;
-use crate::{Error, Result};
+use crate::{error::F, Error, Result};
 
 /// The VMDK variants this crate writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,11 +171,8 @@ impl std::fmt::Debug for VmdkWriter {
 }
 
 fn sector_u32(s: u64) -> Result<u32> {
-    u32::try_from(s).map_err(|_| {
-        Error::InvalidOption(
-            "the image grows past 2 TiB of sectors a grain table can address".into(),
-        )
-    })
+    u32::try_from(s)
+        .map_err(|_| F.option("the image grows past 2 TiB of sectors a grain table can address"))
 }
 
 impl VmdkWriter {
@@ -184,21 +181,19 @@ impl VmdkWriter {
         if !["ide", "lsilogic", "buslogic", "legacyESX", "pvscsi"]
             .contains(&opts.adapter_type.as_str())
         {
-            return Err(Error::InvalidOption(format!(
+            return Err(F.option(format!(
                 "adapter type {:?}: use ide, lsilogic, buslogic, legacyESX or pvscsi",
                 opts.adapter_type
             )));
         }
         if !(1..=12).contains(&opts.compression_level) {
-            return Err(Error::InvalidOption(format!(
+            return Err(F.option(format!(
                 "compression level {} must be 1 to 12",
                 opts.compression_level
             )));
         }
         if opts.tools_version.contains(['"', '\n']) {
-            return Err(Error::InvalidOption(
-                "tools version must not hold quotes or newlines".into(),
-            ));
+            return Err(F.option("tools version must not hold quotes or newlines"));
         }
         Ok(VmdkWriter {
             dest,
@@ -255,9 +250,7 @@ impl VmdkWriter {
         head[..512].copy_from_slice(self.header(gd_offset, rgd_offset, over_head).as_bytes());
         let text = descriptor_text(&self.opts, self.capacity);
         if text.len() > (DESCRIPTOR_SECTORS * SECTOR) as usize {
-            return Err(Error::InvalidOption(
-                "descriptor too long (file name?)".into(),
-            ));
+            return Err(F.option("descriptor too long (file name?)"));
         }
         head[512..512 + text.len()].copy_from_slice(text.as_bytes());
         Ok(head)
@@ -314,7 +307,7 @@ impl VmdkWriter {
     fn write_compressed(&mut self, done: Vec<Compressed>) -> Result<()> {
         for Compressed { block, packed } in done {
             let mut record =
-                packed.ok_or_else(|| Error::Io(io::Error::other("grain not compressed")))?;
+                packed.ok_or_else(|| Error::from(io::Error::other("grain not compressed")))?;
             record[..8].copy_from_slice(&(block.index * GRAIN_SECTORS).to_le_bytes());
             let sectors = record.len() as u64 / SECTOR;
             let at = self.pos;
@@ -364,7 +357,7 @@ impl BlockSink for VmdkWriter {
         if size == 0 {
             // qemu (vmdk_open_vmdk4) reads a sparse extent of capacity 0 as a
             // container for a descriptor file, and refuses its createType.
-            return Err(Error::Unsupported(format!(
+            return Err(F.unsupported(format!(
                 "a {} VMDK cannot hold an empty disk (0 bytes): qemu takes a sparse extent of capacity 0 for a descriptor file and refuses to open it",
                 match self.opts.subformat {
                     VmdkSubformat::StreamOptimized => "streamOptimized",
@@ -392,9 +385,8 @@ impl BlockSink for VmdkWriter {
             return Ok(());
         }
         if !self.dest.is_seekable() {
-            return Err(Error::Unsupported(
-                "a monolithicSparse VMDK needs a seekable output; use streamOptimized for a pipe"
-                    .into(),
+            return Err(F.unsupported(
+                "a monolithicSparse VMDK needs a seekable output; use streamOptimized for a pipe",
             )
             .into());
         }
@@ -477,7 +469,7 @@ impl VmdkFlatWriter {
     /// descriptor will name it (beside the descriptor).
     pub fn new(descriptor: Destination, flat: Destination, opts: VmdkOptions) -> Result<Self> {
         if opts.file_name.is_empty() || opts.file_name.contains(['/', '"', '\n']) {
-            return Err(Error::InvalidOption(format!(
+            return Err(F.option(format!(
                 "flat extent name {:?} must be a plain file name",
                 opts.file_name
             )));
@@ -496,8 +488,8 @@ impl BlockSink for VmdkFlatWriter {
         if size == 0 {
             // qemu (vmdk_parse_extents) skips an extent line of 0 sectors,
             // and a descriptor without extents makes `qemu-img info` abort.
-            return Err(Error::Unsupported(
-                "a monolithicFlat VMDK cannot hold an empty disk (0 bytes): qemu skips an extent of 0 sectors and cannot describe a disk without extents".into(),
+            return Err(F.unsupported(
+                "a monolithicFlat VMDK cannot hold an empty disk (0 bytes): qemu skips an extent of 0 sectors and cannot describe a disk without extents",
             )
             .into());
         }
