@@ -323,9 +323,9 @@ pub fn open_image(path: &Path) -> Result<Image> {
     let mut head = [0u8; 512];
     let n = head.len().min(len as usize);
     ReadAt::read_exact_at(&file, &mut head[..n], 0).map_err(|e| Error::io(path, e))?;
-    let bad = |e: &dyn std::fmt::Display| Error::image(path, e);
+    let bad = |e: blocksink::Error| Error::image(path, e);
     if qcow2::is_qcow2(&head[..n]) {
-        let r = qcow2::Qcow2Reader::open(file).map_err(|e| bad(&e))?;
+        let r = qcow2::Qcow2Reader::open(file).map_err(bad)?;
         let i = r.info().clone();
         let details = vec![
             ("version".into(), i.version.to_string()),
@@ -349,7 +349,7 @@ pub fn open_image(path: &Path) -> Result<Image> {
         });
     }
     if n >= 262 && &head[257..262] == b"ustar" {
-        let r = ova_tar::OvaReader::open(std::sync::Arc::new(file)).map_err(|e| bad(&e))?;
+        let r = ova_tar::OvaReader::open(std::sync::Arc::new(file)).map_err(bad)?;
         let mut details = vec![
             (
                 "members".into(),
@@ -383,7 +383,7 @@ pub fn open_image(path: &Path) -> Result<Image> {
         });
     }
     if vmdk::is_vmdk(&head[..n]) {
-        let r = vmdk::VmdkReader::open_path(path).map_err(|e| bad(&e))?;
+        let r = vmdk::VmdkReader::open_path(path).map_err(bad)?;
         let mut details = Vec::new();
         if let Some(d) = &r.descriptor {
             details.push(("create_type".into(), d.create_type.clone()));
@@ -405,7 +405,7 @@ pub fn open_image(path: &Path) -> Result<Image> {
         });
     }
     if vhdx::is_vhdx(&head[..n]) {
-        let r = vhdx::VhdxReader::open(file).map_err(|e| bad(&e))?;
+        let r = vhdx::VhdxReader::open(file).map_err(bad)?;
         let i = r.info().clone();
         let details = vec![
             ("block_size".into(), i.block_size.to_string()),
@@ -431,7 +431,7 @@ pub fn open_image(path: &Path) -> Result<Image> {
         ReadAt::read_exact_at(&file, &mut tail, len - 512).map_err(|e| Error::io(path, e))?;
     }
     if vhd::is_vhd_footer(&tail) || vhd::is_vhd_footer(&head[..n]) {
-        let r = vhd::VhdReader::open(file).map_err(|e| bad(&e))?;
+        let r = vhd::VhdReader::open(file).map_err(bad)?;
         let i = r.info().clone();
         let mut details = vec![
             (
