@@ -1,7 +1,7 @@
 //! On-disk structures (VMware Virtual Disk Format 1.1 and 5.0).
 
 use zerocopy::little_endian::{U16, U32, U64};
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 /// `KDMV` read as a little-endian number: the sparse extent magic.
 pub const MAGIC: u32 = 0x564d_444b;
@@ -78,6 +78,19 @@ pub struct SparseExtentHeader {
 }
 
 const _: () = assert!(size_of::<SparseExtentHeader>() == 512);
+
+/// The marker before a compressed grain: its first sector (LBA) and the
+/// length of the compressed data that follows.
+#[derive(Clone, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct GrainMarker {
+    /// The grain's first sector in the virtual disk.
+    pub lba: U64,
+    /// Bytes of compressed data after the marker.
+    pub size: U32,
+}
+
+const _: () = assert!(size_of::<GrainMarker>() == 12);
 
 /// A marker (stream-optimized extents): before a grain, `value` is its
 /// first sector and `size` its compressed length; before metadata, `value`

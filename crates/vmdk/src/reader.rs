@@ -5,7 +5,7 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use blocksink::{merge_extents, BlockSource, Extent, ReadAt};
-use zerocopy::FromBytes;
+use zerocopy::{FromBytes, FromZeros, IntoBytes};
 
 use crate::descriptor::{Descriptor, ExtentKind, MAX_DESCRIPTOR};
 use crate::format::*;
@@ -79,9 +79,9 @@ impl SparseExtent {
             if file_len < 3 * SECTOR {
                 return Err(F.corrupt("grain directory at the end, but no room for a footer"));
             }
-            let mut marker = [0u8; 16];
-            io.read_exact_at(&mut marker, file_len - 3 * SECTOR)?;
-            let kind = u32::from_le_bytes([marker[12], marker[13], marker[14], marker[15]]);
+            let mut marker = Marker::new_zeroed();
+            io.read_exact_at(marker.as_mut_bytes(), file_len - 3 * SECTOR)?;
+            let kind = marker.kind.get();
             let footer = read_header(&io, file_len - 2 * SECTOR)?;
             if kind != MARKER_FOOTER
                 || footer.magic_number.get() != MAGIC
@@ -331,19 +331,21 @@ impl SparseExtent {
                 )));
             }
             self.io.read_exact_at(&mut h[..head as usize], at)?;
-            if head == 12 {
-                let lba = u64::from_le_bytes(h[..8].try_into().unwrap_or([0; 8]));
+            let size = if head == 12 {
+                let marker = GrainMarker::read_from_bytes(&h[..]).map_err(|_| {
+                    F.corrupt(format!("grain {g} at sector {s}: unreadable marker"))
+                })?;
+                let lba = marker.lba.get();
                 if lba != g * (self.grain / SECTOR) {
                     return Err(F.corrupt(format!(
                         "grain {g} at sector {s}: its marker says LBA {lba}"
                     )));
                 }
-            }
-            let size = u64::from(u32::from_le_bytes(
-                h[head as usize - 4..head as usize]
-                    .try_into()
-                    .unwrap_or([0; 4]),
-            ));
+                u64::from(marker.size.get())
+            } else {
+                // Compressed grains without markers start with their size.
+                u64::from(u32::from_le_bytes([h[0], h[1], h[2], h[3]]))
+            };
             if size == 0 || size > 2 * self.grain + 4096 || at + head + size > self.file_len {
                 return Err(F.corrupt(format!(
                     "grain {g} at sector {s}: compressed size {size} is impossible here"

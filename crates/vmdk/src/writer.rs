@@ -6,7 +6,7 @@ use blocksink::{
     place_run, Block, BlockAssembler, BlockSink, BuildStamp, Bytes, Codec, Compressed, Destination,
     Extent, Finished, ParallelCompressor,
 };
-use zerocopy::{FromZeros, IntoBytes};
+use zerocopy::{FromBytes, FromZeros, IntoBytes};
 
 use crate::format::*;
 use crate::{error::F, Error, Result};
@@ -125,7 +125,12 @@ impl Codec for GrainCodec {
             .zlib_compress(grain, &mut out[12..])
             .map_err(|e| io::Error::other(format!("compressing a grain: {e:?}")))?;
         out.resize((12 + n).next_multiple_of(SECTOR as usize), 0);
-        out[8..12].copy_from_slice(&(n as u32).to_le_bytes());
+        // The LBA is set when the grain is placed.
+        let marker = GrainMarker {
+            lba: 0.into(),
+            size: (n as u32).into(),
+        };
+        out[..12].copy_from_slice(marker.as_bytes());
         Ok(Some(out))
     }
 }
@@ -256,10 +261,15 @@ impl VmdkWriter {
         Ok(head)
     }
 
-    fn marker(value: u64, kind: u32) -> [u8; 512] {
+    /// A metadata marker: `sectors` of `kind` follow.
+    fn marker(sectors: u64, kind: u32) -> [u8; 512] {
+        let marker = Marker {
+            value: sectors.into(),
+            size: 0.into(),
+            kind: kind.into(),
+        };
         let mut m = [0u8; 512];
-        m[..8].copy_from_slice(&value.to_le_bytes());
-        m[12..16].copy_from_slice(&kind.to_le_bytes());
+        m[..16].copy_from_slice(marker.as_bytes());
         m
     }
 
@@ -308,7 +318,9 @@ impl VmdkWriter {
         for Compressed { block, packed } in done {
             let mut record =
                 packed.ok_or_else(|| Error::from(io::Error::other("grain not compressed")))?;
-            record[..8].copy_from_slice(&(block.index * GRAIN_SECTORS).to_le_bytes());
+            if let Ok((marker, _)) = GrainMarker::mut_from_prefix(&mut record[..]) {
+                marker.lba = (block.index * GRAIN_SECTORS).into();
+            }
             let sectors = record.len() as u64 / SECTOR;
             let at = self.pos;
             self.dest.write_bytes_at(at * SECTOR, Bytes::from(record))?;
