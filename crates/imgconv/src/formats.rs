@@ -366,14 +366,12 @@ pub fn open_image(path: &Path) -> Result<Image> {
                     .map_or("none".into(), |h| format!("{} verified", h.name())),
             ),
         ];
-        for tag in ["vssd:VirtualSystemType", "Name"] {
-            if let Some(v) = r
-                .ovf
-                .split(&format!("<{tag}>"))
-                .nth(1)
-                .and_then(|t| t.split('<').next())
-            {
-                details.push((tag.into(), v.into()));
+        for (tag, value) in [
+            ("vssd:VirtualSystemType", &r.descriptor.system_type),
+            ("Name", &r.descriptor.name),
+        ] {
+            if let Some(v) = value {
+                details.push((tag.into(), v.clone()));
             }
         }
         return Ok(Image {

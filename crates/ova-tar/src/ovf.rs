@@ -273,6 +273,10 @@ pub struct Descriptor {
     pub files: Vec<OvfFile>,
     /// The `DiskSection`, in order.
     pub disks: Vec<OvfDisk>,
+    /// The first virtual system's `Name`.
+    pub name: Option<String>,
+    /// Its virtual hardware family (`vssd:VirtualSystemType`, e.g. `vmx-14`).
+    pub system_type: Option<String>,
 }
 
 const OVF_NS_PREFIX: &[u8] = b"http://schemas.dmtf.org/ovf/envelope/";
@@ -289,6 +293,8 @@ impl Descriptor {
         let mut out = Descriptor::default();
         // Local names of the open OVF elements.
         let mut open: Vec<Vec<u8>> = Vec::new();
+        // Local names of all the open elements, for the texts kept.
+        let mut names: Vec<Vec<u8>> = Vec::new();
         let mut root_seen = false;
         loop {
             let at = reader.buffer_position();
@@ -335,11 +341,24 @@ impl Descriptor {
                         }
                     }
                     if matches!(event, Event::Start(_)) {
+                        names.push(local.clone());
                         open.push(if in_ovf { local } else { Vec::new() });
                     }
                 }
                 Event::End(_) => {
                     open.pop();
+                    names.pop();
+                }
+                Event::Text(ref t) => {
+                    let slot = match names.as_slice() {
+                        [.., a, b] if a == b"VirtualSystem" && b == b"Name" => &mut out.name,
+                        [.., b] if b == b"VirtualSystemType" => &mut out.system_type,
+                        _ => continue,
+                    };
+                    if slot.is_none() {
+                        let text = t.decode().map_err(|e| format!("XML at byte {at}: {e}"))?;
+                        *slot = Some(text.trim().to_owned());
+                    }
                 }
                 Event::Eof => break,
                 _ => {}

@@ -317,4 +317,6 @@ fn the_ovf_is_read_as_xml() {
     let d = ova_tar::Descriptor::parse(&ovf).unwrap();
     assert_eq!(d.disks[0].capacity, Some(3 << 20));
     assert_eq!(d.files[0].href, disk.0);
+    assert_eq!(d.name.as_deref(), Some("a"));
+    assert_eq!(d.system_type.as_deref(), Some("vmx-14"));
 }
