@@ -494,7 +494,7 @@ fn run_convert(a: ConvertArgs) -> Result<ExitCode> {
     });
     bar.finish_and_clear();
     let report = report?;
-    if report.input_format == imgconv::InputFormat::Iso {
+    if report.input_format == imgconv::InputFormat::ISO {
         note!(
             "note: {} is an ISO 9660 image; its bytes were converted as a raw disk",
             report.input.display()

@@ -1,6 +1,5 @@
 //! `imgconv check`: is an image's structure sound?
 
-use std::fs::File;
 use std::path::Path;
 
 use blocksink::CHUNK_SIZE;
@@ -26,44 +25,14 @@ pub struct CheckReport {
 /// a compressed cluster that does not decode is reported.
 pub fn check(path: &Path) -> Result<CheckReport> {
     let mut image = open_image(path)?;
-    let mut errors = Vec::new();
-    let mut notes = Vec::new();
-    let mut leaked_clusters = 0;
-    let open = || File::open(path).map_err(|e| Error::io(path, e));
-    match image.format {
-        InputFormat::Qcow2 => {
-            let mut r = qcow2::Qcow2Reader::open(open()?).map_err(|e| Error::image(path, e))?;
-            match r.check() {
-                Ok(rep) => {
-                    errors.extend(rep.corruptions);
-                    leaked_clusters = rep.leaked_clusters;
-                    notes.extend(rep.skipped);
-                }
-                Err(e) => errors.push(e.to_string()),
-            }
-        }
-        InputFormat::Vhd => {
-            let r = vhd::VhdReader::open(open()?).map_err(|e| Error::image(path, e))?;
-            errors.extend(r.check().map_err(|e| Error::image(path, e))?);
-        }
-        InputFormat::Vhdx | InputFormat::Vmdk | InputFormat::Ova => {}
-        InputFormat::Raw => notes.push("a raw image has no structure to check".into()),
-        InputFormat::Iso => {
-            // The file system's structure: every directory, name and extent.
-            let checked = iso9660::IsoImage::open(open()?).and_then(|iso| {
-                let entries = iso.entries()?;
-                iso.boot_entries()?;
-                Ok(entries)
-            });
-            match checked {
-                Ok(entries) => notes.push(format!(
-                    "ISO 9660 file system: {} entries, every directory and extent within the image",
-                    entries.len()
-                )),
-                Err(e) => errors.push(format!("ISO 9660 file system: {e}")),
-            }
-        }
-    }
+    // The format's own structure, from the reader that opened the file.
+    let structure = image
+        .source
+        .check_structure()
+        .map_err(|e| Error::image(path, e))?;
+    let mut errors = structure.errors;
+    let notes = structure.notes;
+    let leaked_clusters = structure.leaked_clusters;
     let extents = match image.source.extents() {
         Ok(e) => e,
         Err(e) => {

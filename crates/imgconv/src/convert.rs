@@ -312,7 +312,7 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
 
     let mut refs: Vec<&mut dyn BlockSink> =
         sinks.iter_mut().map(|s| s as &mut dyn BlockSink).collect();
-    let stats = blocksink::convert(image.source.as_mut(), &mut refs, progress).map_err(|e| {
+    let stats = blocksink::convert(&mut image.source, &mut refs, progress).map_err(|e| {
         // The fan-out says which side failed: an output's error names the
         // output, the input's the input.
         let side = blocksink::Error::find(&e).and_then(blocksink::Error::side);

@@ -4,7 +4,9 @@
 use std::fs::File;
 use std::path::Path;
 
-use blocksink::{BlockSink, BlockSource, BuildStamp, Destination, RawFile, RawSink, ReadAt};
+use blocksink::{
+    BlockSink, BuildStamp, Destination, DiskImage, RawSink, ReadAt, ReaderSpec, PROBE_HEAD,
+};
 
 use crate::gpt_grow::GptGrow;
 use crate::{Error, Result};
@@ -251,48 +253,41 @@ pub(crate) fn make_sink(
     })
 }
 
-/// A format imgconv reads.
+/// The format an input was detected as: the name its reader gives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum InputFormat {
-    /// A raw disk image.
-    Raw,
-    /// VHD, fixed or dynamic.
-    Vhd,
-    /// VHDX, fixed or dynamic.
-    Vhdx,
-    /// VMDK, any variant.
-    Vmdk,
-    /// OVA (the disk inside).
-    Ova,
-    /// QCOW2 (v2 or v3).
-    Qcow2,
-    /// An ISO 9660 image, whose bytes are read as a raw disk.
-    #[serde(rename = "iso9660")]
-    Iso,
-}
+#[serde(transparent)]
+pub struct InputFormat(&'static str);
 
 impl InputFormat {
+    /// An ISO 9660 image, whose bytes are read as a raw disk.
+    pub const ISO: InputFormat = InputFormat("iso9660");
+    /// A raw disk image.
+    pub const RAW: InputFormat = InputFormat("raw");
+
     /// The name `info` prints.
     pub fn name(self) -> &'static str {
-        match self {
-            InputFormat::Raw => "raw",
-            InputFormat::Vhd => "vhd",
-            InputFormat::Vhdx => "vhdx",
-            InputFormat::Vmdk => "vmdk",
-            InputFormat::Ova => "ova",
-            InputFormat::Qcow2 => "qcow2",
-            InputFormat::Iso => "iso9660",
-        }
+        self.0
     }
 }
+
+/// The readers inputs are tried with, in order: the first whose probe
+/// recognizes the file opens it. A new format is one more line here.
+pub const READERS: &[ReaderSpec] = &[
+    qcow2::READER,
+    ova_tar::READER,
+    vmdk::READER,
+    vhdx::READER,
+    vhd::READER,
+    iso9660::READER,
+    blocksink::RAW,
+];
 
 /// An opened image: its format, its virtual disk, and what its headers say.
 pub struct Image {
     /// The detected format.
     pub format: InputFormat,
-    /// The virtual disk.
-    pub source: Box<dyn BlockSource>,
+    /// The virtual disk, with what its format knows about itself.
+    pub source: Box<dyn DiskImage>,
     /// Format options read from the headers, as (name, value) pairs.
     pub details: Vec<(String, String)>,
 }
@@ -320,165 +315,22 @@ pub fn open_image(path: &Path) -> Result<Image> {
     }
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let len = ReadAt::size(&file).map_err(|e| Error::io(path, e))?;
-    let mut head = [0u8; 512];
-    let n = head.len().min(len as usize);
-    ReadAt::read_exact_at(&file, &mut head[..n], 0).map_err(|e| Error::io(path, e))?;
-    let bad = |e: blocksink::Error| Error::image(path, e);
-    if qcow2::is_qcow2(&head[..n]) {
-        let r = qcow2::Qcow2Reader::open(file).map_err(bad)?;
-        let i = r.info().clone();
-        let details = vec![
-            ("version".into(), i.version.to_string()),
-            ("cluster_size".into(), i.cluster_size.to_string()),
-            (
-                "compression_type".into(),
-                match i.compression {
-                    qcow2::CompressionType::Deflate => "zlib".into(),
-                    qcow2::CompressionType::Zstd => "zstd".into(),
-                },
-            ),
-            ("refcount_bits".into(), i.refcount_bits.to_string()),
-            ("lazy_refcounts".into(), i.lazy_refcounts.to_string()),
-            ("extended_l2".into(), i.extended_l2.to_string()),
-            ("snapshots".into(), i.snapshots.to_string()),
-        ];
-        return Ok(Image {
-            format: InputFormat::Qcow2,
-            source: Box::new(r),
-            details,
-        });
-    }
-    if n >= 262 && &head[257..262] == b"ustar" {
-        let r = ova_tar::OvaReader::open(std::sync::Arc::new(file)).map_err(bad)?;
-        let mut details = vec![
-            (
-                "members".into(),
-                r.members
-                    .iter()
-                    .map(|m| m.name.clone())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-            ("disk".into(), r.disk_name.clone()),
-            (
-                "manifest".into(),
-                r.manifest
-                    .map_or("none".into(), |h| format!("{} verified", h.name())),
-            ),
-        ];
-        for (tag, value) in [
-            ("vssd:VirtualSystemType", &r.descriptor.system_type),
-            ("Name", &r.descriptor.name),
-        ] {
-            if let Some(v) = value {
-                details.push((tag.into(), v.clone()));
-            }
-        }
-        return Ok(Image {
-            format: InputFormat::Ova,
-            source: Box::new(r),
-            details,
-        });
-    }
-    if vmdk::is_vmdk(&head[..n]) {
-        let r = vmdk::VmdkReader::open_path(path).map_err(bad)?;
-        let mut details = Vec::new();
-        if let Some(d) = &r.descriptor {
-            details.push(("create_type".into(), d.create_type.clone()));
-            for key in [
-                "ddb.adapterType",
-                "ddb.virtualHWVersion",
-                "ddb.toolsVersion",
-            ] {
-                if let Some(v) = d.get(key) {
-                    details.push((key.into(), v.into()));
-                }
-            }
-            details.push(("extents".into(), d.extents.len().to_string()));
-        }
-        return Ok(Image {
-            format: InputFormat::Vmdk,
-            source: Box::new(r),
-            details,
-        });
-    }
-    if vhdx::is_vhdx(&head[..n]) {
-        let r = vhdx::VhdxReader::open(file).map_err(bad)?;
-        let i = r.info().clone();
-        let details = vec![
-            ("block_size".into(), i.block_size.to_string()),
-            (
-                "logical_sector_size".into(),
-                i.logical_sector_size.to_string(),
-            ),
-            (
-                "physical_sector_size".into(),
-                i.physical_sector_size.to_string(),
-            ),
-            ("disk_id".into(), i.disk_id.to_string()),
-            ("log_length".into(), i.log_length.to_string()),
-        ];
-        return Ok(Image {
-            format: InputFormat::Vhdx,
-            source: Box::new(r),
-            details,
-        });
-    }
-    let mut tail = [0u8; 512];
+    let mut head = vec![0u8; (len.min(PROBE_HEAD as u64)) as usize];
+    ReadAt::read_exact_at(&file, &mut head, 0).map_err(|e| Error::io(path, e))?;
+    let mut tail = Vec::new();
     if len >= 512 {
+        tail.resize(512, 0);
         ReadAt::read_exact_at(&file, &mut tail, len - 512).map_err(|e| Error::io(path, e))?;
     }
-    if vhd::is_vhd_footer(&tail) || vhd::is_vhd_footer(&head[..n]) {
-        let r = vhd::VhdReader::open(file).map_err(bad)?;
-        let i = r.info().clone();
-        let mut details = vec![
-            (
-                "type".into(),
-                match i.disk_type {
-                    vhd::format::DISK_FIXED => "fixed".to_string(),
-                    _ => "dynamic".to_string(),
-                },
-            ),
-            (
-                "creator".into(),
-                i.creator.trim_end_matches(['\0', ' ']).to_string(),
-            ),
-            ("current_size".into(), i.current_size.to_string()),
-            ("chs_size".into(), i.chs_size.to_string()),
-            (
-                "geometry".into(),
-                format!("{}/{}/{}", i.geometry.0, i.geometry.1, i.geometry.2),
-            ),
-        ];
-        if let Some(bs) = i.block_size {
-            details.push(("block_size".into(), bs.to_string()));
-        }
-        return Ok(Image {
-            format: InputFormat::Vhd,
-            source: Box::new(r),
-            details,
-        });
-    }
-    let mut volume = [0u8; 32774];
-    let iso = len >= volume.len() as u64
-        && ReadAt::read_exact_at(&file, &mut volume, 0).is_ok()
-        && iso9660::is_iso(&volume);
-    let raw = RawFile::new(file).map_err(|e| Error::io(path, e))?;
-    if iso {
-        // An ISO is read as the disk it also is (a hybrid ISO boots from
-        // a USB stick): its bytes, as qemu-img reads them.
-        return Ok(Image {
-            format: InputFormat::Iso,
-            source: Box::new(raw),
-            details: vec![(
-                "note".into(),
-                "an ISO 9660 image, read as a raw disk of its bytes".into(),
-            )],
-        });
-    }
+    let reader = READERS
+        .iter()
+        .find(|r| (r.probe)(&head, &tail))
+        .unwrap_or(&blocksink::RAW);
+    let source = (reader.open)(path, file).map_err(|e| Error::image(path, e))?;
+    let details = source.details();
     Ok(Image {
-        format: InputFormat::Raw,
-        source: Box::new(raw),
-        details: Vec::new(),
+        format: InputFormat(reader.name),
+        source,
+        details,
     })
 }

@@ -54,7 +54,7 @@ pub fn info(path: &Path) -> Result<ImageInfo> {
     let mut image = open_image(path)?;
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     let extents = image.source.extents().map_err(|e| Error::image(path, e))?;
-    let (partitions, gpt_problems) = match gpt::Gpt::read(image.source.as_mut()) {
+    let (partitions, gpt_problems) = match gpt::Gpt::read(&mut image.source) {
         Ok(g) => {
             let parts = g
                 .partitions
@@ -70,7 +70,7 @@ pub fn info(path: &Path) -> Result<ImageInfo> {
                     name: p.name.clone(),
                 })
                 .collect();
-            let problems = gpt::Gpt::verify(image.source.as_mut()).unwrap_or_default();
+            let problems = gpt::Gpt::verify(&mut image.source).unwrap_or_default();
             (Some(parts), problems)
         }
         Err(e) if e.kind() == gpt::ErrorKind::InvalidFormat => (None, Vec::new()),

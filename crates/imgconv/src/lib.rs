@@ -47,6 +47,6 @@ pub use convert::{
     convert, default_output_path, ConvertJob, ConvertReport, OutputReport, OutputSpec, OutputTarget,
 };
 pub use error::{Cause, Error, Result};
-pub use formats::{open_image, FormatOptions, Image, InputFormat, OutputFormat};
+pub use formats::{open_image, FormatOptions, Image, InputFormat, OutputFormat, READERS};
 pub use info::{info, ImageInfo, PartitionInfo};
 pub use iso::{build_iso, extract_iso, is_iso_file, iso_info, BootInfo, IsoInfo, IsoJob};

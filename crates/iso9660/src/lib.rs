@@ -52,6 +52,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod disk;
 mod eltorito;
 mod error;
 pub mod fat;
@@ -63,6 +64,7 @@ mod susp;
 mod tree;
 mod writer;
 
+pub use disk::{IsoDisk, READER};
 pub use eltorito::{BootEntry, PLATFORM_BIOS, PLATFORM_EFI};
 pub use error::{Error, Result};
 pub use fat::fat_image_from_dir;

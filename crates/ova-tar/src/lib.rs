@@ -36,11 +36,13 @@
 //! ```
 
 mod error;
+mod image;
 pub mod ovf;
 mod reader;
 mod writer;
 
 pub use error::{Error, ErrorKind, Result};
+pub use image::READER;
 pub use ovf::{envelope, Descriptor, DiskFacts, OvfDisk, OvfFile, VmSettings, STREAM_OPTIMIZED};
 pub use reader::{members, Member, OvaReader};
 pub use writer::{ManifestHash, OvaWriter};

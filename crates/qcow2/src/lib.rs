@@ -37,11 +37,13 @@
 mod check;
 mod error;
 pub mod format;
+mod image;
 mod reader;
 mod writer;
 
 pub use check::CheckReport;
 pub use error::{Error, ErrorKind, Result};
 pub use format::CompressionType;
+pub use image::READER;
 pub use reader::{is_qcow2, Qcow2Info, Qcow2Reader};
 pub use writer::{Compression, Qcow2Options, Qcow2Writer};

@@ -34,9 +34,11 @@
 
 mod error;
 pub mod format;
+mod image;
 mod reader;
 mod writer;
 
 pub use error::{Error, ErrorKind, Result};
+pub use image::READER;
 pub use reader::{is_vhd_footer, VhdInfo, VhdReader};
 pub use writer::{VhdKind, VhdOptions, VhdWriter};

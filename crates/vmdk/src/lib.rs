@@ -43,10 +43,12 @@
 pub mod descriptor;
 mod error;
 pub mod format;
+mod image;
 mod reader;
 mod writer;
 
 pub use descriptor::{Descriptor, ExtentKind, ExtentLine};
 pub use error::{Error, ErrorKind, Result};
+pub use image::READER;
 pub use reader::{is_vmdk, resolve_inside, SparseExtent, Storage, VmdkReader};
 pub use writer::{descriptor_text, VmdkFlatWriter, VmdkOptions, VmdkSubformat, VmdkWriter};
