@@ -22,6 +22,9 @@ pub struct Destination {
 enum Kind {
     File(File),
     Stream(BufWriter<Box<dyn Write + Send>>),
+    /// A stream behind an unlinked temporary file: written as a file,
+    /// copied into the stream when finished.
+    Spool(File, BufWriter<Box<dyn Write + Send>>),
 }
 
 impl std::fmt::Debug for Destination {
@@ -52,18 +55,39 @@ impl Destination {
         }
     }
 
+    /// The same output made seekable: a stream gets an unlinked temporary
+    /// file (in `$TMPDIR`) that takes every write and is copied into the
+    /// stream by [`finish`](Self::finish); a file stays as it is. For
+    /// formats that must go back (tables before data) sent to a pipe.
+    pub fn seekable(self) -> io::Result<Self> {
+        match self.kind {
+            Kind::Stream(w) if self.end == 0 => Ok(Destination {
+                kind: Kind::Spool(tempfile::tempfile()?, w),
+                end: 0,
+            }),
+            Kind::Stream(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a stream output cannot be spooled once written to",
+            )),
+            kind => Ok(Destination {
+                kind,
+                end: self.end,
+            }),
+        }
+    }
+
     /// The file behind a seekable destination, for writers that place part
     /// of their output through another handle.
     pub fn as_file(&self) -> Option<&File> {
         match &self.kind {
-            Kind::File(f) => Some(f),
+            Kind::File(f) | Kind::Spool(f, _) => Some(f),
             Kind::Stream(_) => None,
         }
     }
 
     /// Whether earlier offsets can be written again.
     pub fn is_seekable(&self) -> bool {
-        matches!(self.kind, Kind::File(_))
+        !matches!(self.kind, Kind::Stream(_))
     }
 
     /// Bytes written to a stream so far, or the highest end written to a file.
@@ -99,7 +123,7 @@ impl Destination {
         let mut src_pos = src;
         src_pos.seek(SeekFrom::Start(src_offset))?;
         let copied = match &mut self.kind {
-            Kind::File(f) => {
+            Kind::File(f) | Kind::Spool(f, _) => {
                 f.seek(SeekFrom::Start(offset))?;
                 io::copy(&mut reader, f)?
             }
@@ -127,7 +151,7 @@ impl Destination {
     /// Writes `buf` at file offset `offset`.
     pub fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
         match &mut self.kind {
-            Kind::File(f) => {
+            Kind::File(f) | Kind::Spool(f, _) => {
                 f.write_all_at(buf, offset)?;
                 self.end = self.end.max(offset + buf.len() as u64);
             }
@@ -164,6 +188,20 @@ impl Destination {
         match &mut self.kind {
             Kind::File(f) => {
                 f.set_len(len)?;
+                self.end = len;
+            }
+            Kind::Spool(f, w) => {
+                use std::io::{Read, Seek, SeekFrom};
+                f.set_len(len)?;
+                f.seek(SeekFrom::Start(0))?;
+                let copied = io::copy(&mut (&*f).take(len), w)?;
+                if copied != len {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("copied {copied} of {len} spooled bytes"),
+                    ));
+                }
+                w.flush()?;
                 self.end = len;
             }
             Kind::Stream(w) => {
@@ -235,5 +273,24 @@ mod tests {
         let mut buf = [0u8; 8];
         f.read_exact_at(&mut buf, 0).unwrap();
         assert_eq!(&buf, b"ab\0\0xy\0\0");
+    }
+
+    #[test]
+    fn a_spooled_stream_takes_writes_in_any_order() {
+        let out = Shared::default();
+        let mut d = Destination::stream(out.clone()).seekable().unwrap();
+        assert!(d.is_seekable() && d.as_file().is_some());
+        d.write_at(512, b"tail").unwrap();
+        d.write_at(0, b"head").unwrap();
+        assert!(
+            out.0.lock().unwrap().is_empty(),
+            "nothing reaches the stream early"
+        );
+        assert_eq!(d.finish(1024).unwrap().bytes, 1024);
+        let got = out.0.lock().unwrap().clone();
+        assert_eq!(got.len(), 1024);
+        assert_eq!(&got[..4], b"head");
+        assert_eq!(&got[512..516], b"tail");
+        assert!(got[4..512].iter().all(|&b| b == 0));
     }
 }

@@ -229,11 +229,8 @@ fn stdout_error(e: io::Error) -> Error {
 enum Staging {
     /// A temporary file beside the target.
     Pending(PendingFile),
-    /// Written straight to standard output.
+    /// Standard output (through a spool when the format must seek).
     Stdout,
-    /// A format that must seek, bound for standard output: spooled in an
-    /// anonymous temporary file and copied out at the end.
-    Spool(std::fs::File),
 }
 
 /// Runs `job`: reads the input once and writes every output. On any error
@@ -268,21 +265,17 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
                     p.clone(),
                 )
             }
-            OutputTarget::Stdout if options.streamable(o.format) => (
-                Staging::Stdout,
-                Destination::stream(io::stdout()),
-                PathBuf::from("standard output"),
-            ),
             OutputTarget::Stdout => {
-                let spool = tempfile::tempfile().map_err(|e| Error::io("temporary file", e))?;
-                let file = spool
-                    .try_clone()
-                    .map_err(|e| Error::io("temporary file", e))?;
-                (
-                    Staging::Spool(spool),
-                    Destination::file(file),
-                    PathBuf::from("standard output"),
-                )
+                let dest = Destination::stream(io::stdout());
+                // A format that must go back is spooled and copied out when
+                // it finishes, before any file of the run is placed.
+                let dest = if options.streamable(o.format) {
+                    dest
+                } else {
+                    dest.seekable()
+                        .map_err(|e| Error::io("temporary file", e))?
+                };
+                (Staging::Stdout, dest, PathBuf::from("standard output"))
             }
         };
         let companion = match &o.target {
@@ -332,7 +325,8 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
     drop(refs);
     drop(sinks);
 
-    // Standard output first: when its reader has gone, no file is placed.
+    // Standard output was written as its sink finished, inside the
+    // conversion: when its reader has gone, no file is placed.
     let mut outputs = Vec::with_capacity(staging.len());
     let mut placing: Vec<PendingFile> = Vec::new();
     for ((o, stage), done) in job.outputs.iter().zip(staging).zip(stats.outputs) {
@@ -343,16 +337,6 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
                 (Some(target), done.bytes)
             }
             Staging::Stdout => (None, done.bytes),
-            Staging::Spool(mut f) => {
-                use std::io::{Seek, Write};
-                f.seek(io::SeekFrom::Start(0))
-                    .map_err(|e| Error::io("temporary file", e))?;
-                let mut out = io::stdout().lock();
-                let n = io::copy(&mut f, &mut out)
-                    .and_then(|n| out.flush().map(|()| n))
-                    .map_err(stdout_error)?;
-                (None, n)
-            }
         };
         let note = (!done.notes.is_empty()).then(|| done.notes.join("; "));
         outputs.push(OutputReport {

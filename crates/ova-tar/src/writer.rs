@@ -86,16 +86,16 @@ impl ManifestHash {
 /// the OVF descriptor, the manifest and the streamOptimized disk.
 ///
 /// The OVF and manifest come first but depend on the finished disk (its
-/// size and digest). Into a file, the disk is written straight to its place
-/// behind room reserved for them (the OVF is padded with trailing
-/// whitespace to that room); into a stream, it is spooled and copied
-/// behind them at the end. Either way the input is read once and the disk's
-/// digest is taken as it is written.
+/// size and digest). The disk is written straight to its place behind room
+/// reserved for them (the OVF is padded with trailing whitespace to that
+/// room); a stream output is spooled for that ([`Destination::seekable`]),
+/// so a pipe receives the same bytes as a file. Either way the input is read
+/// once and the disk's digest is taken as it is written.
 pub struct OvaWriter {
     dest: Destination,
     vm: VmSettings,
     stamp: BuildStamp,
-    layout: Layout,
+    reserved: Reserved,
     disk: VmdkWriter,
     /// Length and digest of the disk as it is written.
     tally: Arc<Mutex<DiskTally>>,
@@ -160,8 +160,9 @@ fn tar_header(name: &str, len: u64, mtime: u64) -> Result<[u8; 512]> {
 }
 
 impl OvaWriter {
-    /// An OVA of `vm` into `dest`. Into a stream, the disk is spooled in an
-    /// unlinked temporary file (in `$TMPDIR`) until the end.
+    /// An OVA of `vm` into `dest`. Into a stream, the package is spooled in
+    /// an unlinked temporary file (in `$TMPDIR`) until the end
+    /// ([`Destination::seekable`]).
     pub fn new(dest: Destination, vm: VmSettings, stamp: BuildStamp) -> Result<Self> {
         vm.validate().map_err(|e| F.option(e))?;
         let mut opts = VmdkOptions::new(
@@ -179,20 +180,17 @@ impl OvaWriter {
             digest: hash.hasher(),
             len: 0,
         }));
-        // Into a seekable output the disk goes straight to its place, behind
-        // room reserved for the OVF and the manifest; into a stream it is
-        // spooled and copied behind them at the end.
-        let layout = match dest.as_file() {
-            Some(f) => Layout::Direct(Self::reserve(&vm, hash)?, f.try_clone()?),
-            None => Layout::Spooled(tempfile::tempfile()?),
-        };
-        let (file, base) = match &layout {
-            Layout::Direct(r, f) => (f.try_clone()?, r.disk_offset),
-            Layout::Spooled(f) => (f.try_clone()?, 0),
-        };
+        // The disk goes straight to its place, behind room reserved for
+        // the OVF and the manifest, through a second handle on the output.
+        let dest = dest.seekable()?;
+        let reserved = Self::reserve(&vm, hash)?;
+        let file = dest
+            .as_file()
+            .ok_or_else(|| F.option("the output could not be made seekable"))?
+            .try_clone()?;
         let writer = DigestingWriter {
             file,
-            base,
+            base: reserved.disk_offset,
             tally: Arc::clone(&tally),
         };
         let disk = VmdkWriter::new(Destination::stream(writer), opts)
@@ -201,7 +199,7 @@ impl OvaWriter {
             dest,
             vm,
             stamp,
-            layout,
+            reserved,
             disk,
             tally,
             size: 0,
@@ -283,11 +281,9 @@ impl OvaWriter {
                 populated: self.populated,
             },
         )?;
-        if let Layout::Direct(r, _) = &self.layout {
-            // Whitespace after the root element fills the reserved room.
-            let fill = (r.ovf_len as usize).saturating_sub(ovf.len());
-            ovf.push_str(&" ".repeat(fill));
-        }
+        // Whitespace after the root element fills the reserved room.
+        let fill = (self.reserved.ovf_len as usize).saturating_sub(ovf.len());
+        ovf.push_str(&" ".repeat(fill));
         let ovf_digest = hash.hex_of(ovf.as_bytes())?;
         let mf = Self::manifest(&self.vm, hash, &ovf_digest, &disk_digest);
         let mtime = self.stamp.unix_time();
@@ -302,14 +298,10 @@ impl OvaWriter {
         }
         self.dest
             .write_at(pos, &tar_header(&disk_name, disk_len, mtime)?)?;
-        match &self.layout {
-            Layout::Direct(r, _) if r.disk_offset == pos + 512 => {}
-            Layout::Direct(..) => {
-                return Err(Error::from(io::Error::other(
-                    "OVF outgrew the room reserved for it",
-                )));
-            }
-            Layout::Spooled(spool) => self.dest.copy_from(pos + 512, spool, disk_len)?,
+        if self.reserved.disk_offset != pos + 512 {
+            return Err(Error::from(io::Error::other(
+                "OVF outgrew the room reserved for it",
+            )));
         }
         pos += 512 + disk_len.next_multiple_of(512);
         // Two zero records end the archive; pad to tar's 10 KiB blocking.
@@ -323,14 +315,6 @@ impl OvaWriter {
 struct Reserved {
     ovf_len: u64,
     disk_offset: u64,
-}
-
-/// Where the disk is while it is written.
-enum Layout {
-    /// In the output, at its final offset (second handle on the output file).
-    Direct(Reserved, File),
-    /// In a spool file, copied into the output at the end.
-    Spooled(File),
 }
 
 impl BlockSink for OvaWriter {
