@@ -47,6 +47,7 @@ mod pending;
 mod sink;
 mod source;
 mod stamp;
+mod table;
 mod zero;
 
 pub use assemble::{place_run, split_at_blocks, Block, BlockAssembler};
@@ -61,4 +62,5 @@ pub use pending::{commit_all, remove_pending_files, PendingFile};
 pub use sink::{BlockSink, Finished, RawSink};
 pub use source::{check_read, BlockSource, MemSource, RawFile, ReadAt, ReadAtCursor, Window};
 pub use stamp::BuildStamp;
+pub use table::PagedTable;
 pub use zero::{is_zero, nonzero_runs, ZERO_GRANULARITY};

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use blocksink::{merge_extents, BlockSource, Extent, ReadAt};
+use blocksink::{merge_extents, BlockSource, Extent, PagedTable, ReadAt};
 use zerocopy::FromBytes;
 
 use crate::format::*;
@@ -57,61 +57,26 @@ enum Kind {
 /// BAT entries read at a time.
 const BAT_PIECE: u64 = 16 << 10;
 
-/// The block allocation table. It stays in the file (a 2040 GiB disk of
-/// 512-byte blocks has a 16 GiB table) and is read a piece at a time.
-struct Bat {
-    /// Byte offset of the table in the file.
-    offset: u64,
-    /// Entries that cover the disk.
-    entries: u64,
-    /// The piece last read: (first entry, entries).
-    piece: Option<(u64, Vec<u32>)>,
+/// The block allocation table: big-endian sector numbers. It stays in the
+/// file (a 2040 GiB disk of 512-byte blocks has a 16 GiB table) and is read
+/// a piece at a time.
+type Bat = PagedTable<zerocopy::big_endian::U32>;
+
+/// Entry `i` of `bat` (`BAT_UNUSED` past the table).
+fn bat_entry<R: ReadAt>(bat: &mut Bat, io: &R, i: u64) -> io::Result<u32> {
+    Ok(bat.get(io, i)?.map_or(BAT_UNUSED, |e| e.get()))
 }
 
-impl Bat {
-    fn read_piece<R: ReadAt>(&self, io: &R, first: u64) -> io::Result<Vec<u32>> {
-        let n = (self.entries - first).min(BAT_PIECE);
-        let mut raw = vec![0u8; (n * 4) as usize];
-        io.read_exact_at(&mut raw, self.offset + first * 4)?;
-        Ok(raw
-            .chunks_exact(4)
-            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
-    }
-
-    /// Entry `i` (`BAT_UNUSED` past the table).
-    fn get<R: ReadAt>(&mut self, io: &R, i: u64) -> io::Result<u32> {
-        if i >= self.entries {
-            return Ok(BAT_UNUSED);
-        }
-        let first = i / BAT_PIECE * BAT_PIECE;
-        if !matches!(&self.piece, Some((f, _)) if *f == first) {
-            self.piece = Some((first, self.read_piece(io, first)?));
-        }
-        Ok(self
-            .piece
-            .as_ref()
-            .map_or(BAT_UNUSED, |(_, v)| v[(i - first) as usize]))
-    }
-
-    /// Calls `f(index, sector)` for every allocated block, in disk order.
-    fn each_block<R: ReadAt>(
-        &self,
-        io: &R,
-        mut f: impl FnMut(u64, u32) -> Result<()>,
-    ) -> Result<()> {
-        let mut first = 0;
-        while first < self.entries {
-            let piece = self.read_piece(io, first)?;
-            for (k, &e) in piece.iter().enumerate() {
-                if e != BAT_UNUSED {
-                    f(first + k as u64, e)?;
-                }
-            }
-            first += piece.len() as u64;
-        }
-        Ok(())
-    }
+/// Calls `f(index, sector)` for every allocated block, in disk order.
+fn each_block<R: ReadAt>(
+    bat: &Bat,
+    io: &R,
+    mut f: impl FnMut(u64, u32) -> Result<()>,
+) -> Result<()> {
+    bat.for_each(io, |i, e| match e.get() {
+        BAT_UNUSED => Ok(()),
+        sector => f(i, sector),
+    })
 }
 
 impl<R> std::fmt::Debug for VhdReader<R> {
@@ -276,17 +241,13 @@ impl<R: ReadAt> VhdReader<R> {
             ));
         }
         let bitmap_bytes = (block_size / 512).div_ceil(8).next_multiple_of(512);
-        let bat = Bat {
-            offset: table,
-            entries: used,
-            piece: None,
-        };
+        let bat = Bat::new(table, used, BAT_PIECE);
         // Blocks lie in the file and, together, fit in it: a table whose
         // blocks pile onto one another would make a small file a huge disk.
         let span = bitmap_bytes + block_size;
         let room = file_len / span;
         let mut allocated = 0u64;
-        bat.each_block(io, |i, e| {
+        each_block(&bat, io, |i, e| {
             let start = u64::from(e) * 512;
             if start + span > file_len {
                 return Err(F.corrupt(format!(
@@ -335,10 +296,10 @@ impl<R: ReadAt> VhdReader<R> {
             problems.push("the footer copy at offset 0 differs from the footer at the end".into());
         }
         let span = bitmap_bytes + block_size;
-        let bat_end = 1536 + (bat.entries * 4).next_multiple_of(512);
+        let bat_end = 1536 + (bat.len() * 4).next_multiple_of(512);
         // (sector, index): as many as the file holds blocks (checked at open).
         let mut blocks: Vec<(u32, u32)> = Vec::new();
-        bat.each_block(&self.io, |i, e| {
+        each_block(bat, &self.io, |i, e| {
             blocks.push((e, i as u32));
             Ok(())
         })?;
@@ -378,7 +339,7 @@ impl<R: ReadAt + Send> BlockSource for VhdReader<R> {
                 block_size, bat, ..
             } => {
                 let mut v: Vec<Extent> = Vec::new();
-                bat.each_block(&self.io, |i, _| {
+                each_block(bat, &self.io, |i, _| {
                     match v.last_mut() {
                         Some(last) if last.end() == i * *block_size => last.len += *block_size,
                         _ => v.push(Extent::new(i * *block_size, *block_size)),
@@ -412,7 +373,7 @@ impl<R: ReadAt + Send> BlockSource for VhdReader<R> {
             let b = o / bs;
             let n = ((bs - o % bs) as usize).min(buf.len() - pos);
             let part = &mut buf[pos..pos + n];
-            let entry = bat.get(&self.io, b)?;
+            let entry = bat_entry(bat, &self.io, b)?;
             if entry == BAT_UNUSED {
                 part.fill(0);
             } else {

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use blocksink::{merge_extents, BlockSource, Extent, ReadAt};
+use blocksink::{merge_extents, BlockSource, Extent, PagedTable, ReadAt};
 use uuid::Uuid;
 use zerocopy::FromBytes;
 
@@ -46,42 +46,14 @@ pub struct VhdxReader<R> {
 /// BAT entries read at a time.
 const BAT_PIECE: u64 = 8 << 10;
 
-/// The block allocation table. It stays in the file (a 64 TiB disk of
-/// 1 MiB blocks has a 512 MiB table) and is read a piece at a time.
-struct Bat {
-    /// Byte offset of the BAT region.
-    offset: u64,
-    /// Entries that cover the disk.
-    entries: u64,
-    /// The piece last read: (first entry, entries).
-    piece: Option<(u64, Vec<u64>)>,
-}
+/// The block allocation table: little-endian entries. It stays in the file
+/// (a 64 TiB disk of 1 MiB blocks has a 512 MiB table) and is read a piece
+/// at a time.
+type Bat = PagedTable<zerocopy::little_endian::U64>;
 
-impl Bat {
-    fn read_piece<R: ReadAt>(&self, io: &R, first: u64) -> io::Result<Vec<u64>> {
-        let n = (self.entries - first).min(BAT_PIECE);
-        let mut raw = vec![0u8; (n * 8) as usize];
-        io.read_exact_at(&mut raw, self.offset + first * 8)?;
-        Ok(raw
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-            .collect())
-    }
-
-    /// Entry `i` (0, not present, past the table).
-    fn get<R: ReadAt>(&mut self, io: &R, i: u64) -> io::Result<u64> {
-        if i >= self.entries {
-            return Ok(0);
-        }
-        let first = i / BAT_PIECE * BAT_PIECE;
-        if !matches!(&self.piece, Some((f, _)) if *f == first) {
-            self.piece = Some((first, self.read_piece(io, first)?));
-        }
-        Ok(self
-            .piece
-            .as_ref()
-            .map_or(0, |(_, v)| v[(i - first) as usize]))
-    }
+/// Entry `i` of `bat` (0, not present, past the table).
+fn bat_entry<R: ReadAt>(bat: &mut Bat, io: &R, i: u64) -> io::Result<u64> {
+    Ok(bat.get(io, i)?.map_or(0, |e| e.get()))
 }
 
 impl<R> std::fmt::Debug for VhdxReader<R> {
@@ -176,11 +148,7 @@ impl<R: ReadAt> VhdxReader<R> {
                 bat_region.1
             )));
         }
-        let mut bat = Bat {
-            offset: bat_region.0,
-            entries,
-            piece: None,
-        };
+        let mut bat = Bat::new(bat_region.0, entries, BAT_PIECE);
         // Blocks lie in the file and, together, fit in it: a table whose
         // blocks pile onto one another would make a small file a huge disk.
         let room = file_len / bs;
@@ -188,7 +156,7 @@ impl<R: ReadAt> VhdxReader<R> {
         let payload = size.div_ceil(bs);
         for b in 0..payload {
             let i = bat_index(b, chunk_ratio);
-            let e = bat.get(&io, i)?;
+            let e = bat_entry(&mut bat, &io, i)?;
             match e & 7 {
                 PAYLOAD_FULLY_PRESENT => {
                     let off = e & !(MIB - 1);
@@ -381,7 +349,7 @@ impl<R: ReadAt> VhdxReader<R> {
     }
 
     fn block_host(&mut self, b: u64) -> io::Result<Option<u64>> {
-        let e = self.bat.get(&self.io, bat_index(b, self.chunk_ratio))?;
+        let e = bat_entry(&mut self.bat, &self.io, bat_index(b, self.chunk_ratio))?;
         Ok((e & 7 == PAYLOAD_FULLY_PRESENT).then_some(e & !(MIB - 1)))
     }
 }

@@ -40,6 +40,10 @@ pub struct SparseExtent {
 /// Grain directory entries read at a time when the whole directory is walked.
 const GD_CHUNK: u64 = 16 << 10;
 
+/// The grain directory: little-endian sector numbers of the grain tables,
+/// read a piece at a time.
+type GrainDirectory = blocksink::PagedTable<zerocopy::little_endian::U32>;
+
 fn le32s(raw: &[u8]) -> impl Iterator<Item = u32> + '_ {
     raw.chunks_exact(4)
         .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -173,13 +177,12 @@ impl SparseExtent {
         let gt_bytes = per_gt * 4;
         let room = file_len / gt_bytes;
         let mut seen: Vec<u32> = Vec::new();
-        let mut raw = Vec::new();
+        let gd = GrainDirectory::new(gd_at, num_gts, GD_CHUNK);
         let mut first = 0u64;
         while first < num_gts {
-            let n = (num_gts - first).min(GD_CHUNK);
-            raw.resize((n * 4) as usize, 0);
-            io.read_exact_at(&mut raw, gd_at + first * 4)?;
-            for (k, s) in le32s(&raw).enumerate() {
+            let piece = gd.read_piece(io, first)?;
+            let n = piece.len() as u64;
+            for (k, s) in piece.into_iter().map(|e| e.get()).enumerate() {
                 if s == 0 {
                     continue;
                 }
@@ -279,13 +282,12 @@ impl SparseExtent {
         let size = self.size();
         let grains = size.div_ceil(self.grain);
         let mut v: Vec<Extent> = Vec::new();
-        let mut raw = Vec::new();
+        let gd = GrainDirectory::new(self.gd_at, self.num_gts, GD_CHUNK);
         let mut first = 0u64;
         while first < self.num_gts {
-            let n = (self.num_gts - first).min(GD_CHUNK);
-            raw.resize((n * 4) as usize, 0);
-            self.io.read_exact_at(&mut raw, self.gd_at + first * 4)?;
-            for (k, sector) in le32s(&raw).enumerate() {
+            let piece = gd.read_piece(&self.io, first)?;
+            let n = piece.len() as u64;
+            for (k, sector) in piece.into_iter().map(|e| e.get()).enumerate() {
                 if sector == 0 {
                     continue;
                 }
