@@ -2,17 +2,12 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use testkit::{qemu_check, qemu_compare, qemu_info, sample_disk};
 
-fn imgconv(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_imgconv"))
-        .args(args)
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output()
-        .unwrap()
-}
+mod common;
+use common::{imgconv, s};
 
 fn ok(args: &[&str]) -> String {
     let out = imgconv(args);
@@ -40,10 +35,6 @@ fn through_pipe(args: &[&str], out: &Path) {
         .status()
         .unwrap();
     assert!(child.wait().unwrap().success() && cat.success(), "{args:?}");
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {

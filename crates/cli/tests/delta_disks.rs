@@ -3,22 +3,10 @@
 //! that imgconv never opens, so converting them alone would silently lose it.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-use std::process::{Command, Output};
+use testkit::{qemu_compare, qemu_convert, sample_disk};
 
-use testkit::{qemu_compare, qemu_convert, run_ok, sample_disk};
-
-fn imgconv(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_imgconv"))
-        .args(args)
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output()
-        .unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::{imgconv, s};
 
 /// Runs `args`, which must fail with a message holding every one of `want`.
 fn refused(args: &[&str], want: &[&str]) {
@@ -47,21 +35,7 @@ fn vmdk_children_are_refused_by_convert_check_and_info() {
         "twoGbMaxExtentSparse",
     ] {
         let child = dir.path().join(format!("{sub}.vmdk"));
-        run_ok(
-            "qemu-img",
-            &[
-                "create",
-                "-f",
-                "vmdk",
-                "-o",
-                &format!("subformat={sub}"),
-                "-b",
-                "parent.vmdk",
-                "-F",
-                "vmdk",
-                s(&child),
-            ],
-        );
+        testkit::qemu_vmdk_child(&child, sub, "parent.vmdk");
         qemu_compare(&raw, "raw", &child, "vmdk");
         let want = [
             s(&child),

@@ -11,19 +11,10 @@ use std::process::{Command, Output, Stdio};
 
 use testkit::{qemu_check, qemu_compare, qemu_info, run_ok};
 
+mod common;
+use common::{imgconv, s};
+
 const GIB: u64 = 1 << 30;
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn imgconv(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_imgconv"))
-        .args(args)
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output()
-        .unwrap()
-}
 
 #[test]
 fn empty_input_to_every_format() {

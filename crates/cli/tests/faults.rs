@@ -4,23 +4,12 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use testkit::sample_disk;
 
-fn imgconv() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_imgconv"));
-    c.env_remove("SOURCE_DATE_EPOCH");
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    imgconv().args(args).output().unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::{command as imgconv, imgconv as run, s};
 
 fn names_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)

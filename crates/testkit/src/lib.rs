@@ -93,6 +93,26 @@ pub fn run(program: &str, args: &[&str]) -> Output {
     }
 }
 
+/// A VMDK delta disk made by `qemu-img create -b`: `child` of `subformat`
+/// on the VMDK `parent` (a name relative to the child's directory).
+pub fn qemu_vmdk_child(child: &Path, subformat: &str, parent: &str) {
+    run_ok(
+        "qemu-img",
+        &[
+            "create",
+            "-f",
+            "vmdk",
+            "-o",
+            &format!("subformat={subformat}"),
+            "-b",
+            parent,
+            "-F",
+            "vmdk",
+            child.to_str().unwrap(),
+        ],
+    );
+}
+
 /// Runs a tool and fails the test unless it exits with status 0. Returns stdout.
 pub fn run_ok(program: &str, args: &[&str]) -> String {
     let out = run(program, args);

@@ -182,21 +182,7 @@ fn delta_disks_are_refused() {
         ("twoGbMaxExtentSparse", "descriptor line 4"),
     ] {
         let child = dir.path().join(format!("{sub}-child.vmdk"));
-        testkit::run_ok(
-            "qemu-img",
-            &[
-                "create",
-                "-f",
-                "vmdk",
-                "-o",
-                &format!("subformat={sub}"),
-                "-b",
-                "parent.vmdk",
-                "-F",
-                "vmdk",
-                child.to_str().unwrap(),
-            ],
-        );
+        testkit::qemu_vmdk_child(&child, sub, "parent.vmdk");
         // qemu-img reads the parent's data through the child.
         qemu_compare(&raw, "raw", &child, "vmdk");
         let err = VmdkReader::open_path(&child).unwrap_err().to_string();
