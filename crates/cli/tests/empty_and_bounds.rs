@@ -187,3 +187,49 @@ fn check_of_a_huge_qcow2_file_stays_small() {
         "{out}"
     );
 }
+
+#[test]
+fn an_iso_whose_multi_extent_parts_overlap_is_refused_not_extracted() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("AAAA.BIN"), vec![1u8; 8192]).unwrap();
+    std::fs::write(tree.join("BBBB.BIN"), vec![2u8; 8192]).unwrap();
+    let iso = dir.path().join("plain.iso");
+    let made = imgconv(&[
+        "iso",
+        s(&tree),
+        "-o",
+        s(&iso),
+        "--no-rock-ridge",
+        "--no-joliet",
+    ]);
+    assert!(made.status.success(), "{made:?}");
+    // AAAA.BIN marked as continued, BBBB.BIN's record pointed at AAAA's
+    // data: one file of two overlapping parts (chained, such records make
+    // a small image extract to a file many times its size).
+    let mut img = std::fs::read(&iso).unwrap();
+    let record = |img: &[u8], id: &[u8]| {
+        let mut pat = vec![id.len() as u8];
+        pat.extend_from_slice(id);
+        img.windows(pat.len()).position(|w| w == pat).unwrap() - 32
+    };
+    let (a, b) = (record(&img, b"AAAA.BIN;1"), record(&img, b"BBBB.BIN;1"));
+    img[a + 25] |= 0x80;
+    let lba: [u8; 8] = img[a + 2..a + 10].try_into().unwrap();
+    img[b + 2..b + 10].copy_from_slice(&lba);
+    let bad = dir.path().join("bad.iso");
+    std::fs::write(&bad, &img).unwrap();
+
+    let out = dir.path().join("out");
+    for args in [
+        vec!["iso", "--extract", s(&bad), s(&out)],
+        vec!["info", s(&bad)],
+    ] {
+        let run = imgconv_limited(&args);
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("overlaps an earlier part"), "{args:?}: {err}");
+    }
+    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none());
+}

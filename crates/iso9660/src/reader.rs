@@ -2,7 +2,7 @@
 //! Rock Ridge, Joliet or plain ISO 9660 names, the El Torito catalog, and
 //! extraction that never writes outside its destination.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -356,6 +356,10 @@ impl<R: ReadAt> IsoImage<R> {
         let mut out = Vec::new();
         let mut seen = HashSet::new();
         seen.insert(root.0);
+        // Every byte of the image belongs to one directory at most: the
+        // directories read add up to no more than the image, which bounds
+        // the records (34 bytes at least each) and so the work.
+        let mut dir_bytes = 0u64;
         let mut stack: Vec<((u32, u32), Vec<u8>, usize)> = vec![(root, Vec::new(), 0)];
         while let Some((extent, prefix, depth)) = stack.pop() {
             let shown = format!("/{}", String::from_utf8_lossy(&prefix));
@@ -365,10 +369,20 @@ impl<R: ReadAt> IsoImage<R> {
                 )));
             }
             let buf = self.read_dir_extent(extent, &shown)?;
+            dir_bytes += buf.len() as u64;
+            if dir_bytes > self.size {
+                return Err(Error::Corrupt(format!(
+                    "directory {shown} at sector {}: the directories read so far add up to {dir_bytes} bytes, more than the image's {} (directory extents overlap)",
+                    extent.0, self.size
+                )));
+            }
             let records = self.records(&buf, u64::from(extent.0) * SECTOR, &shown)?;
             let mut children: Vec<IsoEntry> = Vec::new();
             let mut subdirs = Vec::new();
             let mut continuing = false;
+            // The byte ranges of the file being continued, by start: its
+            // parts may not overlap, so together they fit in the image.
+            let mut parts: BTreeMap<u64, u64> = BTreeMap::new();
             for r in records {
                 if r.id == [0] || r.id == [1] {
                     continuing = false;
@@ -391,7 +405,21 @@ impl<R: ReadAt> IsoImage<R> {
                 if continuing {
                     if let Some(last) = children.last_mut() {
                         if data_len > 0 {
-                            self.check_extent(r.extent, data_len, &last.display_path())?;
+                            let path = last.display_path();
+                            self.check_extent(r.extent, data_len, &path)?;
+                            let start = u64::from(r.extent) * SECTOR;
+                            let end = start + data_len;
+                            let before = parts.range(..end).next_back();
+                            if let Some((&s, &e)) = before.filter(|(_, &e)| e > start) {
+                                return Err(Error::Corrupt(format!(
+                                    "{path}: multi-extent part {} at sector {} ({data_len} bytes) overlaps an earlier part (sector {}, {} bytes)",
+                                    last.extents.len() + 1,
+                                    r.extent,
+                                    s / SECTOR,
+                                    e - s
+                                )));
+                            }
+                            parts.insert(start, end);
                             last.extents.push((r.extent, data_len));
                         }
                         last.size += data_len;
@@ -452,11 +480,14 @@ impl<R: ReadAt> IsoImage<R> {
                     mtime: parsed.mtime.unwrap_or_else(|| parse_dir_date(&r.date)),
                     kind,
                 };
+                parts.clear();
                 if entry.kind == IsoKind::File {
                     entry.size = data_len;
                     if data_len > 0 {
                         self.check_extent(r.extent, data_len, &entry.display_path())?;
                         entry.extents.push((r.extent, data_len));
+                        let start = u64::from(r.extent) * SECTOR;
+                        parts.insert(start, start + data_len);
                     }
                 }
                 if entry.kind == IsoKind::Directory {
