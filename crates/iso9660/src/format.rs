@@ -18,6 +18,15 @@ pub const VD_SUPPLEMENTARY: u8 = 2;
 /// Volume descriptor set terminator.
 pub const VD_TERMINATOR: u8 = 255;
 
+/// Longest name of an entry, in bytes (Linux's `NAME_MAX`): the writer
+/// takes no longer name and the reader lists none.
+pub const MAX_NAME: usize = 255;
+/// Longest path of an entry from the root, in bytes (Linux's `PATH_MAX`
+/// less its NUL, the longest path an extraction could make).
+pub const MAX_PATH: usize = 4095;
+/// Longest symbolic link target, in bytes (`PATH_MAX` less its NUL).
+pub const MAX_SYMLINK: usize = 4095;
+
 /// Directory record flag: a directory.
 pub const FLAG_DIRECTORY: u8 = 0x02;
 /// Directory record flag: more records of the same file follow.

@@ -1,8 +1,14 @@
 //! Reads ISO 9660 images: volume descriptors, the directory tree under
 //! Rock Ridge, Joliet or plain ISO 9660 names, the El Torito catalog, and
 //! extraction that never writes outside its destination.
+//!
+//! A listing's work is bounded by the image: each directory's bytes are
+//! read once (directory extents may not overlap), a file's multi-extent
+//! parts may not overlap one another, so no file is larger than the image,
+//! and the entries, paths and Rock Ridge continuation areas kept or read
+//! are capped by what the image's size can hold.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -133,6 +139,133 @@ const MAX_DIR_BYTES: u64 = 256 << 20;
 /// Most volume descriptors looked at before the terminator.
 const MAX_DESCRIPTORS: u64 = 64;
 
+/// Byte ranges of the image, each claimed once: the directory extents of a
+/// tree, or the parts of one multi-extent file. Ranges never overlap, so
+/// what they cover adds up to no more than the image.
+struct Claimed<T> {
+    /// Start → (end, who claimed it).
+    ranges: BTreeMap<u64, (u64, T)>,
+}
+
+impl<T> Claimed<T> {
+    fn new() -> Self {
+        Claimed {
+            ranges: BTreeMap::new(),
+        }
+    }
+
+    /// Claims `start..end`, or gives back (start, end, who) of a range
+    /// already claimed that it overlaps. An empty range claims nothing.
+    fn claim(&mut self, start: u64, end: u64, who: T) -> std::result::Result<(), (u64, u64, &T)> {
+        if start >= end {
+            return Ok(());
+        }
+        // The ranges are disjoint, so if any overlaps, the last one that
+        // starts before `end` does.
+        let clash = self
+            .ranges
+            .range(..end)
+            .next_back()
+            .filter(|(_, (e, _))| *e > start)
+            .map(|(&s, _)| s);
+        match clash {
+            Some(s) => {
+                let (e, who) = &self.ranges[&s];
+                Err((s, *e, who))
+            }
+            None => {
+                self.ranges.insert(start, (end, who));
+                Ok(())
+            }
+        }
+    }
+}
+
+/// What one listing may spend, all of it bounded by the image's size: a
+/// crafted image cannot make the reader list, read or keep more than its
+/// own bytes can describe.
+struct Budget {
+    size: u64,
+    /// Directory bytes read (each directory's bytes are read once).
+    dir_bytes: u64,
+    /// Entries listed; each takes a record of at least 34 bytes.
+    entries: u64,
+    /// Bytes of Rock Ridge continuation areas read.
+    ce_bytes: u64,
+    /// Bytes of the paths kept.
+    path_bytes: u64,
+}
+
+impl Budget {
+    /// Path bytes allowed beyond 16 per image byte: deep trees of small
+    /// files in a small image stay listable.
+    const PATH_FLOOR: u64 = 16 << 20;
+
+    fn new(size: u64) -> Self {
+        Budget {
+            size,
+            dir_bytes: 0,
+            entries: 0,
+            ce_bytes: 0,
+            path_bytes: 0,
+        }
+    }
+
+    fn directory(&mut self, len: u64, path: &str) -> Result<()> {
+        self.dir_bytes += len;
+        if self.dir_bytes > self.size {
+            return Err(Error::Corrupt(format!(
+                "{path}: the directories read come to {} bytes, more than the image's {}",
+                self.dir_bytes, self.size
+            )));
+        }
+        Ok(())
+    }
+
+    fn entry(&mut self, path: &[u8]) -> Result<()> {
+        self.entries += 1;
+        self.path_bytes += path.len() as u64;
+        let shown = || format!("/{}", String::from_utf8_lossy(path));
+        if self.entries > self.size / (DR_FIXED as u64 + 1) {
+            return Err(Error::Corrupt(format!(
+                "{}: more than {} entries, more records than an image of {} bytes holds",
+                shown(),
+                self.size / (DR_FIXED as u64 + 1),
+                self.size
+            )));
+        }
+        if path.len() > MAX_PATH {
+            return Err(Error::Corrupt(format!(
+                "/{}…: a path of {} bytes, longer than {MAX_PATH}",
+                String::from_utf8_lossy(&path[..64]),
+                path.len()
+            )));
+        }
+        let limit = self
+            .size
+            .saturating_mul(16)
+            .saturating_add(Self::PATH_FLOOR);
+        if self.path_bytes > limit {
+            return Err(Error::Corrupt(format!(
+                "{}: the paths listed come to more than {limit} bytes (16 per image byte)",
+                shown()
+            )));
+        }
+        Ok(())
+    }
+
+    fn continuation(&mut self, len: u32, lba: u32) -> Result<()> {
+        self.ce_bytes += u64::from(len);
+        if self.ce_bytes > self.size {
+            return Err(Error::Corrupt(format!(
+                "CE continuation area at LBA {lba}: the continuation areas read come to {} bytes, more than the image's {}",
+                self.ce_bytes, self.size
+            )));
+        }
+        Ok(())
+    }
+}
+
 struct Record<'a> {
     at: u64,
     extent: u32,
@@ -141,6 +274,53 @@ struct Record<'a> {
     date: [u8; 7],
     id: &'a [u8],
     su: &'a [u8],
+}
+
+/// The records of the directory bytes `buf` (at image offset `base`), in
+/// order, each checked as it is reached; the first damaged one ends them.
+fn records<'a>(
+    buf: &'a [u8],
+    base: u64,
+    path: &'a str,
+) -> impl Iterator<Item = Result<Record<'a>>> + 'a {
+    let mut pos = 0usize;
+    std::iter::from_fn(move || {
+        while pos < buf.len() {
+            let len = usize::from(buf[pos]);
+            if len == 0 {
+                pos = (pos / SECTOR as usize + 1) * SECTOR as usize;
+                continue;
+            }
+            let at = base + pos as u64;
+            let sector_end = (pos / SECTOR as usize + 1) * SECTOR as usize;
+            if len < DR_FIXED + 1 || pos + len > sector_end.min(buf.len()) {
+                pos = buf.len();
+                return Some(Err(Error::Corrupt(format!(
+                    "directory {path}: record of {len} bytes at offset {at} is too short or crosses a sector"
+                ))));
+            }
+            let r = &buf[pos..pos + len];
+            let id_len = usize::from(r[32]);
+            if DR_FIXED + id_len > len {
+                pos = buf.len();
+                return Some(Err(Error::Corrupt(format!(
+                    "directory {path}: record at offset {at}: identifier of {id_len} bytes runs past its {len}-byte record"
+                ))));
+            }
+            let su_start = (DR_FIXED + id_len + usize::from(id_len % 2 == 0)).min(len);
+            pos += len;
+            return Some(Ok(Record {
+                at,
+                extent: get_u32_le(&r[2..]),
+                size: get_u32_le(&r[10..]),
+                flags: r[25],
+                date: r[18..25].try_into().expect("7 bytes"),
+                id: &r[33..33 + id_len],
+                su: &r[su_start..],
+            }));
+        }
+        None
+    })
 }
 
 fn parse_volume(vd: &[u8], joliet: bool) -> VolumeInfo {
@@ -218,10 +398,9 @@ impl<R: ReadAt> IsoImage<R> {
             rock_ridge: None,
         };
         let root = img.read_dir_extent(img.primary.root, "/")?;
-        let first = img
-            .records(&root, u64::from(img.primary.root.0) * SECTOR, "/")?
-            .into_iter()
-            .next();
+        let first = records(&root, u64::from(img.primary.root.0) * SECTOR, "/")
+            .next()
+            .transpose()?;
         if let Some(dot) = first {
             img.rock_ridge = susp::parse(dot.su, |_, _, _| Ok(Vec::new()))
                 .ok()
@@ -277,44 +456,6 @@ impl<R: ReadAt> IsoImage<R> {
         Ok(buf)
     }
 
-    fn records<'a>(&self, buf: &'a [u8], base: u64, path: &str) -> Result<Vec<Record<'a>>> {
-        let mut out = Vec::new();
-        let mut pos = 0usize;
-        while pos < buf.len() {
-            let len = usize::from(buf[pos]);
-            if len == 0 {
-                pos = (pos / SECTOR as usize + 1) * SECTOR as usize;
-                continue;
-            }
-            let at = base + pos as u64;
-            let sector_end = (pos / SECTOR as usize + 1) * SECTOR as usize;
-            if len < DR_FIXED + 1 || pos + len > sector_end.min(buf.len()) {
-                return Err(Error::Corrupt(format!(
-                    "directory {path}: record of {len} bytes at offset {at} is too short or crosses a sector"
-                )));
-            }
-            let r = &buf[pos..pos + len];
-            let id_len = usize::from(r[32]);
-            if DR_FIXED + id_len > len {
-                return Err(Error::Corrupt(format!(
-                    "directory {path}: record at offset {at}: identifier of {id_len} bytes runs past its {len}-byte record"
-                )));
-            }
-            let su_start = (DR_FIXED + id_len + usize::from(id_len % 2 == 0)).min(len);
-            out.push(Record {
-                at,
-                extent: get_u32_le(&r[2..]),
-                size: get_u32_le(&r[10..]),
-                flags: r[25],
-                date: r[18..25].try_into().expect("7 bytes"),
-                id: &r[33..33 + id_len],
-                su: &r[su_start..],
-            });
-            pos += len;
-        }
-        Ok(out)
-    }
-
     fn read_ce(&self, lba: u32, off: u32, len: u32) -> Result<Vec<u8>> {
         let at = u64::from(lba) * SECTOR + u64::from(off);
         if at + u64::from(len) > self.size {
@@ -333,8 +474,10 @@ impl<R: ReadAt> IsoImage<R> {
         self.entries_with(self.naming())
     }
 
-    /// Every entry under the root with the given names. Directory loops and
-    /// extents past the end of the image are errors.
+    /// Every entry under the root with the given names. Directory loops,
+    /// directories sharing bytes, extents past the end of the image and
+    /// multi-extent parts overlapping one another are errors; what is read
+    /// and kept is bounded by the image's size.
     pub fn entries_with(&self, naming: Naming) -> Result<Vec<IsoEntry>> {
         let (root, joliet) = match naming {
             Naming::Joliet => match &self.joliet {
@@ -354,12 +497,12 @@ impl<R: ReadAt> IsoImage<R> {
             ));
         }
         let mut out = Vec::new();
-        let mut seen = HashSet::new();
-        seen.insert(root.0);
-        // Every byte of the image belongs to one directory at most: the
-        // directories read add up to no more than the image, which bounds
-        // the records (34 bytes at least each) and so the work.
-        let mut dir_bytes = 0u64;
+        let mut budget = Budget::new(self.size);
+        // Every directory's bytes are read once: a directory whose extent
+        // overlaps one already listed (a loop, or two directories sharing
+        // bytes) is refused.
+        let mut dirs: Claimed<Vec<u8>> = Claimed::new();
+        self.claim_directory(&mut dirs, root, b"")?;
         let mut stack: Vec<((u32, u32), Vec<u8>, usize)> = vec![(root, Vec::new(), 0)];
         while let Some((extent, prefix, depth)) = stack.pop() {
             let shown = format!("/{}", String::from_utf8_lossy(&prefix));
@@ -368,22 +511,18 @@ impl<R: ReadAt> IsoImage<R> {
                     "directory {shown}: nested more than {MAX_DEPTH} deep"
                 )));
             }
+            budget.directory(u64::from(extent.1), &shown)?;
             let buf = self.read_dir_extent(extent, &shown)?;
-            dir_bytes += buf.len() as u64;
-            if dir_bytes > self.size {
-                return Err(Error::Corrupt(format!(
-                    "directory {shown} at sector {}: the directories read so far add up to {dir_bytes} bytes, more than the image's {} (directory extents overlap)",
-                    extent.0, self.size
-                )));
-            }
-            let records = self.records(&buf, u64::from(extent.0) * SECTOR, &shown)?;
             let mut children: Vec<IsoEntry> = Vec::new();
             let mut subdirs = Vec::new();
             let mut continuing = false;
-            // The byte ranges of the file being continued, by start: its
-            // parts may not overlap, so together they fit in the image.
-            let mut parts: BTreeMap<u64, u64> = BTreeMap::new();
-            for r in records {
+            // The parts of the multi-extent file being read: each lies in
+            // the image and overlaps no other, so together they are no
+            // larger than the image.
+            let mut parts: Claimed<(usize, u32, u64)> = Claimed::new();
+            let mut part_no = 1;
+            for r in records(&buf, u64::from(extent.0) * SECTOR, &shown) {
+                let r = r?;
                 if r.id == [0] || r.id == [1] {
                     continuing = false;
                     continue;
@@ -391,9 +530,12 @@ impl<R: ReadAt> IsoImage<R> {
                 let parsed = match rr {
                     Some(skip) => {
                         susp::parse(r.su.get(usize::from(skip)..).unwrap_or(&[]), |l, o, n| {
+                            budget.continuation(n, l)?;
                             self.read_ce(l, o, n)
                         })
-                        .map_err(|e| Error::Corrupt(format!("record at offset {}: {e}", r.at)))?
+                        .map_err(|e| {
+                            Error::Corrupt(format!("{shown}: record at offset {}: {e}", r.at))
+                        })?
                     }
                     None => susp::Parsed::default(),
                 };
@@ -404,22 +546,24 @@ impl<R: ReadAt> IsoImage<R> {
                 let data_len = u64::from(r.size);
                 if continuing {
                     if let Some(last) = children.last_mut() {
+                        part_no += 1;
                         if data_len > 0 {
                             let path = last.display_path();
-                            self.check_extent(r.extent, data_len, &path)?;
-                            let start = u64::from(r.extent) * SECTOR;
-                            let end = start + data_len;
-                            let before = parts.range(..end).next_back();
-                            if let Some((&s, &e)) = before.filter(|(_, &e)| e > start) {
-                                return Err(Error::Corrupt(format!(
-                                    "{path}: multi-extent part {} at sector {} ({data_len} bytes) overlaps an earlier part (sector {}, {} bytes)",
-                                    last.extents.len() + 1,
-                                    r.extent,
-                                    s / SECTOR,
-                                    e - s
-                                )));
-                            }
-                            parts.insert(start, end);
+                            self.check_extent(
+                                r.extent,
+                                data_len,
+                                &path,
+                                &format!("multi-extent part {part_no}"),
+                            )?;
+                            let at = u64::from(r.extent) * SECTOR;
+                            parts
+                                .claim(at, at + data_len, (part_no, r.extent, data_len))
+                                .map_err(|(_, _, &(n, lba, len))| {
+                                    Error::Corrupt(format!(
+                                        "{path}: multi-extent part {part_no} at LBA {} ({data_len} bytes) overlaps part {n} (LBA {lba}, {len} bytes)",
+                                        r.extent
+                                    ))
+                                })?;
                             last.extents.push((r.extent, data_len));
                         }
                         last.size += data_len;
@@ -428,6 +572,8 @@ impl<R: ReadAt> IsoImage<R> {
                     }
                 }
                 continuing = r.flags & FLAG_MULTI_EXTENT != 0;
+                parts = Claimed::new();
+                part_no = 1;
                 let name = match (&parsed.name, joliet) {
                     (Some(n), _) => n.clone(),
                     (None, true) => {
@@ -451,13 +597,19 @@ impl<R: ReadAt> IsoImage<R> {
                     path.push(b'/');
                 }
                 path.extend_from_slice(&name);
+                budget.entry(&path)?;
                 let mode = parsed.px.map(|p| p[0]);
                 let mut is_dir = r.flags & FLAG_DIRECTORY != 0;
                 let mut dir_extent = (r.extent, r.size);
                 if let Some(cl) = parsed.child_link {
                     is_dir = true;
                     let mut probe = vec![0u8; SECTOR as usize];
-                    self.check_extent(cl, SECTOR, &format!("/{}", String::from_utf8_lossy(&path)))?;
+                    self.check_extent(
+                        cl,
+                        SECTOR,
+                        &format!("/{}", String::from_utf8_lossy(&path)),
+                        "Rock Ridge CL child link",
+                    )?;
                     self.src.read_exact_at(&mut probe, u64::from(cl) * SECTOR)?;
                     dir_extent = (cl, get_u32_le(&probe[10..]));
                 }
@@ -480,24 +632,23 @@ impl<R: ReadAt> IsoImage<R> {
                     mtime: parsed.mtime.unwrap_or_else(|| parse_dir_date(&r.date)),
                     kind,
                 };
-                parts.clear();
                 if entry.kind == IsoKind::File {
                     entry.size = data_len;
                     if data_len > 0 {
-                        self.check_extent(r.extent, data_len, &entry.display_path())?;
+                        let what = if continuing {
+                            "multi-extent part 1"
+                        } else {
+                            "extent"
+                        };
+                        self.check_extent(r.extent, data_len, &entry.display_path(), what)?;
+                        let at = u64::from(r.extent) * SECTOR;
+                        // The first claim of a fresh set always succeeds.
+                        let _ = parts.claim(at, at + data_len, (1, r.extent, data_len));
                         entry.extents.push((r.extent, data_len));
-                        let start = u64::from(r.extent) * SECTOR;
-                        parts.insert(start, start + data_len);
                     }
                 }
                 if entry.kind == IsoKind::Directory {
-                    if !seen.insert(dir_extent.0) {
-                        return Err(Error::Corrupt(format!(
-                            "directory loop: {} points back at sector {}, already listed",
-                            entry.display_path(),
-                            dir_extent.0
-                        )));
-                    }
+                    self.claim_directory(&mut dirs, dir_extent, &entry.path)?;
                     subdirs.push((dir_extent, entry.path.clone()));
                 }
                 children.push(entry);
@@ -516,11 +667,45 @@ impl<R: ReadAt> IsoImage<R> {
         Ok(out)
     }
 
-    fn check_extent(&self, lba: u32, len: u64, path: &str) -> Result<()> {
+    /// Checks that the directory at `path` has its extent inside the image
+    /// and sharing no byte with a directory already listed, and claims it.
+    fn claim_directory(
+        &self,
+        dirs: &mut Claimed<Vec<u8>>,
+        (lba, len): (u32, u32),
+        path: &[u8],
+    ) -> Result<()> {
+        let shown = format!("/{}", String::from_utf8_lossy(path));
+        let at = u64::from(lba) * SECTOR;
+        let len = u64::from(len);
+        if at + len > self.size {
+            return Err(Error::Corrupt(format!(
+                "directory {shown}: extent at LBA {lba} ({len} bytes) runs past the end of the image ({} bytes)",
+                self.size
+            )));
+        }
+        dirs.claim(at, at + len, path.to_vec())
+            .map_err(|(s, e, other)| {
+                let other = String::from_utf8_lossy(other);
+                let why = if s == at && path.starts_with(other.as_bytes()) {
+                    "a directory loop"
+                } else {
+                    "each directory's bytes are read once"
+                };
+                Error::Corrupt(format!(
+                    "directory {shown}: extent at LBA {lba} ({len} bytes) overlaps directory /{other} (LBA {}, {} bytes): {why}",
+                    s / SECTOR,
+                    e - s
+                ))
+            })
+    }
+
+    /// Checks that `what` of `path`, `len` bytes at `lba`, lies in the image.
+    fn check_extent(&self, lba: u32, len: u64, path: &str, what: &str) -> Result<()> {
         let at = u64::from(lba) * SECTOR;
         if at + len > self.size {
             return Err(Error::Corrupt(format!(
-                "{path}: {len} bytes at sector {lba} run past the end of the image ({} bytes)",
+                "{path}: {what} at LBA {lba} ({len} bytes) runs past the end of the image ({} bytes)",
                 self.size
             )));
         }
@@ -687,4 +872,57 @@ fn set_mtime(path: &Path, mtime: i64) {
         },
         AtFlags::SYMLINK_NOFOLLOW,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claimed_ranges_refuse_any_overlap() {
+        let mut c = Claimed::new();
+        assert!(c.claim(100, 200, 'a').is_ok());
+        assert!(c.claim(200, 300, 'b').is_ok());
+        assert!(c.claim(0, 100, 'c').is_ok());
+        assert!(c.claim(150, 150, 'e').is_ok(), "empty ranges claim nothing");
+        assert_eq!(c.claim(50, 101, 'd').unwrap_err(), (100, 200, &'a'));
+        assert_eq!(c.claim(199, 250, 'd').unwrap_err(), (200, 300, &'b'));
+        assert_eq!(c.claim(120, 130, 'd').unwrap_err(), (100, 200, &'a'));
+        assert_eq!(c.claim(0, 1000, 'd').unwrap_err(), (200, 300, &'b'));
+        assert!(c.claim(300, 301, 'f').is_ok());
+    }
+
+    #[test]
+    fn listing_budget_follows_the_image_size() {
+        let mut b = Budget::new(34 * 3);
+        for _ in 0..3 {
+            b.entry(b"a/b").unwrap();
+        }
+        let err = b.entry(b"a/c").unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "/a/c: more than 3 entries, more records than an image of 102 bytes holds"
+            ),
+            "{err}"
+        );
+
+        let mut b = Budget::new(1 << 20);
+        let err = b.entry(&[b'p'; 4096]).unwrap_err().to_string();
+        assert!(
+            err.contains("a path of 4096 bytes, longer than 4095"),
+            "{err}"
+        );
+
+        let mut b = Budget::new(4096);
+        b.directory(2048, "/").unwrap();
+        b.directory(2048, "/a").unwrap();
+        let err = b.directory(2048, "/b").unwrap_err().to_string();
+        assert!(
+            err.contains("/b: the directories read come to 6144 bytes, more than the image's 4096"),
+            "{err}"
+        );
+        b.continuation(4096, 20).unwrap();
+        let err = b.continuation(1, 21).unwrap_err().to_string();
+        assert!(err.contains("CE continuation area at LBA 21"), "{err}");
+    }
 }

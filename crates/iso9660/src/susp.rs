@@ -2,7 +2,9 @@
 //! entries carried in them: SP, ER, CE, PX, PN, SL, NM, TF, and for reading
 //! also CL, PL and RE (relocated deep directories).
 
-use crate::format::{dir_date, get_u32_le, parse_dir_date, put_both_u32, SECTOR};
+use crate::format::{
+    dir_date, get_u32_le, parse_dir_date, put_both_u32, MAX_NAME, MAX_SYMLINK, SECTOR,
+};
 use crate::{Error, Result};
 
 /// The SUSP "SP" entry that opens the root's `.` record.
@@ -269,6 +271,11 @@ pub(crate) fn parse(
                             .extend_from_slice(&body[1..]);
                     }
                     name_done = flags & 0x01 == 0;
+                    if p.name.as_ref().is_some_and(|n| n.len() > MAX_NAME) {
+                        return Err(Error::Corrupt(format!(
+                            "NM name longer than {MAX_NAME} bytes"
+                        )));
+                    }
                 }
                 b"SL" if !body.is_empty() && !sl_done => {
                     let target = p.symlink.get_or_insert_with(Vec::new);
@@ -295,6 +302,11 @@ pub(crate) fn parse(
                         j += 2 + clen;
                     }
                     sl_done = body[0] & 0x01 == 0;
+                    if target.len() > MAX_SYMLINK {
+                        return Err(Error::Corrupt(format!(
+                            "SL symbolic link target longer than {MAX_SYMLINK} bytes"
+                        )));
+                    }
                 }
                 b"TF" if !body.is_empty() => {
                     let flags = body[0];
@@ -405,5 +417,38 @@ mod tests {
             });
             assert_eq!(p.rdev, Some(rdev));
         }
+    }
+
+    #[test]
+    fn names_and_targets_longer_than_linux_takes_are_refused() {
+        // A name continued (NM flag 1) through the same continuation area
+        // again and again: the area ends in a CE pointing at itself.
+        let mut area = vec![b'N', b'M', 5 + 200, 1, 0x01];
+        area.extend_from_slice(&[b'n'; 200]);
+        area.extend_from_slice(&ce(30, 0, 0));
+        let err = parse(&area, |_, _, _| Ok(area.clone()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("NM name longer than 255 bytes"), "{err}");
+
+        let target = b"x/".repeat(2100);
+        let long = rock_ridge(&RockRidge {
+            mode: 0o120777,
+            nlink: 1,
+            uid: 0,
+            gid: 0,
+            times: [0; 3],
+            name: Some(b"l"),
+            symlink: Some(&target),
+            rdev: None,
+        })
+        .concat();
+        let err = parse(&long, |_, _, _| Ok(Vec::new()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SL symbolic link target longer than 4095 bytes"),
+            "{err}"
+        );
     }
 }

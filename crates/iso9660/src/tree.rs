@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use crate::format::{MAX_NAME, MAX_PATH, MAX_SYMLINK};
 use crate::{Error, Result};
 
 /// Ownership, permissions and times of an entry, as Rock Ridge records them.
@@ -227,6 +228,34 @@ impl Tree {
                 "more than {MAX_ENTRIES} entries in the tree"
             )));
         }
+        // What a reader (this crate's, Linux's) can list and extract.
+        let mut path_len = name.len();
+        let mut up = parent;
+        while up != 0 {
+            path_len += 1 + self.nodes[up].name.len();
+            up = self.nodes[up].parent;
+        }
+        let too_long = if name.len() > MAX_NAME {
+            Some(format!(
+                "a name of {} bytes, longer than {MAX_NAME}",
+                name.len()
+            ))
+        } else if path_len > MAX_PATH {
+            Some(format!(
+                "a path of {path_len} bytes, longer than {MAX_PATH}"
+            ))
+        } else {
+            match &kind {
+                EntryKind::Symlink(t) if t.len() > MAX_SYMLINK => Some(format!(
+                    "a symbolic link target of {} bytes, longer than {MAX_SYMLINK}",
+                    t.len()
+                )),
+                _ => None,
+            }
+        };
+        if let Some(why) = too_long {
+            return Err(Error::at_path(self.display_path(parent, &name), why));
+        }
         let at = self.nodes.len();
         self.nodes.push(Node {
             name,
@@ -273,6 +302,18 @@ impl Tree {
         }
         self.push(at, last.as_bytes().to_vec(), kind, meta, None)?;
         Ok(())
+    }
+
+    /// The path of `name` under the directory `dir`, for messages.
+    fn display_path(&self, dir: usize, name: &[u8]) -> String {
+        let mut parts = vec![name];
+        let mut up = dir;
+        while up != 0 {
+            parts.push(&self.nodes[up].name);
+            up = self.nodes[up].parent;
+        }
+        parts.reverse();
+        String::from_utf8_lossy(&parts.join(&b'/')).into_owned()
     }
 
     fn child(&self, dir: usize, name: &[u8]) -> Option<usize> {
@@ -327,5 +368,47 @@ impl Tree {
             }
         }
         counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_paths_and_targets_longer_than_linux_takes_are_refused() {
+        let meta = Metadata::new(0o644, 0);
+        let mut t = Tree::new(meta);
+        let long = "n".repeat(256);
+        let err = t
+            .insert(&format!("dir/{long}"), EntryKind::Directory, meta)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("dir/nnn") && err.contains("a name of 256 bytes, longer than 255"),
+            "{err}"
+        );
+        t.insert(&"n".repeat(255), EntryKind::Directory, meta)
+            .unwrap();
+
+        let deep = vec!["d".repeat(200); 21].join("/");
+        let err = t
+            .insert(&deep, EntryKind::Directory, meta)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("a path of 4220 bytes, longer than 4095"),
+            "{err}"
+        );
+
+        let target = vec![b'x'; 4096];
+        let err = t
+            .insert("link", EntryKind::Symlink(target), meta)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("link: a symbolic link target of 4096 bytes, longer than 4095"),
+            "{err}"
+        );
     }
 }

@@ -9,6 +9,8 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::process::{Command, Output};
 
+pub mod iso;
+
 /// A small deterministic pseudo-random generator (xorshift64*), so sample
 /// disks are the same on every run.
 #[derive(Clone, Debug)]
