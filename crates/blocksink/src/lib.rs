@@ -37,6 +37,7 @@
 //! ```
 
 mod assemble;
+mod compose;
 mod dest;
 mod error;
 mod extent;
@@ -52,6 +53,7 @@ mod zero;
 
 pub use assemble::{place_run, split_at_blocks, Block, BlockAssembler};
 pub use bytes::Bytes;
+pub use compose::AssembledDisk;
 pub use dest::Destination;
 pub use error::{chain, Error, ErrorKind, Format, Result, Side};
 pub use extent::{merge_extents, Extent};
