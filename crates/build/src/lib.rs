@@ -11,10 +11,17 @@
 //! the field and the file, never silently dropped.
 
 pub mod config;
+mod disk;
 mod error;
+pub mod ext;
+pub mod rootfs;
+mod tarout;
+mod vfat;
 
 pub use config::{
     AdditionalFile, Artifact, BootType, FileSource, FsType, ImageConfig, Mount, MountIdentifier,
     PartitionRole, PartitionSpec,
 };
+pub use disk::{build_disk, BuildOptions, BuiltDisk, BuiltPartition};
 pub use error::{Error, Result};
+pub use rootfs::Rootfs;

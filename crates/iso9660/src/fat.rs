@@ -633,6 +633,12 @@ impl FatImage {
         self.geometry.size
     }
 
+    /// The volume serial number (`BS_VolID`), shown by `blkid` as the
+    /// file system's UUID `XXXX-XXXX`.
+    pub fn volume_id(&self) -> u32 {
+        self.volume_id
+    }
+
     /// Clusters the tree takes (for FAT32 with the root directory's).
     pub fn clusters_used(&self) -> u32 {
         self.used

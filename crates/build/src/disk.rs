@@ -1,0 +1,693 @@
+//! From a configuration and a root filesystem to a disk: the GPT laid out,
+//! each partition's file system made from the rootfs subtree at its mount
+//! point (read once, streamed into every file system maker at the same
+//! time), the generated files added, and the pieces assembled into one
+//! [`AssembledDisk`] that the format writers read.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use blocksink::{AssembledDisk, BlockSource, BuildStamp};
+use gpt::{Gpt, Partition};
+use uuid::Uuid;
+
+use crate::config::{FileSource, FsType, ImageConfig, MountIdentifier, PartitionRole};
+use crate::ext::ExtMaker;
+use crate::rootfs::{Entry, EntryKind, Rootfs};
+use crate::vfat::FatMaker;
+use crate::{Error, Result};
+
+const SECTOR: u64 = 512;
+
+/// How a build is stamped and where it keeps its scratch files.
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    /// Time and identifiers: with a seed or `SOURCE_DATE_EPOCH`, two builds
+    /// of the same input are byte-identical.
+    pub stamp: BuildStamp,
+    /// Where file system images are made before they are read into the
+    /// outputs (the system's temporary directory by default). They are
+    /// unlinked as soon as they are open.
+    pub work_dir: PathBuf,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            stamp: BuildStamp::from_env(),
+            work_dir: std::env::temp_dir(),
+        }
+    }
+}
+
+/// One partition of a built disk.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct BuiltPartition {
+    /// The configuration's id.
+    pub id: String,
+    /// Its number in the GPT (from 1).
+    pub number: u32,
+    /// Its GPT name.
+    pub name: String,
+    /// First byte.
+    pub start: u64,
+    /// Length in bytes.
+    pub size: u64,
+    /// GPT type GUID.
+    pub type_guid: Uuid,
+    /// GPT unique GUID (`PARTUUID`).
+    pub guid: Uuid,
+    /// File system made on it, as fstab names it (`ext4`, `vfat`).
+    pub fs: Option<String>,
+    /// The file system's UUID as `blkid` shows it.
+    pub fs_uuid: Option<String>,
+    /// Where it is mounted.
+    pub mount_point: Option<String>,
+}
+
+/// A disk made by [`build_disk`]: read it as a [`BlockSource`].
+pub struct BuiltDisk {
+    /// The disk, assembled from the tables and the file system images.
+    pub disk: AssembledDisk,
+    /// Its partitions, in table order.
+    pub partitions: Vec<BuiltPartition>,
+    /// Things the user should know (a FAT type other than the one named).
+    pub notes: Vec<String>,
+}
+
+impl std::fmt::Debug for BuiltDisk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuiltDisk")
+            .field("size", &self.disk.size())
+            .field("partitions", &self.partitions)
+            .field("notes", &self.notes)
+            .finish()
+    }
+}
+
+/// A file system being made.
+enum Maker {
+    /// Not started: an ext maker starts with its first entry, which says
+    /// who owns its root directory.
+    Pending,
+    Ext(ExtMaker),
+    Fat(FatMaker),
+}
+
+/// One partition's plan and its maker.
+struct Part {
+    spec_index: usize,
+    what: String,
+    fs: Option<FsType>,
+    start: u64,
+    size: u64,
+    fs_uuid: Uuid,
+    maker: Maker,
+    /// Directories present, relative to the partition's root.
+    dirs: HashSet<String>,
+}
+
+/// Builds the disk `config` describes from `rootfs`.
+pub fn build_disk(
+    config: &ImageConfig,
+    rootfs: &Rootfs,
+    options: &BuildOptions,
+) -> Result<BuiltDisk> {
+    let stamp = &options.stamp;
+    let gpt = layout(config, stamp)?;
+    let mut parts: Vec<Part> = Vec::new();
+    for (i, spec) in config.partitions.iter().enumerate() {
+        let p = &gpt.partitions[i];
+        parts.push(Part {
+            spec_index: i,
+            what: format!("partition {:?}", spec.id),
+            fs: spec.fs,
+            start: p.first_lba * SECTOR,
+            size: p.size(),
+            fs_uuid: stamp.uuid(&format!("file system {}", spec.id)),
+            maker: Maker::Pending,
+            dirs: HashSet::new(),
+        });
+    }
+    let router = Router::new(config)?;
+    let time = i64::try_from(stamp.unix_time()).unwrap_or(i64::MAX);
+
+    // What the build writes itself replaces what the rootfs has.
+    let mut generated: Vec<(String, Entry, Vec<u8>)> = Vec::new();
+    if let Some(host) = &config.hostname {
+        generated.push(file_entry(
+            "etc/hostname",
+            format!("{host}\n").into_bytes(),
+            0o644,
+            time,
+        ));
+    }
+    for (i, f) in config.additional_files.iter().enumerate() {
+        let field = format!("additional file {}", i + 1);
+        let path = crate::rootfs::normalize(f.destination.trim_start_matches('/').as_bytes())
+            .map_err(|why| {
+                Error::config(
+                    &config.source,
+                    &field,
+                    format!("destination {:?}: {why}", f.destination),
+                )
+            })?;
+        let bytes = match &f.source {
+            FileSource::Content(s) => s.clone().into_bytes(),
+            FileSource::Path(p) => {
+                let full = config
+                    .source
+                    .parent()
+                    .map(|d| d.join(p))
+                    .unwrap_or_else(|| p.clone());
+                std::fs::read(&full).map_err(|e| Error::io(&full, e))?
+            }
+        };
+        generated.push(file_entry(&path, bytes, f.mode.unwrap_or(0o644), time));
+    }
+    let mut skip: HashSet<String> = generated.iter().map(|g| g.0.clone()).collect();
+    skip.insert("etc/fstab".into());
+
+    let work = &options.work_dir;
+    rootfs.walk(&mut |entry, data| {
+        if skip.contains(&entry.path) {
+            return Ok(());
+        }
+        let Some((pi, rel)) = router.route(&entry.path) else {
+            return Err(rootfs.error(
+                Some(&entry.path),
+                "lies outside every mount point (no partition is mounted at /)",
+            ));
+        };
+        // A mount point itself: a directory in the partition below it, and
+        // the owner of the mounted file system's root.
+        if let Some(mounted) = router.mounted_at(&entry.path) {
+            if entry.kind != EntryKind::Dir {
+                return Err(rootfs.error(
+                    Some(&entry.path),
+                    "is a mount point in the configuration but not a directory here",
+                ));
+            }
+            start(&mut parts[mounted], Some(entry), stamp, work)?;
+            if entry.path.is_empty() {
+                return Ok(());
+            }
+            let (parent, prel) = router.route_below(&entry.path, mounted).ok_or_else(|| {
+                rootfs.error(
+                    Some(&entry.path),
+                    "is a mount point that no partition holds",
+                )
+            })?;
+            return add(&mut parts[parent], &prel, entry, data, stamp, work, time);
+        }
+        let link = match &entry.kind {
+            EntryKind::HardLink { target } => match router.route(target) {
+                Some((tp, trel)) if tp == pi => Some(trel),
+                _ => {
+                    return Err(rootfs.error(
+                        Some(&entry.path),
+                        format!("a hard link to {target}, which is on another file system"),
+                    ))
+                }
+            },
+            _ => None,
+        };
+        let part = &mut parts[pi];
+        let mut entry = entry.clone();
+        if let Some(trel) = link {
+            entry.kind = EntryKind::HardLink { target: trel };
+        }
+        add(part, &rel, &entry, data, stamp, work, time)
+    })?;
+
+    // Mount points the rootfs lacks are made in the partitions below them.
+    for (mp, pi) in &router.mounts {
+        if mp.is_empty() {
+            continue;
+        }
+        let (parent, rel) = router.route_below(mp, *pi).ok_or_else(|| {
+            Error::Layout(format!(
+                "/{mp} is mounted but no partition holds its directory"
+            ))
+        })?;
+        let part = &mut parts[parent];
+        ensure_dirs(part, &format!("{rel}/x"), stamp, work, time)?;
+    }
+    for (path, entry, bytes) in &generated {
+        let (pi, rel) = router
+            .route(path)
+            .ok_or_else(|| Error::Layout(format!("/{path}: no partition is mounted at /")))?;
+        add(
+            &mut parts[pi],
+            &rel,
+            entry,
+            &mut bytes.as_slice(),
+            stamp,
+            work,
+            time,
+        )?;
+    }
+
+    // FAT file systems first: fstab may name them by volume id.
+    let mut notes = Vec::new();
+    let mut images: Vec<Option<Box<dyn BlockSource>>> = (0..parts.len()).map(|_| None).collect();
+    let mut fs_uuids: Vec<Option<String>> = vec![None; parts.len()];
+    for (i, part) in parts.iter_mut().enumerate() {
+        if let Some(FsType::Vfat | FsType::Fat16 | FsType::Fat32) = part.fs {
+            start(part, None, stamp, work)?;
+            let Maker::Fat(maker) = std::mem::replace(&mut part.maker, Maker::Pending) else {
+                continue;
+            };
+            let label = fat_label(&config.partitions[part.spec_index].label);
+            let made = maker.finish(
+                &label,
+                &stamp.mixed_with(format!("fat {}", config.partitions[part.spec_index].id)),
+            )?;
+            notes.extend(made.note);
+            fs_uuids[i] = Some(format!(
+                "{:04X}-{:04X}",
+                made.volume_id >> 16,
+                made.volume_id & 0xffff
+            ));
+            images[i] = Some(Box::new(made.image));
+        }
+    }
+    for (i, part) in parts.iter().enumerate() {
+        if matches!(part.fs, Some(FsType::Ext2 | FsType::Ext3 | FsType::Ext4)) {
+            fs_uuids[i] = Some(part.fs_uuid.to_string());
+        }
+    }
+    let fstab = fstab(config, &gpt, &parts, &fs_uuids)?;
+    let (pi, rel) = router
+        .route("etc/fstab")
+        .ok_or_else(|| Error::Layout("/etc/fstab: no partition is mounted at /".into()))?;
+    if !matches!(
+        parts[pi].fs,
+        Some(FsType::Ext2 | FsType::Ext3 | FsType::Ext4)
+    ) {
+        return Err(Error::Layout(format!(
+            "/etc/fstab would be on {}, which is not an ext file system",
+            parts[pi].what
+        )));
+    }
+    let entry = file_entry("etc/fstab", fstab.clone().into_bytes(), 0o644, time).1;
+    add(
+        &mut parts[pi],
+        &rel,
+        &entry,
+        &mut fstab.as_bytes(),
+        stamp,
+        work,
+        time,
+    )?;
+
+    for (i, part) in parts.iter_mut().enumerate() {
+        if matches!(part.fs, Some(FsType::Ext2 | FsType::Ext3 | FsType::Ext4)) {
+            start(part, None, stamp, work)?;
+            if let Maker::Ext(maker) = std::mem::replace(&mut part.maker, Maker::Pending) {
+                images[i] = Some(Box::new(maker.finish()?));
+            }
+        }
+    }
+
+    let mut disk = AssembledDisk::new(config.disk_size);
+    let place_err = |e: io::Error| Error::Layout(format!("assembling the disk: {e}"));
+    for (offset, bytes) in gpt.regions()? {
+        disk.place_bytes(offset, bytes).map_err(place_err)?;
+    }
+    for (part, image) in parts.iter().zip(images) {
+        if let Some(image) = image {
+            disk.place(part.start, image).map_err(place_err)?;
+        }
+    }
+    let partitions = parts
+        .iter()
+        .zip(&gpt.partitions)
+        .zip(fs_uuids)
+        .map(|((part, p), fs_uuid)| {
+            let spec = &config.partitions[part.spec_index];
+            BuiltPartition {
+                id: spec.id.clone(),
+                number: p.number,
+                name: p.name.clone(),
+                start: part.start,
+                size: part.size,
+                type_guid: p.type_guid,
+                guid: p.guid,
+                fs: part.fs.map(|f| fs_name(f).to_string()),
+                fs_uuid,
+                mount_point: config
+                    .mounts
+                    .iter()
+                    .find(|m| m.partition == spec.id)
+                    .map(|m| m.mount_point.clone()),
+            }
+        })
+        .collect();
+    Ok(BuiltDisk {
+        disk,
+        partitions,
+        notes,
+    })
+}
+
+/// The GPT for `config`: partitions at the configured bytes, GUIDs from the
+/// stamp.
+fn layout(config: &ImageConfig, stamp: &BuildStamp) -> Result<Gpt> {
+    if config.disk_size % SECTOR != 0 {
+        return Err(Error::config(
+            &config.source,
+            "disk size",
+            format!(
+                "{} bytes is not a whole number of sectors",
+                config.disk_size
+            ),
+        ));
+    }
+    let mut gpt = Gpt::new(config.disk_size, stamp.uuid("gpt disk guid"))?;
+    let mut previous_end = 0u64;
+    for (i, spec) in config.partitions.iter().enumerate() {
+        let first = spec.start / SECTOR;
+        let last = match spec.end {
+            Some(end) => end / SECTOR - 1,
+            None => gpt.last_usable_lba,
+        };
+        let shown = || format!("partition {:?}", spec.id);
+        if spec.start % SECTOR != 0 || spec.end.is_some_and(|e| e % SECTOR != 0) {
+            return Err(Error::Layout(format!(
+                "{}: bounds are not whole sectors",
+                shown()
+            )));
+        }
+        if first < gpt.first_usable_lba || last > gpt.last_usable_lba || last < first {
+            return Err(Error::Layout(format!(
+                "{} (bytes {}..{}) does not fit the disk: usable bytes are {}..{}",
+                shown(),
+                spec.start,
+                (last + 1) * SECTOR,
+                gpt.first_usable_lba * SECTOR,
+                (gpt.last_usable_lba + 1) * SECTOR
+            )));
+        }
+        if first < previous_end {
+            return Err(Error::Layout(format!(
+                "{} starts at byte {}, inside the partition before it",
+                shown(),
+                spec.start
+            )));
+        }
+        previous_end = last + 1;
+        let type_guid = spec.type_guid.unwrap_or_else(|| {
+            let name = match spec.role {
+                PartitionRole::Esp => "esp",
+                PartitionRole::BiosBoot => "bios-grub",
+                PartitionRole::Xbootldr => "xbootldr",
+                PartitionRole::Root => "linux-root-x86-64",
+                PartitionRole::Linux => "linux",
+            };
+            gpt::type_by_name(name).unwrap_or_default()
+        });
+        gpt.partitions.push(Partition {
+            number: i as u32 + 1,
+            type_guid,
+            guid: stamp.uuid(&format!("partition {}", spec.id)),
+            first_lba: first,
+            last_lba: last,
+            attributes: 0,
+            name: spec.label.clone(),
+        });
+    }
+    Ok(gpt)
+}
+
+/// Which partition holds a path: the one at the longest mount point that
+/// is the path or one of its parents.
+struct Router {
+    /// (mount point relative to the root, partition index), longest first.
+    mounts: Vec<(String, usize)>,
+}
+
+impl Router {
+    fn new(config: &ImageConfig) -> Result<Router> {
+        let index: HashMap<&str, usize> = config
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id.as_str(), i))
+            .collect();
+        let mut mounts = Vec::new();
+        for m in &config.mounts {
+            let pi = *index.get(m.partition.as_str()).ok_or_else(|| {
+                Error::config(
+                    &config.source,
+                    "mounts",
+                    format!("{} is mounted but no partition has that id", m.partition),
+                )
+            })?;
+            if config.partitions[pi].fs.is_none() {
+                return Err(Error::config(
+                    &config.source,
+                    "mounts",
+                    format!(
+                        "partition {} is mounted but has no file system",
+                        m.partition
+                    ),
+                ));
+            }
+            let rel = crate::rootfs::normalize(m.mount_point.trim_start_matches('/').as_bytes())
+                .map_err(|why| {
+                    Error::config(
+                        &config.source,
+                        "mounts",
+                        format!("{}: {why}", m.mount_point),
+                    )
+                })?;
+            mounts.push((rel, pi));
+        }
+        mounts.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+        Ok(Router { mounts })
+    }
+
+    fn route(&self, path: &str) -> Option<(usize, String)> {
+        self.mounts.iter().find_map(|(mp, pi)| {
+            let rel = under(path, mp)?;
+            Some((*pi, rel.to_string()))
+        })
+    }
+
+    /// The partition mounted exactly at `path`, if any.
+    fn mounted_at(&self, path: &str) -> Option<usize> {
+        self.mounts
+            .iter()
+            .find(|(mp, _)| mp == path)
+            .map(|(_, pi)| *pi)
+    }
+
+    /// Where the directory of mount point `mp` (partition `pi`) lives: the
+    /// partition of the longest other mount point above it.
+    fn route_below(&self, mp: &str, pi: usize) -> Option<(usize, String)> {
+        self.mounts
+            .iter()
+            .filter(|(m, p)| *p != pi && m.len() < mp.len())
+            .find_map(|(m, p)| Some((*p, under(mp, m)?.to_string())))
+    }
+}
+
+/// `path` relative to `dir` when it is `dir` or below it.
+fn under<'a>(path: &'a str, dir: &str) -> Option<&'a str> {
+    if dir.is_empty() {
+        return Some(path);
+    }
+    let rest = path.strip_prefix(dir)?;
+    if rest.is_empty() {
+        Some("")
+    } else {
+        rest.strip_prefix('/')
+    }
+}
+
+/// Starts a partition's maker if it is not running (`root` describes the
+/// file system's root directory, when the rootfs has it).
+fn start(part: &mut Part, root: Option<&Entry>, stamp: &BuildStamp, work: &Path) -> Result<()> {
+    if !matches!(part.maker, Maker::Pending) {
+        return Ok(());
+    }
+    let Some(fs) = part.fs else {
+        return Ok(());
+    };
+    part.maker = match fs {
+        FsType::Vfat | FsType::Fat16 | FsType::Fat32 => {
+            Maker::Fat(FatMaker::new(&part.what, fs, part.size, work)?)
+        }
+        FsType::Ext2 | FsType::Ext3 | FsType::Ext4 => Maker::Ext(ExtMaker::start(
+            &part.what,
+            fs,
+            part.size,
+            part.fs_uuid,
+            root.map_or((0, 0), |e| (e.uid, e.gid)),
+            stamp,
+            work,
+        )?),
+    };
+    Ok(())
+}
+
+/// Adds an entry to a partition, first making any parent directory it
+/// lacks (root-owned, 0755).
+fn add(
+    part: &mut Part,
+    rel: &str,
+    entry: &Entry,
+    data: &mut dyn Read,
+    stamp: &BuildStamp,
+    work: &Path,
+    time: i64,
+) -> Result<()> {
+    if rel.is_empty() {
+        return Ok(());
+    }
+    ensure_dirs(part, rel, stamp, work, time)?;
+    if entry.kind == EntryKind::Dir && !part.dirs.insert(rel.to_string()) {
+        // Made already as a parent of an earlier entry.
+        return Ok(());
+    }
+    start(part, None, stamp, work)?;
+    match &mut part.maker {
+        Maker::Ext(m) => m.add(rel, entry, data),
+        Maker::Fat(m) => m.add(rel, entry, data),
+        Maker::Pending => Err(Error::Layout(format!(
+            "{}: /{} belongs here but the partition has no file system",
+            part.what, entry.path
+        ))),
+    }
+}
+
+/// Makes every missing parent directory of `rel` in `part`.
+fn ensure_dirs(
+    part: &mut Part,
+    rel: &str,
+    stamp: &BuildStamp,
+    work: &Path,
+    time: i64,
+) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut at = rel;
+    while let Some((parent, _)) = at.rsplit_once('/') {
+        if part.dirs.contains(parent) {
+            break;
+        }
+        missing.push(parent.to_string());
+        at = parent;
+    }
+    for dir in missing.into_iter().rev() {
+        let entry = Entry {
+            path: dir.clone(),
+            kind: EntryKind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            mtime: time,
+            xattrs: Vec::new(),
+        };
+        start(part, None, stamp, work)?;
+        part.dirs.insert(dir.clone());
+        match &mut part.maker {
+            Maker::Ext(m) => m.add(&dir, &entry, &mut io::empty())?,
+            Maker::Fat(m) => m.add(&dir, &entry, &mut io::empty())?,
+            Maker::Pending => {}
+        }
+    }
+    Ok(())
+}
+
+fn file_entry(path: &str, bytes: Vec<u8>, mode: u32, time: i64) -> (String, Entry, Vec<u8>) {
+    let entry = Entry {
+        path: path.to_string(),
+        kind: EntryKind::File {
+            len: bytes.len() as u64,
+        },
+        mode,
+        uid: 0,
+        gid: 0,
+        mtime: time,
+        xattrs: Vec::new(),
+    };
+    (path.to_string(), entry, bytes)
+}
+
+fn fs_name(fs: FsType) -> &'static str {
+    match fs {
+        FsType::Vfat | FsType::Fat16 | FsType::Fat32 => "vfat",
+        FsType::Ext2 => "ext2",
+        FsType::Ext3 => "ext3",
+        FsType::Ext4 => "ext4",
+    }
+}
+
+/// A FAT volume label from a partition name: upper case, the characters a
+/// label may hold, at most 11; empty when nothing is left.
+fn fat_label(name: &str) -> String {
+    name.to_uppercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "!#$%&'()-@^_`{}~ ".contains(*c))
+        .take(11)
+        .collect::<String>()
+        .trim_end()
+        .to_string()
+}
+
+/// `/etc/fstab` for the mounts, root first, each file system named as its
+/// mount says.
+fn fstab(
+    config: &ImageConfig,
+    gpt: &Gpt,
+    parts: &[Part],
+    fs_uuids: &[Option<String>],
+) -> Result<String> {
+    let mut mounts: Vec<_> = config.mounts.iter().collect();
+    mounts.sort_by(|a, b| {
+        a.mount_point
+            .len()
+            .cmp(&b.mount_point.len())
+            .then(a.mount_point.cmp(&b.mount_point))
+    });
+    let mut out =
+        String::from("# /etc/fstab: static file system information (made by imgconv build).\n");
+    out.push_str("# <file system>\t<mount point>\t<type>\t<options>\t<dump>\t<pass>\n");
+    for m in mounts {
+        let Some(i) = config.partitions.iter().position(|p| p.id == m.partition) else {
+            continue;
+        };
+        let fs = parts[i].fs.map(fs_name).unwrap_or("auto");
+        let device = match m.identifier {
+            MountIdentifier::PartUuid => format!("PARTUUID={}", gpt.partitions[i].guid),
+            MountIdentifier::PartLabel => {
+                let label = &gpt.partitions[i].name;
+                if label.is_empty() || label.contains(char::is_whitespace) {
+                    return Err(Error::config(
+                        &config.source,
+                        "mounts",
+                        format!(
+                            "{} is mounted by PARTLABEL but its partition name {label:?} cannot name it",
+                            m.mount_point
+                        ),
+                    ));
+                }
+                format!("PARTLABEL={label}")
+            }
+            MountIdentifier::Uuid => format!("UUID={}", fs_uuids[i].as_deref().unwrap_or_default()),
+        };
+        let pass = if m.mount_point == "/" { 1 } else { 2 };
+        let options = if m.options.is_empty() {
+            "defaults"
+        } else {
+            m.options.as_str()
+        };
+        out.push_str(&format!(
+            "{device}\t{}\t{fs}\t{options}\t0\t{pass}\n",
+            m.mount_point
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,607 @@
+//! A root filesystem read as a stream of entries: a directory walked in
+//! name order, or a tar archive (plain, gzip, xz or zstd) read once from
+//! start to end.
+//!
+//! From an archive, owners, modes, times, links, device nodes and extended
+//! attributes are taken as the archive records them (pax `SCHILY.xattr.*`
+//! and `LIBARCHIVE.xattr.*` records), never from the user reading it. From a
+//! directory they are what `lstat` and `llistxattr` report. Either way every
+//! path is relative to the root, with no `.` or `..` component: an absolute
+//! member or one that climbs out is an error naming it.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// What an entry is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A directory.
+    Dir,
+    /// A regular file of `len` bytes (its bytes follow in the stream).
+    File {
+        /// Its length.
+        len: u64,
+    },
+    /// A symbolic link to `target`, kept as written.
+    Symlink {
+        /// What it points at.
+        target: String,
+    },
+    /// A hard link to an earlier entry, by its relative path.
+    HardLink {
+        /// The earlier entry.
+        target: String,
+    },
+    /// A character device.
+    Char {
+        /// Major number.
+        major: u32,
+        /// Minor number.
+        minor: u32,
+    },
+    /// A block device.
+    Block {
+        /// Major number.
+        major: u32,
+        /// Minor number.
+        minor: u32,
+    },
+    /// A named pipe.
+    Fifo,
+}
+
+/// One file of the tree, as the source records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The path below the root, `/`-separated, without a leading `/`; empty
+    /// for the root itself.
+    pub path: String,
+    /// What it is.
+    pub kind: EntryKind,
+    /// Permission bits with set-id and sticky bits (`0o7777` at most).
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Modification time, seconds since 1970.
+    pub mtime: i64,
+    /// Extended attributes by full name (`security.capability`, …), in the
+    /// order recorded.
+    pub xattrs: Vec<(String, Vec<u8>)>,
+}
+
+/// Where a root filesystem is read from.
+#[derive(Debug)]
+pub struct Rootfs {
+    path: PathBuf,
+    dir: bool,
+}
+
+impl Rootfs {
+    /// Opens `path`, a directory or a tar archive (compression detected by
+    /// its first bytes).
+    pub fn open(path: &Path) -> Result<Rootfs> {
+        let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        Ok(Rootfs {
+            path: path.to_path_buf(),
+            dir: meta.is_dir(),
+        })
+    }
+
+    /// The directory or archive.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Calls `visit` with every entry in order, parents before their
+    /// children when the source lists them so, and a regular file's bytes
+    /// (exactly its length: a shorter member is a truncated archive).
+    pub fn walk(&self, visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>) -> Result<()> {
+        if self.dir {
+            walk_dir(&self.path, visit)
+        } else {
+            walk_archive(&self.path, visit)
+        }
+    }
+
+    /// An error about `member` of this root filesystem.
+    pub(crate) fn error(&self, member: Option<&str>, message: impl Into<String>) -> Error {
+        rootfs_error(&self.path, member, message)
+    }
+}
+
+fn rootfs_error(path: &Path, member: Option<&str>, message: impl Into<String>) -> Error {
+    Error::Rootfs {
+        path: path.to_path_buf(),
+        member: member.map(str::to_owned),
+        message: message.into(),
+    }
+}
+
+/// A member's path made relative to the root: `./` and `/`-repeats removed;
+/// absolute paths, `..` components and NULs refused.
+pub fn normalize(raw: &[u8]) -> std::result::Result<String, String> {
+    let s = std::str::from_utf8(raw).map_err(|_| "the path is not valid UTF-8".to_string())?;
+    if s.starts_with('/') {
+        return Err("an absolute path; members must be relative to the root".into());
+    }
+    if s.contains('\0') {
+        return Err("a NUL byte in the path".into());
+    }
+    let mut parts = Vec::new();
+    for part in s.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err("a `..` component would leave the root".into()),
+            p => parts.push(p),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+// ---- archives ----
+
+/// The compression of an archive, by its magic bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Compression {
+    None,
+    Gzip,
+    Xz,
+    Zstd,
+}
+
+fn sniff(head: &[u8]) -> Compression {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        Compression::Xz
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+fn open_archive(path: &Path) -> Result<Box<dyn Read>> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut head = [0u8; 6];
+    let mut got = 0;
+    while got < head.len() {
+        match file.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io(path, e)),
+        }
+    }
+    let file = io::Cursor::new(head[..got].to_vec()).chain(file);
+    let raw = BufReader::with_capacity(1 << 20, file);
+    Ok(match sniff(&head[..got]) {
+        Compression::None => Box::new(raw),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
+        Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(raw)),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(raw).map_err(|e| Error::io(path, e))?)
+        }
+    })
+}
+
+fn walk_archive(
+    path: &Path,
+    visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
+) -> Result<()> {
+    let reader = open_archive(path)?;
+    let mut archive = tar::Archive::new(reader);
+    let entries = archive
+        .entries()
+        .map_err(|e| rootfs_error(path, None, format!("not a tar archive: {e}")))?;
+    let mut seen_any = false;
+    let mut last = String::new();
+    for item in entries {
+        let mut member = item.map_err(|e| {
+            rootfs_error(
+                path,
+                None,
+                format!("unreadable archive after member {last:?}: {e}"),
+            )
+        })?;
+        seen_any = true;
+        let raw_path = member.path_bytes().into_owned();
+        let shown = String::from_utf8_lossy(&raw_path).into_owned();
+        let rel = normalize(&raw_path).map_err(|why| rootfs_error(path, Some(&shown), why))?;
+        let entry =
+            archive_entry(&mut member, rel).map_err(|why| rootfs_error(path, Some(&shown), why))?;
+        last.clone_from(&shown);
+        let Some(entry) = entry else { continue };
+        let len = match entry.kind {
+            EntryKind::File { len } => len,
+            _ => 0,
+        };
+        let mut counted = Counted {
+            inner: &mut member,
+            left: len,
+        };
+        visit(&entry, &mut counted).map_err(|e| match e {
+            Error::Io { source, .. } if source.kind() == io::ErrorKind::UnexpectedEof => {
+                rootfs_error(
+                    path,
+                    Some(&shown),
+                    format!("the archive is truncated: the member's {len} bytes are not all there"),
+                )
+            }
+            e => e,
+        })?;
+        // Whatever the visitor left unread is still read, so a truncated
+        // member is always noticed.
+        io::copy(&mut counted, &mut io::sink()).map_err(|e| truncated(path, &shown, len, e))?;
+    }
+    if !seen_any {
+        return Err(rootfs_error(
+            path,
+            None,
+            "holds no entries (an empty or non-tar file)",
+        ));
+    }
+    Ok(())
+}
+
+fn truncated(path: &Path, member: &str, len: u64, e: io::Error) -> Error {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        rootfs_error(
+            path,
+            Some(member),
+            format!("the archive is truncated: the member's {len} bytes are not all there"),
+        )
+    } else {
+        rootfs_error(path, Some(member), format!("reading the member: {e}"))
+    }
+}
+
+/// A member's bytes, exactly `left` of them: ending early is an
+/// `UnexpectedEof` error.
+pub(crate) struct Counted<'a, R: Read> {
+    inner: &'a mut R,
+    left: u64,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{} bytes missing", self.left),
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// The entry a tar member describes (`None` for members that carry no file:
+/// global pax headers and the like).
+fn archive_entry<R: Read>(
+    member: &mut tar::Entry<'_, R>,
+    path: String,
+) -> std::result::Result<Option<Entry>, String> {
+    let mut xattrs = Vec::new();
+    let mut pax: HashMap<String, Vec<u8>> = HashMap::new();
+    if let Some(ext) = member
+        .pax_extensions()
+        .map_err(|e| format!("unreadable pax header: {e}"))?
+    {
+        for rec in ext {
+            let rec = rec.map_err(|e| format!("malformed pax record: {e}"))?;
+            let key = rec
+                .key()
+                .map_err(|_| "a pax record's key is not UTF-8".to_string())?;
+            if let Some(name) = key
+                .strip_prefix("SCHILY.xattr.")
+                .or_else(|| key.strip_prefix("LIBARCHIVE.xattr."))
+            {
+                let value = if key.starts_with("LIBARCHIVE.") {
+                    base64_decode(rec.value_bytes())
+                        .ok_or_else(|| format!("pax record {key}: not base64"))?
+                } else {
+                    rec.value_bytes().to_vec()
+                };
+                xattrs.retain(|(n, _): &(String, Vec<u8>)| n != name);
+                xattrs.push((name.to_owned(), value));
+            } else {
+                pax.insert(key.to_owned(), rec.value_bytes().to_vec());
+            }
+        }
+    }
+    let h = member.header();
+    let number = |key: &str, from_header: io::Result<u64>| -> std::result::Result<u64, String> {
+        match pax.get(key) {
+            Some(v) => std::str::from_utf8(v)
+                .ok()
+                .and_then(|s| s.split('.').next())
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| format!("pax record {key} is not a number")),
+            None => from_header.map_err(|e| format!("header field {key}: {e}")),
+        }
+    };
+    let id = |key: &str, v: io::Result<u64>| -> std::result::Result<u32, String> {
+        let n = number(key, v)?;
+        u32::try_from(n).map_err(|_| format!("{key} {n} does not fit in 32 bits"))
+    };
+    let mode = h.mode().map_err(|e| format!("header field mode: {e}"))? & 0o7777;
+    let uid = id("uid", h.uid())?;
+    let gid = id("gid", h.gid())?;
+    let mtime = number("mtime", h.mtime())?;
+    let mtime = i64::try_from(mtime).map_err(|_| format!("mtime {mtime} is out of range"))?;
+    let link = || -> std::result::Result<Vec<u8>, String> {
+        member
+            .link_name_bytes()
+            .map(|l| l.into_owned())
+            .ok_or_else(|| "a link without a target".to_string())
+    };
+    let device = || -> std::result::Result<(u32, u32), String> {
+        let major = h
+            .device_major()
+            .map_err(|e| format!("header field devmajor: {e}"))?
+            .unwrap_or(0);
+        let minor = h
+            .device_minor()
+            .map_err(|e| format!("header field devminor: {e}"))?
+            .unwrap_or(0);
+        Ok((major, minor))
+    };
+    use tar::EntryType as T;
+    let kind = match h.entry_type() {
+        T::Regular | T::Continuous => EntryKind::File { len: member.size() },
+        T::Directory => EntryKind::Dir,
+        T::Symlink => {
+            let target = link()?;
+            EntryKind::Symlink {
+                target: String::from_utf8(target)
+                    .map_err(|_| "the symlink target is not valid UTF-8".to_string())?,
+            }
+        }
+        T::Link => {
+            let target = link()?;
+            let target = normalize(&target).map_err(|why| format!("hard link target: {why}"))?;
+            if target.is_empty() {
+                return Err("a hard link to the root directory".into());
+            }
+            EntryKind::HardLink { target }
+        }
+        T::Char => {
+            let (major, minor) = device()?;
+            EntryKind::Char { major, minor }
+        }
+        T::Block => {
+            let (major, minor) = device()?;
+            EntryKind::Block { major, minor }
+        }
+        T::Fifo => EntryKind::Fifo,
+        T::XGlobalHeader => return Ok(None),
+        T::GNUSparse => return Err("GNU sparse members are not supported".into()),
+        other => {
+            return Err(format!(
+                "unsupported member type {:?}",
+                other.as_byte() as char
+            ))
+        }
+    };
+    if path.is_empty() && kind != EntryKind::Dir {
+        return Err("the root of the tree is not a directory".into());
+    }
+    Ok(Some(Entry {
+        path,
+        kind,
+        mode,
+        uid,
+        gid,
+        mtime,
+        xattrs,
+    }))
+}
+
+/// Standard base64 (libarchive's xattr records), padding optional.
+fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for &c in s {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+// ---- directories ----
+
+fn walk_dir(root: &Path, visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>) -> Result<()> {
+    // Hard links: the first path met for each (device, inode) with more
+    // than one link.
+    let mut links: HashMap<(u64, u64), String> = HashMap::new();
+    let mut stack = vec![String::new()];
+    while let Some(rel) = stack.pop() {
+        let full = if rel.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(&rel)
+        };
+        let meta = fs::symlink_metadata(&full).map_err(|e| Error::io(&full, e))?;
+        let ft = meta.file_type();
+        let key = (meta.dev(), meta.ino());
+        let mut kind = if ft.is_dir() {
+            EntryKind::Dir
+        } else if ft.is_file() {
+            EntryKind::File { len: meta.len() }
+        } else if ft.is_symlink() {
+            let target = fs::read_link(&full).map_err(|e| Error::io(&full, e))?;
+            EntryKind::Symlink {
+                target: target.into_os_string().into_string().map_err(|_| {
+                    rootfs_error(root, Some(&rel), "the symlink target is not valid UTF-8")
+                })?,
+            }
+        } else if ft.is_char_device() {
+            EntryKind::Char {
+                major: rustix::fs::major(meta.rdev()),
+                minor: rustix::fs::minor(meta.rdev()),
+            }
+        } else if ft.is_block_device() {
+            EntryKind::Block {
+                major: rustix::fs::major(meta.rdev()),
+                minor: rustix::fs::minor(meta.rdev()),
+            }
+        } else if ft.is_fifo() {
+            EntryKind::Fifo
+        } else {
+            // Sockets are made by running programs, not installed.
+            continue;
+        };
+        if !ft.is_dir() && meta.nlink() > 1 {
+            match links.get(&key) {
+                Some(first) => {
+                    kind = EntryKind::HardLink {
+                        target: first.clone(),
+                    }
+                }
+                None => {
+                    links.insert(key, rel.clone());
+                }
+            }
+        }
+        let entry = Entry {
+            path: rel.clone(),
+            kind,
+            mode: meta.mode() & 0o7777,
+            uid: meta.uid(),
+            gid: meta.gid(),
+            mtime: meta.mtime(),
+            xattrs: read_xattrs(&full).map_err(|e| Error::io(&full, e))?,
+        };
+        match entry.kind {
+            EntryKind::File { .. } => {
+                let mut f = File::open(&full).map_err(|e| Error::io(&full, e))?;
+                let len = meta.len();
+                visit(
+                    &entry,
+                    &mut Counted {
+                        inner: &mut f,
+                        left: len,
+                    },
+                )?;
+            }
+            _ => visit(&entry, &mut io::empty())?,
+        }
+        if entry.kind == EntryKind::Dir {
+            let mut names = fs::read_dir(&full)
+                .and_then(|d| {
+                    d.map(|e| e.map(|e| e.file_name()))
+                        .collect::<io::Result<Vec<_>>>()
+                })
+                .map_err(|e| Error::io(&full, e))?;
+            names.sort();
+            for name in names.into_iter().rev() {
+                let name = name.into_string().map_err(|n| {
+                    rootfs_error(
+                        root,
+                        Some(&format!("{rel}/{}", n.to_string_lossy())),
+                        "the name is not valid UTF-8",
+                    )
+                })?;
+                stack.push(if rel.is_empty() {
+                    name
+                } else {
+                    format!("{rel}/{name}")
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_xattrs(path: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
+    let mut names = vec![0u8; 4096];
+    let n = loop {
+        match rustix::fs::llistxattr(path, &mut names[..]) {
+            Ok(n) => break n,
+            Err(rustix::io::Errno::RANGE) if names.len() < 1 << 20 => {
+                names.resize(names.len() * 4, 0);
+            }
+            Err(rustix::io::Errno::NOTSUP) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let mut out = Vec::new();
+    for name in names[..n].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let Ok(name) = std::str::from_utf8(name) else {
+            continue;
+        };
+        let mut value = vec![0u8; 4096];
+        let len = loop {
+            match rustix::fs::lgetxattr(path, name, &mut value[..]) {
+                Ok(len) => break len,
+                Err(rustix::io::Errno::RANGE) if value.len() < 1 << 20 => {
+                    value.resize(value.len() * 4, 0);
+                }
+                Err(rustix::io::Errno::NODATA) => break usize::MAX,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if len != usize::MAX {
+            value.truncate(len);
+            out.push((name.to_owned(), value));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_normalized_and_confined() {
+        assert_eq!(normalize(b"./etc/fstab").as_deref(), Ok("etc/fstab"));
+        assert_eq!(normalize(b"./").as_deref(), Ok(""));
+        assert_eq!(normalize(b"usr//lib/").as_deref(), Ok("usr/lib"));
+        assert!(normalize(b"/etc/passwd").is_err());
+        assert!(normalize(b"a/../../etc").is_err());
+        assert!(normalize(b"..").is_err());
+    }
+
+    #[test]
+    fn base64_as_libarchive_writes_it() {
+        assert_eq!(
+            base64_decode(b"AQIDBA==").as_deref(),
+            Some(&[1u8, 2, 3, 4][..])
+        );
+        assert_eq!(
+            base64_decode(b"AQIDBA").as_deref(),
+            Some(&[1u8, 2, 3, 4][..])
+        );
+        assert_eq!(base64_decode(b"*"), None);
+    }
+}

@@ -1,0 +1,91 @@
+//! Entries written back out as a tar stream, with everything the archive
+//! format can carry: owners and modes as numbers, device numbers, hard
+//! links, and extended attributes and long names in pax records — the form
+//! `mke2fs -d` reads through libarchive.
+
+use std::io::{self, Read, Write};
+
+use crate::rootfs::{Entry, EntryKind};
+
+/// A tar stream being written entry by entry.
+pub(crate) struct TarOut<W: Write> {
+    builder: tar::Builder<W>,
+}
+
+impl<W: Write> TarOut<W> {
+    pub(crate) fn new(out: W) -> Self {
+        let mut builder = tar::Builder::new(out);
+        builder.mode(tar::HeaderMode::Complete);
+        TarOut { builder }
+    }
+
+    /// Appends `entry` under `path` (relative; `""` is the root, written as
+    /// `./`), with `data` for a regular file (exactly its length).
+    pub(crate) fn append(
+        &mut self,
+        path: &str,
+        entry: &Entry,
+        data: &mut dyn Read,
+    ) -> io::Result<()> {
+        let name = if path.is_empty() {
+            "./".to_string()
+        } else if entry.kind == EntryKind::Dir {
+            format!("{path}/")
+        } else {
+            path.to_string()
+        };
+        let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut h = tar::Header::new_ustar();
+        let (ty, len) = match &entry.kind {
+            EntryKind::Dir => (tar::EntryType::Directory, 0),
+            EntryKind::File { len } => (tar::EntryType::Regular, *len),
+            EntryKind::Symlink { .. } => (tar::EntryType::Symlink, 0),
+            EntryKind::HardLink { .. } => (tar::EntryType::Link, 0),
+            EntryKind::Char { .. } => (tar::EntryType::Char, 0),
+            EntryKind::Block { .. } => (tar::EntryType::Block, 0),
+            EntryKind::Fifo => (tar::EntryType::Fifo, 0),
+        };
+        h.set_entry_type(ty);
+        h.set_size(len);
+        h.set_mode(entry.mode);
+        h.set_uid(u64::from(entry.uid));
+        h.set_gid(u64::from(entry.gid));
+        h.set_mtime(u64::try_from(entry.mtime).unwrap_or(0));
+        if entry.mtime < 0 || entry.mtime > 0o77777777777 {
+            pax.push(("mtime".into(), entry.mtime.to_string().into_bytes()));
+        }
+        if let EntryKind::Char { major, minor } | EntryKind::Block { major, minor } = entry.kind {
+            h.set_device_major(major)?;
+            h.set_device_minor(minor)?;
+        }
+        if h.set_path(&name).is_err() {
+            // Too long for ustar's name and prefix: the pax record names
+            // it, and readers ignore the header's stand-in.
+            pax.push(("path".into(), name.clone().into_bytes()));
+            h.set_path("long-name")?;
+        }
+        if let EntryKind::Symlink { target } | EntryKind::HardLink { target } = &entry.kind {
+            if target.len() > 100 || h.set_link_name(target).is_err() {
+                pax.push(("linkpath".into(), target.clone().into_bytes()));
+            }
+        }
+        for (k, v) in &entry.xattrs {
+            pax.push((format!("SCHILY.xattr.{k}"), v.clone()));
+        }
+        if !pax.is_empty() {
+            self.builder
+                .append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), v.as_slice())))?;
+        }
+        h.set_cksum();
+        if len == 0 {
+            self.builder.append(&h, io::empty())
+        } else {
+            self.builder.append(&h, data.take(len))
+        }
+    }
+
+    /// Writes the end-of-archive blocks and returns the writer.
+    pub(crate) fn finish(self) -> io::Result<W> {
+        self.builder.into_inner()
+    }
+}

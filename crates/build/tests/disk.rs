@@ -1,0 +1,339 @@
+//! A disk built from a rootfs archive, checked by the tools of the field:
+//! `sgdisk -v`, `e2fsck -fn`, `fsck.fat -n`, `debugfs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use blocksink::{BlockSource, BuildStamp};
+use imgbuild::config::MIB;
+use imgbuild::{
+    build_disk, AdditionalFile, BootType, BuildOptions, FileSource, FsType, ImageConfig, Mount,
+    MountIdentifier, PartitionRole, PartitionSpec, Rootfs,
+};
+use testkit::{run, run_ok};
+
+/// A tar with what a distribution's tree holds that a plain copy would
+/// lose: owners, set-id bits, device nodes, links, capabilities.
+fn rootfs_tar(path: &Path) {
+    let mut b = tar::Builder::new(File::create(path).unwrap());
+    let mut add = |name: &str,
+                   ty: tar::EntryType,
+                   mode: u32,
+                   owner: (u64, u64),
+                   data: &[u8],
+                   link: Option<&str>,
+                   pax: &[(&str, &[u8])]| {
+        if !pax.is_empty() {
+            b.append_pax_extensions(pax.iter().copied()).unwrap();
+        }
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(ty);
+        h.set_mode(mode);
+        h.set_uid(owner.0);
+        h.set_gid(owner.1);
+        h.set_mtime(1_600_000_000);
+        h.set_size(data.len() as u64);
+        if let Some(l) = link {
+            h.set_link_name(l).unwrap();
+        }
+        if ty == tar::EntryType::Char {
+            h.set_device_major(5).unwrap();
+            h.set_device_minor(1).unwrap();
+        }
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    use tar::EntryType as T;
+    add("./", T::Directory, 0o755, (0, 0), b"", None, &[]);
+    add("./etc/", T::Directory, 0o755, (0, 0), b"", None, &[]);
+    add(
+        "./etc/shadow",
+        T::Regular,
+        0o640,
+        (0, 42),
+        b"root:*:19000:0:99999:7:::\n",
+        None,
+        &[],
+    );
+    add(
+        "./etc/fstab",
+        T::Regular,
+        0o644,
+        (0, 0),
+        b"# from the rootfs, replaced\n",
+        None,
+        &[],
+    );
+    add("./usr/", T::Directory, 0o755, (0, 0), b"", None, &[]);
+    add("./usr/bin/", T::Directory, 0o755, (0, 0), b"", None, &[]);
+    add(
+        "./usr/bin/passwd",
+        T::Regular,
+        0o4755,
+        (0, 0),
+        b"\x7fELF-passwd",
+        None,
+        &[],
+    );
+    add(
+        "./usr/bin/ping",
+        T::Regular,
+        0o755,
+        (0, 0),
+        b"\x7fELF-ping",
+        None,
+        &[(
+            "SCHILY.xattr.security.capability",
+            &[
+                1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ],
+        )],
+    );
+    add(
+        "./usr/bin/ping6",
+        T::Link,
+        0o755,
+        (0, 0),
+        b"",
+        Some("./usr/bin/ping"),
+        &[],
+    );
+    add(
+        "./usr/bin/sh",
+        T::Symlink,
+        0o777,
+        (0, 0),
+        b"",
+        Some("busybox"),
+        &[],
+    );
+    add("./home/", T::Directory, 0o755, (0, 0), b"", None, &[]);
+    add(
+        "./home/user/",
+        T::Directory,
+        0o700,
+        (1000, 1000),
+        b"",
+        None,
+        &[],
+    );
+    add(
+        "./home/user/notes",
+        T::Regular,
+        0o600,
+        (1000, 1000),
+        b"mine",
+        None,
+        &[],
+    );
+    add("./dev/", T::Directory, 0o755, (0, 0), b"", None, &[]);
+    add("./dev/console", T::Char, 0o600, (0, 5), b"", None, &[]);
+    add("./boot/", T::Directory, 0o755, (0, 0), b"", None, &[]);
+    add("./boot/efi/", T::Directory, 0o700, (0, 0), b"", None, &[]);
+    add(
+        "./boot/efi/EFI/",
+        T::Directory,
+        0o700,
+        (0, 0),
+        b"",
+        None,
+        &[],
+    );
+    add(
+        "./boot/efi/EFI/BOOT/",
+        T::Directory,
+        0o700,
+        (0, 0),
+        b"",
+        None,
+        &[],
+    );
+    add(
+        "./boot/efi/EFI/BOOT/BOOTX64.EFI",
+        T::Regular,
+        0o700,
+        (0, 0),
+        &vec![0x4d; 300_000],
+        None,
+        &[],
+    );
+    let long = format!("./usr/share/{}/file", "d".repeat(120));
+    add(&long, T::Regular, 0o644, (0, 0), b"long", None, &[]);
+    b.finish().unwrap();
+}
+
+fn config(dir: &Path) -> ImageConfig {
+    ImageConfig {
+        source: dir.join("test.json"),
+        artifacts: Vec::new(),
+        disk_size: 300 * MIB,
+        partitions: vec![
+            PartitionSpec {
+                id: "boot".into(),
+                label: "esp".into(),
+                start: MIB,
+                end: Some(65 * MIB),
+                role: PartitionRole::Esp,
+                type_guid: None,
+                fs: Some(FsType::Fat32),
+            },
+            PartitionSpec {
+                id: "rootfs".into(),
+                label: "rootfs".into(),
+                start: 65 * MIB,
+                end: None,
+                role: PartitionRole::Linux,
+                type_guid: None,
+                fs: Some(FsType::Ext4),
+            },
+        ],
+        boot: BootType::None,
+        mounts: vec![
+            Mount {
+                partition: "boot".into(),
+                mount_point: "/boot/efi".into(),
+                options: "umask=0077".into(),
+                identifier: MountIdentifier::PartUuid,
+            },
+            Mount {
+                partition: "rootfs".into(),
+                mount_point: "/".into(),
+                options: String::new(),
+                identifier: MountIdentifier::Uuid,
+            },
+        ],
+        hostname: Some("testhost".into()),
+        kernel_cmdline: String::new(),
+        additional_files: vec![AdditionalFile {
+            source: FileSource::Content("hello\n".into()),
+            destination: "/etc/motd.d/hello".into(),
+            mode: Some(0o600),
+        }],
+    }
+}
+
+fn write_raw(disk: &mut dyn BlockSource, out: &Path) {
+    let mut f = File::create(out).unwrap();
+    f.set_len(disk.size()).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0;
+    while at < disk.size() {
+        let n = buf.len().min((disk.size() - at) as usize);
+        disk.read_at(at, &mut buf[..n]).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, &buf[..n], at).unwrap();
+        at += n as u64;
+    }
+    f.flush().unwrap();
+}
+
+fn extract(raw: &Path, start: u64, size: u64, out: &Path) {
+    let data = fs::read(raw).unwrap();
+    fs::write(out, &data[start as usize..(start + size) as usize]).unwrap();
+}
+
+fn build(dir: &Path, seed: &str) -> (PathBuf, imgbuild::BuiltDisk) {
+    let tar = dir.join("rootfs.tar");
+    if !tar.exists() {
+        rootfs_tar(&tar);
+    }
+    let rootfs = Rootfs::open(&tar).unwrap();
+    let options = BuildOptions {
+        stamp: BuildStamp::fixed(1_700_000_000, seed),
+        work_dir: dir.to_path_buf(),
+    };
+    let mut built = build_disk(&config(dir), &rootfs, &options).unwrap();
+    let raw = dir.join(format!("disk-{seed}.raw"));
+    write_raw(&mut built.disk, &raw);
+    (raw, built)
+}
+
+#[test]
+fn a_rootfs_archive_becomes_a_clean_disk_with_its_owners() {
+    let dir = tempfile::tempdir().unwrap();
+    let (raw, built) = build(dir.path(), "a");
+    let v = run_ok("sgdisk", &["-v", raw.to_str().unwrap()]);
+    assert!(v.contains("No problems found"), "{v}");
+
+    let esp = &built.partitions[0];
+    let root = &built.partitions[1];
+    let esp_img = dir.path().join("esp.img");
+    let root_img = dir.path().join("root.img");
+    extract(&raw, esp.start, esp.size, &esp_img);
+    extract(&raw, root.start, root.size, &root_img);
+    run_ok("fsck.fat", &["-n", esp_img.to_str().unwrap()]);
+    let listing = run_ok("mdir", &["-i", esp_img.to_str().unwrap(), "-/", "::"]);
+    assert!(listing.contains("BOOTX64"), "{listing}");
+    let e2 = run("e2fsck", &["-fn", root_img.to_str().unwrap()]);
+    assert!(
+        e2.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&e2.stdout),
+        String::from_utf8_lossy(&e2.stderr)
+    );
+
+    let debugfs = |cmd: &str| run_ok("debugfs", &["-R", cmd, root_img.to_str().unwrap()]);
+    let shadow = debugfs("stat /etc/shadow");
+    assert!(
+        shadow.contains("Mode:  0640") && shadow.contains("User:     0   Group:    42"),
+        "{shadow}"
+    );
+    let passwd = debugfs("stat /usr/bin/passwd");
+    assert!(passwd.contains("Mode:  04755"), "{passwd}");
+    let notes = debugfs("stat /home/user/notes");
+    assert!(notes.contains("User:  1000   Group:  1000"), "{notes}");
+    let console = debugfs("stat /dev/console");
+    assert!(console.contains("Type: character special"), "{console}");
+    let ping = debugfs("ea_list /usr/bin/ping");
+    assert!(ping.contains("security.capability"), "{ping}");
+    let links = debugfs("stat /usr/bin/ping6");
+    assert!(links.contains("Links: 2"), "{links}");
+    let fstab = debugfs("cat /etc/fstab");
+    assert!(
+        fstab.contains(&format!(
+            "PARTUUID={}\t/boot/efi\tvfat\tumask=0077",
+            esp.guid
+        )),
+        "{fstab}"
+    );
+    assert!(
+        fstab.contains(&format!(
+            "UUID={}\t/\text4\tdefaults\t0\t1",
+            root.fs_uuid.as_ref().unwrap()
+        )),
+        "{fstab}"
+    );
+    assert_eq!(debugfs("cat /etc/hostname"), "testhost\n");
+    assert_eq!(debugfs("cat /etc/motd.d/hello"), "hello\n");
+    let motd = debugfs("stat /etc/motd.d/hello");
+    assert!(motd.contains("Mode:  0600"), "{motd}");
+    let efi = debugfs("stat /boot/efi");
+    assert!(
+        efi.contains("Type: directory") && efi.contains("Mode:  0700"),
+        "{efi}"
+    );
+    let long = debugfs(&format!("cat /usr/share/{}/file", "d".repeat(120)));
+    assert_eq!(long, "long");
+    // blkid agrees on the identifiers fstab uses.
+    let uuid = run_ok(
+        "blkid",
+        &["-s", "UUID", "-o", "value", root_img.to_str().unwrap()],
+    );
+    assert_eq!(uuid.trim(), root.fs_uuid.as_deref().unwrap());
+}
+
+#[test]
+fn the_same_seed_gives_the_same_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _) = build(dir.path(), "same");
+    let first = fs::read(&a).unwrap();
+    fs::remove_file(&a).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (b, _) = build(dir.path(), "same");
+    assert!(
+        first == fs::read(&b).unwrap(),
+        "two builds with one seed differ"
+    );
+    let (c, _) = build(dir.path(), "other");
+    assert!(first != fs::read(&c).unwrap());
+}
