@@ -4,7 +4,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use blocksink::{BlockSink, Destination, PendingFile, Side};
+use blocksink::{BlockSink, BlockSource, Destination, PendingFile, Side};
 
 use crate::formats::{companion_path, make_sink, SinkContext};
 use crate::{open_image, Error, FormatOptions, InputFormat, OutputFormat, Result};
@@ -153,12 +153,15 @@ pub(crate) fn describe_file_type(m: &std::fs::Metadata) -> &'static str {
     }
 }
 
-fn check_targets(job: &ConvertJob) -> Result<()> {
-    if job.outputs.is_empty() {
+/// Checks every output's name before anything is written: none is an
+/// input (any of `inputs`), a directory or device, or another output's.
+fn check_targets(outputs: &[OutputSpec], inputs: &[&Path]) -> Result<()> {
+    if outputs.is_empty() {
         return Err(Error::Usage("no output format given (--to)".into()));
     }
     let mut stdout_seen = false;
-    for (i, o) in job.outputs.iter().enumerate() {
+    let is_input = |p: &Path| inputs.iter().any(|i| same_file(p, i));
+    for (i, o) in outputs.iter().enumerate() {
         match &o.target {
             OutputTarget::Stdout if companion_path(o.format, Path::new("x")).is_some() => {
                 return Err(Error::Usage(format!(
@@ -179,20 +182,20 @@ fn check_targets(job: &ConvertJob) -> Result<()> {
                     check_final_name(&name)?;
                 }
                 if let Some(cp) = companion_path(o.format, p) {
-                    if same_file(&cp, &job.input) {
+                    if is_input(&cp) {
                         return Err(Error::Usage(format!(
                             "output {} is the input file; refusing to overwrite the input",
                             cp.display()
                         )));
                     }
                 }
-                if same_file(p, &job.input) {
+                if is_input(p) {
                     return Err(Error::Usage(format!(
                         "output {} is the input file; refusing to overwrite the input",
                         p.display()
                     )));
                 }
-                for earlier in &job.outputs[..i] {
+                for earlier in &outputs[..i] {
                     if let OutputTarget::Path(q) = &earlier.target {
                         if q == p || same_file(p, q) {
                             return Err(Error::Usage(format!(
@@ -237,7 +240,7 @@ enum Staging {
 /// no output file is left behind. `progress` gets (done, total) bytes.
 pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<ConvertReport> {
     let start = Instant::now();
-    check_targets(job)?;
+    check_targets(&job.outputs, &[&job.input])?;
     let input = &job.input;
     let mut image = open_image(input)?;
     let mut options = job.options.clone();
@@ -248,13 +251,59 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
     options.stamp = options
         .stamp
         .mixed_with(format!("{name}\0{}", image.source.size()));
+    write_outputs(
+        &mut image.source,
+        input,
+        image.format,
+        &job.outputs,
+        &options,
+        start,
+        progress,
+    )
+}
 
-    let mut staging = Vec::with_capacity(job.outputs.len());
+/// Writes a disk that is already open — one [`imgbuild`](https://docs.rs/diskimg-build)
+/// assembled, say — to every output in one pass. `name` stands for the disk
+/// in errors and the report; no output may replace any of `inputs` (the
+/// files the disk was made from). The identifiers written come from
+/// `options.stamp` as given.
+pub fn convert_disk(
+    disk: &mut dyn BlockSource,
+    name: &Path,
+    inputs: &[&Path],
+    outputs: &[OutputSpec],
+    options: &FormatOptions,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ConvertReport> {
+    let start = Instant::now();
+    check_targets(outputs, inputs)?;
+    write_outputs(
+        disk,
+        name,
+        InputFormat::BUILT,
+        outputs,
+        options,
+        start,
+        progress,
+    )
+}
+
+fn write_outputs(
+    source: &mut dyn BlockSource,
+    input: &Path,
+    input_format: InputFormat,
+    outputs: &[OutputSpec],
+    options: &FormatOptions,
+    start: Instant,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ConvertReport> {
+    let job_outputs = outputs;
+    let mut staging = Vec::with_capacity(job_outputs.len());
     let mut companions: Vec<PendingFile> = Vec::new();
-    let mut sinks: Vec<Box<dyn BlockSink>> = Vec::with_capacity(job.outputs.len());
+    let mut sinks: Vec<Box<dyn BlockSink>> = Vec::with_capacity(job_outputs.len());
     // What each sink is called in errors.
-    let mut labels: Vec<PathBuf> = Vec::with_capacity(job.outputs.len());
-    for o in &job.outputs {
+    let mut labels: Vec<PathBuf> = Vec::with_capacity(job_outputs.len());
+    for o in job_outputs {
         let (stage, dest, label) = match &o.target {
             OutputTarget::Path(p) => {
                 let pending = PendingFile::create(p).map_err(|e| Error::io(p, e))?;
@@ -292,7 +341,7 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
         };
         sinks.push(make_sink(
             o.format,
-            &options,
+            options,
             dest,
             SinkContext {
                 companion,
@@ -305,7 +354,7 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
 
     let mut refs: Vec<&mut dyn BlockSink> =
         sinks.iter_mut().map(|s| s as &mut dyn BlockSink).collect();
-    let stats = blocksink::convert(&mut image.source, &mut refs, progress).map_err(|e| {
+    let stats = blocksink::convert(source, &mut refs, progress).map_err(|e| {
         // The fan-out says which side failed: an output's error names the
         // output, the input's the input.
         let side = blocksink::Error::find(&e).and_then(blocksink::Error::side);
@@ -317,7 +366,7 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
             },
             _ if e.kind() == io::ErrorKind::BrokenPipe => stdout_error(e),
             _ => Error::Input {
-                path: input.clone(),
+                path: input.to_path_buf(),
                 source: e,
             },
         }
@@ -329,7 +378,7 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
     // conversion: when its reader has gone, no file is placed.
     let mut outputs = Vec::with_capacity(staging.len());
     let mut placing: Vec<PendingFile> = Vec::new();
-    for ((o, stage), done) in job.outputs.iter().zip(staging).zip(stats.outputs) {
+    for ((o, stage), done) in job_outputs.iter().zip(staging).zip(stats.outputs) {
         let (path, bytes) = match stage {
             Staging::Pending(p) => {
                 let target = p.target().to_path_buf();
@@ -349,8 +398,8 @@ pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<C
     placing.extend(companions);
     blocksink::commit_all(placing).map_err(|e| Error::io("placing the outputs", e))?;
     Ok(ConvertReport {
-        input: input.clone(),
-        input_format: image.format,
+        input: input.to_path_buf(),
+        input_format,
         virtual_size: stats.virtual_size,
         read_bytes: stats.read_bytes,
         data_bytes: stats.data_bytes,

@@ -263,6 +263,8 @@ impl InputFormat {
     pub const ISO: InputFormat = InputFormat("iso9660");
     /// A raw disk image.
     pub const RAW: InputFormat = InputFormat("raw");
+    /// A disk assembled in memory from its parts (`imgconv build`).
+    pub const BUILT: InputFormat = InputFormat("built");
 
     /// The name `info` prints.
     pub fn name(self) -> &'static str {
