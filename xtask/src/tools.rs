@@ -11,6 +11,10 @@ use crate::sh;
 pub(crate) const TEST_TOOLS: &[&str] = &[
     "qemu-img",
     "mke2fs",
+    MKE2FS_TAR,
+    "debugfs",
+    "blkid",
+    "setpriv",
     "fsck.fat",
     "python3",
     "sgdisk",
@@ -31,6 +35,10 @@ pub(crate) const TEST_TOOLS: &[&str] = &[
     "qemu-system-x86_64",
 ];
 
+/// `mke2fs -d` reading a tar archive: e2fsprogs 1.47.1 or later (Debian has
+/// it in the backports suite) and the libarchive it loads at run time.
+pub(crate) const MKE2FS_TAR: &str = "mke2fs>=1.47.1";
+
 /// The Debian package that provides a command.
 fn package(tool: &str) -> &'static str {
     match tool {
@@ -41,7 +49,8 @@ fn package(tool: &str) -> &'static str {
         "xmllint" => "libxml2-utils",
         "sha512sum" => "coreutils",
         "debootstrap" => "debootstrap",
-        "mkfs.ext4" | "mke2fs" => "e2fsprogs",
+        "mkfs.ext4" | "mke2fs" | "debugfs" => "e2fsprogs",
+        "blkid" | "setpriv" => "util-linux",
         "python3" => "python3",
         "mkfs.vfat" | "fsck.fat" => "dosfstools",
         "xorriso" => "xorriso",
@@ -57,6 +66,9 @@ fn package(tool: &str) -> &'static str {
 }
 
 fn have(tool: &str) -> bool {
+    if tool == MKE2FS_TAR {
+        return mke2fs_reads_tar();
+    }
     if tool.starts_with('/') {
         return std::path::Path::new(tool).exists();
     }
@@ -82,8 +94,17 @@ pub(crate) fn ensure(tools: &[&str]) -> Result<()> {
         .map(|t| package(t))
         .filter(|p| !p.is_empty())
         .collect();
-    let emulator = missing.contains(&"qemu-system-x86_64");
-    if packages.is_empty() && !emulator {
+    // From the backports suite: qemu-img 10 and the emulator together
+    // (the emulator from the plain suite would replace qemu-img with the
+    // old one), and an e2fsprogs whose mke2fs reads tar archives.
+    let mut backports: Vec<&str> = Vec::new();
+    if missing.contains(&"qemu-system-x86_64") {
+        backports.extend(["qemu-utils", "qemu-system-x86"]);
+    }
+    if missing.contains(&MKE2FS_TAR) {
+        backports.extend(["e2fsprogs", "libarchive13"]);
+    }
+    if packages.is_empty() && backports.is_empty() {
         return Ok(());
     }
     println!("installing {}", packages.join(" "));
@@ -96,7 +117,7 @@ pub(crate) fn ensure(tools: &[&str]) -> Result<()> {
         c.args(&all[1..]).env("DEBIAN_FRONTEND", "noninteractive");
         c
     };
-    if emulator {
+    if !backports.is_empty() {
         add_backports()?;
     }
     sh(&mut apt(&["update", "-q"]))?;
@@ -105,21 +126,18 @@ pub(crate) fn ensure(tools: &[&str]) -> Result<()> {
         install.extend_from_slice(&packages);
         sh(&mut apt(&install))?;
     }
-    if emulator {
-        // qemu-img 10 comes from backports; installing the emulator from the
-        // plain suite would replace it with the old one, so both come from
-        // backports together.
+    if !backports.is_empty() {
         let suite = format!("{}-backports", codename()?);
-        sh(&mut apt(&[
+        let mut install = vec![
             "install",
             "-y",
             "-q",
             "--no-install-recommends",
             "-t",
             &suite,
-            "qemu-utils",
-            "qemu-system-x86",
-        ]))?;
+        ];
+        install.extend_from_slice(&backports);
+        sh(&mut apt(&install))?;
     }
     let still: Vec<&&str> = missing
         .iter()
@@ -129,6 +147,27 @@ pub(crate) fn ensure(tools: &[&str]) -> Result<()> {
         bail!("still missing after installing: {still:?}");
     }
     Ok(())
+}
+
+/// Whether `mke2fs` is 1.47.1 or later and libarchive is installed.
+fn mke2fs_reads_tar() -> bool {
+    let Ok(out) = Command::new("mke2fs").arg("-V").output() else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&out.stderr);
+    let version: Vec<u32> = text
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("")
+        .split('.')
+        .map(|p| p.parse().unwrap_or(0))
+        .collect();
+    let libarchive = Command::new("sh")
+        .args(["-c", "ldconfig -p | grep -q 'libarchive.so.13 '"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    version >= vec![1, 47, 1] && libarchive
 }
 
 fn is_root() -> bool {
