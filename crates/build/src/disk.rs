@@ -12,7 +12,8 @@ use blocksink::{AssembledDisk, BlockSource, BuildStamp};
 use gpt::{Gpt, Partition};
 use uuid::Uuid;
 
-use crate::config::{FileSource, FsType, ImageConfig, MountIdentifier, PartitionRole};
+use crate::boot::BootFiles;
+use crate::config::{BootType, FileSource, FsType, ImageConfig, MountIdentifier, PartitionRole};
 use crate::ext::ExtMaker;
 use crate::rootfs::{Entry, EntryKind, Rootfs};
 use crate::vfat::FatMaker;
@@ -72,6 +73,8 @@ pub struct BuiltDisk {
     pub disk: AssembledDisk,
     /// Its partitions, in table order.
     pub partitions: Vec<BuiltPartition>,
+    /// The kernel command line the boot loader was given, when it boots.
+    pub kernel_cmdline: Option<String>,
     /// Things the user should know (a FAT type other than the one named).
     pub notes: Vec<String>,
 }
@@ -170,6 +173,12 @@ pub fn build_disk(
     skip.insert("etc/fstab".into());
 
     let work = &options.work_dir;
+    let esp = config
+        .partitions
+        .iter()
+        .position(|p| p.role == PartitionRole::Esp);
+    let mut boot = BootFiles::new(work);
+    let booting = config.boot != BootType::None;
     rootfs.walk(&mut |entry, data| {
         if skip.contains(&entry.path) {
             return Ok(());
@@ -218,6 +227,14 @@ pub fn build_disk(
         if let Some(trel) = link {
             entry.kind = EntryKind::HardLink { target: trel };
         }
+        if Some(pi) == esp {
+            boot.saw_esp_file(&rel);
+        }
+        if booting && matches!(entry.kind, EntryKind::File { .. }) && BootFiles::wants(&entry.path)
+        {
+            let mut tee = boot.tee(&entry.path, data)?;
+            return add(part, &rel, &entry, &mut tee, stamp, work, time);
+        }
         add(part, &rel, &entry, data, stamp, work, time)
     })?;
 
@@ -247,6 +264,34 @@ pub fn build_disk(
             work,
             time,
         )?;
+    }
+
+    let cmdline = kernel_cmdline(config, &gpt, &parts)?;
+    match config.boot {
+        BootType::None => {}
+        BootType::Efi => {
+            let esp = esp.ok_or_else(|| {
+                Error::config(
+                    &config.source,
+                    "BootType",
+                    "efi boot needs an EFI system partition",
+                )
+            })?;
+            if !boot.esp_has_loader {
+                let title = config.hostname.clone().unwrap_or_else(|| "Linux".into());
+                let part = &mut parts[esp];
+                boot.install_systemd_boot(&title, &cmdline, time, &mut |rel, entry, data| {
+                    add(part, rel, entry, data, stamp, work, time)
+                })?;
+            }
+        }
+        BootType::Legacy => {
+            return Err(Error::config(
+                &config.source,
+                "BootType",
+                "legacy (BIOS) boot is not supported yet; use efi",
+            ))
+        }
     }
 
     // FAT file systems first: fstab may name them by volume id.
@@ -348,6 +393,7 @@ pub fn build_disk(
     Ok(BuiltDisk {
         disk,
         partitions,
+        kernel_cmdline: booting.then_some(cmdline),
         notes,
     })
 }
@@ -635,6 +681,32 @@ fn fat_label(name: &str) -> String {
         .collect::<String>()
         .trim_end()
         .to_string()
+}
+
+/// `root=` as the root mount names its file system, then the
+/// configuration's extra arguments.
+fn kernel_cmdline(config: &ImageConfig, gpt: &Gpt, parts: &[Part]) -> Result<String> {
+    let Some(root) = config.mounts.iter().find(|m| m.mount_point == "/") else {
+        return Ok(config.kernel_cmdline.clone());
+    };
+    let Some(i) = config
+        .partitions
+        .iter()
+        .position(|p| p.id == root.partition)
+    else {
+        return Ok(config.kernel_cmdline.clone());
+    };
+    let device = match root.identifier {
+        MountIdentifier::PartUuid => format!("PARTUUID={}", gpt.partitions[i].guid),
+        MountIdentifier::PartLabel => format!("PARTLABEL={}", gpt.partitions[i].name),
+        MountIdentifier::Uuid => format!("UUID={}", parts[i].fs_uuid),
+    };
+    let mut line = format!("root={device} ro");
+    if !config.kernel_cmdline.trim().is_empty() {
+        line.push(' ');
+        line.push_str(config.kernel_cmdline.trim());
+    }
+    Ok(line)
 }
 
 /// `/etc/fstab` for the mounts, root first, each file system named as its

@@ -230,6 +230,17 @@ impl ExtMaker {
     }
 }
 
+impl Drop for ExtMaker {
+    /// A build that stops early stops its `mke2fs` too.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
 /// A size that holds `bytes` of files in `entries` entries with room to
 /// spare: each file rounded to 4 KiB blocks, an inode per 16 KiB, the
 /// journal and 5 % reserved for root.

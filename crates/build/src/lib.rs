@@ -10,6 +10,7 @@
 //! Customizer's YAML. A field the build does not honour is an error naming
 //! the field and the file, never silently dropped.
 
+mod boot;
 pub mod config;
 mod disk;
 mod error;
