@@ -42,11 +42,101 @@ fn initrd_version(path: &str) -> Option<&str> {
 /// Boot files seen in the rootfs, copied to unlinked scratch files.
 pub(crate) struct BootFiles {
     work: std::path::PathBuf,
-    kernels: Vec<(String, File)>,
-    initrds: Vec<(String, File)>,
+    /// (version, path, copy).
+    kernels: Vec<(String, String, File)>,
+    initrds: Vec<(String, String, File)>,
     systemd_boot: Option<File>,
+    /// The tree's GRUB image directories, copied: (platform, copy).
+    grub: Vec<(GrubPlatform, tempfile::TempDir)>,
+    /// The tree's own grub.cfg files, held back until it is known whether
+    /// the build writes its own: (path, entry, bytes).
+    held: Vec<(String, Entry, Vec<u8>)>,
+    /// The tree keeps GRUB's files in /boot/grub2 (Fedora's and Azure
+    /// Linux's name) rather than /boot/grub.
+    pub(crate) grub2: bool,
     /// The ESP already holds the removable-media loader.
     pub(crate) esp_has_loader: bool,
+}
+
+/// A GRUB platform whose images the build makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GrubPlatform {
+    /// UEFI on x86-64: an EFI application.
+    X86_64Efi,
+    /// BIOS: a core image for the BIOS boot partition.
+    I386Pc,
+}
+
+impl GrubPlatform {
+    fn dir(self) -> &'static str {
+        match self {
+            GrubPlatform::X86_64Efi => "x86_64-efi",
+            GrubPlatform::I386Pc => "i386-pc",
+        }
+    }
+
+    /// The file under the tree's GRUB directory, when `path` is one.
+    fn file_of(path: &str) -> Option<(GrubPlatform, &str)> {
+        let rest = path.strip_prefix("usr/lib/grub/")?;
+        [GrubPlatform::X86_64Efi, GrubPlatform::I386Pc]
+            .into_iter()
+            .find_map(|p| {
+                let name = rest.strip_prefix(p.dir())?.strip_prefix('/')?;
+                (!name.is_empty() && !name.contains('/')).then_some((p, name))
+            })
+    }
+
+    /// Modules built into the image: enough to find the file systems,
+    /// read grub.cfg and boot Linux with no module directory at hand.
+    fn modules(self) -> &'static [&'static str] {
+        match self {
+            GrubPlatform::X86_64Efi => &[
+                "part_gpt",
+                "part_msdos",
+                "fat",
+                "ext2",
+                "search",
+                "search_fs_uuid",
+                "search_label",
+                "search_fs_file",
+                "normal",
+                "configfile",
+                "linux",
+                "echo",
+                "test",
+                "boot",
+                "gzio",
+                "ls",
+                "cat",
+                "all_video",
+                "efi_gop",
+                "serial",
+                "terminal",
+            ],
+            GrubPlatform::I386Pc => &[
+                "biosdisk",
+                "part_gpt",
+                "part_msdos",
+                "fat",
+                "ext2",
+                "search",
+                "search_fs_uuid",
+                "search_label",
+                "search_fs_file",
+                "normal",
+                "configfile",
+                "linux",
+                "echo",
+                "test",
+                "boot",
+                "gzio",
+                "ls",
+                "cat",
+                "serial",
+                "terminal",
+            ],
+        }
+    }
 }
 
 impl BootFiles {
@@ -56,6 +146,9 @@ impl BootFiles {
             kernels: Vec::new(),
             initrds: Vec::new(),
             systemd_boot: None,
+            grub: Vec::new(),
+            held: Vec::new(),
+            grub2: false,
             esp_has_loader: false,
         }
     }
@@ -72,17 +165,142 @@ impl BootFiles {
         kernel_version(path).is_some()
             || initrd_version(path).is_some()
             || SYSTEMD_BOOT.contains(&path)
+            || GrubPlatform::file_of(path).is_some()
+    }
+
+    /// Notes a directory of the tree.
+    pub(crate) fn saw_dir(&mut self, path: &str) {
+        if path == "boot/grub2" {
+            self.grub2 = true;
+        }
+    }
+
+    /// Holds the tree's own `grub.cfg` back (true) instead of letting it
+    /// through: the build's own replaces it when it installs GRUB.
+    pub(crate) fn hold(&mut self, entry: &Entry, data: &mut dyn Read) -> Result<bool> {
+        if !matches!(
+            entry.path.as_str(),
+            "boot/grub/grub.cfg" | "boot/grub2/grub.cfg"
+        ) {
+            return Ok(false);
+        }
+        let mut bytes = Vec::new();
+        data.take(1 << 20)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io(&entry.path, e))?;
+        if entry.path.starts_with("boot/grub2") {
+            self.grub2 = true;
+        }
+        self.held.push((entry.path.clone(), entry.clone(), bytes));
+        Ok(true)
+    }
+
+    /// The held grub.cfg files, to let through after all.
+    pub(crate) fn release(&mut self) -> Vec<(String, Entry, Vec<u8>)> {
+        std::mem::take(&mut self.held)
+    }
+
+    /// Whether the tree carries GRUB's images for `platform`.
+    pub(crate) fn has_grub(&self, platform: GrubPlatform) -> bool {
+        self.grub_dir(platform)
+            .is_some_and(|d| d.join("kernel.img").exists())
+    }
+
+    fn grub_dir(&self, platform: GrubPlatform) -> Option<&Path> {
+        self.grub
+            .iter()
+            .find(|(p, _)| *p == platform)
+            .map(|(_, d)| d.path())
+    }
+
+    /// Whether the tree carries systemd-boot.
+    pub(crate) fn has_systemd_boot(&self) -> bool {
+        self.systemd_boot.is_some()
+    }
+
+    /// A GRUB image for `platform` made by `grub-mkimage` from the tree's
+    /// own GRUB files, with `early` as its built-in configuration.
+    pub(crate) fn grub_image(&self, platform: GrubPlatform, early: &str) -> Result<Vec<u8>> {
+        let dir = self.grub_dir(platform).ok_or_else(|| {
+            Error::Layout(format!(
+                "the rootfs has no GRUB for {} (usr/lib/grub/{})",
+                platform.dir(),
+                platform.dir()
+            ))
+        })?;
+        let scratch = tempfile::tempdir_in(&self.work).map_err(|e| Error::io(&self.work, e))?;
+        let cfg = scratch.path().join("early.cfg");
+        let out = scratch.path().join("image");
+        std::fs::write(&cfg, early).map_err(|e| Error::io(&cfg, e))?;
+        let output = std::process::Command::new("grub-mkimage")
+            .args(["-O", platform.dir(), "-d"])
+            .arg(dir)
+            .arg("-o")
+            .arg(&out)
+            .args(["-p", "/boot/grub", "-c"])
+            .arg(&cfg)
+            .args(platform.modules())
+            .output()
+            .map_err(|e| Error::Tool {
+                tool: "grub-mkimage".into(),
+                status: "not started".into(),
+                stderr: format!(
+                    "{e} (GRUB's grub-mkimage, from grub-common, makes the boot images)"
+                ),
+            })?;
+        if !output.status.success() {
+            return Err(Error::Tool {
+                tool: format!("grub-mkimage -O {}", platform.dir()),
+                status: output.status.to_string(),
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            });
+        }
+        std::fs::read(&out).map_err(|e| Error::io(&out, e))
+    }
+
+    /// The tree's `boot.img`, GRUB's BIOS boot sector.
+    pub(crate) fn grub_boot_sector(&self) -> Result<Vec<u8>> {
+        let path = self
+            .grub_dir(GrubPlatform::I386Pc)
+            .map(|d| d.join("boot.img"))
+            .ok_or_else(|| Error::Layout("the rootfs has no GRUB for i386-pc".into()))?;
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        if bytes.len() != 512 {
+            return Err(Error::Layout(format!(
+                "usr/lib/grub/i386-pc/boot.img is {} bytes, not one 512-byte sector",
+                bytes.len()
+            )));
+        }
+        Ok(bytes)
     }
 
     /// A reader that passes `data` through and keeps a copy of what passes
     /// for the file at `path` (one [`BootFiles::wants`]).
     pub(crate) fn tee<'a>(&'a mut self, path: &str, data: &'a mut dyn Read) -> Result<Tee<'a>> {
+        if let Some((platform, name)) = GrubPlatform::file_of(path) {
+            if self.grub_dir(platform).is_none() {
+                let dir = tempfile::Builder::new()
+                    .prefix("grub-")
+                    .tempdir_in(&self.work)
+                    .map_err(|e| Error::io(&self.work, e))?;
+                self.grub.push((platform, dir));
+            }
+            let file = self
+                .grub_dir(platform)
+                .map(|d| d.join(name))
+                .unwrap_or_default();
+            let copy = File::create(&file).map_err(|e| Error::io(&file, e))?;
+            return Ok(Tee {
+                inner: data,
+                copy: io::BufWriter::new(copy),
+            });
+        }
         let copy = tempfile::tempfile_in(&self.work).map_err(|e| Error::io(&self.work, e))?;
         let keep = copy.try_clone().map_err(|e| Error::io(&self.work, e))?;
         if let Some(v) = kernel_version(path) {
-            self.kernels.push((v.to_string(), keep));
+            self.kernels.push((v.to_string(), path.to_string(), keep));
         } else if let Some(v) = initrd_version(path) {
-            self.initrds.push((v.to_string(), keep));
+            self.initrds.push((v.to_string(), path.to_string(), keep));
         } else {
             self.systemd_boot = Some(keep);
         }
@@ -92,16 +310,28 @@ impl BootFiles {
         })
     }
 
+    /// The newest kernel and its initrd, by path: (version, kernel,
+    /// initrd).
+    pub(crate) fn newest_kernel_paths(&self) -> Option<(String, String, Option<String>)> {
+        let k = self.kernels.iter().max_by(|a, b| version_cmp(&a.0, &b.0))?;
+        let initrd = self
+            .initrds
+            .iter()
+            .find(|i| i.0 == k.0)
+            .map(|i| i.1.clone());
+        Some((k.0.clone(), k.1.clone(), initrd))
+    }
+
     /// The newest kernel and its initrd: (version, kernel, initrd).
     pub(crate) fn newest_kernel(&mut self) -> Option<(String, File, Option<File>)> {
         let newest = (0..self.kernels.len())
             .max_by(|&a, &b| version_cmp(&self.kernels[a].0, &self.kernels[b].0))?;
-        let (version, kernel) = self.kernels.swap_remove(newest);
+        let (version, _, kernel) = self.kernels.swap_remove(newest);
         let initrd = self
             .initrds
             .iter()
-            .position(|(v, _)| *v == version)
-            .map(|i| self.initrds.swap_remove(i).1);
+            .position(|i| i.0 == version)
+            .map(|i| self.initrds.swap_remove(i).2);
         Some((version, kernel, initrd))
     }
 
@@ -207,6 +437,53 @@ impl Drop for Tee<'_> {
     fn drop(&mut self) {
         let _ = self.copy.flush();
     }
+}
+
+/// GRUB's BIOS boot sector for a GPT disk whose core image starts at
+/// `core_lba`: `boot.img` with the core image's sector, the boot drive
+/// taken from the BIOS (0xff), the floppy check skipped (two NOPs, as
+/// `grub-install` does for hard disks), and the protective MBR's disk
+/// signature and partition table kept from `mbr`.
+pub(crate) fn grub_mbr(boot_img: &[u8], mbr: &[u8], core_lba: u64) -> Vec<u8> {
+    // Offsets from GRUB's include/grub/i386/pc/boot.h.
+    const BPB: std::ops::Range<usize> = 0x03..0x5a;
+    const KERNEL_SECTOR: usize = 0x5c;
+    const BOOT_DRIVE: usize = 0x64;
+    const DRIVE_CHECK: usize = 0x66;
+    const NT_MAGIC: usize = 0x1b8;
+    let mut out = boot_img[..512].to_vec();
+    out[BPB].copy_from_slice(&mbr[BPB]);
+    out[KERNEL_SECTOR..KERNEL_SECTOR + 8].copy_from_slice(&core_lba.to_le_bytes());
+    out[BOOT_DRIVE] = 0xff;
+    out[DRIVE_CHECK..DRIVE_CHECK + 2].copy_from_slice(&[0x90, 0x90]);
+    out[NT_MAGIC..512].copy_from_slice(&mbr[NT_MAGIC..512]);
+    out
+}
+
+/// A GRUB core image ready to sit at `core_lba`: the list of sectors its
+/// first sector (diskboot) loads — one run, the rest of the image — as
+/// `grub-install` writes it for a BIOS boot partition.
+pub(crate) fn grub_core(mut core: Vec<u8>, core_lba: u64) -> Result<Vec<u8>> {
+    let sectors = core.len().div_ceil(512);
+    if sectors < 2 {
+        return Err(Error::Layout(
+            "the GRUB core image is smaller than two sectors".into(),
+        ));
+    }
+    core.resize(sectors * 512, 0);
+    let rest = u16::try_from(sectors - 1).map_err(|_| {
+        Error::Layout(format!(
+            "the GRUB core image is {sectors} sectors, too many for its loader"
+        ))
+    })?;
+    // struct grub_pc_bios_boot_blocklist { u64 start; u16 len; u16 segment; }
+    // at the end of the first sector; the segment the kernel loads at, one
+    // sector past 0x8000.
+    let at = 512 - 12;
+    core[at..at + 8].copy_from_slice(&(core_lba + 1).to_le_bytes());
+    core[at + 8..at + 10].copy_from_slice(&rest.to_le_bytes());
+    core[at + 10..at + 12].copy_from_slice(&0x820u16.to_le_bytes());
+    Ok(core)
 }
 
 /// Versions compared as `sort -V` does, near enough: runs of digits as

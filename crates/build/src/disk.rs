@@ -12,7 +12,7 @@ use blocksink::{AssembledDisk, BlockSource, BuildStamp};
 use gpt::{Gpt, Partition};
 use uuid::Uuid;
 
-use crate::boot::BootFiles;
+use crate::boot::{grub_core, BootFiles, GrubPlatform};
 use crate::config::{BootType, FileSource, FsType, ImageConfig, MountIdentifier, PartitionRole};
 use crate::ext::ExtMaker;
 use crate::rootfs::{Entry, EntryKind, Rootfs};
@@ -230,8 +230,14 @@ pub fn build_disk(
         if Some(pi) == esp {
             boot.saw_esp_file(&rel);
         }
-        if booting && matches!(entry.kind, EntryKind::File { .. }) && BootFiles::wants(&entry.path)
-        {
+        if booting && entry.kind == EntryKind::Dir {
+            boot.saw_dir(&entry.path);
+        }
+        let file = matches!(entry.kind, EntryKind::File { .. });
+        if booting && file && boot.hold(&entry, data)? {
+            return Ok(());
+        }
+        if booting && file && BootFiles::wants(&entry.path) {
             let mut tee = boot.tee(&entry.path, data)?;
             return add(part, &rel, &entry, &mut tee, stamp, work, time);
         }
@@ -267,30 +273,112 @@ pub fn build_disk(
     }
 
     let cmdline = kernel_cmdline(config, &gpt, &parts)?;
-    match config.boot {
-        BootType::None => {}
-        BootType::Efi => {
-            let esp = esp.ok_or_else(|| {
-                Error::config(
-                    &config.source,
-                    "BootType",
-                    "efi boot needs an EFI system partition",
-                )
-            })?;
-            if !boot.esp_has_loader {
-                let title = config.hostname.clone().unwrap_or_else(|| "Linux".into());
-                let part = &mut parts[esp];
-                boot.install_systemd_boot(&title, &cmdline, time, &mut |rel, entry, data| {
-                    add(part, rel, entry, data, stamp, work, time)
-                })?;
+    let bios = config
+        .partitions
+        .iter()
+        .position(|p| p.role == PartitionRole::BiosBoot);
+    // (LBA, core image) for the BIOS boot partition, and the boot sector.
+    let mut bios_boot: Option<(u64, Vec<u8>, Vec<u8>)> = None;
+    if booting {
+        let title = config.hostname.clone().unwrap_or_else(|| "Linux".into());
+        let need = |what: &str| Error::config(&config.source, "BootType", what.to_string());
+        let mut grub_installed = false;
+        // BIOS: asked for, or possible beside UEFI (a hybrid disk).
+        if let Some(bp) = bios.filter(|_| boot.has_grub(GrubPlatform::I386Pc)) {
+            let early = grub_early_config(&router, &parts)?;
+            let lba = gpt.partitions[bp].first_lba;
+            let core = grub_core(boot.grub_image(GrubPlatform::I386Pc, &early)?, lba)?;
+            if core.len() as u64 > parts[bp].size {
+                return Err(Error::Layout(format!(
+                    "GRUB's core image is {} bytes, more than {} holds ({} bytes)",
+                    core.len(),
+                    parts[bp].what,
+                    parts[bp].size
+                )));
             }
+            bios_boot = Some((lba, core, boot.grub_boot_sector()?));
+            grub_installed = true;
+        } else if config.boot == BootType::Legacy {
+            return Err(match bios {
+                None => need("legacy boot needs a BIOS boot partition (the bios_grub flag) for GRUB's core image"),
+                Some(_) => Error::Layout(
+                    "legacy boot needs GRUB for BIOS in the rootfs (usr/lib/grub/i386-pc, from grub-pc-bin or grub2-pc-modules)".into(),
+                ),
+            });
         }
-        BootType::Legacy => {
-            return Err(Error::config(
-                &config.source,
-                "BootType",
-                "legacy (BIOS) boot is not supported yet; use efi",
-            ))
+        // UEFI: the packages' loader, else the tree's systemd-boot, else
+        // its GRUB.
+        match esp {
+            Some(e) if !boot.esp_has_loader => {
+                let part = &mut parts[e];
+                let mut to_esp = |rel: &str, entry: &Entry, data: &mut dyn Read| {
+                    add(part, rel, entry, data, stamp, work, time)
+                };
+                if boot.has_systemd_boot() {
+                    boot.install_systemd_boot(&title, &cmdline, time, &mut to_esp)?;
+                } else if boot.has_grub(GrubPlatform::X86_64Efi) {
+                    let early = grub_early_config(&router, &parts)?;
+                    let image = boot.grub_image(GrubPlatform::X86_64Efi, &early)?;
+                    let part = &mut parts[e];
+                    let path = "EFI/BOOT/BOOTX64.EFI";
+                    let entry = file_entry(path, Vec::new(), 0o644, time).1;
+                    let entry = Entry {
+                        kind: EntryKind::File {
+                            len: image.len() as u64,
+                        },
+                        ..entry
+                    };
+                    add(part, path, &entry, &mut image.as_slice(), stamp, work, time)?;
+                    grub_installed = true;
+                } else if config.boot == BootType::Efi {
+                    return Err(Error::Layout(
+                        "the ESP has no EFI/BOOT/BOOTX64.EFI and the rootfs has neither systemd-boot \
+                         (usr/lib/systemd/boot/efi/systemd-bootx64.efi) nor GRUB for UEFI \
+                         (usr/lib/grub/x86_64-efi) to install"
+                            .into(),
+                    ));
+                }
+            }
+            Some(_) => {}
+            None if config.boot == BootType::Efi => {
+                return Err(need(
+                    "efi boot needs an EFI system partition (the esp flag)",
+                ));
+            }
+            None => {}
+        }
+        if grub_installed {
+            let (path, text) = grub_cfg(&router, &parts, &boot, &title, &cmdline)?;
+            let (pi, rel) = router
+                .route(&path)
+                .ok_or_else(|| Error::Layout(format!("/{path}: no partition is mounted at /")))?;
+            let entry = file_entry(&path, text.clone().into_bytes(), 0o644, time).1;
+            add(
+                &mut parts[pi],
+                &rel,
+                &entry,
+                &mut text.as_bytes(),
+                stamp,
+                work,
+                time,
+            )?;
+        }
+        for (path, entry, bytes) in boot.release() {
+            if grub_installed {
+                continue;
+            }
+            let (pi, rel) = router
+                .route(&path)
+                .ok_or_else(|| Error::Layout(format!("/{path}: no partition is mounted at /")))?;
+            add(
+                &mut parts[pi],
+                &rel,
+                &entry,
+                &mut bytes.as_slice(),
+                stamp,
+                work,
+                time,
+            )?;
         }
     }
 
@@ -358,8 +446,16 @@ pub fn build_disk(
 
     let mut disk = AssembledDisk::new(config.disk_size);
     let place_err = |e: io::Error| Error::Layout(format!("assembling the disk: {e}"));
-    for (offset, bytes) in gpt.regions()? {
+    for (offset, mut bytes) in gpt.regions()? {
+        if let (0, Some((_, _, boot_img))) = (offset, &bios_boot) {
+            let lba = bios_boot.as_ref().map_or(0, |b| b.0);
+            let mbr = crate::boot::grub_mbr(boot_img, &bytes[..512], lba);
+            bytes[..512].copy_from_slice(&mbr);
+        }
         disk.place_bytes(offset, bytes).map_err(place_err)?;
+    }
+    if let Some((lba, core, _)) = bios_boot {
+        disk.place_bytes(lba * SECTOR, core).map_err(place_err)?;
     }
     for (part, image) in parts.iter().zip(images) {
         if let Some(image) = image {
@@ -681,6 +777,85 @@ fn fat_label(name: &str) -> String {
         .collect::<String>()
         .trim_end()
         .to_string()
+}
+
+/// Where /boot is: its partition, and its path there ("boot", or "" when
+/// /boot is a partition of its own).
+fn boot_dir(router: &Router, parts: &[Part]) -> Result<(usize, String)> {
+    let (pi, rel) = router
+        .route("boot/x")
+        .ok_or_else(|| Error::Layout("/boot: no partition is mounted at /".into()))?;
+    if !matches!(
+        parts[pi].fs,
+        Some(FsType::Ext2 | FsType::Ext3 | FsType::Ext4)
+    ) {
+        return Err(Error::Layout(format!(
+            "/boot is on {}; GRUB is installed to read it from an ext file system",
+            parts[pi].what
+        )));
+    }
+    let dir = rel.strip_suffix("x").unwrap_or("").trim_end_matches('/');
+    Ok((pi, dir.to_string()))
+}
+
+/// GRUB's built-in configuration: find the file system holding /boot by
+/// its UUID and read grub.cfg there.
+fn grub_early_config(router: &Router, parts: &[Part]) -> Result<String> {
+    let (pi, dir) = boot_dir(router, parts)?;
+    let prefix = if dir.is_empty() {
+        String::new()
+    } else {
+        format!("/{dir}")
+    };
+    Ok(format!(
+        "search --no-floppy --fs-uuid --set=root {}\nset prefix=($root){prefix}/grub\n",
+        parts[pi].fs_uuid
+    ))
+}
+
+/// The grub.cfg GRUB reads: one entry for the newest kernel, the serial
+/// console and the screen both. Returns its path in the tree and its text.
+fn grub_cfg(
+    router: &Router,
+    parts: &[Part],
+    boot: &BootFiles,
+    title: &str,
+    cmdline: &str,
+) -> Result<(String, String)> {
+    let (pi, dir) = boot_dir(router, parts)?;
+    let (version, kernel, initrd) = boot.newest_kernel_paths().ok_or_else(|| {
+        Error::Layout(
+            "the configuration boots, but the rootfs has no kernel (/boot/vmlinuz-VERSION)".into(),
+        )
+    })?;
+    // Paths as GRUB sees them: from the root of /boot's file system.
+    let in_fs = |p: &str| -> String {
+        let name = p.rsplit('/').next().unwrap_or(p);
+        if dir.is_empty() {
+            format!("/{name}")
+        } else {
+            format!("/{dir}/{name}")
+        }
+    };
+    let grub_dir = if boot.grub2 { "grub2" } else { "grub" };
+    let mut text = format!(
+        "# GRUB configuration (made by imgconv build)\n\
+         set default=0\n\
+         set timeout=1\n\
+         serial --unit=0 --speed=115200\n\
+         terminal_input console serial\n\
+         terminal_output console serial\n\
+         menuentry '{title}, Linux {version}' {{\n\
+         \tsearch --no-floppy --fs-uuid --set=root {}\n\
+         \tlinux {} {cmdline}\n",
+        parts[pi].fs_uuid,
+        in_fs(&kernel),
+    );
+    if let Some(initrd) = initrd {
+        text.push_str(&format!("\tinitrd {}\n", in_fs(&initrd)));
+    }
+    text.push_str("}\n");
+    Ok((format!("boot/{grub_dir}/grub.cfg"), text))
 }
 
 /// `root=` as the root mount names its file system, then the
