@@ -172,7 +172,13 @@ pub fn build_disk(
     let mut skip: HashSet<String> = generated.iter().map(|g| g.0.clone()).collect();
     skip.insert("etc/fstab".into());
 
-    let work = &options.work_dir;
+    // Scratch files live in a directory of their own, gone when the build
+    // returns; the images in it are open by then and outlive their names.
+    let scratch = tempfile::Builder::new()
+        .prefix("imgconv-build-")
+        .tempdir_in(&options.work_dir)
+        .map_err(|e| Error::io(&options.work_dir, e))?;
+    let work = scratch.path();
     let esp = config
         .partitions
         .iter()
@@ -534,7 +540,7 @@ fn layout(config: &ImageConfig, stamp: &BuildStamp) -> Result<Gpt> {
         }
         if first < previous_end {
             return Err(Error::Layout(format!(
-                "{} starts at byte {}, inside the partition before it",
+                "{} starts at byte {}, inside the partition before it: partitions may not overlap",
                 shown(),
                 spec.start
             )));

@@ -14,155 +14,6 @@ use imgbuild::{
 };
 use testkit::{run, run_ok};
 
-/// A tar with what a distribution's tree holds that a plain copy would
-/// lose: owners, set-id bits, device nodes, links, capabilities.
-fn rootfs_tar(path: &Path) {
-    let mut b = tar::Builder::new(File::create(path).unwrap());
-    let mut add = |name: &str,
-                   ty: tar::EntryType,
-                   mode: u32,
-                   owner: (u64, u64),
-                   data: &[u8],
-                   link: Option<&str>,
-                   pax: &[(&str, &[u8])]| {
-        if !pax.is_empty() {
-            b.append_pax_extensions(pax.iter().copied()).unwrap();
-        }
-        let mut h = tar::Header::new_ustar();
-        h.set_entry_type(ty);
-        h.set_mode(mode);
-        h.set_uid(owner.0);
-        h.set_gid(owner.1);
-        h.set_mtime(1_600_000_000);
-        h.set_size(data.len() as u64);
-        if let Some(l) = link {
-            h.set_link_name(l).unwrap();
-        }
-        if ty == tar::EntryType::Char {
-            h.set_device_major(5).unwrap();
-            h.set_device_minor(1).unwrap();
-        }
-        b.append_data(&mut h, name, data).unwrap();
-    };
-    use tar::EntryType as T;
-    add("./", T::Directory, 0o755, (0, 0), b"", None, &[]);
-    add("./etc/", T::Directory, 0o755, (0, 0), b"", None, &[]);
-    add(
-        "./etc/shadow",
-        T::Regular,
-        0o640,
-        (0, 42),
-        b"root:*:19000:0:99999:7:::\n",
-        None,
-        &[],
-    );
-    add(
-        "./etc/fstab",
-        T::Regular,
-        0o644,
-        (0, 0),
-        b"# from the rootfs, replaced\n",
-        None,
-        &[],
-    );
-    add("./usr/", T::Directory, 0o755, (0, 0), b"", None, &[]);
-    add("./usr/bin/", T::Directory, 0o755, (0, 0), b"", None, &[]);
-    add(
-        "./usr/bin/passwd",
-        T::Regular,
-        0o4755,
-        (0, 0),
-        b"\x7fELF-passwd",
-        None,
-        &[],
-    );
-    add(
-        "./usr/bin/ping",
-        T::Regular,
-        0o755,
-        (0, 0),
-        b"\x7fELF-ping",
-        None,
-        &[(
-            "SCHILY.xattr.security.capability",
-            &[
-                1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-            ],
-        )],
-    );
-    add(
-        "./usr/bin/ping6",
-        T::Link,
-        0o755,
-        (0, 0),
-        b"",
-        Some("./usr/bin/ping"),
-        &[],
-    );
-    add(
-        "./usr/bin/sh",
-        T::Symlink,
-        0o777,
-        (0, 0),
-        b"",
-        Some("busybox"),
-        &[],
-    );
-    add("./home/", T::Directory, 0o755, (0, 0), b"", None, &[]);
-    add(
-        "./home/user/",
-        T::Directory,
-        0o700,
-        (1000, 1000),
-        b"",
-        None,
-        &[],
-    );
-    add(
-        "./home/user/notes",
-        T::Regular,
-        0o600,
-        (1000, 1000),
-        b"mine",
-        None,
-        &[],
-    );
-    add("./dev/", T::Directory, 0o755, (0, 0), b"", None, &[]);
-    add("./dev/console", T::Char, 0o600, (0, 5), b"", None, &[]);
-    add("./boot/", T::Directory, 0o755, (0, 0), b"", None, &[]);
-    add("./boot/efi/", T::Directory, 0o700, (0, 0), b"", None, &[]);
-    add(
-        "./boot/efi/EFI/",
-        T::Directory,
-        0o700,
-        (0, 0),
-        b"",
-        None,
-        &[],
-    );
-    add(
-        "./boot/efi/EFI/BOOT/",
-        T::Directory,
-        0o700,
-        (0, 0),
-        b"",
-        None,
-        &[],
-    );
-    add(
-        "./boot/efi/EFI/BOOT/BOOTX64.EFI",
-        T::Regular,
-        0o700,
-        (0, 0),
-        &vec![0x4d; 300_000],
-        None,
-        &[],
-    );
-    let long = format!("./usr/share/{}/file", "d".repeat(120));
-    add(&long, T::Regular, 0o644, (0, 0), b"long", None, &[]);
-    b.finish().unwrap();
-}
-
 fn config(dir: &Path) -> ImageConfig {
     ImageConfig {
         source: dir.join("test.json"),
@@ -235,7 +86,7 @@ fn extract(raw: &Path, start: u64, size: u64, out: &Path) {
 fn build(dir: &Path, seed: &str) -> (PathBuf, imgbuild::BuiltDisk) {
     let tar = dir.join("rootfs.tar");
     if !tar.exists() {
-        rootfs_tar(&tar);
+        testkit::rootfs::sample_tar(&tar);
     }
     let rootfs = Rootfs::open(&tar).unwrap();
     let options = BuildOptions {
@@ -312,7 +163,7 @@ fn a_rootfs_archive_becomes_a_clean_disk_with_its_owners() {
         efi.contains("Type: directory") && efi.contains("Mode:  0700"),
         "{efi}"
     );
-    let long = debugfs(&format!("cat /usr/share/{}/file", "d".repeat(120)));
+    let long = debugfs(&format!("cat /{}", testkit::rootfs::long_path()));
     assert_eq!(long, "long");
     // blkid agrees on the identifiers fstab uses.
     let uuid = run_ok(

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 pub mod iso;
+pub mod rootfs;
 
 /// A small deterministic pseudo-random generator (xorshift64*), so sample
 /// disks are the same on every run.
