@@ -1,9 +1,16 @@
 //! Image configurations: one model, read from the toolkit's JSON or Image
 //! Customizer's YAML.
 
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+mod node;
+pub mod toolkit;
 
 /// Bytes in a MiB, the unit of the toolkit's partition bounds.
 pub const MIB: u64 = 1 << 20;
@@ -158,4 +165,473 @@ pub enum FileSource {
     /// Bytes written in the configuration itself (Image Customizer's
     /// `content`).
     Content(String),
+}
+
+impl ImageConfig {
+    /// Reads an image configuration, choosing the format by the file's
+    /// extension: `.json` is the toolkit's ([`toolkit::load`]).
+    pub fn load(path: impl AsRef<Path>) -> Result<ImageConfig> {
+        let path = path.as_ref();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("json") => toolkit::load(path),
+            _ => Err(Error::config(
+                path,
+                "(file name)",
+                "cannot tell the format: expected a .json file (the toolkit's image \
+                 configuration)",
+            )),
+        }
+    }
+}
+
+/// Configurations larger than this are refused before they are read: the
+/// largest Azure Linux ships are a few KiB.
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// The text of a configuration file.
+pub(crate) fn read_text(path: &Path) -> Result<String> {
+    let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(Error::config(
+            path,
+            "(document)",
+            format!(
+                "{} bytes is too large for an image configuration (at most {MAX_CONFIG_BYTES})",
+                meta.len()
+            ),
+        ));
+    }
+    fs::read_to_string(path).map_err(|e| Error::io(path, e))
+}
+
+/// A path written in the configuration, relative to the configuration's
+/// directory unless absolute.
+pub(crate) fn resolve(source: &Path, written: &str) -> PathBuf {
+    let written = Path::new(written);
+    if written.is_absolute() {
+        return written.to_path_buf();
+    }
+    match source.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join(written),
+        _ => written.to_path_buf(),
+    }
+}
+
+/// Permission bits written as an octal string (`"644"`, `"0755"`), as both
+/// tools read them: only the 0o777 bits may be set.
+pub(crate) fn parse_mode(text: &str) -> std::result::Result<u32, String> {
+    if text.is_empty() || !text.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return Err(format!(
+            "{text:?} is not an octal number such as \"644\" or \"0755\""
+        ));
+    }
+    match u32::from_str_radix(text, 8) {
+        Ok(mode) if mode <= 0o777 => Ok(mode),
+        _ => Err(format!(
+            "{text:?} sets bits beyond the permission bits (0o777)"
+        )),
+    }
+}
+
+/// Sectors of 512 bytes: the unit of partition bounds on the disk.
+const SECTOR: u64 = 512;
+/// The protective MBR, the GPT header and 128 entries of 128 bytes
+/// (UEFI 2.10 §5.3): no partition may start before this.
+const GPT_PRIMARY_BYTES: u64 = 34 * SECTOR;
+/// The backup entries and header at the end of the disk (UEFI 2.10 §5.3.2).
+const GPT_BACKUP_BYTES: u64 = 33 * SECTOR;
+/// Entries in the partition array both tools write.
+const GPT_ENTRIES: usize = 128;
+/// A GPT partition name holds 36 UTF-16 units with the terminating NUL;
+/// both tools allow 35 ASCII characters.
+const MAX_LABEL_CHARS: usize = 35;
+
+/// Where the parts of an [`ImageConfig`] were written, as key paths in its
+/// file, so that the checks both readers share name the field as the file
+/// spells it.
+#[derive(Debug, Default)]
+pub(crate) struct Origins {
+    /// The disk's size (`Disks[0].MaxSize`).
+    pub(crate) disk_size: String,
+    /// The list of partitions.
+    pub(crate) partitions: String,
+    /// One per partition, in the same order.
+    pub(crate) partition: Vec<PartitionOrigin>,
+    /// The boot type.
+    pub(crate) boot: String,
+    /// The list the mounts come from.
+    pub(crate) mounts: String,
+    /// One per mount, in the same order.
+    pub(crate) mount: Vec<MountOrigin>,
+    /// The host name.
+    pub(crate) hostname: String,
+    /// The kernel command line.
+    pub(crate) kernel_cmdline: String,
+    /// The destination of each additional file, in the same order.
+    pub(crate) additional_files: Vec<String>,
+    /// How the format asks for an EFI system partition (for messages).
+    pub(crate) esp_hint: &'static str,
+    /// How the format asks for a BIOS boot partition (for messages).
+    pub(crate) bios_boot_hint: &'static str,
+}
+
+/// Where one partition's fields were written.
+#[derive(Debug, Default)]
+pub(crate) struct PartitionOrigin {
+    pub(crate) id: String,
+    pub(crate) label: String,
+    pub(crate) start: String,
+    pub(crate) end: String,
+}
+
+/// Where one mount's fields were written.
+#[derive(Debug, Default)]
+pub(crate) struct MountOrigin {
+    pub(crate) partition: String,
+    pub(crate) mount_point: String,
+    pub(crate) options: String,
+    pub(crate) identifier: String,
+}
+
+impl ImageConfig {
+    /// The checks both formats share: a layout that fits a GPT disk, mounts
+    /// that make an fstab, what each boot type needs.
+    pub(crate) fn validate(&self, o: &Origins) -> Result<()> {
+        self.validate_layout(o)?;
+        self.validate_mounts(o)?;
+        self.validate_system(o)
+    }
+
+    fn validate_layout(&self, o: &Origins) -> Result<()> {
+        let err = |field: &str, message: String| Error::config(&self.source, field, message);
+        let size = self.disk_size;
+        if size % SECTOR != 0 {
+            return Err(err(
+                &o.disk_size,
+                format!("{size} bytes is not a whole number of 512-byte sectors"),
+            ));
+        }
+        if size < GPT_PRIMARY_BYTES + GPT_BACKUP_BYTES + SECTOR {
+            return Err(err(
+                &o.disk_size,
+                format!("{size} bytes is too small for a GPT disk"),
+            ));
+        }
+        if self.partitions.is_empty() {
+            return Err(err(&o.partitions, "the disk needs partitions".into()));
+        }
+        if self.partitions.len() > GPT_ENTRIES {
+            return Err(err(
+                &o.partitions,
+                format!(
+                    "{} partitions, but a GPT holds at most {GPT_ENTRIES}",
+                    self.partitions.len()
+                ),
+            ));
+        }
+        let usable_end = size - GPT_BACKUP_BYTES;
+        let last = self.partitions.len() - 1;
+        let mut ids = HashSet::new();
+        for (i, (p, at)) in self.partitions.iter().zip(&o.partition).enumerate() {
+            if p.id.is_empty() {
+                return Err(err(&at.id, "a partition needs an ID".into()));
+            }
+            if !ids.insert(p.id.as_str()) {
+                return Err(err(
+                    &at.id,
+                    format!("partition ID {:?} is used twice", p.id),
+                ));
+            }
+            if !p.label.is_ascii() || p.label.chars().any(|c| c.is_ascii_control()) {
+                return Err(err(
+                    &at.label,
+                    format!("{:?}: a partition name must be printable ASCII", p.label),
+                ));
+            }
+            if p.label.len() > MAX_LABEL_CHARS {
+                return Err(err(
+                    &at.label,
+                    format!(
+                        "{:?} is {} characters; a GPT partition name holds at most {MAX_LABEL_CHARS}",
+                        p.label,
+                        p.label.len()
+                    ),
+                ));
+            }
+            if p.start % SECTOR != 0 {
+                return Err(err(
+                    &at.start,
+                    format!("start {} is not a multiple of 512 bytes", p.start),
+                ));
+            }
+            if p.start < GPT_PRIMARY_BYTES {
+                return Err(err(
+                    &at.start,
+                    format!(
+                        "partition {:?} starts at byte {}, inside the protective MBR and primary \
+                         GPT (the first {GPT_PRIMARY_BYTES} bytes)",
+                        p.id, p.start
+                    ),
+                ));
+            }
+            match p.end {
+                Some(end) => {
+                    if end % SECTOR != 0 {
+                        return Err(err(
+                            &at.end,
+                            format!("end {end} is not a multiple of 512 bytes"),
+                        ));
+                    }
+                    if end <= p.start {
+                        return Err(err(
+                            &at.end,
+                            format!(
+                                "partition {:?} ends (byte {end}) at or before its start (byte {})",
+                                p.id, p.start
+                            ),
+                        ));
+                    }
+                    if end > usable_end {
+                        return Err(err(
+                            &at.end,
+                            format!(
+                                "partition {:?} ends at byte {end}, past the disk's usable end \
+                                 (byte {usable_end}: {size} bytes less the backup GPT's 33 sectors)",
+                                p.id
+                            ),
+                        ));
+                    }
+                }
+                None => {
+                    if i != last {
+                        return Err(err(
+                            &at.end,
+                            format!(
+                                "partition {:?} runs to the end of the disk, so it must be the \
+                                 last partition",
+                                p.id
+                            ),
+                        ));
+                    }
+                    if p.start >= usable_end {
+                        return Err(err(
+                            &at.start,
+                            format!(
+                                "partition {:?} starts at byte {}, at or past the disk's usable \
+                                 end (byte {usable_end})",
+                                p.id, p.start
+                            ),
+                        ));
+                    }
+                }
+            }
+            if i > 0 {
+                let prev = &self.partitions[i - 1];
+                if p.start < prev.start {
+                    return Err(err(
+                        &at.start,
+                        format!(
+                            "partition {:?} starts before partition {:?}: partitions must be \
+                             listed in the order of their start",
+                            p.id, prev.id
+                        ),
+                    ));
+                }
+                // A previous partition without an end was refused above.
+                if let Some(prev_end) = prev.end {
+                    if prev_end > p.start {
+                        return Err(err(
+                            &at.start,
+                            format!(
+                                "partition {:?} (bytes {}..) overlaps partition {:?} (bytes {}..{prev_end})",
+                                p.id, p.start, prev.id, prev.start
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_mounts(&self, o: &Origins) -> Result<()> {
+        let err = |field: &str, message: String| Error::config(&self.source, field, message);
+        let mut points: HashMap<&str, &str> = HashMap::new();
+        let mut mounted: HashMap<&str, &str> = HashMap::new();
+        for (m, at) in self.mounts.iter().zip(&o.mount) {
+            let Some(p) = self.partitions.iter().find(|p| p.id == m.partition) else {
+                return Err(err(
+                    &at.partition,
+                    format!("no partition has the ID {:?}", m.partition),
+                ));
+            };
+            if p.fs.is_none() {
+                return Err(err(
+                    &at.partition,
+                    format!(
+                        "partition {:?} has no file system, so it cannot be mounted at {:?}",
+                        p.id, m.mount_point
+                    ),
+                ));
+            }
+            check_mount_point(&m.mount_point).map_err(|e| err(&at.mount_point, e))?;
+            if let Some(other) = points.insert(&m.mount_point, &m.partition) {
+                return Err(err(
+                    &at.mount_point,
+                    format!(
+                        "{:?} is the mount point of both partition {other:?} and partition {:?}",
+                        m.mount_point, m.partition
+                    ),
+                ));
+            }
+            if let Some(other) = mounted.insert(&m.partition, &m.mount_point) {
+                return Err(err(
+                    &at.partition,
+                    format!(
+                        "partition {:?} is mounted twice, at {other:?} and at {:?}",
+                        m.partition, m.mount_point
+                    ),
+                ));
+            }
+            if m.options.is_empty()
+                || m.options
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(err(
+                    &at.options,
+                    format!(
+                        "{:?}: mount options must be a non-empty list without spaces \
+                         (fstab's fourth field)",
+                        m.options
+                    ),
+                ));
+            }
+            if m.identifier == MountIdentifier::PartLabel && p.label.is_empty() {
+                return Err(err(
+                    &at.identifier,
+                    format!(
+                        "mounting by partition label needs partition {:?} to have a name",
+                        p.id
+                    ),
+                ));
+            }
+        }
+        if self.boot != BootType::None && !points.contains_key("/") {
+            return Err(err(
+                &o.mounts,
+                "a bootable image needs a file system mounted at \"/\"".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_system(&self, o: &Origins) -> Result<()> {
+        let err = |field: &str, message: String| Error::config(&self.source, field, message);
+        let has = |role| self.partitions.iter().any(|p| p.role == role);
+        match self.boot {
+            BootType::Efi if !has(PartitionRole::Esp) => {
+                return Err(err(
+                    &o.boot,
+                    format!("efi boot needs an EFI system partition ({})", o.esp_hint),
+                ));
+            }
+            BootType::Legacy if !has(PartitionRole::BiosBoot) => {
+                return Err(err(
+                    &o.boot,
+                    format!(
+                        "legacy boot needs a BIOS boot partition for GRUB's core image ({})",
+                        o.bios_boot_hint
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(name) = &self.hostname {
+            check_hostname(name).map_err(|e| err(&o.hostname, e))?;
+        }
+        if self.kernel_cmdline.chars().any(char::is_control) {
+            return Err(err(
+                &o.kernel_cmdline,
+                "the kernel command line must be one line without control characters".into(),
+            ));
+        }
+        for (f, at) in self.additional_files.iter().zip(&o.additional_files) {
+            check_destination(&f.destination).map_err(|e| err(at, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// An absolute, normalized path without white space (an fstab field).
+fn check_mount_point(path: &str) -> std::result::Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("mount point {path:?} is not an absolute path"));
+    }
+    if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "mount point {path:?} contains white space, which fstab cannot hold"
+        ));
+    }
+    check_normalized(path).map_err(|e| format!("mount point {e}"))
+}
+
+/// An absolute, normalized path in the image.
+fn check_destination(path: &str) -> std::result::Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("destination {path:?} is not an absolute path"));
+    }
+    if path == "/" || path.ends_with('/') {
+        return Err(format!(
+            "destination {path:?} names a directory, not a file"
+        ));
+    }
+    if path.contains('\0') {
+        return Err(format!("destination {path:?} contains a NUL byte"));
+    }
+    check_normalized(path).map_err(|e| format!("destination {e}"))
+}
+
+/// No empty, `.` or `..` components: one path, one spelling.
+fn check_normalized(path: &str) -> std::result::Result<(), String> {
+    if path == "/" {
+        return Ok(());
+    }
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    if rest
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Err(format!(
+            "{path:?} is not normalized (no `//`, `.`, `..` or trailing `/`)"
+        ));
+    }
+    Ok(())
+}
+
+/// A host name as both tools accept it: a DNS name of letters, digits and
+/// hyphens, labels of 1 to 63 characters, 253 in all, no underscore.
+fn check_hostname(name: &str) -> std::result::Result<(), String> {
+    let bad = || format!("{name:?} is not a valid host name (letters, digits, hyphens and dots)");
+    if name.is_empty() || name.len() > 253 {
+        return Err(bad());
+    }
+    let name = name.strip_suffix('.').unwrap_or(name);
+    for label in name.split('.') {
+        if label.is_empty()
+            || label.len() > 63
+            || label.starts_with('-')
+            || label.ends_with('-')
+            || !label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(bad());
+        }
+    }
+    Ok(())
 }

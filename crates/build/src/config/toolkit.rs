@@ -1,0 +1,688 @@
+//! The Azure Linux toolkit's image configuration JSON (`toolkit/imageconfigs/*.json`,
+//! described in the toolkit's `docs/formats/imageconfig.md`).
+//!
+//! One disk and one system configuration are read; every field is either
+//! honoured (see the table in [`crate::config`]) or refused with an error
+//! naming it. Keys are matched exactly as the toolkit's samples spell them.
+//!
+//! ```no_run
+//! let config = imgbuild::config::toolkit::load("core-efi.json")?;
+//! assert_eq!(config.boot, imgbuild::BootType::Efi);
+//! # Ok::<(), imgbuild::Error>(())
+//! ```
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use uuid::Uuid;
+
+use super::node::{Field, Node};
+use super::{
+    parse_mode, read_text, resolve, AdditionalFile, Artifact, BootType, FileSource, FsType,
+    ImageConfig, Mount, MountIdentifier, MountOrigin, Origins, PartitionOrigin, PartitionRole,
+    PartitionSpec, MIB,
+};
+use crate::error::{Error, Result};
+
+/// Reads the toolkit image configuration at `path`.
+pub fn load(path: impl AsRef<Path>) -> Result<ImageConfig> {
+    let path = path.as_ref();
+    let text = read_text(path)?;
+    parse(&text, path)
+}
+
+/// Reads a toolkit image configuration from its text. `source` is the file
+/// it came from: errors name it, and relative paths in it are relative to
+/// its directory.
+pub fn parse(text: &str, source: impl AsRef<Path>) -> Result<ImageConfig> {
+    let source = source.as_ref();
+    let root: Node = serde_json::from_str(text).map_err(|e| syntax_error(source, &e))?;
+    Reader { source }.config(Field::root(source, &root))
+}
+
+fn syntax_error(source: &Path, e: &serde_json::Error) -> Error {
+    let text = e.to_string();
+    // serde_json appends the place; it becomes the field.
+    let message = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(m, _)| m);
+    Error::config(
+        source,
+        format!("line {}, column {}", e.line(), e.column()),
+        format!("not valid JSON: {message}"),
+    )
+}
+
+/// Why the package-stage fields are refused.
+const PACKAGE_STAGE: &str = "not honoured until the package stage exists; build the root \
+                             file system with the packages and pass it instead";
+
+/// The toolkit's partition type names (`Type`) and their GUIDs
+/// (`toolkit/tools/imagegen/configuration/partitiontype.go`).
+const PARTITION_TYPES: &[(&str, &str)] = &[
+    ("linux", "0fc63daf-8483-4772-8e79-3d69d8477de4"),
+    ("esp", "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"),
+    ("xbootldr", "bc13c2ff-59e6-4262-a352-b275fd6f7172"),
+    ("linux-root-amd64", "4f68bce3-e8cd-4db1-96e7-fbcaf984b709"),
+    ("linux-swap", "0657fd6d-a4ab-43c4-84e5-0933c84b4f4f"),
+    ("linux-home", "933ac7e1-2eb4-4f13-b844-0e14e2aef915"),
+    ("linux-srv", "3b8f8425-20e0-4f3b-907f-1a25a76f98e8"),
+    ("linux-var", "4d21b016-b534-45c2-a9fb-5c16e091fd2d"),
+    ("linux-tmp", "7ec6f557-3bc5-4aca-b293-16ef5df639d1"),
+    ("linux-lvm", "e6d6d379-f507-44c2-a23c-238f2a3df928"),
+    ("linux-raid", "a19d880f-05fc-4d3b-a006-743f0f84911e"),
+    ("linux-luks", "ca7d7ccb-63ed-4c53-861c-1742536059cc"),
+    ("linux-dm-crypt", "7ffec5c9-2d00-49b7-8941-3ea10a5586b7"),
+];
+
+struct Reader<'a> {
+    source: &'a Path,
+}
+
+impl Reader<'_> {
+    fn config(&self, doc: Field<'_>) -> Result<ImageConfig> {
+        let mut top = doc.obj()?;
+        let disks = top.require("Disks")?;
+        let systems = top.require("SystemConfigs")?;
+        top.finish()?;
+
+        let disk = only_one(&disks, "disk")?;
+        let system = only_one(&systems, "system configuration")?;
+
+        let mut origins = Origins {
+            esp_hint: "a partition whose Flags include esp",
+            bios_boot_hint: "a partition whose Flags include grub or bios_grub",
+            ..Origins::default()
+        };
+        let (disk_size, artifacts, partitions) = self.disk(&disk, &mut origins)?;
+        let mut config = ImageConfig {
+            source: self.source.to_path_buf(),
+            artifacts,
+            disk_size,
+            partitions,
+            boot: BootType::None,
+            mounts: Vec::new(),
+            hostname: None,
+            kernel_cmdline: String::new(),
+            additional_files: Vec::new(),
+        };
+        self.system(&system, &mut config, &mut origins)?;
+        config.validate(&origins)?;
+        Ok(config)
+    }
+
+    fn disk(
+        &self,
+        disk: &Field<'_>,
+        origins: &mut Origins,
+    ) -> Result<(u64, Vec<Artifact>, Vec<PartitionSpec>)> {
+        let mut d = disk.obj()?;
+        let table = d.require("PartitionTableType")?;
+        let max_size = d.require("MaxSize")?;
+        d.refuse(
+            "TargetDisk",
+            "installing to a target disk is not supported: this build makes a disk image",
+        )?;
+        d.refuse(
+            "RawBinaries",
+            "raw binaries written over the disk are not supported",
+        )?;
+        let artifacts = d.get("Artifacts");
+        let partitions = d.get("Partitions");
+        d.finish()?;
+
+        match table.str()? {
+            "gpt" => {}
+            "mbr" => return Err(table.error("MBR disks are not supported; use \"gpt\"")),
+            other => {
+                return Err(table.error(format!(
+                "unknown partition table type {other:?}; the toolkit knows \"gpt\" and \"mbr\", \
+                     and this build makes \"gpt\""
+            )))
+            }
+        }
+        let mib = max_size.u64()?;
+        if mib == 0 {
+            return Err(max_size.error("the disk's size must be more than 0 MiB"));
+        }
+        let disk_size = mib_to_bytes(&max_size, mib)?;
+        origins.disk_size = max_size.path.clone();
+
+        let artifacts = match artifacts {
+            None => Vec::new(),
+            Some(list) => list
+                .seq()?
+                .iter()
+                .map(artifact)
+                .collect::<Result<Vec<_>>>()?,
+        };
+
+        let partitions = partitions.ok_or_else(|| {
+            d_error(
+                disk,
+                "Partitions",
+                "a disk without partitions (the toolkit's root file system image) is not supported",
+            )
+        })?;
+        origins.partitions = partitions.path.clone();
+        let mut specs = Vec::new();
+        for p in partitions.seq()? {
+            let (spec, at) = partition(&p)?;
+            specs.push(spec);
+            origins.partition.push(at);
+        }
+        Ok((disk_size, artifacts, specs))
+    }
+
+    fn system(
+        &self,
+        system: &Field<'_>,
+        config: &mut ImageConfig,
+        origins: &mut Origins,
+    ) -> Result<()> {
+        let mut s = system.obj()?;
+        // A label for the configuration, and which one is used when there
+        // are several: neither changes the image.
+        s.opt_str("Name")?;
+        if let Some(v) = s.get("IsDefault") {
+            v.bool()?;
+        }
+        let boot = s.get("BootType");
+        let hostname = s.get("Hostname");
+        let cmdline = s.get("KernelCommandLine");
+        let files = s.get("AdditionalFiles");
+        let settings = s.get("PartitionSettings");
+
+        for key in ["PackageLists", "Packages", "KernelOptions"] {
+            s.refuse(key, PACKAGE_STAGE)?;
+        }
+        for key in [
+            "RemoveRpmDb",
+            "PreserveTdnfCache",
+            "DisableRpmDocs",
+            "OverrideRpmLocales",
+        ] {
+            s.refuse_unless_empty(key, PACKAGE_STAGE)?;
+        }
+        for key in [
+            "PreInstallScripts",
+            "PostInstallScripts",
+            "FinalizeImageScripts",
+        ] {
+            s.refuse(key, "scripts are not run by this build")?;
+        }
+        s.refuse("Users", "users are not made by this build")?;
+        s.refuse("Groups", "groups are not made by this build")?;
+        s.refuse(
+            "Networks",
+            "network configuration is not written by this build",
+        )?;
+        s.refuse("PackageRepos", PACKAGE_STAGE)?;
+        s.refuse(
+            "Encryption",
+            "encrypted root file systems are not supported",
+        )?;
+        s.refuse(
+            "EnableGrubMkconfig",
+            "this build writes its own boot loader configuration; grub2-mkconfig is not run",
+        )?;
+        s.refuse(
+            "ReadOnlyVerityRoot",
+            "verity root file systems are not supported (the toolkit deprecated this field too)",
+        )?;
+        s.refuse_unless_empty(
+            "IsKickStartBoot",
+            "kickstart installations are not supported",
+        )?;
+        s.refuse_unless_empty("IsIsoInstall", "ISO installers are not supported")?;
+        s.refuse_unless_empty(
+            "EnableSystemdFirstboot",
+            "setting up systemd-firstboot is not supported",
+        )?;
+        s.refuse_unless_empty("EnableHidepid", "hidepid for /proc is not supported")?;
+        s.finish()?;
+
+        origins.boot = format!("{}.BootType", system.path);
+        if let Some(b) = &boot {
+            config.boot = match b.str()? {
+                "efi" => BootType::Efi,
+                "legacy" => BootType::Legacy,
+                "" | "none" => BootType::None,
+                other => {
+                    return Err(b.error(format!(
+                        "unknown boot type {other:?}; expected \"efi\", \"legacy\" or \"none\""
+                    )))
+                }
+            };
+        }
+        origins.hostname = format!("{}.Hostname", system.path);
+        if let Some(h) = &hostname {
+            let h = h.str()?;
+            if !h.is_empty() {
+                config.hostname = Some(h.to_owned());
+            }
+        }
+        origins.kernel_cmdline = format!("{}.KernelCommandLine.ExtraCommandLine", system.path);
+        if let Some(c) = &cmdline {
+            config.kernel_cmdline = kernel_command_line(c)?;
+        }
+        if let Some(f) = &files {
+            for (file, at) in additional_files(self.source, f)? {
+                config.additional_files.push(file);
+                origins.additional_files.push(at);
+            }
+        }
+        origins.mounts = format!("{}.PartitionSettings", system.path);
+        if let Some(list) = &settings {
+            let mut seen = HashSet::new();
+            for setting in list.seq()? {
+                if let Some((mount, at)) = partition_setting(&setting, config, &mut seen)? {
+                    config.mounts.push(mount);
+                    origins.mount.push(at);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The single element of a list the toolkit allows several of.
+fn only_one<'a>(list: &Field<'a>, what: &str) -> Result<Field<'a>> {
+    let mut items = list.seq()?;
+    match items.len() {
+        0 => Err(list.error(format!("one {what} is needed; the list is empty"))),
+        1 => Ok(items.remove(0)),
+        _ => Err(items[1].error(format!("only one {what} is supported; this is the second"))),
+    }
+}
+
+fn d_error(parent: &Field<'_>, key: &str, message: &str) -> Error {
+    Error::config(parent.file, format!("{}.{key}", parent.path), message)
+}
+
+fn mib_to_bytes(field: &Field<'_>, mib: u64) -> Result<u64> {
+    mib.checked_mul(MIB)
+        .ok_or_else(|| field.error(format!("{mib} MiB is too large")))
+}
+
+fn artifact(item: &Field<'_>) -> Result<Artifact> {
+    let mut a = item.obj()?;
+    let name = a.require("Name")?;
+    let kind = a.get("Type");
+    let compression = a.get("Compression");
+    a.finish()?;
+
+    let name_text = name.str()?;
+    if name_text.is_empty()
+        || name_text == "."
+        || name_text == ".."
+        || name_text.contains(['/', '\\', '\0'])
+    {
+        return Err(name.error(format!(
+            "{name_text:?} is not a file name (the artifact's file is named after it)"
+        )));
+    }
+    if let Some(c) = &compression {
+        let c_text = c.str()?;
+        if !c_text.is_empty() {
+            return Err(c.error(format!(
+                "compressed artifacts ({c_text:?}) are not supported yet"
+            )));
+        }
+    }
+    let Some(kind) = kind else {
+        return Err(Error::config(
+            item.file,
+            format!("{}.Type", item.path),
+            "an artifact needs a Type (vhd, vhdx, qcow2, ova or raw)",
+        ));
+    };
+    // The toolkit's roast tool: `vhd` is qemu-img's vpc with
+    // subformat=fixed,force_size (a fixed VHD for Azure), `vhdx` its vhdx.
+    let format = match kind.str()? {
+        "vhd" => "vhd-fixed",
+        "vhdx" => "vhdx",
+        "qcow2" => "qcow2",
+        "raw" => "raw",
+        "ova" => "ova",
+        other @ ("ext4" | "diff" | "rdiff" | "initrd" | "squashfs" | "gz" | "xz" | "tar.gz"
+        | "tar.xz") => {
+            return Err(kind.error(format!(
+                "artifact type {other:?} is not supported; this build makes disk images \
+                 (vhd, vhdx, qcow2, ova, raw)"
+            )))
+        }
+        "" => return Err(kind.error("an artifact needs a Type (vhd, vhdx, qcow2, ova or raw)")),
+        other => {
+            return Err(kind.error(format!(
+                "unknown artifact type {other:?}; expected vhd, vhdx, qcow2, ova or raw"
+            )))
+        }
+    };
+    Ok(Artifact {
+        name: name_text.to_owned(),
+        format: format.to_owned(),
+    })
+}
+
+fn partition(item: &Field<'_>) -> Result<(PartitionSpec, PartitionOrigin)> {
+    let mut p = item.obj()?;
+    let at = PartitionOrigin {
+        id: p.path_of("ID"),
+        label: p.path_of("Name"),
+        start: p.path_of("Start"),
+        end: p.path_of("End"),
+    };
+    let id = p.opt_str("ID")?.unwrap_or_default();
+    let label = p.opt_str("Name")?.unwrap_or_default();
+    let flags = p.get("Flags");
+    let start = p.require("Start")?;
+    let end = p.get("End");
+    let fs = p.get("FsType");
+    let fs_path = p.path_of("FsType");
+    let kind = p.get("Type");
+    let type_uuid = p.get("TypeUUID");
+    p.refuse(
+        "Artifacts",
+        "artifacts made from one partition are not supported",
+    )?;
+    p.finish()?;
+
+    let role = match &flags {
+        None => PartitionRole::Linux,
+        Some(f) => partition_role(f)?,
+    };
+    let start = mib_to_bytes(&start, start.u64()?)?;
+    let end = match &end {
+        None => None,
+        Some(e) => match e.u64()? {
+            0 => None,
+            mib => Some(mib_to_bytes(e, mib)?),
+        },
+    };
+    let fs_type = fs_type(fs.as_ref(), role, |m| Error::config(item.file, &fs_path, m))?;
+    let type_guid = type_guid(kind.as_ref(), type_uuid.as_ref())?;
+    Ok((
+        PartitionSpec {
+            id: id.to_owned(),
+            label: label.to_owned(),
+            start,
+            end,
+            role,
+            type_guid,
+            fs: fs_type,
+        },
+        at,
+    ))
+}
+
+fn partition_role(flags: &Field<'_>) -> Result<PartitionRole> {
+    let mut role = PartitionRole::Linux;
+    for flag in flags.seq()? {
+        // On GPT, parted's `boot` flag is its `esp` flag; the toolkit's
+        // `grub`, `bios_grub` and `bios-grub` all set parted's `bios_grub`.
+        let this = match flag.str()? {
+            "esp" | "boot" => PartitionRole::Esp,
+            "grub" | "bios_grub" | "bios-grub" => PartitionRole::BiosBoot,
+            "dmroot" => {
+                return Err(flag.error(
+                    "dmroot marks the device-mapper root of an encrypted root, which is not \
+                     supported",
+                ))
+            }
+            other => {
+                return Err(flag.error(format!(
+                    "unknown partition flag {other:?}; expected esp, boot, grub, bios_grub or \
+                     dmroot"
+                )))
+            }
+        };
+        if role != PartitionRole::Linux && role != this {
+            return Err(flag.error(
+                "a partition cannot be both an EFI system partition and a BIOS boot partition",
+            ));
+        }
+        role = this;
+    }
+    Ok(role)
+}
+
+/// `err` makes an error at the `FsType` field (which may be absent).
+fn fs_type(
+    fs: Option<&Field<'_>>,
+    role: PartitionRole,
+    err: impl Fn(String) -> Error,
+) -> Result<Option<FsType>> {
+    let text = match fs {
+        None => "",
+        Some(f) => f.str()?,
+    };
+    // The toolkit runs `mkfs -t vfat` without `-F` for all three names
+    // (diskutils.FormatSinglePartition), so mkfs.vfat picks the FAT size.
+    let fs_type =
+        match text {
+            "fat32" | "fat16" | "vfat" => FsType::Vfat,
+            "ext2" => FsType::Ext2,
+            "ext3" => FsType::Ext3,
+            "ext4" => FsType::Ext4,
+            "" if role == PartitionRole::BiosBoot => return Ok(None),
+            "" => return Err(err(
+                "a partition needs a file system (fat32, fat16, vfat, ext2, ext3 or ext4); only \
+                 a BIOS boot partition may have none"
+                    .to_owned(),
+            )),
+            other @ ("xfs" | "linux-swap") => {
+                return Err(err(format!(
+            "{other:?} is not made by this build; expected fat32, fat16, vfat, ext2, ext3 or ext4"
+        )))
+            }
+            other => {
+                return Err(err(format!(
+                "unknown file system {other:?}; expected fat32, fat16, vfat, ext2, ext3 or ext4"
+            )))
+            }
+        };
+    // GRUB's core image fills a BIOS boot partition, over whatever file
+    // system the toolkit's mkfs made there first.
+    if role == PartitionRole::BiosBoot {
+        return Ok(None);
+    }
+    Ok(Some(fs_type))
+}
+
+fn type_guid(kind: Option<&Field<'_>>, type_uuid: Option<&Field<'_>>) -> Result<Option<Uuid>> {
+    let kind_text = kind.map(Field::str).transpose()?.unwrap_or_default();
+    let uuid_text = type_uuid.map(Field::str).transpose()?.unwrap_or_default();
+    match (kind_text, uuid_text) {
+        ("", "") => Ok(None),
+        (_, "") => {
+            let Some(kind) = kind else { return Ok(None) };
+            let guid = PARTITION_TYPES
+                .iter()
+                .find(|(name, _)| *name == kind_text)
+                .map(|(_, guid)| *guid)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = PARTITION_TYPES.iter().map(|(n, _)| *n).collect();
+                    kind.error(format!(
+                        "unknown partition type {kind_text:?}; expected one of {}, or a TypeUUID",
+                        known.join(", ")
+                    ))
+                })?;
+            Uuid::parse_str(guid)
+                .map(Some)
+                .map_err(|e| kind.error(e.to_string()))
+        }
+        ("", _) => {
+            let Some(field) = type_uuid else {
+                return Ok(None);
+            };
+            parse_guid(field, uuid_text).map(Some)
+        }
+        _ => {
+            let Some(field) = type_uuid else {
+                return Ok(None);
+            };
+            Err(field.error("Type and TypeUUID cannot both be given"))
+        }
+    }
+}
+
+/// A GUID in its usual 8-4-4-4-12 spelling.
+pub(crate) fn parse_guid(field: &Field<'_>, text: &str) -> Result<Uuid> {
+    if text.len() != 36 {
+        return Err(field.error(format!(
+            "{text:?} is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"
+        )));
+    }
+    Uuid::parse_str(text).map_err(|e| field.error(format!("{text:?} is not a GUID: {e}")))
+}
+
+fn kernel_command_line(field: &Field<'_>) -> Result<String> {
+    let mut k = field.obj()?;
+    let extra = k.get("ExtraCommandLine");
+    k.refuse_unless_empty(
+        "SELinux",
+        "SELinux modes are not set by this build (the toolkit's default, none, is)",
+    )?;
+    k.refuse_unless_empty(
+        "SELinuxPolicy",
+        "SELinux policies are not installed by this build",
+    )?;
+    k.refuse_unless_empty(
+        "CGroup",
+        "cgroup versions are not set by this build; add systemd.unified_cgroup_hierarchy to \
+         ExtraCommandLine",
+    )?;
+    k.refuse_unless_empty("ImaPolicy", "IMA policies are not set by this build")?;
+    k.refuse_unless_empty("EnableFIPS", "FIPS mode is not set up by this build")?;
+    k.finish()?;
+    let Some(extra) = extra else {
+        return Ok(String::new());
+    };
+    let text = extra.str()?;
+    // The toolkit reserves it as its sed delimiter.
+    if text.contains('`') {
+        return Err(extra.error("the ` character is reserved by the toolkit"));
+    }
+    Ok(text.to_owned())
+}
+
+/// `AdditionalFiles`: source path → a destination, a `{Path, Permissions}`
+/// object, or a list of those.
+fn additional_files(source: &Path, field: &Field<'_>) -> Result<Vec<(AdditionalFile, String)>> {
+    let mut files = Vec::new();
+    for (src, value) in field.entries()? {
+        if src.is_empty() {
+            return Err(value.error("the source path is empty"));
+        }
+        let from = FileSource::Path(resolve(source, src));
+        let targets = match value.node {
+            Node::Seq(_) => {
+                let items = value.seq()?;
+                if items.is_empty() {
+                    return Err(value.error("no destination for this file"));
+                }
+                items
+            }
+            _ => vec![value],
+        };
+        for target in targets {
+            let (destination, mode, at) = file_config(&target)?;
+            files.push((
+                AdditionalFile {
+                    source: from.clone(),
+                    destination,
+                    mode,
+                },
+                at,
+            ));
+        }
+    }
+    Ok(files)
+}
+
+fn file_config(target: &Field<'_>) -> Result<(String, Option<u32>, String)> {
+    if let Node::Str(path) = target.node {
+        return Ok((path.clone(), None, target.path.clone()));
+    }
+    let mut f = target.obj()?;
+    let path = f.require("Path")?;
+    let perms = f.get("Permissions");
+    f.finish()?;
+    let mode = match &perms {
+        None => None,
+        Some(p) => Some(parse_mode(p.str()?).map_err(|e| p.error(e))?),
+    };
+    Ok((path.str()?.to_owned(), mode, path.path.clone()))
+}
+
+fn partition_setting(
+    item: &Field<'_>,
+    config: &ImageConfig,
+    seen: &mut HashSet<String>,
+) -> Result<Option<(Mount, MountOrigin)>> {
+    let mut s = item.obj()?;
+    let at = MountOrigin {
+        partition: s.path_of("ID"),
+        mount_point: s.path_of("MountPoint"),
+        options: s.path_of("MountOptions"),
+        identifier: s.path_of("MountIdentifier"),
+    };
+    let id = s.require("ID")?;
+    let mount_point = s.opt_str("MountPoint")?.unwrap_or_default();
+    let options = s.get("MountOptions");
+    let identifier = s.get("MountIdentifier");
+    s.refuse_unless_empty("RemoveDocs", PACKAGE_STAGE)?;
+    s.refuse_unless_empty("OverlayBaseImage", "overlay diff images are not supported")?;
+    s.refuse_unless_empty("RdiffBaseImage", "rdiff diff images are not supported")?;
+    s.finish()?;
+
+    let id_text = id.str()?;
+    if !config.partitions.iter().any(|p| p.id == id_text) {
+        return Err(id.error(format!("no partition has the ID {id_text:?}")));
+    }
+    if !seen.insert(id_text.to_owned()) {
+        return Err(id.error(format!(
+            "partition {id_text:?} has a second PartitionSettings entry"
+        )));
+    }
+    let options_text = options
+        .as_ref()
+        .map(Field::str)
+        .transpose()?
+        .unwrap_or_default();
+    let identifier = match &identifier {
+        None => MountIdentifier::PartUuid,
+        Some(i) => match i.str()? {
+            "" | "partuuid" => MountIdentifier::PartUuid,
+            "uuid" => MountIdentifier::Uuid,
+            "partlabel" => MountIdentifier::PartLabel,
+            other => {
+                return Err(i.error(format!(
+                    "unknown mount identifier {other:?}; expected uuid, partuuid or partlabel"
+                )))
+            }
+        },
+    };
+    if mount_point.is_empty() {
+        // The toolkit's way of leaving a partition unmounted (the BIOS boot
+        // partition of core-legacy.json).
+        if let Some(o) = options.as_ref().filter(|_| !options_text.is_empty()) {
+            return Err(o.error("mount options for a partition without a MountPoint"));
+        }
+        return Ok(None);
+    }
+    Ok(Some((
+        Mount {
+            partition: id_text.to_owned(),
+            mount_point: mount_point.to_owned(),
+            options: if options_text.is_empty() {
+                "defaults".to_owned()
+            } else {
+                options_text.to_owned()
+            },
+            identifier,
+        },
+        at,
+    )))
+}

@@ -1,0 +1,672 @@
+//! The configuration readers: the valid configs give the expected
+//! model, bad ones an error naming the file and the field, and no input
+//! makes them panic.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use imgbuild::config::{toolkit, MIB};
+use imgbuild::{
+    AdditionalFile, Artifact, BootType, Error, FileSource, FsType, ImageConfig, Mount,
+    MountIdentifier, PartitionRole, PartitionSpec,
+};
+use proptest::prelude::*;
+use serde_json::{json, Value as Json};
+use uuid::Uuid;
+
+fn configs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs")
+}
+
+fn config_path(name: &str) -> PathBuf {
+    configs().join(name)
+}
+
+fn text(name: &str) -> String {
+    fs::read_to_string(config_path(name)).expect("test config")
+}
+
+fn partition(
+    id: &str,
+    label: &str,
+    start: u64,
+    end: Option<u64>,
+    role: PartitionRole,
+    fs: Option<FsType>,
+) -> PartitionSpec {
+    PartitionSpec {
+        id: id.into(),
+        label: label.into(),
+        start,
+        end,
+        role,
+        type_guid: None,
+        fs,
+    }
+}
+
+fn mount(partition: &str, mount_point: &str, options: &str, identifier: MountIdentifier) -> Mount {
+    Mount {
+        partition: partition.into(),
+        mount_point: mount_point.into(),
+        options: options.into(),
+        identifier,
+    }
+}
+
+#[test]
+fn core_efi_json() {
+    let path = config_path("core-efi.json");
+    let config = ImageConfig::load(&path).expect("core-efi.json");
+    let expected = ImageConfig {
+        source: path.clone(),
+        artifacts: vec![Artifact {
+            name: "core".into(),
+            format: "vhdx".into(),
+        }],
+        disk_size: 4096 * MIB,
+        partitions: vec![
+            partition(
+                "boot",
+                "",
+                MIB,
+                Some(9 * MIB),
+                PartitionRole::Esp,
+                Some(FsType::Vfat),
+            ),
+            partition(
+                "rootfs",
+                "rootfs",
+                9 * MIB,
+                None,
+                PartitionRole::Linux,
+                Some(FsType::Ext4),
+            ),
+        ],
+        boot: BootType::Efi,
+        mounts: vec![
+            mount("boot", "/boot/efi", "umask=0077", MountIdentifier::PartUuid),
+            mount("rootfs", "/", "defaults", MountIdentifier::PartUuid),
+        ],
+        hostname: Some("azurelinux".into()),
+        kernel_cmdline: "console=tty0 console=ttyS0".into(),
+        additional_files: vec![
+            AdditionalFile {
+                source: FileSource::Path(configs().join("files/cloud.cfg")),
+                destination: "/etc/cloud/cloud.cfg.d/90-azure.cfg".into(),
+                mode: None,
+            },
+            AdditionalFile {
+                source: FileSource::Path("/usr/share/imgconv/issue".into()),
+                destination: "/etc/issue".into(),
+                mode: None,
+            },
+            AdditionalFile {
+                source: FileSource::Path("/usr/share/imgconv/issue".into()),
+                destination: "/etc/issue.net".into(),
+                mode: Some(0o640),
+            },
+        ],
+    };
+    assert_eq!(config, expected);
+}
+
+#[test]
+fn core_legacy_json() {
+    let path = config_path("core-legacy.json");
+    let config = ImageConfig::load(&path).expect("core-legacy.json");
+    let expected = ImageConfig {
+        source: path.clone(),
+        // The toolkit's `vhd` is a fixed VHD (qemu-img's vpc,
+        // subformat=fixed,force_size).
+        artifacts: vec![Artifact {
+            name: "core".into(),
+            format: "vhd-fixed".into(),
+        }],
+        disk_size: 2048 * MIB,
+        partitions: vec![
+            // FsType fat32 is made and then overwritten by GRUB's core image
+            // in the toolkit; the model leaves the partition without one.
+            partition(
+                "boot",
+                "",
+                MIB,
+                Some(9 * MIB),
+                PartitionRole::BiosBoot,
+                None,
+            ),
+            partition(
+                "rootfs",
+                "",
+                9 * MIB,
+                None,
+                PartitionRole::Linux,
+                Some(FsType::Ext4),
+            ),
+        ],
+        boot: BootType::Legacy,
+        mounts: vec![mount("rootfs", "/", "defaults", MountIdentifier::PartUuid)],
+        hostname: Some("azurelinux".into()),
+        kernel_cmdline: String::new(),
+        additional_files: Vec::new(),
+    };
+    assert_eq!(config, expected);
+}
+
+#[test]
+fn load_chooses_by_extension() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = dir.path().join("core.toml");
+    fs::write(&toml, text("core-efi.json")).expect("write");
+    let (file, field, _) = config_error(ImageConfig::load(&toml));
+    assert_eq!(file, toml);
+    assert_eq!(field, "(file name)");
+}
+
+#[test]
+fn partition_types_and_guids() {
+    let mut doc: Json = serde_json::from_str(&text("core-efi.json")).expect("json");
+    doc["Disks"][0]["Partitions"][1]["Type"] = json!("linux-root-amd64");
+    let config = toolkit::parse(&doc.to_string(), "core-efi.json").expect("Type");
+    assert_eq!(
+        config.partitions[1].type_guid,
+        Some(Uuid::parse_str("4f68bce3-e8cd-4db1-96e7-fbcaf984b709").expect("guid"))
+    );
+    doc["Disks"][0]["Partitions"][1]["TypeUUID"] = json!("4f68bce3-e8cd-4db1-96e7-fbcaf984b709");
+    let (_, field, _) = config_error(toolkit::parse(&doc.to_string(), "core-efi.json"));
+    assert_eq!(field, "Disks[0].Partitions[1].TypeUUID");
+}
+
+/// The file, field and message of a configuration error.
+fn config_error<T: std::fmt::Debug>(result: Result<T, Error>) -> (PathBuf, String, String) {
+    match result {
+        Err(Error::Config {
+            file,
+            field,
+            message,
+        }) => {
+            assert!(!message.is_empty(), "an empty message for {field}");
+            (file, field, message)
+        }
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+}
+
+/// Takes the reported unsupported fields out of `name`, one at a time,
+/// until it reads; returns the fields reported.
+fn unsupported_fields(name: &str) -> BTreeSet<String> {
+    let path = config_path(name);
+    let mut reported = BTreeSet::new();
+    let mut doc: Json = serde_json::from_str(&text(name)).expect("json");
+    for _ in 0..20 {
+        let (file, field) = match toolkit::parse(&doc.to_string(), &path) {
+            Ok(_) => return reported,
+            Err(Error::Config { file, field, .. }) => (file, field),
+            Err(other) => panic!("{name}: {other}"),
+        };
+        assert_eq!(file, path);
+        assert!(reported.insert(field.clone()), "{field} reported twice");
+        // SystemConfigs[0].Key
+        let key = field.rsplit('.').next().expect("key");
+        doc["SystemConfigs"][0]
+            .as_object_mut()
+            .expect("system config")
+            .remove(key)
+            .unwrap_or_else(|| panic!("{field} is not a system config field"));
+    }
+    panic!("{name}: too many errors: {reported:?}");
+}
+
+fn set(fields: &[&str]) -> BTreeSet<String> {
+    fields.iter().map(|f| f.to_string()).collect()
+}
+
+#[test]
+fn core_efi_as_shipped_reports_its_package_fields() {
+    assert_eq!(
+        unsupported_fields("core-efi-packages.json"),
+        set(&[
+            "SystemConfigs[0].PackageLists",
+            "SystemConfigs[0].KernelOptions",
+            "SystemConfigs[0].DisableRpmDocs",
+            "SystemConfigs[0].OverrideRpmLocales",
+        ])
+    );
+}
+
+#[test]
+fn core_legacy_as_shipped_reports_its_package_fields() {
+    assert_eq!(
+        unsupported_fields("core-legacy-packages.json"),
+        set(&[
+            "SystemConfigs[0].PackageLists",
+            "SystemConfigs[0].KernelOptions",
+            "SystemConfigs[0].DisableRpmDocs",
+            "SystemConfigs[0].OverrideRpmLocales",
+        ])
+    );
+}
+
+/// One bad input: a valid config, an edit, and the field the error names.
+struct Case {
+    what: &'static str,
+    base: &'static str,
+    edit: Edit,
+    field: &'static str,
+}
+
+enum Edit {
+    Json(fn(&mut Json)),
+    Text(fn(String) -> String),
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            what: "unknown field in a partition",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| d["Disks"][0]["Partitions"][1]["Size"] = json!(100)),
+            field: "Disks[0].Partitions[1].Size",
+        },
+        Case {
+            what: "unknown top-level field",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| d["Version"] = json!(2)),
+            field: "Version",
+        },
+        Case {
+            what: "bad FsType",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| d["Disks"][0]["Partitions"][1]["FsType"] = json!("ntfs")),
+            field: "Disks[0].Partitions[1].FsType",
+        },
+        Case {
+            what: "xfs is not made",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| d["Disks"][0]["Partitions"][1]["FsType"] = json!("xfs")),
+            field: "Disks[0].Partitions[1].FsType",
+        },
+        Case {
+            what: "bad flag",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| d["Disks"][0]["Partitions"][0]["Flags"] = json!(["legacy_boot"])),
+            field: "Disks[0].Partitions[0].Flags[0]",
+        },
+        Case {
+            what: "dmroot flag",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| d["Disks"][0]["Partitions"][1]["Flags"] = json!(["dmroot"])),
+            field: "Disks[0].Partitions[1].Flags[0]",
+        },
+        Case {
+            what: "overlapping partitions",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| d["Disks"][0]["Partitions"][1]["Start"] = json!(8)),
+            field: "Disks[0].Partitions[1].Start",
+        },
+        Case {
+            what: "partition past MaxSize",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| d["Disks"][0]["Partitions"][1]["End"] = json!(4097)),
+            field: "Disks[0].Partitions[1].End",
+        },
+        Case {
+            what: "partition over the backup GPT",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| d["Disks"][0]["Partitions"][1]["End"] = json!(4096)),
+            field: "Disks[0].Partitions[1].End",
+        },
+        Case {
+            what: "End 0 on a partition that is not last",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| d["Disks"][0]["Partitions"][0]["End"] = json!(0)),
+            field: "Disks[0].Partitions[0].End",
+        },
+        Case {
+            what: "partitions out of order",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| {
+                let parts = d["Disks"][0]["Partitions"].as_array_mut().expect("list");
+                parts[1]["End"] = json!(100);
+                parts.swap(0, 1);
+            }),
+            field: "Disks[0].Partitions[1].Start",
+        },
+        Case {
+            what: "missing root mount",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| {
+                d["SystemConfigs"][0]["PartitionSettings"]
+                    .as_array_mut()
+                    .expect("list")
+                    .pop();
+            }),
+            field: "SystemConfigs[0].PartitionSettings",
+        },
+        Case {
+            what: "mount of a partition without a file system",
+            base: "core-legacy.json",
+            edit: Edit::Json(|d| {
+                d["SystemConfigs"][0]["PartitionSettings"][0]["MountPoint"] = json!("/boot/grub2")
+            }),
+            field: "SystemConfigs[0].PartitionSettings[0].ID",
+        },
+        Case {
+            what: "duplicate mount point",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| {
+                d["SystemConfigs"][0]["PartitionSettings"][0]["MountPoint"] = json!("/")
+            }),
+            field: "SystemConfigs[0].PartitionSettings[1].MountPoint",
+        },
+        Case {
+            what: "relative mount point",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| {
+                d["SystemConfigs"][0]["PartitionSettings"][0]["MountPoint"] = json!("boot/efi")
+            }),
+            field: "SystemConfigs[0].PartitionSettings[0].MountPoint",
+        },
+        Case {
+            what: "mount of an unknown partition",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| {
+                d["SystemConfigs"][0]["PartitionSettings"][0]["ID"] = json!("esp")
+            }),
+            field: "SystemConfigs[0].PartitionSettings[0].ID",
+        },
+        Case {
+            what: "bad MountIdentifier",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| {
+                d["SystemConfigs"][0]["PartitionSettings"][1]["MountIdentifier"] = json!("label")
+            }),
+            field: "SystemConfigs[0].PartitionSettings[1].MountIdentifier",
+        },
+        Case {
+            what: "partlabel for a partition without a name",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| {
+                d["SystemConfigs"][0]["PartitionSettings"][0]["MountIdentifier"] =
+                    json!("partlabel")
+            }),
+            field: "SystemConfigs[0].PartitionSettings[0].MountIdentifier",
+        },
+        Case {
+            what: "legacy without a bios_grub partition",
+            base: "core-legacy.json",
+            edit: Edit::Json(|d| {
+                d["Disks"][0]["Partitions"][0]
+                    .as_object_mut()
+                    .expect("partition")
+                    .remove("Flags");
+            }),
+            field: "SystemConfigs[0].BootType",
+        },
+        Case {
+            what: "efi without an esp",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| d["Disks"][0]["Partitions"][0]["Flags"] = json!([])),
+            field: "SystemConfigs[0].BootType",
+        },
+        Case {
+            what: "two disks",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| {
+                let disk = d["Disks"][0].clone();
+                d["Disks"].as_array_mut().expect("list").push(disk);
+            }),
+            field: "Disks[1]",
+        },
+        Case {
+            what: "two system configs",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| {
+                let system = d["SystemConfigs"][0].clone();
+                d["SystemConfigs"]
+                    .as_array_mut()
+                    .expect("list")
+                    .push(system);
+            }),
+            field: "SystemConfigs[1]",
+        },
+        Case {
+            what: "PackageLists present",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| {
+                d["SystemConfigs"][0]["PackageLists"] = json!(["packagelists/core.json"])
+            }),
+            field: "SystemConfigs[0].PackageLists",
+        },
+        Case {
+            what: "PostInstallScripts present",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| {
+                d["SystemConfigs"][0]["PostInstallScripts"] = json!([{"Path": "a.sh"}])
+            }),
+            field: "SystemConfigs[0].PostInstallScripts",
+        },
+        Case {
+            what: "SELinux mode",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| {
+                d["SystemConfigs"][0]["KernelCommandLine"]["SELinux"] = json!("enforcing")
+            }),
+            field: "SystemConfigs[0].KernelCommandLine.SELinux",
+        },
+        Case {
+            what: "compressed artifact",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| d["Disks"][0]["Artifacts"][0]["Compression"] = json!("tar.gz")),
+            field: "Disks[0].Artifacts[0].Compression",
+        },
+        Case {
+            what: "unknown artifact type",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| d["Disks"][0]["Artifacts"][0]["Type"] = json!("vhdfixed")),
+            field: "Disks[0].Artifacts[0].Type",
+        },
+        Case {
+            what: "MBR disk",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| d["Disks"][0]["PartitionTableType"] = json!("mbr")),
+            field: "Disks[0].PartitionTableType",
+        },
+        Case {
+            what: "TargetDisk present",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| {
+                d["Disks"][0]["TargetDisk"] = json!({"Type": "path", "Value": "/dev/sda"})
+            }),
+            field: "Disks[0].TargetDisk",
+        },
+        Case {
+            what: "MaxSize of the wrong type",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| d["Disks"][0]["MaxSize"] = json!("4096")),
+            field: "Disks[0].MaxSize",
+        },
+        Case {
+            what: "negative Start",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| d["Disks"][0]["Partitions"][0]["Start"] = json!(-1)),
+            field: "Disks[0].Partitions[0].Start",
+        },
+        Case {
+            what: "bad permissions",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| {
+                d["SystemConfigs"][0]["AdditionalFiles"]["/usr/share/imgconv/issue"][1]
+                    ["Permissions"] = json!("4755")
+            }),
+            field: "SystemConfigs[0].AdditionalFiles[\"/usr/share/imgconv/issue\"][1].Permissions",
+        },
+        Case {
+            what: "relative file destination",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| {
+                d["SystemConfigs"][0]["AdditionalFiles"]["files/cloud.cfg"] = json!("etc/cloud.cfg")
+            }),
+            field: "SystemConfigs[0].AdditionalFiles[\"files/cloud.cfg\"]",
+        },
+        Case {
+            what: "bad hostname",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| d["SystemConfigs"][0]["Hostname"] = json!("azure_linux")),
+            field: "SystemConfigs[0].Hostname",
+        },
+        Case {
+            what: "duplicate key",
+            base: "core-efi.json",
+            edit: Edit::Text(|t| {
+                t.replacen(
+                    "\"MaxSize\": 4096,",
+                    "\"MaxSize\": 4096, \"MaxSize\": 8192,",
+                    1,
+                )
+            }),
+            field: "line 5, column 38",
+        },
+        Case {
+            what: "JSON syntax error",
+            base: "core-efi.json",
+            edit: Edit::Text(|t| t.replacen("\"gpt\",", "\"gpt\"", 1)),
+            field: "line 5, column 13",
+        },
+    ]
+}
+
+#[test]
+fn bad_inputs_name_the_file_and_the_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = cases();
+    assert!(cases.len() >= 15);
+    for case in cases {
+        let original = text(case.base);
+        let edited = match case.edit {
+            Edit::Json(edit) => {
+                let mut doc: Json = serde_json::from_str(&original).expect("json");
+                edit(&mut doc);
+                serde_json::to_string_pretty(&doc).expect("json")
+            }
+            Edit::Text(edit) => {
+                let edited = edit(original.clone());
+                assert_ne!(edited, original, "{}: the edit changed nothing", case.what);
+                edited
+            }
+        };
+        let path = dir.path().join(case.base);
+        fs::write(&path, edited).expect("write");
+        let result = ImageConfig::load(&path);
+        let Err(Error::Config {
+            file,
+            field,
+            message,
+        }) = result
+        else {
+            panic!(
+                "{}: expected a configuration error, got {result:?}",
+                case.what
+            );
+        };
+        assert_eq!(file, path, "{}", case.what);
+        assert_eq!(field, case.field, "{}: {message}", case.what);
+        assert!(!message.is_empty(), "{}", case.what);
+        // The message, as printed, names both.
+        let shown = Error::config(file, field, message).to_string();
+        assert!(
+            shown.contains(case.base) && shown.contains(case.field),
+            "{shown}"
+        );
+    }
+}
+
+/// Every read of `text` returns rather than panics.
+fn read_both(text: &str) {
+    let _ = toolkit::parse(text, "fuzz.json");
+}
+
+const VALID: [&str; 2] = ["core-efi.json", "core-legacy.json"];
+
+#[test]
+fn truncated_configs_do_not_panic() {
+    for name in VALID {
+        let original = text(name);
+        for (cut, _) in original.char_indices() {
+            read_both(&original[..cut]);
+        }
+    }
+}
+
+proptest! {
+    /// Random edits of the valid configs, with the characters that matter
+    /// to either syntax and the digits of sizes.
+    #[test]
+    fn mutated_configs_do_not_panic(
+        which in 0usize..VALID.len(),
+        edits in proptest::collection::vec(
+            (any::<proptest::sample::Index>(), proptest::sample::select(vec![
+                "", "0", "9", "-", "{", "}", "[", "]", ":", ",", "\"", "\n", " ", "- ",
+                "&a ", "*a", "!!str ", "?", "#", "18446744073709551616", "1e999", "null",
+                "grow", "0M", "/", "..", "\t", "\u{feff}", "'",
+            ])),
+            1..6,
+        ),
+    ) {
+        let mut t = text(VALID[which]);
+        for (at, insert) in edits {
+            let mut cut = at.index(t.len() + 1);
+            while !t.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            // Replace the character there (if any) with the insert.
+            let end = t[cut..].chars().next().map_or(cut, |c| cut + c.len_utf8());
+            t.replace_range(cut..end, insert);
+        }
+        read_both(&t);
+    }
+
+    /// Well-formed documents whose values are replaced by others of any
+    /// type: the readers must report, not panic.
+    #[test]
+    fn retyped_values_do_not_panic(
+        which in 0usize..VALID.len(),
+        pick in any::<proptest::sample::Index>(),
+        value in proptest::sample::select(vec![
+            json!(null), json!(true), json!(-1), json!(0), json!(u64::MAX), json!(1.5),
+            json!(""), json!("grow"), json!("/"), json!([]), json!({}), json!([[]]),
+            json!({"a": 1}), json!(["esp", "grub"]), json!("0G"), json!("99999999999T"),
+        ]),
+    ) {
+        let name = VALID[which];
+        let original = text(name);
+        let mut doc: Json = serde_json::from_str(&original).expect("json");
+        let mut slots = Vec::new();
+        collect_pointers(&doc, String::new(), &mut slots);
+        let target = slots[pick.index(slots.len())].clone();
+        if let Some(slot) = doc.pointer_mut(&target) {
+            *slot = value;
+        }
+        let _ = toolkit::parse(&doc.to_string(), name);
+    }
+}
+
+/// The JSON pointer of every value in `doc`.
+fn collect_pointers(doc: &Json, at: String, out: &mut Vec<String>) {
+    out.push(at.clone());
+    match doc {
+        Json::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                collect_pointers(item, format!("{at}/{i}"), out);
+            }
+        }
+        Json::Object(map) => {
+            for (k, v) in map {
+                let k = k.replace('~', "~0").replace('/', "~1");
+                collect_pointers(v, format!("{at}/{k}"), out);
+            }
+        }
+        _ => {}
+    }
+}
