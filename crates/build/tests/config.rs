@@ -1,4 +1,4 @@
-//! The configuration readers: the valid configs give the expected
+//! The two configuration readers: the valid configs give the expected
 //! model, bad ones an error naming the file and the field, and no input
 //! makes them panic.
 
@@ -6,13 +6,14 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use imgbuild::config::{toolkit, MIB};
+use imgbuild::config::{customizer, toolkit, MIB};
 use imgbuild::{
     AdditionalFile, Artifact, BootType, Error, FileSource, FsType, ImageConfig, Mount,
     MountIdentifier, PartitionRole, PartitionSpec,
 };
 use proptest::prelude::*;
 use serde_json::{json, Value as Json};
+use serde_yaml_ng::Value as Yaml;
 use uuid::Uuid;
 
 fn configs() -> PathBuf {
@@ -155,17 +156,112 @@ fn core_legacy_json() {
 }
 
 #[test]
+fn hyperv_guest_yaml() {
+    let path = config_path("hyperv-guest.yaml");
+    let config = ImageConfig::load(&path).expect("hyperv-guest.yaml");
+    let expected = ImageConfig {
+        source: path.clone(),
+        artifacts: vec![Artifact {
+            name: "hyperv-guest".into(),
+            format: "vhdx".into(),
+        }],
+        disk_size: 4 << 30,
+        partitions: vec![
+            partition(
+                "esp",
+                "esp",
+                MIB,
+                Some(9 * MIB),
+                PartitionRole::Esp,
+                Some(FsType::Vfat),
+            ),
+            partition(
+                "boot",
+                "",
+                9 * MIB,
+                Some(509 * MIB),
+                PartitionRole::Xbootldr,
+                Some(FsType::Ext4),
+            ),
+            partition(
+                "rootfs",
+                "rootfs",
+                509 * MIB,
+                None,
+                PartitionRole::Root,
+                Some(FsType::Ext4),
+            ),
+        ],
+        boot: BootType::Efi,
+        mounts: vec![
+            mount("esp", "/boot/efi", "umask=0077", MountIdentifier::PartUuid),
+            mount("boot", "/boot", "defaults", MountIdentifier::PartUuid),
+            mount("rootfs", "/", "defaults", MountIdentifier::PartLabel),
+        ],
+        hostname: Some("hyperv-guest".into()),
+        kernel_cmdline: "console=tty1 console=ttyS0".into(),
+        additional_files: vec![
+            AdditionalFile {
+                source: FileSource::Path(configs().join("files/hyperv.conf")),
+                destination: "/etc/modules-load.d/hyperv.conf".into(),
+                mode: Some(0o644),
+            },
+            AdditionalFile {
+                source: FileSource::Content("[Time]\nNTP=time.windows.com\n".into()),
+                destination: "/etc/systemd/timesyncd.conf.d/hyperv.conf".into(),
+                mode: Some(0o600),
+            },
+        ],
+    };
+    assert_eq!(config, expected);
+}
+
+#[test]
 fn load_chooses_by_extension() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let toml = dir.path().join("core.toml");
+    let yml = dir.path().join("guest.yml");
+    fs::write(&yml, text("hyperv-guest.yaml")).expect("write");
+    assert_eq!(
+        ImageConfig::load(&yml).expect("yml").boot,
+        BootType::Efi,
+        "a .yml file is Image Customizer's"
+    );
+    let toml = dir.path().join("guest.toml");
     fs::write(&toml, text("core-efi.json")).expect("write");
     let (file, field, _) = config_error(ImageConfig::load(&toml));
     assert_eq!(file, toml);
     assert_eq!(field, "(file name)");
+    // The JSON reader given YAML text fails as JSON, naming a place.
+    let json = dir.path().join("guest.json");
+    fs::write(&json, text("hyperv-guest.yaml")).expect("write");
+    let (file, field, message) = config_error(ImageConfig::load(&json));
+    assert_eq!(file, json);
+    assert!(field.starts_with("line "), "{field}");
+    assert!(message.contains("JSON"), "{message}");
 }
 
 #[test]
 fn partition_types_and_guids() {
+    let yaml = text("hyperv-guest.yaml")
+        .replace("type: xbootldr", "type: var")
+        .replace("mountPoint: /boot\n", "mountPoint: /var\n");
+    let config = customizer::parse(&yaml, "guest.yaml").expect("var partition");
+    // `var` has no role of its own: Linux, with Image Customizer's GUID.
+    assert_eq!(config.partitions[1].role, PartitionRole::Linux);
+    assert_eq!(
+        config.partitions[1].type_guid,
+        Some(Uuid::parse_str("4d21b016-b534-45c2-a9fb-5c16e091fd2d").expect("guid"))
+    );
+    let yaml = text("hyperv-guest.yaml").replace(
+        "type: xbootldr",
+        "type: 0fc63daf-8483-4772-8e79-3d69d8477de4",
+    );
+    let config = customizer::parse(&yaml, "guest.yaml").expect("GUID type");
+    assert_eq!(
+        config.partitions[1].type_guid,
+        Some(Uuid::parse_str("0fc63daf-8483-4772-8e79-3d69d8477de4").expect("guid"))
+    );
+
     let mut doc: Json = serde_json::from_str(&text("core-efi.json")).expect("json");
     doc["Disks"][0]["Partitions"][1]["Type"] = json!("linux-root-amd64");
     let config = toolkit::parse(&doc.to_string(), "core-efi.json").expect("Type");
@@ -176,6 +272,26 @@ fn partition_types_and_guids() {
     doc["Disks"][0]["Partitions"][1]["TypeUUID"] = json!("4f68bce3-e8cd-4db1-96e7-fbcaf984b709");
     let (_, field, _) = config_error(toolkit::parse(&doc.to_string(), "core-efi.json"));
     assert_eq!(field, "Disks[0].Partitions[1].TypeUUID");
+}
+
+#[test]
+fn customizer_sizes_and_defaults() {
+    // No maxSize: the disk ends 1 MiB after the last partition, as Image
+    // Customizer makes it; starts follow the previous end.
+    let yaml = text("hyperv-guest.yaml")
+        .replace("    maxSize: 4G\n", "")
+        .replace("size: grow", "size: 2G");
+    let config = customizer::parse(&yaml, "guest.yaml").expect("no maxSize");
+    assert_eq!(config.partitions[2].start, 509 * MIB);
+    assert_eq!(config.partitions[2].end, Some(509 * MIB + (2 << 30)));
+    assert_eq!(config.disk_size, 510 * MIB + (2 << 30));
+
+    let yaml =
+        text("hyperv-guest.yaml").replace("      size: 500M", "      start: 16M\n      end: 1G");
+    let config = customizer::parse(&yaml, "guest.yaml").expect("start and end");
+    assert_eq!(config.partitions[1].start, 16 * MIB);
+    assert_eq!(config.partitions[1].end, Some(1 << 30));
+    assert_eq!(config.partitions[2].start, 1 << 30);
 }
 
 /// The file, field and message of a configuration error.
@@ -198,22 +314,50 @@ fn config_error<T: std::fmt::Debug>(result: Result<T, Error>) -> (PathBuf, Strin
 fn unsupported_fields(name: &str) -> BTreeSet<String> {
     let path = config_path(name);
     let mut reported = BTreeSet::new();
-    let mut doc: Json = serde_json::from_str(&text(name)).expect("json");
+    let is_json = name.ends_with(".json");
+    let mut json_doc: Json = if is_json {
+        serde_json::from_str(&text(name)).expect("json")
+    } else {
+        Json::Null
+    };
+    let mut yaml_doc: Yaml = if is_json {
+        Yaml::Null
+    } else {
+        serde_yaml_ng::from_str(&text(name)).expect("yaml")
+    };
     for _ in 0..20 {
-        let (file, field) = match toolkit::parse(&doc.to_string(), &path) {
+        let result = if is_json {
+            toolkit::parse(&json_doc.to_string(), &path)
+        } else {
+            customizer::parse(&serde_yaml_ng::to_string(&yaml_doc).expect("yaml"), &path)
+        };
+        let (file, field) = match result {
             Ok(_) => return reported,
             Err(Error::Config { file, field, .. }) => (file, field),
             Err(other) => panic!("{name}: {other}"),
         };
         assert_eq!(file, path);
         assert!(reported.insert(field.clone()), "{field} reported twice");
-        // SystemConfigs[0].Key
-        let key = field.rsplit('.').next().expect("key");
-        doc["SystemConfigs"][0]
-            .as_object_mut()
-            .expect("system config")
-            .remove(key)
-            .unwrap_or_else(|| panic!("{field} is not a system config field"));
+        if is_json {
+            // SystemConfigs[0].Key
+            let key = field.rsplit('.').next().expect("key");
+            json_doc["SystemConfigs"][0]
+                .as_object_mut()
+                .expect("system config")
+                .remove(key)
+                .unwrap_or_else(|| panic!("{field} is not a system config field"));
+        } else {
+            let mut node = &mut yaml_doc;
+            let keys: Vec<&str> = field.split('.').collect();
+            let (last, parents) = keys.split_last().expect("key");
+            for key in parents {
+                node = node.get_mut(*key).unwrap_or_else(|| panic!("no {field}"));
+            }
+            node.as_mapping_mut()
+                .expect("mapping")
+                .remove(*last)
+                .unwrap_or_else(|| panic!("{field} is not in the file"));
+        }
     }
     panic!("{name}: too many errors: {reported:?}");
 }
@@ -248,6 +392,20 @@ fn core_legacy_as_shipped_reports_its_package_fields() {
     );
 }
 
+#[test]
+fn hyperv_guest_with_packages_reports_them() {
+    assert_eq!(
+        unsupported_fields("hyperv-guest-packages.yaml"),
+        set(&[
+            "os.packages",
+            "os.services",
+            "os.users",
+            "os.selinux",
+            "scripts",
+        ])
+    );
+}
+
 /// One bad input: a valid config, an edit, and the field the error names.
 struct Case {
     what: &'static str,
@@ -258,7 +416,26 @@ struct Case {
 
 enum Edit {
     Json(fn(&mut Json)),
+    Yaml(fn(&mut Yaml)),
     Text(fn(String) -> String),
+}
+
+fn ypath<'a>(doc: &'a mut Yaml, path: &[&str]) -> &'a mut Yaml {
+    let mut node = doc;
+    for key in path {
+        node = match key.parse::<usize>() {
+            Ok(i) => &mut node[i],
+            Err(_) => node.get_mut(*key).unwrap_or_else(|| panic!("no {key}")),
+        };
+    }
+    node
+}
+
+fn yset(doc: &mut Yaml, path: &[&str], value: &str) {
+    let (last, parents) = path.split_last().expect("path");
+    let map = ypath(doc, parents).as_mapping_mut().expect("mapping");
+    let value: Yaml = serde_yaml_ng::from_str(value).expect("value");
+    map.insert(Yaml::String((*last).into()), value);
 }
 
 fn cases() -> Vec<Case> {
@@ -534,6 +711,233 @@ fn cases() -> Vec<Case> {
             edit: Edit::Text(|t| t.replacen("\"gpt\",", "\"gpt\"", 1)),
             field: "line 5, column 13",
         },
+        // Image Customizer's YAML.
+        Case {
+            what: "bad size string",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| {
+                yset(
+                    d,
+                    &["storage", "disks", "0", "partitions", "2", "size"],
+                    "4GB",
+                )
+            }),
+            field: "storage.disks[0].partitions[2].size",
+        },
+        Case {
+            what: "size without a unit",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| yset(d, &["storage", "disks", "0", "maxSize"], "4096")),
+            field: "storage.disks[0].maxSize",
+        },
+        Case {
+            what: "size ending in a multi-byte character",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| {
+                yset(
+                    d,
+                    &["storage", "disks", "0", "partitions", "0", "size"],
+                    "\"8\u{feff}\"",
+                )
+            }),
+            field: "storage.disks[0].partitions[0].size",
+        },
+        Case {
+            what: "size not a whole MiB",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| {
+                yset(
+                    d,
+                    &["storage", "disks", "0", "partitions", "0", "size"],
+                    "1000K",
+                )
+            }),
+            field: "storage.disks[0].partitions[0].size",
+        },
+        Case {
+            what: "grow on a partition that is not last",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| {
+                yset(
+                    d,
+                    &["storage", "disks", "0", "partitions", "1", "size"],
+                    "grow",
+                )
+            }),
+            field: "storage.disks[0].partitions[1].size",
+        },
+        Case {
+            what: "end and size both given",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| {
+                yset(
+                    d,
+                    &["storage", "disks", "0", "partitions", "1", "end"],
+                    "600M",
+                )
+            }),
+            field: "storage.disks[0].partitions[1].size",
+        },
+        Case {
+            what: "partitions past maxSize",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| yset(d, &["storage", "disks", "0", "maxSize"], "509M")),
+            field: "storage.disks[0].maxSize",
+        },
+        Case {
+            what: "unknown field in os",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| yset(d, &["os", "timezone"], "UTC")),
+            field: "os.timezone",
+        },
+        Case {
+            what: "unknown partition type",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| {
+                yset(
+                    d,
+                    &["storage", "disks", "0", "partitions", "1", "type"],
+                    "boot",
+                )
+            }),
+            field: "storage.disks[0].partitions[1].type",
+        },
+        Case {
+            what: "bad filesystem type",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| yset(d, &["storage", "filesystems", "1", "type"], "ext3")),
+            field: "storage.filesystems[1].type",
+        },
+        Case {
+            what: "relative mount point",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| yset(d, &["storage", "filesystems", "1", "mountPoint"], "boot")),
+            field: "storage.filesystems[1].mountPoint",
+        },
+        Case {
+            what: "duplicate mount point",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| {
+                yset(
+                    d,
+                    &["storage", "filesystems", "2", "mountPoint", "path"],
+                    "/boot",
+                )
+            }),
+            field: "storage.filesystems[2].mountPoint.path",
+        },
+        Case {
+            what: "missing root mount",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| {
+                ypath(d, &["storage", "filesystems"])
+                    .as_sequence_mut()
+                    .expect("list")
+                    .pop();
+            }),
+            field: "storage.filesystems",
+        },
+        Case {
+            what: "mount of a partition without a file system",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| {
+                ypath(d, &["storage", "filesystems", "1"])
+                    .as_mapping_mut()
+                    .expect("mapping")
+                    .remove("type");
+            }),
+            field: "storage.filesystems[1].mountPoint",
+        },
+        Case {
+            what: "legacy without a bios-grub partition",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| {
+                yset(d, &["storage", "bootType"], "legacy");
+            }),
+            field: "storage.bootType",
+        },
+        Case {
+            what: "efi without an esp",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| {
+                yset(
+                    d,
+                    &["storage", "disks", "0", "partitions", "0", "type"],
+                    "linux-generic",
+                );
+                yset(
+                    d,
+                    &["storage", "filesystems", "0", "mountPoint", "path"],
+                    "/efi",
+                );
+            }),
+            field: "storage.bootType",
+        },
+        Case {
+            what: "two disks",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| {
+                let disk = ypath(d, &["storage", "disks", "0"]).clone();
+                ypath(d, &["storage", "disks"])
+                    .as_sequence_mut()
+                    .expect("list")
+                    .push(disk);
+            }),
+            field: "storage.disks[1]",
+        },
+        Case {
+            what: "iso output",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| yset(d, &["output", "image", "format"], "iso")),
+            field: "output.image.format",
+        },
+        Case {
+            what: "packages present",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| yset(d, &["os", "packages"], "{install: [vim]}")),
+            field: "os.packages",
+        },
+        Case {
+            what: "verity present",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| yset(d, &["storage", "verity"], "[]")),
+            field: "storage.verity",
+        },
+        Case {
+            what: "additional file with source and content",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| yset(d, &["os", "additionalFiles", "0", "content"], "abc")),
+            field: "os.additionalFiles[0].content",
+        },
+        Case {
+            what: "bad permissions",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| yset(d, &["os", "additionalFiles", "1", "permissions"], "\"rw\"")),
+            field: "os.additionalFiles[1].permissions",
+        },
+        Case {
+            what: "BIOS boot partition not at 1 MiB",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| {
+                yset(d, &["storage", "bootType"], "legacy");
+                yset(
+                    d,
+                    &["storage", "disks", "0", "partitions", "1", "type"],
+                    "bios-grub",
+                );
+                ypath(d, &["storage", "filesystems"])
+                    .as_sequence_mut()
+                    .expect("list")
+                    .remove(1);
+            }),
+            field: "storage.disks[0].partitions[1].start",
+        },
+        Case {
+            what: "YAML syntax error",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Text(|t| t.replacen("  bootType: efi", "  bootType: [efi", 1)),
+            field: "line 5, column 8",
+        },
     ]
 }
 
@@ -549,6 +953,11 @@ fn bad_inputs_name_the_file_and_the_field() {
                 let mut doc: Json = serde_json::from_str(&original).expect("json");
                 edit(&mut doc);
                 serde_json::to_string_pretty(&doc).expect("json")
+            }
+            Edit::Yaml(edit) => {
+                let mut doc: Yaml = serde_yaml_ng::from_str(&original).expect("yaml");
+                edit(&mut doc);
+                serde_yaml_ng::to_string(&doc).expect("yaml")
             }
             Edit::Text(edit) => {
                 let edited = edit(original.clone());
@@ -582,12 +991,13 @@ fn bad_inputs_name_the_file_and_the_field() {
     }
 }
 
-/// Every read of `text` returns rather than panics.
+/// Every read of `text`, by either reader, returns rather than panics.
 fn read_both(text: &str) {
     let _ = toolkit::parse(text, "fuzz.json");
+    let _ = customizer::parse(text, "fuzz.yaml");
 }
 
-const VALID: [&str; 2] = ["core-efi.json", "core-legacy.json"];
+const VALID: [&str; 3] = ["core-efi.json", "core-legacy.json", "hyperv-guest.yaml"];
 
 #[test]
 fn truncated_configs_do_not_panic() {
@@ -641,14 +1051,22 @@ proptest! {
     ) {
         let name = VALID[which];
         let original = text(name);
-        let mut doc: Json = serde_json::from_str(&original).expect("json");
+        let mut doc: Json = if name.ends_with(".json") {
+            serde_json::from_str(&original).expect("json")
+        } else {
+            serde_yaml_ng::from_str(&original).expect("yaml")
+        };
         let mut slots = Vec::new();
         collect_pointers(&doc, String::new(), &mut slots);
         let target = slots[pick.index(slots.len())].clone();
         if let Some(slot) = doc.pointer_mut(&target) {
             *slot = value;
         }
-        let _ = toolkit::parse(&doc.to_string(), name);
+        if name.ends_with(".json") {
+            let _ = toolkit::parse(&doc.to_string(), name);
+        } else {
+            let _ = customizer::parse(&serde_yaml_ng::to_string(&doc).expect("yaml"), name);
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 
+pub mod customizer;
 mod node;
 pub mod toolkit;
 
@@ -169,7 +170,8 @@ pub enum FileSource {
 
 impl ImageConfig {
     /// Reads an image configuration, choosing the format by the file's
-    /// extension: `.json` is the toolkit's ([`toolkit::load`]).
+    /// extension: `.json` is the toolkit's ([`toolkit::load`]), `.yaml` and
+    /// `.yml` are Image Customizer's ([`customizer::load`]).
     pub fn load(path: impl AsRef<Path>) -> Result<ImageConfig> {
         let path = path.as_ref();
         let ext = path
@@ -178,11 +180,12 @@ impl ImageConfig {
             .map(str::to_ascii_lowercase);
         match ext.as_deref() {
             Some("json") => toolkit::load(path),
+            Some("yaml" | "yml") => customizer::load(path),
             _ => Err(Error::config(
                 path,
                 "(file name)",
                 "cannot tell the format: expected a .json file (the toolkit's image \
-                 configuration)",
+                 configuration) or a .yaml/.yml file (Image Customizer's)",
             )),
         }
     }

@@ -1,0 +1,799 @@
+//! Image Customizer's YAML configuration (`docs/imagecustomizer/api/configuration`
+//! in Azure Linux's image tools), for a disk made from scratch: `storage`,
+//! `os` and `output`.
+//!
+//! One disk is read; every field is either honoured (see the table in
+//! [`crate::config`]) or refused with an error naming its key path.
+//!
+//! ```no_run
+//! let config = imgbuild::config::customizer::load("hyperv-guest.yaml")?;
+//! assert_eq!(config.artifacts[0].format, "vhdx");
+//! # Ok::<(), imgbuild::Error>(())
+//! ```
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use uuid::Uuid;
+
+use super::node::{Field, Node};
+use super::toolkit::parse_guid;
+use super::{
+    parse_mode, read_text, resolve, AdditionalFile, Artifact, BootType, FileSource, FsType,
+    ImageConfig, Mount, MountIdentifier, MountOrigin, Origins, PartitionOrigin, PartitionRole,
+    PartitionSpec, MIB,
+};
+use crate::error::{Error, Result};
+
+/// Reads the Image Customizer configuration at `path`.
+pub fn load(path: impl AsRef<Path>) -> Result<ImageConfig> {
+    let path = path.as_ref();
+    let text = read_text(path)?;
+    parse(&text, path)
+}
+
+/// Reads an Image Customizer configuration from its text. `source` is the
+/// file it came from: errors name it, and relative paths in it are relative
+/// to its directory.
+pub fn parse(text: &str, source: impl AsRef<Path>) -> Result<ImageConfig> {
+    let source = source.as_ref();
+    let root: Node = serde_yaml_ng::from_str(text).map_err(|e| syntax_error(source, &e))?;
+    config(source, Field::root(source, &root))
+}
+
+fn syntax_error(source: &Path, e: &serde_yaml_ng::Error) -> Error {
+    let text = e.to_string();
+    // serde_yaml_ng appends the place; it becomes the field.
+    let message = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(m, _)| m);
+    let field = match e.location() {
+        Some(at) => format!("line {}, column {}", at.line(), at.column()),
+        None => "(document)".to_owned(),
+    };
+    Error::config(source, field, format!("not valid YAML: {message}"))
+}
+
+/// Why package fields are refused.
+const PACKAGE_STAGE: &str = "not honoured until the package stage exists; build the root \
+                             file system with the packages and pass it instead";
+
+/// Image Customizer's GPT header allowance, and its backup-GPT allowance:
+/// 34 and 33 sectors, each rounded up to its 1 MiB alignment (disk.go).
+const HEADER_RESERVE: u64 = MIB;
+const FOOTER_RESERVE: u64 = MIB;
+
+/// Partition types whose GUID Image Customizer sets by name, with no role
+/// of their own here (`partitiontype.go`).
+const LINUX_TYPES: &[(&str, &str)] = &[
+    ("home", "933ac7e1-2eb4-4f13-b844-0e14e2aef915"),
+    ("srv", "3b8f8425-20e0-4f3b-907f-1a25a76f98e8"),
+    ("tmp", "7ec6f557-3bc5-4aca-b293-16ef5df639d1"),
+    ("var", "4d21b016-b534-45c2-a9fb-5c16e091fd2d"),
+];
+
+/// Where Image Customizer requires each partition type to be mounted
+/// (`PartitionTypeSupportedMountPaths`).
+const TYPE_MOUNT_PATHS: &[(&str, &str)] = &[
+    ("esp", "/boot/efi"),
+    ("home", "/home"),
+    ("root", "/"),
+    ("srv", "/srv"),
+    ("tmp", "/var/tmp"),
+    ("var", "/var"),
+    ("xbootldr", "/boot"),
+];
+
+fn config(source: &Path, doc: Field<'_>) -> Result<ImageConfig> {
+    let mut top = doc.obj()?;
+    let storage = top.require("storage")?;
+    let os = top.get("os");
+    let output = top.get("output");
+    let preview = top.get("previewFeatures");
+    top.refuse(
+        "input",
+        "input images are not supported: this build makes the disk from a root file system",
+    )?;
+    top.refuse("iso", "ISO output is not supported yet")?;
+    top.refuse("pxe", "PXE output is not supported")?;
+    top.refuse("scripts", "scripts are not run by this build")?;
+    top.refuse("baseConfigs", "base configurations are not supported")?;
+    top.finish()?;
+
+    if let Some(list) = &preview {
+        for feature in list.seq()? {
+            // `create` only unlocks Image Customizer's subcommand for
+            // building a disk from scratch, which is what this build does.
+            match feature.str()? {
+                "create" => {}
+                other => {
+                    return Err(feature.error(format!("preview feature {other:?} is not supported")))
+                }
+            }
+        }
+    }
+
+    let mut origins = Origins {
+        esp_hint: "a partition of type esp",
+        bios_boot_hint: "a partition of type bios-grub",
+        ..Origins::default()
+    };
+    let mut config = ImageConfig {
+        source: source.to_path_buf(),
+        artifacts: Vec::new(),
+        disk_size: 0,
+        partitions: Vec::new(),
+        boot: BootType::None,
+        mounts: Vec::new(),
+        hostname: None,
+        kernel_cmdline: String::new(),
+        additional_files: Vec::new(),
+    };
+    let types = storage_section(&storage, &mut config, &mut origins)?;
+    origins.hostname = "os.hostname".to_owned();
+    origins.kernel_cmdline = "os.kernelCommandLine.extraCommandLine".to_owned();
+    if let Some(os) = &os {
+        os_section(source, os, &mut config, &mut origins)?;
+    }
+    if let Some(output) = &output {
+        config.artifacts = output_section(source, output)?;
+    }
+    config.validate(&origins)?;
+    check_type_mounts(&config, &origins, &types)?;
+    Ok(config)
+}
+
+/// A partition's `type` as written, and where the partition is, for the
+/// checks Image Customizer makes by type.
+struct TypeName {
+    kind: String,
+    partition: String,
+}
+
+/// `storage`.
+fn storage_section(
+    storage: &Field<'_>,
+    config: &mut ImageConfig,
+    origins: &mut Origins,
+) -> Result<Vec<TypeName>> {
+    let mut s = storage.obj()?;
+    let boot = s.require("bootType")?;
+    let disks = s.require("disks")?;
+    let filesystems = s.get("filesystems");
+    s.refuse("verity", "verity devices are not supported")?;
+    s.refuse(
+        "resetPartitionsUuidsType",
+        "resetting an input image's UUIDs does not apply: this build makes a new disk",
+    )?;
+    s.refuse("reinitializeVerity", "verity devices are not supported")?;
+    s.finish()?;
+
+    origins.boot = boot.path.clone();
+    config.boot = match boot.str()? {
+        "efi" => BootType::Efi,
+        "legacy" => BootType::Legacy,
+        other => {
+            return Err(boot.error(format!(
+                "unknown boot type {other:?}; expected \"efi\" or \"legacy\""
+            )))
+        }
+    };
+
+    let mut list = disks.seq()?;
+    let disk = match list.len() {
+        0 => return Err(disks.error("one disk is needed; the list is empty")),
+        1 => list.remove(0),
+        _ => return Err(list[1].error("only one disk is supported; this is the second")),
+    };
+    let types = disk_section(&disk, config, origins)?;
+
+    origins.mounts = storage.path.clone() + ".filesystems";
+    if let Some(fss) = &filesystems {
+        filesystems_section(fss, &types, config, origins)?;
+    }
+    // Image Customizer: an ESP is FAT and mounted at /boot/efi.
+    for (p, kind) in config.partitions.iter().zip(&types) {
+        if kind.kind == "esp" && p.fs.is_none() {
+            return Err(Error::config(
+                &config.source,
+                format!("{}.type", kind.partition),
+                format!(
+                    "the ESP {:?} needs a filesystems entry of type fat32 or vfat mounted at \
+                     /boot/efi",
+                    p.id
+                ),
+            ));
+        }
+    }
+    Ok(types)
+}
+
+fn disk_section(
+    disk: &Field<'_>,
+    config: &mut ImageConfig,
+    origins: &mut Origins,
+) -> Result<Vec<TypeName>> {
+    let mut d = disk.obj()?;
+    let table = d.require("partitionTableType")?;
+    let max_size = d.get("maxSize");
+    let partitions = d.require("partitions")?;
+    d.finish()?;
+
+    match table.str()? {
+        "gpt" => {}
+        other => {
+            return Err(table.error(format!(
+                "unknown partition table type {other:?}; expected \"gpt\""
+            )))
+        }
+    }
+
+    origins.partitions = partitions.path.clone();
+    let items = partitions.seq()?;
+    if items.is_empty() {
+        return Err(partitions.error("the disk needs partitions"));
+    }
+    let mut types = Vec::new();
+    // Where each partition's end came from, for "grow" and size errors.
+    let mut prev_end: Option<(Option<u64>, String, String)> = None;
+    for (i, item) in items.iter().enumerate() {
+        let mut p = item.obj()?;
+        let id = p.require("id")?;
+        let label = p.opt_str("label")?.unwrap_or_default();
+        let start = p.get("start");
+        let end = p.get("end");
+        let size = p.get("size");
+        let kind = p.get("type");
+        let mut at = PartitionOrigin {
+            id: p.path_of("id"),
+            label: p.path_of("label"),
+            start: p.path_of("start"),
+            end: p.path_of("size"),
+        };
+        p.finish()?;
+        let id = id.str()?;
+
+        let start_bytes = match &start {
+            Some(s) => size_value(s)?,
+            None => match &prev_end {
+                None => HEADER_RESERVE,
+                Some((Some(end), _, _)) => *end,
+                Some((None, prev_id, prev_field)) => {
+                    return Err(Error::config(
+                        &config.source,
+                        prev_field.as_str(),
+                        format!(
+                            "partition {prev_id:?} has no end (its size is \"grow\" or not \
+                             given), so it must be the last partition"
+                        ),
+                    ))
+                }
+            },
+        };
+        if i == 0 && start_bytes < HEADER_RESERVE {
+            return Err(Error::config(
+                &config.source,
+                at.start.as_str(),
+                "the first 1 MiB of the disk is kept for the GPT",
+            ));
+        }
+        let end_bytes =
+            match (&end, &size) {
+                (Some(_), Some(s)) => {
+                    return Err(s.error("end and size cannot both be given"));
+                }
+                (Some(e), None) => {
+                    at.end = e.path.clone();
+                    Some(size_value(e)?)
+                }
+                (None, Some(s)) => match s.node {
+                    Node::Str(text) if text == "grow" => None,
+                    _ => {
+                        let n = size_value(s)?;
+                        if n == 0 {
+                            return Err(s.error("a partition's size cannot be 0"));
+                        }
+                        Some(start_bytes.checked_add(n).ok_or_else(|| {
+                            s.error("the partition's end is past the largest disk")
+                        })?)
+                    }
+                },
+                (None, None) => None,
+            };
+        let kind_text = kind
+            .as_ref()
+            .map(Field::str)
+            .transpose()?
+            .unwrap_or_default();
+        let (role, type_guid) = match &kind {
+            None => (PartitionRole::Linux, None),
+            Some(k) => partition_type(k, kind_text)?,
+        };
+        if role == PartitionRole::BiosBoot && start_bytes != MIB {
+            return Err(Error::config(
+                &config.source,
+                at.start.as_str(),
+                "a BIOS boot partition must start at 1 MiB",
+            ));
+        }
+        prev_end = Some((end_bytes, id.to_owned(), at.end.clone()));
+        config.partitions.push(PartitionSpec {
+            id: id.to_owned(),
+            label: label.to_owned(),
+            start: start_bytes,
+            end: end_bytes,
+            role,
+            type_guid,
+            fs: None,
+        });
+        origins.partition.push(at);
+        types.push(TypeName {
+            kind: kind_text.to_owned(),
+            partition: item.path.clone(),
+        });
+    }
+
+    let (last_end, last_start) = match config.partitions.last() {
+        Some(p) => (p.end, p.start),
+        None => (None, 0),
+    };
+    match &max_size {
+        None => {
+            origins.disk_size = disk.path.clone() + ".maxSize";
+            let Some(end) = last_end else {
+                return Err(Error::config(
+                    &config.source,
+                    origins.disk_size.as_str(),
+                    "required when the last partition grows to the end of the disk",
+                ));
+            };
+            // As Image Customizer: the last partition's end and the
+            // backup GPT's 1 MiB.
+            config.disk_size = end.checked_add(FOOTER_RESERVE).ok_or_else(|| {
+                Error::config(
+                    &config.source,
+                    origins.disk_size.as_str(),
+                    "the partitions end past the largest disk",
+                )
+            })?;
+        }
+        Some(m) => {
+            origins.disk_size = m.path.clone();
+            config.disk_size = size_value(m)?;
+            if config.disk_size == 0 {
+                return Err(m.error("the disk's size must be more than 0"));
+            }
+            let needed = last_end
+                .unwrap_or_else(|| last_start.saturating_add(MIB))
+                .saturating_add(FOOTER_RESERVE);
+            if needed > config.disk_size {
+                return Err(m.error(format!(
+                    "the partitions need {needed} bytes (with 1 MiB for the backup GPT), but \
+                     maxSize is {} bytes",
+                    config.disk_size
+                )));
+            }
+        }
+    }
+    Ok(types)
+}
+
+/// A size as Image Customizer writes it: digits and K, M, G or T (powers
+/// of 1024), a whole number of MiB.
+fn size_value(field: &Field<'_>) -> Result<u64> {
+    let text = match field.node {
+        Node::Int(_) => {
+            return Err(field
+                .error("a size needs a unit: K, M, G or T (KiB, MiB, GiB, TiB), e.g. \"512M\""))
+        }
+        _ => field.str()?,
+    };
+    let bad = || {
+        field.error(format!(
+            "{text:?} is not a size: expected digits and K, M, G or T (e.g. \"512M\", \"4G\")"
+        ))
+    };
+    let mut chars = text.chars();
+    let multiplier = match chars.next_back() {
+        Some('K') => 1u64 << 10,
+        Some('M') => 1 << 20,
+        Some('G') => 1 << 30,
+        Some('T') => 1 << 40,
+        _ => return Err(bad()),
+    };
+    let digits = chars.as_str();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let bytes = n
+        .checked_mul(multiplier)
+        .ok_or_else(|| field.error(format!("{text:?} is too large")))?;
+    if bytes % MIB != 0 {
+        return Err(field.error(format!("{text:?} is not a whole number of MiB")));
+    }
+    Ok(bytes)
+}
+
+fn partition_type(field: &Field<'_>, text: &str) -> Result<(PartitionRole, Option<Uuid>)> {
+    let role = match text {
+        "esp" => PartitionRole::Esp,
+        "bios-grub" => PartitionRole::BiosBoot,
+        "xbootldr" => PartitionRole::Xbootldr,
+        "root" => PartitionRole::Root,
+        "" | "linux-generic" => PartitionRole::Linux,
+        "usr" | "root-verity" | "usr-verity" => {
+            return Err(field.error(format!(
+                "partition type {text:?} is not supported: no /usr or verity partitions yet"
+            )))
+        }
+        "swap" => return Err(field.error("swap partitions are not made by this build")),
+        _ => {
+            if let Some((_, guid)) = LINUX_TYPES.iter().find(|(name, _)| *name == text) {
+                return Ok((PartitionRole::Linux, Some(parse_guid(field, guid)?)));
+            }
+            if text.len() == 36 && text.contains('-') {
+                return Ok((PartitionRole::Linux, Some(parse_guid(field, text)?)));
+            }
+            return Err(field.error(format!(
+                "unknown partition type {text:?}; expected esp, bios-grub, xbootldr, root, \
+                 linux-generic, home, srv, tmp, var or a GUID"
+            )));
+        }
+    };
+    Ok((role, None))
+}
+
+fn filesystems_section(
+    list: &Field<'_>,
+    types: &[TypeName],
+    config: &mut ImageConfig,
+    origins: &mut Origins,
+) -> Result<()> {
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for item in list.seq()? {
+        let mut f = item.obj()?;
+        let device = f.require("deviceId")?;
+        let kind = f.get("type");
+        let mount = f.get("mountPoint");
+        f.refuse("btrfs", "btrfs is not made by this build")?;
+        f.finish()?;
+
+        let device_id = device.str()?;
+        let Some(index) = config.partitions.iter().position(|p| p.id == device_id) else {
+            return Err(device.error(format!("no partition has the ID {device_id:?}")));
+        };
+        if let Some(first) = seen.insert(device_id.to_owned(), item.path.clone()) {
+            return Err(device.error(format!(
+                "partition {device_id:?} already has a filesystems entry ({first})"
+            )));
+        }
+        let kind_text = kind
+            .as_ref()
+            .map(Field::str)
+            .transpose()?
+            .unwrap_or_default();
+        let kind_at = kind.as_ref().unwrap_or(&item);
+        let fs = match kind_text {
+            "" => None,
+            "ext4" => Some(FsType::Ext4),
+            // "fat32: an alias for vfat" (filesystem.md).
+            "fat32" | "vfat" => Some(FsType::Vfat),
+            "xfs" | "btrfs" => {
+                return Err(kind_at.error(format!(
+                    "{kind_text} is not made by this build; expected ext4, fat32 or vfat"
+                )))
+            }
+            other => {
+                return Err(kind_at.error(format!(
+                    "unknown file system type {other:?}; expected ext4, fat32 or vfat"
+                )))
+            }
+        };
+        let role = config.partitions[index].role;
+        let type_text = types.get(index).map_or("", |t| t.kind.as_str());
+        if role == PartitionRole::BiosBoot {
+            if let Some(k) = kind.as_ref().filter(|_| fs.is_some()) {
+                return Err(k.error("a BIOS boot partition has no file system"));
+            }
+            if let Some(m) = &mount {
+                return Err(m.error("a BIOS boot partition is not mounted"));
+            }
+        }
+        if type_text == "esp" && fs != Some(FsType::Vfat) {
+            return Err(kind_at.error("the ESP's file system must be fat32 or vfat"));
+        }
+        config.partitions[index].fs = fs;
+
+        if let Some(m) = &mount {
+            if fs.is_none() {
+                return Err(m.error("a file system with a mountPoint needs a type"));
+            }
+            let (mount, at) = mount_point(m, device_id)?;
+            config.mounts.push(mount);
+            origins.mount.push(at);
+        }
+    }
+    Ok(())
+}
+
+fn mount_point(field: &Field<'_>, device_id: &str) -> Result<(Mount, MountOrigin)> {
+    if let Node::Str(path) = field.node {
+        return Ok((
+            Mount {
+                partition: device_id.to_owned(),
+                mount_point: path.clone(),
+                options: "defaults".to_owned(),
+                identifier: MountIdentifier::PartUuid,
+            },
+            MountOrigin {
+                partition: field.path.replace(".mountPoint", ".deviceId"),
+                mount_point: field.path.clone(),
+                options: field.path.clone(),
+                identifier: field.path.clone(),
+            },
+        ));
+    }
+    let mut m = field.obj()?;
+    let path = m.require("path")?;
+    let options = m.opt_str("options")?.unwrap_or_default();
+    let id_type = m.get("idType");
+    let at = MountOrigin {
+        partition: field.path.replace(".mountPoint", ".deviceId"),
+        mount_point: path.path.clone(),
+        options: m.path_of("options"),
+        identifier: m.path_of("idType"),
+    };
+    m.finish()?;
+    let identifier = match &id_type {
+        None => MountIdentifier::PartUuid,
+        Some(t) => match t.str()? {
+            "" | "part-uuid" => MountIdentifier::PartUuid,
+            "uuid" => MountIdentifier::Uuid,
+            "part-label" => MountIdentifier::PartLabel,
+            other => {
+                return Err(t.error(format!(
+                    "unknown idType {other:?}; expected uuid, part-uuid or part-label"
+                )))
+            }
+        },
+    };
+    Ok((
+        Mount {
+            partition: device_id.to_owned(),
+            mount_point: path.str()?.to_owned(),
+            options: if options.is_empty() {
+                "defaults".to_owned()
+            } else {
+                options.to_owned()
+            },
+            identifier,
+        },
+        at,
+    ))
+}
+
+/// Image Customizer mounts typed partitions only where their type says.
+fn check_type_mounts(config: &ImageConfig, origins: &Origins, types: &[TypeName]) -> Result<()> {
+    for (m, at) in config.mounts.iter().zip(&origins.mount) {
+        let Some(index) = config.partitions.iter().position(|p| p.id == m.partition) else {
+            continue;
+        };
+        let kind = types.get(index).map_or("", |t| t.kind.as_str());
+        if let Some((_, path)) = TYPE_MOUNT_PATHS.iter().find(|(t, _)| *t == kind) {
+            if m.mount_point != *path {
+                return Err(Error::config(
+                    &config.source,
+                    at.mount_point.as_str(),
+                    format!(
+                        "partition {:?} has type {kind}, which is mounted at {path}, not {:?}",
+                        m.partition, m.mount_point
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn os_section(
+    source: &Path,
+    os: &Field<'_>,
+    config: &mut ImageConfig,
+    origins: &mut Origins,
+) -> Result<()> {
+    let mut o = os.obj()?;
+    let hostname = o.get("hostname");
+    let cmdline = o.get("kernelCommandLine");
+    let files = o.get("additionalFiles");
+    let bootloader = o.get("bootloader");
+    let history = o.get("imageHistory");
+    o.refuse("packages", PACKAGE_STAGE)?;
+    o.refuse("selinux", "SELinux modes are not set by this build")?;
+    o.refuse("additionalDirs", "copying directories is not supported yet")?;
+    o.refuse("groups", "groups are not made by this build")?;
+    o.refuse("users", "users are not made by this build")?;
+    o.refuse(
+        "services",
+        "services are not enabled or disabled by this build",
+    )?;
+    o.refuse(
+        "modules",
+        "kernel module settings are not written by this build",
+    )?;
+    o.refuse("overlays", "overlay mounts are not supported")?;
+    o.refuse("uki", "unified kernel images are not made by this build")?;
+    o.finish()?;
+
+    if let Some(h) = &hostname {
+        let h = h.str()?;
+        if !h.is_empty() {
+            config.hostname = Some(h.to_owned());
+        }
+    }
+    if let Some(c) = &cmdline {
+        config.kernel_cmdline = kernel_command_line(c)?;
+    }
+    if let Some(f) = &files {
+        for item in f.seq()? {
+            let (file, at) = additional_file(source, &item)?;
+            config.additional_files.push(file);
+            origins.additional_files.push(at);
+        }
+    }
+    if let Some(b) = &bootloader {
+        let mut b = b.obj()?;
+        let reset = b.get("resetType");
+        b.finish()?;
+        if let Some(r) = &reset {
+            // This build always writes the boot loader and its
+            // configuration anew, which is what a hard reset asks for.
+            match r.str()? {
+                "hard-reset" => {}
+                other => {
+                    return Err(r.error(format!(
+                        "unknown resetType {other:?}; expected \"hard-reset\""
+                    )))
+                }
+            }
+        }
+    }
+    if let Some(h) = &history {
+        // This build writes no image history, which is what `none` asks for.
+        match h.str()? {
+            "none" => {}
+            other => {
+                return Err(h.error(format!(
+                    "image history is not written by this build; {other:?} cannot be honoured \
+                     (only \"none\")"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn kernel_command_line(field: &Field<'_>) -> Result<String> {
+    let mut k = field.obj()?;
+    let extra = k.get("extraCommandLine");
+    k.finish()?;
+    let Some(extra) = extra else {
+        return Ok(String::new());
+    };
+    if let Node::Str(s) = extra.node {
+        return Ok(s.trim().to_owned());
+    }
+    let mut args = Vec::new();
+    for arg in extra.seq()? {
+        let text = arg.str()?;
+        if text.trim().is_empty() {
+            return Err(arg.error("a kernel argument cannot be empty"));
+        }
+        args.push(text.trim());
+    }
+    Ok(args.join(" "))
+}
+
+fn additional_file(source: &Path, item: &Field<'_>) -> Result<(AdditionalFile, String)> {
+    let mut f = item.obj()?;
+    let src = f.get("source");
+    let content = f.get("content");
+    let destination = f.require("destination")?;
+    let permissions = f.get("permissions");
+    f.finish()?;
+    let from = match (&src, &content) {
+        (Some(_), Some(c)) => return Err(c.error("source and content cannot both be given")),
+        (Some(s), None) => {
+            let text = s.str()?;
+            if text.is_empty() {
+                return Err(s.error("the source path is empty"));
+            }
+            FileSource::Path(resolve(source, text))
+        }
+        (None, Some(c)) => FileSource::Content(c.str()?.to_owned()),
+        // `content: ""` reads as an empty string, but a bare `content:`
+        // is null, which Image Customizer also takes as "not given".
+        (None, None) => {
+            return Err(item.error("an additional file needs a source or a content"));
+        }
+    };
+    let mode = match &permissions {
+        None => None,
+        Some(p) => {
+            // `permissions: 755` is a YAML number; its digits are the octal
+            // text, as Image Customizer reads them.
+            let text = match p.node {
+                Node::Int(n) => n.to_string(),
+                _ => p.str()?.to_owned(),
+            };
+            Some(parse_mode(&text).map_err(|e| p.error(e))?)
+        }
+    };
+    Ok((
+        AdditionalFile {
+            source: from,
+            destination: destination.str()?.to_owned(),
+            mode,
+        },
+        destination.path.clone(),
+    ))
+}
+
+fn output_section(source: &Path, output: &Field<'_>) -> Result<Vec<Artifact>> {
+    let mut o = output.obj()?;
+    let image = o.get("image");
+    o.refuse("artifacts", "output artifacts are not supported")?;
+    o.refuse(
+        "selinuxPolicyPath",
+        "extracting the SELinux policy is not supported",
+    )?;
+    o.finish()?;
+    let Some(image) = image else {
+        return Ok(Vec::new());
+    };
+    let mut i = image.obj()?;
+    let path = i.opt_str("path")?;
+    let format = i.get("format");
+    i.refuse("cosi", "COSI output is not supported")?;
+    let path_field = i.path_of("path");
+    i.finish()?;
+    let Some(format) = format else {
+        if path.is_some() {
+            return Err(Error::config(
+                source,
+                path_field,
+                "a path without output.image.format: the format is not guessed from the name",
+            ));
+        }
+        return Ok(Vec::new());
+    };
+    let name = match path {
+        Some(p) => Path::new(p)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| Error::config(source, path_field.as_str(), "names no file"))?,
+        None => source
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("image"),
+    };
+    let format_text = match format.str()? {
+        f @ ("vhd" | "vhd-fixed" | "vhdx" | "qcow2" | "raw") => f,
+        other @ ("iso" | "pxe-dir" | "pxe-tar" | "cosi" | "baremetal-image") => {
+            return Err(format.error(format!(
+                "output format {other:?} is not supported yet; expected vhd, vhd-fixed, vhdx, \
+                 qcow2 or raw"
+            )))
+        }
+        other => {
+            return Err(format.error(format!(
+                "unknown output format {other:?}; expected vhd, vhd-fixed, vhdx, qcow2 or raw"
+            )))
+        }
+    };
+    Ok(vec![Artifact {
+        name: name.to_owned(),
+        format: format_text.to_owned(),
+    }])
+}
