@@ -1,5 +1,99 @@
 //! Image configurations: one model, read from the toolkit's JSON or Image
 //! Customizer's YAML.
+//!
+//! [`ImageConfig::load`] picks the reader by extension: `.json` is the
+//! Azure Linux toolkit's image configuration ([`toolkit`]), `.yaml` and
+//! `.yml` are Image Customizer's ([`customizer`]). Both read one disk. A
+//! key neither reader knows, a key given twice, and a field the build does
+//! not honour are errors ([`Error::Config`]) naming the file and the key
+//! path (`Disks[0].Partitions[1].FsType`, `storage.disks[0].partitions[2].size`);
+//! nothing is silently dropped. Relative paths are relative to the
+//! configuration's directory.
+//!
+//! # The toolkit's JSON
+//!
+//! | Field | Model |
+//! |---|---|
+//! | `Disks` | exactly one disk |
+//! | `Disks[0].PartitionTableType` | must be `gpt` |
+//! | `Disks[0].MaxSize` (MiB) | [`ImageConfig::disk_size`] |
+//! | `Disks[0].Artifacts[].Name` | [`Artifact::name`] |
+//! | `Disks[0].Artifacts[].Type` | [`Artifact::format`]: `vhd` → `vhd-fixed` (the toolkit's roast makes a fixed VHD: qemu-img `vpc`, `subformat=fixed,force_size`), `vhdx`, `qcow2`, `ova`, `raw` |
+//! | `Disks[0].Partitions[].ID` | [`PartitionSpec::id`] |
+//! | `Disks[0].Partitions[].Name` | [`PartitionSpec::label`] |
+//! | `Disks[0].Partitions[].Start`, `End` (MiB) | [`PartitionSpec::start`], [`PartitionSpec::end`]; `End: 0` → `None` (to the end) |
+//! | `Disks[0].Partitions[].Flags` | [`PartitionSpec::role`]: `esp`, `boot` → [`PartitionRole::Esp`]; `grub`, `bios_grub`, `bios-grub` → [`PartitionRole::BiosBoot`]; none → [`PartitionRole::Linux`] |
+//! | `Disks[0].Partitions[].FsType` | [`PartitionSpec::fs`]: `fat32`, `fat16`, `vfat` → [`FsType::Vfat`] (the toolkit runs `mkfs -t vfat` for all three); `ext2`, `ext3`, `ext4`; on a BIOS boot partition `None`, as GRUB's core image overwrites it |
+//! | `Disks[0].Partitions[].Type`, `TypeUUID` | [`PartitionSpec::type_guid`] (a `Type` name by the toolkit's table) |
+//! | `SystemConfigs` | exactly one system configuration |
+//! | `SystemConfigs[0].BootType` | [`ImageConfig::boot`]: `efi`, `legacy`; `none`, empty or absent → [`BootType::None`] |
+//! | `SystemConfigs[0].PartitionSettings[]` | [`ImageConfig::mounts`]: `ID`, `MountPoint` (empty: not mounted), `MountOptions` (empty → `defaults`), `MountIdentifier` `uuid`/`partuuid`/`partlabel` (default `partuuid`) |
+//! | `SystemConfigs[0].Hostname` | [`ImageConfig::hostname`] |
+//! | `SystemConfigs[0].KernelCommandLine.ExtraCommandLine` | [`ImageConfig::kernel_cmdline`] |
+//! | `SystemConfigs[0].AdditionalFiles` | [`ImageConfig::additional_files`]: source → a destination, `{Path, Permissions}`, or a list of those |
+//! | `SystemConfigs[0].Name`, `IsDefault` | read; they name and pick a configuration and change nothing in the image |
+//!
+//! Refused whenever present: `TargetDisk`, `RawBinaries`, a partition's
+//! `Artifacts`, `PackageLists`, `Packages`, `KernelOptions`, `PackageRepos`
+//! (not honoured until the package stage exists), `PreInstallScripts`,
+//! `PostInstallScripts`, `FinalizeImageScripts`, `Users`, `Groups`,
+//! `Networks`, `Encryption`, `EnableGrubMkconfig`, `ReadOnlyVerityRoot`, the
+//! `dmroot` flag, `FsType` `xfs` and `linux-swap`, an artifact's
+//! `Compression`. Refused unless they ask for nothing (`false`, empty):
+//! `IsKickStartBoot`, `IsIsoInstall`, `EnableSystemdFirstboot`,
+//! `EnableHidepid`, `RemoveRpmDb`, `PreserveTdnfCache`, `DisableRpmDocs`,
+//! `OverrideRpmLocales`, a partition setting's `RemoveDocs`,
+//! `OverlayBaseImage`, `RdiffBaseImage`, and `KernelCommandLine`'s
+//! `SELinux`, `SELinuxPolicy`, `CGroup`, `ImaPolicy`, `EnableFIPS`.
+//!
+//! # Image Customizer's YAML
+//!
+//! | Field | Model |
+//! |---|---|
+//! | `storage.bootType` | [`ImageConfig::boot`]: `efi`, `legacy` |
+//! | `storage.disks` | exactly one disk |
+//! | `storage.disks[0].partitionTableType` | must be `gpt` |
+//! | `storage.disks[0].maxSize` (`4G`, `512M`…) | [`ImageConfig::disk_size`]; absent: the last partition's end plus 1 MiB, as Image Customizer does |
+//! | `storage.disks[0].partitions[].id` | [`PartitionSpec::id`] |
+//! | `storage.disks[0].partitions[].label` | [`PartitionSpec::label`] |
+//! | `storage.disks[0].partitions[].start`, `end`, `size` | [`PartitionSpec::start`] (default 1 MiB, then the previous end), [`PartitionSpec::end`] (`size: grow` or none on the last → `None`) |
+//! | `storage.disks[0].partitions[].type` | [`PartitionSpec::role`]: `esp`, `bios-grub`, `xbootldr`, `root`; `linux-generic` or absent → [`PartitionRole::Linux`]; `home`, `srv`, `tmp`, `var` → Linux with their [`PartitionSpec::type_guid`]; a GUID → Linux with that GUID |
+//! | `storage.filesystems[].deviceId`, `type` | [`PartitionSpec::fs`]: `ext4`; `fat32`, `vfat` → [`FsType::Vfat`] (`fat32` is Image Customizer's alias of `vfat`) |
+//! | `storage.filesystems[].mountPoint` | [`ImageConfig::mounts`]: a path, or `{path, options, idType}` with `uuid`/`part-uuid`/`part-label` (default `part-uuid`) |
+//! | `os.hostname` | [`ImageConfig::hostname`] |
+//! | `os.kernelCommandLine.extraCommandLine` | [`ImageConfig::kernel_cmdline`] (a list is joined with spaces) |
+//! | `os.additionalFiles[]` | [`ImageConfig::additional_files`]: `source` or `content`, `destination`, `permissions` |
+//! | `os.bootloader.resetType: hard-reset` | read: this build always writes the boot loader configuration anew |
+//! | `os.imageHistory: none` | read: this build writes no image history |
+//! | `previewFeatures: [create]` | read: it only unlocks Image Customizer's subcommand for new disks |
+//! | `output.image.format` | [`Artifact::format`]: `vhd` (dynamic), `vhd-fixed`, `vhdx`, `qcow2`, `raw` |
+//! | `output.image.path` | [`Artifact::name`]: the file's stem (the configuration's stem when absent); the directory is the command line's |
+//!
+//! Refused: `input`, `iso`, `pxe`, `scripts`, `baseConfigs`, other preview
+//! features, `storage.verity`, `storage.resetPartitionsUuidsType`,
+//! `storage.reinitializeVerity`, `btrfs`, `xfs`, partition types `usr`,
+//! `root-verity`, `usr-verity`, `swap`, `os.packages` (not honoured until
+//! the package stage exists), `os.selinux`, `os.additionalDirs`,
+//! `os.groups`, `os.users`, `os.services`, `os.modules`, `os.overlays`,
+//! `os.uki`, `output.artifacts`, `output.selinuxPolicyPath`,
+//! `output.image.cosi`, and the output formats `iso`, `pxe-dir`, `pxe-tar`,
+//! `cosi`, `baremetal-image`. Image Customizer's own rules are kept: a
+//! BIOS boot partition starts at 1 MiB and has no file system, an ESP is
+//! FAT mounted at `/boot/efi`, a typed partition is mounted where its type
+//! says, sizes are whole MiB, 1 MiB is left for each GPT.
+//!
+//! # Checks both share
+//!
+//! Partitions are listed in the order of their start, on 512-byte
+//! boundaries, after the protective MBR and primary GPT (34 sectors), not
+//! overlapping, and end before the backup GPT (the disk's last 33
+//! sectors); at most one runs to the end of the disk and it is the last.
+//! IDs are unique; names are at most 35 ASCII characters. Each mount names
+//! an existing partition that has a file system, at an absolute,
+//! normalized mount point used once; mounting by label needs a label. A
+//! bootable configuration mounts a file system at `/`; `efi` needs an EFI
+//! system partition and `legacy` a BIOS boot partition. Host names are DNS
+//! names; additional files go to absolute paths.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
