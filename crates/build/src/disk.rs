@@ -164,7 +164,9 @@ pub fn build_disk(
                     .parent()
                     .map(|d| d.join(p))
                     .unwrap_or_else(|| p.clone());
-                std::fs::read(&full).map_err(|e| Error::io(&full, e))?
+                std::fs::read(&full).map_err(|e| {
+                    Error::config(&config.source, &field, format!("{}: {e}", full.display()))
+                })?
             }
         };
         generated.push(file_entry(&path, bytes, f.mode.unwrap_or(0o644), time));

@@ -87,7 +87,13 @@ impl Rootfs {
     /// Opens `path`, a directory or a tar archive (compression detected by
     /// its first bytes).
     pub fn open(path: &Path) -> Result<Rootfs> {
-        let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        let meta = fs::metadata(path).map_err(|e| {
+            rootfs_error(
+                path,
+                None,
+                format!("cannot be read as a root filesystem: {e}"),
+            )
+        })?;
         Ok(Rootfs {
             path: path.to_path_buf(),
             dir: meta.is_dir(),

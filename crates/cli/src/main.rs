@@ -77,6 +77,10 @@ enum Command {
     /// Build a bootable ISO 9660 image from a directory (Rock Ridge + Joliet),
     /// or extract one with --extract.
     Iso(Box<IsoArgs>),
+    /// Build a bootable disk from an image configuration (Azure Linux's
+    /// toolkit JSON or Image Customizer YAML) and a root filesystem, into
+    /// every format asked for in one pass. Needs no root.
+    Build(Box<BuildArgs>),
     /// Check an image's structure (exit 0 clean, 2 corruptions, 3 leaked clusters only, 1 could not check).
     Check {
         /// The image.
@@ -283,6 +287,39 @@ fn print_iso_info(i: &imgconv::IsoInfo) -> Result<()> {
 }
 
 #[derive(Args)]
+struct BuildArgs {
+    /// The image configuration: toolkit JSON (.json) or Image Customizer
+    /// YAML (.yaml, .yml).
+    config: PathBuf,
+    /// The root filesystem: a directory, or a tar archive (.tar, .tar.gz,
+    /// .tar.xz, .tar.zst; owners, modes, links, devices and xattrs are
+    /// taken as the archive records them).
+    #[arg(long)]
+    rootfs: PathBuf,
+    /// Output formats, comma separated (raw, vhd, vhd-fixed, vhdx, vmdk,
+    /// vmdk-stream, vmdk-flat, ova, qcow2). Default: the configuration's
+    /// artifacts.
+    #[arg(long, short = 't', value_delimiter = ',')]
+    to: Vec<String>,
+    /// Output path (one format only); `-` writes to standard output.
+    #[arg(long, short = 'o')]
+    output: Option<PathBuf>,
+    /// Directory for outputs, named after the artifact (`<name>.<ext>`) or
+    /// the configuration's stem (default: the current directory).
+    #[arg(long)]
+    output_dir: Option<PathBuf>,
+    /// Where file system images are made before they are read into the
+    /// outputs (default: $TMPDIR).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    #[command(flatten)]
+    format: FormatArgs,
+    /// Print a JSON summary of what was built and written.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 struct ConvertArgs {
     /// The input image: raw, or any format imgconv reads.
     input: Option<PathBuf>,
@@ -299,6 +336,16 @@ struct ConvertArgs {
     /// Directory for outputs named `<stem>.<ext>` (default: beside the input).
     #[arg(long)]
     output_dir: Option<PathBuf>,
+    #[command(flatten)]
+    format: FormatArgs,
+    /// Print a JSON summary of what was written.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of the output formats, shared by `convert` and `build`.
+#[derive(Args)]
+struct FormatArgs {
     /// qcow2: cluster size (512 to 2M; default 64K).
     #[arg(long, value_parser = parse_size)]
     cluster_size: Option<u64>,
@@ -358,9 +405,6 @@ struct ConvertArgs {
     /// SOURCE_DATE_EPOCH when set, else random).
     #[arg(long)]
     seed: Option<String>,
-    /// Print a JSON summary of what was written.
-    #[arg(long)]
-    json: bool,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -385,7 +429,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("invalid size {s:?}"))
 }
 
-fn format_options(a: &ConvertArgs) -> Result<FormatOptions> {
+fn format_options(a: &FormatArgs) -> Result<FormatOptions> {
     let mut opts = FormatOptions::default();
     if let Some(seed) = &a.seed {
         opts.stamp = blocksink::BuildStamp::fixed(opts.stamp.unix_time(), seed);
@@ -485,7 +529,7 @@ fn run_convert(a: ConvertArgs) -> Result<ExitCode> {
     let job = ConvertJob {
         input,
         outputs,
-        options: format_options(&a)?,
+        options: format_options(&a.format)?,
     };
     let bar = progress_bar();
     let report = imgconv::convert(&job, &mut |done, total| {
@@ -503,6 +547,127 @@ fn run_convert(a: ConvertArgs) -> Result<ExitCode> {
     if a.json {
         note!("{}", serde_json::to_string_pretty(&report)?);
     } else {
+        for o in &report.outputs {
+            if let Some(p) = &o.path {
+                note!(
+                    "wrote {} ({}, {} bytes)",
+                    p.display(),
+                    o.format.name(),
+                    o.bytes
+                );
+            }
+            if let Some(note) = &o.note {
+                note!("note: {}: {note}", o.format.name());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_build(a: BuildArgs) -> Result<ExitCode> {
+    let config = imgbuild::ImageConfig::load(&a.config)?;
+    let stem = config
+        .artifacts
+        .first()
+        .map(|art| art.name.clone())
+        .or_else(|| {
+            a.config
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "disk".into());
+    // (format, name stem) of each output.
+    let wanted: Vec<(OutputFormat, String)> = if a.to.is_empty() {
+        if config.artifacts.is_empty() {
+            bail!(
+                "{}: no artifacts are configured; name the formats with --to",
+                a.config.display()
+            );
+        }
+        config
+            .artifacts
+            .iter()
+            .map(|art| Ok((OutputFormat::parse(&art.format)?, art.name.clone())))
+            .collect::<Result<_>>()?
+    } else {
+        a.to.iter()
+            .map(|f| Ok((OutputFormat::parse(f)?, stem.clone())))
+            .collect::<Result<_>>()?
+    };
+    if a.output.is_some() && wanted.len() > 1 {
+        bail!(
+            "-o names one output, but {} formats were asked for; use --output-dir",
+            wanted.len()
+        );
+    }
+    let dir = a.output_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    if a.output_dir.is_some() {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let outputs: Vec<OutputSpec> = wanted
+        .iter()
+        .map(|(format, name)| {
+            let target = match &a.output {
+                Some(p) if p.as_os_str() == "-" => OutputTarget::Stdout,
+                Some(p) => OutputTarget::Path(p.clone()),
+                None => OutputTarget::Path(dir.join(format!("{name}.{}", format.extension()))),
+            };
+            OutputSpec {
+                format: *format,
+                target,
+            }
+        })
+        .collect();
+    if outputs.iter().any(|o| o.target == OutputTarget::Stdout)
+        && std::io::IsTerminal::is_terminal(&std::io::stdout())
+    {
+        bail!("refusing to write a disk image to a terminal; redirect standard output");
+    }
+    let options = format_options(&a.format)?;
+    let rootfs = imgbuild::Rootfs::open(&a.rootfs)?;
+    let mut build_options = imgbuild::BuildOptions {
+        stamp: options.stamp.mixed_with("build"),
+        ..Default::default()
+    };
+    if let Some(w) = &a.work_dir {
+        build_options.work_dir = w.clone();
+    }
+    let bar = progress_bar();
+    bar.set_message("making file systems");
+    let built = imgbuild::build_disk(&config, &rootfs, &build_options);
+    let mut built = match built {
+        Ok(b) => b,
+        Err(e) => {
+            bar.finish_and_clear();
+            return Err(e.into());
+        }
+    };
+    let report = imgconv::convert_disk(
+        &mut built.disk,
+        &a.config,
+        &[a.config.as_path(), a.rootfs.as_path()],
+        &outputs,
+        &options,
+        &mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+    );
+    bar.finish_and_clear();
+    let report = report?;
+    if a.json {
+        let summary = serde_json::json!({
+            "config": a.config,
+            "rootfs": a.rootfs,
+            "partitions": built.partitions,
+            "notes": built.notes,
+            "conversion": report,
+        });
+        note!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        for n in &built.notes {
+            note!("note: {n}");
+        }
         for o in &report.outputs {
             if let Some(p) = &o.path {
                 note!(
@@ -660,6 +825,7 @@ fn main() -> ExitCode {
         None => run_convert(cli.convert),
         Some(Command::Convert(a)) => run_convert(*a),
         Some(Command::Iso(a)) => run_iso(*a),
+        Some(Command::Build(a)) => run_build(*a),
         Some(Command::Info { image, json }) => run_info(image, json),
         Some(Command::Compare { a, b }) => run_compare(a, b),
         Some(Command::Check { image, json }) => run_check(image, json),

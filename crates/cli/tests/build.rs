@@ -1,0 +1,298 @@
+//! `imgconv build`: a configuration and a rootfs archive to every format in
+//! one run, as an ordinary user, checked by qemu-img, sgdisk and e2fsck;
+//! and bad input refused with nothing left behind.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{imgconv, s};
+use testkit::{qemu_check, qemu_compare, run, run_ok};
+
+/// A toolkit image configuration shaped like Azure Linux's core-efi: an
+/// ESP at /boot/efi and an ext4 root filling the disk.
+fn toolkit_config(dir: &Path, esp_end_mib: u32, root_fs: &str) -> PathBuf {
+    let path = dir.join("core-efi.json");
+    let text = format!(
+        r#"{{
+  "Disks": [{{
+    "PartitionTableType": "gpt",
+    "MaxSize": 300,
+    "Artifacts": [{{"Name": "core", "Type": "vhdx"}}],
+    "Partitions": [
+      {{"ID": "boot", "Flags": ["esp", "boot"], "Start": 1, "End": {esp_end_mib}, "FsType": "fat32"}},
+      {{"ID": "rootfs", "Start": {esp_end_mib}, "End": 0, "FsType": "{root_fs}"}}
+    ]
+  }}],
+  "SystemConfigs": [{{
+    "Name": "Standard",
+    "BootType": "efi",
+    "PartitionSettings": [
+      {{"ID": "boot", "MountPoint": "/boot/efi", "MountOptions": "umask=0077"}},
+      {{"ID": "rootfs", "MountPoint": "/"}}
+    ],
+    "Hostname": "imgconv-test",
+    "KernelCommandLine": {{"ExtraCommandLine": "console=ttyS0"}}
+  }}]
+}}
+"#
+    );
+    fs::write(&path, text).unwrap();
+    path
+}
+
+/// A directory anyone may write, for a run as another user.
+fn open_dir(dir: &Path) -> PathBuf {
+    let out = dir.join("out");
+    fs::create_dir_all(&out).unwrap();
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&out, fs::Permissions::from_mode(0o777)).unwrap();
+    out
+}
+
+/// imgconv run as nobody (uid and gid 65534, no groups).
+fn imgconv_unprivileged(args: &[&str]) -> Output {
+    let mut all = vec![
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        env!("CARGO_BIN_EXE_imgconv"),
+    ];
+    all.extend_from_slice(args);
+    std::process::Command::new("setpriv")
+        .args(&all)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env("TMPDIR", args_dir(args))
+        .output()
+        .expect("setpriv (util-linux) runs the command as another user")
+}
+
+/// The output directory named in `args` (scratch files go there too).
+fn args_dir(args: &[&str]) -> String {
+    args.windows(2)
+        .find(|w| w[0] == "--output-dir")
+        .map(|w| w[1].to_string())
+        .unwrap_or_else(|| "/tmp".into())
+}
+
+fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "imgconv failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn an_ordinary_user_builds_every_format_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = open_dir(dir.path());
+    let tar = dir.path().join("rootfs.tar");
+    testkit::rootfs::sample_tar(&tar);
+    fs::set_permissions(&tar, fs::Permissions::from_mode(0o644)).unwrap();
+    let config = toolkit_config(dir.path(), 65, "ext4");
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).unwrap();
+
+    let run_out = imgconv_unprivileged(&[
+        "build",
+        s(&config),
+        "--rootfs",
+        s(&tar),
+        "--to",
+        "raw,vhd-fixed,vhdx,vmdk,qcow2",
+        "--output-dir",
+        s(&out),
+        "--seed",
+        "t",
+        "--json",
+    ]);
+    ok(&run_out);
+    assert_eq!(
+        listing(&out),
+        [
+            "core.fixed.vhd",
+            "core.qcow2",
+            "core.raw",
+            "core.vhdx",
+            "core.vmdk"
+        ]
+    );
+    let raw = out.join("core.raw");
+    let v = run_ok("sgdisk", &["-v", s(&raw)]);
+    assert!(v.contains("No problems found"), "{v}");
+    qemu_compare(&raw, "raw", &out.join("core.fixed.vhd"), "vpc");
+    qemu_compare(&raw, "raw", &out.join("core.vhdx"), "vhdx");
+    qemu_compare(&raw, "raw", &out.join("core.vmdk"), "vmdk");
+    qemu_compare(&raw, "raw", &out.join("core.qcow2"), "qcow2");
+    qemu_check(&out.join("core.qcow2"), "qcow2");
+
+    // The JSON summary names the partitions; their file systems are clean
+    // and hold the archive's owners, not the build user's.
+    let summary: serde_json::Value =
+        serde_json::from_slice(&run_out.stderr).expect("--json prints one JSON document");
+    let parts = summary["partitions"].as_array().unwrap();
+    let root = &parts[1];
+    let (start, size) = (
+        root["start"].as_u64().unwrap(),
+        root["size"].as_u64().unwrap(),
+    );
+    let data = fs::read(&raw).unwrap();
+    let root_img = dir.path().join("root.img");
+    fs::write(&root_img, &data[start as usize..(start + size) as usize]).unwrap();
+    let e2 = run("e2fsck", &["-fn", s(&root_img)]);
+    assert!(
+        e2.status.success(),
+        "{}",
+        String::from_utf8_lossy(&e2.stdout)
+    );
+    let shadow = run_ok("debugfs", &["-R", "stat /etc/shadow", s(&root_img)]);
+    assert!(
+        shadow.contains("User:     0   Group:    42") && shadow.contains("Mode:  0640"),
+        "{shadow}"
+    );
+    let esp = &parts[0];
+    let (start, size) = (
+        esp["start"].as_u64().unwrap(),
+        esp["size"].as_u64().unwrap(),
+    );
+    let esp_img = dir.path().join("esp.img");
+    fs::write(&esp_img, &data[start as usize..(start + size) as usize]).unwrap();
+    run_ok("fsck.vfat", &["-n", s(&esp_img)]);
+    // Nothing of the build is left in its scratch directory.
+    fs::remove_file(&root_img).unwrap();
+    fs::remove_file(&esp_img).unwrap();
+}
+
+#[test]
+fn without_to_the_configured_artifacts_are_made_and_a_seed_repeats_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("rootfs.tar.gz");
+    let plain = dir.path().join("rootfs.tar");
+    testkit::rootfs::sample_tar(&plain);
+    run_ok("gzip", &["-k", s(&plain)]);
+    fs::rename(dir.path().join("rootfs.tar.gz"), &tar).unwrap();
+    let config = toolkit_config(dir.path(), 65, "ext4");
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    for out in [&a, &b] {
+        ok(&imgconv(&[
+            "build",
+            s(&config),
+            "--rootfs",
+            s(&tar),
+            "--output-dir",
+            s(out),
+            "--seed",
+            "same",
+        ]));
+        assert_eq!(listing(out), ["core.vhdx"]);
+    }
+    assert!(
+        fs::read(a.join("core.vhdx")).unwrap() == fs::read(b.join("core.vhdx")).unwrap(),
+        "two builds with one seed differ"
+    );
+}
+
+/// Runs a build expected to fail: exit 1, `expect` in its message, and no
+/// file left in the output directory.
+fn refused(config: &Path, rootfs: &Path, expect: &str) {
+    let out = config.parent().unwrap().join("refused");
+    let _ = fs::remove_dir_all(&out);
+    fs::create_dir_all(&out).unwrap();
+    let r = imgconv(&[
+        "build",
+        s(config),
+        "--rootfs",
+        s(rootfs),
+        "--to",
+        "raw,qcow2",
+        "--output-dir",
+        s(&out),
+        "--work-dir",
+        s(&out),
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(err.contains(expect), "expected {expect:?} in:\n{err}");
+    assert!(listing(&out).is_empty(), "left behind: {:?}", listing(&out));
+}
+
+#[test]
+fn bad_input_is_refused_by_name_with_nothing_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tar = d.join("rootfs.tar");
+    testkit::rootfs::sample_tar(&tar);
+    let config = toolkit_config(d, 65, "ext4");
+
+    refused(&config, &d.join("missing.tar"), "missing.tar");
+
+    // Members that would leave the root.
+    for (name, member) in [("dotdot.tar", "../etc/passwd"), ("abs.tar", "/etc/passwd")] {
+        let path = d.join(name);
+        let mut bytes = vec![0u8; 512];
+        bytes[..member.len()].copy_from_slice(member.as_bytes());
+        let mut h = tar::Header::new_ustar();
+        h.set_size(2);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        let raw = h.as_mut_bytes();
+        raw[..100].fill(0);
+        raw[..member.len()].copy_from_slice(member.as_bytes());
+        h.set_cksum();
+        let mut data = h.as_bytes().to_vec();
+        data.extend_from_slice(&[b'x'; 2]);
+        data.resize(512 * 2, 0);
+        data.extend_from_slice(&[0u8; 1024]);
+        fs::write(&path, data).unwrap();
+        refused(&config, &path, member.trim_start_matches("../"));
+    }
+
+    // A truncated archive.
+    let whole = fs::read(&tar).unwrap();
+    let cut = d.join("cut.tar");
+    let at = whole.len() * 2 / 3;
+    fs::write(&cut, &whole[..at - at % 512 + 100]).unwrap();
+    refused(&config, &cut, "truncated");
+
+    // Content larger than its partition: 250 MiB of files for a 235 MiB
+    // root; the error says what would hold them.
+    let big = d.join("big");
+    fs::create_dir_all(big.join("data")).unwrap();
+    fs::create_dir_all(big.join("boot/efi/EFI/BOOT")).unwrap();
+    fs::write(big.join("boot/efi/EFI/BOOT/BOOTX64.EFI"), b"MZ").unwrap();
+    fs::write(big.join("data/blob"), vec![7u8; 250 << 20]).unwrap();
+    refused(&config, &big, "it needs about");
+
+    // A field the build does not honour.
+    let text = fs::read_to_string(&config).unwrap().replace(
+        "\"Hostname\"",
+        "\"PostInstallScripts\": [{\"Path\": \"x.sh\"}], \"Hostname\"",
+    );
+    let bad = d.join("bad.json");
+    fs::write(&bad, text).unwrap();
+    refused(&bad, &tar, "PostInstallScripts");
+
+    // Overlapping partitions.
+    let text = fs::read_to_string(&config)
+        .unwrap()
+        .replace("\"Start\": 65", "\"Start\": 30");
+    let overlap = d.join("overlap.json");
+    fs::write(&overlap, text).unwrap();
+    refused(&overlap, &tar, "overlap");
+}
