@@ -196,9 +196,122 @@ fn iso_case(bin: &Path, tree: &Path, out: &Path) -> Case {
     }
 }
 
+/// The debootstrap root as an archive, owners as numbers, xattrs kept.
+fn rootfs_tar(dir: &Path) -> Result<PathBuf> {
+    let tar = dir.join("rootfs.tar");
+    if !tar.exists() {
+        os_input(dir)?;
+        let part = dir.join("rootfs.tar.part");
+        sh(Command::new("tar")
+            .args(["--numeric-owner", "--xattrs", "--sort=name", "-C"])
+            .arg(dir.join("rootfs"))
+            .arg("-cf")
+            .arg(&part)
+            .arg("."))?;
+        std::fs::rename(&part, &tar)?;
+    }
+    Ok(tar)
+}
+
+/// `imgconv build` of the debootstrap root into raw, vhd-fixed, vhdx and
+/// qcow2, against what a root user runs today for the same disk: a sparse
+/// file, sgdisk, mkfs.vfat, mke2fs -d, dd into place, and four qemu-img
+/// convert runs.
+fn build_case(bin: &Path, tar: &Path, out: &Path) -> Result<Case> {
+    let dir = tar.parent().unwrap_or(Path::new("."));
+    let config = dir.join("bench-build.json");
+    std::fs::write(
+        &config,
+        r#"{
+  "Disks": [{
+    "PartitionTableType": "gpt",
+    "MaxSize": 4096,
+    "Partitions": [
+      {"ID": "esp", "Flags": ["esp"], "Start": 1, "End": 256, "FsType": "fat32"},
+      {"ID": "rootfs", "Start": 256, "End": 0, "FsType": "ext4"}
+    ]
+  }],
+  "SystemConfigs": [{
+    "Name": "bench",
+    "BootType": "none",
+    "PartitionSettings": [
+      {"ID": "esp", "MountPoint": "/boot/efi"},
+      {"ID": "rootfs", "MountPoint": "/"}
+    ]
+  }]
+}
+"#,
+    )?;
+    let o = |name: &str| s(&out.join(name));
+    let script = format!(
+        "set -e\n\
+         truncate -s 4G {disk}\n\
+         sgdisk --clear -n 1:1MiB:256MiB -t 1:ef00 -n 2:256MiB:0 -t 2:8300 {disk} >/dev/null\n\
+         mkfs.vfat -F 32 -C {esp} 261120 >/dev/null\n\
+         mke2fs -q -F -t ext4 -d {tar} {root} $(( ($(sgdisk -i 2 {disk} | sed -n 's/^Partition size: \\([0-9]*\\).*/\\1/p') * 512) / 1024 ))k\n\
+         dd if={esp} of={disk} bs=1M seek=1 conv=notrunc,sparse status=none\n\
+         dd if={root} of={disk} bs=1M seek=256 conv=notrunc,sparse status=none\n\
+         rm -f {esp} {root}\n\
+         qemu-img convert -O raw {disk} {raw}\n\
+         qemu-img convert -O vpc -o subformat=fixed,force_size=on {disk} {vhd}\n\
+         qemu-img convert -O vhdx -o subformat=dynamic,block_size=2M {disk} {vhdx}\n\
+         qemu-img convert -O qcow2 {disk} {qcow2}\n",
+        disk = o("pipeline.raw"),
+        esp = o("esp.img"),
+        root = o("root.img"),
+        tar = s(tar),
+        raw = o("pipeline.copy.raw"),
+        vhd = o("pipeline.fixed.vhd"),
+        vhdx = o("pipeline.vhdx"),
+        qcow2 = o("pipeline.qcow2"),
+    );
+    Ok(Case {
+        name: "build raw,vhd-fixed,vhdx,qcow2 (vs mkfs+dd+4 qemu-img)".into(),
+        ours: vec![
+            s(bin),
+            "build".into(),
+            s(&config),
+            "--rootfs".into(),
+            s(tar),
+            "--to".into(),
+            "raw,vhd-fixed,vhdx,qcow2".into(),
+            "--output-dir".into(),
+            s(out),
+            "--work-dir".into(),
+            s(out),
+        ],
+        theirs: vec![vec!["sh".into(), "-c".into(), script]],
+        outputs: Some((out.join("bench-build.qcow2"), out.join("pipeline.qcow2"))),
+    })
+}
+
+/// Peak resident memory of `cmd` in KiB, as GNU time reports it.
+fn peak_rss_kib(cmd: &[String], out_dir: &Path) -> Result<u64> {
+    tools::ensure(&["/usr/bin/time"])?;
+    for e in std::fs::read_dir(out_dir)? {
+        std::fs::remove_file(e?.path())?;
+    }
+    let report = out_dir.join("rss.txt");
+    let status = Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(&report)
+        .args(cmd)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    let text = std::fs::read_to_string(&report)?;
+    Ok(text.trim().parse()?)
+}
+
 fn cases(bin: &Path, input: &Path, out: &Path) -> Vec<Case> {
     if input.is_dir() {
         return vec![iso_case(bin, input, out)];
+    }
+    if input.extension().is_some_and(|e| e == "tar") {
+        return build_case(bin, input, out).into_iter().collect();
     }
     let stem = input
         .file_stem()
@@ -455,6 +568,7 @@ pub(crate) fn run(runs: usize, only: Option<&str>) -> Result<()> {
         ("sparse", sparse_input),
         ("random", random_input),
         ("iso", iso_tree),
+        ("build", rootfs_tar),
     ] {
         if only.is_none_or(|o| name.contains(o)) {
             inputs.push(make(&dir)?);
@@ -494,6 +608,15 @@ pub(crate) fn run(runs: usize, only: Option<&str>) -> Result<()> {
                 bo,
                 bt
             );
+            if case.name.starts_with("build") {
+                let kib = peak_rss_kib(&case.ours, &out)?;
+                println!(
+                    "{:<14} {:<36} peak RSS {} MiB (mke2fs included: it is a child)",
+                    "",
+                    "",
+                    kib / 1024
+                );
+            }
         }
     }
     println!("ratio = imgconv median / median of the reference tool (qemu-img; xorriso for iso); below 1: imgconv is faster");

@@ -61,6 +61,7 @@ fn package(tool: &str) -> &'static str {
         "/usr/lib/ISOLINUX/isolinux.bin" => "isolinux",
         "/usr/lib/syslinux/modules/bios/ldlinux.c32" => "syslinux-common",
         "/usr/share/ovmf/OVMF.fd" => "ovmf",
+        "/usr/bin/time" => "time",
         _ => "",
     }
 }
