@@ -86,7 +86,8 @@ pub struct Rootfs {
 impl Rootfs {
     /// Opens `path`, a directory or a tar archive (compression detected by
     /// its first bytes).
-    pub fn open(path: &Path) -> Result<Rootfs> {
+    pub fn open(path: impl AsRef<Path>) -> Result<Rootfs> {
+        let path = path.as_ref();
         let meta = fs::metadata(path).map_err(|e| {
             rootfs_error(
                 path,
