@@ -175,20 +175,20 @@ fn sniff(head: &[u8]) -> Compression {
     }
 }
 
-fn open_archive(path: &Path) -> Result<Box<dyn Read>> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+/// `reader` decompressed as its first bytes say.
+fn decompressed(mut reader: Box<dyn Read>, path: &Path) -> Result<Box<dyn Read>> {
     let mut head = [0u8; 6];
     let mut got = 0;
     while got < head.len() {
-        match file.read(&mut head[got..]) {
+        match reader.read(&mut head[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(Error::io(path, e)),
         }
     }
-    let file = io::Cursor::new(head[..got].to_vec()).chain(file);
-    let raw = BufReader::with_capacity(1 << 20, file);
+    let raw =
+        BufReader::with_capacity(1 << 20, io::Cursor::new(head[..got].to_vec()).chain(reader));
     Ok(match sniff(&head[..got]) {
         Compression::None => Box::new(raw),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
@@ -199,11 +199,31 @@ fn open_archive(path: &Path) -> Result<Box<dyn Read>> {
     })
 }
 
+impl Rootfs {
+    /// Walks a tar stream read from `reader` (plain or compressed), as
+    /// [`Rootfs::walk`] does an archive file; `name` names it in errors.
+    pub fn walk_stream(
+        name: &Path,
+        reader: impl Read + 'static,
+        visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
+    ) -> Result<()> {
+        walk_tar(name, decompressed(Box::new(reader), name)?, visit)
+    }
+}
+
 fn walk_archive(
     path: &Path,
     visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
 ) -> Result<()> {
-    let reader = open_archive(path)?;
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    walk_tar(path, decompressed(Box::new(file), path)?, visit)
+}
+
+fn walk_tar(
+    path: &Path,
+    reader: Box<dyn Read>,
+    visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
+) -> Result<()> {
     let mut archive = tar::Archive::new(reader);
     let entries = archive
         .entries()

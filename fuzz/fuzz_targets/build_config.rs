@@ -1,0 +1,20 @@
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+// Any text as either image configuration: a model that passed validation,
+// or an error naming the file.
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for result in [
+        imgbuild::config::toolkit::parse(text, "fuzz.json"),
+        imgbuild::config::customizer::parse(text, "fuzz.yaml"),
+    ] {
+        match result {
+            Ok(config) => assert!(config.partitions.len() <= 128),
+            Err(e) => assert!(e.to_string().contains("fuzz.")),
+        }
+    }
+});
