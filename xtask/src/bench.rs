@@ -246,7 +246,7 @@ fn build_case(bin: &Path, tar: &Path, out: &Path) -> Result<Case> {
     let script = format!(
         "set -e\n\
          truncate -s 4G {disk}\n\
-         sgdisk --clear -n 1:1MiB:256MiB -t 1:ef00 -n 2:256MiB:0 -t 2:8300 {disk} >/dev/null\n\
+         sgdisk --clear -n 1:1MiB:+255MiB -t 1:ef00 -n 2:256MiB:0 -t 2:8300 {disk} >/dev/null\n\
          mkfs.vfat -F 32 -C {esp} 261120 >/dev/null\n\
          mke2fs -q -F -t ext4 -d {tar} {root} $(( ($(sgdisk -i 2 {disk} | sed -n 's/^Partition size: \\([0-9]*\\).*/\\1/p') * 512) / 1024 ))k\n\
          dd if={esp} of={disk} bs=1M seek=1 conv=notrunc,sparse status=none\n\

@@ -10,40 +10,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{imgconv, s};
+use common::{imgconv, s, toolkit_config};
 use testkit::{qemu_check, qemu_compare, run, run_ok};
-
-/// A toolkit image configuration shaped like Azure Linux's core-efi: an
-/// ESP at /boot/efi and an ext4 root filling the disk.
-fn toolkit_config(dir: &Path, esp_end_mib: u32, root_fs: &str) -> PathBuf {
-    let path = dir.join("core-efi.json");
-    let text = format!(
-        r#"{{
-  "Disks": [{{
-    "PartitionTableType": "gpt",
-    "MaxSize": 300,
-    "Artifacts": [{{"Name": "core", "Type": "vhdx"}}],
-    "Partitions": [
-      {{"ID": "boot", "Flags": ["esp", "boot"], "Start": 1, "End": {esp_end_mib}, "FsType": "fat32"}},
-      {{"ID": "rootfs", "Start": {esp_end_mib}, "End": 0, "FsType": "{root_fs}"}}
-    ]
-  }}],
-  "SystemConfigs": [{{
-    "Name": "Standard",
-    "BootType": "efi",
-    "PartitionSettings": [
-      {{"ID": "boot", "MountPoint": "/boot/efi", "MountOptions": "umask=0077"}},
-      {{"ID": "rootfs", "MountPoint": "/"}}
-    ],
-    "Hostname": "imgconv-test",
-    "KernelCommandLine": {{"ExtraCommandLine": "console=ttyS0"}}
-  }}]
-}}
-"#
-    );
-    fs::write(&path, text).unwrap();
-    path
-}
 
 /// A directory anyone may write, for a run as another user.
 fn open_dir(dir: &Path) -> PathBuf {
@@ -105,7 +73,7 @@ fn an_ordinary_user_builds_every_format_in_one_run() {
     let tar = dir.path().join("rootfs.tar");
     testkit::rootfs::sample_tar(&tar);
     fs::set_permissions(&tar, fs::Permissions::from_mode(0o644)).unwrap();
-    let config = toolkit_config(dir.path(), 65, "ext4");
+    let config = toolkit_config(dir.path(), "core", "efi", false, 65, "ext4", 300);
     fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).unwrap();
 
     let run_out = imgconv_unprivileged(&[
@@ -186,7 +154,7 @@ fn without_to_the_configured_artifacts_are_made_and_a_seed_repeats_them() {
     testkit::rootfs::sample_tar(&plain);
     run_ok("gzip", &["-k", s(&plain)]);
     fs::rename(dir.path().join("rootfs.tar.gz"), &tar).unwrap();
-    let config = toolkit_config(dir.path(), 65, "ext4");
+    let config = toolkit_config(dir.path(), "core", "efi", false, 65, "ext4", 300);
     let a = dir.path().join("a");
     let b = dir.path().join("b");
     for out in [&a, &b] {
@@ -238,7 +206,7 @@ fn bad_input_is_refused_by_name_with_nothing_left() {
     let d = dir.path();
     let tar = d.join("rootfs.tar");
     testkit::rootfs::sample_tar(&tar);
-    let config = toolkit_config(d, 65, "ext4");
+    let config = toolkit_config(d, "core", "efi", false, 65, "ext4", 300);
 
     refused(&config, &d.join("missing.tar"), "missing.tar");
 

@@ -20,3 +20,55 @@ pub(crate) fn imgconv(args: &[&str]) -> Output {
 pub(crate) fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// A toolkit image configuration shaped like Azure Linux's core-efi (and,
+/// with `bios`, core-legacy): an optional 8 MiB BIOS boot partition, an
+/// ESP at /boot/efi ending at `esp_end` MiB and a `root_fs` root filling a
+/// `max_mib` disk; the artifact and host are called `name`. Written as
+/// `<dir>/<name>.json`.
+pub(crate) fn toolkit_config(
+    dir: &Path,
+    name: &str,
+    boot_type: &str,
+    bios: bool,
+    esp_end: u32,
+    root_fs: &str,
+    max_mib: u32,
+) -> std::path::PathBuf {
+    let (bios_part, esp_start) = if bios {
+        (
+            r#"{"ID": "bios", "Flags": ["bios_grub"], "Start": 1, "End": 9},"#,
+            9,
+        )
+    } else {
+        ("", 1)
+    };
+    let text = format!(
+        r#"{{
+  "Disks": [{{
+    "PartitionTableType": "gpt",
+    "MaxSize": {max_mib},
+    "Artifacts": [{{"Name": "{name}", "Type": "vhdx"}}],
+    "Partitions": [
+      {bios_part}
+      {{"ID": "boot", "Flags": ["esp", "boot"], "Start": {esp_start}, "End": {esp_end}, "FsType": "fat32"}},
+      {{"ID": "rootfs", "Name": "rootfs", "Start": {esp_end}, "End": 0, "FsType": "{root_fs}"}}
+    ]
+  }}],
+  "SystemConfigs": [{{
+    "Name": "Standard",
+    "BootType": "{boot_type}",
+    "PartitionSettings": [
+      {{"ID": "boot", "MountPoint": "/boot/efi", "MountOptions": "umask=0077"}},
+      {{"ID": "rootfs", "MountPoint": "/"}}
+    ],
+    "Hostname": "{name}",
+    "KernelCommandLine": {{"ExtraCommandLine": "console=ttyS0"}}
+  }}]
+}}
+"#
+    );
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
