@@ -9,6 +9,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::process::{Command, Output};
 
+pub mod boot;
 pub mod bootroot;
 pub mod iso;
 pub mod rootfs;
