@@ -101,7 +101,7 @@ pub mod fixtures {
 }
 
 /// Bump when what is built changes, so old caches are not used.
-const REVISION: u32 = 3;
+const REVISION: u32 = 4;
 
 /// Modification time of everything made here (2023-11-14).
 const MTIME: u64 = 1_700_000_000;
@@ -228,13 +228,18 @@ fn tool_ok(cmd: &mut Command) -> String {
 }
 
 /// `cache_dir()/name`, made by `build` into a temporary name and renamed
-/// into place, under a lock so concurrent tests build it once.
+/// into place, under a lock so concurrent tests build it once; what older
+/// revisions or kernels left of the same kind is then removed.
 fn cached(name: &str, build: impl FnOnce(&Path)) -> PathBuf {
     let dir = cache_dir();
     let out = dir.join(name);
     if out.exists() {
         return out;
     }
+    // What an older revision or kernel left: `kernel-…` or `rootfs-<variant>-…`.
+    let kind = &name[..name
+        .find(|c: char| c.is_ascii_digit())
+        .unwrap_or(name.len())];
     let lock = File::create(dir.join(".lock")).unwrap();
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
     if out.exists() {
@@ -244,6 +249,15 @@ fn cached(name: &str, build: impl FnOnce(&Path)) -> PathBuf {
     remove(&tmp);
     build(&tmp);
     fs::rename(&tmp, &out).unwrap();
+    for e in fs::read_dir(&dir).unwrap() {
+        let n = e.unwrap().file_name().to_string_lossy().into_owned();
+        if n != name
+            && n.starts_with(kind)
+            && n[kind.len()..].starts_with(|c: char| c.is_ascii_digit())
+        {
+            remove(&dir.join(n));
+        }
+    }
     out
 }
 

@@ -114,6 +114,15 @@ fn disk(dir: &Path, gpt: bool) -> PathBuf {
             s(&fs),
         ],
     );
+    // The capability went through tar and mke2fs.
+    let ea = run_ok(
+        "debugfs",
+        &["-R", &format!("ea_list /{}", fixtures::CAP_FILE), s(&fs)],
+    );
+    assert!(
+        ea.contains("security.capability (20) = 01 00 00 02 00 20 00 00 00 00"),
+        "{ea}"
+    );
     run_ok(
         "dd",
         &[
