@@ -38,6 +38,8 @@ pub enum Bus {
     Ahci,
     /// An IDE CD-ROM, booted from (`/dev/sr0`).
     Cdrom,
+    /// An NVMe disk (`/dev/nvme0n1`).
+    Nvme,
 }
 
 /// A kernel qemu loads itself (`-kernel`, `-initrd`, `-append`), skipping
@@ -274,6 +276,12 @@ pub fn boot_log(disk: &Path, format: &str, opts: &BootOptions) -> BootLog {
             format!("{file},if=none,id=disk0"),
             "-device".into(),
             "ide-hd,drive=disk0,bus=ahci.0".into(),
+        ]),
+        Bus::Nvme => args.extend([
+            "-drive".into(),
+            format!("{file},if=none,id=disk0"),
+            "-device".into(),
+            "nvme,drive=disk0,serial=imgconv".into(),
         ]),
         Bus::Cdrom => args.extend([
             "-drive".into(),

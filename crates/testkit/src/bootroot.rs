@@ -101,14 +101,15 @@ pub mod fixtures {
 }
 
 /// Bump when what is built changes, so old caches are not used.
-const REVISION: u32 = 4;
+const REVISION: u32 = 6;
 
 /// Modification time of everything made here (2023-11-14).
 const MTIME: u64 = 1_700_000_000;
 
 /// Modules the initramfs loads (with what they depend on), in this order:
 /// the crypto providers first, as `crc-t10dif`, `crc64-rocksoft` and ext4
-/// look them up when they load.
+/// look them up when they load. Besides qemu's disks, those of VMware
+/// (pvscsi, LSI Logic), Hyper-V (storvsc) and Xen.
 const INITRD_MODULES: &[&str] = &[
     "crc32c_generic",
     "crct10dif_generic",
@@ -122,6 +123,10 @@ const INITRD_MODULES: &[&str] = &[
     "sd_mod",
     "sr_mod",
     "nvme",
+    "vmw_pvscsi",
+    "mptspi",
+    "hv_storvsc",
+    "xen_blkfront",
     "ext4",
     "vfat",
     "nls_cp437",
@@ -129,6 +134,9 @@ const INITRD_MODULES: &[&str] = &[
     "nls_utf8",
     "isofs",
 ];
+
+/// Modules of [`INITRD_MODULES`] that load only on their hypervisor.
+const QUIET_MODULES: &[&str] = &["hv_vmbus", "hv_storvsc", "xen_blkfront"];
 
 /// Where built files are kept: `$IMGCONV_TESTKIT_CACHE`, else the
 /// workspace's `target/testkit-cache`, else (if that cannot be made)
@@ -434,6 +442,7 @@ fn build_kernel(version: &str, out: &Path) {
         &out_mods,
         &order,
         &index,
+        &order.iter().map(|m| (m.clone(), deps(m))).collect(),
     );
     fs::write(boot.join(format!("initrd.img-{version}")), initrd).unwrap();
     fs::remove_dir_all(&scratch).unwrap();
@@ -465,6 +474,13 @@ fail() {
 
 KVER=@KVER@
 load() { insmod "/lib/modules/$KVER/$1" || log "cannot load $1"; }
+# load_quiet MODULE DEPENDENCY...: loads MODULE if its dependencies are.
+load_quiet() {
+    m=$1
+    shift
+    for d in "$@"; do [ -d "/sys/module/$d" ] || return 0; done
+    insmod "/lib/modules/$KVER/$m" 2>/dev/null
+}
 @LOAD@
 
 root= fstype=auto flags=ro init=/sbin/init
@@ -630,7 +646,8 @@ impl Cpio {
 }
 
 /// The gzip'd initramfs: busybox and its applets in /bin, the modules in
-/// `order` and `/init`.
+/// `order` (from `mods`, where `index` says, needing what `deps` says) and
+/// `/init`.
 fn initramfs(
     version: &str,
     busybox: &[u8],
@@ -638,6 +655,7 @@ fn initramfs(
     mods: &Path,
     order: &[String],
     index: &HashMap<String, PathBuf>,
+    deps: &HashMap<String, Vec<String>>,
 ) -> Vec<u8> {
     let mut c = Cpio {
         buf: Vec::new(),
@@ -662,7 +680,17 @@ fn initramfs(
                 dirs.insert(a.to_path_buf());
             }
         }
-        load.push_str(&format!("load {}\n", rel.display()));
+        if QUIET_MODULES.contains(&m.as_str()) {
+            // These refuse to load off their hypervisor: no need to say so,
+            // nor to try what needs them.
+            load.push_str(&format!(
+                "load_quiet {} {}\n",
+                rel.display(),
+                deps[m].join(" ")
+            ));
+        } else {
+            load.push_str(&format!("load {}\n", rel.display()));
+        }
     }
     for d in &dirs {
         c.dir(&format!("{base}/{}", d.display()));

@@ -240,6 +240,11 @@ fn boots_by_device_name() {
 }
 
 #[test]
+fn boots_from_nvme() {
+    boot_direct(true, Bus::Nvme, &format!("PARTUUID={PARTUUID}"));
+}
+
+#[test]
 fn boots_with_ovmf() {
     let dir = tempfile::tempdir().unwrap();
     let disk = disk(dir.path(), true);
