@@ -1,0 +1,149 @@
+//! Disks from `imgconv build` boot: a Debian kernel, busybox and an
+//! initramfs that finds the root by what the kernel command line names,
+//! with the tree's own GRUB (BIOS and UEFI on one disk) or systemd-boot,
+//! under qemu with SeaBIOS and OVMF, from every output format.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::{imgconv, s, toolkit_config};
+use testkit::boot::{assert_boots, BootOptions, Bus, Firmware};
+use testkit::bootroot::{rootfs_tar, Variant};
+
+/// A configuration with a BIOS boot partition, an ESP and an ext4 root:
+/// GRUB for BIOS and UEFI on one disk, as Azure Linux's images have.
+fn hybrid_config(dir: &Path, host: &str, boot_type: &str) -> PathBuf {
+    toolkit_config(dir, host, boot_type, true, 41, "ext4", 160)
+}
+
+fn build(config: &Path, rootfs: &Path, to: &str, out: &Path) {
+    let r = imgconv(&[
+        "build",
+        s(config),
+        "--rootfs",
+        s(rootfs),
+        "--to",
+        to,
+        "--output-dir",
+        s(out),
+    ]);
+    assert!(
+        r.status.success(),
+        "imgconv build failed:\n{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+}
+
+fn opts(firmware: Firmware, bus: Bus) -> BootOptions {
+    BootOptions {
+        firmware,
+        bus,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn grub_disks_boot_under_bios_and_uefi_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = hybrid_config(dir.path(), "hybrid", "efi");
+    let out = dir.path().join("out");
+    build(
+        &config,
+        &rootfs_tar(Variant::Grub),
+        "raw,vhd-fixed,vhdx,vmdk,qcow2",
+        &out,
+    );
+    let disks = [
+        ("hybrid.raw", "raw"),
+        ("hybrid.fixed.vhd", "vpc"),
+        ("hybrid.vhdx", "vhdx"),
+        ("hybrid.vmdk", "vmdk"),
+        ("hybrid.qcow2", "qcow2"),
+    ];
+    // Two machines at a time.
+    std::thread::scope(|scope| {
+        for pair in disks.chunks(3) {
+            let out = &out;
+            scope.spawn(move || {
+                for (name, format) in pair {
+                    let disk = out.join(name);
+                    assert_boots(&disk, format, &opts(Firmware::Ovmf, Bus::Virtio), "hybrid");
+                    // A fixed VHD as Hyper-V generation 1 attaches it.
+                    let bus = if *format == "vpc" {
+                        Bus::Ide
+                    } else {
+                        Bus::Virtio
+                    };
+                    assert_boots(&disk, format, &opts(Firmware::SeaBios, bus), "hybrid");
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn a_legacy_disk_boots_from_grub_in_the_protective_mbr() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = hybrid_config(dir.path(), "legacy", "legacy");
+    let out = dir.path().join("out");
+    build(&config, &rootfs_tar(Variant::Grub), "raw", &out);
+    let disk = out.join("legacy.raw");
+    assert_boots(&disk, "raw", &opts(Firmware::SeaBios, Bus::Ahci), "legacy");
+    let v = testkit::run_ok("sgdisk", &["-v", s(&disk)]);
+    assert!(v.contains("No problems found"), "{v}");
+}
+
+#[test]
+fn systemd_boot_from_the_tree_boots_under_uefi() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sdboot.yaml");
+    fs::write(
+        &config,
+        r#"storage:
+  bootType: efi
+  disks:
+  - partitionTableType: gpt
+    maxSize: 200M
+    partitions:
+    - id: esp
+      type: esp
+      size: 96M
+    - id: rootfs
+      type: root
+      size: grow
+  filesystems:
+  - deviceId: esp
+    type: fat32
+    mountPoint:
+      path: /boot/efi
+      options: umask=0077
+  - deviceId: rootfs
+    type: ext4
+    mountPoint: /
+os:
+  hostname: sdboot
+  kernelCommandLine:
+    extraCommandLine:
+    - console=ttyS0
+output:
+  image:
+    format: qcow2
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let r = imgconv(&[
+        "build",
+        s(&config),
+        "--rootfs",
+        s(&rootfs_tar(Variant::SystemdBoot)),
+        "--output-dir",
+        s(&out),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let disk = out.join("sdboot.qcow2");
+    assert_boots(&disk, "qcow2", &opts(Firmware::Ovmf, Bus::Virtio), "sdboot");
+}
