@@ -91,7 +91,21 @@ fn a_legacy_disk_boots_from_grub_in_the_protective_mbr() {
     let out = dir.path().join("out");
     build(&config, &rootfs_tar(Variant::Grub), "raw", &out);
     let disk = out.join("legacy.raw");
-    assert_boots(&disk, "raw", &opts(Firmware::SeaBios, Bus::Ahci), "legacy");
+    let log = assert_boots(&disk, "raw", &opts(Firmware::SeaBios, Bus::Ahci), "legacy");
+    // The booted system sees the archive's owners and modes.
+    for line in [
+        "IMGCONV-STAT 640 0:42 regular file /etc/shadow",
+        "IMGCONV-STAT 4755 0:0 regular file /usr/bin/passwd",
+        "IMGCONV-STAT 1777 0:0 directory /tmp",
+        "IMGCONV-STAT 600 1000:1000 regular file /home/user/notes.txt",
+        "IMGCONV-STAT 644 0:0 fifo /usr/share/imgconv-test/fifo",
+    ] {
+        assert!(
+            log.serial.contains(line),
+            "{line:?} not in:\n{}",
+            log.serial
+        );
+    }
     let v = testkit::run_ok("sgdisk", &["-v", s(&disk)]);
     assert!(v.contains("No problems found"), "{v}");
 }
