@@ -46,12 +46,40 @@ pub(crate) fn testdata() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Makes a small GPT disk and converts it to every format, then a small
-/// hybrid ISO from a directory.
+/// The demo's image configuration: Azure Linux's toolkit format, a BIOS
+/// boot partition, an ESP and an ext4 root — GRUB for BIOS and UEFI.
+const DEMO_CONFIG: &str = r#"{
+  "Disks": [{
+    "PartitionTableType": "gpt",
+    "MaxSize": 256,
+    "Artifacts": [{"Name": "demo-os", "Type": "vhd"}],
+    "Partitions": [
+      {"ID": "bios", "Flags": ["bios_grub"], "Start": 1, "End": 9},
+      {"ID": "esp", "Flags": ["esp", "boot"], "Start": 9, "End": 73, "FsType": "fat32"},
+      {"ID": "rootfs", "Name": "rootfs", "Start": 73, "End": 0, "FsType": "ext4"}
+    ]
+  }],
+  "SystemConfigs": [{
+    "Name": "Standard",
+    "BootType": "efi",
+    "PartitionSettings": [
+      {"ID": "esp", "MountPoint": "/boot/efi", "MountOptions": "umask=0077"},
+      {"ID": "rootfs", "MountPoint": "/"}
+    ],
+    "Hostname": "imgconv-demo",
+    "KernelCommandLine": {"ExtraCommandLine": "console=ttyS0"}
+  }]
+}
+"#;
+
+/// Builds a bootable disk from a small root filesystem (a Debian kernel,
+/// busybox and an initramfs, with GRUB) into every VM format, boots one of
+/// them, then converts a plain GPT disk and makes a hybrid ISO.
 pub(crate) fn run() -> Result<()> {
     let bin = imgconv_binary()?;
     let dir = root().join("target/demo");
     std::fs::create_dir_all(&dir)?;
+    build_demo(&bin, &dir)?;
     let disk = dir.join("demo.raw");
     // 64 MiB and 100 KiB: not a whole MiB, so the fixed VHD rounds it up.
     gpt_disk(&disk, (64 << 20) + (100 << 10))?;
@@ -85,6 +113,51 @@ pub(crate) fn run() -> Result<()> {
         }
     }
     iso_demo(&bin, &dir)
+}
+
+/// `imgconv build` of the test root filesystem, as an ordinary user would
+/// run it, then a boot of the result.
+fn build_demo(bin: &Path, dir: &Path) -> Result<()> {
+    tools::ensure(&[
+        tools::MKE2FS_TAR,
+        "grub-mkimage",
+        "qemu-system-x86_64",
+        "/usr/share/ovmf/OVMF.fd",
+    ])?;
+    let rootfs = testkit::bootroot::rootfs_tar(testkit::bootroot::Variant::Grub);
+    let config = dir.join("demo-os.json");
+    std::fs::write(&config, DEMO_CONFIG)?;
+    println!("building {} from {}", config.display(), rootfs.display());
+    sh(Command::new(bin)
+        .arg("build")
+        .arg(&config)
+        .arg("--rootfs")
+        .arg(&rootfs)
+        .args(["--to", "raw,vhd-fixed,vhdx,vmdk,qcow2", "--output-dir"])
+        .arg(dir))?;
+    let qcow2 = dir.join("demo-os.qcow2");
+    sh(Command::new(bin).arg("info").arg(&qcow2))?;
+    for firmware in [
+        testkit::boot::Firmware::SeaBios,
+        testkit::boot::Firmware::Ovmf,
+    ] {
+        let opts = testkit::boot::BootOptions {
+            firmware,
+            ..Default::default()
+        };
+        let log = testkit::boot::assert_boots(&qcow2, "qcow2", &opts, "imgconv-demo");
+        println!(
+            "booted {} under {firmware:?} in {:.1} s: {}",
+            qcow2.display(),
+            log.elapsed.as_secs_f64(),
+            log.serial
+                .lines()
+                .find(|l| l.starts_with(testkit::bootroot::BOOT_MARKER))
+                .unwrap_or_default()
+        );
+    }
+    println!();
+    Ok(())
 }
 
 /// A small installer-like tree made into a hybrid ISO with a UEFI boot
