@@ -161,3 +161,73 @@ output:
     let disk = out.join("sdboot.qcow2");
     assert_boots(&disk, "qcow2", &opts(Firmware::Ovmf, Bus::Virtio), "sdboot");
 }
+
+/// The build crate's configurations shaped like Azure Linux's core-efi and
+/// core-legacy (toolkit JSON) and an Image Customizer Hyper-V guest (a
+/// separate /boot, root by PARTLABEL), copied beside the files they add.
+fn azure_linux_config(dir: &Path, name: &str) -> PathBuf {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/tests/configs");
+    let issue = dir.join("issue");
+    fs::write(&issue, "Azure Linux-shaped test image\n").unwrap();
+    let text = fs::read_to_string(from.join(name))
+        .unwrap()
+        .replace("/usr/share/imgconv/issue", s(&issue));
+    fs::create_dir_all(dir.join("files")).unwrap();
+    fs::write(dir.join("files/cloud.cfg"), "datasource_list: [Azure]\n").unwrap();
+    fs::write(dir.join("files/hyperv.conf"), "hv_vmbus\nhv_storvsc\n").unwrap();
+    let path = dir.join(name);
+    fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn azure_linux_shaped_configs_build_and_boot() {
+    for (name, firmware, image, format, host) in [
+        (
+            "core-efi.json",
+            Firmware::Ovmf,
+            "core.vhdx",
+            "vhdx",
+            "azurelinux",
+        ),
+        (
+            "core-legacy.json",
+            Firmware::SeaBios,
+            "core.fixed.vhd",
+            "vpc",
+            "azurelinux",
+        ),
+        (
+            "hyperv-guest.yaml",
+            Firmware::Ovmf,
+            "hyperv-guest.vhdx",
+            "vhdx",
+            "hyperv-guest",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = azure_linux_config(dir.path(), name);
+        let out = dir.path().join("out");
+        // The configuration's own artifacts: no --to.
+        let r = imgconv(&[
+            "build",
+            s(&config),
+            "--rootfs",
+            s(&rootfs_tar(Variant::Grub)),
+            "--output-dir",
+            s(&out),
+        ]);
+        assert!(
+            r.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        let disk = out.join(image);
+        let bus = if format == "vpc" {
+            Bus::Ide
+        } else {
+            Bus::Virtio
+        };
+        assert_boots(&disk, format, &opts(firmware, bus), host);
+    }
+}
