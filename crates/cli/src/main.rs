@@ -401,8 +401,11 @@ struct FormatArgs {
     /// backup header where it was (by default it moves to the new end).
     #[arg(long)]
     no_gpt_grow: bool,
-    /// Seed for the identifiers written into outputs (default: from
-    /// SOURCE_DATE_EPOCH when set, else random).
+    /// Seed for the identifiers written into outputs, with their times
+    /// fixed too (SOURCE_DATE_EPOCH when set, else 2000-01-01 00:00 UTC):
+    /// the same input and seed give byte-identical outputs. Default: both
+    /// from SOURCE_DATE_EPOCH when set, else random identifiers and the
+    /// current time.
     #[arg(long)]
     seed: Option<String>,
 }
@@ -429,10 +432,22 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("invalid size {s:?}"))
 }
 
+/// The time outputs are stamped with under `--seed` when
+/// SOURCE_DATE_EPOCH is not set: 2000-01-01 00:00:00 UTC, which every
+/// format's time field can hold (FAT's start in 1980, VHD's in 2000).
+const SEED_TIME: u64 = 946_684_800;
+
 fn format_options(a: &FormatArgs) -> Result<FormatOptions> {
     let mut opts = FormatOptions::default();
     if let Some(seed) = &a.seed {
-        opts.stamp = blocksink::BuildStamp::fixed(opts.stamp.unix_time(), seed);
+        // A stamp from SOURCE_DATE_EPOCH keeps its time; otherwise a fixed
+        // one, so that the seed alone makes outputs repeatable.
+        let time = if opts.stamp.is_reproducible() {
+            opts.stamp.unix_time()
+        } else {
+            SEED_TIME
+        };
+        opts.stamp = blocksink::BuildStamp::fixed(time, seed);
     }
     if let Some(cs) = a.cluster_size {
         opts.qcow2.cluster_size =
