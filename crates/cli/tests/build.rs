@@ -260,6 +260,14 @@ fn bad_input_is_refused_by_name_with_nothing_left() {
     fs::write(&bad, text).unwrap();
     refused(&bad, &tar, "PostInstallScripts");
 
+    // Bootable configurations the rootfs cannot boot: no loader on the ESP
+    // and none in the tree to install; BIOS boot without GRUB for BIOS.
+    let bare = d.join("bare");
+    fs::create_dir_all(bare.join("etc")).unwrap();
+    refused(&config, &bare, "the ESP has no EFI/BOOT/BOOTX64.EFI");
+    let legacy = toolkit_config(d, "legacy", "legacy", true, 65, "ext4", 300);
+    refused(&legacy, &tar, "usr/lib/grub/i386-pc");
+
     // Overlapping partitions.
     let text = fs::read_to_string(&config)
         .unwrap()
