@@ -213,6 +213,16 @@ impl BootFiles {
             .map(|(_, d)| d.path())
     }
 
+    /// The name of GRUB's directory under /boot: `grub2` where the tree
+    /// uses it (Fedora, Azure Linux), else `grub`.
+    pub(crate) fn grub_dir_name(&self) -> &'static str {
+        if self.grub2 {
+            "grub2"
+        } else {
+            "grub"
+        }
+    }
+
     /// Whether the tree carries systemd-boot.
     pub(crate) fn has_systemd_boot(&self) -> bool {
         self.systemd_boot.is_some()
@@ -237,7 +247,7 @@ impl BootFiles {
             .arg(dir)
             .arg("-o")
             .arg(&out)
-            .args(["-p", "/boot/grub", "-c"])
+            .args(["-p", &format!("/boot/{}", self.grub_dir_name()), "-c"])
             .arg(&cfg)
             .args(platform.modules())
             .output()

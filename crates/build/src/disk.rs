@@ -109,6 +109,10 @@ struct Part {
     maker: Maker,
     /// Directories present, relative to the partition's root.
     dirs: HashSet<String>,
+    /// Symbolic links present, by path relative to the partition's root.
+    symlinks: HashMap<String, String>,
+    /// Where the partition is mounted, relative to the tree's root.
+    mount: Option<String>,
 }
 
 /// Builds the disk `config` describes from `rootfs`.
@@ -119,6 +123,7 @@ pub fn build_disk(
 ) -> Result<BuiltDisk> {
     let stamp = &options.stamp;
     let gpt = layout(config, stamp)?;
+    let router = Router::new(config)?;
     let mut parts: Vec<Part> = Vec::new();
     for (i, spec) in config.partitions.iter().enumerate() {
         let p = &gpt.partitions[i];
@@ -131,9 +136,14 @@ pub fn build_disk(
             fs_uuid: stamp.uuid(&format!("file system {}", spec.id)),
             maker: Maker::Pending,
             dirs: HashSet::new(),
+            symlinks: HashMap::new(),
+            mount: router
+                .mounts
+                .iter()
+                .find(|(_, pi)| *pi == i)
+                .map(|(m, _)| m.clone()),
         });
     }
-    let router = Router::new(config)?;
     let time = i64::try_from(stamp.unix_time()).unwrap_or(i64::MAX);
 
     // What the build writes itself replaces what the rootfs has.
@@ -169,6 +179,13 @@ pub fn build_disk(
                 })?
             }
         };
+        if path == "etc/fstab" {
+            return Err(Error::config(
+                &config.source,
+                &field,
+                "the build writes /etc/fstab from the mount settings; it cannot also be an additional file",
+            ));
+        }
         generated.push(file_entry(&path, bytes, f.mode.unwrap_or(0o644), time));
     }
     let mut skip: HashSet<String> = generated.iter().map(|g| g.0.clone()).collect();
@@ -186,6 +203,7 @@ pub fn build_disk(
         .iter()
         .position(|p| p.role == PartitionRole::Esp);
     let mut boot = BootFiles::new(work);
+    let mut deferred: Vec<Entry> = Vec::new();
     let booting = config.boot != BootType::None;
     rootfs.walk(&mut |entry, data| {
         if skip.contains(&entry.path) {
@@ -207,6 +225,7 @@ pub fn build_disk(
                 ));
             }
             start(&mut parts[mounted], Some(entry), stamp, work)?;
+            add_root(&mut parts[mounted], entry, stamp, work)?;
             if entry.path.is_empty() {
                 return Ok(());
             }
@@ -219,6 +238,11 @@ pub fn build_disk(
             return add(&mut parts[parent], &prel, entry, data, stamp, work, time);
         }
         let link = match &entry.kind {
+            // A link to a file the build writes itself comes after it.
+            EntryKind::HardLink { target } if skip.contains(target) => {
+                deferred.push(entry.clone());
+                return Ok(());
+            }
             EntryKind::HardLink { target } => match router.route(target) {
                 Some((tp, trel)) if tp == pi => Some(trel),
                 _ => {
@@ -269,7 +293,7 @@ pub fn build_disk(
         let (pi, rel) = router
             .route(path)
             .ok_or_else(|| Error::Layout(format!("/{path}: no partition is mounted at /")))?;
-        add(
+        add_generated(
             &mut parts[pi],
             &rel,
             entry,
@@ -293,7 +317,7 @@ pub fn build_disk(
         let mut grub_installed = false;
         // BIOS: asked for, or possible beside UEFI (a hybrid disk).
         if let Some(bp) = bios.filter(|_| boot.has_grub(GrubPlatform::I386Pc)) {
-            let early = grub_early_config(&router, &parts)?;
+            let early = grub_early_config(&router, &parts, &boot)?;
             let lba = gpt.partitions[bp].first_lba;
             let core = grub_core(boot.grub_image(GrubPlatform::I386Pc, &early)?, lba)?;
             if core.len() as u64 > parts[bp].size {
@@ -325,7 +349,7 @@ pub fn build_disk(
                 if boot.has_systemd_boot() {
                     boot.install_systemd_boot(&title, &cmdline, time, &mut to_esp)?;
                 } else if boot.has_grub(GrubPlatform::X86_64Efi) {
-                    let early = grub_early_config(&router, &parts)?;
+                    let early = grub_early_config(&router, &parts, &boot)?;
                     let image = boot.grub_image(GrubPlatform::X86_64Efi, &early)?;
                     let part = &mut parts[e];
                     let path = "EFI/BOOT/BOOTX64.EFI";
@@ -361,7 +385,7 @@ pub fn build_disk(
                 .route(&path)
                 .ok_or_else(|| Error::Layout(format!("/{path}: no partition is mounted at /")))?;
             let entry = file_entry(&path, text.clone().into_bytes(), 0o644, time).1;
-            add(
+            add_generated(
                 &mut parts[pi],
                 &rel,
                 &entry,
@@ -433,7 +457,7 @@ pub fn build_disk(
         )));
     }
     let entry = file_entry("etc/fstab", fstab.clone().into_bytes(), 0o644, time).1;
-    add(
+    add_generated(
         &mut parts[pi],
         &rel,
         &entry,
@@ -442,6 +466,36 @@ pub fn build_disk(
         work,
         time,
     )?;
+    for link in deferred {
+        let EntryKind::HardLink { target } = &link.kind else {
+            continue;
+        };
+        let cross = || {
+            rootfs.error(
+                Some(&link.path),
+                format!("a hard link to {target}, which is on another file system"),
+            )
+        };
+        let (pi, rel) = router.route(&link.path).ok_or_else(cross)?;
+        let (tp, trel) = router.route(target).ok_or_else(cross)?;
+        if tp != pi {
+            return Err(cross());
+        }
+        let trel = resolve_parents(&parts[pi], &trel)?;
+        let entry = Entry {
+            kind: EntryKind::HardLink { target: trel },
+            ..link.clone()
+        };
+        add(
+            &mut parts[pi],
+            &rel,
+            &entry,
+            &mut io::empty(),
+            stamp,
+            work,
+            time,
+        )?;
+    }
 
     for (i, part) in parts.iter_mut().enumerate() {
         if matches!(part.fs, Some(FsType::Ext2 | FsType::Ext3 | FsType::Ext4)) {
@@ -667,9 +721,13 @@ fn start(part: &mut Part, root: Option<&Entry>, stamp: &BuildStamp, work: &Path)
         return Ok(());
     };
     part.maker = match fs {
-        FsType::Vfat | FsType::Fat16 | FsType::Fat32 => {
-            Maker::Fat(FatMaker::new(&part.what, fs, part.size, work)?)
-        }
+        FsType::Vfat | FsType::Fat16 | FsType::Fat32 => Maker::Fat(FatMaker::new(
+            &part.what,
+            fs,
+            part.size,
+            part.mount.as_deref(),
+            work,
+        )?),
         FsType::Ext2 | FsType::Ext3 | FsType::Ext4 => Maker::Ext(ExtMaker::start(
             &part.what,
             fs,
@@ -695,12 +753,19 @@ fn add(
     time: i64,
 ) -> Result<()> {
     if rel.is_empty() {
-        return Ok(());
+        return add_root(part, entry, stamp, work);
     }
     ensure_dirs(part, rel, stamp, work, time)?;
-    if entry.kind == EntryKind::Dir && !part.dirs.insert(rel.to_string()) {
-        // Made already as a parent of an earlier entry.
-        return Ok(());
+    // A directory met again (made as a parent of an earlier entry, or
+    // listed twice) still goes through: its last metadata wins, as tar's.
+    match &entry.kind {
+        EntryKind::Dir => {
+            part.dirs.insert(rel.to_string());
+        }
+        EntryKind::Symlink { target } => {
+            part.symlinks.insert(rel.to_string(), target.clone());
+        }
+        _ => {}
     }
     start(part, None, stamp, work)?;
     match &mut part.maker {
@@ -711,6 +776,89 @@ fn add(
             part.what, entry.path
         ))),
     }
+}
+
+/// The file system's root directory takes `entry`'s mode, owner and
+/// times (an ext file system's: FAT's root has none).
+fn add_root(part: &mut Part, entry: &Entry, stamp: &BuildStamp, work: &Path) -> Result<()> {
+    if entry.kind != EntryKind::Dir {
+        return Ok(());
+    }
+    start(part, Some(entry), stamp, work)?;
+    match &mut part.maker {
+        Maker::Ext(m) => m.add("", entry, &mut io::empty()),
+        _ => Ok(()),
+    }
+}
+
+/// A file the build writes, added where the tree's links put it: a parent
+/// that is a symbolic link (`bin` → `usr/bin`) is followed, within the
+/// partition.
+#[allow(clippy::too_many_arguments)]
+fn add_generated(
+    part: &mut Part,
+    rel: &str,
+    entry: &Entry,
+    data: &mut dyn Read,
+    stamp: &BuildStamp,
+    work: &Path,
+    time: i64,
+) -> Result<()> {
+    let resolved = resolve_parents(part, rel)?;
+    add(part, &resolved, entry, data, stamp, work, time)
+}
+
+/// `rel` with every parent that is a symbolic link replaced by what it
+/// points at (at most 40 links, as the kernel follows).
+fn resolve_parents(part: &Part, rel: &str) -> Result<String> {
+    let mut parts: Vec<String> = rel.split('/').map(str::to_string).collect();
+    let mut followed = 0;
+    let mut i = 0;
+    while i + 1 < parts.len() {
+        let prefix = parts[..=i].join("/");
+        let Some(target) = part.symlinks.get(&prefix) else {
+            i += 1;
+            continue;
+        };
+        followed += 1;
+        let refuse = |why: &str| {
+            Error::Layout(format!(
+                "{}: /{rel} is below the symbolic link {prefix} -> {target}, which {why}",
+                part.what
+            ))
+        };
+        if followed > 40 {
+            return Err(refuse("leads round in circles"));
+        }
+        let base: Vec<String> = if let Some(abs) = target.strip_prefix('/') {
+            let mount = part.mount.as_deref().unwrap_or("");
+            let inside = under(abs.trim_end_matches('/'), mount)
+                .ok_or_else(|| refuse("points out of this partition"))?;
+            inside
+                .split('/')
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect()
+        } else {
+            let mut b: Vec<String> = parts[..i].to_vec();
+            for c in target.split('/') {
+                match c {
+                    "" | "." => {}
+                    ".." => {
+                        b.pop()
+                            .ok_or_else(|| refuse("points out of this partition"))?;
+                    }
+                    c => b.push(c.to_string()),
+                }
+            }
+            b
+        };
+        let rest = parts[i + 1..].to_vec();
+        parts = base;
+        parts.extend(rest);
+        i = 0;
+    }
+    Ok(parts.join("/"))
 }
 
 /// Makes every missing parent directory of `rel` in `part`.
@@ -808,15 +956,16 @@ fn boot_dir(router: &Router, parts: &[Part]) -> Result<(usize, String)> {
 
 /// GRUB's built-in configuration: find the file system holding /boot by
 /// its UUID and read grub.cfg there.
-fn grub_early_config(router: &Router, parts: &[Part]) -> Result<String> {
+fn grub_early_config(router: &Router, parts: &[Part], boot: &BootFiles) -> Result<String> {
     let (pi, dir) = boot_dir(router, parts)?;
+    let grub_dir = boot.grub_dir_name();
     let prefix = if dir.is_empty() {
         String::new()
     } else {
         format!("/{dir}")
     };
     Ok(format!(
-        "search --no-floppy --fs-uuid --set=root {}\nset prefix=($root){prefix}/grub\n",
+        "search --no-floppy --fs-uuid --set=root {}\nset prefix=($root){prefix}/{grub_dir}\n",
         parts[pi].fs_uuid
     ))
 }
@@ -845,7 +994,7 @@ fn grub_cfg(
             format!("/{dir}/{name}")
         }
     };
-    let grub_dir = if boot.grub2 { "grub2" } else { "grub" };
+    let grub_dir = boot.grub_dir_name();
     let mut text = format!(
         "# GRUB configuration (made by imgconv build)\n\
          set default=0\n\

@@ -11,6 +11,12 @@
 //! `orphan_file`, which older GRUB and e2fsprogs refuse, are left out. The
 //! UUID, the directory hash seed and every time the tool stamps come from
 //! the build's seed and time.
+//!
+//! mke2fs's tar reader keeps only the `security.capability` and
+//! `gnu.translator` attributes; every other one an entry carries
+//! (`security.selinux`, ACLs, `user.*`) is set afterwards by `debugfs -w`
+//! from a script written as the entries pass. File times are the archive's
+//! own, up to 2038-01-19 (the tool stores later ones as that date).
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -65,6 +71,54 @@ pub(crate) struct ExtMaker {
     tar: Option<TarOut<BufWriter<ChildStdin>>>,
     content_bytes: u64,
     entries: u64,
+    /// Extended attributes mke2fs's tar reader leaves out, set afterwards.
+    xattrs: XattrScript,
+    time: String,
+}
+
+/// Names `mke2fs -d` takes from a tar archive's pax records; e2fsprogs
+/// leaves every other attribute out (`security.selinux`, ACLs, `user.*`),
+/// so those are set afterwards with `debugfs -w`.
+const TAR_XATTRS: [&str; 2] = ["security.capability", "gnu.translator"];
+
+/// A `debugfs` script setting extended attributes, each distinct value
+/// written once to a file of its own.
+struct XattrScript {
+    dir: PathBuf,
+    script: Option<BufWriter<File>>,
+    values: std::collections::HashMap<Vec<u8>, PathBuf>,
+}
+
+impl XattrScript {
+    fn set(&mut self, path: &str, name: &str, value: &[u8]) -> std::io::Result<()> {
+        let shown = format!("/{path}");
+        if shown.contains(['"', '\n', '\\'])
+            || name.contains(|c: char| c.is_whitespace() || c == '"')
+        {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("extended attribute {name} of {shown}: the name or path cannot be passed to debugfs"),
+            ));
+        }
+        if self.script.is_none() {
+            let f = File::create(self.dir.join("xattrs.debugfs"))?;
+            self.script = Some(BufWriter::new(f));
+        }
+        let n = self.values.len();
+        let file = match self.values.get(value) {
+            Some(f) => f.clone(),
+            None => {
+                let f = self.dir.join(format!("xattr-{n}"));
+                std::fs::write(&f, value)?;
+                self.values.insert(value.to_vec(), f.clone());
+                f
+            }
+        };
+        if let Some(w) = self.script.as_mut() {
+            writeln!(w, "ea_set -f \"{}\" \"{shown}\" {name}", file.display())?;
+        }
+        Ok(())
+    }
 }
 
 impl ExtMaker {
@@ -80,6 +134,7 @@ impl ExtMaker {
         stamp: &BuildStamp,
         work: &Path,
     ) -> Result<ExtMaker> {
+        check_mke2fs()?;
         let conf = work.join("mke2fs.conf");
         if !conf.exists() {
             std::fs::write(&conf, MKE2FS_CONF).map_err(|e| Error::io(&conf, e))?;
@@ -115,8 +170,14 @@ impl ExtMaker {
             .args(["-d", "-"])
             .arg(image.path())
             .env("MKE2FS_CONFIG", &conf)
+            // The tool's own times (superblock, root, lost+found) are the
+            // build's; SOURCE_DATE_EPOCH would also clamp every newer file
+            // time down to it, so it is not passed on.
             .env("E2FSPROGS_FAKE_TIME", &time)
-            .env("SOURCE_DATE_EPOCH", &time)
+            .env_remove("SOURCE_DATE_EPOCH")
+            // Archive names are UTF-8; libarchive converts them to the
+            // locale's encoding and fails in the C locale.
+            .env("LC_ALL", "C.UTF-8")
             .env("MKE2FS_SYNC", "0")
             .stdin(Stdio::piped())
             .stdout(log_file)
@@ -136,6 +197,7 @@ impl ExtMaker {
             status: "no standard input".into(),
             stderr: String::new(),
         })?;
+        let xattr_dir = image.path().with_extension("xattrs");
         Ok(ExtMaker {
             what: what.to_string(),
             fs,
@@ -146,6 +208,12 @@ impl ExtMaker {
             tar: Some(TarOut::new(BufWriter::with_capacity(1 << 20, stdin))),
             content_bytes: 0,
             entries: 0,
+            xattrs: XattrScript {
+                dir: xattr_dir,
+                script: None,
+                values: std::collections::HashMap::new(),
+            },
+            time,
         })
     }
 
@@ -155,10 +223,29 @@ impl ExtMaker {
             self.content_bytes += len;
         }
         self.entries += 1;
+        let mut kept = std::borrow::Cow::Borrowed(entry);
+        if entry
+            .xattrs
+            .iter()
+            .any(|(n, _)| !TAR_XATTRS.contains(&n.as_str()))
+        {
+            std::fs::create_dir_all(&self.xattrs.dir)
+                .map_err(|e| Error::io(&self.xattrs.dir, e))?;
+            for (name, value) in &entry.xattrs {
+                if !TAR_XATTRS.contains(&name.as_str()) {
+                    self.xattrs
+                        .set(path, name, value)
+                        .map_err(|e| Error::io(&self.xattrs.dir, e))?;
+                }
+            }
+            let mut e = entry.clone();
+            e.xattrs.retain(|(n, _)| TAR_XATTRS.contains(&n.as_str()));
+            kept = std::borrow::Cow::Owned(e);
+        }
         let Some(tar) = self.tar.as_mut() else {
             return Err(self.failed());
         };
-        if let Err(e) = tar.append(path, entry, data) {
+        if let Err(e) = tar.append(path, &kept, data) {
             // mke2fs stopped reading: its own words say why. An error
             // reading the source is the source's.
             return Err(match e.kind() {
@@ -184,6 +271,11 @@ impl ExtMaker {
         if !status.success() {
             return Err(self.failed());
         }
+        if let Some(mut script) = self.xattrs.script.take() {
+            script.flush().map_err(|e| Error::io(&self.xattrs.dir, e))?;
+            drop(script);
+            self.set_xattrs()?;
+        }
         let file = self
             .image
             .reopen()
@@ -191,6 +283,41 @@ impl ExtMaker {
         let _ = std::fs::remove_file(&self.log);
         // The open file outlives its name.
         RawFile::new(file).map_err(|e| Error::io(self.image.path(), e))
+    }
+
+    /// Runs the extended-attribute script over the finished image.
+    fn set_xattrs(&self) -> Result<()> {
+        let out = Command::new("debugfs")
+            .arg("-w")
+            .arg("-f")
+            .arg(self.xattrs.dir.join("xattrs.debugfs"))
+            .arg(self.image.path())
+            .env("E2FSPROGS_FAKE_TIME", &self.time)
+            .env("LC_ALL", "C.UTF-8")
+            .output()
+            .map_err(|e| Error::Tool {
+                tool: "debugfs".into(),
+                status: "not started".into(),
+                stderr: format!(
+                    "{e} (e2fsprogs' debugfs sets the extended attributes mke2fs leaves out)"
+                ),
+            })?;
+        // debugfs reports a failed command on standard error and still
+        // exits 0; only its version banner is expected there.
+        let errors: Vec<&str> = std::str::from_utf8(&out.stderr)
+            .unwrap_or("")
+            .lines()
+            .filter(|l| !l.starts_with("debugfs ") && !l.trim().is_empty())
+            .collect();
+        if !out.status.success() || !errors.is_empty() {
+            return Err(Error::Tool {
+                tool: format!("debugfs setting extended attributes on {}", self.what),
+                status: out.status.to_string(),
+                stderr: errors.into_iter().take(12).collect::<Vec<_>>().join("\n"),
+            });
+        }
+        let _ = std::fs::remove_dir_all(&self.xattrs.dir);
+        Ok(())
     }
 
     /// The error for a `mke2fs` that failed: too little room, or its own
@@ -238,6 +365,7 @@ impl Drop for ExtMaker {
             let _ = self.child.wait();
         }
         let _ = std::fs::remove_file(&self.log);
+        let _ = std::fs::remove_dir_all(&self.xattrs.dir);
     }
 }
 
@@ -253,6 +381,27 @@ pub(crate) fn estimate_size(fs: FsType, bytes: u64, entries: u64) -> u64 {
         _ => 64 << 20,
     };
     ((data + inodes + journal) as f64 * 1.10) as u64 + (8 << 20)
+}
+
+/// Refuses an `mke2fs` too old to read a tar archive, saying which is
+/// needed (checked once per process).
+fn check_mke2fs() -> Result<()> {
+    static VERSION: std::sync::OnceLock<Option<(u32, u32, u32)>> = std::sync::OnceLock::new();
+    match *VERSION.get_or_init(mke2fs_version) {
+        Some(v) if v >= MKE2FS_MIN_VERSION => Ok(()),
+        found => Err(Error::Tool {
+            tool: "mke2fs".into(),
+            status: match found {
+                Some((a, b, c)) => format!("version {a}.{b}.{c}"),
+                None => "not found".into(),
+            },
+            stderr: format!(
+                "ext file systems are made by e2fsprogs' mke2fs -d reading a tar stream, \
+                 which needs e2fsprogs {}.{}.{} or later (Debian 12: bookworm-backports) and libarchive",
+                MKE2FS_MIN_VERSION.0, MKE2FS_MIN_VERSION.1, MKE2FS_MIN_VERSION.2
+            ),
+        }),
+    }
 }
 
 /// The `mke2fs` version on the path, as (major, minor, patch).

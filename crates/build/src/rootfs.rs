@@ -369,8 +369,18 @@ fn archive_entry<R: Read>(
     let mode = h.mode().map_err(|e| format!("header field mode: {e}"))? & 0o7777;
     let uid = id("uid", h.uid())?;
     let gid = id("gid", h.gid())?;
-    let mtime = number("mtime", h.mtime())?;
-    let mtime = i64::try_from(mtime).map_err(|_| format!("mtime {mtime} is out of range"))?;
+    // A pax time may be negative and have a fraction ("-100.5").
+    let mtime = match pax.get("mtime") {
+        Some(v) => std::str::from_utf8(v)
+            .ok()
+            .and_then(|s| s.split('.').next())
+            .and_then(|s| s.parse::<i64>().ok())
+            .ok_or_else(|| "pax record mtime is not a number".to_string())?,
+        None => {
+            let t = h.mtime().map_err(|e| format!("header field mtime: {e}"))?;
+            i64::try_from(t).map_err(|_| format!("mtime {t} is out of range"))?
+        }
+    };
     let link = || -> std::result::Result<Vec<u8>, String> {
         member
             .link_name_bytes()
@@ -477,7 +487,13 @@ fn walk_dir(root: &Path, visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<
         } else {
             root.join(&rel)
         };
-        let meta = fs::symlink_metadata(&full).map_err(|e| Error::io(&full, e))?;
+        // The root itself may be reached through a symlink.
+        let meta = if rel.is_empty() {
+            fs::metadata(&full)
+        } else {
+            fs::symlink_metadata(&full)
+        }
+        .map_err(|e| Error::io(&full, e))?;
         let ft = meta.file_type();
         let key = (meta.dev(), meta.ino());
         let mut kind = if ft.is_dir() {

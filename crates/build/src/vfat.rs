@@ -21,6 +21,9 @@ pub(crate) struct FatMaker {
     size: u64,
     dir: tempfile::TempDir,
     work: PathBuf,
+    /// Where the file system is mounted in the tree (`/boot/efi`), to name
+    /// its files in errors.
+    shown_root: String,
 }
 
 /// A finished FAT image.
@@ -31,7 +34,13 @@ pub(crate) struct FatMade {
 }
 
 impl FatMaker {
-    pub(crate) fn new(what: &str, fs: FsType, size: u64, work: &Path) -> Result<FatMaker> {
+    pub(crate) fn new(
+        what: &str,
+        fs: FsType,
+        size: u64,
+        mount: Option<&str>,
+        work: &Path,
+    ) -> Result<FatMaker> {
         let dir = tempfile::Builder::new()
             .prefix("fat-")
             .tempdir_in(work)
@@ -42,6 +51,10 @@ impl FatMaker {
             size,
             dir,
             work: work.to_path_buf(),
+            shown_root: match mount {
+                Some(m) => format!("/{m}"),
+                None => format!("({what})"),
+            },
         })
     }
 
@@ -82,8 +95,13 @@ impl FatMaker {
 
     /// Lays the files out in a file system of the partition's size.
     pub(crate) fn finish(self, label: &str, stamp: &BuildStamp) -> Result<FatMade> {
-        let fat = FatImage::from_dir(self.dir.path(), self.size, label, stamp)
-            .map_err(|e| Error::Layout(format!("{}: {e}", self.what)))?;
+        // The writer names files by their scratch path; the user knows them
+        // by their place in the tree.
+        let scratch = self.dir.path().display().to_string();
+        let fat = FatImage::from_dir(self.dir.path(), self.size, label, stamp).map_err(|e| {
+            let message = e.to_string().replace(&scratch, &self.shown_root);
+            Error::Layout(format!("{}: {message}", self.what))
+        })?;
         let got = fat.geometry().fat_type;
         let note = match (self.fs, got) {
             (FsType::Fat32, FatType::Fat12 | FatType::Fat16) | (FsType::Fat16, FatType::Fat32) => {

@@ -188,3 +188,175 @@ fn the_same_seed_gives_the_same_disk() {
     let (c, _) = build(dir.path(), "other");
     assert!(first != fs::read(&c).unwrap());
 }
+
+/// Entries as odd archives have them, each a defect a disk builder can
+/// have: the root's own mode, xattrs mke2fs's tar reader leaves out, a
+/// directory after its children, merged /usr, a hard link to a file the
+/// build replaces, times before the build's and before 1970, non-ASCII
+/// long names.
+fn odd_tar(path: &Path) {
+    let mut b = tar::Builder::new(File::create(path).unwrap());
+    let mut add = |name: &str,
+                   ty: tar::EntryType,
+                   mode: u32,
+                   owner: u64,
+                   mtime: u64,
+                   data: &[u8],
+                   link: Option<&str>,
+                   pax: &[(&str, &[u8])]| {
+        if !pax.is_empty() {
+            b.append_pax_extensions(pax.iter().copied()).unwrap();
+        }
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(ty);
+        h.set_mode(mode);
+        h.set_uid(owner);
+        h.set_gid(owner);
+        h.set_mtime(mtime);
+        h.set_size(data.len() as u64);
+        if let Some(l) = link {
+            h.set_link_name(l).unwrap();
+        }
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    use tar::EntryType as T;
+    let y2017 = 1_500_000_000;
+    add("./", T::Directory, 0o555, 0, y2017, b"", None, &[]);
+    add("./usr/", T::Directory, 0o755, 0, y2017, b"", None, &[]);
+    add("./usr/bin/", T::Directory, 0o755, 0, y2017, b"", None, &[]);
+    add(
+        "./bin",
+        T::Symlink,
+        0o777,
+        0,
+        y2017,
+        b"",
+        Some("usr/bin"),
+        &[],
+    );
+    add("./etc/", T::Directory, 0o755, 0, y2017, b"", None, &[]);
+    add(
+        "./etc/labelled",
+        T::Regular,
+        0o644,
+        0,
+        y2017,
+        b"x",
+        None,
+        &[
+            (
+                "SCHILY.xattr.security.selinux",
+                b"system_u:object_r:etc_t:s0\0",
+            ),
+            ("SCHILY.xattr.user.note", b"kept"),
+        ],
+    );
+    add(
+        "./etc/hostname",
+        T::Regular,
+        0o644,
+        0,
+        y2017,
+        b"old\n",
+        None,
+        &[],
+    );
+    add(
+        "./etc/HOSTNAME",
+        T::Link,
+        0o644,
+        0,
+        y2017,
+        b"",
+        Some("./etc/hostname"),
+        &[],
+    );
+    add(
+        "./home/alice/.profile",
+        T::Regular,
+        0o644,
+        1000,
+        y2017,
+        b"p",
+        None,
+        &[],
+    );
+    add(
+        "./home/alice/",
+        T::Directory,
+        0o700,
+        1000,
+        y2017,
+        b"",
+        None,
+        &[],
+    );
+    add(
+        "./var/old",
+        T::Regular,
+        0o644,
+        0,
+        0,
+        b"o",
+        None,
+        &[("mtime", b"-100")],
+    );
+    let long = format!("./usr/share/{}", "é".repeat(80));
+    add(&long, T::Regular, 0o644, 0, y2017, b"u", None, &[]);
+    b.finish().unwrap();
+}
+
+#[test]
+fn odd_archives_keep_their_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("odd.tar");
+    odd_tar(&tar);
+    let mut cfg = config(dir.path());
+    cfg.additional_files.push(AdditionalFile {
+        source: FileSource::Content("hi\n".into()),
+        destination: "/bin/hello".into(),
+        mode: Some(0o755),
+    });
+    let options = BuildOptions {
+        stamp: BuildStamp::fixed(946_684_800, "odd"),
+        work_dir: dir.path().to_path_buf(),
+    };
+    let mut built = build_disk(&cfg, &Rootfs::open(&tar).unwrap(), &options).unwrap();
+    let raw = dir.path().join("odd.raw");
+    write_raw(&mut built.disk, &raw);
+    let root = &built.partitions[1];
+    let img = dir.path().join("root.img");
+    extract(&raw, root.start, root.size, &img);
+    let e2 = run("e2fsck", &["-fn", img.to_str().unwrap()]);
+    assert!(
+        e2.status.success(),
+        "{}",
+        String::from_utf8_lossy(&e2.stdout)
+    );
+    let debugfs = |cmd: &str| run_ok("debugfs", &["-R", cmd, img.to_str().unwrap()]);
+
+    let top = debugfs("stat /");
+    assert!(top.contains("Mode:  0555"), "{top}");
+    let ea = debugfs("ea_list /etc/labelled");
+    assert!(
+        ea.contains("security.selinux") && ea.contains("system_u:object_r:etc_t:s0"),
+        "{ea}"
+    );
+    assert!(ea.contains("user.note") && ea.contains("kept"), "{ea}");
+    let alice = debugfs("stat /home/alice");
+    assert!(
+        alice.contains("Mode:  0700") && alice.contains("User:  1000"),
+        "{alice}"
+    );
+    // /bin is usr/bin: the added file lands there, the link stays a link.
+    assert_eq!(debugfs("cat /usr/bin/hello"), "hi\n");
+    assert!(debugfs("stat /bin").contains("Type: symlink"));
+    // The hard link follows the file the build wrote.
+    assert_eq!(debugfs("cat /etc/HOSTNAME"), "testhost\n");
+    assert!(debugfs("stat /etc/hostname").contains("Links: 2"));
+    // Times are the archive's, not clamped to the build's (2000).
+    let labelled = debugfs("stat /etc/labelled");
+    assert!(labelled.contains("2017"), "{labelled}");
+    let long = debugfs(&format!("cat /usr/share/{}", "é".repeat(80)));
+    assert_eq!(long, "u");
+}
