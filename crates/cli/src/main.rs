@@ -616,9 +616,6 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
         );
     }
     let dir = a.output_dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    if a.output_dir.is_some() {
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
     let outputs: Vec<OutputSpec> = wanted
         .iter()
         .map(|(format, name)| {
@@ -639,6 +636,9 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
         bail!("refusing to write a disk image to a terminal; redirect standard output");
     }
     let options = format_options(&a.format)?;
+    let inputs = [a.config.as_path(), a.rootfs.as_path()];
+    // Every output name is checked before the file systems are made.
+    imgconv::check_outputs(&outputs, &inputs)?;
     let rootfs = imgbuild::Rootfs::open(&a.rootfs)?;
     let mut build_options = imgbuild::BuildOptions {
         stamp: options.stamp.mixed_with("build"),
@@ -657,10 +657,16 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
             return Err(e.into());
         }
     };
+    if a.output_dir.is_some() {
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            bar.finish_and_clear();
+            return Err(anyhow::Error::new(e).context(format!("creating {}", dir.display())));
+        }
+    }
     let report = imgconv::convert_disk(
         &mut built.disk,
         &a.config,
-        &[a.config.as_path(), a.rootfs.as_path()],
+        &inputs,
         &outputs,
         &options,
         &mut |done, total| {

@@ -268,6 +268,22 @@ fn bad_input_is_refused_by_name_with_nothing_left() {
     let legacy = toolkit_config(d, "legacy", "legacy", true, 65, "ext4", 300);
     refused(&legacy, &tar, "usr/lib/grub/i386-pc");
 
+    // An output over an input is refused before anything is made.
+    let before = fs::read(&tar).unwrap();
+    let r = imgconv(&[
+        "build",
+        s(&config),
+        "--rootfs",
+        s(&tar),
+        "--to",
+        "raw",
+        "-o",
+        s(&tar),
+    ]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("is the input file"));
+    assert!(fs::read(&tar).unwrap() == before);
+
     // Overlapping partitions.
     let text = fs::read_to_string(&config)
         .unwrap()

@@ -231,3 +231,35 @@ fn azure_linux_shaped_configs_build_and_boot() {
         assert_boots(&disk, format, &opts(firmware, bus), host);
     }
 }
+
+#[test]
+fn grub_finds_its_configuration_in_boot_grub2() {
+    // Fedora and Azure Linux keep GRUB's files in /boot/grub2.
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("grub2.tar");
+    fs::copy(rootfs_tar(Variant::Grub), &tar).unwrap();
+    fs::create_dir_all(dir.path().join("extra/boot/grub2")).unwrap();
+    testkit::run_ok(
+        "tar",
+        &[
+            "-rf",
+            s(&tar),
+            "--owner=0",
+            "--group=0",
+            "-C",
+            s(&dir.path().join("extra")),
+            "./boot/grub2",
+        ],
+    );
+    let config = hybrid_config(dir.path(), "grubtwo", "efi");
+    let out = dir.path().join("out");
+    build(&config, &tar, "raw", &out);
+    let disk = out.join("grubtwo.raw");
+    assert_boots(&disk, "raw", &opts(Firmware::Ovmf, Bus::Virtio), "grubtwo");
+    assert_boots(
+        &disk,
+        "raw",
+        &opts(Firmware::SeaBios, Bus::Virtio),
+        "grubtwo",
+    );
+}

@@ -155,7 +155,9 @@ pub(crate) fn describe_file_type(m: &std::fs::Metadata) -> &'static str {
 
 /// Checks every output's name before anything is written: none is an
 /// input (any of `inputs`), a directory or device, or another output's.
-fn check_targets(outputs: &[OutputSpec], inputs: &[&Path]) -> Result<()> {
+/// [`convert`] and [`convert_disk`] check so themselves; a caller with work
+/// to do before it converts checks first, to fail before that work.
+pub fn check_outputs(outputs: &[OutputSpec], inputs: &[&Path]) -> Result<()> {
     if outputs.is_empty() {
         return Err(Error::Usage("no output format given (--to)".into()));
     }
@@ -240,7 +242,7 @@ enum Staging {
 /// no output file is left behind. `progress` gets (done, total) bytes.
 pub fn convert(job: &ConvertJob, progress: &mut dyn FnMut(u64, u64)) -> Result<ConvertReport> {
     let start = Instant::now();
-    check_targets(&job.outputs, &[&job.input])?;
+    check_outputs(&job.outputs, &[&job.input])?;
     let input = &job.input;
     let mut image = open_image(input)?;
     let mut options = job.options.clone();
@@ -276,7 +278,7 @@ pub fn convert_disk(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ConvertReport> {
     let start = Instant::now();
-    check_targets(outputs, inputs)?;
+    check_outputs(outputs, inputs)?;
     write_outputs(
         disk,
         name,

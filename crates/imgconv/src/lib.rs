@@ -44,8 +44,8 @@ mod iso;
 pub use check::{check, CheckReport};
 pub use compare::{compare, Comparison};
 pub use convert::{
-    convert, convert_disk, default_output_path, ConvertJob, ConvertReport, OutputReport,
-    OutputSpec, OutputTarget,
+    check_outputs, convert, convert_disk, default_output_path, ConvertJob, ConvertReport,
+    OutputReport, OutputSpec, OutputTarget,
 };
 pub use error::{Cause, Error, Result};
 pub use formats::{open_image, FormatOptions, Image, InputFormat, OutputFormat, READERS};
