@@ -68,7 +68,7 @@ pub(crate) enum GrubPlatform {
 }
 
 impl GrubPlatform {
-    fn dir(self) -> &'static str {
+    pub(crate) fn dir(self) -> &'static str {
         match self {
             GrubPlatform::X86_64Efi => "x86_64-efi",
             GrubPlatform::I386Pc => "i386-pc",
@@ -221,6 +221,23 @@ impl BootFiles {
         } else {
             "grub"
         }
+    }
+
+    /// The tree's GRUB files for `platform`, in name order: (name, copy).
+    pub(crate) fn grub_files(
+        &self,
+        platform: GrubPlatform,
+    ) -> Result<Vec<(String, std::path::PathBuf)>> {
+        let Some(dir) = self.grub_dir(platform) else {
+            return Ok(Vec::new());
+        };
+        let mut files = Vec::new();
+        for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+            let e = e.map_err(|e| Error::io(dir, e))?;
+            files.push((e.file_name().to_string_lossy().into_owned(), e.path()));
+        }
+        files.sort();
+        Ok(files)
     }
 
     /// Whether the tree carries systemd-boot.

@@ -315,6 +315,7 @@ pub fn build_disk(
         let title = config.hostname.clone().unwrap_or_else(|| "Linux".into());
         let need = |what: &str| Error::config(&config.source, "BootType", what.to_string());
         let mut grub_installed = false;
+        let mut grub_platforms: Vec<GrubPlatform> = Vec::new();
         // BIOS: asked for, or possible beside UEFI (a hybrid disk).
         if let Some(bp) = bios.filter(|_| boot.has_grub(GrubPlatform::I386Pc)) {
             let early = grub_early_config(&router, &parts, &boot)?;
@@ -330,6 +331,7 @@ pub fn build_disk(
             }
             bios_boot = Some((lba, core, boot.grub_boot_sector()?));
             grub_installed = true;
+            grub_platforms.push(GrubPlatform::I386Pc);
         } else if config.boot == BootType::Legacy {
             return Err(match bios {
                 None => need("legacy boot needs a BIOS boot partition (the bios_grub flag) for GRUB's core image"),
@@ -362,6 +364,7 @@ pub fn build_disk(
                     };
                     add(part, path, &entry, &mut image.as_slice(), stamp, work, time)?;
                     grub_installed = true;
+                    grub_platforms.push(GrubPlatform::X86_64Efi);
                 } else if config.boot == BootType::Efi {
                     return Err(Error::Layout(
                         "the ESP has no EFI/BOOT/BOOTX64.EFI and the rootfs has neither systemd-boot \
@@ -394,6 +397,24 @@ pub fn build_disk(
                 work,
                 time,
             )?;
+            // The module directories beside grub.cfg, as grub-install
+            // leaves them, for `insmod` at boot.
+            for platform in grub_platforms.iter().copied() {
+                let grub_dir = path.trim_end_matches("grub.cfg").trim_end_matches('/');
+                for (name, copy) in boot.grub_files(platform)? {
+                    let tree_path = format!("{grub_dir}/{}/{name}", platform.dir());
+                    let (pi, rel) = router.route(&tree_path).ok_or_else(|| {
+                        Error::Layout(format!("/{tree_path}: no partition is mounted at /"))
+                    })?;
+                    let mut f = std::fs::File::open(&copy).map_err(|e| Error::io(&copy, e))?;
+                    let len = f.metadata().map_err(|e| Error::io(&copy, e))?.len();
+                    let entry = Entry {
+                        kind: EntryKind::File { len },
+                        ..file_entry(&tree_path, Vec::new(), 0o644, time).1
+                    };
+                    add_generated(&mut parts[pi], &rel, &entry, &mut f, stamp, work, time)?;
+                }
+            }
         }
         for (path, entry, bytes) in boot.release() {
             if grub_installed {

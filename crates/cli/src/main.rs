@@ -647,9 +647,22 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
     if let Some(w) = &a.work_dir {
         build_options.work_dir = w.clone();
     }
+    // A spinner while the file systems are made, then the bar of the
+    // conversion.
     let bar = progress_bar();
-    bar.set_message("making file systems");
+    let bar_style = bar.style();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_message(format!(
+        "making the file systems from {}",
+        a.rootfs.display()
+    ));
+    bar.enable_steady_tick(std::time::Duration::from_millis(150));
     let built = imgbuild::build_disk(&config, &rootfs, &build_options);
+    bar.disable_steady_tick();
+    bar.set_style(bar_style);
     let mut built = match built {
         Ok(b) => b,
         Err(e) => {

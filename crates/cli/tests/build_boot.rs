@@ -255,6 +255,19 @@ fn grub_finds_its_configuration_in_boot_grub2() {
     let out = dir.path().join("out");
     build(&config, &tar, "raw", &out);
     let disk = out.join("grubtwo.raw");
+    // grub.cfg and the module directories sit where grub-install puts them.
+    let data = fs::read(&disk).unwrap();
+    let root_img = dir.path().join("root.img");
+    fs::write(&root_img, &data[41 << 20..]).unwrap();
+    let listing = testkit::run_ok("debugfs", &["-R", "ls -l /boot/grub2", s(&root_img)]);
+    for name in ["grub.cfg", "x86_64-efi", "i386-pc"] {
+        assert!(
+            listing.contains(name),
+            "{name} not in /boot/grub2:\n{listing}"
+        );
+    }
+    let pc = testkit::run_ok("debugfs", &["-R", "ls /boot/grub2/i386-pc", s(&root_img)]);
+    assert!(pc.contains("normal.mod"), "{pc}");
     assert_boots(&disk, "raw", &opts(Firmware::Ovmf, Bus::Virtio), "grubtwo");
     assert_boots(
         &disk,
