@@ -118,6 +118,8 @@ fn main() -> Result<()> {
     match Cli::parse().task {
         Task::Test => {
             tools::ensure(tools::TEST_TOOLS)?;
+            // The boot tests fetch Debian's kernel with apt-get download.
+            tools::ensure_apt_lists()?;
             sh(cargo().args(["test", "--workspace", "--all-targets"]))?;
             sh(cargo().args(["test", "--workspace", "--doc"]))
         }

@@ -151,6 +151,29 @@ pub(crate) fn ensure(tools: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// Runs `apt-get update` when apt has no package lists yet (a fresh
+/// machine whose tools were all there), so `apt-get download` works.
+pub(crate) fn ensure_apt_lists() -> Result<()> {
+    let has_lists = std::fs::read_dir("/var/lib/apt/lists")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().contains("_Packages"))
+        })
+        .unwrap_or(false);
+    if has_lists {
+        return Ok(());
+    }
+    let mut c = if is_root() {
+        Command::new("apt-get")
+    } else {
+        let mut c = Command::new("sudo");
+        c.arg("apt-get");
+        c
+    };
+    sh(c.args(["update", "-q"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
 /// Whether `mke2fs` is 1.47.1 or later and libarchive is installed.
 fn mke2fs_reads_tar() -> bool {
     let Ok(out) = Command::new("mke2fs").arg("-V").output() else {
