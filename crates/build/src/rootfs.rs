@@ -219,17 +219,62 @@ fn walk_archive(
     walk_tar(path, decompressed(Box::new(file), path)?, visit)
 }
 
+/// Most bytes of a pax extended header read into memory: paths, link
+/// targets and xattrs (an SELinux label, an ACL) take far less.
+const PAX_LIMIT: u64 = 1 << 20;
+/// Most bytes of a GNU long name or link target (Linux's PATH_MAX is 4096).
+const LONG_NAME_LIMIT: u64 = 64 << 10;
+
+/// Extension headers met before the member they describe.
+#[derive(Default)]
+struct Pending {
+    pax: Option<Vec<u8>>,
+    long_name: Option<Vec<u8>>,
+    long_link: Option<Vec<u8>>,
+}
+
+/// A member's bytes, read into memory only up to `limit`.
+fn read_bounded<R: Read>(
+    member: &mut tar::Entry<'_, R>,
+    limit: u64,
+    what: &str,
+) -> std::result::Result<Vec<u8>, String> {
+    let len = member
+        .header()
+        .entry_size()
+        .map_err(|e| format!("header field size: {e}"))?;
+    if len > limit {
+        return Err(format!(
+            "a {what} of {len} bytes, more than the {limit} this reader takes"
+        ));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    member
+        .take(len)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("reading a {what}: {e}"))?;
+    if (bytes.len() as u64) < len {
+        return Err(format!("the archive is truncated inside a {what}"));
+    }
+    Ok(bytes)
+}
+
 fn walk_tar(
     path: &Path,
     reader: Box<dyn Read>,
     visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
 ) -> Result<()> {
     let mut archive = tar::Archive::new(reader);
+    // Extension headers (pax, GNU long names) are read here, each bounded,
+    // rather than by the tar crate, which would take any size an archive
+    // claims into memory.
     let entries = archive
         .entries()
-        .map_err(|e| rootfs_error(path, None, format!("not a tar archive: {e}")))?;
+        .map_err(|e| rootfs_error(path, None, format!("not a tar archive: {e}")))?
+        .raw(true);
     let mut seen_any = false;
     let mut last = String::new();
+    let mut pending = Pending::default();
     for item in entries {
         let mut member = item.map_err(|e| {
             rootfs_error(
@@ -239,11 +284,58 @@ fn walk_tar(
             )
         })?;
         seen_any = true;
-        let raw_path = member.path_bytes().into_owned();
+        let after = || format!("(the header after {last:?})");
+        use tar::EntryType as T;
+        match member.header().entry_type() {
+            T::XHeader => {
+                let bytes = read_bounded(&mut member, PAX_LIMIT, "pax header")
+                    .map_err(|why| rootfs_error(path, Some(&after()), why))?;
+                pending.pax = Some(bytes);
+                continue;
+            }
+            T::XGlobalHeader => {
+                read_bounded(&mut member, PAX_LIMIT, "pax global header")
+                    .map_err(|why| rootfs_error(path, Some(&after()), why))?;
+                continue;
+            }
+            T::GNULongName | T::GNULongLink => {
+                let long_name = member.header().entry_type() == T::GNULongName;
+                let mut bytes = read_bounded(&mut member, LONG_NAME_LIMIT, "GNU long name")
+                    .map_err(|why| rootfs_error(path, Some(&after()), why))?;
+                while bytes.last() == Some(&0) {
+                    bytes.pop();
+                }
+                if long_name {
+                    pending.long_name = Some(bytes);
+                } else {
+                    pending.long_link = Some(bytes);
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let ext = std::mem::take(&mut pending);
+        let records = match &ext.pax {
+            Some(bytes) => {
+                pax_records(bytes).map_err(|why| rootfs_error(path, Some(&after()), why))?
+            }
+            None => Vec::new(),
+        };
+        let pax_value = |key: &str| {
+            records
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        let raw_path = pax_value("path")
+            .or(ext.long_name)
+            .unwrap_or_else(|| member.path_bytes().into_owned());
+        let link = pax_value("linkpath").or(ext.long_link);
         let shown = String::from_utf8_lossy(&raw_path).into_owned();
         let rel = normalize(&raw_path).map_err(|why| rootfs_error(path, Some(&shown), why))?;
-        let entry =
-            archive_entry(&mut member, rel).map_err(|why| rootfs_error(path, Some(&shown), why))?;
+        let entry = archive_entry(&mut member, rel, &records, link)
+            .map_err(|why| rootfs_error(path, Some(&shown), why))?;
         last.clone_from(&shown);
         let Some(entry) = entry else { continue };
         let len = match entry.kind {
@@ -276,6 +368,19 @@ fn walk_tar(
         ));
     }
     Ok(())
+}
+
+/// A pax header's records as (key, value), in order.
+fn pax_records(bytes: &[u8]) -> std::result::Result<Vec<(String, Vec<u8>)>, String> {
+    let mut out = Vec::new();
+    for rec in tar::PaxExtensions::new(bytes) {
+        let rec = rec.map_err(|e| format!("malformed pax record: {e}"))?;
+        let key = rec
+            .key()
+            .map_err(|_| "a pax record's key is not UTF-8".to_string())?;
+        out.push((key.to_owned(), rec.value_bytes().to_vec()));
+    }
+    Ok(out)
 }
 
 fn truncated(path: &Path, member: &str, len: u64, e: io::Error) -> Error {
@@ -322,33 +427,25 @@ impl<R: Read> Read for Counted<'_, R> {
 fn archive_entry<R: Read>(
     member: &mut tar::Entry<'_, R>,
     path: String,
+    records: &[(String, Vec<u8>)],
+    link_override: Option<Vec<u8>>,
 ) -> std::result::Result<Option<Entry>, String> {
-    let mut xattrs = Vec::new();
+    let mut xattrs: Vec<(String, Vec<u8>)> = Vec::new();
     let mut pax: HashMap<String, Vec<u8>> = HashMap::new();
-    if let Some(ext) = member
-        .pax_extensions()
-        .map_err(|e| format!("unreadable pax header: {e}"))?
-    {
-        for rec in ext {
-            let rec = rec.map_err(|e| format!("malformed pax record: {e}"))?;
-            let key = rec
-                .key()
-                .map_err(|_| "a pax record's key is not UTF-8".to_string())?;
-            if let Some(name) = key
-                .strip_prefix("SCHILY.xattr.")
-                .or_else(|| key.strip_prefix("LIBARCHIVE.xattr."))
-            {
-                let value = if key.starts_with("LIBARCHIVE.") {
-                    base64_decode(rec.value_bytes())
-                        .ok_or_else(|| format!("pax record {key}: not base64"))?
-                } else {
-                    rec.value_bytes().to_vec()
-                };
-                xattrs.retain(|(n, _): &(String, Vec<u8>)| n != name);
-                xattrs.push((name.to_owned(), value));
+    for (key, value) in records {
+        if let Some(name) = key
+            .strip_prefix("SCHILY.xattr.")
+            .or_else(|| key.strip_prefix("LIBARCHIVE.xattr."))
+        {
+            let value = if key.starts_with("LIBARCHIVE.") {
+                base64_decode(value).ok_or_else(|| format!("pax record {key}: not base64"))?
             } else {
-                pax.insert(key.to_owned(), rec.value_bytes().to_vec());
-            }
+                value.clone()
+            };
+            xattrs.retain(|(n, _)| n != name);
+            xattrs.push((name.to_owned(), value));
+        } else {
+            pax.insert(key.clone(), value.clone());
         }
     }
     let h = member.header();
@@ -382,11 +479,25 @@ fn archive_entry<R: Read>(
         }
     };
     let link = || -> std::result::Result<Vec<u8>, String> {
-        member
-            .link_name_bytes()
-            .map(|l| l.into_owned())
+        link_override
+            .clone()
+            .or_else(|| member.link_name_bytes().map(|l| l.into_owned()))
             .ok_or_else(|| "a link without a target".to_string())
     };
+    // The data that follows is the header's size; a pax size saying
+    // otherwise (files of 8 GiB and more) is not followed.
+    let size = member.size();
+    if let Some(v) = pax.get("size") {
+        let declared = std::str::from_utf8(v)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok());
+        if declared != Some(size) {
+            return Err(format!(
+                "a pax size of {} where the header says {size}: members of 8 GiB or more are not supported",
+                String::from_utf8_lossy(v)
+            ));
+        }
+    }
     let device = || -> std::result::Result<(u32, u32), String> {
         let major = h
             .device_major()
@@ -400,7 +511,7 @@ fn archive_entry<R: Read>(
     };
     use tar::EntryType as T;
     let kind = match h.entry_type() {
-        T::Regular | T::Continuous => EntryKind::File { len: member.size() },
+        T::Regular | T::Continuous => EntryKind::File { len: size },
         T::Directory => EntryKind::Dir,
         T::Symlink => {
             let target = link()?;
@@ -633,6 +744,37 @@ mod tests {
         assert!(normalize(b"/etc/passwd").is_err());
         assert!(normalize(b"a/../../etc").is_err());
         assert!(normalize(b"..").is_err());
+    }
+
+    /// A header of type `ty` claiming `size` bytes, and nothing after it.
+    fn lone_header(ty: u8, size: u64) -> Vec<u8> {
+        let mut h = tar::Header::new_gnu();
+        h.set_path("x").unwrap_or_default();
+        h.set_size(size);
+        h.set_entry_type(tar::EntryType::new(ty));
+        h.set_cksum();
+        h.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn extension_headers_are_bounded_before_they_are_read() {
+        for (ty, what) in [
+            (b'L', "GNU long name"),
+            (b'K', "GNU long name"),
+            (b'x', "pax header"),
+        ] {
+            let bytes = lone_header(ty, 1 << 40);
+            let err =
+                Rootfs::walk_stream(Path::new("big.tar"), io::Cursor::new(bytes), &mut |_, _| {
+                    Ok(())
+                })
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(what) && err.contains("1099511627776 bytes"),
+                "{err}"
+            );
+        }
     }
 
     #[test]
