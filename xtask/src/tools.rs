@@ -34,6 +34,8 @@ pub(crate) const TEST_TOOLS: &[&str] = &[
     "/usr/lib/syslinux/modules/bios/ldlinux.c32",
     "/usr/share/ovmf/OVMF.fd",
     "qemu-system-x86_64",
+    "createrepo_c",
+    "rpm",
 ];
 
 /// `mke2fs -d` reading a tar archive: e2fsprogs 1.47.1 or later (Debian has
@@ -63,6 +65,8 @@ fn package(tool: &str) -> &'static str {
         "/usr/lib/syslinux/modules/bios/ldlinux.c32" => "syslinux-common",
         "/usr/share/ovmf/OVMF.fd" => "ovmf",
         "/usr/bin/time" => "time",
+        "createrepo_c" => "createrepo-c",
+        "rpm" => "rpm",
         _ => "",
     }
 }

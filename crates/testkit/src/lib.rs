@@ -13,6 +13,7 @@ pub mod boot;
 pub mod bootroot;
 pub mod iso;
 pub mod rootfs;
+pub mod rpms;
 
 /// A small deterministic pseudo-random generator (xorshift64*), so sample
 /// disks are the same on every run.

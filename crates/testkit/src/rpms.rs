@@ -1,0 +1,443 @@
+//! Small RPM packages and repositories for the package stage's tests: built
+//! with the `rpm` crate's builder, indexed by `createrepo_c`, checked with the
+//! real `rpm` tool.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rpm::{Dependency, FileMode, FileOptions, PackageBuilder, Scriptlet};
+use sha2::Digest;
+
+/// Build times and file times of every test package (2000-01-01), so that
+/// rebuilding a package gives the same bytes.
+const SOURCE_DATE: u32 = 946_684_800;
+
+/// What a package entry is.
+#[derive(Clone, Debug)]
+pub enum EntryKind {
+    /// A regular file with these contents.
+    File(Vec<u8>),
+    /// A symbolic link to this target.
+    Symlink(String),
+    /// A directory the package owns.
+    Dir,
+}
+
+/// One file, link or directory of a package.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// Absolute path in the installed tree.
+    pub path: String,
+    /// What it is.
+    pub kind: EntryKind,
+    /// Permission bits (`0o755`), without the file type.
+    pub mode: u16,
+    /// Owner's user name.
+    pub user: String,
+    /// Owner's group name.
+    pub group: String,
+}
+
+/// A dependency as a spec file writes it: a name, and optionally a
+/// comparison (`>=`, `=`, …) with a version (`[epoch:]version[-release]`).
+#[derive(Clone, Debug)]
+pub struct Dep {
+    /// Package name, virtual capability or file path.
+    pub name: String,
+    /// The comparison and the version it compares with.
+    pub version: Option<(String, String)>,
+    /// For requirements: needed by the pre-install scriptlet
+    /// (`Requires(pre)`).
+    pub pre: bool,
+}
+
+impl Dep {
+    /// Parses `"name"`, or `"name OP version"` with OP one of `< <= = >= >`.
+    pub fn parse(text: &str) -> Dep {
+        let parts: Vec<&str> = text.split_whitespace().collect();
+        match parts.as_slice() {
+            [name] => Dep {
+                name: name.to_string(),
+                version: None,
+                pre: false,
+            },
+            [name, op, version] => {
+                assert!(
+                    ["<", "<=", "=", ">=", ">"].contains(op),
+                    "bad comparison in {text:?}"
+                );
+                Dep {
+                    name: name.to_string(),
+                    version: Some((op.to_string(), version.to_string())),
+                    pre: false,
+                }
+            }
+            _ => panic!("cannot read dependency {text:?}"),
+        }
+    }
+
+    fn to_rpm(&self) -> Dependency {
+        let mut dep = match &self.version {
+            None => Dependency::any(&self.name),
+            Some((op, v)) => match op.as_str() {
+                "<" => Dependency::less(&self.name, v),
+                "<=" => Dependency::less_eq(&self.name, v),
+                "=" => Dependency::eq(&self.name, v),
+                ">=" => Dependency::greater_eq(&self.name, v),
+                ">" => Dependency::greater(&self.name, v),
+                _ => unreachable!("checked by Dep::parse"),
+            },
+        };
+        if self.pre {
+            dep.flags |= rpm::DependencyFlags::SCRIPT_PRE;
+        }
+        dep
+    }
+}
+
+/// A package to build: its identity, contents, dependencies and scriptlets.
+#[derive(Clone, Debug)]
+pub struct PackageSpec {
+    /// Package name.
+    pub name: String,
+    /// Epoch (0 when the package sets none).
+    pub epoch: u32,
+    /// Upstream version.
+    pub version: String,
+    /// Release.
+    pub release: String,
+    /// Architecture (`x86_64`, `noarch`).
+    pub arch: String,
+    /// Files, links and directories, in any order.
+    pub entries: Vec<Entry>,
+    /// `Requires`.
+    pub requires: Vec<Dep>,
+    /// `Provides` beyond the package's own name, which is always provided.
+    pub provides: Vec<Dep>,
+    /// `Conflicts`.
+    pub conflicts: Vec<Dep>,
+    /// `Obsoletes`.
+    pub obsoletes: Vec<Dep>,
+    /// `Recommends`.
+    pub recommends: Vec<Dep>,
+    /// The `%pre` scriptlet (shell).
+    pub pre: Option<String>,
+    /// The `%post` scriptlet (shell).
+    pub post: Option<String>,
+}
+
+impl PackageSpec {
+    /// An empty `x86_64` package `name-version-release`.
+    pub fn new(name: &str, version: &str, release: &str) -> Self {
+        PackageSpec {
+            name: name.into(),
+            epoch: 0,
+            version: version.into(),
+            release: release.into(),
+            arch: "x86_64".into(),
+            entries: Vec::new(),
+            requires: Vec::new(),
+            provides: Vec::new(),
+            conflicts: Vec::new(),
+            obsoletes: Vec::new(),
+            recommends: Vec::new(),
+            pre: None,
+            post: None,
+        }
+    }
+
+    /// Sets the architecture.
+    pub fn arch(mut self, arch: &str) -> Self {
+        self.arch = arch.into();
+        self
+    }
+
+    /// Sets the epoch.
+    pub fn epoch(mut self, epoch: u32) -> Self {
+        self.epoch = epoch;
+        self
+    }
+
+    /// Adds a regular file owned by root.
+    pub fn file(self, path: &str, mode: u16, content: impl Into<Vec<u8>>) -> Self {
+        self.file_owned(path, mode, "root", "root", content)
+    }
+
+    /// Adds a regular file with its owner.
+    pub fn file_owned(
+        mut self,
+        path: &str,
+        mode: u16,
+        user: &str,
+        group: &str,
+        content: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.entries.push(Entry {
+            path: path.into(),
+            kind: EntryKind::File(content.into()),
+            mode,
+            user: user.into(),
+            group: group.into(),
+        });
+        self
+    }
+
+    /// Adds a symbolic link owned by root.
+    pub fn symlink(mut self, path: &str, target: &str) -> Self {
+        self.entries.push(Entry {
+            path: path.into(),
+            kind: EntryKind::Symlink(target.into()),
+            mode: 0o777,
+            user: "root".into(),
+            group: "root".into(),
+        });
+        self
+    }
+
+    /// Adds a directory owned by root.
+    pub fn dir(mut self, path: &str, mode: u16) -> Self {
+        self.entries.push(Entry {
+            path: path.into(),
+            kind: EntryKind::Dir,
+            mode,
+            user: "root".into(),
+            group: "root".into(),
+        });
+        self
+    }
+
+    /// Adds a requirement (`"libfoo >= 1.2-1"`).
+    pub fn requires(mut self, dep: &str) -> Self {
+        self.requires.push(Dep::parse(dep));
+        self
+    }
+
+    /// Adds a requirement of the pre-install scriptlet (`Requires(pre)`).
+    pub fn requires_pre(mut self, dep: &str) -> Self {
+        let mut d = Dep::parse(dep);
+        d.pre = true;
+        self.requires.push(d);
+        self
+    }
+
+    /// Adds a capability (`"webserver = 2.0"`).
+    pub fn provides(mut self, dep: &str) -> Self {
+        self.provides.push(Dep::parse(dep));
+        self
+    }
+
+    /// Adds a conflict.
+    pub fn conflicts(mut self, dep: &str) -> Self {
+        self.conflicts.push(Dep::parse(dep));
+        self
+    }
+
+    /// Adds an obsoleted package (`"oldtool < 2.0"`).
+    pub fn obsoletes(mut self, dep: &str) -> Self {
+        self.obsoletes.push(Dep::parse(dep));
+        self
+    }
+
+    /// Adds a weak dependency.
+    pub fn recommends(mut self, dep: &str) -> Self {
+        self.recommends.push(Dep::parse(dep));
+        self
+    }
+
+    /// Sets the `%pre` scriptlet.
+    pub fn pre(mut self, script: &str) -> Self {
+        self.pre = Some(script.into());
+        self
+    }
+
+    /// Sets the `%post` scriptlet.
+    pub fn post(mut self, script: &str) -> Self {
+        self.post = Some(script.into());
+        self
+    }
+
+    /// The file name `rpmbuild` would give it: `name-version-release.arch.rpm`.
+    pub fn file_name(&self) -> String {
+        format!(
+            "{}-{}-{}.{}.rpm",
+            self.name, self.version, self.release, self.arch
+        )
+    }
+}
+
+/// Builds `spec` into `dir` (under its usual file name) and returns the
+/// package's path. The payload is uncompressed, and times are fixed, so the
+/// same spec gives the same bytes.
+pub fn build_rpm(dir: &Path, spec: &PackageSpec) -> PathBuf {
+    let mut b = PackageBuilder::new(
+        &spec.name,
+        &spec.version,
+        "MIT",
+        &spec.arch,
+        &format!("{} test package", spec.name),
+    )
+    .release(&spec.release)
+    .epoch(spec.epoch)
+    .description(format!(
+        "The {} package of the package stage's tests.",
+        spec.name
+    ))
+    .build_host("testkit")
+    .source_date(SOURCE_DATE)
+    .using_config(rpm::BuildConfig::default().compression(rpm::CompressionType::None));
+    for e in &spec.entries {
+        let options = FileOptions::new(e.path.clone())
+            .user(e.user.clone())
+            .group(e.group.clone());
+        let (options, content) = match &e.kind {
+            EntryKind::File(data) => (options.mode(FileMode::regular(e.mode)), data.clone()),
+            EntryKind::Symlink(target) => (
+                options
+                    .mode(FileMode::symbolic_link(e.mode))
+                    .symlink(target.clone()),
+                Vec::new(),
+            ),
+            EntryKind::Dir => (options.mode(FileMode::dir(e.mode)), Vec::new()),
+        };
+        b = b
+            .with_file_contents(content, options)
+            .unwrap_or_else(|err| panic!("{}: cannot add {}: {err}", spec.name, e.path));
+    }
+    for d in &spec.requires {
+        b = b.requires(d.to_rpm());
+    }
+    for d in &spec.provides {
+        b = b.provides(d.to_rpm());
+    }
+    for d in &spec.conflicts {
+        b = b.conflicts(d.to_rpm());
+    }
+    for d in &spec.obsoletes {
+        b = b.obsoletes(d.to_rpm());
+    }
+    for d in &spec.recommends {
+        b = b.recommends(d.to_rpm());
+    }
+    if let Some(s) = &spec.pre {
+        b = b.pre_install_script(Scriptlet::new(s.clone()));
+    }
+    if let Some(s) = &spec.post {
+        b = b.post_install_script(Scriptlet::new(s.clone()));
+    }
+    let pkg = b
+        .build()
+        .unwrap_or_else(|err| panic!("cannot build {}: {err}", spec.name));
+    let mut bytes = Vec::new();
+    pkg.write(&mut bytes).unwrap();
+    fix_root_dirname(&mut bytes);
+    let path = dir.join(spec.file_name());
+    std::fs::write(&path, &bytes)
+        .unwrap_or_else(|err| panic!("cannot write {}: {err}", path.display()));
+    path
+}
+
+/// The `rpm` crate (0.18) records the directory of entries at the top of the
+/// tree (`/etc`, `/bin`) as `//`, where rpmbuild writes `/`. Rewrites that
+/// directory name in place in the written package's header: the strings
+/// move up one byte and a spare NUL ends the array, so no other offset moves;
+/// then the header digests of the signature header are made again.
+fn fix_root_dirname(bytes: &mut [u8]) {
+    const RPMTAG_DIRNAMES: usize = 1118;
+    const RPMSIGTAG_SHA256: usize = 273;
+    const RPMSIGTAG_SHA3_256: usize = 279;
+    let be32 = |b: &[u8], at: usize| u32::from_be_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+    // Lead, then the signature header padded to 8 bytes, then the header.
+    let sig = 96;
+    let sig_len = 16 + be32(bytes, sig + 8) * 16 + be32(bytes, sig + 12);
+    let hdr = sig + sig_len.next_multiple_of(8);
+    let entries = be32(bytes, hdr + 8);
+    let store = hdr + 16 + entries * 16;
+    for i in 0..entries {
+        let e = hdr + 16 + i * 16;
+        if be32(bytes, e) != RPMTAG_DIRNAMES {
+            continue;
+        }
+        let (start, count) = (store + be32(bytes, e + 8), be32(bytes, e + 12));
+        let mut end = start;
+        for _ in 0..count {
+            end += bytes[end..].iter().position(|&c| c == 0).unwrap() + 1;
+        }
+        let names: Vec<&[u8]> = bytes[start..end - 1].split(|&c| c == 0).collect();
+        let mut fixed: Vec<u8> = Vec::with_capacity(end - start);
+        for name in names {
+            fixed.extend_from_slice(if name == b"//" { b"/" } else { name });
+            fixed.push(0);
+        }
+        fixed.resize(end - start, 0);
+        bytes[start..end].copy_from_slice(&fixed);
+    }
+    let header = &bytes[hdr..store + be32(bytes, hdr + 12)];
+    let sha256 = hex(&sha2::Sha256::digest(header));
+    let sha3 = hex(&sha3::Sha3_256::digest(header));
+    let sig_store = sig + 16 + be32(bytes, sig + 8) * 16;
+    for i in 0..be32(bytes, sig + 8) {
+        let e = sig + 16 + i * 16;
+        let digest = match be32(bytes, e) {
+            RPMSIGTAG_SHA256 => &sha256,
+            RPMSIGTAG_SHA3_256 => &sha3,
+            _ => continue,
+        };
+        let at = sig_store + be32(bytes, e + 8);
+        bytes[at..at + digest.len()].copy_from_slice(digest.as_bytes());
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Indexes the packages under `dir` with `createrepo_c`, writing
+/// `dir/repodata/` (with `createrepo_c`'s defaults: gzip, SHA-256). A missing
+/// `createrepo_c` fails the test with the way to install it.
+pub fn createrepo(dir: &Path) {
+    createrepo_with(dir, &[]);
+}
+
+/// Like [`createrepo`], with more `createrepo_c` options
+/// (`--compress-type=xz`, `--checksum=sha512`, …).
+pub fn createrepo_with(dir: &Path, options: &[&str]) {
+    let mut args: Vec<&str> = vec!["--quiet", "--no-database", "--simple-md-filenames"];
+    args.extend_from_slice(options);
+    args.push(dir.to_str().expect("test paths are UTF-8"));
+    let out = match Command::new("createrepo_c").args(&args).output() {
+        Ok(out) => out,
+        Err(e) => panic!(
+            "cannot run createrepo_c ({e}): the tests need it; `cargo xtask test` installs it, or `apt-get install createrepo-c`"
+        ),
+    };
+    assert!(
+        out.status.success(),
+        "createrepo_c {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// What the real `rpm` tool says about a package file: `rpm -qp` with
+/// `query` (`--requires`, `--provides`, `-l`, `--qf …`), one line each.
+/// A missing `rpm` fails the test with the way to install it.
+pub fn rpm_query(package: &Path, query: &[&str]) -> Vec<String> {
+    let mut args = vec!["-qp", "--nosignature", "--nodigest"];
+    args.extend_from_slice(query);
+    args.push(package.to_str().expect("test paths are UTF-8"));
+    let out = match Command::new("rpm").args(&args).output() {
+        Ok(out) => out,
+        Err(e) => panic!(
+            "cannot run rpm ({e}): the tests need it; `cargo xtask test` installs it, or `apt-get install rpm`"
+        ),
+    };
+    assert!(
+        out.status.success(),
+        "rpm {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty() && *l != "(contains no files)")
+        .map(str::to_string)
+        .collect()
+}
