@@ -1,0 +1,109 @@
+//! What can go wrong reading a repository, naming the file and the place in it.
+
+use std::io;
+use std::path::PathBuf;
+
+/// A repository's failure to read. Each names the file, and where one
+/// applies the element or header field and the byte offset in it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Repository metadata (`repomd.xml`, `primary.xml`, `filelists.xml`)
+    /// is malformed or says something this reader refuses.
+    #[error("{}: {element}{}: {message}", file.display(), at(*offset))]
+    Metadata {
+        /// The metadata file, as repomd.xml names it.
+        file: PathBuf,
+        /// The element concerned, as a path (`/metadata/package[3]/location`).
+        element: String,
+        /// Byte offset in the (decompressed) XML, when known.
+        offset: Option<u64>,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file's checksum differs from the one `repomd.xml` records for it.
+    #[error(
+        "{}: {what} {algorithm} checksum is {actual}, repomd.xml records {expected}",
+        file.display()
+    )]
+    Checksum {
+        /// The file checked.
+        file: PathBuf,
+        /// Which checksum: of the file as stored, or of its decompressed contents.
+        what: &'static str,
+        /// The algorithm (`sha256`).
+        algorithm: &'static str,
+        /// The checksum repomd.xml records.
+        expected: String,
+        /// The checksum of the file's bytes.
+        actual: String,
+    },
+    /// An RPM package's header cannot be read.
+    #[error("{}: {field}{}: {message}", file.display(), at(*offset))]
+    Package {
+        /// The package file.
+        file: PathBuf,
+        /// The header part or tag concerned (`signature header`, `RPMTAG_FILEMODES`).
+        field: String,
+        /// Byte offset in the package file, when known.
+        offset: Option<u64>,
+        /// What is wrong.
+        message: String,
+    },
+    /// Reading a file or directory failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn at(offset: Option<u64>) -> String {
+    offset.map(|o| format!(" (byte {o})")).unwrap_or_default()
+}
+
+impl Error {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A metadata error at `element` of `file`.
+    pub fn metadata(
+        file: impl Into<PathBuf>,
+        element: impl Into<String>,
+        offset: Option<u64>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Metadata {
+            file: file.into(),
+            element: element.into(),
+            offset,
+            message: message.into(),
+        }
+    }
+
+    /// A package header error at `field` of `file`.
+    pub fn package(
+        file: impl Into<PathBuf>,
+        field: impl Into<String>,
+        offset: Option<u64>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Package {
+            file: file.into(),
+            field: field.into(),
+            offset,
+            message: message.into(),
+        }
+    }
+}
+
+/// The result of reading a repository.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
