@@ -36,6 +36,7 @@ pub(crate) const TEST_TOOLS: &[&str] = &[
     "qemu-system-x86_64",
     "createrepo_c",
     "rpm",
+    "dnf",
 ];
 
 /// `mke2fs -d` reading a tar archive: e2fsprogs 1.47.1 or later (Debian has
@@ -67,6 +68,7 @@ fn package(tool: &str) -> &'static str {
         "/usr/bin/time" => "time",
         "createrepo_c" => "createrepo-c",
         "rpm" => "rpm",
+        "dnf" => "dnf",
         _ => "",
     }
 }

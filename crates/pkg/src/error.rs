@@ -50,6 +50,13 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// The packages asked for cannot be installed: every problem found,
+    /// each naming the requirement and the package that has it.
+    #[error("cannot resolve the packages to install:\n  {}", problems.join("\n  "))]
+    Unresolved {
+        /// The problems, one per line.
+        problems: Vec<String>,
+    },
     /// Reading a file or directory failed.
     #[error("{}: {source}", path.display())]
     Io {

@@ -24,6 +24,7 @@
 
 mod error;
 pub mod repo;
+pub mod resolve;
 
 pub use error::{Error, Result};
 pub use repo::{

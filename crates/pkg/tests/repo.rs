@@ -10,69 +10,14 @@ use std::path::{Path, PathBuf};
 
 use pkgstage::{Comparison, Error, FileKind, Package, Repository};
 use sha2::Digest;
-use testkit::rpms::{build_rpm, createrepo, createrepo_with, rpm_query, PackageSpec};
-
-/// The test repository's packages: a base owning /etc and /usr/bin, a
-/// library, an application needing the library at a version, a virtual
-/// provide and a file requirement, the old package it obsoletes, a client
-/// of the virtual provide, and a documentation package it recommends.
-fn specs() -> Vec<PackageSpec> {
-    vec![
-        PackageSpec::new("base", "1.0", "1")
-            .arch("noarch")
-            .dir("/etc", 0o755)
-            .dir("/usr", 0o755)
-            .dir("/usr/bin", 0o755)
-            .dir("/usr/lib64", 0o755)
-            .symlink("/bin", "usr/bin")
-            .file("/etc/os-release", 0o644, "NAME=test\n")
-            .file("/usr/bin/sh", 0o755, "#!shell\n")
-            .provides("/bin/sh")
-            .post("echo base installed\n"),
-        PackageSpec::new("libfoo", "1.2.3", "2")
-            .epoch(1)
-            .file(
-                "/usr/lib64/libfoo.so.1",
-                0o755,
-                vec![0x7f, b'E', b'L', b'F'],
-            )
-            .provides("libfoo.so.1()(64bit)")
-            .requires_pre("/bin/sh")
-            .requires("base")
-            .pre("echo installing libfoo\n"),
-        PackageSpec::new("app", "2.0", "1")
-            .file_owned(
-                "/usr/bin/app",
-                0o4755,
-                "daemon",
-                "wheel",
-                "#!/bin/sh\necho app\n",
-            )
-            .file("/etc/app.conf", 0o600, "port=80\n")
-            .requires("libfoo >= 1:1.2")
-            .requires("libfoo.so.1()(64bit)")
-            .requires("/etc/os-release")
-            // Satisfied by its own file: left out of repodata.
-            .requires("/usr/bin/app")
-            .provides("webserver = 2.0")
-            .obsoletes("oldapp < 2.0")
-            .conflicts("badapp")
-            .recommends("app-doc"),
-        PackageSpec::new("oldapp", "1.5", "1").file("/usr/bin/oldapp", 0o755, "old\n"),
-        PackageSpec::new("webclient", "1.0", "1")
-            .arch("noarch")
-            .file("/usr/share/webclient/index.html", 0o644, "<p>hi</p>\n")
-            .requires("webserver >= 2.0"),
-        PackageSpec::new("app-doc", "2.0", "1")
-            .arch("noarch")
-            .file("/usr/share/doc/app/README", 0o644, "read me\n")
-            .requires("app = 2.0-1"),
-    ]
-}
+use testkit::rpms::{build_rpm, createrepo, createrepo_with, rpm_query};
 
 /// Builds the test packages into `dir`; returns their paths.
 fn build_all(dir: &Path) -> Vec<PathBuf> {
-    specs().iter().map(|s| build_rpm(dir, s)).collect()
+    testkit::rpms::sample_specs()
+        .iter()
+        .map(|s| build_rpm(dir, s))
+        .collect()
 }
 
 fn find<'a>(repo: &'a Repository, name: &str) -> &'a Package {
@@ -541,7 +486,7 @@ fn filelists_must_match_primary() {
 #[test]
 fn bad_package_headers_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let path = build_rpm(dir.path(), &specs()[0]);
+    let path = build_rpm(dir.path(), &testkit::rpms::sample_specs()[0]);
     let good = fs::read(&path).unwrap();
     let sig_il = 96 + 8;
     // Signature header length, padded; the main header follows.

@@ -1,0 +1,135 @@
+//! Resolution over a repository built by the tests, checked against dnf's
+//! own transaction for the same request.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use pkgstage::resolve::{resolve, Request, Source};
+use pkgstage::{Error, Repository};
+use testkit::rpms::{build_rpm, createrepo, sample_specs};
+
+fn sample_repo(dir: &Path) -> Repository {
+    for spec in sample_specs() {
+        build_rpm(dir, &spec);
+    }
+    createrepo(dir);
+    Repository::open(dir).unwrap()
+}
+
+/// The packages dnf would install for `names` into an empty root, as
+/// `name-version-release.arch`, from `dnf install --assumeno`'s table.
+fn dnf_transaction(repo: &Path, names: &[&str], weak: bool) -> BTreeSet<String> {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path().join("root");
+    let out = Command::new("dnf")
+        .arg(format!("--installroot={}", root.display()))
+        .arg(format!(
+            "--setopt=cachedir={}",
+            scratch.path().join("cache").display()
+        ))
+        .args([
+            "--setopt=reposdir=/dev/null",
+            "--releasever=1",
+            "--assumeno",
+            "--nogpgcheck",
+        ])
+        .arg(format!("--setopt=install_weak_deps={weak}"))
+        .arg(format!("--repofrompath=t,file://{}", repo.display()))
+        .args(["--repo=t", "install"])
+        .args(names)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run dnf ({e}): `cargo xtask test` installs it"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // Rows of the table: name, arch, version-release, repo, size.
+    let mut got = BTreeSet::new();
+    let mut in_table = false;
+    for line in text.lines() {
+        if line.starts_with("Installing") {
+            in_table = true;
+            continue;
+        }
+        if line.starts_with("Transaction Summary") {
+            break;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if in_table && words.len() >= 4 && words[3] == "t" {
+            got.insert(format!("{}-{}.{}", words[0], words[2], words[1]));
+        }
+    }
+    assert!(
+        !got.is_empty(),
+        "no transaction in dnf's output:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    got
+}
+
+fn ours(repo: &Repository, names: &[&str], weak: bool) -> (Vec<String>, BTreeSet<String>) {
+    let mut req = Request::new(names.iter().copied());
+    req.recommends = weak;
+    let r = resolve(&[Source { repo, priority: 99 }], &req).unwrap_or_else(|e| panic!("{e}"));
+    let plain: Vec<String> = r.packages.iter().map(|c| c.nevra.clone()).collect();
+    let set = plain.iter().cloned().collect();
+    (plain, set)
+}
+
+#[test]
+fn the_same_packages_as_dnf_in_an_order_rpm_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = sample_repo(dir.path());
+    for (names, weak) in [
+        (&["webclient"][..], true),
+        (&["webclient"][..], false),
+        (&["app"][..], true),
+        (&["oldapp"][..], true),
+        (&["libfoo", "webclient"][..], false),
+    ] {
+        let (order, set) = ours(&repo, names, weak);
+        assert_eq!(
+            set,
+            dnf_transaction(dir.path(), names, weak),
+            "{names:?} weak={weak}"
+        );
+        // Each package after what it needs: base, then libfoo, then app.
+        let at = |n: &str| order.iter().position(|x| x.starts_with(&format!("{n}-")));
+        if let (Some(b), Some(l)) = (at("base"), at("libfoo")) {
+            assert!(b < l, "{order:?}");
+        }
+        if let (Some(l), Some(a)) = (at("libfoo"), at("app")) {
+            assert!(l < a, "{order:?}");
+        }
+    }
+}
+
+#[test]
+fn a_missing_requirement_names_who_needs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut specs = sample_specs();
+    specs.retain(|s| s.name != "libfoo");
+    for spec in specs {
+        build_rpm(dir.path(), &spec);
+    }
+    createrepo(dir.path());
+    let repo = Repository::open(dir.path()).unwrap();
+    let Err(Error::Unresolved { problems }) = resolve(
+        &[Source {
+            repo: &repo,
+            priority: 99,
+        }],
+        &Request::new(["webclient", "nosuch"]),
+    ) else {
+        panic!("resolved without libfoo");
+    };
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("libfoo >= 1:1.2") && p.contains("needed by app-2.0-1.x86_64")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("nosuch")),
+        "{problems:?}"
+    );
+}
