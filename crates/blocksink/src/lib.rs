@@ -12,7 +12,9 @@
 //!   same buffers to every sink (the fan-out);
 //! * [`Destination`] is where a sink's bytes go, a seekable file or a
 //!   forward-only stream such as a pipe, and [`PendingFile`] makes an output
-//!   appear under its name only once it is complete.
+//!   appear under its name only once it is complete;
+//! * [`ReaderSpec`] and [`WriterSpec`] are how a format crate lists its
+//!   reader and writers for a program that handles every format.
 //!
 //! # Example
 //!
@@ -49,6 +51,7 @@ mod sink;
 mod source;
 mod stamp;
 mod table;
+mod writer;
 mod zero;
 
 pub use assemble::{place_run, split_at_blocks, Block, BlockAssembler};
@@ -65,4 +68,5 @@ pub use sink::{BlockSink, Finished, RawSink};
 pub use source::{check_read, BlockSource, MemSource, RawFile, ReadAt, ReadAtCursor, Window};
 pub use stamp::BuildStamp;
 pub use table::PagedTable;
+pub use writer::{Layout, WriterContext, WriterOptions, WriterSpec, RAW_WRITER, WRITERS};
 pub use zero::{is_zero, nonzero_runs, ZERO_GRANULARITY};
