@@ -39,10 +39,12 @@ mod error;
 mod image;
 pub mod ovf;
 mod reader;
+mod spec;
 mod writer;
 
 pub use error::{Error, ErrorKind, Result};
 pub use image::READER;
 pub use ovf::{envelope, Descriptor, DiskFacts, OvfDisk, OvfFile, VmSettings, STREAM_OPTIMIZED};
 pub use reader::{members, Member, OvaReader};
+pub use spec::{WRITER, WRITERS};
 pub use writer::{ManifestHash, OvaWriter};

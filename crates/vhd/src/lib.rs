@@ -36,9 +36,11 @@ mod error;
 pub mod format;
 mod image;
 mod reader;
+mod spec;
 mod writer;
 
 pub use error::{Error, ErrorKind, Result};
 pub use image::READER;
 pub use reader::{is_vhd_footer, VhdInfo, VhdReader};
+pub use spec::{VhdBlockSize, DYNAMIC_WRITER, FIXED_WRITER, WRITERS};
 pub use writer::{VhdKind, VhdOptions, VhdWriter};

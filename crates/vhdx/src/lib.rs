@@ -36,9 +36,11 @@ mod error;
 pub mod format;
 mod image;
 mod reader;
+mod spec;
 mod writer;
 
 pub use error::{Error, ErrorKind, Result};
 pub use image::READER;
 pub use reader::{is_vhdx, VhdxInfo, VhdxReader};
+pub use spec::{FileParameters, WRITER, WRITERS};
 pub use writer::{VhdxOptions, VhdxWriter};

@@ -45,10 +45,14 @@ mod error;
 pub mod format;
 mod image;
 mod reader;
+mod spec;
 mod writer;
 
 pub use descriptor::{Descriptor, ExtentKind, ExtentLine};
 pub use error::{Error, ErrorKind, Result};
 pub use image::READER;
 pub use reader::{is_vmdk, resolve_inside, SparseExtent, Storage, VmdkReader};
+pub use spec::{
+    flat_extent_path, DiskDatabase, FLAT_WRITER, SPARSE_WRITER, STREAM_WRITER, WRITERS,
+};
 pub use writer::{descriptor_text, VmdkFlatWriter, VmdkOptions, VmdkSubformat, VmdkWriter};
