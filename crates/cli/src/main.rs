@@ -42,9 +42,7 @@ macro_rules! note {
 
 /// Convert a disk image into many formats in one pass.
 ///
-/// Formats written: raw, vhd (dynamic), vhd-fixed (Azure: whole MiB), vhdx,
-/// vmdk (monolithicSparse), vmdk-stream (streamOptimized), vmdk-flat
-/// (monolithicFlat: NAME.vmdk + NAME-flat.vmdk), ova, qcow2.
+/// Formats written: see --to (raw, VHD, VHDX, VMDK, OVA, QCOW2).
 /// Formats read: raw, vhd, vhdx, vmdk (every variant), ova, qcow2 (any → any).
 #[derive(Parser)]
 #[command(name = "imgconv", version, args_conflicts_with_subcommands = true)]
@@ -296,11 +294,10 @@ struct BuildArgs {
     /// taken as the archive records them).
     #[arg(long)]
     rootfs: PathBuf,
-    /// Output formats, comma separated (raw, vhd, vhd-fixed, vhdx, vmdk,
-    /// vmdk-stream, vmdk-flat, ova, qcow2). Default: the configuration's
+    /// Output formats, comma separated. Default: the configuration's
     /// artifacts.
-    #[arg(long, short = 't', value_delimiter = ',')]
-    to: Vec<String>,
+    #[arg(long, short = 't', value_delimiter = ',', value_parser = OutputFormatParser)]
+    to: Vec<OutputFormat>,
     /// Output path (one format only); `-` writes to standard output.
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
@@ -323,13 +320,11 @@ struct BuildArgs {
 struct ConvertArgs {
     /// The input image: raw, or any format imgconv reads.
     input: Option<PathBuf>,
-    /// Output formats, comma separated: raw, vhd, vhd-fixed, vhdx, vmdk,
-    /// vmdk-stream, vmdk-flat, ova, qcow2. A vhd-fixed output is named
-    /// `<stem>.fixed.vhd`, a vmdk-stream one `<stem>.stream.vmdk`, a vmdk-flat
-    /// one `<stem>.flat.vmdk` with its data in `<stem>.flat-flat.vmdk`; with
-    /// `-o NAME.vmdk` the data goes to `NAME-flat.vmdk`.
-    #[arg(long, short = 't', value_delimiter = ',')]
-    to: Vec<String>,
+    /// Output formats, comma separated. Each output is named
+    /// `<stem>.<extension>` as listed; a vmdk-flat one keeps its data in
+    /// `<stem>.flat-flat.vmdk` (with `-o NAME.vmdk`, in `NAME-flat.vmdk`).
+    #[arg(long, short = 't', value_delimiter = ',', value_parser = OutputFormatParser)]
+    to: Vec<OutputFormat>,
     /// Output path (one format only); `-` writes to standard output.
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
@@ -410,6 +405,42 @@ struct FormatArgs {
     seed: Option<String>,
 }
 
+/// Parses `--to` names against the registry of writers, which lists them
+/// (with what each writes and its extension) in `--help` and in the error
+/// for a name that is none of them.
+#[derive(Clone)]
+struct OutputFormatParser;
+
+impl clap::builder::TypedValueParser for OutputFormatParser {
+    type Value = OutputFormat;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<OutputFormat, clap::Error> {
+        let value = value
+            .to_str()
+            .map_or(value, |s| std::ffi::OsStr::new(s.trim()));
+        let names =
+            clap::builder::PossibleValuesParser::new(self.possible_values().into_iter().flatten());
+        let name = names.parse_ref(cmd, arg, value)?;
+        OutputFormat::parse(&name)
+            .map_err(|e| clap::Error::raw(clap::error::ErrorKind::InvalidValue, e))
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(OutputFormat::all().map(|f| {
+            clap::builder::PossibleValue::new(f.name())
+                .aliases(f.spec().aliases.iter().copied())
+                .help(format!("{} (.{})", f.description(), f.extension()))
+        })))
+    }
+}
+
 fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let (num, mult) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
@@ -449,36 +480,12 @@ fn format_options(a: &FormatArgs) -> Result<FormatOptions> {
         };
         opts.stamp = blocksink::BuildStamp::fixed(time, seed);
     }
+    let mut qcow2 = qcow2::Qcow2Options::default();
     if let Some(cs) = a.cluster_size {
-        opts.qcow2.cluster_size =
+        qcow2.cluster_size =
             u32::try_from(cs).with_context(|| format!("cluster size {cs} is too large"))?;
     }
-    if let Some(bs) = a.vhd_block_size {
-        opts.vhd_block_size =
-            u32::try_from(bs).with_context(|| format!("VHD block size {bs} is too large"))?;
-    }
-    opts.grow_gpt = !a.no_gpt_grow;
-    if let Some(bs) = a.vhdx_block_size {
-        opts.vhdx.0 =
-            u32::try_from(bs).with_context(|| format!("VHDX block size {bs} is too large"))?;
-    }
-    opts.vhdx.1 = a.vhdx_fixed;
-    opts.vmdk = (
-        a.adapter_type.clone(),
-        a.hw_version,
-        a.tools_version.clone(),
-    );
-    // An empty name stands for the output's stem.
-    let mut vm = ova_tar::VmSettings::linux(a.vm_name.as_deref().unwrap_or(""));
-    vm.cpus = a.cpus;
-    vm.memory_mib = a.memory;
-    vm.hw_version = a.vm_hw_version;
-    vm.os_type = a.os_type.clone();
-    vm.firmware = a.firmware.clone();
-    vm.nic = a.nic.clone();
-    vm.controller = a.controller.clone();
-    opts.ova = Some(vm);
-    opts.qcow2.compression = match a.compress.as_deref() {
+    qcow2.compression = match a.compress.as_deref() {
         None => None,
         Some("deflate" | "zlib") => Some(qcow2::Compression::Deflate {
             level: a.compression_level.unwrap_or(6),
@@ -488,6 +495,35 @@ fn format_options(a: &FormatArgs) -> Result<FormatOptions> {
         }),
         Some(other) => bail!("unknown compression {other:?}: use deflate or zstd"),
     };
+    opts.formats.set(qcow2);
+    if let Some(bs) = a.vhd_block_size {
+        opts.formats.set(vhd::VhdBlockSize(
+            u32::try_from(bs).with_context(|| format!("VHD block size {bs} is too large"))?,
+        ));
+    }
+    opts.grow_gpt = !a.no_gpt_grow;
+    let mut vhdx = vhdx::FileParameters::default();
+    if let Some(bs) = a.vhdx_block_size {
+        vhdx.block_size =
+            u32::try_from(bs).with_context(|| format!("VHDX block size {bs} is too large"))?;
+    }
+    vhdx.fixed = a.vhdx_fixed;
+    opts.formats.set(vhdx);
+    opts.formats.set(vmdk::DiskDatabase {
+        adapter_type: a.adapter_type.clone(),
+        hw_version: a.hw_version,
+        tools_version: a.tools_version.clone(),
+    });
+    // An empty name stands for the output's stem.
+    let mut vm = ova_tar::VmSettings::linux(a.vm_name.as_deref().unwrap_or(""));
+    vm.cpus = a.cpus;
+    vm.memory_mib = a.memory;
+    vm.hw_version = a.vm_hw_version;
+    vm.os_type = a.os_type.clone();
+    vm.firmware = a.firmware.clone();
+    vm.nic = a.nic.clone();
+    vm.controller = a.controller.clone();
+    opts.formats.set(vm);
     Ok(opts)
 }
 
@@ -508,12 +544,13 @@ fn run_convert(a: ConvertArgs) -> Result<ExitCode> {
         bail!("no input image given; see imgconv --help");
     };
     if a.to.is_empty() {
-        bail!("no output format given: use --to FMT[,FMT…] (raw, vhd, vhd-fixed, vhdx, vmdk, vmdk-stream, vmdk-flat, ova, qcow2)");
+        let names: Vec<&str> = OutputFormat::all().map(OutputFormat::name).collect();
+        bail!(
+            "no output format given: use --to FMT[,FMT…] ({})",
+            names.join(", ")
+        );
     }
-    let formats =
-        a.to.iter()
-            .map(|f| OutputFormat::parse(f))
-            .collect::<Result<Vec<_>, _>>()?;
+    let formats = a.to.clone();
     if a.output.is_some() && formats.len() > 1 {
         bail!(
             "-o names one output, but {} formats were asked for; use --output-dir",
@@ -605,9 +642,7 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
             .map(|art| Ok((OutputFormat::parse(&art.format)?, art.name.clone())))
             .collect::<Result<_>>()?
     } else {
-        a.to.iter()
-            .map(|f| Ok((OutputFormat::parse(f)?, stem.clone())))
-            .collect::<Result<_>>()?
+        a.to.iter().map(|&f| (f, stem.clone())).collect()
     };
     if a.output.is_some() && wanted.len() > 1 {
         bail!(

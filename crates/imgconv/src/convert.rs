@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use blocksink::{BlockSink, BlockSource, Destination, PendingFile, Side};
 
-use crate::formats::{companion_path, make_sink, SinkContext};
+use crate::formats::make_sink;
 use crate::{open_image, Error, FormatOptions, InputFormat, OutputFormat, Result};
 
 /// Where an output goes.
@@ -165,7 +165,7 @@ pub fn check_outputs(outputs: &[OutputSpec], inputs: &[&Path]) -> Result<()> {
     let is_input = |p: &Path| inputs.iter().any(|i| same_file(p, i));
     for (i, o) in outputs.iter().enumerate() {
         match &o.target {
-            OutputTarget::Stdout if companion_path(o.format, Path::new("x")).is_some() => {
+            OutputTarget::Stdout if o.format.spec().companion.is_some() => {
                 return Err(Error::Usage(format!(
                     "{} writes two files and cannot go to standard output",
                     o.format.name()
@@ -180,10 +180,10 @@ pub fn check_outputs(outputs: &[OutputSpec], inputs: &[&Path]) -> Result<()> {
                 stdout_seen = true;
             }
             OutputTarget::Path(p) => {
-                for name in std::iter::once(p.clone()).chain(companion_path(o.format, p)) {
+                for name in std::iter::once(p.clone()).chain(o.format.spec().companion_path(p)) {
                     check_final_name(&name)?;
                 }
-                if let Some(cp) = companion_path(o.format, p) {
+                if let Some(cp) = o.format.spec().companion_path(p) {
                     if is_input(&cp) {
                         return Err(Error::Usage(format!(
                             "output {} is the input file; refusing to overwrite the input",
@@ -330,7 +330,7 @@ fn write_outputs(
             }
         };
         let companion = match &o.target {
-            OutputTarget::Path(p) => match companion_path(o.format, p) {
+            OutputTarget::Path(p) => match o.format.spec().companion_path(p) {
                 Some(cp) => {
                     let pending = PendingFile::create(&cp).map_err(|e| Error::io(&cp, e))?;
                     let file = pending.file().map_err(|e| Error::io(&cp, e))?;
@@ -345,10 +345,8 @@ fn write_outputs(
             o.format,
             options,
             dest,
-            SinkContext {
-                companion,
-                file_name: extent_name(o),
-            },
+            extent_name(o),
+            companion,
         )?);
         labels.push(label);
         staging.push(stage);

@@ -5,112 +5,122 @@ use std::fs::File;
 use std::path::Path;
 
 use blocksink::{
-    BlockSink, BuildStamp, Destination, DiskImage, RawSink, ReadAt, ReaderSpec, PROBE_HEAD,
+    BlockSink, BuildStamp, Destination, DiskImage, ReadAt, ReaderSpec, WriterContext,
+    WriterOptions, WriterSpec, PROBE_HEAD,
 };
 
 use crate::gpt_grow::GptGrow;
 use crate::{Error, Result};
 
-/// A format imgconv writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OutputFormat {
-    /// A raw disk image (sparse where the disk is zero).
-    Raw,
-    /// Dynamic VHD, for Hyper-V Gen1.
-    Vhd,
-    /// Fixed VHD sized to a whole MiB, for Azure and AWS import.
-    VhdFixed,
-    /// Dynamic VHDX, for Hyper-V Gen2.
-    Vhdx,
-    /// monolithicSparse VMDK, for VMware Workstation and Fusion.
-    Vmdk,
-    /// streamOptimized VMDK, for ESXi, vSphere and AWS VM Import.
-    VmdkStream,
-    /// monolithicFlat VMDK, for ESXi datastores: a descriptor and its data
-    /// beside it, `<name>.vmdk` and `<name>-flat.vmdk` as VMware names them
-    /// (by default `<stem>.flat.vmdk` and `<stem>.flat-flat.vmdk`, so that
-    /// it never clashes with a monolithicSparse `<stem>.vmdk`).
-    VmdkFlat,
-    /// OVA: OVF descriptor, manifest and streamOptimized VMDK in a tar.
-    Ova,
-    /// QCOW2 v3, for KVM, libvirt and OpenStack.
-    Qcow2,
-}
+/// The writers outputs are made with, crate by crate, in the order `--help`
+/// lists them. A new format is one more line here.
+pub const WRITERS: &[&[WriterSpec]] = &[
+    blocksink::WRITERS,
+    vhd::WRITERS,
+    vhdx::WRITERS,
+    vmdk::WRITERS,
+    ova_tar::WRITERS,
+    qcow2::WRITERS,
+];
+
+/// A format imgconv writes: a handle on its writer's entry in [`WRITERS`].
+/// Two handles are equal when they name the same writer.
+#[derive(Clone, Copy)]
+pub struct OutputFormat(&'static WriterSpec);
 
 impl OutputFormat {
+    /// The format `spec` writes.
+    pub const fn of(spec: &'static WriterSpec) -> Self {
+        OutputFormat(spec)
+    }
+
     /// Every output format, in the order `--help` lists them.
-    pub const ALL: [OutputFormat; 9] = [
-        OutputFormat::Raw,
-        OutputFormat::Vhd,
-        OutputFormat::VhdFixed,
-        OutputFormat::Vhdx,
-        OutputFormat::Vmdk,
-        OutputFormat::VmdkStream,
-        OutputFormat::VmdkFlat,
-        OutputFormat::Ova,
-        OutputFormat::Qcow2,
-    ];
+    pub fn all() -> impl Iterator<Item = OutputFormat> + Clone {
+        WRITERS.iter().flat_map(|w| w.iter()).map(OutputFormat)
+    }
 
     /// The name `--to` takes.
     pub fn name(self) -> &'static str {
-        match self {
-            OutputFormat::Raw => "raw",
-            OutputFormat::Vhd => "vhd",
-            OutputFormat::VhdFixed => "vhd-fixed",
-            OutputFormat::Vhdx => "vhdx",
-            OutputFormat::Vmdk => "vmdk",
-            OutputFormat::VmdkStream => "vmdk-stream",
-            OutputFormat::VmdkFlat => "vmdk-flat",
-            OutputFormat::Ova => "ova",
-            OutputFormat::Qcow2 => "qcow2",
-        }
+        self.0.name
     }
 
-    /// Parses a `--to` name.
+    /// Parses a `--to` name (or one of its aliases).
     pub fn parse(s: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|f| f.name() == s.trim())
-            .ok_or_else(|| {
-                let names: Vec<&str> = Self::ALL.iter().map(|f| f.name()).collect();
-                Error::Usage(format!(
-                    "unknown output format {s:?}; known formats: {}",
-                    names.join(", ")
-                ))
-            })
+        let s = s.trim();
+        Self::all().find(|f| f.0.is_called(s)).ok_or_else(|| {
+            let names: Vec<&str> = Self::all().map(OutputFormat::name).collect();
+            Error::Usage(format!(
+                "unknown output format {s:?}; known formats: {}",
+                names.join(", ")
+            ))
+        })
     }
 
     /// The file name extension an output of this format gets.
     pub fn extension(self) -> &'static str {
-        match self {
-            OutputFormat::Raw => "raw",
-            OutputFormat::Vhd => "vhd",
-            OutputFormat::VhdFixed => "fixed.vhd",
-            OutputFormat::Vhdx => "vhdx",
-            OutputFormat::Vmdk => "vmdk",
-            OutputFormat::VmdkStream => "stream.vmdk",
-            OutputFormat::VmdkFlat => "flat.vmdk",
-            OutputFormat::Ova => "ova",
-            OutputFormat::Qcow2 => "qcow2",
-        }
+        self.0.extension
+    }
+
+    /// What it writes, in one line.
+    pub fn description(self) -> &'static str {
+        self.0.description
+    }
+
+    /// Its writer's entry: capabilities and constructor.
+    pub fn spec(self) -> &'static WriterSpec {
+        self.0
+    }
+}
+
+impl PartialEq for OutputFormat {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for OutputFormat {}
+
+impl std::hash::Hash for OutputFormat {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name().hash(state);
+    }
+}
+
+impl std::fmt::Debug for OutputFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("OutputFormat").field(&self.name()).finish()
+    }
+}
+
+impl std::fmt::Display for OutputFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for OutputFormat {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::parse(s)
+    }
+}
+
+impl serde::Serialize for OutputFormat {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
     }
 }
 
 /// Options of the output formats, as the command line sets them.
 #[derive(Clone, Debug)]
 pub struct FormatOptions {
-    /// QCOW2 cluster size and compression.
-    pub qcow2: qcow2::Qcow2Options,
-    /// Dynamic VHD block size.
-    pub vhd_block_size: u32,
-    /// VHDX block size, and whether the VHDX is fixed.
-    pub vhdx: (u32, bool),
-    /// VMDK adapter type, virtual hardware version and tools version.
-    pub vmdk: (String, u32, String),
-    /// The virtual machine an OVA describes (its name defaults to the input's stem).
-    pub ova: Option<ova_tar::VmSettings>,
-    /// When a fixed VHD rounds the disk up, move a GPT's backup to the new end.
+    /// Each format's own options, one value per type, read by its writers
+    /// only: `qcow2::Qcow2Options`, `vhd::VhdBlockSize`,
+    /// `vhdx::FileParameters`, `vmdk::DiskDatabase`, `ova_tar::VmSettings`.
+    /// A format with none set writes with its defaults.
+    pub formats: WriterOptions,
+    /// When a format rounds the disk up (a fixed VHD to a whole MiB), move
+    /// a GPT's backup to the new end.
     pub grow_gpt: bool,
     /// Timestamps and identifiers (from `SOURCE_DATE_EPOCH` by default).
     pub stamp: BuildStamp,
@@ -119,11 +129,7 @@ pub struct FormatOptions {
 impl Default for FormatOptions {
     fn default() -> Self {
         FormatOptions {
-            qcow2: qcow2::Qcow2Options::default(),
-            vhd_block_size: 2 << 20,
-            vhdx: (2 << 20, false),
-            vmdk: ("lsilogic".into(), 4, "2147483647".into()),
-            ova: None,
+            formats: WriterOptions::new(),
             grow_gpt: true,
             stamp: BuildStamp::from_env(),
         }
@@ -134,122 +140,27 @@ impl FormatOptions {
     /// Whether `format` can be written to a forward-only stream as these
     /// options configure it.
     pub fn streamable(&self, format: OutputFormat) -> bool {
-        match format {
-            OutputFormat::Qcow2 => self.qcow2.compression.is_none(),
-            OutputFormat::Vmdk | OutputFormat::VmdkFlat => false,
-            OutputFormat::Raw
-            | OutputFormat::Vhd
-            | OutputFormat::VhdFixed
-            | OutputFormat::Vhdx
-            | OutputFormat::VmdkStream
-            | OutputFormat::Ova => true,
-        }
+        (format.spec().layout)(&self.formats).streams()
     }
 }
 
-/// What a writer may need to know about its output besides its bytes.
-pub(crate) struct SinkContext {
-    /// The output's file name (a VMDK descriptor names its extent).
-    pub(crate) file_name: String,
-    /// A second output file (the flat extent of a monolithicFlat VMDK).
-    pub(crate) companion: Option<Destination>,
-}
-
-/// The second file a format writes beside `path`, if any: the flat extent
-/// of a monolithicFlat VMDK, named as VMware names it.
-pub(crate) fn companion_path(
-    format: OutputFormat,
-    path: &std::path::Path,
-) -> Option<std::path::PathBuf> {
-    (format == OutputFormat::VmdkFlat).then(|| {
-        let stem = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        path.with_file_name(format!("{stem}-flat.vmdk"))
-    })
-}
-
-/// Makes the writer of `format` into `dest`.
+/// Makes the writer of `format` into `dest`; `file_name` is what the output
+/// calls itself, `companion` where its second file goes. A format that
+/// rounds the disk up keeps a GPT valid unless the options say not to.
 pub(crate) fn make_sink(
     format: OutputFormat,
     opts: &FormatOptions,
     dest: Destination,
-    ctx: SinkContext,
+    file_name: String,
+    companion: Option<Destination>,
 ) -> Result<Box<dyn BlockSink>> {
-    let file_name = ctx.file_name.as_str();
-    let usage = |e: &dyn std::fmt::Display| Error::Usage(e.to_string());
-    Ok(match format {
-        OutputFormat::Raw => Box::new(RawSink::new(dest)),
-        OutputFormat::Vhd => {
-            let mut o = vhd::VhdOptions::dynamic(opts.stamp.clone());
-            o.block_size = opts.vhd_block_size;
-            Box::new(vhd::VhdWriter::new(dest, o).map_err(|e| usage(&e))?)
-        }
-        OutputFormat::Ova => {
-            let mut vm = opts
-                .ova
-                .clone()
-                .unwrap_or_else(|| ova_tar::VmSettings::linux(""));
-            if vm.name.is_empty() {
-                let stem = file_name.strip_suffix(".ova").unwrap_or(file_name);
-                vm.name = stem
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
-            }
-            Box::new(ova_tar::OvaWriter::new(dest, vm, opts.stamp.clone()).map_err(|e| usage(&e))?)
-        }
-        OutputFormat::VmdkFlat => {
-            let flat = ctx.companion.ok_or_else(|| {
-                Error::Usage("vmdk-flat writes two files and cannot go to standard output".into())
-            })?;
-            let flat_name = companion_path(format, std::path::Path::new(file_name))
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let mut o = vmdk::VmdkOptions::new(
-                vmdk::VmdkSubformat::MonolithicSparse,
-                &flat_name,
-                opts.stamp.clone(),
-            );
-            (o.adapter_type, o.hw_version, o.tools_version) = opts.vmdk.clone();
-            Box::new(vmdk::VmdkFlatWriter::new(dest, flat, o).map_err(|e| usage(&e))?)
-        }
-        OutputFormat::Vmdk | OutputFormat::VmdkStream => {
-            let sub = if format == OutputFormat::Vmdk {
-                vmdk::VmdkSubformat::MonolithicSparse
-            } else {
-                vmdk::VmdkSubformat::StreamOptimized
-            };
-            let mut o = vmdk::VmdkOptions::new(sub, file_name, opts.stamp.clone());
-            (o.adapter_type, o.hw_version, o.tools_version) = opts.vmdk.clone();
-            Box::new(vmdk::VmdkWriter::new(dest, o).map_err(|e| usage(&e))?)
-        }
-        OutputFormat::Vhdx => {
-            let mut o = vhdx::VhdxOptions::dynamic(opts.stamp.clone());
-            (o.block_size, o.fixed) = opts.vhdx;
-            Box::new(vhdx::VhdxWriter::new(dest, o).map_err(|e| usage(&e))?)
-        }
-        OutputFormat::VhdFixed => {
-            let o = vhd::VhdOptions::fixed(opts.stamp.clone());
-            let w = Box::new(vhd::VhdWriter::new(dest, o).map_err(|e| usage(&e))?);
-            if opts.grow_gpt {
-                let grown: fn(u64) -> u64 = |s| s.next_multiple_of(1 << 20);
-                Box::new(GptGrow::new(w, grown))
-            } else {
-                w
-            }
-        }
-        OutputFormat::Qcow2 => Box::new(
-            qcow2::Qcow2Writer::new(dest, opts.qcow2.clone())
-                .map_err(|e| Error::Usage(e.to_string()))?,
-        ),
+    let spec = format.spec();
+    let mut ctx = WriterContext::new(opts.stamp.clone(), file_name, &opts.formats);
+    ctx.companion = companion;
+    let sink = (spec.make)(dest, ctx).map_err(|e| Error::Usage(e.to_string()))?;
+    Ok(match spec.grows_disk {
+        Some(grown) if opts.grow_gpt => Box::new(GptGrow::new(sink, grown)),
+        _ => sink,
     })
 }
 

@@ -21,7 +21,7 @@
 //! let job = ConvertJob {
 //!     input: raw.clone(),
 //!     outputs: vec![OutputSpec {
-//!         format: OutputFormat::Qcow2,
+//!         format: OutputFormat::parse("qcow2")?,
 //!         target: OutputTarget::Path(dir.path().join("disk.qcow2")),
 //!     }],
 //!     options: FormatOptions::default(),
@@ -48,6 +48,6 @@ pub use convert::{
     OutputReport, OutputSpec, OutputTarget,
 };
 pub use error::{Cause, Error, Result};
-pub use formats::{open_image, FormatOptions, Image, InputFormat, OutputFormat, READERS};
+pub use formats::{open_image, FormatOptions, Image, InputFormat, OutputFormat, READERS, WRITERS};
 pub use info::{info, ImageInfo, PartitionInfo};
 pub use iso::{build_iso, extract_iso, is_iso_file, iso_info, BootInfo, IsoInfo, IsoJob};
