@@ -112,6 +112,58 @@ fn writes_to_a_pipe() {
     }
 }
 
+/// Every format whose writer's spec says it streams goes to a pipe as it
+/// is written: with no temporary directory to spool through, the output
+/// still arrives whole. Every other format needs one, or a file.
+#[test]
+fn every_streaming_format_writes_to_a_pipe_without_spooling() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    sample_disk(&raw, 12 << 20, 29);
+    let no_tmp = dir.path().join("no-such-dir");
+    let options = imgconv::FormatOptions::default();
+    let mut streamed = Vec::new();
+    for f in imgconv::OutputFormat::all() {
+        let out = dir.path().join(format!("piped.{}", f.extension()));
+        let mut child = common::command()
+            .args([
+                "convert",
+                s(&raw),
+                "--to",
+                f.name(),
+                "--seed",
+                "pipe",
+                "-o",
+                "-",
+            ])
+            .env("TMPDIR", &no_tmp)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = child.stdout.take().unwrap();
+        std::io::copy(&mut pipe, &mut std::fs::File::create(&out).unwrap()).unwrap();
+        let run = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&run.stderr);
+        if options.streamable(f) {
+            assert!(run.status.success(), "{}: {err}", f.name());
+            ok(&["compare", s(&raw), s(&out)]);
+            streamed.push(f.name());
+        } else {
+            assert_eq!(run.status.code(), Some(1), "{}: {err}", f.name());
+            assert!(
+                err.contains("temporary file") || err.contains("standard output"),
+                "{}: {err}",
+                f.name()
+            );
+        }
+    }
+    assert_eq!(
+        streamed,
+        ["raw", "vhd", "vhd-fixed", "vhdx", "vmdk-stream", "qcow2"]
+    );
+}
+
 #[test]
 fn refuses_clashing_or_input_paths() {
     let dir = tempfile::tempdir().unwrap();
