@@ -729,6 +729,7 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
             "config": a.config,
             "rootfs": a.rootfs,
             "partitions": built.partitions,
+            "kernel_cmdline": built.kernel_cmdline,
             "notes": built.notes,
             "conversion": report,
         });

@@ -250,6 +250,36 @@ fn bad_input_is_refused_by_name_with_nothing_left() {
     fs::write(big.join("boot/efi/EFI/BOOT/BOOTX64.EFI"), b"MZ").unwrap();
     fs::write(big.join("data/blob"), vec![7u8; 250 << 20]).unwrap();
     refused(&config, &big, "it needs about");
+    // The size named holds it: a disk with the root that large builds.
+    let r = imgconv(&[
+        "build",
+        s(&config),
+        "--rootfs",
+        s(&big),
+        "--to",
+        "raw",
+        "-o",
+        s(&d.join("never.raw")),
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    let needed: u32 = err
+        .split("it needs about ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no size in: {err}"));
+    let roomy = toolkit_config(d, "roomy", "efi", false, 65, "ext4", 65 + needed + 1);
+    let out = d.join("roomy-out");
+    ok(&imgconv(&[
+        "build",
+        s(&roomy),
+        "--rootfs",
+        s(&big),
+        "--to",
+        "qcow2",
+        "--output-dir",
+        s(&out),
+    ]));
 
     // A field the build does not honour.
     let text = fs::read_to_string(&config).unwrap().replace(
