@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use crate::config::FsType;
 use crate::rootfs::Entry;
-use crate::tarout::TarOut;
+use crate::tarout::TarWriter;
 use crate::{Error, Result};
 
 /// The oldest e2fsprogs whose `mke2fs -d` reads a tar archive.
@@ -68,7 +68,7 @@ pub(crate) struct ExtMaker {
     image: tempfile::NamedTempFile,
     log: PathBuf,
     child: Child,
-    tar: Option<TarOut<BufWriter<ChildStdin>>>,
+    tar: Option<TarWriter<BufWriter<ChildStdin>>>,
     content_bytes: u64,
     entries: u64,
     /// Extended attributes mke2fs's tar reader leaves out, set afterwards.
@@ -205,7 +205,7 @@ impl ExtMaker {
             image,
             log,
             child,
-            tar: Some(TarOut::new(BufWriter::with_capacity(1 << 20, stdin))),
+            tar: Some(TarWriter::new(BufWriter::with_capacity(1 << 20, stdin))),
             content_bytes: 0,
             entries: 0,
             xattrs: XattrScript {

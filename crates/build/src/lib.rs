@@ -42,3 +42,4 @@ pub use config::{
 pub use disk::{build_disk, BuildOptions, BuiltDisk, BuiltPartition};
 pub use error::{Error, Result};
 pub use rootfs::Rootfs;
+pub use tarout::TarWriter;

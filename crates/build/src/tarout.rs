@@ -7,26 +7,23 @@ use std::io::{self, Read, Write};
 
 use crate::rootfs::{Entry, EntryKind};
 
-/// A tar stream being written entry by entry.
-pub(crate) struct TarOut<W: Write> {
+/// A tar stream being written entry by entry (the form a rootfs archive
+/// takes, read back by [`Rootfs`](crate::Rootfs) and by `mke2fs -d`).
+pub struct TarWriter<W: Write> {
     builder: tar::Builder<W>,
 }
 
-impl<W: Write> TarOut<W> {
-    pub(crate) fn new(out: W) -> Self {
+impl<W: Write> TarWriter<W> {
+    /// A tar stream into `out`.
+    pub fn new(out: W) -> Self {
         let mut builder = tar::Builder::new(out);
         builder.mode(tar::HeaderMode::Complete);
-        TarOut { builder }
+        TarWriter { builder }
     }
 
     /// Appends `entry` under `path` (relative; `""` is the root, written as
     /// `./`), with `data` for a regular file (exactly its length).
-    pub(crate) fn append(
-        &mut self,
-        path: &str,
-        entry: &Entry,
-        data: &mut dyn Read,
-    ) -> io::Result<()> {
+    pub fn append(&mut self, path: &str, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
         let name = if path.is_empty() {
             "./".to_string()
         } else if entry.kind == EntryKind::Dir {
@@ -85,7 +82,7 @@ impl<W: Write> TarOut<W> {
     }
 
     /// Writes the end-of-archive blocks and returns the writer.
-    pub(crate) fn finish(self) -> io::Result<W> {
+    pub fn finish(self) -> io::Result<W> {
         self.builder.into_inner()
     }
 }

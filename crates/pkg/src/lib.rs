@@ -23,6 +23,7 @@
 //! ```
 
 mod error;
+pub mod install;
 pub mod repo;
 pub mod resolve;
 

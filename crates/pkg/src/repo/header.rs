@@ -128,6 +128,11 @@ fn bad(path: &Path, field: &str, offset: usize, message: impl Into<String>) -> E
 
 /// Reads the lead and both headers, checked, and has the `rpm` crate parse them.
 fn read_metadata(path: &Path) -> Result<PackageMetadata> {
+    read_metadata_and_payload_offset(path).map(|(m, _)| m)
+}
+
+/// The headers, parsed, and the byte offset of the payload after them.
+pub(crate) fn read_metadata_and_payload_offset(path: &Path) -> Result<(PackageMetadata, u64)> {
     let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
     let file_len = f.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut bytes = vec![0u8; LEAD_SIZE];
@@ -149,8 +154,9 @@ fn read_metadata(path: &Path) -> Result<PackageMetadata> {
         at,
     )?;
     read_header(&mut f, path, file_len, &mut bytes, "header")?;
-    PackageMetadata::parse(&mut &bytes[..])
-        .map_err(|e| Error::package(path, "header", None, e.to_string()))
+    let meta = PackageMetadata::parse(&mut &bytes[..])
+        .map_err(|e| Error::package(path, "header", None, e.to_string()))?;
+    Ok((meta, bytes.len() as u64))
 }
 
 fn read_exact(f: &mut File, path: &Path, buf: &mut [u8], field: &str, at: usize) -> Result<()> {

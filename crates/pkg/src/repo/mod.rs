@@ -12,8 +12,8 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-mod compress;
-mod header;
+pub(crate) mod compress;
+pub(crate) mod header;
 mod xml;
 
 pub use xml::{parse_filelists, parse_primary};

@@ -1,0 +1,528 @@
+//! Packages unpacked into a root filesystem stream, without root: each
+//! package's payload (a cpio archive, gzip, xz or zstd compressed) read
+//! once, every file given the owner, group, mode, time, link target and
+//! file capabilities its header records — owner names mapped through the
+//! tree's own `/etc/passwd` and `/etc/group` as earlier packages install
+//! them, as rpm does — and handed on as [`imgbuild::rootfs::Entry`] values,
+//! the form `imgconv build` and a rootfs archive take.
+//!
+//! - Each package file's checksum is checked against the repository's
+//!   record before it is read.
+//! - `%ghost` files are not made (they are not in payloads); `%doc` files
+//!   are left out when asked (rpm's `--excludedocs`).
+//! - Directories a package does not own are made as rpm makes them (0755,
+//!   root). A directory several packages own is made once; a file two
+//!   packages own is made once when both have the same content, and is a
+//!   conflict otherwise.
+//! - Hard links are kept as links.
+//!
+//! Scriptlets are not run and no rpm database is written yet.
+
+mod cpio;
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek};
+use std::path::Path;
+
+use imgbuild::rootfs::{Entry, EntryKind};
+
+use crate::repo::compress::file_checksum;
+use crate::repo::header::read_metadata_and_payload_offset;
+use crate::resolve::{Resolution, Source};
+use crate::{Error, Result};
+
+/// How to install.
+#[derive(Clone, Debug, Default)]
+pub struct InstallOptions {
+    /// Leave out files marked `%doc` (rpm's `--excludedocs`).
+    pub exclude_docs: bool,
+    /// Time of the directories made for files whose parents no package
+    /// owns (seconds since 1970).
+    pub time: i64,
+}
+
+/// What was installed.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct InstallReport {
+    /// Packages unpacked.
+    pub packages: usize,
+    /// Entries handed on (files, directories, links, devices).
+    pub entries: u64,
+    /// Bytes of file data.
+    pub bytes: u64,
+    /// Things to know: owners that no passwd or group entry names.
+    pub notes: Vec<String>,
+}
+
+/// Most bytes of /etc/passwd or /etc/group kept to map owner names.
+const MAX_ID_FILE: u64 = 4 << 20;
+
+/// rpm's file flags (`RPMFILE_*`).
+const FLAG_DOC: u32 = 1 << 1;
+const FLAG_GHOST: u32 = 1 << 6;
+
+/// The header's record of one file.
+struct HeaderFile {
+    user: String,
+    group: String,
+    mtime: i64,
+    flags: u32,
+    digest: Option<String>,
+    caps: Option<String>,
+    linkto: String,
+}
+
+/// Unpacks the packages of `plan`, in its order, handing each entry (a
+/// regular file's bytes after it) to `visit`.
+pub fn install(
+    sources: &[Source<'_>],
+    plan: &Resolution,
+    options: &InstallOptions,
+    visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
+) -> Result<InstallReport> {
+    let mut state = State {
+        users: [("root".to_string(), 0)].into(),
+        groups: [("root".to_string(), 0)].into(),
+        owners: HashMap::new(),
+        dirs: HashSet::new(),
+        unknown: HashSet::new(),
+        report: InstallReport::default(),
+        options: options.clone(),
+    };
+    for chosen in &plan.packages {
+        let repo = sources
+            .get(chosen.source)
+            .ok_or_else(|| Error::Unresolved {
+                problems: vec![format!("{} names no repository", chosen.nevra)],
+            })?
+            .repo;
+        let pkg = &repo.packages[chosen.index];
+        let path = repo.package_path(pkg)?;
+        let (hex, _) = file_checksum(&path, pkg.checksum.algorithm)?;
+        if hex != pkg.checksum.hex {
+            return Err(Error::Checksum {
+                file: path,
+                what: "package",
+                algorithm: pkg.checksum.algorithm.name(),
+                expected: pkg.checksum.hex.clone(),
+                actual: hex,
+            });
+        }
+        state.package(&path, &chosen.nevra, visit)?;
+        state.report.packages += 1;
+    }
+    let mut unknown: Vec<String> = state.unknown.into_iter().collect();
+    unknown.sort();
+    state.report.notes.extend(unknown);
+    Ok(state.report)
+}
+
+struct State {
+    users: HashMap<String, u32>,
+    groups: HashMap<String, u32>,
+    /// Path → (package, content digest or None for a directory).
+    owners: HashMap<String, (String, Option<String>)>,
+    dirs: HashSet<String>,
+    unknown: HashSet<String>,
+    report: InstallReport,
+    options: InstallOptions,
+}
+
+impl State {
+    fn id(&mut self, user: bool, name: &str) -> u32 {
+        let map = if user { &self.users } else { &self.groups };
+        if let Some(&id) = map.get(name) {
+            return id;
+        }
+        self.unknown.insert(format!(
+            "{} {name} is not in the tree's /etc/{}; its files belong to root",
+            if user { "user" } else { "group" },
+            if user { "passwd" } else { "group" }
+        ));
+        0
+    }
+
+    fn package(
+        &mut self,
+        path: &Path,
+        nevra: &str,
+        visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
+    ) -> Result<()> {
+        let bad = |field: &str, message: String| Error::package(path, field, None, message);
+        let (meta, offset) = read_metadata_and_payload_offset(path)?;
+        let files = meta
+            .get_file_entries()
+            .map_err(|e| bad("file list", e.to_string()))?;
+        let mut by_path: HashMap<String, HeaderFile> = HashMap::with_capacity(files.len());
+        for f in files {
+            let p = f.path.to_string_lossy().into_owned();
+            by_path.insert(
+                p,
+                HeaderFile {
+                    user: f.ownership.user,
+                    group: f.ownership.group,
+                    mtime: i64::from(f.modified_at.0),
+                    flags: f.flags.bits(),
+                    digest: f.digest.map(|d| d.as_hex().to_string()),
+                    caps: f.caps.filter(|c| !c.is_empty()),
+                    linkto: f.linkto,
+                },
+            );
+        }
+        let compressor = meta
+            .get_payload_compressor()
+            .map_err(|e| bad("RPMTAG_PAYLOADCOMPRESSOR", e.to_string()))?;
+        let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+        file.seek(io::SeekFrom::Start(offset))
+            .map_err(|e| Error::io(path, e))?;
+        let raw = BufReader::with_capacity(1 << 20, file);
+        let payload: Box<dyn Read> = match compressor {
+            rpm::CompressionType::None => Box::new(raw),
+            rpm::CompressionType::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
+            rpm::CompressionType::Xz => {
+                Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(raw))
+            }
+            rpm::CompressionType::Zstd => Box::new(
+                zstd::stream::read::Decoder::with_buffer(raw).map_err(|e| Error::io(path, e))?,
+            ),
+            other => {
+                return Err(bad(
+                    "RPMTAG_PAYLOADCOMPRESSOR",
+                    format!("{other} payloads are not supported"),
+                ))
+            }
+        };
+        let mut cpio = cpio::Reader::new(payload);
+        // Hard links: members of one inode before the one carrying data.
+        let mut links: HashMap<u32, Vec<(String, Entry)>> = HashMap::new();
+        let payload_err = |e: io::Error| bad("payload", e.to_string());
+        while let Some(m) = cpio.next_member().map_err(payload_err)? {
+            let rel = m
+                .name
+                .trim_start_matches("./")
+                .trim_start_matches('/')
+                .to_string();
+            let abs = format!("/{rel}");
+            let Some(hf) = by_path.get(&abs) else {
+                return Err(bad(
+                    "payload",
+                    format!("{abs} is in the payload but not in the header's file list"),
+                ));
+            };
+            if hf.flags & FLAG_GHOST != 0 || (self.options.exclude_docs && hf.flags & FLAG_DOC != 0)
+            {
+                continue;
+            }
+            let kind = match m.mode & 0o170000 {
+                0o040000 => EntryKind::Dir,
+                0o100000 => EntryKind::File { len: m.size },
+                0o120000 => EntryKind::Symlink {
+                    target: hf.linkto.clone(),
+                },
+                0o020000 => EntryKind::Char {
+                    major: m.rdev.0,
+                    minor: m.rdev.1,
+                },
+                0o060000 => EntryKind::Block {
+                    major: m.rdev.0,
+                    minor: m.rdev.1,
+                },
+                0o010000 => EntryKind::Fifo,
+                _ => continue,
+            };
+            let mut xattrs = Vec::new();
+            if let Some(text) = &hf.caps {
+                let value = capability_xattr(text)
+                    .map_err(|why| bad("RPMTAG_FILECAPS", format!("{abs}: {why}")))?;
+                xattrs.push(("security.capability".to_string(), value));
+            }
+            // An owner the tree does not know becomes root, and the file
+            // loses the set-id bit it had for that owner, as rpm does.
+            let mut mode = m.mode & 0o7777;
+            let uid = self.id(true, &hf.user);
+            if uid == 0 && hf.user != "root" && !self.users.contains_key(&hf.user) {
+                mode &= !0o4000;
+            }
+            let gid = self.id(false, &hf.group);
+            if gid == 0 && hf.group != "root" && !self.groups.contains_key(&hf.group) {
+                mode &= !0o2000;
+            }
+            let entry = Entry {
+                path: rel.clone(),
+                kind,
+                mode,
+                uid,
+                gid,
+                mtime: hf.mtime,
+                xattrs,
+            };
+            // Who owns the path already.
+            let digest = match entry.kind {
+                EntryKind::Dir => None,
+                _ => Some(hf.digest.clone().unwrap_or_else(|| hf.linkto.clone())),
+            };
+            if let Some((other, theirs)) = self.owners.get(&rel) {
+                if digest.is_none() && theirs.is_none() || digest == *theirs {
+                    continue;
+                }
+                return Err(Error::Unresolved {
+                    problems: vec![format!(
+                        "{abs} of {nevra} conflicts with the file of {other}"
+                    )],
+                });
+            }
+            self.owners.insert(rel.clone(), (nevra.to_string(), digest));
+            self.parents(&rel, visit)?;
+            if entry.kind == EntryKind::Dir {
+                self.dirs.insert(rel.clone());
+            }
+            // A hard-link set's data comes with its last member.
+            if m.nlink > 1 && matches!(entry.kind, EntryKind::File { .. }) {
+                let group = links.entry(m.ino).or_default();
+                if m.size == 0 && (group.len() as u32) + 1 < m.nlink {
+                    group.push((rel, entry));
+                    continue;
+                }
+                let earlier = std::mem::take(group);
+                self.emit(&entry, &mut cpio.data(), visit)?;
+                for (_, mut e) in earlier {
+                    e.kind = EntryKind::HardLink {
+                        target: rel.clone(),
+                    };
+                    self.emit(&e, &mut io::empty(), visit)?;
+                }
+                continue;
+            }
+            let watch = matches!(rel.as_str(), "etc/passwd" | "etc/group");
+            if watch {
+                let mut bytes = Vec::new();
+                cpio.data()
+                    .take(MAX_ID_FILE)
+                    .read_to_end(&mut bytes)
+                    .map_err(payload_err)?;
+                self.emit(&entry, &mut bytes.as_slice(), visit)?;
+                self.learn_ids(rel == "etc/passwd", &bytes);
+            } else {
+                self.emit(&entry, &mut cpio.data(), visit)?;
+            }
+        }
+        // Hard-link sets whose members all came empty.
+        let mut left: Vec<_> = links.into_values().filter(|g| !g.is_empty()).collect();
+        left.sort_by(|a, b| a[0].0.cmp(&b[0].0));
+        for group in left {
+            let mut it = group.into_iter();
+            if let Some((first, e)) = it.next() {
+                self.emit(&e, &mut io::empty(), visit)?;
+                for (_, mut e) in it {
+                    e.kind = EntryKind::HardLink {
+                        target: first.clone(),
+                    };
+                    self.emit(&e, &mut io::empty(), visit)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn emit(
+        &mut self,
+        entry: &Entry,
+        data: &mut dyn Read,
+        visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
+    ) -> Result<()> {
+        if let EntryKind::File { len } = entry.kind {
+            self.report.bytes += len;
+        }
+        self.report.entries += 1;
+        visit(entry, data)
+    }
+
+    /// Makes the parent directories of `rel` no package has made yet.
+    fn parents(
+        &mut self,
+        rel: &str,
+        visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
+    ) -> Result<()> {
+        let mut missing = Vec::new();
+        let mut at = rel;
+        while let Some((parent, _)) = at.rsplit_once('/') {
+            if self.dirs.contains(parent) {
+                break;
+            }
+            missing.push(parent.to_string());
+            at = parent;
+        }
+        for dir in missing.into_iter().rev() {
+            self.dirs.insert(dir.clone());
+            let entry = Entry {
+                path: dir,
+                kind: EntryKind::Dir,
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+                mtime: self.options.time,
+                xattrs: Vec::new(),
+            };
+            self.emit(&entry, &mut io::empty(), visit)?;
+        }
+        Ok(())
+    }
+
+    /// Learns user or group ids from a passwd or group file's lines.
+    fn learn_ids(&mut self, users: bool, bytes: &[u8]) {
+        let map = if users {
+            &mut self.users
+        } else {
+            &mut self.groups
+        };
+        for line in String::from_utf8_lossy(bytes).lines() {
+            let mut f = line.split(':');
+            if let (Some(name), Some(_), Some(id)) = (f.next(), f.next(), f.next()) {
+                if let Ok(id) = id.parse() {
+                    map.insert(name.to_string(), id);
+                }
+            }
+        }
+    }
+}
+
+/// Reads a payload cpio stream to its end, every member's data too — the
+/// payload reader's whole work on untrusted bytes, for the fuzz target.
+#[doc(hidden)]
+pub fn read_payload_cpio(data: impl Read) -> io::Result<u64> {
+    let mut r = cpio::Reader::new(data);
+    let mut members = 0;
+    while let Some(_m) = r.next_member()? {
+        io::copy(&mut r.data(), &mut io::sink())?;
+        members += 1;
+    }
+    Ok(members)
+}
+
+/// Capability names by number, as libcap spells them (Linux 6.x).
+const CAPS: [&str; 41] = [
+    "cap_chown",
+    "cap_dac_override",
+    "cap_dac_read_search",
+    "cap_fowner",
+    "cap_fsetid",
+    "cap_kill",
+    "cap_setgid",
+    "cap_setuid",
+    "cap_setpcap",
+    "cap_linux_immutable",
+    "cap_net_bind_service",
+    "cap_net_broadcast",
+    "cap_net_admin",
+    "cap_net_raw",
+    "cap_ipc_lock",
+    "cap_ipc_owner",
+    "cap_sys_module",
+    "cap_sys_rawio",
+    "cap_sys_chroot",
+    "cap_sys_ptrace",
+    "cap_sys_pacct",
+    "cap_sys_admin",
+    "cap_sys_boot",
+    "cap_sys_nice",
+    "cap_sys_resource",
+    "cap_sys_time",
+    "cap_sys_tty_config",
+    "cap_mknod",
+    "cap_lease",
+    "cap_audit_write",
+    "cap_audit_control",
+    "cap_setfcap",
+    "cap_mac_override",
+    "cap_mac_admin",
+    "cap_syslog",
+    "cap_wake_alarm",
+    "cap_block_suspend",
+    "cap_audit_read",
+    "cap_perfmon",
+    "cap_bpf",
+    "cap_checkpoint_restore",
+];
+
+/// The `security.capability` value (VFS_CAP_REVISION_2) of a capability
+/// text as rpm's header holds it (`cap_net_raw=ep`, `cap_a,cap_b+ep`,
+/// `=ep` for all).
+pub fn capability_xattr(text: &str) -> std::result::Result<Vec<u8>, String> {
+    let (mut permitted, mut inheritable, mut effective) = (0u64, 0u64, false);
+    for clause in text.split_whitespace() {
+        let at = clause
+            .find(['=', '+', '-'])
+            .ok_or_else(|| format!("{clause:?} has no operator"))?;
+        let (names, ops) = clause.split_at(at);
+        let mut set = 0u64;
+        if names.is_empty() || names == "all" {
+            set = (1u64 << CAPS.len()) - 1;
+        } else {
+            for name in names.split(',') {
+                let bit = CAPS
+                    .iter()
+                    .position(|c| c.eq_ignore_ascii_case(name))
+                    .ok_or_else(|| format!("unknown capability {name:?}"))?;
+                set |= 1 << bit;
+            }
+        }
+        let mut op = ' ';
+        for c in ops.chars() {
+            match c {
+                '=' | '+' | '-' => {
+                    if c == '=' {
+                        permitted &= !set;
+                        inheritable &= !set;
+                    }
+                    op = c;
+                }
+                'p' | 'i' | 'e' => {
+                    let add = op != '-';
+                    let target = match c {
+                        'p' => &mut permitted,
+                        'i' => &mut inheritable,
+                        _ => {
+                            effective = add;
+                            continue;
+                        }
+                    };
+                    if add {
+                        *target |= set;
+                    } else {
+                        *target &= !set;
+                    }
+                }
+                other => return Err(format!("{clause:?}: unknown flag {other:?}")),
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(20);
+    out.extend_from_slice(&(0x0200_0000u32 | u32::from(effective)).to_le_bytes());
+    out.extend_from_slice(&(permitted as u32).to_le_bytes());
+    out.extend_from_slice(&(inheritable as u32).to_le_bytes());
+    out.extend_from_slice(&((permitted >> 32) as u32).to_le_bytes());
+    out.extend_from_slice(&((inheritable >> 32) as u32).to_le_bytes());
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capabilities_as_setcap_writes_them() {
+        // setcap cap_net_raw=ep: revision 2, effective, permitted bit 13.
+        assert_eq!(
+            capability_xattr("cap_net_raw=ep").as_deref(),
+            Ok(&[1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..])
+        );
+        let v = capability_xattr("cap_net_admin,cap_net_raw+p").unwrap_or_default();
+        assert_eq!(v[0], 0);
+        assert_eq!(
+            u32::from_le_bytes([v[4], v[5], v[6], v[7]]),
+            (1 << 12) | (1 << 13)
+        );
+        assert!(capability_xattr("cap_nosuch=ep").is_err());
+    }
+}
