@@ -79,6 +79,11 @@ enum Command {
     /// toolkit JSON or Image Customizer YAML) and a root filesystem, into
     /// every format asked for in one pass. Needs no root.
     Build(Box<BuildArgs>),
+    /// Make a root filesystem archive from RPM packages without root:
+    /// resolve what to install from local repositories as dnf would, then
+    /// unpack each package with the owners, modes and links its header
+    /// records. (Scriptlets are not run and no rpm database is written yet.)
+    Rootfs(Box<RootfsArgs>),
     /// Check an image's structure (exit 0 clean, 2 corruptions, 3 leaked clusters only, 1 could not check).
     Check {
         /// The image.
@@ -282,6 +287,35 @@ fn print_iso_info(i: &imgconv::IsoInfo) -> Result<()> {
         out!("system area: {s}");
     }
     Ok(())
+}
+
+#[derive(Args)]
+struct RootfsArgs {
+    /// A repository: a directory with repodata/ (as createrepo_c writes it)
+    /// or of .rpm files; `DIR=PRIORITY` for a priority other than 99
+    /// (lower is preferred, as dnf's).
+    #[arg(long = "repo", required = true)]
+    repos: Vec<String>,
+    /// Packages or capabilities to install, comma separated or repeated.
+    #[arg(long, value_delimiter = ',')]
+    install: Vec<String>,
+    /// A file naming packages to install: a toolkit package list
+    /// (`{"packages": [...]}`) or one name per line.
+    #[arg(long)]
+    install_list: Vec<PathBuf>,
+    /// Leave out weak dependencies (Recommends).
+    #[arg(long)]
+    no_recommends: bool,
+    /// Leave out files marked %doc, as rpm --excludedocs.
+    #[arg(long)]
+    excludedocs: bool,
+    /// The archive to write: .tar, .tar.gz or .tar.zst; `-` for a tar on
+    /// standard output.
+    #[arg(long, short = 'o')]
+    output: PathBuf,
+    /// Print a JSON summary: the packages in install order and why.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -755,6 +789,141 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The package names a list file gives.
+fn read_install_list(path: &std::path::Path) -> Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    if text.trim_start().starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a package list", path.display()))?;
+        let Some(list) = v.get("packages").and_then(|p| p.as_array()) else {
+            bail!("{}: no \"packages\" array", path.display());
+        };
+        return list
+            .iter()
+            .map(|p| {
+                p.as_str()
+                    .map(str::to_owned)
+                    .with_context(|| format!("{}: packages: {p} is not a name", path.display()))
+            })
+            .collect();
+    }
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect())
+}
+
+fn run_rootfs(a: RootfsArgs) -> Result<ExitCode> {
+    let mut names = a.install.clone();
+    for list in &a.install_list {
+        names.extend(read_install_list(list)?);
+    }
+    if names.is_empty() {
+        bail!("nothing to install: name packages with --install or --install-list");
+    }
+    let mut repos = Vec::new();
+    for spec in &a.repos {
+        let (dir, priority) = match spec.rsplit_once('=') {
+            Some((d, p)) => (
+                d,
+                p.parse::<i32>()
+                    .with_context(|| format!("--repo {spec}: {p:?} is not a priority"))?,
+            ),
+            None => (spec.as_str(), 99),
+        };
+        repos.push((pkgstage::Repository::open(dir)?, priority));
+    }
+    let sources: Vec<pkgstage::resolve::Source<'_>> = repos
+        .iter()
+        .map(|(repo, priority)| pkgstage::resolve::Source {
+            repo,
+            priority: *priority,
+        })
+        .collect();
+    let mut request = pkgstage::resolve::Request::new(names);
+    request.recommends = !a.no_recommends;
+    let plan = pkgstage::resolve::resolve(&sources, &request)?;
+    let stamp = blocksink::BuildStamp::from_env();
+    let options = pkgstage::install::InstallOptions {
+        exclude_docs: a.excludedocs,
+        time: i64::try_from(stamp.unix_time()).unwrap_or(0),
+    };
+    let to_stdout = a.output.as_os_str() == "-";
+    if to_stdout && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        bail!("refusing to write an archive to a terminal; redirect standard output");
+    }
+    let pending = if to_stdout {
+        None
+    } else {
+        Some(
+            blocksink::PendingFile::create(&a.output)
+                .with_context(|| format!("creating {}", a.output.display()))?,
+        )
+    };
+    let sink: Box<dyn Write> = match &pending {
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+        Some(p) => {
+            let file = std::io::BufWriter::with_capacity(
+                1 << 20,
+                p.file()
+                    .with_context(|| format!("creating {}", a.output.display()))?,
+            );
+            let name = a.output.to_string_lossy();
+            if name.ends_with(".gz") || name.ends_with(".tgz") {
+                Box::new(flate2::write::GzEncoder::new(
+                    file,
+                    flate2::Compression::default(),
+                ))
+            } else if name.ends_with(".zst") || name.ends_with(".tzst") {
+                Box::new(zstd::stream::write::Encoder::new(file, 3)?.auto_finish())
+            } else {
+                Box::new(file)
+            }
+        }
+    };
+    let mut tar = imgbuild::TarWriter::new(sink);
+    let shown = a.output.display().to_string();
+    let report = pkgstage::install::install(&sources, &plan, &options, &mut |entry, data| {
+        tar.append(&entry.path, entry, data)
+            .map_err(|e| pkgstage::Error::io(&shown, e))
+    })?;
+    let mut sink = tar.finish().with_context(|| format!("writing {shown}"))?;
+    sink.flush().with_context(|| format!("writing {shown}"))?;
+    drop(sink);
+    if let Some(p) = pending {
+        p.commit().with_context(|| format!("placing {shown}"))?;
+    }
+    if a.json {
+        let packages: Vec<serde_json::Value> = plan
+            .packages
+            .iter()
+            .map(|c| serde_json::json!({"package": c.nevra, "reason": c.reason}))
+            .collect();
+        note!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "output": a.output,
+                "packages": packages,
+                "installed": report,
+            }))?
+        );
+    } else {
+        for n in &report.notes {
+            note!("note: {n}");
+        }
+        note!(
+            "wrote {shown}: {} packages, {} entries, {} bytes of files",
+            report.packages,
+            report.entries,
+            report.bytes
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run_info(image: PathBuf, json: bool) -> Result<ExitCode> {
     if imgconv::is_iso_file(&image) {
         let i = imgconv::iso_info(&image)?;
@@ -896,6 +1065,7 @@ fn main() -> ExitCode {
         Some(Command::Convert(a)) => run_convert(*a),
         Some(Command::Iso(a)) => run_iso(*a),
         Some(Command::Build(a)) => run_build(*a),
+        Some(Command::Rootfs(a)) => run_rootfs(*a),
         Some(Command::Info { image, json }) => run_info(image, json),
         Some(Command::Compare { a, b }) => run_compare(a, b),
         Some(Command::Check { image, json }) => run_check(image, json),
