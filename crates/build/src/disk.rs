@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::boot::{grub_core, BootFiles, GrubPlatform};
 use crate::config::{BootType, FileSource, FsType, ImageConfig, MountIdentifier, PartitionRole};
 use crate::ext::ExtMaker;
-use crate::rootfs::{Entry, EntryKind, Rootfs};
+use crate::rootfs::{source_error, Entry, EntryKind, EntrySource};
 use crate::vfat::FatMaker;
 use crate::{Error, Result};
 
@@ -118,7 +118,7 @@ struct Part {
 /// Builds the disk `config` describes from `rootfs`.
 pub fn build_disk(
     config: &ImageConfig,
-    rootfs: &Rootfs,
+    rootfs: &dyn EntrySource,
     options: &BuildOptions,
 ) -> Result<BuiltDisk> {
     let stamp = &options.stamp;
@@ -210,7 +210,8 @@ pub fn build_disk(
             return Ok(());
         }
         let Some((pi, rel)) = router.route(&entry.path) else {
-            return Err(rootfs.error(
+            return Err(source_error(
+                rootfs,
                 Some(&entry.path),
                 "lies outside every mount point (no partition is mounted at /)",
             ));
@@ -219,7 +220,8 @@ pub fn build_disk(
         // the owner of the mounted file system's root.
         if let Some(mounted) = router.mounted_at(&entry.path) {
             if entry.kind != EntryKind::Dir {
-                return Err(rootfs.error(
+                return Err(source_error(
+                    rootfs,
                     Some(&entry.path),
                     "is a mount point in the configuration but not a directory here",
                 ));
@@ -230,7 +232,8 @@ pub fn build_disk(
                 return Ok(());
             }
             let (parent, prel) = router.route_below(&entry.path, mounted).ok_or_else(|| {
-                rootfs.error(
+                source_error(
+                    rootfs,
                     Some(&entry.path),
                     "is a mount point that no partition holds",
                 )
@@ -246,7 +249,8 @@ pub fn build_disk(
             EntryKind::HardLink { target } => match router.route(target) {
                 Some((tp, trel)) if tp == pi => Some(trel),
                 _ => {
-                    return Err(rootfs.error(
+                    return Err(source_error(
+                        rootfs,
                         Some(&entry.path),
                         format!("a hard link to {target}, which is on another file system"),
                     ))
@@ -492,7 +496,8 @@ pub fn build_disk(
             continue;
         };
         let cross = || {
-            rootfs.error(
+            source_error(
+                rootfs,
                 Some(&link.path),
                 format!("a hard link to {target}, which is on another file system"),
             )

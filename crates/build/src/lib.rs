@@ -41,5 +41,5 @@ pub use config::{
 };
 pub use disk::{build_disk, BuildOptions, BuiltDisk, BuiltPartition};
 pub use error::{Error, Result};
-pub use rootfs::Rootfs;
+pub use rootfs::{EntrySource, Rootfs};
 pub use tarout::TarWriter;

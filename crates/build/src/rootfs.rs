@@ -116,11 +116,36 @@ impl Rootfs {
             walk_archive(&self.path, visit)
         }
     }
+}
 
-    /// An error about `member` of this root filesystem.
-    pub(crate) fn error(&self, member: Option<&str>, message: impl Into<String>) -> Error {
-        rootfs_error(&self.path, member, message)
+/// Where a root filesystem's entries come from: a [`Rootfs`] (directory
+/// or archive), or anything else that makes them as a stream — packages
+/// being unpacked, say — in the order a tar archive would hold them.
+pub trait EntrySource {
+    /// What the entries come from, as errors name it.
+    fn name(&self) -> &Path;
+    /// Calls `visit` with every entry in order, a regular file's bytes after
+    /// it (exactly its length).
+    fn walk(&self, visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>) -> Result<()>;
+}
+
+impl EntrySource for Rootfs {
+    fn name(&self) -> &Path {
+        &self.path
     }
+
+    fn walk(&self, visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>) -> Result<()> {
+        Rootfs::walk(self, visit)
+    }
+}
+
+/// An error about `member` of the entries `source` gives.
+pub(crate) fn source_error(
+    source: &dyn EntrySource,
+    member: Option<&str>,
+    message: impl Into<String>,
+) -> Error {
+    rootfs_error(source.name(), member, message)
 }
 
 fn rootfs_error(path: &Path, member: Option<&str>, message: impl Into<String>) -> Error {

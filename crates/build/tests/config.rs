@@ -109,6 +109,7 @@ fn core_efi_json() {
                 mode: Some(0o640),
             },
         ],
+        packages: Default::default(),
     };
     assert_eq!(config, expected);
 }
@@ -151,6 +152,7 @@ fn core_legacy_json() {
         hostname: Some("azurelinux".into()),
         kernel_cmdline: String::new(),
         additional_files: Vec::new(),
+        packages: Default::default(),
     };
     assert_eq!(config, expected);
 }
@@ -212,6 +214,7 @@ fn hyperv_guest_yaml() {
                 mode: Some(0o600),
             },
         ],
+        packages: Default::default(),
     };
     assert_eq!(config, expected);
 }
@@ -367,28 +370,46 @@ fn set(fields: &[&str]) -> BTreeSet<String> {
 }
 
 #[test]
-fn core_efi_as_shipped_reports_its_package_fields() {
+fn core_efi_as_shipped_installs_its_package_lists() {
+    // What is left unhonoured: only the locale override.
     assert_eq!(
         unsupported_fields("core-efi-packages.json"),
-        set(&[
-            "SystemConfigs[0].PackageLists",
-            "SystemConfigs[0].KernelOptions",
-            "SystemConfigs[0].DisableRpmDocs",
-            "SystemConfigs[0].OverrideRpmLocales",
-        ])
+        set(&["SystemConfigs[0].OverrideRpmLocales"])
     );
+    for name in ["core-efi-packages.json", "core-legacy-packages.json"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/configs")
+            .join(name);
+        let text = std::fs::read_to_string(&path).expect("config").replace(
+            "\"OverrideRpmLocales\": \"NONE\"",
+            "\"OverrideRpmLocales\": \"\"",
+        );
+        let config = toolkit::parse(&text, &path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config.packages.install,
+            [
+                "hyperv-daemons",
+                "hyperv-daemons-license",
+                "filesystem",
+                "bash",
+                "systemd",
+                "openssh-server",
+                "shadow-utils",
+                "cloud-init",
+                "cloud-utils-growpart",
+                "qemu-guest-agent",
+                "kernel",
+            ]
+        );
+        assert!(config.packages.exclude_docs);
+    }
 }
 
 #[test]
-fn core_legacy_as_shipped_reports_its_package_fields() {
+fn core_legacy_as_shipped_installs_its_package_lists() {
     assert_eq!(
         unsupported_fields("core-legacy-packages.json"),
-        set(&[
-            "SystemConfigs[0].PackageLists",
-            "SystemConfigs[0].KernelOptions",
-            "SystemConfigs[0].DisableRpmDocs",
-            "SystemConfigs[0].OverrideRpmLocales",
-        ])
+        set(&["SystemConfigs[0].OverrideRpmLocales"])
     );
 }
 
@@ -396,13 +417,7 @@ fn core_legacy_as_shipped_reports_its_package_fields() {
 fn hyperv_guest_with_packages_reports_them() {
     assert_eq!(
         unsupported_fields("hyperv-guest-packages.yaml"),
-        set(&[
-            "os.packages",
-            "os.services",
-            "os.users",
-            "os.selinux",
-            "scripts",
-        ])
+        set(&["os.services", "os.users", "os.selinux", "scripts",])
     );
 }
 
@@ -609,12 +624,12 @@ fn cases() -> Vec<Case> {
             field: "SystemConfigs[1]",
         },
         Case {
-            what: "PackageLists present",
+            what: "a package list that is not there",
             base: "core-efi.json",
             edit: Edit::Json(|d| {
-                d["SystemConfigs"][0]["PackageLists"] = json!(["packagelists/core.json"])
+                d["SystemConfigs"][0]["PackageLists"] = json!(["packagelists/missing.json"])
             }),
-            field: "SystemConfigs[0].PackageLists",
+            field: "SystemConfigs[0].PackageLists[0]",
         },
         Case {
             what: "PostInstallScripts present",
@@ -892,10 +907,10 @@ fn cases() -> Vec<Case> {
             field: "output.image.format",
         },
         Case {
-            what: "packages present",
+            what: "packages removed",
             base: "hyperv-guest.yaml",
-            edit: Edit::Yaml(|d| yset(d, &["os", "packages"], "{install: [vim]}")),
-            field: "os.packages",
+            edit: Edit::Yaml(|d| yset(d, &["os", "packages"], "{install: [vim], remove: [nano]}")),
+            field: "os.packages.remove",
         },
         Case {
             what: "verity present",

@@ -61,6 +61,7 @@ fn config(dir: &Path) -> ImageConfig {
             destination: "/etc/motd.d/hello".into(),
             mode: Some(0o600),
         }],
+        packages: Default::default(),
     }
 }
 

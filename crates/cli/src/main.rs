@@ -326,8 +326,16 @@ struct BuildArgs {
     /// The root filesystem: a directory, or a tar archive (.tar, .tar.gz,
     /// .tar.xz, .tar.zst; owners, modes, links, devices and xattrs are
     /// taken as the archive records them).
+    #[arg(long, required_unless_present = "repos", conflicts_with = "repos")]
+    rootfs: Option<PathBuf>,
+    /// Install the configuration's packages (PackageLists, Packages,
+    /// KernelOptions; os.packages) from this repository instead of taking a
+    /// root filesystem: `DIR` or `DIR=PRIORITY`, as `imgconv rootfs`.
+    #[arg(long = "repo")]
+    repos: Vec<String>,
+    /// With --repo: leave out weak dependencies (Recommends).
     #[arg(long)]
-    rootfs: PathBuf,
+    no_recommends: bool,
     /// Output formats, comma separated. Default: the configuration's
     /// artifacts.
     #[arg(long, short = 't', value_delimiter = ',', value_parser = OutputFormatParser)]
@@ -705,10 +713,54 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
         bail!("refusing to write a disk image to a terminal; redirect standard output");
     }
     let options = format_options(&a.format)?;
-    let inputs = [a.config.as_path(), a.rootfs.as_path()];
+    let mut inputs = vec![a.config.as_path()];
+    inputs.extend(a.rootfs.as_deref());
     // Every output name is checked before the file systems are made.
     imgconv::check_outputs(&outputs, &inputs)?;
-    let rootfs = imgbuild::Rootfs::open(&a.rootfs)?;
+    let repos = open_repos(&a.repos)?;
+    let sources: Vec<pkgstage::resolve::Source<'_>> = repos
+        .iter()
+        .map(|(repo, priority)| pkgstage::resolve::Source {
+            repo,
+            priority: *priority,
+        })
+        .collect();
+    let plan;
+    let stamp_time = i64::try_from(options.stamp.unix_time()).unwrap_or(0);
+    let source: Box<dyn imgbuild::EntrySource + '_> = match &a.rootfs {
+        Some(path) => {
+            if !config.packages.install.is_empty() {
+                bail!(
+                    "{}: the configuration installs packages ({}); give --repo to install them, \
+                     or leave them out of a configuration for a prepared --rootfs",
+                    a.config.display(),
+                    config.packages.install.join(", ")
+                );
+            }
+            Box::new(imgbuild::Rootfs::open(path)?)
+        }
+        None => {
+            if config.packages.install.is_empty() {
+                bail!(
+                    "{}: --repo given but the configuration installs no packages \
+                     (PackageLists, Packages, KernelOptions; os.packages)",
+                    a.config.display()
+                );
+            }
+            let mut request = pkgstage::resolve::Request::new(config.packages.install.clone());
+            request.recommends = !a.no_recommends;
+            plan = pkgstage::resolve::resolve(&sources, &request)?;
+            Box::new(pkgstage::install::PackageSource::new(
+                &sources,
+                &plan,
+                pkgstage::install::InstallOptions {
+                    exclude_docs: config.packages.exclude_docs,
+                    time: stamp_time,
+                },
+            ))
+        }
+    };
+    let source_name = source.name().display().to_string();
     let mut build_options = imgbuild::BuildOptions {
         stamp: options.stamp.mixed_with("build"),
         ..Default::default()
@@ -724,12 +776,9 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
         indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
-    bar.set_message(format!(
-        "making the file systems from {}",
-        a.rootfs.display()
-    ));
+    bar.set_message(format!("making the file systems from {source_name}"));
     bar.enable_steady_tick(std::time::Duration::from_millis(150));
-    let built = imgbuild::build_disk(&config, &rootfs, &build_options);
+    let built = imgbuild::build_disk(&config, source.as_ref(), &build_options);
     bar.disable_steady_tick();
     bar.set_style(bar_style);
     let mut built = match built {
@@ -761,7 +810,7 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
     if a.json {
         let summary = serde_json::json!({
             "config": a.config,
-            "rootfs": a.rootfs,
+            "rootfs": source_name,
             "partitions": built.partitions,
             "kernel_cmdline": built.kernel_cmdline,
             "notes": built.notes,
@@ -816,16 +865,10 @@ fn read_install_list(path: &std::path::Path) -> Result<Vec<String>> {
         .collect())
 }
 
-fn run_rootfs(a: RootfsArgs) -> Result<ExitCode> {
-    let mut names = a.install.clone();
-    for list in &a.install_list {
-        names.extend(read_install_list(list)?);
-    }
-    if names.is_empty() {
-        bail!("nothing to install: name packages with --install or --install-list");
-    }
+/// The repositories `--repo DIR[=PRIORITY]` names, with their priorities.
+fn open_repos(specs: &[String]) -> Result<Vec<(pkgstage::Repository, i32)>> {
     let mut repos = Vec::new();
-    for spec in &a.repos {
+    for spec in specs {
         let (dir, priority) = match spec.rsplit_once('=') {
             Some((d, p)) => (
                 d,
@@ -836,6 +879,18 @@ fn run_rootfs(a: RootfsArgs) -> Result<ExitCode> {
         };
         repos.push((pkgstage::Repository::open(dir)?, priority));
     }
+    Ok(repos)
+}
+
+fn run_rootfs(a: RootfsArgs) -> Result<ExitCode> {
+    let mut names = a.install.clone();
+    for list in &a.install_list {
+        names.extend(read_install_list(list)?);
+    }
+    if names.is_empty() {
+        bail!("nothing to install: name packages with --install or --install-list");
+    }
+    let repos = open_repos(&a.repos)?;
     let sources: Vec<pkgstage::resolve::Source<'_>> = repos
         .iter()
         .map(|(repo, priority)| pkgstage::resolve::Source {

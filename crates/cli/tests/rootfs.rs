@@ -122,3 +122,72 @@ fn unmet_requirements_and_tampered_packages_are_named() {
         .to_string_lossy()
         .ends_with(".part")));
 }
+
+#[test]
+fn a_configuration_with_package_lists_builds_from_the_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    fs::create_dir_all(&repo).unwrap();
+    for spec in sample_specs() {
+        build_rpm(&repo, &spec);
+    }
+    createrepo(&repo);
+    fs::write(
+        dir.path().join("web.json"),
+        r#"{"packages": ["webclient"]}"#,
+    )
+    .unwrap();
+    let config = toolkit_config(dir.path(), "straight", "none", false, 65, "ext4", 200);
+    let text = fs::read_to_string(&config).unwrap().replace(
+        r#""Name": "Standard","#,
+        r#""Name": "Standard", "PackageLists": ["web.json"], "DisableRpmDocs": true,"#,
+    );
+    fs::write(&config, text).unwrap();
+    let out = dir.path().join("out");
+    let r = imgconv(&[
+        "build",
+        s(&config),
+        "--repo",
+        s(&repo),
+        "--to",
+        "raw,qcow2",
+        "--output-dir",
+        s(&out),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let data = fs::read(out.join("straight.raw")).unwrap();
+    let root = dir.path().join("root.img");
+    fs::write(&root, &data[65 << 20..]).unwrap();
+    let e2 = run("e2fsck", &["-fn", s(&root)]);
+    assert!(
+        e2.status.success(),
+        "{}",
+        String::from_utf8_lossy(&e2.stdout)
+    );
+    assert_eq!(
+        run_ok("debugfs", &["-R", "cat /usr/lib64/libfoo.so.1", s(&root)]).as_bytes(),
+        b"\x7fELF"
+    );
+    // %doc files are left out, as DisableRpmDocs asks.
+    let doc = run(
+        "debugfs",
+        &["-R", "stat /usr/share/doc/app/README", s(&root)],
+    );
+    assert!(String::from_utf8_lossy(&doc.stderr).contains("File not found"));
+
+    // A prepared rootfs with a configuration that installs packages: refused.
+    let tar = dir.path().join("r.tar");
+    testkit::rootfs::sample_tar(&tar);
+    let r = imgconv(&[
+        "build",
+        s(&config),
+        "--rootfs",
+        s(&tar),
+        "--to",
+        "raw",
+        "--output-dir",
+        s(&out),
+    ]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("give --repo"));
+}

@@ -286,9 +286,13 @@ pub fn build_rpm(dir: &Path, spec: &PackageSpec) -> PathBuf {
     .source_date(SOURCE_DATE)
     .using_config(rpm::BuildConfig::default().compression(rpm::CompressionType::None));
     for e in &spec.entries {
-        let options = FileOptions::new(e.path.clone())
+        let mut options = FileOptions::new(e.path.clone())
             .user(e.user.clone())
             .group(e.group.clone());
+        // Files under /usr/share/doc are %doc, as rpmbuild's %doc puts them.
+        if e.path.starts_with("/usr/share/doc/") {
+            options = options.is_doc();
+        }
         let (options, content) = match &e.kind {
             EntryKind::File(data) => (options.mode(FileMode::regular(e.mode)), data.clone()),
             EntryKind::Symlink(target) => (

@@ -54,9 +54,9 @@ fn syntax_error(source: &Path, e: &serde_yaml_ng::Error) -> Error {
     Error::config(source, field, format!("not valid YAML: {message}"))
 }
 
-/// Why package fields are refused.
-const PACKAGE_STAGE: &str = "not honoured until the package stage exists; build the root \
-                             file system with the packages and pass it instead";
+/// Why the package fields other than installing are refused.
+const PACKAGE_STAGE: &str = "not honoured: a disk made from scratch installs packages; it \
+                             removes and updates none";
 
 /// Image Customizer's GPT header allowance, and its backup-GPT allowance:
 /// 34 and 33 sectors, each rounded up to its 1 MiB alignment (disk.go).
@@ -128,6 +128,7 @@ fn config(source: &Path, doc: Field<'_>) -> Result<ImageConfig> {
         hostname: None,
         kernel_cmdline: String::new(),
         additional_files: Vec::new(),
+        packages: Default::default(),
     };
     let types = storage_section(&storage, &mut config, &mut origins)?;
     origins.hostname = "os.hostname".to_owned();
@@ -608,7 +609,32 @@ fn os_section(
     let files = o.get("additionalFiles");
     let bootloader = o.get("bootloader");
     let history = o.get("imageHistory");
-    o.refuse("packages", PACKAGE_STAGE)?;
+    if let Some(packages) = o.get("packages") {
+        let mut p = packages.obj()?;
+        if let Some(lists) = p.get("installLists") {
+            let dir = source.parent().unwrap_or(Path::new("."));
+            for item in lists.seq()? {
+                let file = dir.join(item.str()?);
+                let names = super::read_package_list(&file).map_err(|why| item.error(why))?;
+                config.packages.install.extend(names);
+            }
+        }
+        if let Some(names) = p.get("install") {
+            for item in names.seq()? {
+                config.packages.install.push(item.str()?.to_owned());
+            }
+        }
+        for key in [
+            "remove",
+            "removeLists",
+            "update",
+            "updateLists",
+            "updateExistingPackages",
+        ] {
+            p.refuse_unless_empty(key, PACKAGE_STAGE)?;
+        }
+        p.finish()?;
+    }
     o.refuse("selinux", "SELinux modes are not set by this build")?;
     o.refuse("additionalDirs", "copying directories is not supported yet")?;
     o.refuse("groups", "groups are not made by this build")?;

@@ -107,6 +107,28 @@ pub mod customizer;
 mod node;
 pub mod toolkit;
 
+/// Reads a package list file: `{"packages": [...]}` as the toolkit's
+/// `PackageLists` and Image Customizer's `installLists` hold (YAML for the
+/// latter, which a JSON object also is).
+pub(crate) fn read_package_list(
+    path: &std::path::Path,
+) -> std::result::Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let value: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let list = value
+        .get("packages")
+        .and_then(|p| p.as_sequence())
+        .ok_or_else(|| format!("{}: no packages list", path.display()))?;
+    list.iter()
+        .map(|p| {
+            p.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("{}: packages: {p:?} is not a name", path.display()))
+        })
+        .collect()
+}
+
 /// Bytes in a MiB, the unit of the toolkit's partition bounds.
 pub const MIB: u64 = 1 << 20;
 
@@ -134,6 +156,18 @@ pub struct ImageConfig {
     pub kernel_cmdline: String,
     /// Files copied into the image.
     pub additional_files: Vec<AdditionalFile>,
+    /// Packages to install, when the root filesystem is made from packages.
+    pub packages: Packages,
+}
+
+/// The packages a configuration installs (the toolkit's `PackageLists`,
+/// `Packages` and `KernelOptions`; Image Customizer's `os.packages`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Packages {
+    /// Package names or capabilities, in the order given.
+    pub install: Vec<String>,
+    /// Leave out files marked `%doc` (the toolkit's `DisableRpmDocs`).
+    pub exclude_docs: bool,
 }
 
 /// One image to make.

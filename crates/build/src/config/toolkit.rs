@@ -53,9 +53,9 @@ fn syntax_error(source: &Path, e: &serde_json::Error) -> Error {
     )
 }
 
-/// Why the package-stage fields are refused.
-const PACKAGE_STAGE: &str = "not honoured until the package stage exists; build the root \
-                             file system with the packages and pass it instead";
+/// Why the rpm database fields are refused.
+const PACKAGE_STAGE: &str = "not honoured: the package stage writes no rpm database and no \
+                             package cache, and keeps every locale";
 
 /// The toolkit's partition type names (`Type`) and their GUIDs
 /// (`toolkit/tools/imagegen/configuration/partitiontype.go`).
@@ -105,6 +105,7 @@ impl Reader<'_> {
             hostname: None,
             kernel_cmdline: String::new(),
             additional_files: Vec::new(),
+            packages: Default::default(),
         };
         self.system(&system, &mut config, &mut origins)?;
         config.validate(&origins)?;
@@ -193,15 +194,32 @@ impl Reader<'_> {
         let files = s.get("AdditionalFiles");
         let settings = s.get("PartitionSettings");
 
-        for key in ["PackageLists", "Packages", "KernelOptions"] {
-            s.refuse(key, PACKAGE_STAGE)?;
+        // Packages: lists in files beside the configuration, names, and
+        // the kernel to install.
+        if let Some(lists) = s.get("PackageLists") {
+            let dir = self.source.parent().unwrap_or(Path::new("."));
+            for item in lists.seq()? {
+                let file = dir.join(item.str()?);
+                let names = super::read_package_list(&file).map_err(|why| item.error(why))?;
+                config.packages.install.extend(names);
+            }
         }
-        for key in [
-            "RemoveRpmDb",
-            "PreserveTdnfCache",
-            "DisableRpmDocs",
-            "OverrideRpmLocales",
-        ] {
+        if let Some(names) = s.get("Packages") {
+            for item in names.seq()? {
+                config.packages.install.push(item.str()?.to_owned());
+            }
+        }
+        if let Some(kernel) = s.get("KernelOptions") {
+            let mut k = kernel.obj()?;
+            if let Some(name) = k.get("default") {
+                config.packages.install.push(name.str()?.to_owned());
+            }
+            k.finish()?;
+        }
+        if let Some(docs) = s.get("DisableRpmDocs") {
+            config.packages.exclude_docs = docs.bool()?;
+        }
+        for key in ["RemoveRpmDb", "PreserveTdnfCache", "OverrideRpmLocales"] {
             s.refuse_unless_empty(key, PACKAGE_STAGE)?;
         }
         for key in [

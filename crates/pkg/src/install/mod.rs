@@ -118,6 +118,77 @@ pub fn install(
     Ok(state.report)
 }
 
+/// Resolved packages as the entries of a root filesystem, for
+/// `imgbuild::build_disk`: the packages stream into the file systems
+/// without an archive or a directory between them.
+pub struct PackageSource<'a> {
+    /// The repositories.
+    pub sources: &'a [Source<'a>],
+    /// What to install, in order.
+    pub plan: &'a Resolution,
+    /// How.
+    pub options: InstallOptions,
+    /// What errors call the packages (the first repository).
+    pub name: std::path::PathBuf,
+    report: std::cell::RefCell<Option<InstallReport>>,
+}
+
+impl<'a> PackageSource<'a> {
+    /// The packages of `plan` from `sources`.
+    pub fn new(sources: &'a [Source<'a>], plan: &'a Resolution, options: InstallOptions) -> Self {
+        let name = sources
+            .first()
+            .map(|s| s.repo.root.clone())
+            .unwrap_or_else(|| "packages".into());
+        PackageSource {
+            sources,
+            plan,
+            options,
+            name,
+            report: std::cell::RefCell::new(None),
+        }
+    }
+
+    /// What the last walk installed.
+    pub fn report(&self) -> Option<InstallReport> {
+        self.report.borrow().clone()
+    }
+}
+
+impl imgbuild::EntrySource for PackageSource<'_> {
+    fn name(&self) -> &Path {
+        &self.name
+    }
+
+    fn walk(
+        &self,
+        visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> imgbuild::Result<()>,
+    ) -> imgbuild::Result<()> {
+        // An error of the build (a file system too small) is passed back
+        // as it was; one of the packages becomes a rootfs error naming them.
+        let mut build_error = None;
+        let result = install(self.sources, self.plan, &self.options, &mut |e, d| {
+            visit(e, d).map_err(|err| {
+                build_error = Some(err);
+                Error::Unresolved {
+                    problems: vec!["the build stopped".into()],
+                }
+            })
+        });
+        match result {
+            Ok(report) => {
+                *self.report.borrow_mut() = Some(report);
+                Ok(())
+            }
+            Err(e) => Err(build_error.unwrap_or_else(|| imgbuild::Error::Rootfs {
+                path: self.name.clone(),
+                member: None,
+                message: e.to_string(),
+            })),
+        }
+    }
+}
+
 struct State {
     users: HashMap<String, u32>,
     groups: HashMap<String, u32>,
