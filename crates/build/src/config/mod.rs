@@ -32,16 +32,20 @@
 //! | `SystemConfigs[0].KernelCommandLine.ExtraCommandLine` | [`ImageConfig::kernel_cmdline`] |
 //! | `SystemConfigs[0].AdditionalFiles` | [`ImageConfig::additional_files`]: source → a destination, `{Path, Permissions}`, or a list of those |
 //! | `SystemConfigs[0].Name`, `IsDefault` | read; they name and pick a configuration and change nothing in the image |
+//! | `SystemConfigs[0].PackageLists[]` | [`Packages::install`]: each file's `packages`, relative to the configuration's directory |
+//! | `SystemConfigs[0].Packages[]` | [`Packages::install`] |
+//! | `SystemConfigs[0].KernelOptions.default` | [`Packages::install`]: the kernel package |
+//! | `SystemConfigs[0].DisableRpmDocs` | [`Packages::exclude_docs`] |
 //!
 //! Refused whenever present: `TargetDisk`, `RawBinaries`, a partition's
-//! `Artifacts`, `PackageLists`, `Packages`, `KernelOptions`, `PackageRepos`
-//! (not honoured until the package stage exists), `PreInstallScripts`,
+//! `Artifacts`, `PackageRepos` (repositories come from the command line),
+//! `PreInstallScripts`,
 //! `PostInstallScripts`, `FinalizeImageScripts`, `Users`, `Groups`,
 //! `Networks`, `Encryption`, `EnableGrubMkconfig`, `ReadOnlyVerityRoot`, the
 //! `dmroot` flag, `FsType` `xfs` and `linux-swap`, an artifact's
 //! `Compression`. Refused unless they ask for nothing (`false`, empty):
 //! `IsKickStartBoot`, `IsIsoInstall`, `EnableSystemdFirstboot`,
-//! `EnableHidepid`, `RemoveRpmDb`, `PreserveTdnfCache`, `DisableRpmDocs`,
+//! `EnableHidepid`, `RemoveRpmDb`, `PreserveTdnfCache`,
 //! `OverrideRpmLocales`, a partition setting's `RemoveDocs`,
 //! `OverlayBaseImage`, `RdiffBaseImage`, and `KernelCommandLine`'s
 //! `SELinux`, `SELinuxPolicy`, `CGroup`, `ImaPolicy`, `EnableFIPS`.
@@ -68,12 +72,13 @@
 //! | `previewFeatures: [create]` | read: it only unlocks Image Customizer's subcommand for new disks |
 //! | `output.image.format` | [`Artifact::format`]: `vhd` (dynamic), `vhd-fixed`, `vhdx`, `qcow2`, `raw` |
 //! | `output.image.path` | [`Artifact::name`]: the file's stem (the configuration's stem when absent); the directory is the command line's |
+//! | `os.packages.install[]`, `os.packages.installLists[]` | [`Packages::install`] (list files relative to the configuration's directory) |
 //!
 //! Refused: `input`, `iso`, `pxe`, `scripts`, `baseConfigs`, other preview
 //! features, `storage.verity`, `storage.resetPartitionsUuidsType`,
 //! `storage.reinitializeVerity`, `btrfs`, `xfs`, partition types `usr`,
-//! `root-verity`, `usr-verity`, `swap`, `os.packages` (not honoured until
-//! the package stage exists), `os.selinux`, `os.additionalDirs`,
+//! `root-verity`, `usr-verity`, `swap`, `os.packages`' `remove`, `update`
+//! and their lists (a disk made from scratch installs only), `os.selinux`, `os.additionalDirs`,
 //! `os.groups`, `os.users`, `os.services`, `os.modules`, `os.overlays`,
 //! `os.uki`, `output.artifacts`, `output.selinuxPolicyPath`,
 //! `output.image.cosi`, and the output formats `iso`, `pxe-dir`, `pxe-tar`,

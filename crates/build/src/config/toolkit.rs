@@ -235,7 +235,10 @@ impl Reader<'_> {
             "Networks",
             "network configuration is not written by this build",
         )?;
-        s.refuse("PackageRepos", PACKAGE_STAGE)?;
+        s.refuse(
+            "PackageRepos",
+            "repositories come from the command line (imgconv build --repo)",
+        )?;
         s.refuse(
             "Encryption",
             "encrypted root file systems are not supported",
