@@ -464,7 +464,7 @@ pub fn build_disk(
         }
     }
     for (i, part) in parts.iter().enumerate() {
-        if matches!(part.fs, Some(FsType::Ext2 | FsType::Ext3 | FsType::Ext4)) {
+        if is_ext(part.fs) {
             fs_uuids[i] = Some(part.fs_uuid.to_string());
         }
     }
@@ -472,10 +472,7 @@ pub fn build_disk(
     let (pi, rel) = router
         .route("etc/fstab")
         .ok_or_else(|| Error::Layout("/etc/fstab: no partition is mounted at /".into()))?;
-    if !matches!(
-        parts[pi].fs,
-        Some(FsType::Ext2 | FsType::Ext3 | FsType::Ext4)
-    ) {
+    if !is_ext(parts[pi].fs) {
         return Err(Error::Layout(format!(
             "/etc/fstab would be on {}, which is not an ext file system",
             parts[pi].what
@@ -524,7 +521,7 @@ pub fn build_disk(
     }
 
     for (i, part) in parts.iter_mut().enumerate() {
-        if matches!(part.fs, Some(FsType::Ext2 | FsType::Ext3 | FsType::Ext4)) {
+        if is_ext(part.fs) {
             start(part, None, stamp, work)?;
             if let Maker::Ext(maker) = std::mem::replace(&mut part.maker, Maker::Pending) {
                 images[i] = Some(Box::new(maker.finish()?));
@@ -895,16 +892,8 @@ fn ensure_dirs(
     work: &Path,
     time: i64,
 ) -> Result<()> {
-    let mut missing = Vec::new();
-    let mut at = rel;
-    while let Some((parent, _)) = at.rsplit_once('/') {
-        if part.dirs.contains(parent) {
-            break;
-        }
-        missing.push(parent.to_string());
-        at = parent;
-    }
-    for dir in missing.into_iter().rev() {
+    let missing = crate::rootfs::missing_parents(rel, |d| part.dirs.contains(d));
+    for dir in missing {
         let entry = Entry {
             path: dir.clone(),
             kind: EntryKind::Dir,
@@ -940,6 +929,11 @@ fn file_entry(path: &str, bytes: Vec<u8>, mode: u32, time: i64) -> (String, Entr
     (path.to_string(), entry, bytes)
 }
 
+/// Whether a partition gets an ext file system.
+fn is_ext(fs: Option<FsType>) -> bool {
+    matches!(fs, Some(FsType::Ext2 | FsType::Ext3 | FsType::Ext4))
+}
+
 fn fs_name(fs: FsType) -> &'static str {
     match fs {
         FsType::Vfat | FsType::Fat16 | FsType::Fat32 => "vfat",
@@ -967,10 +961,7 @@ fn boot_dir(router: &Router, parts: &[Part]) -> Result<(usize, String)> {
     let (pi, rel) = router
         .route("boot/x")
         .ok_or_else(|| Error::Layout("/boot: no partition is mounted at /".into()))?;
-    if !matches!(
-        parts[pi].fs,
-        Some(FsType::Ext2 | FsType::Ext3 | FsType::Ext4)
-    ) {
+    if !is_ext(parts[pi].fs) {
         return Err(Error::Layout(format!(
             "/boot is on {}; GRUB is installed to read it from an ext file system",
             parts[pi].what

@@ -156,6 +156,22 @@ fn rootfs_error(path: &Path, member: Option<&str>, message: impl Into<String>) -
     }
 }
 
+/// The parent directories of `rel` that `present` says are not there yet,
+/// outermost first: what a stream must make before `rel` can be written.
+pub fn missing_parents(rel: &str, present: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut missing = Vec::new();
+    let mut at = rel;
+    while let Some((parent, _)) = at.rsplit_once('/') {
+        if present(parent) {
+            break;
+        }
+        missing.push(parent.to_string());
+        at = parent;
+    }
+    missing.reverse();
+    missing
+}
+
 /// A member's path made relative to the root: `./` and `/`-repeats removed;
 /// absolute paths, `..` components and NULs refused.
 pub fn normalize(raw: &[u8]) -> std::result::Result<String, String> {

@@ -641,21 +641,26 @@ fn run_convert(a: ConvertArgs) -> Result<ExitCode> {
     if a.json {
         note!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        for o in &report.outputs {
-            if let Some(p) = &o.path {
-                note!(
-                    "wrote {} ({}, {} bytes)",
-                    p.display(),
-                    o.format.name(),
-                    o.bytes
-                );
-            }
-            if let Some(note) = &o.note {
-                note!("note: {}: {note}", o.format.name());
-            }
-        }
+        print_outputs(&report);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line per output written, and what each output's writer noted.
+fn print_outputs(report: &imgconv::ConvertReport) {
+    for o in &report.outputs {
+        if let Some(p) = &o.path {
+            note!(
+                "wrote {} ({}, {} bytes)",
+                p.display(),
+                o.format.name(),
+                o.bytes
+            );
+        }
+        if let Some(note) = &o.note {
+            note!("note: {}: {note}", o.format.name());
+        }
+    }
 }
 
 fn run_build(a: BuildArgs) -> Result<ExitCode> {
@@ -821,48 +826,9 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
         for n in &built.notes {
             note!("note: {n}");
         }
-        for o in &report.outputs {
-            if let Some(p) = &o.path {
-                note!(
-                    "wrote {} ({}, {} bytes)",
-                    p.display(),
-                    o.format.name(),
-                    o.bytes
-                );
-            }
-            if let Some(note) = &o.note {
-                note!("note: {}: {note}", o.format.name());
-            }
-        }
+        print_outputs(&report);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The package names a list file gives.
-fn read_install_list(path: &std::path::Path) -> Result<Vec<String>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    if text.trim_start().starts_with('{') {
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a package list", path.display()))?;
-        let Some(list) = v.get("packages").and_then(|p| p.as_array()) else {
-            bail!("{}: no \"packages\" array", path.display());
-        };
-        return list
-            .iter()
-            .map(|p| {
-                p.as_str()
-                    .map(str::to_owned)
-                    .with_context(|| format!("{}: packages: {p} is not a name", path.display()))
-            })
-            .collect();
-    }
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_owned)
-        .collect())
 }
 
 /// The repositories `--repo DIR[=PRIORITY]` names, with their priorities.
@@ -885,7 +851,7 @@ fn open_repos(specs: &[String]) -> Result<Vec<(pkgstage::Repository, i32)>> {
 fn run_rootfs(a: RootfsArgs) -> Result<ExitCode> {
     let mut names = a.install.clone();
     for list in &a.install_list {
-        names.extend(read_install_list(list)?);
+        names.extend(imgbuild::config::read_package_list(list).map_err(anyhow::Error::msg)?);
     }
     if names.is_empty() {
         bail!("nothing to install: name packages with --install or --install-list");

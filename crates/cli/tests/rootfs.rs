@@ -7,18 +7,14 @@ mod common;
 use std::fs;
 
 use common::{imgconv, s, toolkit_config};
-use testkit::rpms::{build_rpm, createrepo, sample_specs};
+use testkit::rpms::sample_repo;
 use testkit::{run, run_ok};
 
 #[test]
 fn packages_become_an_archive_and_the_archive_a_disk() {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
-    fs::create_dir_all(&repo).unwrap();
-    for spec in sample_specs() {
-        build_rpm(&repo, &spec);
-    }
-    createrepo(&repo);
+    sample_repo(&repo);
     let list = dir.path().join("packages.json");
     fs::write(&list, r#"{"packages": ["webclient"]}"#).unwrap();
     let archive = dir.path().join("rootfs.tar.zst");
@@ -76,12 +72,7 @@ fn packages_become_an_archive_and_the_archive_a_disk() {
 fn unmet_requirements_and_tampered_packages_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
-    fs::create_dir_all(&repo).unwrap();
-    let mut paths = Vec::new();
-    for spec in sample_specs() {
-        paths.push((spec.name.clone(), build_rpm(&repo, &spec)));
-    }
-    createrepo(&repo);
+    let paths = sample_repo(&repo);
     let out = dir.path().join("never.tar");
     let r = imgconv(&[
         "rootfs",
@@ -127,11 +118,7 @@ fn unmet_requirements_and_tampered_packages_are_named() {
 fn a_configuration_with_package_lists_builds_from_the_repository() {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
-    fs::create_dir_all(&repo).unwrap();
-    for spec in sample_specs() {
-        build_rpm(&repo, &spec);
-    }
-    createrepo(&repo);
+    sample_repo(&repo);
     fs::write(
         dir.path().join("web.json"),
         r#"{"packages": ["webclient"]}"#,

@@ -12,7 +12,7 @@ use imgbuild::TarWriter;
 use pkgstage::install::{install, InstallOptions};
 use pkgstage::resolve::{resolve, Request, Source};
 use pkgstage::Repository;
-use testkit::rpms::{build_rpm, createrepo, sample_specs};
+use testkit::rpms::sample_repo;
 use testkit::run_ok;
 
 /// Every path under `root` with its type, mode, owner, link target or
@@ -51,12 +51,7 @@ fn tree(root: &Path) -> BTreeMap<String, String> {
 fn the_tree_rpm_makes_from_the_same_packages() {
     let dir = tempfile::tempdir().unwrap();
     let repo_dir = dir.path().join("repo");
-    fs::create_dir_all(&repo_dir).unwrap();
-    let mut rpms = Vec::new();
-    for spec in sample_specs() {
-        rpms.push(build_rpm(&repo_dir, &spec));
-    }
-    createrepo(&repo_dir);
+    sample_repo(&repo_dir);
     let repo = Repository::open(&repo_dir).unwrap();
     let sources = [Source {
         repo: &repo,

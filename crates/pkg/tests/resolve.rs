@@ -11,10 +11,7 @@ use pkgstage::{Error, Repository};
 use testkit::rpms::{build_rpm, createrepo, sample_specs};
 
 fn sample_repo(dir: &Path) -> Repository {
-    for spec in sample_specs() {
-        build_rpm(dir, &spec);
-    }
-    createrepo(dir);
+    testkit::rpms::sample_repo(dir);
     Repository::open(dir).unwrap()
 }
 

@@ -503,3 +503,15 @@ pub fn sample_specs() -> Vec<PackageSpec> {
             .requires("app = 2.0-1"),
     ]
 }
+
+/// The sample packages ([`sample_specs`]) built into `dir` and indexed by
+/// `createrepo_c`; returns each package's name and file.
+pub fn sample_repo(dir: &Path) -> Vec<(String, PathBuf)> {
+    std::fs::create_dir_all(dir).unwrap();
+    let built = sample_specs()
+        .iter()
+        .map(|spec| (spec.name.clone(), build_rpm(dir, spec)))
+        .collect();
+    createrepo(dir);
+    built
+}

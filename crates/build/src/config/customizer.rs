@@ -612,12 +612,10 @@ fn os_section(
     if let Some(packages) = o.get("packages") {
         let mut p = packages.obj()?;
         if let Some(lists) = p.get("installLists") {
-            let dir = source.parent().unwrap_or(Path::new("."));
-            for item in lists.seq()? {
-                let file = dir.join(item.str()?);
-                let names = super::read_package_list(&file).map_err(|why| item.error(why))?;
-                config.packages.install.extend(names);
-            }
+            config
+                .packages
+                .install
+                .extend(super::package_lists(source, &lists)?);
         }
         if let Some(names) = p.get("install") {
             for item in names.seq()? {

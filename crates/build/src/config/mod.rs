@@ -113,12 +113,23 @@ mod node;
 pub mod toolkit;
 
 /// Reads a package list file: `{"packages": [...]}` as the toolkit's
-/// `PackageLists` and Image Customizer's `installLists` hold (YAML for the
-/// latter, which a JSON object also is).
-pub(crate) fn read_package_list(
-    path: &std::path::Path,
-) -> std::result::Result<Vec<String>, String> {
+/// `PackageLists` hold it, the same in YAML (Image Customizer's
+/// `installLists`), or one name per line (`#` starts a comment).
+pub fn read_package_list(path: &std::path::Path) -> std::result::Result<Vec<String>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let structured = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .is_some_and(|l| l.starts_with('{') || l.starts_with("packages:"));
+    if !structured {
+        return Ok(text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect());
+    }
     let value: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let list = value
@@ -132,6 +143,21 @@ pub(crate) fn read_package_list(
                 .ok_or_else(|| format!("{}: packages: {p:?} is not a name", path.display()))
         })
         .collect()
+}
+
+/// The names every package list file of `lists` (paths relative to the
+/// configuration's directory) gives, each error at its entry.
+pub(crate) fn package_lists(
+    source: &std::path::Path,
+    lists: &node::Field<'_>,
+) -> Result<Vec<String>> {
+    let dir = source.parent().unwrap_or(std::path::Path::new("."));
+    let mut names = Vec::new();
+    for item in lists.seq()? {
+        let file = dir.join(item.str()?);
+        names.extend(read_package_list(&file).map_err(|why| item.error(why))?);
+    }
+    Ok(names)
 }
 
 /// Bytes in a MiB, the unit of the toolkit's partition bounds.

@@ -197,12 +197,8 @@ impl Reader<'_> {
         // Packages: lists in files beside the configuration, names, and
         // the kernel to install.
         if let Some(lists) = s.get("PackageLists") {
-            let dir = self.source.parent().unwrap_or(Path::new("."));
-            for item in lists.seq()? {
-                let file = dir.join(item.str()?);
-                let names = super::read_package_list(&file).map_err(|why| item.error(why))?;
-                config.packages.install.extend(names);
-            }
+            let names = super::package_lists(self.source, &lists)?;
+            config.packages.install.extend(names);
         }
         if let Some(names) = s.get("Packages") {
             for item in names.seq()? {

@@ -415,16 +415,8 @@ impl State {
         rel: &str,
         visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
     ) -> Result<()> {
-        let mut missing = Vec::new();
-        let mut at = rel;
-        while let Some((parent, _)) = at.rsplit_once('/') {
-            if self.dirs.contains(parent) {
-                break;
-            }
-            missing.push(parent.to_string());
-            at = parent;
-        }
-        for dir in missing.into_iter().rev() {
+        let missing = imgbuild::rootfs::missing_parents(rel, |d| self.dirs.contains(d));
+        for dir in missing {
             self.dirs.insert(dir.clone());
             let entry = Entry {
                 path: dir,
