@@ -37,6 +37,9 @@ pub(crate) const TEST_TOOLS: &[&str] = &[
     "createrepo_c",
     "rpm",
     "dnf",
+    "skopeo",
+    "umoci",
+    "podman",
 ];
 
 /// `mke2fs -d` reading a tar archive: e2fsprogs 1.47.1 or later (Debian has
@@ -69,6 +72,9 @@ fn package(tool: &str) -> &'static str {
         "createrepo_c" => "createrepo-c",
         "rpm" => "rpm",
         "dnf" => "dnf",
+        "skopeo" => "skopeo",
+        "umoci" => "umoci",
+        "podman" => "podman",
         _ => "",
     }
 }

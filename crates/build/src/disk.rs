@@ -115,12 +115,32 @@ struct Part {
     mount: Option<String>,
 }
 
+impl Part {
+    /// `rel` with its parents' symbolic links followed, within the partition.
+    fn resolve(&self, rel: &str) -> Result<String> {
+        resolve_parents(
+            &self.symlinks,
+            self.mount.as_deref().unwrap_or(""),
+            &self.what,
+            rel,
+        )
+    }
+}
+
 /// Builds the disk `config` describes from `rootfs`.
 pub fn build_disk(
     config: &ImageConfig,
     rootfs: &dyn EntrySource,
     options: &BuildOptions,
 ) -> Result<BuiltDisk> {
+    if !config.has_disk() {
+        return Err(Error::config(
+            &config.source,
+            "Disks[0].Partitions",
+            "the configuration describes no disk (no partitions); it makes only the root file \
+             system's artifacts (tar, tar.gz, tar.zst, oci, oci-archive, docker-archive)",
+        ));
+    }
     let stamp = &options.stamp;
     let gpt = layout(config, stamp)?;
     let router = Router::new(config)?;
@@ -147,46 +167,17 @@ pub fn build_disk(
     let time = i64::try_from(stamp.unix_time()).unwrap_or(i64::MAX);
 
     // What the build writes itself replaces what the rootfs has.
-    let mut generated: Vec<(String, Entry, Vec<u8>)> = Vec::new();
-    if let Some(host) = &config.hostname {
-        generated.push(file_entry(
-            "etc/hostname",
-            format!("{host}\n").into_bytes(),
-            0o644,
-            time,
+    let generated = generated_files(config, time)?;
+    if let Some(i) = generated.iter().position(|g| g.0 == "etc/fstab") {
+        let field = format!(
+            "additional file {}",
+            i + usize::from(config.hostname.is_none())
+        );
+        return Err(Error::config(
+            &config.source,
+            &field,
+            "the build writes /etc/fstab from the mount settings; it cannot also be an additional file",
         ));
-    }
-    for (i, f) in config.additional_files.iter().enumerate() {
-        let field = format!("additional file {}", i + 1);
-        let path = crate::rootfs::normalize(f.destination.trim_start_matches('/').as_bytes())
-            .map_err(|why| {
-                Error::config(
-                    &config.source,
-                    &field,
-                    format!("destination {:?}: {why}", f.destination),
-                )
-            })?;
-        let bytes = match &f.source {
-            FileSource::Content(s) => s.clone().into_bytes(),
-            FileSource::Path(p) => {
-                let full = config
-                    .source
-                    .parent()
-                    .map(|d| d.join(p))
-                    .unwrap_or_else(|| p.clone());
-                std::fs::read(&full).map_err(|e| {
-                    Error::config(&config.source, &field, format!("{}: {e}", full.display()))
-                })?
-            }
-        };
-        if path == "etc/fstab" {
-            return Err(Error::config(
-                &config.source,
-                &field,
-                "the build writes /etc/fstab from the mount settings; it cannot also be an additional file",
-            ));
-        }
-        generated.push(file_entry(&path, bytes, f.mode.unwrap_or(0o644), time));
     }
     let mut skip: HashSet<String> = generated.iter().map(|g| g.0.clone()).collect();
     skip.insert("etc/fstab".into());
@@ -504,7 +495,7 @@ pub fn build_disk(
         if tp != pi {
             return Err(cross());
         }
-        let trel = resolve_parents(&parts[pi], &trel)?;
+        let trel = parts[pi].resolve(&trel)?;
         let entry = Entry {
             kind: EntryKind::HardLink { target: trel },
             ..link.clone()
@@ -827,34 +818,38 @@ fn add_generated(
     work: &Path,
     time: i64,
 ) -> Result<()> {
-    let resolved = resolve_parents(part, rel)?;
+    let resolved = part.resolve(rel)?;
     add(part, &resolved, entry, data, stamp, work, time)
 }
 
-/// `rel` with every parent that is a symbolic link replaced by what it
-/// points at (at most 40 links, as the kernel follows).
-fn resolve_parents(part: &Part, rel: &str) -> Result<String> {
+/// `rel` with every parent that is a symbolic link (in `symlinks`, by path
+/// relative to the root of `what`, a tree mounted at `mount`) replaced by
+/// what it points at (at most 40 links, as the kernel follows).
+pub(crate) fn resolve_parents(
+    symlinks: &HashMap<String, String>,
+    mount: &str,
+    what: &str,
+    rel: &str,
+) -> Result<String> {
     let mut parts: Vec<String> = rel.split('/').map(str::to_string).collect();
     let mut followed = 0;
     let mut i = 0;
     while i + 1 < parts.len() {
         let prefix = parts[..=i].join("/");
-        let Some(target) = part.symlinks.get(&prefix) else {
+        let Some(target) = symlinks.get(&prefix) else {
             i += 1;
             continue;
         };
         followed += 1;
         let refuse = |why: &str| {
             Error::Layout(format!(
-                "{}: /{rel} is below the symbolic link {prefix} -> {target}, which {why}",
-                part.what
+                "{what}: /{rel} is below the symbolic link {prefix} -> {target}, which {why}"
             ))
         };
         if followed > 40 {
             return Err(refuse("leads round in circles"));
         }
         let base: Vec<String> = if let Some(abs) = target.strip_prefix('/') {
-            let mount = part.mount.as_deref().unwrap_or("");
             let inside = under(abs.trim_end_matches('/'), mount)
                 .ok_or_else(|| refuse("points out of this partition"))?;
             inside
@@ -912,6 +907,49 @@ fn ensure_dirs(
         }
     }
     Ok(())
+}
+
+/// The files the build writes itself from `config` (the host name and the
+/// additional files), as (path, entry, bytes); they replace the tree's own.
+pub(crate) fn generated_files(
+    config: &ImageConfig,
+    time: i64,
+) -> Result<Vec<(String, Entry, Vec<u8>)>> {
+    let mut generated: Vec<(String, Entry, Vec<u8>)> = Vec::new();
+    if let Some(host) = &config.hostname {
+        generated.push(file_entry(
+            "etc/hostname",
+            format!("{host}\n").into_bytes(),
+            0o644,
+            time,
+        ));
+    }
+    for (i, f) in config.additional_files.iter().enumerate() {
+        let field = format!("additional file {}", i + 1);
+        let path = crate::rootfs::normalize(f.destination.trim_start_matches('/').as_bytes())
+            .map_err(|why| {
+                Error::config(
+                    &config.source,
+                    &field,
+                    format!("destination {:?}: {why}", f.destination),
+                )
+            })?;
+        let bytes = match &f.source {
+            FileSource::Content(s) => s.clone().into_bytes(),
+            FileSource::Path(p) => {
+                let full = config
+                    .source
+                    .parent()
+                    .map(|d| d.join(p))
+                    .unwrap_or_else(|| p.clone());
+                std::fs::read(&full).map_err(|e| {
+                    Error::config(&config.source, &field, format!("{}: {e}", full.display()))
+                })?
+            }
+        };
+        generated.push(file_entry(&path, bytes, f.mode.unwrap_or(0o644), time));
+    }
+    Ok(generated)
 }
 
 fn file_entry(path: &str, bytes: Vec<u8>, mode: u32, time: i64) -> (String, Entry, Vec<u8>) {

@@ -33,6 +33,7 @@ mod error;
 pub mod ext;
 pub mod rootfs;
 mod tarout;
+mod tree;
 mod vfat;
 
 pub use config::{
@@ -43,3 +44,4 @@ pub use disk::{build_disk, BuildOptions, BuiltDisk, BuiltPartition};
 pub use error::{Error, Result};
 pub use rootfs::{EntrySource, Rootfs};
 pub use tarout::TarWriter;
+pub use tree::{write_tree, TreeOptions, TreeTarget, WrittenTree};

@@ -336,10 +336,11 @@ struct BuildArgs {
     /// With --repo: leave out weak dependencies (Recommends).
     #[arg(long)]
     no_recommends: bool,
-    /// Output formats, comma separated. Default: the configuration's
-    /// artifacts.
-    #[arg(long, short = 't', value_delimiter = ',', value_parser = OutputFormatParser)]
-    to: Vec<OutputFormat>,
+    /// Output formats, comma separated: disk formats, and the root file
+    /// system's own (tar archives, container images). Default: the
+    /// configuration's artifacts.
+    #[arg(long, short = 't', value_delimiter = ',', value_parser = BuildFormatParser)]
+    to: Vec<BuildFormat>,
     /// Output path (one format only); `-` writes to standard output.
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
@@ -353,9 +354,185 @@ struct BuildArgs {
     work_dir: Option<PathBuf>,
     #[command(flatten)]
     format: FormatArgs,
+    #[command(flatten)]
+    container: ContainerArgs,
     /// Print a JSON summary of what was built and written.
     #[arg(long)]
     json: bool,
+}
+
+/// How a container image (oci, oci-archive, docker-archive) is described.
+#[derive(Args)]
+struct ContainerArgs {
+    /// Container image: the name it is tagged with, NAME[:TAG] (default:
+    /// the artifact's name, tag latest).
+    #[arg(long)]
+    tag: Option<String>,
+    /// Container image: a label, KEY=VALUE (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+    /// Container image: an environment variable, KEY=VALUE (repeatable;
+    /// PATH has the usual default).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Container image: the entrypoint, as a JSON array
+    /// (`["/bin/sh","-c"]`) or words separated by spaces.
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Container image: the default command (arguments to the entrypoint),
+    /// as a JSON array or words separated by spaces.
+    #[arg(long)]
+    cmd: Option<String>,
+    /// Container image: the working directory.
+    #[arg(long)]
+    workdir: Option<String>,
+    /// Container image: the user the command runs as (USER[:GROUP]).
+    #[arg(long)]
+    user: Option<String>,
+    /// Container image: its architecture as OCI names it (amd64, arm64;
+    /// default: this machine's).
+    #[arg(long)]
+    arch: Option<String>,
+    /// Container image: layer compression, gzip (default) or zstd; a
+    /// docker archive's layers are never compressed.
+    #[arg(long, value_name = "ALGO")]
+    layer_compression: Option<String>,
+}
+
+impl ContainerArgs {
+    /// The image options these flags give, for an image named after
+    /// `stem` made at `time`.
+    fn image_options(&self, stem: &str, time: u64) -> Result<container::ImageOptions> {
+        let mut config = container::ContainerConfig {
+            created: i64::try_from(time).unwrap_or(0),
+            architecture: self.arch.clone().unwrap_or_else(|| {
+                match std::env::consts::ARCH {
+                    "x86_64" => "amd64",
+                    "aarch64" => "arm64",
+                    "x86" => "386",
+                    "powerpc64" => "ppc64le",
+                    other => other,
+                }
+                .to_string()
+            }),
+            created_by: format!("imgconv build {}", env!("CARGO_PKG_VERSION")),
+            ..Default::default()
+        };
+        for e in &self.env {
+            let Some((key, _)) = e.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+                bail!("--env {e:?}: expected KEY=VALUE");
+            };
+            config
+                .env
+                .retain(|old| old.split_once('=').map(|(k, _)| k) != Some(key));
+            config.env.push(e.clone());
+        }
+        for l in &self.labels {
+            let Some((key, value)) = l.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+                bail!("--label {l:?}: expected KEY=VALUE");
+            };
+            config.labels.insert(key.to_string(), value.to_string());
+        }
+        config.entrypoint = self
+            .entrypoint
+            .as_deref()
+            .map(|e| command_words("--entrypoint", e))
+            .transpose()?;
+        config.cmd = self
+            .cmd
+            .as_deref()
+            .map(|c| command_words("--cmd", c))
+            .transpose()?;
+        config.working_dir = self.workdir.clone();
+        config.user = self.user.clone();
+        let compression = match self.layer_compression.as_deref() {
+            None | Some("gzip") => container::Compression::GZIP,
+            Some("zstd") => container::Compression::ZSTD,
+            Some(other) => bail!("--layer-compression {other:?}: expected gzip or zstd"),
+        };
+        let tag = match &self.tag {
+            Some(t) => t.clone(),
+            None => stem.to_ascii_lowercase(),
+        };
+        Ok(container::ImageOptions {
+            layout: None,
+            compression,
+            config,
+            reference: Some(container::Reference::parse(&tag)?),
+        })
+    }
+}
+
+/// A command given as a JSON array of strings, or as words separated by
+/// white space.
+fn command_words(flag: &str, text: &str) -> Result<Vec<String>> {
+    if text.trim_start().starts_with('[') {
+        serde_json::from_str(text)
+            .with_context(|| format!("{flag} {text:?}: not a JSON array of strings"))
+    } else {
+        Ok(text.split_whitespace().map(str::to_string).collect())
+    }
+}
+
+/// A format `imgconv build` writes: a disk image, or one made from the
+/// root file system itself.
+#[derive(Clone, Copy, Debug)]
+enum BuildFormat {
+    Disk(OutputFormat),
+    Tree(&'static container::TreeFormat),
+}
+
+impl BuildFormat {
+    fn parse(name: &str) -> Result<BuildFormat> {
+        if let Some(t) = container::tree_format(name.trim()) {
+            return Ok(BuildFormat::Tree(t));
+        }
+        Ok(BuildFormat::Disk(OutputFormat::parse(name)?))
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            BuildFormat::Disk(f) => f.extension(),
+            BuildFormat::Tree(t) => t.extension,
+        }
+    }
+}
+
+/// Parses `imgconv build --to` names: every disk writer's and the tree
+/// formats'.
+#[derive(Clone)]
+struct BuildFormatParser;
+
+impl clap::builder::TypedValueParser for BuildFormatParser {
+    type Value = BuildFormat;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<BuildFormat, clap::Error> {
+        let value = value
+            .to_str()
+            .map_or(value, |s| std::ffi::OsStr::new(s.trim()));
+        let names =
+            clap::builder::PossibleValuesParser::new(self.possible_values().into_iter().flatten());
+        let name = names.parse_ref(cmd, arg, value)?;
+        BuildFormat::parse(&name)
+            .map_err(|e| clap::Error::raw(clap::error::ErrorKind::InvalidValue, e))
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        let disks = OutputFormatParser.possible_values().into_iter().flatten();
+        let trees = container::TREE_FORMATS.iter().map(|f| {
+            clap::builder::PossibleValue::new(f.name)
+                .aliases(f.aliases.iter().copied())
+                .help(format!("{} (.{})", f.description, f.extension))
+        });
+        Some(Box::new(disks.chain(trees)))
+    }
 }
 
 #[derive(Args)]
@@ -676,7 +853,7 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
         })
         .unwrap_or_else(|| "disk".into());
     // (format, name stem) of each output.
-    let wanted: Vec<(OutputFormat, String)> = if a.to.is_empty() {
+    let wanted: Vec<(BuildFormat, String)> = if a.to.is_empty() {
         if config.artifacts.is_empty() {
             bail!(
                 "{}: no artifacts are configured; name the formats with --to",
@@ -686,7 +863,7 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
         config
             .artifacts
             .iter()
-            .map(|art| Ok((OutputFormat::parse(&art.format)?, art.name.clone())))
+            .map(|art| Ok((BuildFormat::parse(&art.format)?, art.name.clone())))
             .collect::<Result<_>>()?
     } else {
         a.to.iter().map(|&f| (f, stem.clone())).collect()
@@ -698,30 +875,52 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
         );
     }
     let dir = a.output_dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    let outputs: Vec<OutputSpec> = wanted
-        .iter()
-        .map(|(format, name)| {
-            let target = match &a.output {
-                Some(p) if p.as_os_str() == "-" => OutputTarget::Stdout,
-                Some(p) => OutputTarget::Path(p.clone()),
-                None => OutputTarget::Path(dir.join(format!("{name}.{}", format.extension()))),
-            };
-            OutputSpec {
-                format: *format,
-                target,
-            }
-        })
-        .collect();
-    if outputs.iter().any(|o| o.target == OutputTarget::Stdout)
+    let mut outputs: Vec<OutputSpec> = Vec::new();
+    let mut trees: Vec<(&'static container::TreeFormat, OutputTarget)> = Vec::new();
+    for (format, name) in &wanted {
+        let target = match &a.output {
+            Some(p) if p.as_os_str() == "-" => OutputTarget::Stdout,
+            Some(p) => OutputTarget::Path(p.clone()),
+            None => OutputTarget::Path(dir.join(format!("{name}.{}", format.extension()))),
+        };
+        match *format {
+            BuildFormat::Disk(format) => outputs.push(OutputSpec { format, target }),
+            BuildFormat::Tree(format) => trees.push((format, target)),
+        }
+    }
+    if !outputs.is_empty() && !config.has_disk() {
+        bail!(
+            "{}: the configuration describes no disk (no partitions), so it cannot make {}; \
+             its root file system can be written as {}",
+            a.config.display(),
+            outputs[0].format.name(),
+            container::TREE_FORMATS
+                .iter()
+                .map(|f| f.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if (outputs.iter().any(|o| o.target == OutputTarget::Stdout)
+        || trees.iter().any(|t| t.1 == OutputTarget::Stdout))
         && std::io::IsTerminal::is_terminal(&std::io::stdout())
     {
-        bail!("refusing to write a disk image to a terminal; redirect standard output");
+        bail!("refusing to write an image to a terminal; redirect standard output");
     }
     let options = format_options(&a.format)?;
     let mut inputs = vec![a.config.as_path()];
     inputs.extend(a.rootfs.as_deref());
-    // Every output name is checked before the file systems are made.
-    imgconv::check_outputs(&outputs, &inputs)?;
+    // Every output name is checked before anything is made.
+    if !outputs.is_empty() {
+        imgconv::check_outputs(&outputs, &inputs)?;
+    }
+    check_tree_outputs(&trees, &outputs, &inputs)?;
+    let tree_options = imgbuild::TreeOptions {
+        time: i64::try_from(options.stamp.unix_time()).unwrap_or(0),
+        image: a
+            .container
+            .image_options(&stem, options.stamp.unix_time())?,
+    };
     let repos = open_repos(&a.repos)?;
     let sources: Vec<pkgstage::resolve::Source<'_>> = repos
         .iter()
@@ -766,6 +965,76 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
         }
     };
     let source_name = source.name().display().to_string();
+    if a.output_dir.is_some() {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let disk = if outputs.is_empty() {
+        None
+    } else {
+        Some(build_and_convert(
+            &a,
+            &config,
+            source.as_ref(),
+            &outputs,
+            &inputs,
+            &options,
+        )?)
+    };
+    let mut written_trees = Vec::new();
+    for (format, target) in &trees {
+        let bar = spinner(format!("writing {} from {source_name}", format.name));
+        let target = match target {
+            OutputTarget::Path(p) => imgbuild::TreeTarget::Path(p.clone()),
+            OutputTarget::Stdout => imgbuild::TreeTarget::Stdout,
+        };
+        let written =
+            imgbuild::write_tree(&config, source.as_ref(), format, &target, &tree_options);
+        bar.finish_and_clear();
+        written_trees.push(written?);
+    }
+    if a.json {
+        let mut summary = serde_json::json!({
+            "config": a.config,
+            "rootfs": source_name,
+        });
+        if let Some((built, report)) = &disk {
+            summary["partitions"] = serde_json::json!(built.partitions);
+            summary["kernel_cmdline"] = serde_json::json!(built.kernel_cmdline);
+            summary["notes"] = serde_json::json!(built.notes);
+            summary["conversion"] = serde_json::json!(report);
+        }
+        if !written_trees.is_empty() {
+            summary["trees"] = serde_json::json!(written_trees);
+        }
+        note!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        if let Some((built, report)) = &disk {
+            for n in &built.notes {
+                note!("note: {n}");
+            }
+            print_outputs(report);
+        }
+        for t in &written_trees {
+            if let Some(p) = &t.path {
+                note!("wrote {} ({}, {} bytes)", p.display(), t.format, t.bytes);
+            }
+            if let Some(image) = &t.image {
+                note!("note: {}: manifest {}", t.format, image.manifest.digest);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The disk `config` describes, made from `source` and read into `outputs`.
+fn build_and_convert(
+    a: &BuildArgs,
+    config: &imgbuild::ImageConfig,
+    source: &dyn imgbuild::EntrySource,
+    outputs: &[OutputSpec],
+    inputs: &[&std::path::Path],
+    options: &FormatOptions,
+) -> Result<(imgbuild::BuiltDisk, imgconv::ConvertReport)> {
     let mut build_options = imgbuild::BuildOptions {
         stamp: options.stamp.mixed_with("build"),
         ..Default::default()
@@ -775,60 +1044,100 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
     }
     // A spinner while the file systems are made, then the bar of the
     // conversion.
+    let bar = spinner(format!(
+        "making the file systems from {}",
+        source.name().display()
+    ));
+    let built = imgbuild::build_disk(config, source, &build_options);
+    bar.finish_and_clear();
+    let mut built = built?;
     let bar = progress_bar();
-    let bar_style = bar.style();
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-    );
-    bar.set_message(format!("making the file systems from {source_name}"));
-    bar.enable_steady_tick(std::time::Duration::from_millis(150));
-    let built = imgbuild::build_disk(&config, source.as_ref(), &build_options);
-    bar.disable_steady_tick();
-    bar.set_style(bar_style);
-    let mut built = match built {
-        Ok(b) => b,
-        Err(e) => {
-            bar.finish_and_clear();
-            return Err(e.into());
-        }
-    };
-    if a.output_dir.is_some() {
-        if let Err(e) = std::fs::create_dir_all(&dir) {
-            bar.finish_and_clear();
-            return Err(anyhow::Error::new(e).context(format!("creating {}", dir.display())));
-        }
-    }
     let report = imgconv::convert_disk(
         &mut built.disk,
         &a.config,
-        &inputs,
-        &outputs,
-        &options,
+        inputs,
+        outputs,
+        options,
         &mut |done, total| {
             bar.set_length(total);
             bar.set_position(done);
         },
     );
     bar.finish_and_clear();
-    let report = report?;
-    if a.json {
-        let summary = serde_json::json!({
-            "config": a.config,
-            "rootfs": source_name,
-            "partitions": built.partitions,
-            "kernel_cmdline": built.kernel_cmdline,
-            "notes": built.notes,
-            "conversion": report,
-        });
-        note!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        for n in &built.notes {
-            note!("note: {n}");
+    Ok((built, report?))
+}
+
+/// A spinner saying what is being done, until it is cleared.
+fn spinner(message: String) -> indicatif::ProgressBar {
+    let bar = progress_bar();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_message(message);
+    bar.enable_steady_tick(std::time::Duration::from_millis(150));
+    bar
+}
+
+/// Tree outputs' names: none is an input or another output, at most one
+/// output goes to standard output, and image formats need a file.
+fn check_tree_outputs(
+    trees: &[(&'static container::TreeFormat, OutputTarget)],
+    disks: &[OutputSpec],
+    inputs: &[&std::path::Path],
+) -> Result<()> {
+    let same = |a: &std::path::Path, b: &std::path::Path| {
+        a == b
+            || matches!(
+                (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+                (Ok(x), Ok(y)) if x == y
+            )
+    };
+    let mut stdout = disks.iter().any(|o| o.target == OutputTarget::Stdout);
+    for (i, (format, target)) in trees.iter().enumerate() {
+        match target {
+            OutputTarget::Stdout => {
+                if !format.streams() {
+                    bail!(
+                        "{} cannot be written to standard output (each blob's header is written once its digest is known); name a file with -o",
+                        format.name
+                    );
+                }
+                if stdout {
+                    bail!("only one output can go to standard output");
+                }
+                stdout = true;
+            }
+            OutputTarget::Path(p) => {
+                if inputs.iter().any(|i| same(p, i)) {
+                    bail!(
+                        "output {} is an input; refusing to overwrite it",
+                        p.display()
+                    );
+                }
+                let earlier = disks
+                    .iter()
+                    .filter_map(|o| match &o.target {
+                        OutputTarget::Path(q) => Some((o.format.name(), q)),
+                        OutputTarget::Stdout => None,
+                    })
+                    .chain(trees[..i].iter().filter_map(|(f, t)| match t {
+                        OutputTarget::Path(q) => Some((f.name, q)),
+                        OutputTarget::Stdout => None,
+                    }));
+                for (name, q) in earlier {
+                    if same(p, q) {
+                        bail!(
+                            "outputs {name} and {} would both be written to {}; name them apart with -o or --output-dir",
+                            format.name,
+                            p.display()
+                        );
+                    }
+                }
+            }
         }
-        print_outputs(&report);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// The repositories `--repo DIR[=PRIORITY]` names, with their priorities.
@@ -884,34 +1193,30 @@ fn run_rootfs(a: RootfsArgs) -> Result<ExitCode> {
                 .with_context(|| format!("creating {}", a.output.display()))?,
         )
     };
-    let sink: Box<dyn Write> = match &pending {
-        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
-        Some(p) => {
-            let file = std::io::BufWriter::with_capacity(
+    let (raw, compression): (Box<dyn Write>, _) = match &pending {
+        None => (
+            Box::new(std::io::BufWriter::new(std::io::stdout())),
+            container::Compression::None,
+        ),
+        Some(p) => (
+            Box::new(std::io::BufWriter::with_capacity(
                 1 << 20,
                 p.file()
                     .with_context(|| format!("creating {}", a.output.display()))?,
-            );
-            let name = a.output.to_string_lossy();
-            if name.ends_with(".gz") || name.ends_with(".tgz") {
-                Box::new(flate2::write::GzEncoder::new(
-                    file,
-                    flate2::Compression::default(),
-                ))
-            } else if name.ends_with(".zst") || name.ends_with(".tzst") {
-                Box::new(zstd::stream::write::Encoder::new(file, 3)?.auto_finish())
-            } else {
-                Box::new(file)
-            }
-        }
+            )),
+            container::Compression::from_file_name(&a.output.to_string_lossy()),
+        ),
     };
-    let mut tar = imgbuild::TarWriter::new(sink);
+    let mut tar = imgbuild::TarWriter::new(compression.encoder(raw)?);
     let shown = a.output.display().to_string();
     let report = pkgstage::install::install(&sources, &plan, &options, &mut |entry, data| {
         tar.append(&entry.path, entry, data)
             .map_err(|e| pkgstage::Error::io(&shown, e))
     })?;
-    let mut sink = tar.finish().with_context(|| format!("writing {shown}"))?;
+    let mut sink = tar
+        .finish()
+        .and_then(|encoder| encoder.finish())
+        .with_context(|| format!("writing {shown}"))?;
     sink.flush().with_context(|| format!("writing {shown}"))?;
     drop(sink);
     if let Some(p) = pending {

@@ -17,8 +17,11 @@
 //! | `Disks` | exactly one disk |
 //! | `Disks[0].PartitionTableType` | must be `gpt` |
 //! | `Disks[0].MaxSize` (MiB) | [`ImageConfig::disk_size`] |
+//! | `Disks[0]` without `Partitions` | no disk ([`ImageConfig::has_disk`] is false): the toolkit's root file system image, as its container configurations have it; only tree artifacts are made |
 //! | `Disks[0].Artifacts[].Name` | [`Artifact::name`] |
 //! | `Disks[0].Artifacts[].Type` | [`Artifact::format`]: `vhd` → `vhd-fixed` (the toolkit's roast makes a fixed VHD: qemu-img `vpc`, `subformat=fixed,force_size`), `vhdx`, `qcow2`, `ova`, `raw` |
+//! | `Disks[0].Artifacts[].Compression` without a `Type` | [`Artifact::format`]: `tar.gz`, `tar.zst` — the root file system as an archive (the toolkit's container artifact) |
+//! | `IsContainerImage` | read; it changes nothing (any configuration's tree can be written as a container image) |
 //! | `Disks[0].Partitions[].ID` | [`PartitionSpec::id`] |
 //! | `Disks[0].Partitions[].Name` | [`PartitionSpec::label`] |
 //! | `Disks[0].Partitions[].Start`, `End` (MiB) | [`PartitionSpec::start`], [`PartitionSpec::end`]; `End: 0` → `None` (to the end) |
@@ -36,16 +39,17 @@
 //! | `SystemConfigs[0].Packages[]` | [`Packages::install`] |
 //! | `SystemConfigs[0].KernelOptions.default` | [`Packages::install`]: the kernel package |
 //! | `SystemConfigs[0].DisableRpmDocs` | [`Packages::exclude_docs`] |
+//! | `SystemConfigs[0].RemoveRpmDb` | [`Packages::remove_rpmdb`] |
 //!
 //! Refused whenever present: `TargetDisk`, `RawBinaries`, a partition's
 //! `Artifacts`, `PackageRepos` (repositories come from the command line),
 //! `PreInstallScripts`,
 //! `PostInstallScripts`, `FinalizeImageScripts`, `Users`, `Groups`,
 //! `Networks`, `Encryption`, `EnableGrubMkconfig`, `ReadOnlyVerityRoot`, the
-//! `dmroot` flag, `FsType` `xfs` and `linux-swap`, an artifact's
-//! `Compression`. Refused unless they ask for nothing (`false`, empty):
+//! `dmroot` flag, `FsType` `xfs` and `linux-swap`, a `Compression` beside
+//! a `Type` (a compressed disk). Refused unless they ask for nothing (`false`, empty):
 //! `IsKickStartBoot`, `IsIsoInstall`, `EnableSystemdFirstboot`,
-//! `EnableHidepid`, `RemoveRpmDb`, `PreserveTdnfCache`,
+//! `EnableHidepid`, `PreserveTdnfCache`,
 //! `OverrideRpmLocales`, a partition setting's `RemoveDocs`,
 //! `OverlayBaseImage`, `RdiffBaseImage`, and `KernelCommandLine`'s
 //! `SELinux`, `SELinuxPolicy`, `CGroup`, `ImaPolicy`, `EnableFIPS`.
@@ -199,6 +203,9 @@ pub struct Packages {
     pub install: Vec<String>,
     /// Leave out files marked `%doc` (the toolkit's `DisableRpmDocs`).
     pub exclude_docs: bool,
+    /// Leave out the rpm database (the toolkit's `RemoveRpmDb`, set by its
+    /// distroless container configurations).
+    pub remove_rpmdb: bool,
 }
 
 /// One image to make.
@@ -207,7 +214,8 @@ pub struct Artifact {
     /// Its name, the stem of its file name (`core` → `core.vhdx`).
     pub name: String,
     /// Its format as imgconv's `--to` names it: `raw`, `vhd`, `vhd-fixed`,
-    /// `vhdx`, `vmdk`, `vmdk-stream`, `vmdk-flat`, `ova`, `qcow2`.
+    /// `vhdx`, `vmdk`, `vmdk-stream`, `vmdk-flat`, `ova`, `qcow2`; or a
+    /// tree format: `tar.gz`, `tar.zst`.
     pub format: String,
 }
 
@@ -462,6 +470,12 @@ pub(crate) struct MountOrigin {
 impl ImageConfig {
     /// The checks both formats share: a layout that fits a GPT disk, mounts
     /// that make an fstab, what each boot type needs.
+    /// Whether the configuration describes a disk (else only the tree's
+    /// own artifacts can be made: tar archives, container images).
+    pub fn has_disk(&self) -> bool {
+        !self.partitions.is_empty() || self.disk_size != 0
+    }
+
     pub(crate) fn validate(&self, o: &Origins) -> Result<()> {
         self.validate_layout(o)?;
         self.validate_mounts(o)?;
@@ -470,6 +484,10 @@ impl ImageConfig {
 
     fn validate_layout(&self, o: &Origins) -> Result<()> {
         let err = |field: &str, message: String| Error::config(&self.source, field, message);
+        if !self.has_disk() {
+            // A root file system with no disk: only tree artifacts.
+            return Ok(());
+        }
         let size = self.disk_size;
         if size % SECTOR != 0 {
             return Err(err(

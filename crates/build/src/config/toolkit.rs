@@ -84,6 +84,11 @@ impl Reader<'_> {
         let mut top = doc.obj()?;
         let disks = top.require("Disks")?;
         let systems = top.require("SystemConfigs")?;
+        // The toolkit's marker for a container build; a configuration
+        // without partitions makes only the tree's artifacts either way.
+        if let Some(v) = top.get("IsContainerImage") {
+            v.bool()?;
+        }
         top.finish()?;
 
         let disk = only_one(&disks, "disk")?;
@@ -118,8 +123,8 @@ impl Reader<'_> {
         origins: &mut Origins,
     ) -> Result<(u64, Vec<Artifact>, Vec<PartitionSpec>)> {
         let mut d = disk.obj()?;
-        let table = d.require("PartitionTableType")?;
-        let max_size = d.require("MaxSize")?;
+        let table = d.get("PartitionTableType");
+        let max_size = d.get("MaxSize");
         d.refuse(
             "TargetDisk",
             "installing to a target disk is not supported: this build makes a disk image",
@@ -132,6 +137,51 @@ impl Reader<'_> {
         let partitions = d.get("Partitions");
         d.finish()?;
 
+        let artifacts = match artifacts {
+            None => Vec::new(),
+            Some(list) => list
+                .seq()?
+                .iter()
+                .map(artifact)
+                .collect::<Result<Vec<_>>>()?,
+        };
+
+        let Some(partitions) = partitions else {
+            // The toolkit's root file system image (its container
+            // configurations): no disk, artifacts made from the tree.
+            for (field, key) in [(&table, "PartitionTableType"), (&max_size, "MaxSize")] {
+                if let Some(f) = field {
+                    if !f.is_empty() {
+                        return Err(f.error(format!(
+                            "{key} describes a disk, but the disk has no Partitions"
+                        )));
+                    }
+                }
+            }
+            if let Some(a) = artifacts
+                .iter()
+                .find(|a| !matches!(a.format.as_str(), "tar.gz" | "tar.zst"))
+            {
+                return Err(d_error(
+                    disk,
+                    "Partitions",
+                    &format!(
+                        "artifact {:?} is a disk image ({}), but the disk has no partitions",
+                        a.name, a.format
+                    ),
+                ));
+            }
+            return Ok((0, artifacts, Vec::new()));
+        };
+        let table = table.ok_or_else(|| {
+            d_error(
+                disk,
+                "PartitionTableType",
+                "a disk with partitions needs a PartitionTableType",
+            )
+        })?;
+        let max_size = max_size
+            .ok_or_else(|| d_error(disk, "MaxSize", "a disk with partitions needs a MaxSize"))?;
         match table.str()? {
             "gpt" => {}
             "mbr" => return Err(table.error("MBR disks are not supported; use \"gpt\"")),
@@ -149,22 +199,6 @@ impl Reader<'_> {
         let disk_size = mib_to_bytes(&max_size, mib)?;
         origins.disk_size = max_size.path.clone();
 
-        let artifacts = match artifacts {
-            None => Vec::new(),
-            Some(list) => list
-                .seq()?
-                .iter()
-                .map(artifact)
-                .collect::<Result<Vec<_>>>()?,
-        };
-
-        let partitions = partitions.ok_or_else(|| {
-            d_error(
-                disk,
-                "Partitions",
-                "a disk without partitions (the toolkit's root file system image) is not supported",
-            )
-        })?;
         origins.partitions = partitions.path.clone();
         let mut specs = Vec::new();
         for p in partitions.seq()? {
@@ -215,7 +249,10 @@ impl Reader<'_> {
         if let Some(docs) = s.get("DisableRpmDocs") {
             config.packages.exclude_docs = docs.bool()?;
         }
-        for key in ["RemoveRpmDb", "PreserveTdnfCache", "OverrideRpmLocales"] {
+        if let Some(v) = s.get("RemoveRpmDb") {
+            config.packages.remove_rpmdb = v.bool()?;
+        }
+        for key in ["PreserveTdnfCache", "OverrideRpmLocales"] {
             s.refuse_unless_empty(key, PACKAGE_STAGE)?;
         }
         for key in [
@@ -339,19 +376,44 @@ fn artifact(item: &Field<'_>) -> Result<Artifact> {
             "{name_text:?} is not a file name (the artifact's file is named after it)"
         )));
     }
-    if let Some(c) = &compression {
-        let c_text = c.str()?;
-        if !c_text.is_empty() {
-            return Err(c.error(format!(
-                "compressed artifacts ({c_text:?}) are not supported yet"
-            )));
+    let compression = match &compression {
+        Some(c) if !c.str()?.is_empty() => Some(c),
+        _ => None,
+    };
+    let kind = kind.filter(|k| !k.is_empty());
+    match (&kind, compression) {
+        // The tree itself, compressed: the toolkit's container artifact.
+        (None, Some(c)) => {
+            let format = match c.str()? {
+                "tar.gz" => "tar.gz",
+                "tar.zst" => "tar.zst",
+                other => {
+                    return Err(c.error(format!(
+                        "compression {other:?} is not supported; the root file system is \
+                         written as \"tar.gz\" or \"tar.zst\""
+                    )))
+                }
+            };
+            return Ok(Artifact {
+                name: name_text.to_owned(),
+                format: format.to_owned(),
+            });
         }
+        (Some(_), Some(c)) => {
+            return Err(c.error(format!(
+                "compressed disk artifacts ({:?}) are not supported; leave out Compression \
+                 (or Type, for the root file system as a tar.gz)",
+                c.str()?
+            )))
+        }
+        _ => {}
     }
     let Some(kind) = kind else {
         return Err(Error::config(
             item.file,
             format!("{}.Type", item.path),
-            "an artifact needs a Type (vhd, vhdx, qcow2, ova or raw)",
+            "an artifact needs a Type (vhd, vhdx, qcow2, ova or raw), or a Compression \
+             (tar.gz) for the root file system as an archive",
         ));
     };
     // The toolkit's roast tool: `vhd` is qemu-img's vpc with

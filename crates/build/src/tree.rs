@@ -1,0 +1,261 @@
+//! A root filesystem's other artifacts: the tree itself as a tar archive
+//! (plain, gzip or zstd) or as a container image (OCI layout, OCI archive,
+//! docker archive), with the configuration's generated files — the host
+//! name and the additional files — as on a disk, and no `/etc/fstab`.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use blocksink::PendingFile;
+use container::{Compression, ImageOptions, ImageWriter, TreeFormat, TreeKind, WrittenImage};
+
+use crate::config::ImageConfig;
+use crate::disk::{generated_files, resolve_parents};
+use crate::rootfs::{missing_parents, Entry, EntryKind, EntrySource};
+use crate::tarout::TarWriter;
+use crate::{Error, Result};
+
+/// Where a tree output goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TreeTarget {
+    /// A file (or, for an OCI layout, a directory), made under a temporary
+    /// name and placed when complete.
+    Path(PathBuf),
+    /// Standard output (archives only).
+    Stdout,
+}
+
+/// How tree outputs are stamped and described.
+#[derive(Clone, Debug, Default)]
+pub struct TreeOptions {
+    /// Modification time of the generated files, seconds since 1970.
+    pub time: i64,
+    /// A container image's configuration, reference and layer compression
+    /// (its layout comes from the format).
+    pub image: ImageOptions,
+}
+
+/// What [`write_tree`] wrote.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct WrittenTree {
+    /// The format's name.
+    pub format: &'static str,
+    /// Where (`None`: standard output).
+    pub path: Option<PathBuf>,
+    /// Bytes written (a directory's files together).
+    pub bytes: u64,
+    /// Entries in the tree.
+    pub entries: u64,
+    /// The image's manifest, config and layers, for a container image.
+    pub image: Option<WrittenImage>,
+}
+
+/// Writes `source`'s tree, with `config`'s generated files, as `format` to
+/// `target`.
+pub fn write_tree(
+    config: &ImageConfig,
+    source: &dyn EntrySource,
+    format: &TreeFormat,
+    target: &TreeTarget,
+    options: &TreeOptions,
+) -> Result<WrittenTree> {
+    let generated = generated_files(config, options.time)?;
+    let shown = match target {
+        TreeTarget::Path(p) => p.clone(),
+        TreeTarget::Stdout => PathBuf::from("<stdout>"),
+    };
+    let io_err = |e: io::Error| Error::io(&shown, e);
+    match (format.kind, target) {
+        (TreeKind::Archive(compression), TreeTarget::Stdout) => {
+            let out = Counted::new(BufWriter::with_capacity(1 << 20, io::stdout()));
+            let (out, entries) = archive(source, &generated, compression, out, &shown)?;
+            Ok(WrittenTree {
+                format: format.name,
+                path: None,
+                bytes: out.count,
+                entries,
+                image: None,
+            })
+        }
+        (TreeKind::Archive(compression), TreeTarget::Path(path)) => {
+            let pending = PendingFile::create(path).map_err(io_err)?;
+            let file = pending.file().map_err(io_err)?;
+            let out = Counted::new(BufWriter::with_capacity(1 << 20, file));
+            let (out, entries) = archive(source, &generated, compression, out, &shown)?;
+            drop(out.inner);
+            pending.commit().map_err(io_err)?;
+            Ok(WrittenTree {
+                format: format.name,
+                path: Some(path.clone()),
+                bytes: out.count,
+                entries,
+                image: None,
+            })
+        }
+        (TreeKind::Image(_), TreeTarget::Stdout) => Err(Error::Layout(format!(
+            "{} cannot be written to a pipe (each blob's header is written once its digest is known); name a file",
+            format.name
+        ))),
+        (TreeKind::Image(layout), TreeTarget::Path(path)) => {
+            let image_options = ImageOptions {
+                layout: Some(layout),
+                ..options.image.clone()
+            };
+            let mut image = ImageWriter::create(path, image_options)?;
+            let mut layer = image.layer()?;
+            let mut tar = TarWriter::new(&mut layer);
+            let entries = emit(source, &generated, &mut tar, &shown)?;
+            tar.finish().map_err(io_err)?;
+            layer.finish()?;
+            let written = image.finish()?;
+            Ok(WrittenTree {
+                format: format.name,
+                path: Some(path.clone()),
+                bytes: written.bytes,
+                entries,
+                image: Some(written),
+            })
+        }
+    }
+}
+
+/// The tree as a tar archive so compressed into `out`; returns `out` and
+/// the number of entries.
+fn archive<W: Write>(
+    source: &dyn EntrySource,
+    generated: &[(String, Entry, Vec<u8>)],
+    compression: Compression,
+    out: W,
+    shown: &Path,
+) -> Result<(W, u64)> {
+    let io_err = |e: io::Error| Error::io(shown, e);
+    let mut tar = TarWriter::new(compression.encoder(out).map_err(io_err)?);
+    let entries = emit(source, generated, &mut tar, shown)?;
+    let mut out = tar.finish().and_then(|e| e.finish()).map_err(io_err)?;
+    out.flush().map_err(io_err)?;
+    Ok((out, entries))
+}
+
+/// Every entry of `source` but those `generated` replaces, then the
+/// generated files (through the tree's symbolic links), then hard links to
+/// them; a parent directory the tree lacks is added before its first child
+/// (root's, mode 0755), as an unpacker would make it.
+fn emit<W: Write>(
+    source: &dyn EntrySource,
+    generated: &[(String, Entry, Vec<u8>)],
+    tar: &mut TarWriter<W>,
+    shown: &Path,
+) -> Result<u64> {
+    let replaced: HashSet<&str> = generated.iter().map(|g| g.0.as_str()).collect();
+    let mut out = Emitter {
+        tar,
+        shown,
+        dirs: HashSet::new(),
+        entries: 0,
+    };
+    let mut symlinks: HashMap<String, String> = HashMap::new();
+    let mut deferred: Vec<Entry> = Vec::new();
+    source.walk(&mut |entry, data| {
+        if replaced.contains(entry.path.as_str()) {
+            return Ok(());
+        }
+        match &entry.kind {
+            EntryKind::HardLink { target } if replaced.contains(target.as_str()) => {
+                deferred.push(entry.clone());
+                return Ok(());
+            }
+            EntryKind::Symlink { target } => {
+                symlinks.insert(entry.path.clone(), target.clone());
+            }
+            _ => {}
+        }
+        out.put(entry, data)
+    })?;
+    let what = source.name().display().to_string();
+    let mut placed: HashMap<&str, String> = HashMap::new();
+    for (path, entry, bytes) in generated {
+        let path_in_tree = resolve_parents(&symlinks, "", &what, path)?;
+        let e = Entry {
+            path: path_in_tree.clone(),
+            ..entry.clone()
+        };
+        out.put(&e, &mut bytes.as_slice())?;
+        placed.insert(path.as_str(), path_in_tree);
+    }
+    for link in deferred {
+        let EntryKind::HardLink { target } = &link.kind else {
+            continue;
+        };
+        let target = placed
+            .get(target.as_str())
+            .cloned()
+            .unwrap_or(target.clone());
+        let e = Entry {
+            kind: EntryKind::HardLink { target },
+            ..link.clone()
+        };
+        out.put(&e, &mut io::empty())?;
+    }
+    Ok(out.entries)
+}
+
+/// Entries going into a tar, parents first.
+struct Emitter<'a, W: Write> {
+    tar: &'a mut TarWriter<W>,
+    shown: &'a Path,
+    dirs: HashSet<String>,
+    entries: u64,
+}
+
+impl<W: Write> Emitter<'_, W> {
+    fn put(&mut self, entry: &Entry, data: &mut dyn io::Read) -> Result<()> {
+        let io_err = |e: io::Error| Error::io(self.shown, e);
+        for dir in missing_parents(&entry.path, |d| self.dirs.contains(d)) {
+            let parent = Entry {
+                path: dir.clone(),
+                kind: EntryKind::Dir,
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+                mtime: entry.mtime,
+                xattrs: Vec::new(),
+            };
+            self.tar
+                .append(&dir, &parent, &mut io::empty())
+                .map_err(io_err)?;
+            self.dirs.insert(dir);
+            self.entries += 1;
+        }
+        if entry.kind == EntryKind::Dir {
+            self.dirs.insert(entry.path.clone());
+        }
+        self.tar.append(&entry.path, entry, data).map_err(io_err)?;
+        self.entries += 1;
+        Ok(())
+    }
+}
+
+/// A writer that counts the bytes through it.
+struct Counted<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W> Counted<W> {
+    fn new(inner: W) -> Self {
+        Counted { inner, count: 0 }
+    }
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

@@ -1,0 +1,356 @@
+//! `imgconv build --to oci,oci-archive,docker-archive,tar.gz,tar.zst`: a
+//! root filesystem's container images and archives, read back by skopeo,
+//! umoci and podman.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use std::path::{Path, PathBuf};
+
+use common::{command, imgconv, s};
+use testkit::rootfs::{long_path, sample_tar};
+use testkit::run_ok;
+
+/// A toolkit configuration like Azure Linux's core-container: a disk with
+/// only a tar.gz artifact, and a host name.
+fn container_config(dir: &Path) -> PathBuf {
+    let path = dir.join("core-container.json");
+    fs::write(
+        &path,
+        r#"{
+    "IsContainerImage": true,
+    "Disks": [{"Artifacts": [{"Name": "core", "Compression": "tar.gz"}]}],
+    "SystemConfigs": [{"Name": "Standard", "Hostname": "box", "RemoveRpmDb": true}]
+}"#,
+    )
+    .unwrap();
+    path
+}
+
+/// Every entry of a tree (directory or archive) by path: what it is, its
+/// mode, owners, xattrs, a file's bytes and a file's or link's time.
+fn tree_of(path: &Path) -> BTreeMap<String, String> {
+    let mut tree = BTreeMap::new();
+    imgbuild::Rootfs::open(path)
+        .unwrap()
+        .walk(&mut |e, data| {
+            let mut bytes = Vec::new();
+            data.read_to_end(&mut bytes).unwrap();
+            // A directory's time changes as the unpacker fills it; a hard
+            // link's xattrs are its target's.
+            let time = match e.kind {
+                imgbuild::rootfs::EntryKind::Dir => 0,
+                _ => e.mtime,
+            };
+            let xattrs = match e.kind {
+                imgbuild::rootfs::EntryKind::HardLink { .. } => &[][..],
+                _ => &e.xattrs[..],
+            };
+            let mut hasher = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(&bytes, &mut hasher);
+            tree.insert(
+                e.path.clone(),
+                format!(
+                    "{:?} {:o} {}:{} {:?} {time} {:x}",
+                    e.kind,
+                    e.mode,
+                    e.uid,
+                    e.gid,
+                    xattrs,
+                    std::hash::Hasher::finish(&hasher)
+                ),
+            );
+            Ok(())
+        })
+        .unwrap();
+    tree
+}
+
+fn build(config: &Path, rootfs: &Path, out: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "build",
+        s(config),
+        "--rootfs",
+        s(rootfs),
+        "--output-dir",
+        s(out),
+        "--tag",
+        "example/os:1.0",
+        "--cmd",
+        r#"["/usr/bin/sh"]"#,
+        "--label",
+        "org.example.built-by=imgconv",
+        "--env",
+        "LANG=C.UTF-8",
+    ];
+    args.extend_from_slice(extra);
+    let r = command()
+        .args(&args)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+}
+
+/// Every file below `dir`, by relative path, with its bytes.
+fn files_below(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.insert(
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn a_rootfs_becomes_every_container_artifact_that_skopeo_umoci_and_podman_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = dir.path().join("rootfs.tar");
+    sample_tar(&rootfs);
+    let config = container_config(dir.path());
+    let formats = ["--to", "oci,oci-archive,docker-archive,tar.gz,tar.zst"];
+    let (out1, out2) = (dir.path().join("out1"), dir.path().join("out2"));
+    build(&config, &rootfs, &out1, &formats);
+    build(&config, &rootfs, &out2, &formats);
+
+    // Reproducible: the same bytes, every file of every output.
+    let (a, b) = (files_below(&out1), files_below(&out2));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (name, bytes) in &a {
+        assert!(
+            bytes == &b[name],
+            "{} differs between two builds",
+            name.display()
+        );
+    }
+
+    // What the tree should be: the rootfs and the configured host name
+    // (the rootfs's own /etc/fstab stays: a container has no mounts).
+    let mut want = tree_of(&rootfs);
+    let mut hostname_tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_size(4);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    hostname_tar
+        .append_data(&mut h, "etc/hostname", &b"box\n"[..])
+        .unwrap();
+    let hostname = dir.path().join("hostname.tar");
+    fs::write(&hostname, hostname_tar.into_inner().unwrap()).unwrap();
+    want.extend(
+        tree_of(&hostname)
+            .into_iter()
+            .filter(|(k, _)| !k.is_empty()),
+    );
+    assert!(want.contains_key(&long_path()));
+
+    // The archives hold that tree, with the parent directories the rootfs
+    // left out (root's, 0755) before their first child.
+    let archived = tree_of(&out1.join("core.tar.gz"));
+    for (path, entry) in &want {
+        assert_eq!(archived.get(path), Some(entry), "{path}");
+    }
+    let added: Vec<&String> = archived.keys().filter(|k| !want.contains_key(*k)).collect();
+    assert_eq!(
+        added,
+        ["usr/share", long_path().rsplit_once('/').unwrap().0],
+        "{added:?}"
+    );
+    for dir in added {
+        assert!(
+            archived[dir].starts_with("Dir 755 0:0 [] 0 "),
+            "{}",
+            archived[dir]
+        );
+    }
+    let mut want = archived;
+    assert_eq!(tree_of(&out1.join("core.tar.zst")), want);
+    run_ok("gzip", &["-t", s(&out1.join("core.tar.gz"))]);
+
+    // skopeo reads every image, and copying checks every digest.
+    for (transport, file) in [
+        ("oci-archive", "core.oci.tar"),
+        ("docker-archive", "core.docker.tar"),
+        ("oci", "core.oci:1.0"),
+    ] {
+        let reference = format!("{transport}:{}", out1.join(file).display());
+        let inspect: serde_json::Value =
+            serde_json::from_str(&run_ok("skopeo", &["inspect", &reference])).unwrap();
+        assert_eq!(inspect["Architecture"], "amd64", "{reference}");
+        assert_eq!(inspect["Os"], "linux", "{reference}");
+        assert_eq!(inspect["Created"], "2023-11-14T22:13:20Z", "{reference}");
+        assert_eq!(
+            inspect["Labels"]["org.example.built-by"], "imgconv",
+            "{reference}"
+        );
+        assert!(
+            inspect["Env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e == "LANG=C.UTF-8"),
+            "{inspect}"
+        );
+        assert_eq!(inspect["Layers"].as_array().unwrap().len(), 1);
+        let copy = dir.path().join(format!("copy-{transport}"));
+        run_ok(
+            "skopeo",
+            &["copy", &reference, &format!("dir:{}", copy.display())],
+        );
+    }
+    let raw: serde_json::Value = serde_json::from_str(&run_ok(
+        "skopeo",
+        &[
+            "inspect",
+            "--config",
+            &format!("oci-archive:{}", out1.join("core.oci.tar").display()),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(raw["config"]["Cmd"], serde_json::json!(["/usr/bin/sh"]));
+    assert_eq!(raw["rootfs"]["type"], "layers");
+
+    // umoci unpacks the layout to the same tree.
+    let bundle = dir.path().join("bundle");
+    run_ok(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &format!("{}:1.0", out1.join("core.oci").display()),
+            s(&bundle),
+        ],
+    );
+    let mut got = tree_of(&bundle.join("rootfs"));
+    // umoci makes the bundle's rootfs directory itself.
+    got.remove("");
+    want.remove("");
+    for (path, entry) in &want {
+        assert_eq!(got.get(path), Some(entry), "umoci's {path}");
+    }
+    let extra: Vec<&String> = got.keys().filter(|k| !want.contains_key(*k)).collect();
+    assert!(extra.is_empty(), "umoci unpacked more: {extra:?}");
+
+    // podman loads both archives under the tag. (Running a container needs
+    // setrlimit, which this machine's sandbox refuses even to podman as root.)
+    for file in ["core.oci.tar", "core.docker.tar"] {
+        let loaded = run_ok("podman", &["load", "-i", s(&out1.join(file))]);
+        assert!(loaded.contains("example/os:1.0"), "{file}: {loaded}");
+        let inspect = run_ok(
+            "podman",
+            &[
+                "image",
+                "inspect",
+                "--format",
+                "{{.Architecture}} {{.Config.Cmd}}",
+                "example/os:1.0",
+            ],
+        );
+        assert_eq!(inspect.trim(), "amd64 [/usr/bin/sh]", "{file}");
+        run_ok("podman", &["rmi", "-f", "example/os:1.0"]);
+    }
+}
+
+#[test]
+fn a_container_configuration_makes_its_artifact_and_refuses_disks() {
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = dir.path().join("rootfs.tar");
+    sample_tar(&rootfs);
+    let config = container_config(dir.path());
+    let out = dir.path().join("out");
+
+    // The configuration's own artifact: core.tar.gz.
+    let r = imgconv(&[
+        "build",
+        s(&config),
+        "--rootfs",
+        s(&rootfs),
+        "--output-dir",
+        s(&out),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let names: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["core.tar.gz"]);
+
+    // No partitions, no disk.
+    let r = imgconv(&[
+        "build",
+        s(&config),
+        "--rootfs",
+        s(&rootfs),
+        "--to",
+        "qcow2",
+        "--output-dir",
+        s(&out),
+    ]);
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("no partitions") && err.contains("qcow2"),
+        "{err}"
+    );
+
+    // An image archive needs a file; a bad tag is named.
+    for (args, says) in [
+        (&["--to", "oci-archive", "-o", "-"][..], "standard output"),
+        (
+            &["--to", "oci-archive", "--tag", "Not A Name"][..],
+            "Not A Name",
+        ),
+        (&["--to", "oci", "--layer-compression", "lz4"][..], "lz4"),
+    ] {
+        let mut all = vec!["build", s(&config), "--rootfs", s(&rootfs), "--output-dir"];
+        let fail_dir = dir.path().join("fail");
+        all.push(s(&fail_dir));
+        all.extend_from_slice(args);
+        let r = command()
+            .args(&all)
+            .stdout(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!r.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!fail_dir.exists() || fs::read_dir(&fail_dir).unwrap().next().is_none());
+    }
+
+    // A tar.gz to standard output streams.
+    let r = command()
+        .args([
+            "build",
+            s(&config),
+            "--rootfs",
+            s(&rootfs),
+            "--to",
+            "tar.gz",
+            "-o",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let piped = dir.path().join("piped.tar.gz");
+    fs::write(&piped, &r.stdout).unwrap();
+    assert_eq!(
+        tree_of(&piped).len(),
+        tree_of(&out.join("core.tar.gz")).len()
+    );
+}
