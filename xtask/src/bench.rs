@@ -285,6 +285,52 @@ fn build_case(bin: &Path, tar: &Path, out: &Path) -> Result<Case> {
     })
 }
 
+/// `imgconv build --to oci-archive` of the debootstrap root against what
+/// people run for the same image: umoci (init, new, insert of the tree as
+/// one layer, pgzip on every core) and a tar of the layout.
+fn container_case(bin: &Path, tar: &Path, out: &Path) -> Result<Case> {
+    tools::ensure(&["umoci"])?;
+    let dir = tar.parent().unwrap_or(Path::new("."));
+    let tree = dir.join("rootfs");
+    let config = dir.join("bench-container.json");
+    std::fs::write(
+        &config,
+        r#"{"Disks": [{"Artifacts": [{"Name": "bench", "Compression": "tar.gz"}]}],
+  "SystemConfigs": [{"Name": "bench"}]}
+"#,
+    )?;
+    let o = |name: &str| s(&out.join(name));
+    let layout = dir.join("umoci-layout");
+    let script = format!(
+        "set -e\n\
+         rm -rf {layout}\n\
+         umoci init --layout {layout}\n\
+         umoci new --image {layout}:latest\n\
+         umoci insert --image {layout}:latest {tree} /\n\
+         tar -C {layout} -cf {archive} .\n\
+         rm -rf {layout}\n",
+        layout = s(&layout),
+        tree = s(&tree),
+        archive = o("umoci.oci.tar"),
+    );
+    Ok(Case {
+        name: "build oci-archive (vs umoci insert + tar)".into(),
+        ours: vec![
+            s(bin),
+            "build".into(),
+            s(&config),
+            "--rootfs".into(),
+            s(&tree),
+            "--to".into(),
+            "oci-archive".into(),
+            "-o".into(),
+            o("bench.oci.tar"),
+        ],
+        theirs: vec![vec!["sh".into(), "-c".into(), script]],
+        outputs: Some((out.join("bench.oci.tar"), out.join("umoci.oci.tar"))),
+    })
+}
+
 /// Peak resident memory of `cmd` in KiB, as GNU time reports it.
 fn peak_rss_kib(cmd: &[String], out_dir: &Path) -> Result<u64> {
     tools::ensure(&["/usr/bin/time"])?;
@@ -311,7 +357,10 @@ fn cases(bin: &Path, input: &Path, out: &Path) -> Vec<Case> {
         return vec![iso_case(bin, input, out)];
     }
     if input.extension().is_some_and(|e| e == "tar") {
-        return build_case(bin, input, out).into_iter().collect();
+        return build_case(bin, input, out)
+            .into_iter()
+            .chain(container_case(bin, input, out))
+            .collect();
     }
     let stem = input
         .file_stem()
@@ -608,7 +657,7 @@ pub(crate) fn run(runs: usize, only: Option<&str>) -> Result<()> {
                 bo,
                 bt
             );
-            if case.name.starts_with("build") {
+            if case.name.starts_with("build raw") {
                 let kib = peak_rss_kib(&case.ours, &out)?;
                 println!(
                     "{:<14} {:<36} peak RSS {} MiB (mke2fs included: it is a child)",

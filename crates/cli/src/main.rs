@@ -393,9 +393,10 @@ struct ContainerArgs {
     /// default: this machine's).
     #[arg(long)]
     arch: Option<String>,
-    /// Container image: layer compression, gzip (default) or zstd; a
-    /// docker archive's layers are never compressed.
-    #[arg(long, value_name = "ALGO")]
+    /// Container image: layer compression, gzip (default, level 6) or
+    /// zstd (level 3), with a level as `gzip:1`, `zstd:19`; a docker
+    /// archive's layers are never compressed.
+    #[arg(long, value_name = "ALGO[:LEVEL]")]
     layer_compression: Option<String>,
 }
 
@@ -446,9 +447,9 @@ impl ContainerArgs {
         config.working_dir = self.workdir.clone();
         config.user = self.user.clone();
         let compression = match self.layer_compression.as_deref() {
-            None | Some("gzip") => container::Compression::GZIP,
-            Some("zstd") => container::Compression::ZSTD,
-            Some(other) => bail!("--layer-compression {other:?}: expected gzip or zstd"),
+            None => container::Compression::GZIP,
+            Some(text) => container::Compression::parse(text)
+                .map_err(|why| anyhow::anyhow!("--layer-compression {text:?}: {why}"))?,
         };
         let tag = match &self.tag {
             Some(t) => t.clone(),

@@ -35,6 +35,31 @@ impl Compression {
     /// zstd at its default level.
     pub const ZSTD: Compression = Compression::Zstd { level: 3 };
 
+    /// Parses `gzip`, `zstd` or `none`, with a level as `gzip:9` (gzip
+    /// 1–9, zstd 1–19).
+    pub fn parse(text: &str) -> Result<Compression, String> {
+        let (name, level) = match text.split_once(':') {
+            Some((n, l)) => (
+                n,
+                Some(
+                    l.parse::<i32>()
+                        .map_err(|_| format!("{l:?} is not a compression level"))?,
+                ),
+            ),
+            None => (text, None),
+        };
+        match (name, level) {
+            ("none", None) => Ok(Compression::None),
+            ("gzip", None) => Ok(Compression::GZIP),
+            ("gzip", Some(l @ 1..=9)) => Ok(Compression::Gzip { level: l as u32 }),
+            ("zstd", None) => Ok(Compression::ZSTD),
+            ("zstd", Some(l @ 1..=19)) => Ok(Compression::Zstd { level: l }),
+            ("gzip", Some(l)) => Err(format!("gzip levels are 1 to 9, not {l}")),
+            ("zstd", Some(l)) => Err(format!("zstd levels are 1 to 19, not {l}")),
+            _ => Err("expected gzip, zstd or none, with an optional :LEVEL".into()),
+        }
+    }
+
     /// The OCI media type of a layer so compressed.
     pub fn layer_media_type(self) -> &'static str {
         match self {
