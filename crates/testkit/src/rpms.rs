@@ -21,6 +21,8 @@ pub enum EntryKind {
     Symlink(String),
     /// A directory the package owns.
     Dir,
+    /// A `%ghost` file: owned, not in the payload's tree when installed.
+    Ghost,
 }
 
 /// One file, link or directory of a package.
@@ -52,8 +54,16 @@ pub struct Dep {
 }
 
 impl Dep {
-    /// Parses `"name"`, or `"name OP version"` with OP one of `< <= = >= >`.
+    /// Parses `"name"`, or `"name OP version"` with OP one of `< <= = >= >`;
+    /// a rich dependency (`"(a or b)"`) is kept whole as the name.
     pub fn parse(text: &str) -> Dep {
+        if text.starts_with('(') {
+            return Dep {
+                name: text.to_string(),
+                version: None,
+                pre: false,
+            };
+        }
         let parts: Vec<&str> = text.split_whitespace().collect();
         match parts.as_slice() {
             [name] => Dep {
@@ -206,6 +216,18 @@ impl PackageSpec {
         self
     }
 
+    /// Adds a `%ghost` file owned by root.
+    pub fn ghost(mut self, path: &str, mode: u16) -> Self {
+        self.entries.push(Entry {
+            path: path.into(),
+            kind: EntryKind::Ghost,
+            mode,
+            user: "root".into(),
+            group: "root".into(),
+        });
+        self
+    }
+
     /// Adds a requirement (`"libfoo >= 1.2-1"`).
     pub fn requires(mut self, dep: &str) -> Self {
         self.requires.push(Dep::parse(dep));
@@ -302,6 +324,10 @@ pub fn build_rpm(dir: &Path, spec: &PackageSpec) -> PathBuf {
                 Vec::new(),
             ),
             EntryKind::Dir => (options.mode(FileMode::dir(e.mode)), Vec::new()),
+            EntryKind::Ghost => (
+                options.mode(FileMode::regular(e.mode)).is_ghost(),
+                Vec::new(),
+            ),
         };
         b = b
             .with_file_contents(content, options)
