@@ -961,6 +961,8 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
                 pkgstage::install::InstallOptions {
                     exclude_docs: config.packages.exclude_docs,
                     time: stamp_time,
+                    no_rpmdb: false,
+                    work_dir: a.work_dir.clone(),
                 },
             ))
         }
@@ -1181,6 +1183,8 @@ fn run_rootfs(a: RootfsArgs) -> Result<ExitCode> {
     let options = pkgstage::install::InstallOptions {
         exclude_docs: a.excludedocs,
         time: i64::try_from(stamp.unix_time()).unwrap_or(0),
+        no_rpmdb: false,
+        work_dir: None,
     };
     let to_stdout = a.output.as_os_str() == "-";
     if to_stdout && std::io::IsTerminal::is_terminal(&std::io::stdout()) {

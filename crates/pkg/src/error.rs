@@ -57,6 +57,15 @@ pub enum Error {
         /// The problems, one per line.
         problems: Vec<String>,
     },
+    /// Writing the rpm database failed.
+    #[error("{}: {source}", path.display())]
+    Database {
+        /// The database file being written.
+        path: PathBuf,
+        /// sqlite's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Reading a file or directory failed.
     #[error("{}: {source}", path.display())]
     Io {

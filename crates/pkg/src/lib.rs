@@ -26,6 +26,7 @@ mod error;
 pub mod install;
 pub mod repo;
 pub mod resolve;
+mod rpmdb;
 
 pub use error::{Error, Result};
 pub use repo::{

@@ -15,21 +15,25 @@
 //!   packages own is made once when both have the same content, and is a
 //!   conflict otherwise.
 //! - Hard links are kept as links.
+//! - The rpm database, `var/lib/rpm/rpmdb.sqlite`, comes last: every
+//!   package's header as rpm records an install (excluded docs recorded
+//!   as not installed), so `rpm -qa` and `rpm -V` work on the tree.
 //!
-//! Scriptlets are not run and no rpm database is written yet.
+//! Scriptlets are not run.
 
 mod cpio;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use imgbuild::rootfs::{Entry, EntryKind};
 
 use crate::repo::compress::file_checksum;
-use crate::repo::header::read_metadata_and_payload_offset;
+use crate::repo::header::read_package_headers;
 use crate::resolve::{Resolution, Source};
+use crate::rpmdb::{self, Database, InstallTags};
 use crate::{Error, Result};
 
 /// How to install.
@@ -38,8 +42,14 @@ pub struct InstallOptions {
     /// Leave out files marked `%doc` (rpm's `--excludedocs`).
     pub exclude_docs: bool,
     /// Time of the directories made for files whose parents no package
-    /// owns (seconds since 1970).
+    /// owns, and the install time the rpm database records (seconds since
+    /// 1970).
     pub time: i64,
+    /// Leave out the rpm database (`var/lib/rpm/rpmdb.sqlite`).
+    pub no_rpmdb: bool,
+    /// Where the rpm database is made before it is handed on (default:
+    /// $TMPDIR).
+    pub work_dir: Option<PathBuf>,
 }
 
 /// What was installed.
@@ -61,6 +71,7 @@ const MAX_ID_FILE: u64 = 4 << 20;
 /// rpm's file flags (`RPMFILE_*`).
 const FLAG_DOC: u32 = 1 << 1;
 const FLAG_GHOST: u32 = 1 << 6;
+const FLAG_LICENSE: u32 = 1 << 7;
 
 /// The header's record of one file.
 struct HeaderFile {
@@ -89,7 +100,16 @@ pub fn install(
         unknown: HashSet::new(),
         report: InstallReport::default(),
         options: options.clone(),
+        db: None,
     };
+    if !options.no_rpmdb {
+        let tags = InstallTags {
+            // rpm's times are 32-bit; later ones it cannot record.
+            time: u32::try_from(options.time).unwrap_or(0),
+            color: transaction_color(sources, plan),
+        };
+        state.db = Some(Database::create(options.work_dir.as_deref(), tags)?);
+    }
     for chosen in &plan.packages {
         let repo = sources
             .get(chosen.source)
@@ -111,6 +131,9 @@ pub fn install(
         }
         state.package(&path, &chosen.nevra, visit)?;
         state.report.packages += 1;
+    }
+    if let Some(db) = state.db.take() {
+        state.write_rpmdb(db, visit)?;
     }
     let mut unknown: Vec<String> = state.unknown.into_iter().collect();
     unknown.sort();
@@ -198,6 +221,35 @@ struct State {
     unknown: HashSet<String>,
     report: InstallReport,
     options: InstallOptions,
+    db: Option<Database>,
+}
+
+/// The transaction color rpm records (`%_transaction_color`): 3 on the
+/// 64-bit platforms that have 32-bit ones beside them, else 0; from the
+/// first package made for a platform, else this machine's.
+fn transaction_color(sources: &[Source<'_>], plan: &Resolution) -> u32 {
+    let arch = plan
+        .packages
+        .iter()
+        .filter_map(|c| {
+            Some(
+                sources
+                    .get(c.source)?
+                    .repo
+                    .packages
+                    .get(c.index)?
+                    .arch
+                    .as_str(),
+            )
+        })
+        .find(|a| *a != "noarch")
+        .unwrap_or(std::env::consts::ARCH);
+    match arch {
+        "x86_64" | "amd64" | "aarch64" | "ppc64" | "ppc64le" | "ppc64p7" | "s390x" | "riscv64"
+        | "loongarch64" | "sparc64" | "sparc64v" => 3,
+        a if a.starts_with("mips64") => 3,
+        _ => 0,
+    }
 }
 
 impl State {
@@ -221,10 +273,30 @@ impl State {
         visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
     ) -> Result<()> {
         let bad = |field: &str, message: String| Error::package(path, field, None, message);
-        let (meta, offset) = read_metadata_and_payload_offset(path)?;
+        let headers = read_package_headers(path)?;
+        let (meta, offset) = (&headers.meta, headers.payload_offset);
         let files = meta
             .get_file_entries()
             .map_err(|e| bad("file list", e.to_string()))?;
+        if let Some(db) = &mut self.db {
+            // Docs left out are not installed, for rpm; license files
+            // are never left out.
+            let states: Vec<u8> = files
+                .iter()
+                .map(|f| {
+                    let flags = f.flags.bits();
+                    if self.options.exclude_docs
+                        && flags & FLAG_DOC != 0
+                        && flags & FLAG_LICENSE == 0
+                    {
+                        rpmdb::FILE_STATE_NOT_INSTALLED
+                    } else {
+                        rpmdb::FILE_STATE_NORMAL
+                    }
+                })
+                .collect();
+            db.add(path, &headers.signature, &headers.header, &states)?;
+        }
         let mut by_path: HashMap<String, HeaderFile> = HashMap::with_capacity(files.len());
         for f in files {
             let p = f.path.to_string_lossy().into_owned();
@@ -281,8 +353,10 @@ impl State {
                     format!("{abs} is in the payload but not in the header's file list"),
                 ));
             };
-            if hf.flags & FLAG_GHOST != 0 || (self.options.exclude_docs && hf.flags & FLAG_DOC != 0)
-            {
+            let excluded = self.options.exclude_docs
+                && hf.flags & FLAG_DOC != 0
+                && hf.flags & FLAG_LICENSE == 0;
+            if hf.flags & FLAG_GHOST != 0 || excluded {
                 continue;
             }
             let kind = match m.mode & 0o170000 {
@@ -407,6 +481,35 @@ impl State {
         }
         self.report.entries += 1;
         visit(entry, data)
+    }
+
+    /// Hands on the rpm database, and the directories it goes in that no
+    /// package made.
+    fn write_rpmdb(
+        &mut self,
+        db: Database,
+        visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
+    ) -> Result<()> {
+        if let Some((owner, _)) = self.owners.get(rpmdb::DB_PATH) {
+            return Err(Error::Unresolved {
+                problems: vec![format!(
+                    "/{} of {owner} is where the rpm database goes",
+                    rpmdb::DB_PATH
+                )],
+            });
+        }
+        let (_temp, mut file, len) = db.finish()?;
+        self.parents(rpmdb::DB_PATH, visit)?;
+        let entry = Entry {
+            path: rpmdb::DB_PATH.to_string(),
+            kind: EntryKind::File { len },
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime: self.options.time,
+            xattrs: Vec::new(),
+        };
+        self.emit(&entry, &mut file, visit)
     }
 
     /// Makes the parent directories of `rel` no package has made yet.

@@ -133,6 +133,24 @@ fn read_metadata(path: &Path) -> Result<PackageMetadata> {
 
 /// The headers, parsed, and the byte offset of the payload after them.
 pub(crate) fn read_metadata_and_payload_offset(path: &Path) -> Result<(PackageMetadata, u64)> {
+    read_package_headers(path).map(|h| (h.meta, h.payload_offset))
+}
+
+/// A package's headers: parsed, and as the blobs rpm keeps (each header
+/// after its 8-byte magic: entry count, data length, index, data).
+pub(crate) struct PackageHeaders {
+    /// Both headers, parsed by the `rpm` crate.
+    pub(crate) meta: PackageMetadata,
+    /// Byte offset of the payload.
+    pub(crate) payload_offset: u64,
+    /// The signature header's blob.
+    pub(crate) signature: Vec<u8>,
+    /// The main header's blob.
+    pub(crate) header: Vec<u8>,
+}
+
+/// Reads the lead and both headers, checked; the `rpm` crate parses them.
+pub(crate) fn read_package_headers(path: &Path) -> Result<PackageHeaders> {
     let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
     let file_len = f.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut bytes = vec![0u8; LEAD_SIZE];
@@ -153,10 +171,19 @@ pub(crate) fn read_metadata_and_payload_offset(path: &Path) -> Result<(PackageMe
         "signature header padding",
         at,
     )?;
+    let header_at = bytes.len();
     read_header(&mut f, path, file_len, &mut bytes, "header")?;
     let meta = PackageMetadata::parse(&mut &bytes[..])
         .map_err(|e| Error::package(path, "header", None, e.to_string()))?;
-    Ok((meta, bytes.len() as u64))
+    // Each header is 8 bytes of magic and reserved space, then its blob.
+    let signature = bytes[sig_at + 8..at].to_vec();
+    let header = bytes[header_at + 8..].to_vec();
+    Ok(PackageHeaders {
+        meta,
+        payload_offset: bytes.len() as u64,
+        signature,
+        header,
+    })
 }
 
 fn read_exact(f: &mut File, path: &Path, buf: &mut [u8], field: &str, at: usize) -> Result<()> {
