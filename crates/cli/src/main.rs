@@ -309,6 +309,9 @@ struct RootfsArgs {
     /// Leave out files marked %doc, as rpm --excludedocs.
     #[arg(long)]
     excludedocs: bool,
+    /// Leave out the rpm database (var/lib/rpm/rpmdb.sqlite).
+    #[arg(long)]
+    no_rpmdb: bool,
     /// The archive to write: .tar, .tar.gz or .tar.zst; `-` for a tar on
     /// standard output.
     #[arg(long, short = 'o')]
@@ -1183,7 +1186,7 @@ fn run_rootfs(a: RootfsArgs) -> Result<ExitCode> {
     let options = pkgstage::install::InstallOptions {
         exclude_docs: a.excludedocs,
         time: i64::try_from(stamp.unix_time()).unwrap_or(0),
-        no_rpmdb: false,
+        no_rpmdb: a.no_rpmdb,
         work_dir: None,
     };
     let to_stdout = a.output.as_os_str() == "-";

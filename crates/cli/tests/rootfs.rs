@@ -40,6 +40,23 @@ fn packages_become_an_archive_and_the_archive_a_disk() {
     assert!(order[0].starts_with("base-"), "{order:?}");
     let listing = run_ok("tar", &["--zstd", "-tvf", s(&archive)]);
     assert!(listing.contains("usr/bin/app"), "{listing}");
+    // The rpm database comes with the packages, unless left out.
+    assert!(listing.contains("var/lib/rpm/rpmdb.sqlite"), "{listing}");
+    let bare = dir.path().join("bare.tar");
+    let r = imgconv(&[
+        "rootfs",
+        "--repo",
+        s(&repo),
+        "--install",
+        "webclient",
+        "--no-rpmdb",
+        "-o",
+        s(&bare),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let listing = run_ok("tar", &["-tf", s(&bare)]);
+    assert!(listing.contains("usr/bin/app"), "{listing}");
+    assert!(!listing.contains("var/lib/rpm"), "{listing}");
 
     // The archive is a rootfs for the build.
     let config = toolkit_config(dir.path(), "pkgs", "none", false, 65, "ext4", 200);
@@ -161,6 +178,12 @@ fn a_configuration_with_package_lists_builds_from_the_repository() {
         &["-R", "stat /usr/share/doc/app/README", s(&root)],
     );
     assert!(String::from_utf8_lossy(&doc.stderr).contains("File not found"));
+    // The rpm database is in the file system.
+    let db = run(
+        "debugfs",
+        &["-R", "cat /var/lib/rpm/rpmdb.sqlite", s(&root)],
+    );
+    assert!(db.stdout.starts_with(b"SQLite format 3\0"));
 
     // A prepared rootfs with a configuration that installs packages: refused.
     let tar = dir.path().join("r.tar");
