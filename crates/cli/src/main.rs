@@ -945,6 +945,13 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
                     config.packages.install.join(", ")
                 );
             }
+            if config.packages.remove_rpmdb {
+                bail!(
+                    "{}: RemoveRpmDb applies to the packages a build installs (--repo); \
+                     a prepared --rootfs is written as it is",
+                    a.config.display()
+                );
+            }
             Box::new(imgbuild::Rootfs::open(path)?)
         }
         None => {
@@ -964,7 +971,7 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
                 pkgstage::install::InstallOptions {
                     exclude_docs: config.packages.exclude_docs,
                     time: stamp_time,
-                    no_rpmdb: false,
+                    no_rpmdb: config.packages.remove_rpmdb,
                     work_dir: a.work_dir.clone(),
                 },
             ))

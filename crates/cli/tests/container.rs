@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use common::{command, imgconv, s};
 use testkit::rootfs::{long_path, sample_tar};
+use testkit::rpms::sample_repo;
 use testkit::run_ok;
 
 /// A toolkit configuration like Azure Linux's core-container: a disk with
@@ -23,7 +24,7 @@ fn container_config(dir: &Path) -> PathBuf {
         r#"{
     "IsContainerImage": true,
     "Disks": [{"Artifacts": [{"Name": "core", "Compression": "tar.gz"}]}],
-    "SystemConfigs": [{"Name": "Standard", "Hostname": "box", "RemoveRpmDb": true}]
+    "SystemConfigs": [{"Name": "Standard", "Hostname": "box"}]
 }"#,
     )
     .unwrap();
@@ -353,4 +354,81 @@ fn a_container_configuration_makes_its_artifact_and_refuses_disks() {
         tree_of(&piped).len(),
         tree_of(&out.join("core.tar.gz")).len()
     );
+}
+
+#[test]
+fn packages_become_a_container_image_with_or_without_their_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    sample_repo(&repo);
+    for (remove, db) in [(false, true), (true, false)] {
+        let config = dir.path().join(format!("distroless-{remove}.json"));
+        fs::write(
+            &config,
+            format!(
+                r#"{{
+    "IsContainerImage": true,
+    "Disks": [{{"Artifacts": [{{"Name": "distroless", "Compression": "tar.gz"}}]}}],
+    "SystemConfigs": [{{"Name": "Standard", "Packages": ["webclient"], "RemoveRpmDb": {remove}}}]
+}}"#
+            ),
+        )
+        .unwrap();
+        let out = dir.path().join(format!("out-{remove}"));
+        let r = imgconv(&[
+            "build",
+            s(&config),
+            "--repo",
+            s(&repo),
+            "--to",
+            "oci-archive,tar.gz",
+            "--output-dir",
+            s(&out),
+        ]);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        let bundle = dir.path().join(format!("bundle-{remove}"));
+        let layout = dir.path().join(format!("layout-{remove}"));
+        run_ok(
+            "skopeo",
+            &[
+                "copy",
+                &format!("oci-archive:{}", out.join("distroless.oci.tar").display()),
+                &format!("oci:{}:latest", layout.display()),
+            ],
+        );
+        run_ok(
+            "umoci",
+            &[
+                "unpack",
+                "--image",
+                &format!("{}:latest", layout.display()),
+                s(&bundle),
+            ],
+        );
+        let rootfs = bundle.join("rootfs");
+        assert!(rootfs.join("usr/bin/app").exists());
+        assert_eq!(rootfs.join("var/lib/rpm/rpmdb.sqlite").exists(), db);
+        if db {
+            let listed = run_ok(
+                "rpm",
+                &[
+                    "--root",
+                    s(&rootfs),
+                    "--dbpath",
+                    "/var/lib/rpm",
+                    "-qa",
+                    "--qf",
+                    "%{NAME}\\n",
+                ],
+            );
+            let mut names: Vec<&str> = listed.lines().collect();
+            names.sort_unstable();
+            assert_eq!(names, ["app", "app-doc", "base", "libfoo", "webclient"]);
+        }
+        let archived = tree_of(&out.join("distroless.tar.gz"));
+        let unpacked = tree_of(&rootfs);
+        let a: Vec<&String> = archived.keys().filter(|k| !k.is_empty()).collect();
+        let b: Vec<&String> = unpacked.keys().filter(|k| !k.is_empty()).collect();
+        assert_eq!(a, b);
+    }
 }
