@@ -51,6 +51,7 @@ mod sink;
 mod source;
 mod stamp;
 mod table;
+mod tarindex;
 mod writer;
 mod zero;
 
@@ -68,5 +69,6 @@ pub use sink::{BlockSink, Finished, RawSink};
 pub use source::{check_read, BlockSource, MemSource, RawFile, ReadAt, ReadAtCursor, Window};
 pub use stamp::BuildStamp;
 pub use table::PagedTable;
+pub use tarindex::{tar_members, TarMember, EXTENSION_LIMIT};
 pub use writer::{Layout, WriterContext, WriterOptions, WriterSpec, RAW_WRITER, WRITERS};
 pub use zero::{is_zero, nonzero_runs, ZERO_GRANULARITY};

@@ -24,9 +24,10 @@ pub struct Member {
 const MAX_TEXT: u64 = 16 << 20;
 
 /// Lists the members of the tar archive in `io`, checking every header
-/// (with the `tar` crate: pax `size` and `path` records and GNU long names
-/// are applied). Names with `/`, `..` or nothing in them are refused, and so
-/// are links, devices and sparse members.
+/// (pax `size` and `path` records and GNU long names are applied, each read
+/// only up to a small bound: [`blocksink::tar_members`]). Names with `/`,
+/// `..` or nothing in them are refused, and so are links, devices and
+/// sparse members.
 pub fn members(io: &impl ReadAt) -> Result<Vec<Member>> {
     let len = io.size()?;
     let mut first = [0u8; 512];
@@ -36,28 +37,11 @@ pub fn members(io: &impl ReadAt) -> Result<Vec<Member>> {
     } {
         return Err(F.not_this("no ustar archive at offset 0"));
     }
-    let mut archive = tar::Archive::new(ReadAtCursor::new(io)?);
     let mut out = Vec::new();
-    // Where the next header starts, for errors the tar crate reports
-    // without an offset.
-    let mut next = 0u64;
-    let entries = archive
-        .entries_with_seek()
-        .map_err(|e| F.corrupt(format!("tar header at offset 0: {e}")))?;
-    for entry in entries {
-        let entry = entry
-            .map_err(|e| F.corrupt(format!("tar header at offset {next} or after it: {e}")))?;
-        let at = entry.raw_header_position();
-        let data = entry.raw_file_position();
-        let size = entry.size();
-        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        if data.checked_add(size).is_none_or(|e| e > len) {
-            return Err(F.corrupt(format!(
-                "member {name:?} at offset {at} ({size} bytes) runs past the end of the archive"
-            )));
-        }
-        next = data + size.next_multiple_of(512);
-        match entry.header().entry_type() {
+    for m in blocksink::tar_members(io, F.name())? {
+        let name = m.name_lossy().into_owned();
+        let at = m.header_offset;
+        match m.kind {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 if name.is_empty() || name.contains('/') || name == ".." || name == "." {
                     return Err(F.unsupported(format!(
@@ -66,12 +50,12 @@ pub fn members(io: &impl ReadAt) -> Result<Vec<Member>> {
                 }
                 out.push(Member {
                     name,
-                    offset: data,
-                    size,
+                    offset: m.offset,
+                    size: m.size,
                 });
             }
-            // Global pax records and directories carry no disk data.
-            tar::EntryType::XGlobalHeader | tar::EntryType::Directory => {}
+            // Directories carry no disk data.
+            tar::EntryType::Directory => {}
             t => {
                 return Err(
                     F.unsupported(format!("tar member {name:?} at offset {at} of type {t:?}"))
