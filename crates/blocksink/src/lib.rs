@@ -10,6 +10,8 @@
 //!   ascending order as shared [`bytes::Bytes`] buffers, and finishes the file;
 //! * [`convert`] reads a source once, detects zero blocks once, and hands the
 //!   same buffers to every sink (the fan-out);
+//! * [`BlockAllocator`] decides where a sparse format's data blocks go in
+//!   its file, on first write or up front from the plan;
 //! * [`Destination`] is where a sink's bytes go, a seekable file or a
 //!   forward-only stream such as a pipe, and [`PendingFile`] makes an output
 //!   appear under its name only once it is complete;
@@ -38,6 +40,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod alloc;
 mod assemble;
 mod compose;
 mod dest;
@@ -55,6 +58,7 @@ mod tarindex;
 mod writer;
 mod zero;
 
+pub use alloc::{BlockAllocator, BlockLayout};
 pub use assemble::{place_run, split_at_blocks, Block, BlockAssembler};
 pub use bytes::Bytes;
 pub use compose::AssembledDisk;
