@@ -200,6 +200,31 @@ pub fn convert_file<S: blocksink::BlockSink>(
     blocksink::convert(&mut src, &mut [&mut sink], &mut |_, _| {}).unwrap();
 }
 
+/// Starts the streaming writer `make` builds on an 8 MiB disk whose plan
+/// holds only its first 64 KiB, writes that, then hands it 64 KiB at 4 MiB,
+/// outside the plan: the typed error the writer refuses it with (checked to
+/// be [`blocksink::ErrorKind::OutOfRange`] of `format`, field `plan`, at
+/// disk offset 4 MiB), from the write or at the latest from `finish`.
+pub fn refuses_data_outside_the_plan<S: blocksink::BlockSink>(
+    format: &str,
+    make: impl FnOnce(blocksink::Destination) -> S,
+) {
+    let mut sink = make(blocksink::Destination::stream(std::io::sink()));
+    sink.begin(8 << 20, &[blocksink::Extent::new(0, 64 << 10)])
+        .unwrap();
+    let data = blocksink::Bytes::from(vec![0x5a; 64 << 10]);
+    sink.write(0, data.clone()).unwrap();
+    let err = match sink.write(4 << 20, data) {
+        Err(e) => e,
+        Ok(()) => sink.finish().expect_err("data outside the plan is refused"),
+    };
+    let e = blocksink::Error::find(&err).unwrap_or_else(|| panic!("not a blocksink::Error: {err}"));
+    assert_eq!(e.kind(), blocksink::ErrorKind::OutOfRange, "{e}");
+    assert_eq!(e.format(), format, "{e}");
+    assert_eq!(e.field_name(), Some("plan"), "{e}");
+    assert_eq!(e.offset(), Some(4 << 20), "{e}");
+}
+
 /// The whole virtual disk of `src`.
 pub fn read_disk(src: &mut dyn blocksink::BlockSource) -> Vec<u8> {
     let mut buf = vec![0u8; usize::try_from(src.size()).unwrap()];

@@ -2,11 +2,14 @@
 
 use std::io;
 
-use blocksink::{split_at_blocks, BlockSink, BuildStamp, Bytes, Destination, Extent, Finished};
-use zerocopy::{FromZeros, IntoBytes};
+use blocksink::{
+    split_at_blocks, BlockAllocator, BlockLayout, BlockSink, BuildStamp, Bytes, Destination,
+    Extent, Finished,
+};
+use zerocopy::{big_endian::U32, FromZeros, IntoBytes};
 
 use crate::format::*;
-use crate::{error::F, Error, Result};
+use crate::{error::F, Result};
 
 /// Which kind of VHD to write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,9 +81,8 @@ pub struct VhdWriter {
     size: u64,
     /// The block the last data went to.
     touched: Option<u64>,
-    /// Dynamic: BAT (sector offsets), and where the next block goes.
-    bat: Vec<u32>,
-    next_block: u64,
+    /// Dynamic: where each block goes, from `begin` on.
+    blocks: Option<BlockAllocator>,
     /// Dynamic on a stream: the BAT was written in `begin` from the plan.
     bat_written: bool,
     /// The all-present sector bitmap written before each block.
@@ -110,8 +112,7 @@ impl VhdWriter {
             touched: None,
             opts,
             size: 0,
-            bat: Vec::new(),
-            next_block: 0,
+            blocks: None,
             bat_written: false,
             bitmap: Bytes::from(vec![0xff; bitmap_bytes(bs) as usize]),
         })
@@ -154,53 +155,51 @@ impl VhdWriter {
         h.data_offset = u64::MAX.into();
         h.table_offset = 1536.into();
         h.header_version = 0x0001_0000.into();
-        h.max_table_entries = (self.bat.len() as u32).into();
+        h.max_table_entries = (self.bat_entries() as u32).into();
         h.block_size = self.opts.block_size.into();
         h.checksum = checksum(h.as_bytes(), DYNAMIC_CHECKSUM_AT).into();
         h
     }
 
+    /// BAT entries: one per block of the (validated) virtual size.
+    fn bat_entries(&self) -> u64 {
+        self.size.div_ceil(u64::from(self.opts.block_size))
+    }
+
     fn bat_bytes(&self) -> u64 {
-        (self.bat.len() as u64 * 4).next_multiple_of(512)
+        (self.bat_entries() * 4).next_multiple_of(512)
     }
 
-    fn first_block_offset(&self) -> u64 {
-        1536 + self.bat_bytes()
+    /// Blocks lie after the BAT, each its sector bitmap then its data, at
+    /// sector offsets the BAT's 32-bit entries can name (all ones: unused).
+    fn block_layout(&self) -> BlockLayout {
+        let bs = u64::from(self.opts.block_size);
+        BlockLayout::new(F, "BAT", bs, self.size)
+            .starting_at(1536 + self.bat_bytes())
+            .slot(bitmap_bytes(self.opts.block_size) + bs)
+            .aligned(512)
+            .max_offset(u64::from(BAT_UNUSED - 1) * 512)
     }
 
-    fn block_span(&self) -> u64 {
-        bitmap_bytes(self.opts.block_size) + u64::from(self.opts.block_size)
+    fn allocator(&mut self) -> Result<&mut BlockAllocator> {
+        self.blocks
+            .as_mut()
+            .ok_or_else(|| F.unsupported("data before the disk size was given"))
     }
 
     fn write_bat(&mut self) -> Result<()> {
-        let mut bytes = vec![0xffu8; self.bat_bytes() as usize];
-        for (i, e) in self.bat.iter().enumerate() {
-            bytes[i * 4..i * 4 + 4].copy_from_slice(&e.to_be_bytes());
-        }
+        let entries = self.bat_entries();
+        let bat_bytes = self.bat_bytes() as usize;
+        let mut bytes = self
+            .allocator()?
+            .table(0, entries, |at| {
+                U32::new(at.map_or(BAT_UNUSED, |at| (at / 512) as u32))
+            })
+            .as_bytes()
+            .to_vec();
+        bytes.resize(bat_bytes, 0xff);
         self.dest.write_at(1536, &bytes)?;
         Ok(())
-    }
-
-    /// Where block `index` goes, allocating it in the BAT if it is new.
-    fn block_offset(&mut self, index: u64) -> Result<u64> {
-        let slot = *self.bat.get(index as usize).ok_or_else(|| {
-            Error::from(io::Error::other(format!(
-                "block {index} is past the end of the disk"
-            )))
-        })?;
-        if slot != BAT_UNUSED {
-            return Ok(u64::from(slot) * 512);
-        }
-        if self.bat_written {
-            return Err(Error::from(io::Error::other(format!(
-                "data for block {index} arrived outside the plan"
-            ))));
-        }
-        let off = self.first_block_offset() + self.next_block * self.block_span();
-        self.bat[index as usize] =
-            u32::try_from(off / 512).map_err(|_| F.option("image too large"))?;
-        self.next_block += 1;
-        Ok(off)
     }
 
     /// Places a run of data in its blocks, allocating each block (and
@@ -209,7 +208,7 @@ impl VhdWriter {
     fn write_run(&mut self, offset: u64, data: Bytes) -> Result<()> {
         let bs = u64::from(self.opts.block_size);
         for (b, within, piece) in split_at_blocks(offset, data, bs) {
-            let at = self.block_offset(b)?;
+            let at = self.allocator()?.allocate(b)?;
             if self.touched != Some(b) {
                 // Every sector of an allocated block is present, as qemu and
                 // Hyper-V write it.
@@ -245,17 +244,16 @@ impl BlockSink for VhdWriter {
             }
             return Ok(());
         }
-        let bs = u64::from(self.opts.block_size);
-        self.bat = vec![BAT_UNUSED; self.size.div_ceil(bs) as usize];
+        let mut blocks = BlockAllocator::new(self.block_layout())?;
         let footer = self.footer();
         self.dest.write_at(0, footer.as_bytes())?;
-        if !self.dest.is_seekable() {
+        let stream = !self.dest.is_seekable();
+        if stream {
             // Lay out every planned block now; the plan is exact.
-            for e in plan {
-                for b in e.offset / bs..e.end().div_ceil(bs) {
-                    self.block_offset(b)?;
-                }
-            }
+            blocks.preallocate(plan)?;
+        }
+        self.blocks = Some(blocks);
+        if stream {
             self.bat_written = true;
             let header = self.dynamic_header();
             self.dest.write_at(512, header.as_bytes())?;
@@ -282,7 +280,7 @@ impl BlockSink for VhdWriter {
                     self.dest.write_at(512, header.as_bytes())?;
                     self.write_bat()?;
                 }
-                self.first_block_offset() + self.next_block * self.block_span()
+                self.allocator()?.end()
             }
         };
         self.dest.write_at(end, footer.as_bytes())?;

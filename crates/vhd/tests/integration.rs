@@ -231,3 +231,10 @@ proptest! {
         prop_assert!(testkit::same_disk(&testkit::read_disk(&mut r), &disk));
     }
 }
+
+#[test]
+fn a_stream_refuses_data_outside_its_plan() {
+    testkit::refuses_data_outside_the_plan("VHD", |d| {
+        VhdWriter::new(d, VhdOptions::dynamic(stamp())).unwrap()
+    });
+}
