@@ -2,11 +2,14 @@
 
 use std::io;
 
-use blocksink::{split_at_blocks, BlockSink, BuildStamp, Bytes, Destination, Extent, Finished};
-use zerocopy::{FromZeros, IntoBytes};
+use blocksink::{
+    split_at_blocks, BlockAllocator, BlockLayout, BlockSink, BuildStamp, Bytes, Destination,
+    Extent, Finished,
+};
+use zerocopy::{little_endian::U64, FromZeros, IntoBytes};
 
 use crate::format::*;
-use crate::{error::F, Error, Result};
+use crate::{error::F, Result};
 
 /// Options of a VHDX being written, named as qemu-img names them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,9 +67,9 @@ pub struct VhdxWriter {
     opts: VhdxOptions,
     size: u64,
     chunk_ratio: u64,
-    bat: Vec<u64>,
+    /// Where each payload block goes, from `begin` on.
+    blocks: Option<BlockAllocator>,
     data_start: u64,
-    next_block: u64,
     bat_written: bool,
 }
 
@@ -84,9 +87,8 @@ impl VhdxWriter {
             chunk_ratio: chunk_ratio(LOGICAL_SECTOR, u64::from(bs)),
             opts,
             size: 0,
-            bat: Vec::new(),
+            blocks: None,
             data_start: 0,
-            next_block: 0,
             bat_written: false,
         })
     }
@@ -101,7 +103,7 @@ impl VhdxWriter {
     /// region, so an empty disk gets a region that large (left a hole), as
     /// `qemu-img create` makes it.
     fn bat_region_len(&self) -> u64 {
-        let mut entries = self.bat.len() as u64;
+        let mut entries = bat_entries(self.size, self.bs(), self.chunk_ratio);
         if entries == 0 {
             entries = u64::from(u32::MAX) >> self.chunk_ratio.trailing_zeros();
         }
@@ -218,41 +220,39 @@ impl VhdxWriter {
         Ok(())
     }
 
-    /// Writes the BAT entries; the rest of the region is left a hole
-    /// (zeros on a stream).
-    fn write_bat(&mut self) -> Result<()> {
-        let bytes: Vec<u8> = self.bat.iter().flat_map(|e| e.to_le_bytes()).collect();
-        self.dest.write_at(BAT_OFFSET, &bytes)?;
-        Ok(())
+    fn allocator(&mut self) -> Result<&mut BlockAllocator> {
+        self.blocks
+            .as_mut()
+            .ok_or_else(|| F.unsupported("data before the disk size was given"))
     }
 
-    /// Where payload block `b` goes, allocating it if it is new.
-    fn block_offset(&mut self, b: u64) -> Result<u64> {
-        let i = bat_index(b, self.chunk_ratio) as usize;
-        let entry = *self.bat.get(i).ok_or_else(|| {
-            Error::from(io::Error::other(format!(
-                "block {b} is past the end of the disk"
-            )))
-        })?;
-        if entry & 7 == PAYLOAD_FULLY_PRESENT {
-            return Ok(entry & !(MIB - 1));
+    /// Writes the BAT entries: each chunk's payload entries, then (before
+    /// the next chunk) its sector bitmap entry, never present in a disk
+    /// without a parent (MS-VHDX 2.5.1). The rest of the region is left a
+    /// hole (zeros on a stream).
+    fn write_bat(&mut self) -> Result<()> {
+        let ratio = self.chunk_ratio;
+        let blocks = self.allocator()?;
+        let payload = blocks.layout().blocks();
+        let mut bat = Vec::new();
+        for first in (0..payload).step_by(ratio as usize) {
+            if first > 0 {
+                bat.push(U64::new(PAYLOAD_NOT_PRESENT));
+            }
+            let n = ratio.min(payload - first);
+            bat.extend(blocks.table(first, n, |at| {
+                U64::new(at.map_or(PAYLOAD_NOT_PRESENT, |at| at | PAYLOAD_FULLY_PRESENT))
+            }));
         }
-        if self.bat_written {
-            return Err(Error::from(io::Error::other(format!(
-                "data for block {b} arrived outside the plan"
-            ))));
-        }
-        let off = self.data_start + self.next_block * self.bs();
-        self.next_block += 1;
-        self.bat[i] = off | PAYLOAD_FULLY_PRESENT;
-        Ok(off)
+        self.dest.write_at(BAT_OFFSET, bat.as_bytes())?;
+        Ok(())
     }
 
     /// Places a run of data in its blocks, allocating each when data first
     /// reaches it; the rest of a block is a hole in the file.
     fn write_run(&mut self, offset: u64, data: Bytes) -> Result<()> {
         for (b, within, piece) in split_at_blocks(offset, data, self.bs()) {
-            let at = self.block_offset(b)?;
+            let at = self.allocator()?.allocate(b)?;
             self.dest.write_bytes_at(at + within, piece)?;
         }
         Ok(())
@@ -271,8 +271,6 @@ impl BlockSink for VhdxWriter {
                 ))
                 .into());
         }
-        let entries = bat_entries(self.size, self.bs(), self.chunk_ratio);
-        self.bat = vec![PAYLOAD_NOT_PRESENT; entries as usize];
         // qemu reads the whole BAT region in one request of at most 2 GiB - 1.
         if self.bat_region_len() > i32::MAX as u64 {
             return Err(F.unsupported(format!(
@@ -284,18 +282,18 @@ impl BlockSink for VhdxWriter {
         }
         self.data_start = BAT_OFFSET + self.bat_region_len();
         self.write_head()?;
-        let payload = self.size.div_ceil(self.bs());
+        // Payload blocks lie after the BAT region, at whole MiB (the BAT
+        // entry's FileOffsetMB).
+        let layout = BlockLayout::new(F, "BAT", self.bs(), self.size)
+            .starting_at(self.data_start)
+            .aligned(MIB);
+        let mut blocks = BlockAllocator::new(layout)?;
         if self.opts.fixed {
-            for b in 0..payload {
-                self.block_offset(b)?;
-            }
+            blocks.preallocate(&[Extent::new(0, self.size)])?;
         } else if !self.dest.is_seekable() {
-            for e in plan {
-                for b in e.offset / self.bs()..e.end().div_ceil(self.bs()) {
-                    self.block_offset(b)?;
-                }
-            }
+            blocks.preallocate(plan)?;
         }
+        self.blocks = Some(blocks);
         if self.opts.fixed || !self.dest.is_seekable() {
             self.write_bat()?;
             self.bat_written = true;
@@ -315,7 +313,7 @@ impl BlockSink for VhdxWriter {
         if !self.bat_written {
             self.write_bat()?;
         }
-        let end = self.data_start + self.next_block * self.bs();
+        let end = self.allocator()?.end();
         self.dest.finish(end)
     }
 

@@ -207,3 +207,10 @@ proptest! {
         prop_assert!(testkit::same_disk(&testkit::read_disk(&mut r), &disk));
     }
 }
+
+#[test]
+fn a_stream_refuses_data_outside_its_plan() {
+    testkit::refuses_data_outside_the_plan("VHDX", |d| {
+        VhdxWriter::new(d, VhdxOptions::dynamic(stamp())).unwrap()
+    });
+}
