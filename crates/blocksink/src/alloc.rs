@@ -219,6 +219,17 @@ impl BlockAllocator {
         (r.block <= block && block < r.end()).then(|| r.at + (block - r.block) * r.slot)
     }
 
+    /// Whether `block` may still be placed: refused past the disk and
+    /// outside the plan, as [`allocate`](Self::allocate) would refuse it.
+    /// For a writer that learns where a block goes only later (after
+    /// compressing it) and should refuse it when it arrives.
+    pub fn check(&self, block: u64) -> Result<()> {
+        match self.offset_of(block) {
+            Some(_) => Ok(()),
+            None => self.admit(block),
+        }
+    }
+
     /// Where `block` is in the file: placed on its first call at the next
     /// free (aligned) offset, the same offset on later calls.
     pub fn allocate(&mut self, block: u64) -> Result<u64> {
@@ -460,6 +471,7 @@ mod tests {
         let mut a = BlockAllocator::new(layout()).unwrap();
         a.restrict_to(&[Extent::new(16, 16)]);
         assert_eq!(a.offset_of(2), None);
+        assert!(a.check(3).is_ok() && a.check(4).is_err() && a.check(99).is_err());
         assert_eq!(a.allocate_record(3, 4).unwrap(), 100);
         assert_eq!(a.allocate(2).unwrap(), 104);
         let err = a.allocate(4).unwrap_err();

@@ -3,10 +3,10 @@
 use std::io;
 
 use blocksink::{
-    place_run, Block, BlockAssembler, BlockSink, BuildStamp, Bytes, Codec, Compressed, Destination,
-    Extent, Finished, ParallelCompressor,
+    place_run, Block, BlockAllocator, BlockAssembler, BlockLayout, BlockSink, BuildStamp, Bytes,
+    Codec, Compressed, Destination, Extent, Finished, ParallelCompressor,
 };
-use zerocopy::{FromBytes, FromZeros, IntoBytes};
+use zerocopy::{little_endian::U32, FromBytes, FromZeros, IntoBytes};
 
 use crate::format::*;
 use crate::{error::F, Error, Result};
@@ -153,15 +153,13 @@ pub struct VmdkWriter {
     opts: VmdkOptions,
     capacity: u64,
     assembler: BlockAssembler,
-    /// Next free sector.
-    pos: u64,
+    /// Where each grain goes, from `begin` on.
+    grains: Option<BlockAllocator>,
     /// Grain directory: sector of each grain table (0: none).
     gd: Vec<u32>,
     /// The grain table being filled (writes ascend).
-    open_gt: Option<(u64, Vec<u32>)>,
+    open_gt: Option<u64>,
     compressor: Option<ParallelCompressor<GrainCodec>>,
-    /// Monolithic sparse: the grain data last went to, and its sector.
-    last: Option<(u64, u64)>,
     /// Monolithic sparse: where the grain tables and their copies are.
     gt_start: u64,
     rgt_start: u64,
@@ -205,11 +203,10 @@ impl VmdkWriter {
             opts,
             capacity: 0,
             assembler: BlockAssembler::new(GRAIN),
-            pos: 0,
+            grains: None,
             gd: Vec::new(),
             open_gt: None,
             compressor: None,
-            last: None,
             gt_start: 0,
             rgt_start: 0,
         })
@@ -279,38 +276,57 @@ impl VmdkWriter {
         v
     }
 
+    fn allocator(&mut self) -> Result<&mut BlockAllocator> {
+        self.grains
+            .as_mut()
+            .ok_or_else(|| F.unsupported("data before the disk size was given"))
+    }
+
+    /// Grains of the disk, from sector `first` on, at sectors a grain
+    /// table's 32-bit entries name.
+    fn grain_layout(&self, first: u64) -> BlockLayout {
+        BlockLayout::new(F, "grain table", GRAIN, self.capacity * SECTOR)
+            .starting_at(first * SECTOR)
+            .aligned(SECTOR)
+            .max_offset(u64::from(u32::MAX) * SECTOR)
+    }
+
     /// Writes the open grain table: behind a marker at the end of a stream,
     /// or into its two preallocated places in a monolithic sparse file.
     fn close_gt(&mut self) -> Result<()> {
-        let Some((t, gt)) = self.open_gt.take() else {
+        let Some(t) = self.open_gt.take() else {
             return Ok(());
         };
-        let bytes = Self::table_bytes(&gt, GT_SECTORS);
-        if self.stream() {
+        let stream = self.stream();
+        let grains = self.allocator()?;
+        let gt = grains.table(t * GTES_PER_GT, GTES_PER_GT, |at| {
+            U32::new(at.map_or(0, |at| (at / SECTOR) as u32))
+        });
+        if stream {
+            let at = grains.reserve((1 + GT_SECTORS) * SECTOR, SECTOR)? / SECTOR;
+            // Forward only: the grains of this table are never looked up again.
+            grains.forget_before((t + 1) * GTES_PER_GT);
             self.dest
-                .write_at(self.pos * SECTOR, &Self::marker(GT_SECTORS, MARKER_GT))?;
-            self.gd[t as usize] = sector_u32(self.pos + 1)?;
-            self.dest.write_at((self.pos + 1) * SECTOR, &bytes)?;
-            self.pos += 1 + GT_SECTORS;
+                .write_at(at * SECTOR, &Self::marker(GT_SECTORS, MARKER_GT))?;
+            self.gd[t as usize] = sector_u32(at + 1)?;
+            self.dest.write_at((at + 1) * SECTOR, gt.as_bytes())?;
         } else {
             self.dest
-                .write_at((self.gt_start + t * GT_SECTORS) * SECTOR, &bytes)?;
+                .write_at((self.gt_start + t * GT_SECTORS) * SECTOR, gt.as_bytes())?;
             self.dest
-                .write_at((self.rgt_start + t * GT_SECTORS) * SECTOR, &bytes)?;
+                .write_at((self.rgt_start + t * GT_SECTORS) * SECTOR, gt.as_bytes())?;
         }
         Ok(())
     }
 
-    fn set_gte(&mut self, grain: u64, sector: u64) -> Result<()> {
+    /// Notes that `grain` has data, writing the grain table before it once
+    /// the writes have moved past it.
+    fn enter_gt(&mut self, grain: u64) -> Result<()> {
         let t = grain / GTES_PER_GT;
-        if self.open_gt.as_ref().is_some_and(|(o, _)| *o != t) {
+        if self.open_gt.is_some_and(|o| o != t) {
             self.close_gt()?;
         }
-        let s = sector_u32(sector)?;
-        let (_, gt) = self
-            .open_gt
-            .get_or_insert_with(|| (t, vec![0; GTES_PER_GT as usize]));
-        gt[(grain % GTES_PER_GT) as usize] = s;
+        self.open_gt = Some(t);
         Ok(())
     }
 
@@ -321,11 +337,11 @@ impl VmdkWriter {
             if let Ok((marker, _)) = GrainMarker::mut_from_prefix(&mut record[..]) {
                 marker.lba = (block.index * GRAIN_SECTORS).into();
             }
-            let sectors = record.len() as u64 / SECTOR;
-            let at = self.pos;
-            self.dest.write_bytes_at(at * SECTOR, Bytes::from(record))?;
-            self.pos += sectors;
-            self.set_gte(block.index, at)?;
+            let at = self
+                .allocator()?
+                .allocate_record(block.index, record.len() as u64)?;
+            self.dest.write_bytes_at(at, Bytes::from(record))?;
+            self.enter_gt(block.index)?;
         }
         Ok(())
     }
@@ -333,6 +349,8 @@ impl VmdkWriter {
     /// Compresses whole grains (the assembler completes partial ones).
     fn write_blocks(&mut self, blocks: Vec<Block>) -> Result<()> {
         for block in blocks {
+            // Refused as it arrives, not once compressed.
+            self.allocator()?.check(block.index)?;
             if let Some(c) = &mut self.compressor {
                 let done = c.push(block)?;
                 self.write_compressed(done)?;
@@ -345,17 +363,8 @@ impl VmdkWriter {
     /// grain allocated on its first data; the rest of a grain is a hole.
     fn write_run(&mut self, offset: u64, data: Bytes) -> Result<()> {
         let pieces = place_run(offset, data, GRAIN, |g| -> Result<u64> {
-            let at = match self.last {
-                Some((last, at)) if last == g => at,
-                _ => {
-                    let at = self.pos;
-                    self.pos += GRAIN_SECTORS;
-                    self.set_gte(g, at)?;
-                    self.last = Some((g, at));
-                    at
-                }
-            };
-            Ok(at * SECTOR)
+            self.enter_gt(g)?;
+            self.allocator()?.allocate(g)
         })?;
         for (at, piece) in pieces {
             self.dest.write_bytes_at(at, piece)?;
@@ -365,7 +374,7 @@ impl VmdkWriter {
 }
 
 impl BlockSink for VmdkWriter {
-    fn begin(&mut self, size: u64, _plan: &[Extent]) -> io::Result<()> {
+    fn begin(&mut self, size: u64, plan: &[Extent]) -> io::Result<()> {
         if size == 0 {
             // qemu (vmdk_open_vmdk4) reads a sparse extent of capacity 0 as a
             // container for a descriptor file, and refuses its createType.
@@ -384,8 +393,11 @@ impl BlockSink for VmdkWriter {
         self.gd = vec![0; gts as usize];
         let gd_sectors = (gts * 4).div_ceil(SECTOR);
         if self.stream() {
-            // Grains start on a grain boundary, as VMware's own files do.
-            self.pos = GRAIN_SECTORS;
+            // Grains start on a grain boundary, as VMware's own files do;
+            // they come as they are compressed, but only where the plan says.
+            let mut grains = BlockAllocator::new(self.grain_layout(GRAIN_SECTORS))?;
+            grains.restrict_to(plan);
+            self.grains = Some(grains);
             let head = self.head(GD_AT_END, 0, GRAIN_SECTORS)?;
             self.dest.write_at(0, &head)?;
             self.compressor = Some(ParallelCompressor::new(
@@ -408,7 +420,7 @@ impl BlockSink for VmdkWriter {
         let gd = self.rgt_start + gts * GT_SECTORS;
         self.gt_start = gd + gd_sectors;
         let over_head = (self.gt_start + gts * GT_SECTORS).next_multiple_of(GRAIN_SECTORS);
-        self.pos = over_head;
+        self.grains = Some(BlockAllocator::new(self.grain_layout(over_head))?);
         let head = self.head(gd, rgd, over_head)?;
         self.dest.write_at(0, &head)?;
         let gd_entries: Vec<u32> = (0..gts)
@@ -440,26 +452,26 @@ impl BlockSink for VmdkWriter {
             self.write_compressed(done)?;
         }
         self.close_gt()?;
+        let end = self.allocator()?.end();
         if !self.stream() {
             // Grain tables were written in place; the file ends after the last grain.
-            return self.dest.finish(self.pos * SECTOR);
+            return self.dest.finish(end);
         }
+        let mut pos = end / SECTOR;
         let gd_sectors = (self.gd.len() as u64 * 4).div_ceil(SECTOR).max(1);
-        let gd_at = self.pos + 1;
+        let gd_at = pos + 1;
         self.dest
-            .write_at(self.pos * SECTOR, &Self::marker(gd_sectors, MARKER_GD))?;
+            .write_at(pos * SECTOR, &Self::marker(gd_sectors, MARKER_GD))?;
         self.dest
             .write_at(gd_at * SECTOR, &Self::table_bytes(&self.gd, gd_sectors))?;
-        self.pos = gd_at + gd_sectors;
+        pos = gd_at + gd_sectors;
         self.dest
-            .write_at(self.pos * SECTOR, &Self::marker(1, MARKER_FOOTER))?;
+            .write_at(pos * SECTOR, &Self::marker(1, MARKER_FOOTER))?;
         let footer = self.header(gd_at, 0, GRAIN_SECTORS);
+        self.dest.write_at((pos + 1) * SECTOR, footer.as_bytes())?;
         self.dest
-            .write_at((self.pos + 1) * SECTOR, footer.as_bytes())?;
-        self.dest
-            .write_at((self.pos + 2) * SECTOR, &Self::marker(0, MARKER_EOS))?;
-        self.pos += 3;
-        self.dest.finish(self.pos * SECTOR)
+            .write_at((pos + 2) * SECTOR, &Self::marker(0, MARKER_EOS))?;
+        self.dest.finish((pos + 3) * SECTOR)
     }
 }
 

@@ -353,3 +353,10 @@ proptest! {
         prop_assert!(testkit::same_disk(&testkit::read_disk(&mut r), &disk));
     }
 }
+
+#[test]
+fn a_stream_refuses_data_outside_its_plan() {
+    testkit::refuses_data_outside_the_plan("VMDK", |d| {
+        VmdkWriter::new(d, opts(VmdkSubformat::StreamOptimized)).unwrap()
+    });
+}
