@@ -4,13 +4,13 @@ use std::collections::BTreeSet;
 use std::io;
 
 use blocksink::{
-    place_run, Block, BlockAssembler, BlockSink, Bytes, Codec, Compressed, Destination, Extent,
-    Finished, ParallelCompressor,
+    place_run, Block, BlockAllocator, BlockAssembler, BlockLayout, BlockSink, Bytes, Codec,
+    Compressed, Destination, Extent, Finished, ParallelCompressor,
 };
-use zerocopy::IntoBytes;
+use zerocopy::{big_endian::U64, IntoBytes};
 
 use crate::format::*;
-use crate::{error::F, Error, Result};
+use crate::{error::F, Result};
 
 /// How data clusters are compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,12 +97,10 @@ enum State {
 
 /// Seekable layout: data and L2 tables appended, then L1 and refcounts.
 struct Append {
-    /// End of the last allocated cluster.
-    pos: u64,
-    /// End of the compressed data, which packs clusters byte by byte and
-    /// grows into the next cluster while nothing else is allocated after it;
-    /// 0 when it ends on a cluster boundary or other clusters followed it.
-    cpos: u64,
+    /// Where the data clusters are, and the end of what is allocated:
+    /// compressed data packs clusters byte by byte and grows into the next
+    /// cluster while nothing else is allocated after it.
+    clusters: BlockAllocator,
     /// Room left in clusters of compressed data that other clusters (an
     /// uncompressed cluster, an L2 table) came after, as (length, offset):
     /// later compressed clusters go to the smallest that holds them.
@@ -114,16 +112,12 @@ struct Append {
     open_l2: Option<(u64, Vec<u64>)>,
     /// Compression on every core, when compressing.
     compressor: Option<ParallelCompressor<ClusterCodec>>,
-    /// The guest cluster data last went to, and its host offset.
-    last: Option<(u64, u64)>,
 }
 
 /// Stream layout: every table first, then the planned clusters in order.
 struct Stream {
-    data_start: u64,
-    /// Allocated guest clusters as runs, with the rank of each run's first cluster.
-    runs: Vec<(Extent, u64)>,
-    cursor: usize,
+    /// The planned clusters, placed up front.
+    clusters: BlockAllocator,
     total_clusters: u64,
 }
 
@@ -180,6 +174,15 @@ impl Qcow2Writer {
 
     fn l2_entries(&self) -> u64 {
         self.cs() / 8
+    }
+
+    /// Data clusters after `first`, at offsets an L2 entry can hold
+    /// (bits 9 to 55).
+    fn cluster_layout(&self, first: u64) -> BlockLayout {
+        BlockLayout::new(F, "L2 table", self.cs(), self.size)
+            .starting_at(first)
+            .aligned(self.cs())
+            .max_offset((1 << 56) - 1)
     }
 
     fn l1_size(&self) -> u64 {
@@ -262,26 +265,11 @@ impl Qcow2Writer {
         }
         let cs = self.cs();
         let l2e = self.l2_entries();
-        let clusters = blocksink::merge_extents(
-            plan.iter()
-                .map(|e| {
-                    let first = e.offset / cs;
-                    Extent::new(first, div_ceil(e.end(), cs) - first)
-                })
-                .collect(),
-        );
-        let mut l2_tables: Vec<u64> = Vec::new();
-        let mut data_clusters = 0u64;
-        let mut runs = Vec::with_capacity(clusters.len());
-        for run in &clusters {
-            for t in run.offset / l2e..=(run.end() - 1) / l2e {
-                if l2_tables.last() != Some(&t) {
-                    l2_tables.push(t);
-                }
-            }
-            runs.push((*run, data_clusters));
-            data_clusters += run.len;
-        }
+        // Where the plan's clusters fall says how many L2 tables precede them.
+        let mut planned = BlockAllocator::new(self.cluster_layout(0))?;
+        planned.preallocate(plan)?;
+        let l2_tables = planned.touched_tables(l2e);
+        let data_clusters = planned.allocated();
         let l1_size = self.l1_size();
         let l1_clusters = self.l1_clusters();
         let fixed = 1 + l1_clusters + l2_tables.len() as u64 + data_clusters;
@@ -292,6 +280,8 @@ impl Qcow2Writer {
         let rb_off = rt_off + rt * cs;
         let l2_off = rb_off + rb * cs;
         let data_start = l2_off + l2_tables.len() as u64 * cs;
+        let mut clusters = BlockAllocator::new(self.cluster_layout(data_start))?;
+        clusters.preallocate(plan)?;
 
         self.write_header(l1_off, rt_off, rt)?;
         let mut l1 = vec![0u64; l1_size as usize];
@@ -314,28 +304,15 @@ impl Qcow2Writer {
             self.dest.write_at(rb_off + b * cs, &block)?;
         }
         // L2 tables, in the order the L1 table names them.
-        let mut run_iter = runs.iter().peekable();
         for (i, t) in l2_tables.iter().enumerate() {
-            let mut table = vec![0u64; l2e as usize];
-            let (lo, hi) = (t * l2e, (t + 1) * l2e);
-            while let Some((run, rank)) = run_iter.peek() {
-                let (s, e) = (run.offset.max(lo), run.end().min(hi));
-                for c in s..e {
-                    table[(c - lo) as usize] =
-                        (data_start + (rank + c - run.offset) * cs) | OFLAG_COPIED;
-                }
-                if run.end() > hi {
-                    break;
-                }
-                run_iter.next();
-            }
-            let bytes = Self::be_table(table, cs);
-            self.dest.write_at(l2_off + i as u64 * cs, &bytes)?;
+            let table = clusters.table(t * l2e, l2e, |at| {
+                U64::new(at.map_or(0, |at| at | OFLAG_COPIED))
+            });
+            self.dest
+                .write_at(l2_off + i as u64 * cs, table.as_bytes())?;
         }
         self.state = State::Stream(Stream {
-            data_start,
-            runs,
-            cursor: 0,
+            clusters,
             total_clusters: total,
         });
         Ok(())
@@ -344,29 +321,15 @@ impl Qcow2Writer {
     /// Where guest cluster `c` lives in the file, allocating it on its
     /// first data in the append layout.
     fn host_of(&mut self, c: u64) -> Result<u64> {
-        let cs = self.cs();
         match &mut self.state {
-            State::Idle => Err(Error::from(io::Error::other("write before begin"))),
-            State::Stream(s) => {
-                while s.runs.get(s.cursor).is_some_and(|(r, _)| r.end() <= c) {
-                    s.cursor += 1;
-                }
-                match s.runs.get(s.cursor).filter(|(r, _)| r.offset <= c) {
-                    Some((run, rank)) => Ok(s.data_start + (rank + c - run.offset) * cs),
-                    None => Err(Error::from(io::Error::other(format!(
-                        "data for cluster {c} arrived outside the plan"
-                    )))),
-                }
-            }
+            State::Idle => Err(F.unsupported("data before the disk size was given")),
+            State::Stream(s) => s.clusters.allocate(c),
             State::Append(a) => {
-                if let Some((last, host)) = a.last {
-                    if last == c {
-                        return Ok(host);
-                    }
+                if let Some(host) = a.clusters.offset_of(c) {
+                    return Ok(host);
                 }
-                let host = self.alloc_clusters(1);
+                let host = self.alloc_clusters(Some(c), 1)?;
                 self.set_l2(c, host | OFLAG_COPIED)?;
-                self.append().last = Some((c, host));
                 Ok(host)
             }
         }
@@ -404,26 +367,29 @@ impl Qcow2Writer {
         }
     }
 
-    /// Allocates `n` whole clusters at the end of the file.
-    fn alloc_clusters(&mut self, n: u64) -> u64 {
+    /// Allocates `n` whole clusters at the end of the file: data cluster
+    /// `data` (then `n` is 1), or metadata.
+    fn alloc_clusters(&mut self, data: Option<u64>, n: u64) -> Result<u64> {
         let cs = self.cs();
         let a = self.append();
+        let end = a.clusters.end();
+        let host = match data {
+            Some(c) => a.clusters.allocate(c)?,
+            None => a.clusters.reserve(n * cs, cs)?,
+        };
         // The rest of the cluster compressed data ended in stays free.
-        if a.cpos != 0 {
-            a.gaps.insert((a.pos - a.cpos, a.cpos));
-            a.cpos = 0;
+        if host > end {
+            a.gaps.insert((host - end, end));
             if a.gaps.len() > MAX_GAPS {
                 a.gaps.pop_first();
             }
         }
-        let host = a.pos;
-        a.pos = host + n * cs;
         let first = (host / cs) as usize;
         a.refcounts.resize(first + n as usize, 0);
         for r in &mut a.refcounts[first..] {
             *r = 1;
         }
-        host
+        Ok(host)
     }
 
     /// Records `entry` for guest cluster `index`, writing out the previous
@@ -452,9 +418,12 @@ impl Qcow2Writer {
             return Ok(());
         };
         let cs = self.cs();
-        let host = self.alloc_clusters(1);
+        let host = self.alloc_clusters(None, 1)?;
         self.dest.write_at(host, &Self::be_table(l2, cs))?;
-        self.append().l1[table as usize] = host | OFLAG_COPIED;
+        let a = self.append();
+        a.l1[table as usize] = host | OFLAG_COPIED;
+        // Writes ascend: the clusters of this table are not looked up again.
+        a.clusters.forget_before((table + 1) * (cs / 8));
         Ok(())
     }
 
@@ -475,12 +444,7 @@ impl Qcow2Writer {
                             }
                             at
                         }
-                        None => {
-                            let host = if a.cpos != 0 { a.cpos } else { a.pos };
-                            a.pos = (host + len).next_multiple_of(cs);
-                            a.cpos = if a.pos == host + len { 0 } else { host + len };
-                            host
-                        }
+                        None => a.clusters.reserve(len, 1)?,
                     };
                     // qemu counts every cluster the entry's sector range touches.
                     let first = host / cs;
@@ -499,7 +463,7 @@ impl Qcow2Writer {
                     self.set_l2(block.index, entry)?;
                 }
                 None => {
-                    let host = self.alloc_clusters(1);
+                    let host = self.alloc_clusters(Some(block.index), 1)?;
                     self.dest.write_bytes_at(host, block.data)?;
                     self.set_l2(block.index, host | OFLAG_COPIED)?;
                 }
@@ -519,14 +483,14 @@ impl Qcow2Writer {
         let l1_off = if l1_clusters == 0 {
             0
         } else {
-            self.alloc_clusters(l1_clusters)
+            self.alloc_clusters(None, l1_clusters)?
         };
-        let fixed = self.append().pos / cs;
+        let fixed = self.append().clusters.end().div_ceil(cs);
         let (rt, rb) = refcount_layout(fixed, cs);
-        let rt_off = self.alloc_clusters(rt);
-        let rb_off = self.alloc_clusters(rb);
+        let rt_off = self.alloc_clusters(None, rt)?;
+        let rb_off = self.alloc_clusters(None, rb)?;
         let a = self.append();
-        let total = a.pos / cs;
+        let total = a.clusters.end().div_ceil(cs);
         let l1 = std::mem::take(&mut a.l1);
         let refcounts = std::mem::take(&mut a.refcounts);
         if l1_clusters > 0 {
@@ -647,13 +611,11 @@ impl BlockSink for Qcow2Writer {
         }
         if self.dest.is_seekable() {
             self.state = State::Append(Append {
-                pos: self.cs(),
-                cpos: 0,
+                clusters: BlockAllocator::new(self.cluster_layout(self.cs()))?,
                 gaps: BTreeSet::new(),
                 refcounts: vec![1],
                 l1: vec![0; self.l1_size() as usize],
                 open_l2: None,
-                last: None,
                 compressor: self.opts.compression.map(|compression| {
                     let codec = ClusterCodec {
                         compression,

@@ -532,3 +532,10 @@ fn an_empty_disk_makes_a_clean_image() {
         );
     }
 }
+
+#[test]
+fn a_stream_refuses_data_outside_its_plan() {
+    testkit::refuses_data_outside_the_plan("qcow2", |d| {
+        Qcow2Writer::new(d, Qcow2Options::default()).unwrap()
+    });
+}
