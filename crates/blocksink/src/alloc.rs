@@ -16,22 +16,32 @@ use crate::{Error, Extent, Format, Result};
 /// validated against the format's limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlockLayout {
-    format: Format,
-    table: &'static str,
-    block_size: u64,
-    disk_size: u64,
-    first: u64,
-    slot: u64,
-    align: u64,
-    max_offset: u64,
+    /// The format, named in errors.
+    pub format: Format,
+    /// The table that records block offsets (`"BAT"`, `"L2 table"`),
+    /// the field errors name.
+    pub table: &'static str,
+    /// Disk bytes per block, a power of two.
+    pub block_size: u64,
+    /// The virtual size the blocks cover.
+    pub disk_size: u64,
+    /// Blocks go at or after this file offset (past headers and tables).
+    pub first: u64,
+    /// File bytes each block takes (a VHD block's sector bitmap and data),
+    /// a multiple of `align`.
+    pub slot: u64,
+    /// Blocks start at file offsets that are multiples of this power of two.
+    pub align: u64,
+    /// No block starts past this file offset: the last a table entry can
+    /// address.
+    pub max_offset: u64,
 }
 
 impl BlockLayout {
-    /// Blocks of `block_size` disk bytes (a power of two) covering a disk
-    /// of `disk_size` bytes, whose offsets a `table` (`"BAT"`, `"L2
-    /// table"`: the field errors name) of `format` records. By default the
-    /// first block may go at file offset 0, each takes `block_size` bytes
-    /// of the file, unaligned, anywhere in a 64-bit file.
+    /// Blocks of `block_size` disk bytes covering a disk of `disk_size`
+    /// bytes, recorded in `table` of `format`; by default from file offset
+    /// 0, each taking `block_size` bytes, unaligned, anywhere in a 64-bit
+    /// file. Set the other fields with struct update syntax.
     pub fn new(format: Format, table: &'static str, block_size: u64, disk_size: u64) -> Self {
         BlockLayout {
             format,
@@ -43,36 +53,6 @@ impl BlockLayout {
             align: 1,
             max_offset: u64::MAX,
         }
-    }
-    /// Blocks go at or after file offset `first` (past the headers and tables).
-    #[must_use]
-    pub fn starting_at(mut self, first: u64) -> Self {
-        self.first = first;
-        self
-    }
-    /// Each block takes `slot` bytes of the file (a VHD block's sector
-    /// bitmap and data), a multiple of the alignment.
-    #[must_use]
-    pub fn slot(mut self, slot: u64) -> Self {
-        self.slot = slot;
-        self
-    }
-    /// Blocks start at file offsets that are multiples of `align` (a power of two).
-    #[must_use]
-    pub fn aligned(mut self, align: u64) -> Self {
-        self.align = align;
-        self
-    }
-    /// No block starts past file offset `max_offset`: the last a table
-    /// entry can address.
-    #[must_use]
-    pub fn max_offset(mut self, max_offset: u64) -> Self {
-        self.max_offset = max_offset;
-        self
-    }
-    /// Disk bytes per block.
-    pub fn block_size(&self) -> u64 {
-        self.block_size
     }
     /// How many blocks the disk has.
     pub fn blocks(&self) -> u64 {
@@ -402,10 +382,12 @@ mod tests {
     fn layout() -> BlockLayout {
         // 16 blocks of 8 bytes, each taking 10 file bytes (a 2-byte bitmap),
         // 2-aligned, from offset 100.
-        BlockLayout::new(F, "BAT", 8, 128)
-            .starting_at(100)
-            .slot(10)
-            .aligned(2)
+        BlockLayout {
+            first: 100,
+            slot: 10,
+            align: 2,
+            ..BlockLayout::new(F, "BAT", 8, 128)
+        }
     }
 
     #[test]
@@ -492,7 +474,11 @@ mod tests {
             "{err}"
         );
 
-        let mut a = BlockAllocator::new(layout().max_offset(110)).unwrap();
+        let mut a = BlockAllocator::new(BlockLayout {
+            max_offset: 110,
+            ..layout()
+        })
+        .unwrap();
         a.allocate(0).unwrap();
         a.allocate(1).unwrap();
         let err = a.allocate(2).unwrap_err();
@@ -501,7 +487,11 @@ mod tests {
         assert_eq!(a.end(), 120, "nothing allocated by a refusal");
         assert!(a.preallocate(&[Extent::new(0, 128)]).is_err());
 
-        assert!(BlockAllocator::new(layout().slot(11)).is_err());
+        assert!(BlockAllocator::new(BlockLayout {
+            slot: 11,
+            ..layout()
+        })
+        .is_err());
         assert!(BlockAllocator::new(BlockLayout::new(F, "BAT", 12, 100)).is_err());
     }
 
@@ -515,10 +505,12 @@ mod tests {
             slot_mul in 1u64..4,
         ) {
             let plan = crate::merge_extents(raw.into_iter().map(|(o, l)| Extent::new(o, l)).collect());
-            let layout = BlockLayout::new(F, "table", 64, 4400)
-                .starting_at(7)
-                .slot(64 * slot_mul)
-                .aligned(64);
+            let layout = BlockLayout {
+                first: 7,
+                slot: 64 * slot_mul,
+                align: 64,
+                ..BlockLayout::new(F, "table", 64, 4400)
+            };
             let mut pre = BlockAllocator::new(layout).unwrap();
             pre.preallocate(&plan).unwrap();
             let mut lazy = BlockAllocator::new(layout).unwrap();

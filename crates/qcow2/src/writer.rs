@@ -179,10 +179,12 @@ impl Qcow2Writer {
     /// Data clusters after `first`, at offsets an L2 entry can hold
     /// (bits 9 to 55).
     fn cluster_layout(&self, first: u64) -> BlockLayout {
-        BlockLayout::new(F, "L2 table", self.cs(), self.size)
-            .starting_at(first)
-            .aligned(self.cs())
-            .max_offset((1 << 56) - 1)
+        BlockLayout {
+            first,
+            align: self.cs(),
+            max_offset: (1 << 56) - 1,
+            ..BlockLayout::new(F, "L2 table", self.cs(), self.size)
+        }
     }
 
     fn l1_size(&self) -> u64 {

@@ -174,11 +174,13 @@ impl VhdWriter {
     /// sector offsets the BAT's 32-bit entries can name (all ones: unused).
     fn block_layout(&self) -> BlockLayout {
         let bs = u64::from(self.opts.block_size);
-        BlockLayout::new(F, "BAT", bs, self.size)
-            .starting_at(1536 + self.bat_bytes())
-            .slot(bitmap_bytes(self.opts.block_size) + bs)
-            .aligned(512)
-            .max_offset(u64::from(BAT_UNUSED - 1) * 512)
+        BlockLayout {
+            first: 1536 + self.bat_bytes(),
+            slot: bitmap_bytes(self.opts.block_size) + bs,
+            align: 512,
+            max_offset: u64::from(BAT_UNUSED - 1) * 512,
+            ..BlockLayout::new(F, "BAT", bs, self.size)
+        }
     }
 
     fn allocator(&mut self) -> Result<&mut BlockAllocator> {

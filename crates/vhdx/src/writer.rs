@@ -284,9 +284,11 @@ impl BlockSink for VhdxWriter {
         self.write_head()?;
         // Payload blocks lie after the BAT region, at whole MiB (the BAT
         // entry's FileOffsetMB).
-        let layout = BlockLayout::new(F, "BAT", self.bs(), self.size)
-            .starting_at(self.data_start)
-            .aligned(MIB);
+        let layout = BlockLayout {
+            first: self.data_start,
+            align: MIB,
+            ..BlockLayout::new(F, "BAT", self.bs(), self.size)
+        };
         let mut blocks = BlockAllocator::new(layout)?;
         if self.opts.fixed {
             blocks.preallocate(&[Extent::new(0, self.size)])?;

@@ -285,10 +285,12 @@ impl VmdkWriter {
     /// Grains of the disk, from sector `first` on, at sectors a grain
     /// table's 32-bit entries name.
     fn grain_layout(&self, first: u64) -> BlockLayout {
-        BlockLayout::new(F, "grain table", GRAIN, self.capacity * SECTOR)
-            .starting_at(first * SECTOR)
-            .aligned(SECTOR)
-            .max_offset(u64::from(u32::MAX) * SECTOR)
+        BlockLayout {
+            first: first * SECTOR,
+            align: SECTOR,
+            max_offset: u64::from(u32::MAX) * SECTOR,
+            ..BlockLayout::new(F, "grain table", GRAIN, self.capacity * SECTOR)
+        }
     }
 
     /// Writes the open grain table: behind a marker at the end of a stream,
