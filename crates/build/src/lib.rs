@@ -31,6 +31,7 @@ pub mod config;
 mod disk;
 mod error;
 pub mod ext;
+pub mod layers;
 pub mod rootfs;
 mod tarout;
 mod tree;
@@ -42,6 +43,6 @@ pub use config::{
 };
 pub use disk::{build_disk, BuildOptions, BuiltDisk, BuiltPartition};
 pub use error::{Error, Result};
-pub use rootfs::{EntrySource, Rootfs};
+pub use rootfs::{open_rootfs, EntrySource, Rootfs};
 pub use tarout::TarWriter;
 pub use tree::{write_tree, TreeOptions, TreeTarget, WrittenTree};

@@ -118,6 +118,18 @@ impl Rootfs {
     }
 }
 
+/// Opens the root filesystem `spec` names: a container image —
+/// `oci:DIR[:REF]`, `oci-archive:FILE[:REF]` or
+/// `docker-archive:FILE[:NAME:TAG]`, its layers applied with their
+/// whiteouts ([`crate::layers`]) — or a directory or tar archive.
+pub fn open_rootfs(spec: &Path) -> Result<Box<dyn EntrySource>> {
+    if let Some(source) = spec.to_str().and_then(container::ImageSource::parse) {
+        let text = spec.to_string_lossy();
+        return Ok(Box::new(crate::layers::ImageRootfs::open(&source, &text)?));
+    }
+    Ok(Box::new(Rootfs::open(spec)?))
+}
+
 /// Where a root filesystem's entries come from: a [`Rootfs`] (directory
 /// or archive), or anything else that makes them as a stream — packages
 /// being unpacked, say — in the order a tar archive would hold them.
@@ -217,7 +229,7 @@ fn sniff(head: &[u8]) -> Compression {
 }
 
 /// `reader` decompressed as its first bytes say.
-fn decompressed(mut reader: Box<dyn Read>, path: &Path) -> Result<Box<dyn Read>> {
+fn decompressed<'a>(mut reader: Box<dyn Read + 'a>, path: &Path) -> Result<Box<dyn Read + 'a>> {
     let mut head = [0u8; 6];
     let mut got = 0;
     while got < head.len() {
@@ -243,9 +255,9 @@ fn decompressed(mut reader: Box<dyn Read>, path: &Path) -> Result<Box<dyn Read>>
 impl Rootfs {
     /// Walks a tar stream read from `reader` (plain or compressed), as
     /// [`Rootfs::walk`] does an archive file; `name` names it in errors.
-    pub fn walk_stream(
+    pub fn walk_stream<'a>(
         name: &Path,
-        reader: impl Read + 'static,
+        reader: impl Read + 'a,
         visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
     ) -> Result<()> {
         walk_tar(name, decompressed(Box::new(reader), name)?, visit)
@@ -302,7 +314,7 @@ fn read_bounded<R: Read>(
 
 fn walk_tar(
     path: &Path,
-    reader: Box<dyn Read>,
+    reader: Box<dyn Read + '_>,
     visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
 ) -> Result<()> {
     let mut archive = tar::Archive::new(reader);

@@ -326,9 +326,11 @@ struct BuildArgs {
     /// The image configuration: toolkit JSON (.json) or Image Customizer
     /// YAML (.yaml, .yml).
     config: PathBuf,
-    /// The root filesystem: a directory, or a tar archive (.tar, .tar.gz,
+    /// The root filesystem: a directory, a tar archive (.tar, .tar.gz,
     /// .tar.xz, .tar.zst; owners, modes, links, devices and xattrs are
-    /// taken as the archive records them).
+    /// taken as the archive records them), or a container image —
+    /// oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME:TAG]
+    /// — its layers applied with their whiteouts.
     #[arg(long, required_unless_present = "repos", conflicts_with = "repos")]
     rootfs: Option<PathBuf>,
     /// Install the configuration's packages (PackageLists, Packages,
@@ -952,7 +954,7 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
                     a.config.display()
                 );
             }
-            Box::new(imgbuild::Rootfs::open(path)?)
+            imgbuild::open_rootfs(path)?
         }
         None => {
             if config.packages.install.is_empty() {

@@ -247,6 +247,38 @@ fn a_rootfs_becomes_every_container_artifact_that_skopeo_umoci_and_podman_read()
     let extra: Vec<&String> = got.keys().filter(|k| !want.contains_key(*k)).collect();
     assert!(extra.is_empty(), "umoci unpacked more: {extra:?}");
 
+    // Read back as a root filesystem, each image gives the same tree.
+    for source in [
+        format!("oci-archive:{}", out1.join("core.oci.tar").display()),
+        format!("docker-archive:{}", out1.join("core.docker.tar").display()),
+        format!("oci:{}:1.0", out1.join("core.oci").display()),
+    ] {
+        let back = dir.path().join("back.tar");
+        let r = imgconv(&[
+            "build",
+            s(&config),
+            "--rootfs",
+            &source,
+            "--to",
+            "tar",
+            "-o",
+            s(&back),
+        ]);
+        assert!(
+            r.status.success(),
+            "{source}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        let mut got = tree_of(&back);
+        got.remove("");
+        // The host name file is the build's own, made now.
+        let mut expected = want.clone();
+        for t in [&mut got, &mut expected] {
+            t.remove("etc/hostname");
+        }
+        assert_eq!(got, expected, "{source}");
+    }
+
     // podman loads both archives under the tag. (Running a container needs
     // setrlimit, which this machine's sandbox refuses even to podman as root.)
     for file in ["core.oci.tar", "core.docker.tar"] {
@@ -431,4 +463,159 @@ fn packages_become_a_container_image_with_or_without_their_database() {
         let b: Vec<&String> = unpacked.keys().filter(|k| !k.is_empty()).collect();
         assert_eq!(a, b);
     }
+}
+
+/// A layer tar of `entries`: (path, kind, mode, contents) where kind is
+/// 'd' (directory) or 'f' (file).
+fn layer_tar(path: &Path, entries: &[(&str, char, u32, &[u8])]) {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, kind, mode, data) in entries {
+        let mut h = tar::Header::new_ustar();
+        h.set_mode(*mode);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1_650_000_000);
+        h.set_size(data.len() as u64);
+        h.set_entry_type(if *kind == 'd' {
+            tar::EntryType::Directory
+        } else {
+            tar::EntryType::Regular
+        });
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    fs::write(path, b.into_inner().unwrap()).unwrap();
+}
+
+#[test]
+fn a_layered_image_with_whiteouts_is_a_rootfs_as_umoci_unpacks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.tar");
+    sample_tar(&base);
+    let extra = dir.path().join("extra.tar");
+    layer_tar(
+        &extra,
+        &[
+            ("opt/", 'd', 0o755, b""),
+            ("opt/keep/", 'd', 0o755, b""),
+            ("opt/keep/a", 'f', 0o644, b"kept"),
+            ("opt/gone/", 'd', 0o755, b""),
+            ("opt/gone/b", 'f', 0o644, b"hidden by an opaque whiteout"),
+            ("opt/gone/sub/", 'd', 0o755, b""),
+            ("opt/gone/sub/deep", 'f', 0o644, b"hidden too"),
+            ("etc/remove-me", 'f', 0o644, b"deleted by a whiteout"),
+        ],
+    );
+    let top = dir.path().join("top.tar");
+    layer_tar(
+        &top,
+        &[
+            ("etc/.wh.remove-me", 'f', 0o644, b""),
+            ("opt/gone/", 'd', 0o700, b""),
+            ("opt/gone/.wh..wh..opq", 'f', 0o644, b""),
+            ("opt/gone/c", 'f', 0o644, b"new in the opaque directory"),
+            ("usr/bin/passwd", 'f', 0o755, b"replaced"),
+            ("home/user/", 'd', 0o750, b""),
+        ],
+    );
+    let layout = dir.path().join("layout");
+    let image = format!("{}:t", layout.display());
+    run_ok("umoci", &["init", "--layout", s(&layout)]);
+    run_ok("umoci", &["new", "--image", &image]);
+    for layer in [&base, &extra, &top] {
+        run_ok("umoci", &["raw", "add-layer", "--image", &image, s(layer)]);
+    }
+    let bundle = dir.path().join("bundle");
+    run_ok("umoci", &["unpack", "--image", &image, s(&bundle)]);
+    let mut want = tree_of(&bundle.join("rootfs"));
+    want.remove("");
+    assert!(want.contains_key("opt/gone/c") && !want.contains_key("opt/gone/b"));
+    assert!(!want.contains_key("etc/remove-me"));
+
+    let config = container_config(dir.path());
+    // skopeo makes the same image a docker archive and an OCI archive.
+    let docker = dir.path().join("image.docker.tar");
+    let oci_archive = dir.path().join("image.oci.tar");
+    run_ok(
+        "skopeo",
+        &[
+            "copy",
+            &format!("oci:{image}"),
+            &format!("docker-archive:{}:example/layered:1", docker.display()),
+        ],
+    );
+    run_ok(
+        "skopeo",
+        &[
+            "copy",
+            &format!("oci:{image}"),
+            &format!("oci-archive:{}:t", oci_archive.display()),
+        ],
+    );
+    for (i, source) in [
+        format!("oci:{image}"),
+        format!("oci-archive:{}", oci_archive.display()),
+        format!("docker-archive:{}", docker.display()),
+        format!("docker-archive:{}:example/layered:1", docker.display()),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let out = dir.path().join(format!("flat{i}.tar"));
+        let r = imgconv(&[
+            "build",
+            s(&config),
+            "--rootfs",
+            source,
+            "--to",
+            "tar",
+            "-o",
+            s(&out),
+        ]);
+        assert!(
+            r.status.success(),
+            "{source}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        let mut got = tree_of(&out);
+        got.remove("");
+        // The configuration's host name is the build's own.
+        got.remove("etc/hostname");
+        for (path, entry) in &want {
+            assert_eq!(got.get(path), Some(entry), "{source}: {path}");
+        }
+        let extra: Vec<&String> = got.keys().filter(|k| !want.contains_key(*k)).collect();
+        assert!(extra.is_empty(), "{source}: more than umoci: {extra:?}");
+    }
+
+    // A layer that does not match its digest is named.
+    let blobs = layout.join("blobs/sha256");
+    let mut biggest = fs::read_dir(&blobs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|p| fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = fs::read(&biggest).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x55;
+    fs::write(&biggest, &bytes).unwrap();
+    let out = dir.path().join("never.tar");
+    let r = imgconv(&[
+        "build",
+        s(&config),
+        "--rootfs",
+        &format!("oci:{image}"),
+        "--to",
+        "tar",
+        "-o",
+        s(&out),
+    ]);
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("layer")
+            && (err.contains("digest") || err.contains("corrupt") || err.contains("invalid")),
+        "{err}"
+    );
+    assert!(!out.exists());
+    biggest.set_extension("");
 }

@@ -6,6 +6,7 @@
 //! docker archive (`docker load`). Layers are tar streams written into a
 //! [`LayerWriter`]: gzip runs on every core ([`gzip::ParallelGzip`]), and
 //! digests are computed as the bytes pass, so nothing is read twice.
+//! [`ImageReader`] reads such images back, layer by layer, digests checked.
 //!
 //! # Example
 //!
@@ -32,12 +33,14 @@
 mod compress;
 pub mod gzip;
 mod image;
+mod read;
 
 pub use compress::{Compression, Encoder};
 pub use image::{
     ContainerConfig, Descriptor, ImageOptions, ImageWriter, LayerInfo, LayerWriter, Layout,
     Reference, WrittenImage,
 };
+pub use read::{ImageLayer, ImageReader, ImageSource, LayerStream, JSON_LIMIT, MAX_LAYERS};
 
 /// What a tree output is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
