@@ -518,14 +518,7 @@ impl clap::builder::TypedValueParser for BuildFormatParser {
         arg: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
     ) -> Result<BuildFormat, clap::Error> {
-        let value = value
-            .to_str()
-            .map_or(value, |s| std::ffi::OsStr::new(s.trim()));
-        let names =
-            clap::builder::PossibleValuesParser::new(self.possible_values().into_iter().flatten());
-        let name = names.parse_ref(cmd, arg, value)?;
-        BuildFormat::parse(&name)
-            .map_err(|e| clap::Error::raw(clap::error::ErrorKind::InvalidValue, e))
+        parse_listed(self, cmd, arg, value, BuildFormat::parse)
     }
 
     fn possible_values(
@@ -630,6 +623,24 @@ struct FormatArgs {
     seed: Option<String>,
 }
 
+/// `value` parsed with `parse` once it is one of `parser`'s listed names
+/// (clap says which are, and suggests the nearest, when it is not).
+fn parse_listed<T>(
+    parser: &impl clap::builder::TypedValueParser,
+    cmd: &clap::Command,
+    arg: Option<&clap::Arg>,
+    value: &std::ffi::OsStr,
+    parse: impl Fn(&str) -> Result<T>,
+) -> Result<T, clap::Error> {
+    let value = value
+        .to_str()
+        .map_or(value, |s| std::ffi::OsStr::new(s.trim()));
+    let names =
+        clap::builder::PossibleValuesParser::new(parser.possible_values().into_iter().flatten());
+    let name = clap::builder::TypedValueParser::parse_ref(&names, cmd, arg, value)?;
+    parse(&name).map_err(|e| clap::Error::raw(clap::error::ErrorKind::InvalidValue, e))
+}
+
 /// Parses `--to` names against the registry of writers, which lists them
 /// (with what each writes and its extension) in `--help` and in the error
 /// for a name that is none of them.
@@ -645,14 +656,7 @@ impl clap::builder::TypedValueParser for OutputFormatParser {
         arg: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
     ) -> Result<OutputFormat, clap::Error> {
-        let value = value
-            .to_str()
-            .map_or(value, |s| std::ffi::OsStr::new(s.trim()));
-        let names =
-            clap::builder::PossibleValuesParser::new(self.possible_values().into_iter().flatten());
-        let name = names.parse_ref(cmd, arg, value)?;
-        OutputFormat::parse(&name)
-            .map_err(|e| clap::Error::raw(clap::error::ErrorKind::InvalidValue, e))
+        parse_listed(self, cmd, arg, value, |name| Ok(OutputFormat::parse(name)?))
     }
 
     fn possible_values(

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use common::{command, imgconv, s};
 use testkit::rootfs::{long_path, sample_tar};
 use testkit::rpms::sample_repo;
-use testkit::run_ok;
+use testkit::{run_ok, tree_contents};
 
 /// A toolkit configuration like Azure Linux's core-container: a disk with
 /// only a tar.gz artifact, and a host name.
@@ -96,26 +96,6 @@ fn build(config: &Path, rootfs: &Path, out: &Path, extra: &[&str]) {
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
 }
 
-/// Every file below `dir`, by relative path, with its bytes.
-fn files_below(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                files.insert(
-                    p.strip_prefix(dir).unwrap().to_path_buf(),
-                    fs::read(&p).unwrap(),
-                );
-            }
-        }
-    }
-    files
-}
-
 #[test]
 fn a_rootfs_becomes_every_container_artifact_that_skopeo_umoci_and_podman_read() {
     let dir = tempfile::tempdir().unwrap();
@@ -128,14 +108,10 @@ fn a_rootfs_becomes_every_container_artifact_that_skopeo_umoci_and_podman_read()
     build(&config, &rootfs, &out2, &formats);
 
     // Reproducible: the same bytes, every file of every output.
-    let (a, b) = (files_below(&out1), files_below(&out2));
+    let (a, b) = (tree_contents(&out1), tree_contents(&out2));
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     for (name, bytes) in &a {
-        assert!(
-            bytes == &b[name],
-            "{} differs between two builds",
-            name.display()
-        );
+        assert!(bytes == &b[name], "{name} differs between two builds");
     }
 
     // What the tree should be: the rootfs and the configured host name

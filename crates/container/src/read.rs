@@ -323,16 +323,7 @@ impl ImageReader {
             .get("layers")
             .and_then(Value::as_array)
             .ok_or_else(|| bad(&self.shown, "the manifest has no layers"))?;
-        if layers.len() != diff_ids.len() {
-            return Err(bad(
-                &self.shown,
-                format!(
-                    "the manifest has {} layers but the config {} diff_ids",
-                    layers.len(),
-                    diff_ids.len()
-                ),
-            ));
-        }
+        self.same_count(layers.len(), diff_ids.len())?;
         for (layer, diff_id) in layers.iter().zip(diff_ids) {
             let digest = text(&self.shown, layer, "a layer descriptor", "digest")?;
             let hex = digest_hex(&self.shown, digest)?;
@@ -358,6 +349,17 @@ impl ImageReader {
             });
         }
         Ok(())
+    }
+
+    /// The manifest's layers and the configuration's diff_ids pair up.
+    fn same_count(&self, layers: usize, diff_ids: usize) -> Result<()> {
+        if layers == diff_ids {
+            return Ok(());
+        }
+        Err(bad(
+            &self.shown,
+            format!("the manifest lists {layers} layers but the config {diff_ids} diff_ids"),
+        ))
     }
 
     fn diff_ids(&self) -> Result<Vec<String>> {
@@ -427,16 +429,7 @@ impl ImageReader {
             .get("Layers")
             .and_then(Value::as_array)
             .ok_or_else(|| bad(&self.shown, "the image has no Layers"))?;
-        if layers.len() != diff_ids.len() {
-            return Err(bad(
-                &self.shown,
-                format!(
-                    "the image has {} layers but its config {} diff_ids",
-                    layers.len(),
-                    diff_ids.len()
-                ),
-            ));
-        }
+        self.same_count(layers.len(), diff_ids.len())?;
         for (layer, diff_id) in layers.iter().zip(diff_ids) {
             let path = layer
                 .as_str()
