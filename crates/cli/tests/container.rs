@@ -299,6 +299,48 @@ fn a_container_configuration_makes_its_artifact_and_refuses_disks() {
         .collect();
     assert_eq!(names, ["core.tar.gz"]);
 
+    // An image layout replaces an earlier one, as a file output does, but
+    // not a directory that is something else.
+    for _ in 0..2 {
+        let r = imgconv(&[
+            "build",
+            s(&config),
+            "--rootfs",
+            s(&rootfs),
+            "--to",
+            "oci",
+            "--output-dir",
+            s(&out),
+        ]);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        run_ok(
+            "umoci",
+            &[
+                "stat",
+                "--image",
+                &format!("{}:latest", out.join("core.oci").display()),
+            ],
+        );
+    }
+    assert!(!out.join("core.oci/.replaced").exists());
+    fs::remove_dir_all(out.join("core.oci")).unwrap();
+    fs::create_dir(out.join("core.oci")).unwrap();
+    fs::write(out.join("core.oci/precious"), b"mine").unwrap();
+    let r = imgconv(&[
+        "build",
+        s(&config),
+        "--rootfs",
+        s(&rootfs),
+        "--to",
+        "oci",
+        "--output-dir",
+        s(&out),
+    ]);
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("not an OCI image layout"));
+    assert_eq!(fs::read(out.join("core.oci/precious")).unwrap(), b"mine");
+    fs::remove_dir_all(out.join("core.oci")).unwrap();
+
     // No partitions, no disk.
     let r = imgconv(&[
         "build",

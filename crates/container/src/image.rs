@@ -489,11 +489,14 @@ enum Store {
 impl Store {
     fn dir(target: &Path) -> Result<Store> {
         if let Ok(mut entries) = fs::read_dir(target) {
-            if entries.next().is_some() {
+            // An earlier image layout is replaced, as a file output is;
+            // any other directory with something in it is left alone.
+            if entries.next().is_some() && !target.join("oci-layout").is_file() {
                 return Err(Error::unsupported(
                     FORMAT,
                     format!(
-                        "{} exists and is not empty; an image layout is written only to a new or empty directory",
+                        "{} exists, is not empty and is not an OCI image layout; \
+                         an image layout replaces only an earlier one or an empty directory",
                         target.display()
                     ),
                 ));
@@ -675,13 +678,19 @@ impl Store {
                 let Some(t) = tmp else {
                     return Err(Error::unsupported(FORMAT, "the image was already placed"));
                 };
-                let from = t.keep();
-                // An empty directory in the way is replaced.
-                let _ = fs::remove_dir(&target);
-                fs::rename(&from, &target).map_err(|e| {
-                    let _ = fs::remove_dir_all(&from);
-                    failed(e)
-                })?;
+                // An earlier layout (or an empty directory) in the way is
+                // moved aside into the new one's temporary directory, the
+                // new one placed, and the old one removed with it.
+                let old = t.path().join(".replaced");
+                let moved = fs::rename(&target, &old).is_ok();
+                if let Err(e) = fs::rename(t.path(), &target) {
+                    if moved {
+                        let _ = fs::rename(&old, &target);
+                    }
+                    return Err(failed(e));
+                }
+                let _ = fs::remove_dir_all(target.join(".replaced"));
+                drop(t);
                 Ok(bytes)
             }
             Store::Archive {
