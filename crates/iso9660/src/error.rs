@@ -59,18 +59,74 @@ impl Error {
     }
 }
 
+/// The shared error model's view of an ISO 9660 error: its kind, the
+/// format, the field, and this crate's error kept whole as the cause (so
+/// `FatTooSmall { needed, .. }` can still be had by downcasting). The text
+/// is unchanged: variants that say what they are in their own words carry
+/// no format prefix.
+impl From<Error> for blocksink::Error {
+    fn from(e: Error) -> blocksink::Error {
+        use blocksink::ErrorKind as K;
+        const F: &str = "ISO 9660";
+        let (kind, format, message) = match &e {
+            Error::Io(_) => {
+                let Error::Io(io) = e else {
+                    unreachable!("matched above")
+                };
+                return blocksink::Error::from_io(io);
+            }
+            Error::NotIso(m) => (K::InvalidFormat, F, m.clone()),
+            Error::Corrupt(m) => (K::Corrupt, F, m.clone()),
+            Error::InvalidOption(_) | Error::InvalidFat(_) | Error::FatTooSmall { .. } => {
+                (K::OutOfRange, "", e.to_string())
+            }
+            Error::Source { .. } | Error::Unsafe { .. } => (K::Unsupported, "", e.to_string()),
+        };
+        blocksink::Error::new(kind, format, message).caused_by(e)
+    }
+}
+
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
-        match e {
-            Error::Io(e) => e,
-            Error::InvalidOption(_)
-            | Error::Source { .. }
-            | Error::InvalidFat(_)
-            | Error::FatTooSmall { .. } => io::Error::new(io::ErrorKind::InvalidInput, e),
-            other => io::Error::new(io::ErrorKind::InvalidData, other),
-        }
+        io::Error::from(blocksink::Error::from(e))
     }
 }
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_the_shared_model_with_its_text_and_details_kept() {
+        let small = Error::FatTooSmall {
+            path: "efi".into(),
+            size: 1 << 20,
+            needed: 2 << 20,
+        };
+        let text = small.to_string();
+        let shared = blocksink::Error::from(small);
+        assert_eq!(shared.kind(), blocksink::ErrorKind::OutOfRange);
+        assert_eq!(shared.to_string(), text);
+        let cause = std::error::Error::source(&shared)
+            .and_then(|c| c.downcast_ref::<Error>())
+            .expect("the crate's error is the cause");
+        assert!(matches!(cause, Error::FatTooSmall { needed, .. } if *needed == 2 << 20));
+
+        let corrupt = blocksink::Error::from(Error::Corrupt("directory /A: bad length".into()));
+        assert_eq!(corrupt.kind(), blocksink::ErrorKind::Corrupt);
+        assert_eq!(corrupt.format(), "ISO 9660");
+        assert_eq!(
+            corrupt.to_string(),
+            "corrupt ISO 9660 image: directory /A: bad length"
+        );
+        assert_eq!(blocksink::chain(&corrupt), corrupt.to_string());
+
+        // Through io::Error and back, as readers pass errors on.
+        let io: io::Error = Error::NotIso("no primary volume descriptor".into()).into();
+        let found = blocksink::Error::find(&io).expect("carried");
+        assert_eq!(found.kind(), blocksink::ErrorKind::InvalidFormat);
+    }
+}
