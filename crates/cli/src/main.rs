@@ -312,6 +312,8 @@ struct RootfsArgs {
     /// Leave out the rpm database (var/lib/rpm/rpmdb.sqlite).
     #[arg(long)]
     no_rpmdb: bool,
+    #[command(flatten)]
+    gpg: GpgArgs,
     /// The archive to write: .tar, .tar.gz or .tar.zst; `-` for a tar on
     /// standard output.
     #[arg(long, short = 'o')]
@@ -341,6 +343,8 @@ struct BuildArgs {
     /// With --repo: leave out weak dependencies (Recommends).
     #[arg(long)]
     no_recommends: bool,
+    #[command(flatten)]
+    gpg: GpgArgs,
     /// Output formats, comma separated: disk formats, and the root file
     /// system's own (tar archives, container images). Default: the
     /// configuration's artifacts.
@@ -364,6 +368,30 @@ struct BuildArgs {
     /// Print a JSON summary of what was built and written.
     #[arg(long)]
     json: bool,
+}
+
+/// Which packages are trusted: every one must be signed by a given key,
+/// as dnf's gpgcheck=1, unless the check is turned off.
+#[derive(Args)]
+struct GpgArgs {
+    /// A public key packages must be signed with, ASCII-armored or binary,
+    /// as `rpm --import` takes it (repeatable).
+    #[arg(long = "gpg-key", value_name = "FILE")]
+    gpg_keys: Vec<PathBuf>,
+    /// Install packages without checking their signatures, as
+    /// `dnf --nogpgcheck` (their digests are still checked).
+    #[arg(long, conflicts_with = "gpg_keys")]
+    no_gpg_check: bool,
+}
+
+impl GpgArgs {
+    fn check(&self) -> Result<pkgstage::signature::GpgCheck> {
+        Ok(if self.no_gpg_check {
+            pkgstage::signature::GpgCheck::Off
+        } else {
+            pkgstage::signature::GpgCheck::Keys(pkgstage::signature::Keyring::load(&self.gpg_keys)?)
+        })
+    }
 }
 
 /// How a container image (oci, oci-archive, docker-archive) is described.
@@ -979,6 +1007,7 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
                     time: stamp_time,
                     no_rpmdb: config.packages.remove_rpmdb,
                     work_dir: a.work_dir.clone(),
+                    gpg_check: a.gpg.check()?,
                 },
             ))
         }
@@ -1201,6 +1230,7 @@ fn run_rootfs(a: RootfsArgs) -> Result<ExitCode> {
         time: i64::try_from(stamp.unix_time()).unwrap_or(0),
         no_rpmdb: a.no_rpmdb,
         work_dir: None,
+        gpg_check: a.gpg.check()?,
     };
     let to_stdout = a.output.as_os_str() == "-";
     if to_stdout && std::io::IsTerminal::is_terminal(&std::io::stdout()) {

@@ -430,6 +430,7 @@ fn packages_become_a_container_image_with_or_without_their_database() {
             s(&config),
             "--repo",
             s(&repo),
+            "--no-gpg-check",
             "--to",
             "oci-archive,tar.gz",
             "--output-dir",

@@ -50,6 +50,28 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A digest a package records differs from that of its bytes: the
+    /// package was changed after it was built.
+    #[error("{}: {what} is {actual}, the package records {expected}", file.display())]
+    Digest {
+        /// The package file.
+        file: PathBuf,
+        /// Which digest (`header SHA-256 digest (RPMSIGTAG_SHA256)`).
+        what: String,
+        /// The digest the package records.
+        expected: String,
+        /// The digest of its bytes.
+        actual: String,
+    },
+    /// Packages whose signatures do not verify against the trusted keys,
+    /// each named with why; or, when no keys were given, every package.
+    #[error("{}", untrusted(problems, *keys_given))]
+    Untrusted {
+        /// One line per package: its file and why it is refused.
+        problems: Vec<String>,
+        /// Whether any trusted keys were given.
+        keys_given: bool,
+    },
     /// The packages asked for cannot be installed: every problem found,
     /// each naming the requirement and the package that has it.
     #[error("cannot resolve the packages to install:\n  {}", problems.join("\n  "))]
@@ -75,6 +97,17 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+}
+
+fn untrusted(problems: &[String], keys_given: bool) -> String {
+    let head = if keys_given {
+        "package signatures do not verify against the trusted keys"
+    } else {
+        "no trusted keys to check package signatures against: give the \
+         repositories' public keys (--gpg-key FILE, as rpm --import takes) \
+         or turn the check off (--no-gpg-check, as dnf --nogpgcheck); the packages"
+    };
+    format!("{head}:\n  {}", problems.join("\n  "))
 }
 
 fn at(offset: Option<u64>) -> String {

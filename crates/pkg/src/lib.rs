@@ -27,6 +27,7 @@ pub mod install;
 pub mod repo;
 pub mod resolve;
 mod rpmdb;
+pub mod signature;
 
 pub use error::{Error, Result};
 pub use repo::{

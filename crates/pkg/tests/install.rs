@@ -11,6 +11,7 @@ use std::path::Path;
 use imgbuild::TarWriter;
 use pkgstage::install::{install, InstallOptions};
 use pkgstage::resolve::{resolve, Request, Source};
+use pkgstage::signature::GpgCheck;
 use pkgstage::Repository;
 use testkit::rpms::sample_repo;
 use testkit::run_ok;
@@ -68,6 +69,7 @@ fn the_tree_rpm_makes_from_the_same_packages() {
     let options = InstallOptions {
         exclude_docs: false,
         time: 1_700_000_000,
+        gpg_check: GpgCheck::Off,
         ..InstallOptions::default()
     };
     let report = install(&sources, &plan, &options, &mut |entry, data| {

@@ -11,6 +11,7 @@ use std::process::Command;
 use imgbuild::TarWriter;
 use pkgstage::install::{install, InstallOptions};
 use pkgstage::resolve::{resolve, Request, Resolution, Source};
+use pkgstage::signature::GpgCheck;
 use pkgstage::Repository;
 use testkit::rpms::{build_rpm, createrepo, sample_repo, PackageSpec};
 use testkit::run_ok;
@@ -125,6 +126,7 @@ fn rpm_queries_and_verifies_the_tree() {
         exclude_docs: true,
         time: TIME,
         work_dir: Some(dir.path().to_path_buf()),
+        gpg_check: GpgCheck::Off,
         ..InstallOptions::default()
     };
     install_tar(&repo, &plan, &options, &archive);
@@ -211,6 +213,7 @@ fn the_same_install_gives_the_same_database() {
     let plan = plan(&repo);
     let options = InstallOptions {
         time: TIME,
+        gpg_check: GpgCheck::Off,
         ..InstallOptions::default()
     };
     let a = install_tar(&repo, &plan, &options, &dir.path().join("a.tar"));
@@ -219,6 +222,7 @@ fn the_same_install_gives_the_same_database() {
     assert!(a == b, "two installs wrote different databases");
     let later = InstallOptions {
         time: TIME + 1,
+        gpg_check: GpgCheck::Off,
         ..InstallOptions::default()
     };
     let c = install_tar(&repo, &plan, &later, &dir.path().join("c.tar"));
@@ -226,6 +230,7 @@ fn the_same_install_gives_the_same_database() {
     // Left out when asked.
     let none = InstallOptions {
         no_rpmdb: true,
+        gpg_check: GpgCheck::Off,
         ..InstallOptions::default()
     };
     assert!(install_tar(&repo, &plan, &none, &dir.path().join("d.tar")).is_empty());
@@ -315,6 +320,7 @@ fn the_database_rpm_writes_for_the_same_packages() {
         let options = InstallOptions {
             exclude_docs,
             time: TIME,
+            gpg_check: GpgCheck::Off,
             ..InstallOptions::default()
         };
         let ours = dir.path().join(format!("ours-{exclude_docs}.sqlite"));

@@ -6,8 +6,10 @@
 //! them, as rpm does — and handed on as [`imgbuild::rootfs::Entry`] values,
 //! the form `imgconv build` and a rootfs archive take.
 //!
-//! - Each package file's checksum is checked against the repository's
-//!   record before it is read.
+//! - Before any package is unpacked, each package file's checksum is
+//!   checked against the repository's record, its digests against its
+//!   bytes, and its signatures against the trusted keys
+//!   ([`InstallOptions::gpg_check`], see [`crate::signature`]).
 //! - `%ghost` files are not made (they are not in payloads); `%doc` files
 //!   are left out when asked (rpm's `--excludedocs`).
 //! - Directories a package does not own are made as rpm makes them (0755,
@@ -34,6 +36,7 @@ use crate::repo::compress::file_checksum;
 use crate::repo::header::read_package_headers;
 use crate::resolve::{Resolution, Source};
 use crate::rpmdb::{self, Database, InstallTags};
+use crate::signature::{verify_package, GpgCheck, Trust};
 use crate::{Error, Result};
 
 /// How to install.
@@ -50,6 +53,9 @@ pub struct InstallOptions {
     /// Where the rpm database is made before it is handed on (default:
     /// $TMPDIR).
     pub work_dir: Option<PathBuf>,
+    /// The keys packages must be signed with, or no signature check
+    /// (dnf's `gpgcheck`). The default, no keys, refuses every package.
+    pub gpg_check: GpgCheck,
 }
 
 /// What was installed.
@@ -110,6 +116,9 @@ pub fn install(
         };
         state.db = Some(Database::create(options.work_dir.as_deref(), tags)?);
     }
+    // Every package checked before any is unpacked.
+    let mut checked = Vec::with_capacity(plan.packages.len());
+    let mut untrusted = Vec::new();
     for chosen in &plan.packages {
         let repo = sources
             .get(chosen.source)
@@ -129,7 +138,19 @@ pub fn install(
                 actual: hex,
             });
         }
-        state.package(&path, &chosen.nevra, visit)?;
+        if let Trust::Untrusted(why) = verify_package(&path, &options.gpg_check)? {
+            untrusted.push(format!("{} ({}): {why}", path.display(), chosen.nevra));
+        }
+        checked.push((path, &chosen.nevra));
+    }
+    if !untrusted.is_empty() {
+        return Err(Error::Untrusted {
+            problems: untrusted,
+            keys_given: !matches!(&options.gpg_check, GpgCheck::Keys(k) if k.is_empty()),
+        });
+    }
+    for (path, nevra) in checked {
+        state.package(&path, nevra, visit)?;
         state.report.packages += 1;
     }
     if let Some(db) = state.db.take() {
@@ -320,22 +341,7 @@ impl State {
         file.seek(io::SeekFrom::Start(offset))
             .map_err(|e| Error::io(path, e))?;
         let raw = BufReader::with_capacity(1 << 20, file);
-        let payload: Box<dyn Read> = match compressor {
-            rpm::CompressionType::None => Box::new(raw),
-            rpm::CompressionType::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
-            rpm::CompressionType::Xz => {
-                Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(raw))
-            }
-            rpm::CompressionType::Zstd => Box::new(
-                zstd::stream::read::Decoder::with_buffer(raw).map_err(|e| Error::io(path, e))?,
-            ),
-            other => {
-                return Err(bad(
-                    "RPMTAG_PAYLOADCOMPRESSOR",
-                    format!("{other} payloads are not supported"),
-                ))
-            }
-        };
+        let payload = decompress(path, compressor, raw)?;
         let mut cpio = cpio::Reader::new(payload);
         // Hard links: members of one inode before the one carrying data.
         let mut links: HashMap<u32, Vec<(String, Entry)>> = HashMap::new();
@@ -551,6 +557,30 @@ impl State {
             }
         }
     }
+}
+
+/// The payload, decompressed as the header's `RPMTAG_PAYLOADCOMPRESSOR` says.
+pub(crate) fn decompress<'a>(
+    path: &Path,
+    compressor: rpm::CompressionType,
+    raw: impl io::BufRead + 'a,
+) -> Result<Box<dyn Read + 'a>> {
+    Ok(match compressor {
+        rpm::CompressionType::None => Box::new(raw),
+        rpm::CompressionType::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
+        rpm::CompressionType::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(raw)),
+        rpm::CompressionType::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(raw).map_err(|e| Error::io(path, e))?)
+        }
+        other => {
+            return Err(Error::package(
+                path,
+                "RPMTAG_PAYLOADCOMPRESSOR",
+                None,
+                format!("{other} payloads are not supported"),
+            ))
+        }
+    })
 }
 
 /// Reads a payload cpio stream to its end, every member's data too — the
