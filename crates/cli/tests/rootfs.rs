@@ -5,6 +5,8 @@
 mod common;
 
 use std::fs;
+use std::path::Path;
+use std::process::Command;
 
 use common::{imgconv, s, toolkit_config};
 use testkit::rpms::sample_repo;
@@ -205,4 +207,306 @@ fn a_configuration_with_package_lists_builds_from_the_repository() {
     ]);
     assert_eq!(r.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&r.stderr).contains("give --repo"));
+}
+
+/// A GnuPG home of its own, its agent stopped when dropped.
+struct GnupgHome(tempfile::TempDir);
+
+impl GnupgHome {
+    fn new() -> Self {
+        // Short: the agent's socket path must fit in sun_path.
+        let home = tempfile::Builder::new()
+            .prefix("gpg")
+            .tempdir_in("/tmp")
+            .unwrap();
+        GnupgHome(home)
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> String {
+        let out = Command::new(program)
+            .env("GNUPGHOME", self.path())
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {program} ({e}): the tests need it"));
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A new signing key for `name` (`rsa2048`, `ed25519`): its long key ID.
+    fn generate(&self, name: &str, algo: &str) -> String {
+        let uid = format!("{name} <{name}@example.test>");
+        self.run(
+            "gpg",
+            &[
+                "--batch",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                "",
+                "--quick-gen-key",
+                &uid,
+                algo,
+                "sign",
+                "never",
+            ],
+        );
+        let listing = self.run("gpg", &["--with-colons", "--list-keys", &uid]);
+        let line = listing.lines().find(|l| l.starts_with("pub:")).unwrap();
+        line.split(':').nth(4).unwrap().to_string()
+    }
+
+    /// The public key of `name`, armored or binary, written to `to`.
+    fn export(&self, name: &str, armor: bool, to: &Path) {
+        let mut args = vec!["--batch", "--output", s(to)];
+        if armor {
+            args.push("--armor");
+        }
+        args.extend(["--export", name]);
+        self.run("gpg", &args);
+    }
+
+    /// Signs `rpm` in place with `name`'s key, as a distribution signs:
+    /// the header, and with `v3` the header and payload too.
+    fn sign(&self, name: &str, rpm: &Path, v3: bool) {
+        // Debian's rpm looks for gpg2; GnuPG 2 is called gpg there.
+        let gpg = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+            .map(|d| d.join("gpg"))
+            .find(|p| p.is_file())
+            .expect("gpg is not on PATH: the tests need it");
+        let gpg_def = format!("__gpg {}", gpg.display());
+        let name_def = format!("_gpg_name {name}");
+        let path_def = format!("_gpg_path {}", self.path().display());
+        let mut args = vec![
+            "--define",
+            &gpg_def,
+            "--define",
+            &name_def,
+            "--define",
+            &path_def,
+            "--addsign",
+        ];
+        if v3 {
+            args.push("--rpmv3");
+        }
+        args.push(s(rpm));
+        self.run("rpmsign", &args);
+    }
+}
+
+impl Drop for GnupgHome {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .env("GNUPGHOME", self.path())
+            .args(["--kill", "gpg-agent"])
+            .output();
+    }
+}
+
+/// Where a package's header (after its 8-byte magic) is: lead, signature
+/// header padded to 8 bytes, then the header's intro, index and data.
+fn header_range(bytes: &[u8]) -> std::ops::Range<usize> {
+    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let sig = 96;
+    let sig_end = sig + 16 + be(sig + 8) * 16 + be(sig + 12);
+    let header = sig_end.div_ceil(8) * 8;
+    header..header + 16 + be(header + 8) * 16 + be(header + 12)
+}
+
+/// The header digests rpm records of a header's bytes (with its magic):
+/// SHA-256, SHA-1 and SHA3-256, in hexadecimal.
+fn header_digests(header: &[u8]) -> Vec<String> {
+    use sha2::Digest;
+    let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    vec![
+        hex(&sha2::Sha256::digest(header)),
+        hex(&sha1::Sha1::digest(header)),
+        hex(&sha3::Sha3_256::digest(header)),
+    ]
+}
+
+/// Changes the summary in the package's header; with `fix_digests`, the
+/// signature header's digests are made to match, so that only a
+/// signature can tell.
+fn alter_header(rpm: &Path, fix_digests: bool) {
+    let mut bytes = fs::read(rpm).unwrap();
+    let range = header_range(&bytes);
+    let before = header_digests(&bytes[range.clone()]);
+    let at = range.start
+        + bytes[range.clone()]
+            .windows(4)
+            .position(|w| w == b"test")
+            .unwrap();
+    bytes[at..at + 4].copy_from_slice(b"TEST");
+    if fix_digests {
+        let after = header_digests(&bytes[range.clone()]);
+        let mut fixed = 0;
+        for (old, new) in before.iter().zip(&after) {
+            if let Some(p) = bytes[..range.start]
+                .windows(old.len())
+                .position(|w| w == old.as_bytes())
+            {
+                bytes[p..p + new.len()].copy_from_slice(new.as_bytes());
+                fixed += 1;
+            }
+        }
+        assert!(fixed > 0, "no header digest found to fix");
+    }
+    fs::write(rpm, bytes).unwrap();
+}
+
+/// Packages signed as a distribution signs them (rpmsign with a GnuPG
+/// key): rpm -K agrees, `--gpg-key` installs them, and a package unsigned,
+/// signed by another key or with its signed header altered is refused by
+/// name with nothing written; digests are checked even without keys.
+#[test]
+fn signed_packages_install_with_their_key_and_others_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let gnupg = GnupgHome::new();
+    let vendor = gnupg.generate("vendor", "rsa2048");
+    let other = gnupg.generate("other", "ed25519");
+    let vendor_key = dir.path().join("RPM-GPG-KEY-vendor");
+    let other_key = dir.path().join("other.gpg");
+    gnupg.export("vendor", true, &vendor_key);
+    gnupg.export("other", false, &other_key);
+
+    let repo = dir.path().join("repo");
+    let paths = sample_repo(&repo);
+    for (name, rpm) in &paths {
+        gnupg.sign("vendor", rpm, name == "app");
+    }
+    testkit::rpms::createrepo(&repo);
+    let libfoo = paths.iter().find(|(n, _)| n == "libfoo").unwrap().1.clone();
+    let signed_libfoo = fs::read(&libfoo).unwrap();
+
+    // rpm itself agrees the signatures are good.
+    let db = dir.path().join("rpmdb");
+    fs::create_dir(&db).unwrap();
+    run_ok("rpm", &["--dbpath", s(&db), "--import", s(&vendor_key)]);
+    let checked = run_ok("rpm", &["--dbpath", s(&db), "-Kv", s(&libfoo)]);
+    eprintln!("rpm -Kv {}:\n{checked}", libfoo.display());
+    let brief = run_ok("rpm", &["--dbpath", s(&db), "-K", s(&libfoo)]);
+    eprintln!("rpm -K: {brief}");
+    assert!(brief.contains("digests signatures OK"), "{brief}");
+    assert!(
+        checked.contains(&format!("key ID {}: OK", &vendor.to_lowercase()[8..])),
+        "{checked}"
+    );
+
+    // app carries a header-and-payload signature beside the header's.
+    let app = &paths.iter().find(|(n, _)| n == "app").unwrap().1;
+    let checked = run_ok("rpm", &["--dbpath", s(&db), "-Kv", s(app)]);
+    assert_eq!(checked.matches("Signature, key ID").count(), 2, "{checked}");
+
+    let out = dir.path().join("rootfs.tar");
+    let install = |extra: &[&str]| {
+        let mut args = vec!["rootfs", "--repo", s(&repo), "--install", "webclient"];
+        args.extend_from_slice(extra);
+        args.extend(["-o", s(&out)]);
+        imgconv(&args)
+    };
+    let refused = |r: std::process::Output, want: &[&str]| {
+        let err = String::from_utf8_lossy(&r.stderr).into_owned();
+        assert_eq!(r.status.code(), Some(1), "{err}");
+        assert!(err.contains("libfoo-1.2.3-2"), "{err}");
+        for w in want {
+            assert!(err.contains(w), "{w:?} not in: {err}");
+        }
+        assert!(!out.exists(), "{err}");
+        eprintln!("refused: {err}");
+        err
+    };
+
+    let r = install(&["--gpg-key", s(&vendor_key)]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(run_ok("tar", &["-tf", s(&out)]).contains("usr/lib64/libfoo.so.1"));
+    fs::remove_file(&out).unwrap();
+
+    // Neither keys nor --no-gpg-check: stopped before unpacking.
+    let err = refused(install(&[]), &["--gpg-key", "--no-gpg-check"]);
+    assert!(err.contains(&format!("key ID {vendor}")), "{err}");
+
+    // imgconv build --repo checks them as imgconv rootfs does.
+    let config = toolkit_config(dir.path(), "signed", "none", false, 65, "ext4", 200);
+    let text = fs::read_to_string(&config).unwrap().replace(
+        r#""Name": "Standard","#,
+        r#""Name": "Standard", "Packages": ["webclient"],"#,
+    );
+    fs::write(&config, text).unwrap();
+    let built = dir.path().join("built");
+    let build = |extra: &[&str]| {
+        let mut args = vec!["build", s(&config), "--repo", s(&repo), "--to", "tar.gz"];
+        args.extend_from_slice(extra);
+        args.extend(["--output-dir", s(&built)]);
+        imgconv(&args)
+    };
+    let r = build(&[]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--gpg-key") && err.contains("libfoo-1.2.3-2"),
+        "{err}"
+    );
+    assert!(!built.exists() || fs::read_dir(&built).unwrap().next().is_none());
+    let r = build(&["--gpg-key", s(&vendor_key)]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(built.join("signed.tar.gz").exists());
+
+    // Unsigned.
+    let unsigned = testkit::rpms::build_rpm(
+        dir.path(),
+        testkit::rpms::sample_specs()
+            .iter()
+            .find(|p| p.name == "libfoo")
+            .unwrap(),
+    );
+    fs::copy(&unsigned, &libfoo).unwrap();
+    testkit::rpms::createrepo(&repo);
+    refused(install(&["--gpg-key", s(&vendor_key)]), &["not signed"]);
+    // ... which --no-gpg-check installs.
+    let r = install(&["--no-gpg-check"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    fs::remove_file(&out).unwrap();
+
+    // Signed by a key not given; an EdDSA key, given in binary, trusts it.
+    gnupg.sign("other", &libfoo, false);
+    testkit::rpms::createrepo(&repo);
+    refused(
+        install(&["--gpg-key", s(&vendor_key)]),
+        &[&format!("key ID {other}"), "not among the trusted keys"],
+    );
+    let r = install(&["--gpg-key", s(&vendor_key), "--gpg-key", s(&other_key)]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    fs::remove_file(&out).unwrap();
+
+    // A signed header altered, its digests made to match.
+    fs::write(&libfoo, &signed_libfoo).unwrap();
+    alter_header(&libfoo, true);
+    testkit::rpms::createrepo(&repo);
+    let rpm_k = run("rpm", &["--dbpath", s(&db), "-K", s(&libfoo)]);
+    assert!(!rpm_k.status.success());
+    refused(
+        install(&["--gpg-key", s(&vendor_key)]),
+        &["bad signature", &format!("key ID {vendor}")],
+    );
+
+    // Digests are checked with the signature check off: the header
+    // altered, and the payload.
+    fs::write(&libfoo, &signed_libfoo).unwrap();
+    alter_header(&libfoo, false);
+    testkit::rpms::createrepo(&repo);
+    refused(install(&["--no-gpg-check"]), &["header SHA-256 digest"]);
+    let mut bytes = signed_libfoo.clone();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    fs::write(&libfoo, bytes).unwrap();
+    testkit::rpms::createrepo(&repo);
+    refused(install(&["--no-gpg-check"]), &["payload SHA-256 digest"]);
 }
