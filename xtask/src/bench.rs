@@ -285,10 +285,11 @@ fn build_case(bin: &Path, tar: &Path, out: &Path) -> Result<Case> {
     })
 }
 
-/// `imgconv build --to oci-archive` of the debootstrap root against what
-/// people run for the same image: umoci (init, new, insert of the tree as
-/// one layer, pgzip on every core) and a tar of the layout.
-fn container_case(bin: &Path, tar: &Path, out: &Path) -> Result<Case> {
+/// `imgconv build --to oci-archive` of the debootstrap root (gzip layer,
+/// then zstd) against what people run for the same image: umoci (init,
+/// new, insert of the tree as one layer, pgzip on every core) and a tar of
+/// the layout.
+fn container_cases(bin: &Path, tar: &Path, out: &Path) -> Result<Vec<Case>> {
     tools::ensure(&["umoci"])?;
     let dir = tar.parent().unwrap_or(Path::new("."));
     let tree = dir.join("rootfs");
@@ -313,22 +314,27 @@ fn container_case(bin: &Path, tar: &Path, out: &Path) -> Result<Case> {
         tree = s(&tree),
         archive = o("umoci.oci.tar"),
     );
-    Ok(Case {
-        name: "build oci-archive (vs umoci insert + tar)".into(),
-        ours: vec![
-            s(bin),
-            "build".into(),
-            s(&config),
-            "--rootfs".into(),
-            s(&tree),
-            "--to".into(),
-            "oci-archive".into(),
-            "-o".into(),
-            o("bench.oci.tar"),
-        ],
-        theirs: vec![vec!["sh".into(), "-c".into(), script]],
-        outputs: Some((out.join("bench.oci.tar"), out.join("umoci.oci.tar"))),
-    })
+    Ok(["gzip", "zstd"]
+        .iter()
+        .map(|layer| Case {
+            name: format!("build oci-archive, {layer} (vs umoci + tar)"),
+            ours: vec![
+                s(bin),
+                "build".into(),
+                s(&config),
+                "--rootfs".into(),
+                s(&tree),
+                "--to".into(),
+                "oci-archive".into(),
+                "--layer-compression".into(),
+                (*layer).into(),
+                "-o".into(),
+                o("bench.oci.tar"),
+            ],
+            theirs: vec![vec!["sh".into(), "-c".into(), script.clone()]],
+            outputs: Some((out.join("bench.oci.tar"), out.join("umoci.oci.tar"))),
+        })
+        .collect())
 }
 
 /// Peak resident memory of `cmd` in KiB, as GNU time reports it.
@@ -357,10 +363,9 @@ fn cases(bin: &Path, input: &Path, out: &Path) -> Vec<Case> {
         return vec![iso_case(bin, input, out)];
     }
     if input.extension().is_some_and(|e| e == "tar") {
-        return build_case(bin, input, out)
-            .into_iter()
-            .chain(container_case(bin, input, out))
-            .collect();
+        let mut v: Vec<Case> = build_case(bin, input, out).into_iter().collect();
+        v.extend(container_cases(bin, input, out).unwrap_or_default());
+        return v;
     }
     let stem = input
         .file_stem()
