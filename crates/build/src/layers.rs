@@ -47,7 +47,7 @@ impl ImageRootfs {
     ) -> Result<()> {
         let layer_name = self.name.join(format!("layer {}", i + 1));
         let mut stream = self.reader.layer(i)?;
-        Rootfs::walk_stream(&layer_name, &mut stream, visit)?;
+        Rootfs::walk_layer(&layer_name, &mut stream, visit)?;
         stream.finish().map_err(|e| Error::io(&layer_name, e))
     }
 }

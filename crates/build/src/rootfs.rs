@@ -260,7 +260,18 @@ impl Rootfs {
         reader: impl Read + 'a,
         visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
     ) -> Result<()> {
-        walk_tar(name, decompressed(Box::new(reader), name)?, visit)
+        walk_tar(name, decompressed(Box::new(reader), name)?, false, visit)
+    }
+
+    /// Walks one layer of a container image: a tar stream as
+    /// [`walk_stream`](Self::walk_stream) reads one, where an archive with
+    /// no entries at all is an empty layer rather than an error.
+    pub(crate) fn walk_layer<'a>(
+        name: &Path,
+        reader: impl Read + 'a,
+        visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
+    ) -> Result<()> {
+        walk_tar(name, Box::new(reader), true, visit)
     }
 }
 
@@ -269,7 +280,7 @@ fn walk_archive(
     visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
 ) -> Result<()> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    walk_tar(path, decompressed(Box::new(file), path)?, visit)
+    walk_tar(path, decompressed(Box::new(file), path)?, false, visit)
 }
 
 /// Most bytes of a pax extended header read into memory: paths, link
@@ -315,6 +326,7 @@ fn read_bounded<R: Read>(
 fn walk_tar(
     path: &Path,
     reader: Box<dyn Read + '_>,
+    empty_ok: bool,
     visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
 ) -> Result<()> {
     let mut archive = tar::Archive::new(reader);
@@ -413,7 +425,7 @@ fn walk_tar(
         // member is always noticed.
         io::copy(&mut counted, &mut io::sink()).map_err(|e| truncated(path, &shown, len, e))?;
     }
-    if !seen_any {
+    if !seen_any && !empty_ok {
         return Err(rootfs_error(
             path,
             None,

@@ -540,7 +540,11 @@ fn a_layered_image_with_whiteouts_is_a_rootfs_as_umoci_unpacks_it() {
     let image = format!("{}:t", layout.display());
     run_ok("umoci", &["init", "--layout", s(&layout)]);
     run_ok("umoci", &["new", "--image", &image]);
-    for layer in [&base, &extra, &top] {
+    // An empty layer (as some builders make for a step that changes no
+    // file) between the others.
+    let empty = dir.path().join("empty.tar");
+    layer_tar(&empty, &[]);
+    for layer in [&base, &empty, &extra, &top] {
         run_ok("umoci", &["raw", "add-layer", "--image", &image, s(layer)]);
     }
     let bundle = dir.path().join("bundle");
