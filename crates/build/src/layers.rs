@@ -83,6 +83,14 @@ fn remove_below(tree: &mut BTreeMap<String, Final>, path: &str, itself: bool, be
     }
 }
 
+/// Whether `path` is below one of aufs's `.wh..wh.*` directories (its hard
+/// link store `.wh..wh.plnk`, say), which container runtimes skip.
+fn aufs_metadata(path: &str) -> bool {
+    let mut parts: Vec<&str> = path.split('/').collect();
+    parts.pop();
+    parts.iter().any(|c| c.starts_with(".wh..wh."))
+}
+
 /// `path`'s parent and last component.
 fn split(path: &str) -> (&str, &str) {
     path.rsplit_once('/').unwrap_or(("", path))
@@ -101,7 +109,9 @@ impl EntrySource for ImageRootfs {
             let start = ordinal;
             self.walk_layer(i, &mut |entry, _| {
                 let (parent, base) = split(&entry.path);
-                if base == OPAQUE {
+                if aufs_metadata(&entry.path) {
+                    // aufs's own bookkeeping (`.wh..wh.plnk/…`), not files.
+                } else if base == OPAQUE {
                     remove_below(&mut tree, parent, false, start);
                 } else if let Some(hidden) = base.strip_prefix(WHITEOUT) {
                     let target = if parent.is_empty() {
@@ -112,7 +122,10 @@ impl EntrySource for ImageRootfs {
                     remove_below(&mut tree, &target, true, start);
                 } else {
                     let is_dir = entry.kind == EntryKind::Dir;
-                    if !is_dir && tree.get(&entry.path).is_some_and(|f| f.dir.is_some()) {
+                    // A non-directory replaces whatever lower layers put
+                    // below its path, whether or not they gave the
+                    // directory an entry of its own.
+                    if !is_dir {
                         remove_below(&mut tree, &entry.path, false, start);
                     }
                     tree.insert(
@@ -137,7 +150,7 @@ impl EntrySource for ImageRootfs {
                 let this = ordinal;
                 ordinal += 1;
                 let (_, base) = split(&entry.path);
-                if base.starts_with(WHITEOUT) {
+                if base.starts_with(WHITEOUT) || aufs_metadata(&entry.path) {
                     return Ok(());
                 }
                 let Some(f) = tree.get(&entry.path) else {

@@ -486,7 +486,7 @@ impl ContainerArgs {
         };
         let tag = match &self.tag {
             Some(t) => t.clone(),
-            None => stem.to_ascii_lowercase(),
+            None => default_name(stem),
         };
         Ok(container::ImageOptions {
             layout: None,
@@ -494,6 +494,28 @@ impl ContainerArgs {
             config,
             reference: Some(container::Reference::parse(&tag)?),
         })
+    }
+}
+
+/// An image name made from an artifact's name: lower case, each character
+/// a repository name may not hold a `-`, and `image` if nothing is left.
+fn default_name(stem: &str) -> String {
+    let name: String = stem
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name = name.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if name.is_empty() {
+        "image".into()
+    } else {
+        name.into()
     }
 }
 
@@ -953,11 +975,18 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
         imgconv::check_outputs(&outputs, &inputs)?;
     }
     check_tree_outputs(&trees, &outputs, &inputs)?;
+    // The image flags are read only when an image is asked for.
+    let wants_image = trees
+        .iter()
+        .any(|(f, _)| matches!(f.kind, container::TreeKind::Image(_)));
     let tree_options = imgbuild::TreeOptions {
         time: i64::try_from(options.stamp.unix_time()).unwrap_or(0),
-        image: a
-            .container
-            .image_options(&stem, options.stamp.unix_time())?,
+        image: if wants_image {
+            a.container
+                .image_options(&stem, options.stamp.unix_time())?
+        } else {
+            container::ImageOptions::default()
+        },
     };
     let repos = open_repos(&a.repos)?;
     let sources: Vec<pkgstage::resolve::Source<'_>> = repos

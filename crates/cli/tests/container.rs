@@ -522,6 +522,13 @@ fn a_layered_image_with_whiteouts_is_a_rootfs_as_umoci_unpacks_it() {
             ("opt/gone/sub/", 'd', 0o755, b""),
             ("opt/gone/sub/deep", 'f', 0o644, b"hidden too"),
             ("etc/remove-me", 'f', 0o644, b"deleted by a whiteout"),
+            // A directory this layer implies without an entry of its own.
+            (
+                "srv/data/file",
+                'f',
+                0o644,
+                b"under a directory replaced later",
+            ),
         ],
     );
     let top = dir.path().join("top.tar");
@@ -534,6 +541,7 @@ fn a_layered_image_with_whiteouts_is_a_rootfs_as_umoci_unpacks_it() {
             ("opt/gone/c", 'f', 0o644, b"new in the opaque directory"),
             ("usr/bin/passwd", 'f', 0o755, b"replaced"),
             ("home/user/", 'd', 0o750, b""),
+            ("srv/data", 'f', 0o644, b"a file where a directory was"),
         ],
     );
     let layout = dir.path().join("layout");
@@ -553,6 +561,7 @@ fn a_layered_image_with_whiteouts_is_a_rootfs_as_umoci_unpacks_it() {
     want.remove("");
     assert!(want.contains_key("opt/gone/c") && !want.contains_key("opt/gone/b"));
     assert!(!want.contains_key("etc/remove-me"));
+    assert!(want.contains_key("srv/data") && !want.contains_key("srv/data/file"));
 
     let config = container_config(dir.path());
     // skopeo makes the same image a docker archive and an OCI archive.

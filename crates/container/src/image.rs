@@ -201,6 +201,9 @@ pub struct WrittenImage {
 
 /// An image being written.
 pub struct ImageWriter {
+    /// A layer was dropped unfinished: the archive's offsets are no longer
+    /// known, so nothing more may be written.
+    broken: bool,
     store: Store,
     options: ImageOptions,
     layout: Layout,
@@ -222,6 +225,7 @@ impl ImageWriter {
         store.dir_entry("blobs/")?;
         store.dir_entry("blobs/sha256/")?;
         Ok(ImageWriter {
+            broken: false,
             store,
             options,
             layout,
@@ -240,6 +244,7 @@ impl ImageWriter {
     /// A new layer, on top of those written before: write a tar stream into
     /// it, then [`LayerWriter::finish`].
     pub fn layer(&mut self) -> Result<LayerWriter<'_>> {
+        self.usable()?;
         let compression = self.layer_compression();
         let blob = self.store.begin_blob()?;
         let encoder = compression
@@ -257,6 +262,7 @@ impl ImageWriter {
     /// Writes the configuration, manifest and index and places the image
     /// under its name.
     pub fn finish(mut self) -> Result<WrittenImage> {
+        self.usable()?;
         let c = &self.options.config;
         let created = rfc3339(c.created);
         let mut run = serde_json::Map::new();
@@ -343,6 +349,16 @@ impl ImageWriter {
         })
     }
 
+    fn usable(&self) -> Result<()> {
+        if self.broken {
+            return Err(Error::unsupported(
+                FORMAT,
+                "a layer was abandoned unfinished; the image cannot be completed",
+            ));
+        }
+        Ok(())
+    }
+
     fn put_blob(&mut self, media_type: &str, bytes: &[u8]) -> Result<Descriptor> {
         let digest = format!("sha256:{}", hex(&Sha256::digest(bytes)));
         self.store.put(&blob_path(&digest), bytes)?;
@@ -388,6 +404,14 @@ impl LayerWriter<'_> {
         };
         self.image.layers.push(info.clone());
         Ok(info)
+    }
+}
+
+impl Drop for LayerWriter<'_> {
+    fn drop(&mut self) {
+        if self.encoder.is_some() {
+            self.image.broken = true;
+        }
     }
 }
 
@@ -751,6 +775,34 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 
 /// `seconds` since 1970 as RFC 3339 in UTC (`2024-01-02T03:04:05Z`).
 fn rfc3339(seconds: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds.max(0) as u64);
+    // RFC 3339 has four-digit years: the last second of 9999 at most.
+    const LAST: i64 = 253_402_300_799;
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds.clamp(0, LAST) as u64);
     humantime::format_rfc3339_seconds(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_with_four_digit_years() {
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(-5), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(i64::MAX), "9999-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn references_parse_as_registries_name_them() {
+        let r = Reference::parse("localhost:5000/os/core").unwrap();
+        assert_eq!(
+            (r.name.as_str(), r.tag.as_str()),
+            ("localhost:5000/os/core", "latest")
+        );
+        let r = Reference::parse("example/os:3.0-1").unwrap();
+        assert_eq!(r.to_string(), "example/os:3.0-1");
+        for bad in ["", "Upper/case", "os:", "os:-x", "a//b", "sp ace"] {
+            assert!(Reference::parse(bad).is_err(), "{bad:?}");
+        }
+    }
 }

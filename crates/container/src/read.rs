@@ -289,12 +289,15 @@ impl ImageReader {
         let mut index = self.read_json("index.json", None)?;
         // An index may point at a further index (a multi-platform image):
         // follow it, at most a few levels down.
+        // The reference names an entry of index.json; a nested index below
+        // it is chosen by platform.
+        let mut reference = reference;
         for _ in 0..4 {
             let manifests = index
                 .get("manifests")
                 .and_then(Value::as_array)
                 .ok_or_else(|| bad(&self.shown, "the index has no manifests"))?;
-            let chosen = pick_manifest(&self.shown, manifests, reference)?;
+            let chosen = pick_manifest(&self.shown, manifests, reference.take())?;
             let media = chosen
                 .get("mediaType")
                 .and_then(Value::as_str)
