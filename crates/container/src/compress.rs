@@ -69,15 +69,6 @@ impl Compression {
         }
     }
 
-    /// The file name suffix of a tar so compressed (`.tar.gz`).
-    pub fn tar_extension(self) -> &'static str {
-        match self {
-            Compression::None => "tar",
-            Compression::Zstd { .. } => "tar.zst",
-            Compression::Gzip { .. } => "tar.gz",
-        }
-    }
-
     /// The compression a file name asks for by its suffix (`.gz`, `.tgz`,
     /// `.zst`, `.tzst`; anything else is none).
     pub fn from_file_name(name: &str) -> Compression {
