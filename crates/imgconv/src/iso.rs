@@ -104,7 +104,10 @@ pub fn build_iso(job: &IsoJob, progress: &mut dyn FnMut(u64, u64)) -> Result<Iso
             Some(p) => Some(std::fs::read(p).map_err(|e| Error::io(p, e))?),
             None => None,
         };
-        Some(Hybrid { mbr_code })
+        Some(Hybrid {
+            mbr_code,
+            ..Hybrid::default()
+        })
     } else if job.hybrid_mbr.is_some() {
         return Err(Error::Usage("--hybrid-mbr needs --hybrid".into()));
     } else {
@@ -120,6 +123,7 @@ pub fn build_iso(job: &IsoJob, progress: &mut dyn FnMut(u64, u64)) -> Result<Iso
             image: image.trim_start_matches('/').to_string(),
             load_sectors: job.boot_load_size,
             boot_info_table: job.boot_info_table,
+            grub2_boot_info: false,
         }),
         efi_boot,
         boot_catalog: job.boot_catalog.trim_start_matches('/').to_string(),

@@ -137,6 +137,27 @@ pub(crate) fn parse_catalog(c: &[u8], lba: u64) -> Result<Vec<BootEntry>> {
 /// Patches the 56-byte boot information table into `image` (at byte 8):
 /// primary volume descriptor sector 16, the image's own sector and length,
 /// and the 32-bit sum of its words from byte 64 on.
+/// Byte of a GRUB `i386-pc-eltorito` image where `diskboot.img`'s block
+/// list starts: the 64-bit sector its first run begins at.
+pub(crate) const GRUB2_BOOT_INFO_AT: u64 = 2048 + 512 - 12;
+
+/// Tells the `diskboot.img` inside a GRUB El Torito image at 2048-byte
+/// sector `lba` where the rest of GRUB's core lies when the image is read
+/// as a disk: the 512-byte sector after diskboot's own (`lba` × 4 + 5), as
+/// xorriso's `--grub2-boot-info` does. The run's length, set by
+/// `grub-mkimage`, is kept.
+pub(crate) fn patch_grub2_boot_info(image: &mut [u8], lba: u32) -> Result<()> {
+    let at = GRUB2_BOOT_INFO_AT as usize;
+    let Some(field) = image.get_mut(at..at + 8) else {
+        return Err(Error::InvalidOption(format!(
+            "a {}-byte boot image is too short for GRUB's block list at byte {at}",
+            image.len()
+        )));
+    };
+    field.copy_from_slice(&(u64::from(lba) * 4 + 5).to_le_bytes());
+    Ok(())
+}
+
 pub(crate) fn patch_boot_info_table(image: &mut [u8], lba: u32) -> Result<()> {
     if image.len() < 64 {
         return Err(Error::InvalidOption(format!(
@@ -191,6 +212,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("checksum"));
+    }
+
+    #[test]
+    fn grub2_boot_info_points_past_diskboot() {
+        let mut img = vec![0u8; 4096];
+        patch_grub2_boot_info(&mut img, 30).unwrap();
+        assert_eq!(&img[2548..2556], &125u64.to_le_bytes());
+        assert!(patch_grub2_boot_info(&mut [0u8; 2550], 30).is_err());
     }
 
     #[test]

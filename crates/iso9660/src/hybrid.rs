@@ -9,6 +9,7 @@ use gpt::format::{MbrRecord, ProtectiveMbr};
 use uuid::Uuid;
 use zerocopy::{FromZeros, IntoBytes};
 
+use crate::writer::MbrKind;
 use crate::{Error, Result};
 
 /// 512-byte sectors, the unit of MBR and GPT.
@@ -20,16 +21,19 @@ const GPT_ENTRIES: u32 = 248;
 pub(crate) const BACKUP_SECTORS: u64 = GPT_ENTRIES as u64 * 128 / LBA + 1;
 /// Images are padded to whole cylinders of 64 heads × 32 sectors (1 MiB).
 pub(crate) const CYLINDER: u64 = 64 * 32 * LBA;
-/// Offset in a hybrid MBR (inside the boot code) of the boot image's
-/// 512-byte sector number; the code before it is copied from isohdpfx.bin.
+/// Offset in a hybrid MBR (inside the boot code) of the sector it loads:
+/// the boot image's (isohdpfx.bin, 32 bits) or GRUB's diskboot.img's
+/// (boot_hybrid.img, 64 bits). The code before it is copied.
 const BOOT_LBA_AT: usize = 432;
 /// isolinux images suitable for hybrid boot carry this at byte 0x40.
 pub const ISOLINUX_HYBRID_MAGIC: u32 = 0x7078_c0fb;
 
 /// What goes into the hybrid system area.
 pub(crate) struct Layout<'a> {
-    /// MBR boot code (the first 432 bytes of e.g. isohdpfx.bin are used).
+    /// MBR boot code (its first 432 bytes are used).
     pub mbr_code: Option<&'a [u8]>,
+    /// Which loader the code is.
+    pub mbr_kind: MbrKind,
     /// 2048-byte sector of the BIOS boot image, for the MBR code to load.
     pub bios_lba: Option<u32>,
     /// 2048-byte sector and byte size of the EFI boot image.
@@ -123,14 +127,19 @@ pub(crate) fn system_area(l: &Layout<'_>, stamp: &BuildStamp) -> Result<(Vec<u8>
     if let Some(code) = l.mbr_code {
         if code.len() < BOOT_LBA_AT {
             return Err(Error::InvalidOption(format!(
-                "hybrid MBR code is {} bytes; it needs {BOOT_LBA_AT} at least (isohdpfx.bin is 512)",
+                "hybrid MBR code is {} bytes; it needs {BOOT_LBA_AT} at least (the loader's is 512)",
                 code.len()
             )));
         }
         mbr.boot_code[..BOOT_LBA_AT].copy_from_slice(&code[..BOOT_LBA_AT]);
     }
     if let Some(lba) = l.bios_lba {
-        mbr.boot_code[BOOT_LBA_AT..BOOT_LBA_AT + 4].copy_from_slice(&(lba * 4).to_le_bytes());
+        match l.mbr_kind {
+            MbrKind::Isohybrid => mbr.boot_code[BOOT_LBA_AT..BOOT_LBA_AT + 4]
+                .copy_from_slice(&(lba * 4).to_le_bytes()),
+            MbrKind::Grub2 => mbr.boot_code[BOOT_LBA_AT..BOOT_LBA_AT + 8]
+                .copy_from_slice(&(u64::from(lba) * 4 + 4).to_le_bytes()),
+        }
     }
     mbr.disk_signature
         .copy_from_slice(&disk_guid.as_bytes()[..4]);
@@ -160,6 +169,7 @@ mod tests {
         let (head, at, tail) = system_area(
             &Layout {
                 mbr_code: Some(&[0x33; 512]),
+                mbr_kind: MbrKind::Isohybrid,
                 bios_lba: Some(1058),
                 efi: Some((34, 2 << 20)),
                 image_size: 3 << 20,
@@ -173,5 +183,24 @@ mod tests {
         assert_eq!(&head[512..520], b"EFI PART");
         assert_eq!(head[462 + 4], 0xef);
         assert_eq!(at + tail.len() as u64, 3 << 20);
+    }
+
+    #[test]
+    fn grub_mbr_is_told_where_diskboot_is() {
+        let stamp = BuildStamp::fixed(0, "t");
+        let (head, _, _) = system_area(
+            &Layout {
+                mbr_code: Some(&[0x33; 512]),
+                mbr_kind: MbrKind::Grub2,
+                bios_lba: Some(30),
+                efi: None,
+                image_size: 1 << 20,
+            },
+            &stamp,
+        )
+        .unwrap();
+        assert_eq!(&head[432..440], &124u64.to_le_bytes());
+        assert_eq!(&head[..432], &[0x33; 432]);
+        assert_eq!(&head[510..512], &[0x55, 0xAA]);
     }
 }

@@ -24,6 +24,9 @@
 //!   MBR partition 1 (type 0x00, bootable) over the whole image and 2
 //!   (0xEF) over the EFI image; GPT basic-data partitions over the same
 //!   ranges; the image padded to a whole MiB with the backup GPT at the end.
+//!   The MBR code is isolinux's `isohdpfx.bin` or GRUB's `boot_hybrid.img`
+//!   (`--grub2-mbr`, with `--grub2-boot-info` patching the GRUB El Torito
+//!   image), each told where its loader is as xorriso tells it.
 //! - An EFI image built from a directory is FAT12/16/32 as `mkfs.fat` lays
 //!   out a file system of its size (the smallest whole MiB that holds the
 //!   tree); the [`fat`] module builds such file systems of any size, for
@@ -71,7 +74,7 @@ pub use fat::fat_image_from_dir;
 pub use hybrid::ISOLINUX_HYBRID_MAGIC;
 pub use reader::{ExtractSummary, IsoEntry, IsoImage, IsoKind, Naming, VolumeInfo};
 pub use tree::{EntryKind, FileData, Metadata, Node, Tree, MAX_ENTRIES};
-pub use writer::{BiosBoot, Hybrid, IsoOptions, IsoSummary, IsoWriter, MAX_SECTION};
+pub use writer::{BiosBoot, Hybrid, IsoOptions, IsoSummary, IsoWriter, MbrKind, MAX_SECTION};
 
 /// Whether `head` (the first 32 KiB + 6 bytes of an input at least) holds an
 /// ISO 9660 volume descriptor at sector 16.

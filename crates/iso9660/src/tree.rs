@@ -67,13 +67,21 @@ pub enum FileData {
     },
     /// Bytes in memory.
     Bytes(Bytes),
+    /// A file already open (a scratch file that may have no name), of the
+    /// given size.
+    Open {
+        /// The file.
+        file: std::sync::Arc<std::fs::File>,
+        /// Its size.
+        size: u64,
+    },
 }
 
 impl FileData {
     /// The file's size in bytes.
     pub fn size(&self) -> u64 {
         match self {
-            FileData::Path { size, .. } => *size,
+            FileData::Path { size, .. } | FileData::Open { size, .. } => *size,
             FileData::Bytes(b) => b.len() as u64,
         }
     }

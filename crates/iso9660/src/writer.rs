@@ -36,14 +36,38 @@ pub struct BiosBoot {
     pub load_sectors: u16,
     /// Patch the boot information table into the image (isolinux needs it).
     pub boot_info_table: bool,
+    /// Patch the image's GRUB core loader with where the rest of it lies,
+    /// for booting from a disk (`--grub2-boot-info`): GRUB's
+    /// `i386-pc-eltorito` images, whose 2048-byte `cdboot.img` is followed
+    /// by `diskboot.img`, whose block list at byte 2548 gets the 512-byte
+    /// sector after it.
+    pub grub2_boot_info: bool,
 }
 
 /// What makes an image bootable from a USB stick.
 #[derive(Clone, Debug, Default)]
 pub struct Hybrid {
-    /// MBR boot code (isolinux's `isohdpfx.bin`) for BIOS boot from a disk;
-    /// without it the disk boots through UEFI only.
+    /// MBR boot code for BIOS boot from a disk; without it the disk boots
+    /// through UEFI only.
     pub mbr_code: Option<Vec<u8>>,
+    /// Which loader the code is, and so where it is told the BIOS boot
+    /// image's sector.
+    pub mbr_kind: MbrKind,
+}
+
+/// The loaders whose MBR code a hybrid image can carry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MbrKind {
+    /// isolinux's `isohdpfx.bin` (`-isohybrid-mbr`): the boot image's
+    /// 512-byte sector at byte 432; the image must be an isohybrid
+    /// `isolinux.bin`.
+    #[default]
+    Isohybrid,
+    /// GRUB's `boot_hybrid.img` (`--grub2-mbr`, as `grub-mkrescue` makes
+    /// an image): the 512-byte sector of the `diskboot.img` inside a GRUB
+    /// `i386-pc-eltorito` image (4 past the image's first) as 64 bits at
+    /// byte 432. Use it with [`BiosBoot::grub2_boot_info`].
+    Grub2,
 }
 
 /// Volume identification, extensions and boot setup of an image.
@@ -201,9 +225,16 @@ fn prepare_boot(tree: &mut Tree, opts: &IsoOptions) -> Result<BootNodes> {
     };
     if let Some(b) = &opts.bios_boot {
         let i = file_node(tree, &b.image, "BIOS boot image")?;
-        if b.boot_info_table && tree.nodes[i].kind_size() > MAX_PATCHED_IMAGE {
+        let size = tree.nodes[i].kind_size();
+        if (b.boot_info_table || b.grub2_boot_info) && size > MAX_PATCHED_IMAGE {
             return Err(Error::InvalidOption(format!(
-                "BIOS boot image `{}` is larger than {MAX_PATCHED_IMAGE} bytes; a boot info table cannot be patched into it",
+                "BIOS boot image `{}` is larger than {MAX_PATCHED_IMAGE} bytes; it cannot be patched",
+                b.image
+            )));
+        }
+        if b.grub2_boot_info && size < eltorito::GRUB2_BOOT_INFO_AT + 8 {
+            return Err(Error::InvalidOption(format!(
+                "BIOS boot image `{}` is {size} bytes, too short for a GRUB i386-pc-eltorito image",
                 b.image
             )));
         }
@@ -820,12 +851,15 @@ impl IsoWriter {
                 let p = self.placed[&n];
                 (p.lba, p.size)
             });
-            if let (Some(_), Some(n)) = (&h.mbr_code, self.bios_node) {
+            if let (Some(_), Some(n), MbrKind::Isohybrid) =
+                (&h.mbr_code, self.bios_node, h.mbr_kind)
+            {
                 self.check_isohybrid_capable(n)?;
             }
             let (head, tail_at, tail_bytes) = hybrid::system_area(
                 &hybrid::Layout {
                     mbr_code: h.mbr_code.as_deref(),
+                    mbr_kind: h.mbr_kind,
                     bios_lba,
                     efi,
                     image_size: self.size,
@@ -867,39 +901,48 @@ impl IsoWriter {
                     .opts
                     .bios_boot
                     .as_ref()
-                    .is_some_and(|b| b.boot_info_table);
-            match &self.tree.nodes[node].kind {
+                    .is_some_and(|b| b.boot_info_table || b.grub2_boot_info);
+            let opened;
+            let (file, size) = match &self.tree.nodes[node].kind {
                 EntryKind::File(FileData::Bytes(b)) if patch => {
                     let mut image = b.to_vec();
-                    eltorito::patch_boot_info_table(&mut image, p.lba)?;
+                    self.patch_bios_image(&mut image, p.lba)?;
                     dest.write_at(offset, &image)?;
+                    progress(dest.end());
+                    continue;
                 }
-                EntryKind::File(FileData::Bytes(b)) => dest.write_at(offset, b)?,
+                EntryKind::File(FileData::Bytes(b)) => {
+                    dest.write_at(offset, b)?;
+                    progress(dest.end());
+                    continue;
+                }
                 EntryKind::File(FileData::Path { path, size }) => {
-                    let file = File::open(path)
+                    opened = File::open(path)
                         .map_err(|e| Error::at_path(path.display().to_string(), e.to_string()))?;
-                    let now = file.metadata()?.len();
-                    if now != *size {
-                        return Err(Error::at_path(
-                            self.tree.path_of(node),
-                            format!("changed size from {size} to {now} bytes while the image was written"),
-                        ));
-                    }
-                    if patch {
-                        let mut image = vec![0u8; *size as usize];
-                        ReadAt::read_exact_at(&file, &mut image, 0)?;
-                        eltorito::patch_boot_info_table(&mut image, p.lba)?;
-                        dest.write_at(offset, &image)?;
-                    } else if dest.is_seekable() {
-                        // Holes stay holes: only the data ranges are copied.
-                        for r in ReadAt::data_ranges(&file, 0, *size)? {
-                            dest.copy_range_from(offset + r.offset, &file, r.offset, r.len)?;
-                        }
-                    } else {
-                        dest.copy_range_from(offset, &file, 0, *size)?;
-                    }
+                    (&opened, *size)
                 }
-                _ => {}
+                EntryKind::File(FileData::Open { file, size }) => (&**file, *size),
+                _ => continue,
+            };
+            let now = file.metadata()?.len();
+            if now != size {
+                return Err(Error::at_path(
+                    self.tree.path_of(node),
+                    format!("changed size from {size} to {now} bytes while the image was written"),
+                ));
+            }
+            if patch {
+                let mut image = vec![0u8; size as usize];
+                ReadAt::read_exact_at(file, &mut image, 0)?;
+                self.patch_bios_image(&mut image, p.lba)?;
+                dest.write_at(offset, &image)?;
+            } else if dest.is_seekable() {
+                // Holes stay holes: only the data ranges are copied.
+                for r in ReadAt::data_ranges(file, 0, size)? {
+                    dest.copy_range_from(offset + r.offset, file, r.offset, r.len)?;
+                }
+            } else {
+                dest.copy_range_from(offset, file, 0, size)?;
             }
             progress(dest.end());
         }
@@ -911,6 +954,22 @@ impl IsoWriter {
         Ok(self.summary.clone())
     }
 
+    /// Patches the BIOS boot image, placed at 2048-byte sector `lba`, as
+    /// its options ask: GRUB's block list first, so that the boot info
+    /// table's checksum covers the image as written.
+    fn patch_bios_image(&self, image: &mut [u8], lba: u32) -> Result<()> {
+        let Some(b) = &self.opts.bios_boot else {
+            return Ok(());
+        };
+        if b.grub2_boot_info {
+            eltorito::patch_grub2_boot_info(image, lba)?;
+        }
+        if b.boot_info_table {
+            eltorito::patch_boot_info_table(image, lba)?;
+        }
+        Ok(())
+    }
+
     /// The isohybrid MBR code jumps into isolinux.bin's hybrid entry point;
     /// an image without one would hang at boot, so it is refused here.
     fn check_isohybrid_capable(&self, node: usize) -> Result<()> {
@@ -919,6 +978,9 @@ impl IsoWriter {
             EntryKind::File(FileData::Path { path, .. }) => {
                 let f = File::open(path)?;
                 ReadAt::read_exact_at(&f, &mut head, 0).ok();
+            }
+            EntryKind::File(FileData::Open { file, .. }) => {
+                ReadAt::read_exact_at(&**file, &mut head, 0).ok();
             }
             EntryKind::File(FileData::Bytes(b)) if b.len() >= 0x44 => {
                 head.copy_from_slice(&b[..0x44])
