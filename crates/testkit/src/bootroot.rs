@@ -19,7 +19,11 @@
 //! `PARTUUID=` is found by reading each partition's entry in its disk's GPT
 //! (or the MBR signature for `SSSSSSSS-PP` ids), `PARTLABEL=` from the
 //! `PARTNAME` the kernel puts in `/sys/class/block/*/uevent`, `UUID=` and
-//! `LABEL=` with busybox's `findfs`.
+//! `LABEL=` with busybox's `findfs`. `root=live:CDLABEL=<volume id>` boots
+//! a live ISO as dracut's dmsquash-live does: the ISO 9660 file system with
+//! that volume id (a CD, or a disk holding the image), its
+//! `LiveOS/squashfs.img` mounted through a loop device, and a tmpfs
+//! overlay on it as the root.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};
@@ -101,7 +105,7 @@ pub mod fixtures {
 }
 
 /// Bump when what is built changes, so old caches are not used.
-const REVISION: u32 = 6;
+const REVISION: u32 = 7;
 
 /// Modification time of everything made here (2023-11-14).
 const MTIME: u64 = 1_700_000_000;
@@ -133,6 +137,9 @@ const INITRD_MODULES: &[&str] = &[
     "nls_ascii",
     "nls_utf8",
     "isofs",
+    "loop",
+    "squashfs",
+    "overlay",
 ];
 
 /// Modules of [`INITRD_MODULES`] that load only on their hypervisor.
@@ -546,6 +553,45 @@ resolve() {
 }
 
 [ -n "$root" ] || fail "no root= on the kernel command line"
+# The device holding an ISO 9660 file system whose volume id is $1.
+by_cdlabel() {
+    for d in /sys/class/block/*; do
+        dev=/dev/$(basename "$d")
+        [ -b "$dev" ] || continue
+        [ "$(dd if="$dev" bs=1 skip=32769 count=5 2>/dev/null)" = CD001 ] || continue
+        id=$(dd if="$dev" bs=1 skip=32808 count=32 2>/dev/null | sed 's/ *$//')
+        [ "$id" = "$1" ] && echo "$dev" && return
+    done
+}
+case "$root" in
+    live:CDLABEL=*)
+        want="${root#live:CDLABEL=}"
+        log "looking for the live image on volume $want"
+        i=0
+        while :; do
+            dev=$(by_cdlabel "$want")
+            [ -n "$dev" ] && break
+            i=$((i + 1))
+            [ $i -lt 150 ] || fail "no ISO 9660 volume $want in 30 s"
+            usleep 200000
+        done
+        log "live image on $dev"
+        mkdir -p /run/iso /run/squash /run/rw /newroot
+        mount -t iso9660 -o ro "$dev" /run/iso || fail "cannot mount $dev"
+        [ -f /run/iso/LiveOS/squashfs.img ] || fail "no LiveOS/squashfs.img on $dev"
+        mount -t squashfs -o ro,loop /run/iso/LiveOS/squashfs.img /run/squash ||
+            fail "cannot mount LiveOS/squashfs.img"
+        mount -t tmpfs -o mode=0755 tmpfs /run/rw
+        mkdir -p /run/rw/upper /run/rw/work
+        mount -t overlay -o lowerdir=/run/squash,upperdir=/run/rw/upper,workdir=/run/rw/work overlay /newroot ||
+            fail "cannot mount the overlay"
+        [ -e "/newroot$init" ] || [ -L "/newroot$init" ] || fail "no $init in the live image"
+        [ -d /newroot/dev ] && mount -o move /dev /newroot/dev
+        umount /sys
+        umount /proc
+        exec switch_root /newroot "$init"
+        ;;
+esac
 log "looking for root=$root"
 i=0
 while :; do
