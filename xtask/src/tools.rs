@@ -42,6 +42,10 @@ pub(crate) const TEST_TOOLS: &[&str] = &[
     "skopeo",
     "umoci",
     "podman",
+    "tar2sqfs",
+    "rdsquashfs",
+    "sqfs2tar",
+    "unsquashfs",
 ];
 
 /// `mke2fs -d` reading a tar archive: e2fsprogs 1.47.1 or later (Debian has
@@ -78,6 +82,8 @@ fn package(tool: &str) -> &'static str {
         "skopeo" => "skopeo",
         "umoci" => "umoci",
         "podman" => "podman",
+        "tar2sqfs" | "rdsquashfs" | "sqfs2tar" => "squashfs-tools-ng",
+        "mksquashfs" | "unsquashfs" => "squashfs-tools",
         _ => "",
     }
 }

@@ -58,6 +58,14 @@ pub(crate) struct BootFiles {
     pub(crate) esp_has_loader: bool,
 }
 
+/// The newest kernel of a tree and its initrd, copied aside.
+pub(crate) struct KernelFiles {
+    pub(crate) version: String,
+    /// Path in the tree, copy.
+    pub(crate) kernel: (String, File),
+    pub(crate) initrd: Option<(String, File)>,
+}
+
 /// A GRUB platform whose images the build makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum GrubPlatform {
@@ -248,6 +256,19 @@ impl BootFiles {
     /// A GRUB image for `platform` made by `grub-mkimage` from the tree's
     /// own GRUB files, with `early` as its built-in configuration.
     pub(crate) fn grub_image(&self, platform: GrubPlatform, early: &str) -> Result<Vec<u8>> {
+        self.grub_image_as(platform, platform.dir(), early, &[])
+    }
+
+    /// A GRUB image of `format` (`grub-mkimage -O`: the platform's own, or
+    /// e.g. `i386-pc-eltorito`) from the tree's files for `platform`, with
+    /// `early` built in and `extra` modules beside the usual ones.
+    pub(crate) fn grub_image_as(
+        &self,
+        platform: GrubPlatform,
+        format: &str,
+        early: &str,
+        extra: &[&str],
+    ) -> Result<Vec<u8>> {
         let dir = self.grub_dir(platform).ok_or_else(|| {
             Error::Layout(format!(
                 "the rootfs has no GRUB for {} (usr/lib/grub/{})",
@@ -260,13 +281,14 @@ impl BootFiles {
         let out = scratch.path().join("image");
         std::fs::write(&cfg, early).map_err(|e| Error::io(&cfg, e))?;
         let output = std::process::Command::new("grub-mkimage")
-            .args(["-O", platform.dir(), "-d"])
+            .args(["-O", format, "-d"])
             .arg(dir)
             .arg("-o")
             .arg(&out)
             .args(["-p", &format!("/boot/{}", self.grub_dir_name()), "-c"])
             .arg(&cfg)
             .args(platform.modules())
+            .args(extra)
             .output()
             .map_err(|e| Error::Tool {
                 tool: "grub-mkimage".into(),
@@ -277,7 +299,7 @@ impl BootFiles {
             })?;
         if !output.status.success() {
             return Err(Error::Tool {
-                tool: format!("grub-mkimage -O {}", platform.dir()),
+                tool: format!("grub-mkimage -O {format}"),
                 status: output.status.to_string(),
                 stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
             });
@@ -285,16 +307,22 @@ impl BootFiles {
         std::fs::read(&out).map_err(|e| Error::io(&out, e))
     }
 
-    /// The tree's `boot.img`, GRUB's BIOS boot sector.
-    pub(crate) fn grub_boot_sector(&self) -> Result<Vec<u8>> {
+    /// One of the tree's BIOS boot sectors for GRUB: `boot.img` for a
+    /// disk, `boot_hybrid.img` for a hybrid ISO.
+    pub(crate) fn grub_boot_sector(&self, name: &str) -> Result<Vec<u8>> {
         let path = self
             .grub_dir(GrubPlatform::I386Pc)
-            .map(|d| d.join("boot.img"))
+            .map(|d| d.join(name))
             .ok_or_else(|| Error::Layout("the rootfs has no GRUB for i386-pc".into()))?;
-        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Layout(format!(
+                "the rootfs's GRUB for i386-pc has no {name} (usr/lib/grub/i386-pc/{name})"
+            )),
+            _ => Error::io(&path, e),
+        })?;
         if bytes.len() != 512 {
             return Err(Error::Layout(format!(
-                "usr/lib/grub/i386-pc/boot.img is {} bytes, not one 512-byte sector",
+                "usr/lib/grub/i386-pc/{name} is {} bytes, not one 512-byte sector",
                 bytes.len()
             )));
         }
@@ -360,6 +388,32 @@ impl BootFiles {
             .position(|i| i.0 == version)
             .map(|i| self.initrds.swap_remove(i).2);
         Some((version, kernel, initrd))
+    }
+
+    /// The newest kernel and its initrd as [`BootFiles::newest_kernel`]
+    /// gives them, left in place: (version, kernel path, kernel, initrd
+    /// path and file).
+    pub(crate) fn newest_kernel_files(&self) -> Result<Option<KernelFiles>> {
+        let Some((version, kernel_path, initrd_path)) = self.newest_kernel_paths() else {
+            return Ok(None);
+        };
+        let clone = |list: &[(String, String, File)], path: &str| -> Result<Option<File>> {
+            list.iter()
+                .find(|k| k.1 == path)
+                .map(|k| k.2.try_clone().map_err(|e| Error::io(path, e)))
+                .transpose()
+        };
+        let kernel = clone(&self.kernels, &kernel_path)?
+            .ok_or_else(|| Error::Layout(format!("{kernel_path}: no copy was kept")))?;
+        let initrd = match initrd_path {
+            Some(p) => clone(&self.initrds, &p)?.map(|f| (p, f)),
+            None => None,
+        };
+        Ok(Some(KernelFiles {
+            version,
+            kernel: (kernel_path, kernel),
+            initrd,
+        }))
     }
 
     /// The tree's systemd-boot, when it has one.
@@ -429,6 +483,34 @@ impl BootFiles {
         )?;
         Ok(())
     }
+}
+
+/// A grub.cfg with one entry: the serial console and the screen both, the
+/// file system found by `search` (`--fs-uuid UUID`, `--label NAME`), the
+/// kernel and initrd at paths in it.
+pub(crate) fn grub_menu(
+    title: &str,
+    search: &str,
+    kernel: &str,
+    initrd: Option<&str>,
+    cmdline: &str,
+) -> String {
+    let mut text = format!(
+        "# GRUB configuration (made by imgconv build)\n\
+         set default=0\n\
+         set timeout=1\n\
+         serial --unit=0 --speed=115200\n\
+         terminal_input console serial\n\
+         terminal_output console serial\n\
+         menuentry '{title}' {{\n\
+         \tsearch --no-floppy --set=root {search}\n\
+         \tlinux {kernel} {cmdline}\n"
+    );
+    if let Some(initrd) = initrd {
+        text.push_str(&format!("\tinitrd {initrd}\n"));
+    }
+    text.push_str("}\n");
+    text
 }
 
 fn file_entry(path: &str, len: u64, time: i64) -> Entry {

@@ -324,7 +324,7 @@ pub fn build_disk(
                     parts[bp].size
                 )));
             }
-            bios_boot = Some((lba, core, boot.grub_boot_sector()?));
+            bios_boot = Some((lba, core, boot.grub_boot_sector("boot.img")?));
             grub_installed = true;
             grub_platforms.push(GrubPlatform::I386Pc);
         } else if config.boot == BootType::Legacy {
@@ -1050,23 +1050,13 @@ fn grub_cfg(
         }
     };
     let grub_dir = boot.grub_dir_name();
-    let mut text = format!(
-        "# GRUB configuration (made by imgconv build)\n\
-         set default=0\n\
-         set timeout=1\n\
-         serial --unit=0 --speed=115200\n\
-         terminal_input console serial\n\
-         terminal_output console serial\n\
-         menuentry '{title}, Linux {version}' {{\n\
-         \tsearch --no-floppy --fs-uuid --set=root {}\n\
-         \tlinux {} {cmdline}\n",
-        parts[pi].fs_uuid,
-        in_fs(&kernel),
+    let text = crate::boot::grub_menu(
+        &format!("{title}, Linux {version}"),
+        &format!("--fs-uuid {}", parts[pi].fs_uuid),
+        &in_fs(&kernel),
+        initrd.as_deref().map(in_fs).as_deref(),
+        cmdline,
     );
-    if let Some(initrd) = initrd {
-        text.push_str(&format!("\tinitrd {}\n", in_fs(&initrd)));
-    }
-    text.push_str("}\n");
     Ok((format!("boot/{grub_dir}/grub.cfg"), text))
 }
 

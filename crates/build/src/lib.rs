@@ -32,6 +32,7 @@ mod disk;
 mod error;
 pub mod ext;
 pub mod layers;
+pub mod live;
 pub mod rootfs;
 mod tarout;
 mod tree;
@@ -43,6 +44,10 @@ pub use config::{
 };
 pub use disk::{build_disk, BuildOptions, BuiltDisk, BuiltPartition};
 pub use error::{Error, Result};
+pub use live::LiveOptions;
 pub use rootfs::{open_rootfs, EntrySource, Rootfs};
 pub use tarout::TarWriter;
-pub use tree::{write_tree, TreeOptions, TreeTarget, WrittenTree};
+pub use tree::{
+    tree_format, write_tree, TreeFormat, TreeKind, TreeOptions, TreeTarget, WrittenTree,
+    TREE_FORMATS,
+};

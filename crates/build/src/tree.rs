@@ -8,13 +8,113 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use blocksink::PendingFile;
-use container::{Compression, ImageOptions, ImageWriter, TreeFormat, TreeKind, WrittenImage};
+use container::{Compression, ImageOptions, ImageWriter, Layout, WrittenImage};
 
 use crate::config::ImageConfig;
 use crate::disk::{generated_files, resolve_parents};
+use crate::live::{write_live_iso, LiveOptions};
 use crate::rootfs::{missing_parents, Entry, EntryKind, EntrySource};
 use crate::tarout::TarWriter;
+use crate::BuildOptions;
 use crate::{Error, Result};
+
+/// What a tree output is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TreeKind {
+    /// The rootfs as one tar, so compressed.
+    Archive(Compression),
+    /// A container image in this layout.
+    Image(Layout),
+    /// A bootable live ISO: the tree as a squashfs image, booted by the
+    /// tree's own boot loaders.
+    LiveIso,
+}
+
+/// An output made from a root filesystem rather than from a disk.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TreeFormat {
+    /// The name a program selects it by, unique among every format's.
+    pub name: &'static str,
+    /// Other names accepted for it.
+    pub aliases: &'static [&'static str],
+    /// The output's name extension (`<stem>.<extension>`), without the dot.
+    pub extension: &'static str,
+    /// What it is, in one line.
+    pub description: &'static str,
+    /// What is written.
+    pub kind: TreeKind,
+}
+
+impl TreeFormat {
+    /// Whether `name` is this format's name or one of its aliases.
+    pub fn is_called(&self, name: &str) -> bool {
+        self.name == name || self.aliases.contains(&name)
+    }
+
+    /// Whether the output can be written to a pipe (image archives need to
+    /// go back to a blob's header once its digest is known).
+    pub fn streams(&self) -> bool {
+        matches!(self.kind, TreeKind::Archive(_) | TreeKind::LiveIso)
+    }
+}
+
+/// Every tree output, in the order `--help` lists them.
+pub const TREE_FORMATS: &[TreeFormat] = &[
+    TreeFormat {
+        name: "tar",
+        aliases: &["rootfs-tar"],
+        extension: "tar",
+        description: "the root filesystem as a tar archive (owners, modes, links, devices, xattrs)",
+        kind: TreeKind::Archive(Compression::None),
+    },
+    TreeFormat {
+        name: "tar.gz",
+        aliases: &["tgz", "tar-gz"],
+        extension: "tar.gz",
+        description: "the root filesystem as a gzip tar, compressed on every core (Azure Linux's container artifact)",
+        kind: TreeKind::Archive(Compression::GZIP),
+    },
+    TreeFormat {
+        name: "tar.zst",
+        aliases: &["tzst", "tar-zst"],
+        extension: "tar.zst",
+        description: "the root filesystem as a zstd tar",
+        kind: TreeKind::Archive(Compression::ZSTD),
+    },
+    TreeFormat {
+        name: "oci",
+        aliases: &["oci-dir"],
+        extension: "oci",
+        description: "an OCI image layout directory (skopeo oci:, umoci)",
+        kind: TreeKind::Image(Layout::Directory),
+    },
+    TreeFormat {
+        name: "oci-archive",
+        aliases: &[],
+        extension: "oci.tar",
+        description: "an OCI image layout as one tar (skopeo oci-archive:, podman load)",
+        kind: TreeKind::Image(Layout::OciArchive),
+    },
+    TreeFormat {
+        name: "docker-archive",
+        aliases: &["docker"],
+        extension: "docker.tar",
+        description: "a docker archive with uncompressed layers (docker load, podman load)",
+        kind: TreeKind::Image(Layout::DockerArchive),
+    },
+    TreeFormat {
+        name: "iso",
+        aliases: &["live-iso"],
+        extension: "iso",
+        description: "a live ISO: the tree as LiveOS/squashfs.img, booted by its GRUB or systemd-boot (BIOS and UEFI, CD or USB stick)",
+        kind: TreeKind::LiveIso,
+    },
+];
+
+/// The tree format called `name` (or one of its aliases).
+pub fn tree_format(name: &str) -> Option<&'static TreeFormat> {
+    TREE_FORMATS.iter().find(|f| f.is_called(name))
+}
 
 /// Where a tree output goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +134,10 @@ pub struct TreeOptions {
     /// A container image's configuration, reference and layer compression
     /// (its layout comes from the format).
     pub image: ImageOptions,
+    /// A live ISO's stamp and scratch directory.
+    pub build: BuildOptions,
+    /// A live ISO's volume id and root image compression.
+    pub live: LiveOptions,
 }
 
 /// What [`write_tree`] wrote.
@@ -93,6 +197,9 @@ pub fn write_tree(
                 image: None,
             })
         }
+        (TreeKind::LiveIso, target) => {
+            write_live_iso(config, source, target, &options.build, &options.live)
+        }
         (TreeKind::Image(_), TreeTarget::Stdout) => Err(Error::Layout(format!(
             "{} cannot be written to a pipe (each blob's header is written once its digest is known); name a file",
             format.name
@@ -141,7 +248,7 @@ fn archive<W: Write>(
 /// generated files (through the tree's symbolic links), then hard links to
 /// them; a parent directory the tree lacks is added before its first child
 /// (root's, mode 0755), as an unpacker would make it.
-fn emit<W: Write>(
+pub(crate) fn emit<W: Write>(
     source: &dyn EntrySource,
     generated: &[(String, Entry, Vec<u8>)],
     tar: &mut TarWriter<W>,
@@ -257,5 +364,23 @@ impl<W: Write> Write for Counted<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_extensions_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for f in TREE_FORMATS {
+            for n in std::iter::once(&f.name).chain(f.aliases) {
+                assert!(seen.insert(*n), "{n} twice");
+            }
+            assert_eq!(tree_format(f.name), Some(f));
+        }
+        let ext: std::collections::HashSet<_> = TREE_FORMATS.iter().map(|f| f.extension).collect();
+        assert_eq!(ext.len(), TREE_FORMATS.len());
     }
 }

@@ -365,6 +365,10 @@ struct BuildArgs {
     format: FormatArgs,
     #[command(flatten)]
     container: ContainerArgs,
+    /// Live ISO: its volume id, which the kernel finds it by
+    /// (`root=live:CDLABEL=ID`; default: the artifact's name in capitals).
+    #[arg(long)]
+    volume_id: Option<String>,
     /// Print a JSON summary of what was built and written.
     #[arg(long)]
     json: bool,
@@ -535,12 +539,12 @@ fn command_words(flag: &str, text: &str) -> Result<Vec<String>> {
 #[derive(Clone, Copy, Debug)]
 enum BuildFormat {
     Disk(OutputFormat),
-    Tree(&'static container::TreeFormat),
+    Tree(&'static imgbuild::TreeFormat),
 }
 
 impl BuildFormat {
     fn parse(name: &str) -> Result<BuildFormat> {
-        if let Some(t) = container::tree_format(name.trim()) {
+        if let Some(t) = imgbuild::tree_format(name.trim()) {
             return Ok(BuildFormat::Tree(t));
         }
         Ok(BuildFormat::Disk(OutputFormat::parse(name)?))
@@ -575,7 +579,7 @@ impl clap::builder::TypedValueParser for BuildFormatParser {
         &self,
     ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
         let disks = OutputFormatParser.possible_values().into_iter().flatten();
-        let trees = container::TREE_FORMATS.iter().map(|f| {
+        let trees = imgbuild::TREE_FORMATS.iter().map(|f| {
             clap::builder::PossibleValue::new(f.name)
                 .aliases(f.aliases.iter().copied())
                 .help(format!("{} (.{})", f.description, f.extension))
@@ -936,7 +940,7 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
     }
     let dir = a.output_dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let mut outputs: Vec<OutputSpec> = Vec::new();
-    let mut trees: Vec<(&'static container::TreeFormat, OutputTarget)> = Vec::new();
+    let mut trees: Vec<(&'static imgbuild::TreeFormat, OutputTarget)> = Vec::new();
     for (format, name) in &wanted {
         let target = match &a.output {
             Some(p) if p.as_os_str() == "-" => OutputTarget::Stdout,
@@ -954,7 +958,7 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
              its root file system can be written as {}",
             a.config.display(),
             outputs[0].format.name(),
-            container::TREE_FORMATS
+            imgbuild::TREE_FORMATS
                 .iter()
                 .map(|f| f.name)
                 .collect::<Vec<_>>()
@@ -978,7 +982,7 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
     // The image flags are read only when an image is asked for.
     let wants_image = trees
         .iter()
-        .any(|(f, _)| matches!(f.kind, container::TreeKind::Image(_)));
+        .any(|(f, _)| matches!(f.kind, imgbuild::TreeKind::Image(_)));
     let tree_options = imgbuild::TreeOptions {
         time: i64::try_from(options.stamp.unix_time()).unwrap_or(0),
         image: if wants_image {
@@ -987,7 +991,24 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
         } else {
             container::ImageOptions::default()
         },
+        build: imgbuild::BuildOptions {
+            stamp: options.stamp.mixed_with("tree"),
+            work_dir: a.work_dir.clone().unwrap_or_else(std::env::temp_dir),
+        },
+        live: imgbuild::LiveOptions {
+            volume_id: a
+                .volume_id
+                .clone()
+                .unwrap_or_else(|| imgbuild::live::volume_id_from(&stem)),
+            ..Default::default()
+        },
     };
+    if trees
+        .iter()
+        .any(|(f, _)| matches!(f.kind, imgbuild::TreeKind::LiveIso))
+    {
+        imgbuild::live::check_volume_id(&tree_options.live.volume_id)?;
+    }
     let repos = open_repos(&a.repos)?;
     let sources: Vec<pkgstage::resolve::Source<'_>> = repos
         .iter()
@@ -1159,7 +1180,7 @@ fn spinner(message: String) -> indicatif::ProgressBar {
 /// Tree outputs' names: none is an input or another output, at most one
 /// output goes to standard output, and image formats need a file.
 fn check_tree_outputs(
-    trees: &[(&'static container::TreeFormat, OutputTarget)],
+    trees: &[(&'static imgbuild::TreeFormat, OutputTarget)],
     disks: &[OutputSpec],
     inputs: &[&std::path::Path],
 ) -> Result<()> {

@@ -276,3 +276,38 @@ fn grub_finds_its_configuration_in_boot_grub2() {
         "grubtwo",
     );
 }
+
+/// A live ISO of the tree: the root as LiveOS/squashfs.img, found by the
+/// initramfs through `root=live:CDLABEL=`, booted by the tree's GRUB from
+/// its El Torito images (a CD) and through the hybrid MBR and GPT (a disk),
+/// under SeaBIOS and OVMF.
+#[test]
+fn a_live_iso_boots_as_a_cd_and_as_a_disk_under_bios_and_uefi() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = hybrid_config(dir.path(), "live", "efi");
+    let out = dir.path().join("out");
+    build(&config, &rootfs_tar(Variant::Grub), "iso", &out);
+    let iso = out.join("live.iso");
+    let ways = [
+        (Firmware::SeaBios, Bus::Cdrom),
+        (Firmware::Ovmf, Bus::Cdrom),
+        (Firmware::SeaBios, Bus::Virtio),
+        (Firmware::Ovmf, Bus::Virtio),
+    ];
+    // Two machines at a time.
+    std::thread::scope(|scope| {
+        for pair in ways.chunks(2) {
+            let iso = &iso;
+            scope.spawn(move || {
+                for (firmware, bus) in pair {
+                    let log = assert_boots(iso, "raw", &opts(*firmware, *bus), "live");
+                    assert!(
+                        log.serial.contains("live image on /dev/"),
+                        "{firmware:?} {bus:?}: not booted from the live image:\n{}",
+                        log.serial
+                    );
+                }
+            });
+        }
+    });
+}

@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::fs;
 
 use std::path::{Path, PathBuf};
 
-use common::{command, imgconv, s};
+use common::{command, imgconv, s, tree_of};
 use testkit::rootfs::{long_path, sample_tar};
 use testkit::rpms::sample_repo;
 use testkit::{run_ok, tree_contents};
@@ -29,45 +28,6 @@ fn container_config(dir: &Path) -> PathBuf {
     )
     .unwrap();
     path
-}
-
-/// Every entry of a tree (directory or archive) by path: what it is, its
-/// mode, owners, xattrs, a file's bytes and a file's or link's time.
-fn tree_of(path: &Path) -> BTreeMap<String, String> {
-    let mut tree = BTreeMap::new();
-    imgbuild::Rootfs::open(path)
-        .unwrap()
-        .walk(&mut |e, data| {
-            let mut bytes = Vec::new();
-            data.read_to_end(&mut bytes).unwrap();
-            // A directory's time changes as the unpacker fills it; a hard
-            // link's xattrs are its target's.
-            let time = match e.kind {
-                imgbuild::rootfs::EntryKind::Dir => 0,
-                _ => e.mtime,
-            };
-            let xattrs = match e.kind {
-                imgbuild::rootfs::EntryKind::HardLink { .. } => &[][..],
-                _ => &e.xattrs[..],
-            };
-            let mut hasher = std::hash::DefaultHasher::new();
-            std::hash::Hash::hash(&bytes, &mut hasher);
-            tree.insert(
-                e.path.clone(),
-                format!(
-                    "{:?} {:o} {}:{} {:?} {time} {:x}",
-                    e.kind,
-                    e.mode,
-                    e.uid,
-                    e.gid,
-                    xattrs,
-                    std::hash::Hasher::finish(&hasher)
-                ),
-            );
-            Ok(())
-        })
-        .unwrap();
-    tree
 }
 
 fn build(config: &Path, rootfs: &Path, out: &Path, extra: &[&str]) {

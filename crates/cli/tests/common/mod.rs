@@ -1,6 +1,7 @@
 //! What the command-line tests share: running the binary.
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -71,4 +72,43 @@ pub(crate) fn toolkit_config(
     let path = dir.join(format!("{name}.json"));
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// Every entry of a tree (directory or archive) by path: what it is, its
+/// mode, owners, xattrs, a file's bytes and a file's or link's time.
+pub(crate) fn tree_of(path: &Path) -> BTreeMap<String, String> {
+    let mut tree = BTreeMap::new();
+    imgbuild::Rootfs::open(path)
+        .unwrap()
+        .walk(&mut |e, data| {
+            let mut bytes = Vec::new();
+            data.read_to_end(&mut bytes).unwrap();
+            // A directory's time changes as the unpacker fills it; a hard
+            // link's xattrs are its target's.
+            let time = match e.kind {
+                imgbuild::rootfs::EntryKind::Dir => 0,
+                _ => e.mtime,
+            };
+            let xattrs = match e.kind {
+                imgbuild::rootfs::EntryKind::HardLink { .. } => &[][..],
+                _ => &e.xattrs[..],
+            };
+            let mut hasher = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(&bytes, &mut hasher);
+            tree.insert(
+                e.path.clone(),
+                format!(
+                    "{:?} {:o} {}:{} {:?} {time} {:x}",
+                    e.kind,
+                    e.mode,
+                    e.uid,
+                    e.gid,
+                    xattrs,
+                    std::hash::Hasher::finish(&hasher)
+                ),
+            );
+            Ok(())
+        })
+        .unwrap();
+    tree
 }

@@ -1,0 +1,506 @@
+//! A live ISO of a root filesystem, laid out as dracut's dmsquash-live
+//! expects it: the tree (with the configuration's generated files) as a
+//! squashfs image at `LiveOS/squashfs.img`, the newest kernel and its
+//! initrd at their paths under `/boot`, and `root=live:CDLABEL=<volume id>`
+//! on the kernel command line.
+//!
+//! The squashfs image is made by squashfs-tools-ng's `tar2sqfs` from the
+//! tree streamed to it as a tar (owners, modes, devices, hard links and
+//! extended attributes come from the stream; nothing needs root), its
+//! blocks compressed on every core. The boot loaders are the tree's own:
+//! GRUB for BIOS as an El Torito image (`grub-mkimage -O
+//! i386-pc-eltorito`), and for UEFI a FAT image holding GRUB's EFI image —
+//! or, for a tree with systemd-boot and no GRUB for UEFI, systemd-boot with
+//! the kernel and initrd beside it. The image is hybrid: GRUB's boot sector
+//! and an MBR and GPT over the El Torito images let it boot from a USB
+//! stick as well as from a CD.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Arc;
+
+use blocksink::{BuildStamp, Destination, PendingFile};
+use iso9660::{BiosBoot, EntryKind as IsoKind, FileData, Hybrid, IsoOptions, IsoWriter, MbrKind};
+
+use crate::boot::{grub_menu, BootFiles, GrubPlatform, KernelFiles};
+use crate::config::{BootType, ImageConfig};
+use crate::disk::generated_files;
+use crate::rootfs::{Entry, EntryKind, EntrySource};
+use crate::tarout::TarWriter;
+use crate::tree::{emit, TreeTarget, WrittenTree};
+use crate::{BuildOptions, Error, Result};
+
+/// Where the root image goes in the ISO.
+pub const ROOT_IMAGE: &str = "LiveOS/squashfs.img";
+/// GRUB's directory in the ISO.
+const GRUB_DIR: &str = "boot/grub";
+/// The BIOS El Torito image.
+const ELTORITO: &str = "boot/grub/i386-pc/eltorito.img";
+/// The UEFI El Torito image (a FAT file system).
+const EFI_IMAGE: &str = "boot/grub/efi.img";
+/// Characters a volume id may hold here: what `CDLABEL=` can name on a
+/// kernel command line and udev links under /dev/disk/by-label.
+const VOLUME_ID_CHARS: &str = "A-Z, a-z, 0-9, '_', '-' and '.'";
+
+/// How a live ISO is made.
+#[derive(Clone, Debug)]
+pub struct LiveOptions {
+    /// The ISO's volume id, which the kernel command line finds it by
+    /// (`root=live:CDLABEL=…`): 32 characters at most.
+    pub volume_id: String,
+    /// The squashfs compressor (`tar2sqfs -c`): zstd, xz, gzip, lz4, lzo.
+    pub compressor: String,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        LiveOptions {
+            volume_id: "LIVE".into(),
+            compressor: "zstd".into(),
+        }
+    }
+}
+
+/// A volume id made from `name` (an artifact's): upper case, characters
+/// other than letters, digits, `_`, `-` and `.` as '_', 32 at most.
+pub fn volume_id_from(name: &str) -> String {
+    let id: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .take(32)
+        .collect();
+    if id.is_empty() {
+        "LIVE".into()
+    } else {
+        id
+    }
+}
+
+/// Whether `id` can be a live ISO's volume id: 1 to 32 of
+/// letters, digits, `_`, `-` and `.`.
+pub fn check_volume_id(id: &str) -> Result<()> {
+    if id.is_empty()
+        || id.len() > 32
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Err(Error::Layout(format!(
+            "volume id {id:?}: a live ISO's is 1 to 32 of {VOLUME_ID_CHARS} (the kernel finds the image by it)"
+        )));
+    }
+    Ok(())
+}
+
+/// The tree's entries, passed on unchanged while the boot files are copied
+/// aside.
+struct Teeing<'a> {
+    inner: &'a dyn EntrySource,
+    boot: RefCell<&'a mut BootFiles>,
+}
+
+impl EntrySource for Teeing<'_> {
+    fn name(&self) -> &Path {
+        self.inner.name()
+    }
+
+    fn walk(&self, visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>) -> Result<()> {
+        self.inner.walk(&mut |entry, data| {
+            let mut boot = self.boot.borrow_mut();
+            match entry.kind {
+                EntryKind::Dir => boot.saw_dir(&entry.path),
+                EntryKind::File { .. } if BootFiles::wants(&entry.path) => {
+                    let mut tee = boot.tee(&entry.path, data)?;
+                    return visit(entry, &mut tee);
+                }
+                _ => {}
+            }
+            drop(boot);
+            visit(entry, data)
+        })
+    }
+}
+
+/// `tar2sqfs` running, reading the tree as a tar.
+struct Squashfs {
+    image: tempfile::NamedTempFile,
+    log: tempfile::NamedTempFile,
+    child: Child,
+}
+
+impl Squashfs {
+    fn start(work: &Path, compressor: &str, time: i64) -> Result<(Squashfs, ChildStdin)> {
+        let image = tempfile::Builder::new()
+            .prefix("squashfs-")
+            .suffix(".img")
+            .tempfile_in(work)
+            .map_err(|e| Error::io(work, e))?;
+        let log = tempfile::Builder::new()
+            .prefix("tar2sqfs-")
+            .suffix(".log")
+            .tempfile_in(work)
+            .map_err(|e| Error::io(work, e))?;
+        let out = log.reopen().map_err(|e| Error::io(log.path(), e))?;
+        let err = log.reopen().map_err(|e| Error::io(log.path(), e))?;
+        let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut child = Command::new("tar2sqfs")
+            .args([
+                "--quiet",
+                "--force",
+                "--no-skip",
+                "--compressor",
+                compressor,
+            ])
+            .args(["--num-jobs", &jobs.to_string()])
+            .args(["--defaults", &format!("mtime={}", time.max(0))])
+            .arg(image.path())
+            .env_remove("SOURCE_DATE_EPOCH")
+            .stdin(Stdio::piped())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| Error::Tool {
+                tool: "tar2sqfs".into(),
+                status: "not started".into(),
+                stderr: format!("{e} (squashfs-tools-ng's tar2sqfs makes a live ISO's root image)"),
+            })?;
+        let stdin = child.stdin.take().ok_or_else(|| Error::Tool {
+            tool: "tar2sqfs".into(),
+            status: "no standard input".into(),
+            stderr: String::new(),
+        })?;
+        Ok((Squashfs { image, log, child }, stdin))
+    }
+
+    /// Waits for the tool; its error (with what it said) if it failed.
+    fn wait(&mut self) -> Result<()> {
+        let status = self.child.wait().map_err(|e| Error::io("tar2sqfs", e))?;
+        if status.success() {
+            return Ok(());
+        }
+        let said = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+        let tail: Vec<&str> = said.lines().rev().take(10).collect();
+        Err(Error::Tool {
+            tool: "tar2sqfs".into(),
+            status: status.to_string(),
+            stderr: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+        })
+    }
+}
+
+/// The ISO's files besides the root image, and how it boots.
+struct Loaders {
+    tree_files: Vec<(String, FileData)>,
+    bios: Option<BiosBoot>,
+    mbr: Option<Vec<u8>>,
+    efi: bool,
+}
+
+/// Writes the live ISO of `source` (with `config`'s generated files) to
+/// `target`.
+pub(crate) fn write_live_iso(
+    config: &ImageConfig,
+    source: &dyn EntrySource,
+    target: &TreeTarget,
+    build: &BuildOptions,
+    live: &LiveOptions,
+) -> Result<WrittenTree> {
+    check_volume_id(&live.volume_id)?;
+    let stamp = &build.stamp;
+    let time = i64::try_from(stamp.unix_time()).unwrap_or(i64::MAX);
+    let generated = generated_files(config, time)?;
+    let scratch = tempfile::Builder::new()
+        .prefix("imgconv-live-")
+        .tempdir_in(&build.work_dir)
+        .map_err(|e| Error::io(&build.work_dir, e))?;
+    let work = scratch.path();
+    let mut boot = BootFiles::new(work);
+
+    // The tree into tar2sqfs, the boot files copied as they pass.
+    let (mut squashfs, stdin) = Squashfs::start(work, &live.compressor, time)?;
+    let entries = {
+        let teeing = Teeing {
+            inner: source,
+            boot: RefCell::new(&mut boot),
+        };
+        let mut tar = TarWriter::new(BufWriter::with_capacity(1 << 20, stdin));
+        let shown = PathBuf::from("tar2sqfs");
+        let sent = match emit(&teeing, &generated, &mut tar, &shown) {
+            Ok(n) => tar
+                .finish()
+                .and_then(|mut w| w.flush())
+                .map(|_| n)
+                .map_err(|e| Error::io(&shown, e)),
+            Err(e) => {
+                // Closes the tool's input, so that it ends.
+                drop(tar);
+                Err(e)
+            }
+        };
+        match sent {
+            Ok(n) => n,
+            Err(e) => {
+                // A tool that stopped reading says why itself.
+                squashfs.wait()?;
+                return Err(e);
+            }
+        }
+    };
+    squashfs.wait()?;
+    let root_image = squashfs
+        .image
+        .reopen()
+        .map_err(|e| Error::io(squashfs.image.path(), e))?;
+    let root_size = root_image
+        .metadata()
+        .map_err(|e| Error::io(squashfs.image.path(), e))?
+        .len();
+
+    let kernel = boot.newest_kernel_files()?.ok_or_else(|| {
+        Error::Layout(
+            "a live ISO boots the tree's kernel, but it has none (/boot/vmlinuz-VERSION)".into(),
+        )
+    })?;
+    let mut cmdline = format!("root=live:CDLABEL={} rd.live.image", live.volume_id);
+    if !config.kernel_cmdline.trim().is_empty() {
+        cmdline.push(' ');
+        cmdline.push_str(config.kernel_cmdline.trim());
+    }
+    let title = format!(
+        "{} (live), Linux {}",
+        config.hostname.as_deref().unwrap_or("Linux"),
+        kernel.version
+    );
+    let loaders = loaders(
+        config, &mut boot, &kernel, &title, &cmdline, live, stamp, work,
+    )?;
+
+    // The ISO.
+    let mut tree = iso9660::Tree::new(iso9660::Metadata::new(0o755, time));
+    let mut add = |path: &str, data: FileData| -> Result<()> {
+        tree.insert(
+            path,
+            IsoKind::File(data),
+            iso9660::Metadata::new(0o644, time),
+        )
+        .map_err(|e| Error::Layout(format!("live ISO: {path}: {e}")))
+    };
+    add(
+        ROOT_IMAGE,
+        FileData::Open {
+            file: Arc::new(root_image),
+            size: root_size,
+        },
+    )?;
+    for (p, data) in loaders.tree_files {
+        add(&p, data)?;
+    }
+    let opts = IsoOptions {
+        volume_id: live.volume_id.clone(),
+        application: "imgconv build".into(),
+        bios_boot: loaders.bios,
+        efi_boot: loaders.efi.then(|| EFI_IMAGE.to_string()),
+        boot_catalog: "boot/boot.cat".into(),
+        hybrid: Some(Hybrid {
+            mbr_code: loaders.mbr,
+            mbr_kind: MbrKind::Grub2,
+        }),
+        ..IsoOptions::default()
+    };
+    let writer =
+        IsoWriter::new(tree, opts, stamp).map_err(|e| Error::Layout(format!("live ISO: {e}")))?;
+    let summary = match target {
+        TreeTarget::Path(path) => {
+            let pending = PendingFile::create(path).map_err(|e| Error::io(path, e))?;
+            let file = pending.file().map_err(|e| Error::io(path, e))?;
+            let mut dest = Destination::file(file);
+            let summary = writer
+                .write(&mut dest, &mut |_| {})
+                .map_err(|e| Error::Layout(format!("writing {}: {e}", path.display())))?;
+            drop(dest);
+            pending.commit().map_err(|e| Error::io(path, e))?;
+            summary
+        }
+        TreeTarget::Stdout => {
+            let mut dest = Destination::stream(std::io::stdout());
+            writer
+                .write(&mut dest, &mut |_| {})
+                .map_err(|e| Error::Layout(format!("writing standard output: {e}")))?
+        }
+    };
+    Ok(WrittenTree {
+        format: "iso",
+        path: match target {
+            TreeTarget::Path(p) => Some(p.clone()),
+            TreeTarget::Stdout => None,
+        },
+        bytes: summary.size,
+        entries,
+        image: None,
+    })
+}
+
+/// The boot loaders of the ISO, from the tree's own.
+#[allow(clippy::too_many_arguments)]
+fn loaders(
+    config: &ImageConfig,
+    boot: &mut BootFiles,
+    kernel: &KernelFiles,
+    title: &str,
+    cmdline: &str,
+    live: &LiveOptions,
+    stamp: &BuildStamp,
+    work: &Path,
+) -> Result<Loaders> {
+    let time = i64::try_from(stamp.unix_time()).unwrap_or(i64::MAX);
+    let open = |f: &File, what: &str| -> Result<FileData> {
+        let file = f.try_clone().map_err(|e| Error::io(what, e))?;
+        let size = file.metadata().map_err(|e| Error::io(what, e))?.len();
+        Ok(FileData::Open {
+            file: Arc::new(file),
+            size,
+        })
+    };
+    let mut files = vec![(
+        kernel.kernel.0.clone(),
+        open(&kernel.kernel.1, &kernel.kernel.0)?,
+    )];
+    if let Some((p, f)) = &kernel.initrd {
+        files.push((p.clone(), open(f, p)?));
+    }
+    let bios_grub = boot.has_grub(GrubPlatform::I386Pc);
+    let efi_grub = boot.has_grub(GrubPlatform::X86_64Efi);
+    let systemd_boot = !efi_grub && boot.has_systemd_boot();
+    match config.boot {
+        BootType::Legacy if !bios_grub => {
+            return Err(Error::Layout(
+                "legacy boot needs GRUB for BIOS in the rootfs (usr/lib/grub/i386-pc, from grub-pc-bin or grub2-pc-modules)".into(),
+            ))
+        }
+        BootType::Efi if !efi_grub && !systemd_boot => {
+            return Err(Error::Layout(
+                "a live ISO that boots through UEFI needs GRUB for UEFI (usr/lib/grub/x86_64-efi) or systemd-boot (usr/lib/systemd/boot/efi/systemd-bootx64.efi) in the rootfs".into(),
+            ))
+        }
+        _ if !bios_grub && !efi_grub && !systemd_boot => {
+            return Err(Error::Layout(
+                "a live ISO boots with the tree's own loaders, and the rootfs has none: GRUB (usr/lib/grub/i386-pc, usr/lib/grub/x86_64-efi) or systemd-boot".into(),
+            ))
+        }
+        _ => {}
+    }
+    let early = format!(
+        "search --no-floppy --label --set=root {}\nset prefix=($root)/{GRUB_DIR}\n",
+        live.volume_id
+    );
+    let mut out = Loaders {
+        tree_files: files,
+        bios: None,
+        mbr: None,
+        efi: false,
+    };
+    let mut grub_platforms = Vec::new();
+    if bios_grub {
+        let image = boot.grub_image_as(
+            GrubPlatform::I386Pc,
+            "i386-pc-eltorito",
+            &early,
+            &["iso9660"],
+        )?;
+        out.tree_files
+            .push((ELTORITO.into(), FileData::Bytes(image.into())));
+        out.bios = Some(BiosBoot {
+            image: ELTORITO.into(),
+            load_sectors: 4,
+            boot_info_table: true,
+            grub2_boot_info: true,
+        });
+        // GRUB's boot sector for a hybrid image, as grub-mkrescue uses it.
+        out.mbr = Some(boot.grub_boot_sector("boot_hybrid.img")?);
+        grub_platforms.push(GrubPlatform::I386Pc);
+    }
+    // The FAT image UEFI boots from, made from a directory.
+    let esp = work.join("efi");
+    let put = |rel: &str, data: &mut dyn Read| -> Result<()> {
+        let p = esp.join(rel);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+        }
+        let mut f = File::create(&p).map_err(|e| Error::io(&p, e))?;
+        std::io::copy(data, &mut f).map_err(|e| Error::io(&p, e))?;
+        Ok(())
+    };
+    if efi_grub {
+        let image = boot.grub_image_as(
+            GrubPlatform::X86_64Efi,
+            GrubPlatform::X86_64Efi.dir(),
+            &early,
+            &["iso9660"],
+        )?;
+        put("EFI/BOOT/BOOTX64.EFI", &mut image.as_slice())?;
+        grub_platforms.push(GrubPlatform::X86_64Efi);
+    } else if systemd_boot {
+        boot.install_systemd_boot(title, cmdline, time, &mut |rel, _, data| put(rel, data))?;
+    }
+    if efi_grub || systemd_boot {
+        let fat = iso9660::fat_image_from_dir(&esp, &stamp.mixed_with("live efi image"))
+            .map_err(|e| Error::Layout(format!("the live ISO's EFI image: {e}")))?;
+        out.tree_files
+            .push((EFI_IMAGE.into(), FileData::Bytes(fat.into())));
+        out.efi = true;
+    }
+    if !grub_platforms.is_empty() {
+        let in_iso = |p: &str| format!("/{p}");
+        let text = grub_menu(
+            title,
+            &format!("--label {}", live.volume_id),
+            &in_iso(&kernel.kernel.0),
+            kernel.initrd.as_ref().map(|i| in_iso(&i.0)).as_deref(),
+            cmdline,
+        );
+        out.tree_files.push((
+            format!("{GRUB_DIR}/grub.cfg"),
+            FileData::Bytes(text.into_bytes().into()),
+        ));
+        // The module directories, for `insmod` at boot.
+        for platform in grub_platforms {
+            for (name, copy) in boot.grub_files(platform)? {
+                if format!("{GRUB_DIR}/{}/{name}", platform.dir()) == ELTORITO {
+                    continue;
+                }
+                let size = std::fs::metadata(&copy)
+                    .map_err(|e| Error::io(&copy, e))?
+                    .len();
+                out.tree_files.push((
+                    format!("{GRUB_DIR}/{}/{name}", platform.dir()),
+                    FileData::Path { path: copy, size },
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volume_ids() {
+        assert_eq!(volume_id_from("core-efi 3.0"), "CORE-EFI_3.0");
+        assert_eq!(volume_id_from(""), "LIVE");
+        assert_eq!(volume_id_from(&"x".repeat(40)).len(), 32);
+        assert!(check_volume_id("AZL_3.0").is_ok());
+        assert!(check_volume_id("a b").is_err());
+        assert!(check_volume_id(&"X".repeat(33)).is_err());
+    }
+}
