@@ -337,6 +337,88 @@ fn container_cases(bin: &Path, tar: &Path, out: &Path) -> Result<Vec<Case>> {
         .collect())
 }
 
+/// `imgconv build --to iso` of the debootstrap root with the test kernel,
+/// initramfs, busybox init and GRUB laid over it, against the same live ISO
+/// made by hand: mksquashfs (zstd, every core), GRUB's El Torito and EFI
+/// images from the tree's GRUB, a FAT image with mkfs.vfat and mcopy, and
+/// `xorriso -as mkisofs` with GRUB's hybrid MBR.
+fn live_iso_case(bin: &Path, tar: &Path, out: &Path) -> Result<Case> {
+    tools::ensure(&[
+        "mksquashfs",
+        "tar2sqfs",
+        "xorriso",
+        "mkfs.vfat",
+        "mcopy",
+        "grub-mkimage",
+    ])?;
+    let dir = tar.parent().unwrap_or(Path::new("."));
+    let tree = dir.join("live-rootfs");
+    if !tree.join("usr/lib/grub/i386-pc").exists() {
+        let part = dir.join("live-rootfs.part");
+        let _ = std::fs::remove_dir_all(&part);
+        sh(Command::new("cp")
+            .arg("-a")
+            .arg(dir.join("rootfs"))
+            .arg(&part))?;
+        let boot = testkit::bootroot::rootfs_tar(testkit::bootroot::Variant::Grub);
+        sh(Command::new("tar")
+            .args(["--numeric-owner", "--xattrs", "-xf"])
+            .arg(&boot)
+            .arg("-C")
+            .arg(&part))?;
+        std::fs::rename(&part, &tree)?;
+    }
+    let config = dir.join("bench-live.json");
+    std::fs::write(
+        &config,
+        r#"{"Disks": [{"Artifacts": [{"Name": "live", "Type": "iso"}]}],
+  "SystemConfigs": [{"Name": "live", "KernelCommandLine": {"ExtraCommandLine": "console=ttyS0"}}]}
+"#,
+    )?;
+    let o = |name: &str| s(&out.join(name));
+    let stage = dir.join("live-stage");
+    let modules = "biosdisk part_gpt part_msdos fat iso9660 search search_label normal configfile linux echo test boot gzio ls cat serial terminal";
+    let efi_modules = "part_gpt part_msdos fat iso9660 search search_label normal configfile linux echo test boot gzio ls cat all_video efi_gop serial terminal";
+    let script = format!(
+        "set -e\n\
+         rm -rf {stage}\n\
+         mkdir -p {stage}/iso/LiveOS {stage}/iso/boot/grub/i386-pc {stage}/efi/EFI/BOOT\n\
+         mksquashfs {tree} {stage}/iso/LiveOS/squashfs.img -comp zstd -noappend -quiet -no-progress\n\
+         cp {tree}/boot/vmlinuz-* {tree}/boot/initrd.img-* {stage}/iso/boot/\n\
+         printf 'search --no-floppy --label --set=root LIVE\\nset prefix=($root)/boot/grub\\n' > {stage}/early.cfg\n\
+         grub-mkimage -O i386-pc-eltorito -d {tree}/usr/lib/grub/i386-pc -p /boot/grub -c {stage}/early.cfg -o {stage}/iso/boot/grub/i386-pc/eltorito.img {modules}\n\
+         grub-mkimage -O x86_64-efi -d {tree}/usr/lib/grub/x86_64-efi -p /boot/grub -c {stage}/early.cfg -o {stage}/efi/EFI/BOOT/BOOTX64.EFI {efi_modules}\n\
+         mkfs.vfat -C {stage}/iso/boot/grub/efi.img 8192 >/dev/null\n\
+         mcopy -s -i {stage}/iso/boot/grub/efi.img {stage}/efi/EFI ::/\n\
+         printf 'menuentry live {{\\n linux /boot/vmlinuz root=live:CDLABEL=LIVE console=ttyS0\\n}}\\n' > {stage}/iso/boot/grub/grub.cfg\n\
+         xorriso -as mkisofs -quiet -R -J -V LIVE -o {iso} --grub2-mbr {tree}/usr/lib/grub/i386-pc/boot_hybrid.img \\\n\
+           -b boot/grub/i386-pc/eltorito.img -no-emul-boot -boot-load-size 4 -boot-info-table --grub2-boot-info \\\n\
+           -eltorito-alt-boot -e boot/grub/efi.img -no-emul-boot -isohybrid-gpt-basdat {stage}/iso\n\
+         rm -rf {stage}\n",
+        stage = s(&stage),
+        tree = s(&tree),
+        iso = o("xorriso-live.iso"),
+    );
+    Ok(Case {
+        name: "build iso, live (vs mksquashfs + grub-mkimage + xorriso)".into(),
+        ours: vec![
+            s(bin),
+            "build".into(),
+            s(&config),
+            "--rootfs".into(),
+            s(&tree),
+            "--to".into(),
+            "iso".into(),
+            "-o".into(),
+            o("bench-live.iso"),
+            "--work-dir".into(),
+            s(out),
+        ],
+        theirs: vec![vec!["sh".into(), "-c".into(), script]],
+        outputs: Some((out.join("bench-live.iso"), out.join("xorriso-live.iso"))),
+    })
+}
+
 /// Peak resident memory of `cmd` in KiB, as GNU time reports it.
 fn peak_rss_kib(cmd: &[String], out_dir: &Path) -> Result<u64> {
     tools::ensure(&["/usr/bin/time"])?;
@@ -365,6 +447,10 @@ fn cases(bin: &Path, input: &Path, out: &Path) -> Vec<Case> {
     if input.extension().is_some_and(|e| e == "tar") {
         let mut v: Vec<Case> = build_case(bin, input, out).into_iter().collect();
         v.extend(container_cases(bin, input, out).unwrap_or_default());
+        match live_iso_case(bin, input, out) {
+            Ok(c) => v.push(c),
+            Err(e) => eprintln!("live ISO case left out: {e:#}"),
+        }
         return v;
     }
     let stem = input
