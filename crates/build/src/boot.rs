@@ -23,10 +23,23 @@ const SYSTEMD_BOOT: [&str; 2] = [
     "lib/systemd/boot/efi/systemd-bootx64.efi",
 ];
 
-/// What a kernel file is, from its path under /boot.
+/// A kernel release as the build uses it: in file names on the ESP and in
+/// the ISO, and unquoted on boot loader command lines. Letters, digits and
+/// `. _ + ~ -`, as kernel releases and package versions are spelled; not
+/// `.` or `..`.
+fn plain_version(v: &str) -> bool {
+    !v.is_empty()
+        && v != "."
+        && v != ".."
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._+~-".contains(&b))
+}
+
+/// What a kernel file is, from its path under /boot. A name with other
+/// characters is not taken for a kernel.
 fn kernel_version(path: &str) -> Option<&str> {
     path.strip_prefix("boot/vmlinuz-")
-        .filter(|v| !v.is_empty() && !v.contains('/'))
+        .filter(|v| plain_version(v))
 }
 
 fn initrd_version(path: &str) -> Option<&str> {
@@ -36,7 +49,7 @@ fn initrd_version(path: &str) -> Option<&str> {
     }
     name.strip_prefix("initrd.img-")
         .or_else(|| name.strip_prefix("initramfs-")?.strip_suffix(".img"))
-        .filter(|v| !v.is_empty())
+        .filter(|v| plain_version(v))
 }
 
 /// Boot files seen in the rootfs, copied to unlinked scratch files.
@@ -345,10 +358,7 @@ impl BootFiles {
                 .map(|d| d.join(name))
                 .unwrap_or_default();
             let copy = File::create(&file).map_err(|e| Error::io(&file, e))?;
-            return Ok(Tee {
-                inner: data,
-                copy: io::BufWriter::new(copy),
-            });
+            return Ok(Tee { inner: data, copy });
         }
         let copy = tempfile::tempfile_in(&self.work).map_err(|e| Error::io(&self.work, e))?;
         let keep = copy.try_clone().map_err(|e| Error::io(&self.work, e))?;
@@ -359,10 +369,7 @@ impl BootFiles {
         } else {
             self.systemd_boot = Some(keep);
         }
-        Ok(Tee {
-            inner: data,
-            copy: io::BufWriter::new(copy),
-        })
+        Ok(Tee { inner: data, copy })
     }
 
     /// The newest kernel and its initrd, by path: (version, kernel,
@@ -495,6 +502,8 @@ pub(crate) fn grub_menu(
     initrd: Option<&str>,
     cmdline: &str,
 ) -> String {
+    // A single-quoted GRUB word holds anything but a quote.
+    let title = title.replace('\'', "'\\''");
     let mut text = format!(
         "# GRUB configuration (made by imgconv build)\n\
          set default=0\n\
@@ -525,26 +534,20 @@ fn file_entry(path: &str, len: u64, time: i64) -> Entry {
     }
 }
 
-/// Bytes passing through, copied as they pass.
+/// Bytes passing through, copied as they pass (unbuffered: each write's
+/// error is the read's, nothing is left to flush).
 pub(crate) struct Tee<'a> {
     inner: &'a mut dyn Read,
-    copy: io::BufWriter<File>,
+    copy: File,
 }
 
 impl Read for Tee<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.copy.write_all(&buf[..n])?;
-        if n == 0 {
-            self.copy.flush()?;
-        }
+        self.copy.write_all(&buf[..n]).map_err(|e| {
+            io::Error::new(e.kind(), format!("copying it to the work directory: {e}"))
+        })?;
         Ok(n)
-    }
-}
-
-impl Drop for Tee<'_> {
-    fn drop(&mut self) {
-        let _ = self.copy.flush();
     }
 }
 
@@ -646,6 +649,19 @@ mod tests {
             Some("6.6.47.1-1.azl3")
         );
         assert_eq!(initrd_version("boot/grub2/initrd.img-1"), None);
+        // Names that would leave a directory or break a command line.
+        for bad in ["..", ".", "6.1 x", "6.1'", "6.1\n", "a/b", "$(x)"] {
+            assert_eq!(
+                kernel_version(&format!("boot/vmlinuz-{bad}")),
+                None,
+                "{bad:?}"
+            );
+            assert_eq!(
+                initrd_version(&format!("boot/initrd.img-{bad}")),
+                None,
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

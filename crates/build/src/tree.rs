@@ -258,6 +258,7 @@ pub(crate) fn emit<W: Write>(
     let mut out = Emitter {
         tar,
         shown,
+        source: source.name().display().to_string(),
         dirs: HashSet::new(),
         entries: 0,
     };
@@ -311,6 +312,8 @@ pub(crate) fn emit<W: Write>(
 struct Emitter<'a, W: Write> {
     tar: &'a mut TarWriter<W>,
     shown: &'a Path,
+    /// The source's name, for an error reading an entry's data.
+    source: String,
     dirs: HashSet<String>,
     entries: u64,
 }
@@ -337,9 +340,33 @@ impl<W: Write> Emitter<'_, W> {
         if entry.kind == EntryKind::Dir {
             self.dirs.insert(entry.path.clone());
         }
-        self.tar.append(&entry.path, entry, data).map_err(io_err)?;
+        let mut watched = Watched {
+            inner: data,
+            failed: false,
+        };
+        self.tar
+            .append(&entry.path, entry, &mut watched)
+            .map_err(|e| match watched.failed {
+                // Reading the tree failed, not writing the output.
+                true => Error::io(format!("{} ({})", self.source, entry.path), e),
+                false => io_err(e),
+            })?;
         self.entries += 1;
         Ok(())
+    }
+}
+
+/// A reader that remembers whether it failed.
+struct Watched<'a> {
+    inner: &'a mut dyn io::Read,
+    failed: bool,
+}
+
+impl io::Read for Watched<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let r = self.inner.read(buf);
+        self.failed |= r.is_err();
+        r
     }
 }
 
