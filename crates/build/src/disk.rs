@@ -952,7 +952,12 @@ pub(crate) fn generated_files(
     Ok(generated)
 }
 
-fn file_entry(path: &str, bytes: Vec<u8>, mode: u32, time: i64) -> (String, Entry, Vec<u8>) {
+pub(crate) fn file_entry(
+    path: &str,
+    bytes: Vec<u8>,
+    mode: u32,
+    time: i64,
+) -> (String, Entry, Vec<u8>) {
     let entry = Entry {
         path: path.to_string(),
         kind: EntryKind::File {

@@ -26,11 +26,13 @@ use blocksink::{BuildStamp, Destination, PendingFile};
 use iso9660::{BiosBoot, EntryKind as IsoKind, FileData, Hybrid, IsoOptions, IsoWriter, MbrKind};
 
 use crate::boot::{grub_menu, BootFiles, GrubPlatform, KernelFiles};
+use crate::config::FsType;
 use crate::config::{BootType, ImageConfig};
-use crate::disk::generated_files;
+use crate::disk::{file_entry, generated_files};
 use crate::rootfs::{Entry, EntryKind, EntrySource};
 use crate::tarout::TarWriter;
 use crate::tree::{emit, TreeTarget, WrittenTree};
+use crate::vfat::FatMaker;
 use crate::{BuildOptions, Error, Result};
 
 /// Where the root image goes in the ISO.
@@ -150,7 +152,8 @@ impl Squashfs {
             .tempfile_in(work)
             .map_err(|e| Error::io(work, e))?;
         let out = log.reopen().map_err(|e| Error::io(log.path(), e))?;
-        let err = log.reopen().map_err(|e| Error::io(log.path(), e))?;
+        // One file offset for both, so that neither overwrites the other.
+        let err = out.try_clone().map_err(|e| Error::io(log.path(), e))?;
         let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut child = Command::new("tar2sqfs")
             .args([
@@ -181,6 +184,14 @@ impl Squashfs {
         Ok((Squashfs { image, log, child }, stdin))
     }
 
+    /// Stops the tool, whatever it is doing.
+    fn stop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
     /// Waits for the tool; its error (with what it said) if it failed.
     fn wait(&mut self) -> Result<()> {
         let status = self.child.wait().map_err(|e| Error::io("tar2sqfs", e))?;
@@ -194,6 +205,13 @@ impl Squashfs {
             status: status.to_string(),
             stderr: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
         })
+    }
+}
+
+impl Drop for Squashfs {
+    /// A build that stops early stops its `tar2sqfs` too.
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -240,17 +258,21 @@ pub(crate) fn write_live_iso(
                 .and_then(|mut w| w.flush())
                 .map(|_| n)
                 .map_err(|e| Error::io(&shown, e)),
-            Err(e) => {
-                // Closes the tool's input, so that it ends.
-                drop(tar);
-                Err(e)
-            }
+            Err(e) => Err(e),
         };
         match sent {
             Ok(n) => n,
-            Err(e) => {
-                // A tool that stopped reading says why itself.
+            // The tool stopped reading (and so is ending): it says why.
+            Err(Error::Io { path, source })
+                if path == shown && source.kind() == std::io::ErrorKind::BrokenPipe =>
+            {
                 squashfs.wait()?;
+                return Err(Error::Io { path, source });
+            }
+            // The tree could not be read: the tool is stopped, not left
+            // to pack what it was given.
+            Err(e) => {
+                squashfs.stop();
                 return Err(e);
             }
         }
@@ -270,6 +292,13 @@ pub(crate) fn write_live_iso(
             "a live ISO boots the tree's kernel, but it has none (/boot/vmlinuz-VERSION)".into(),
         )
     })?;
+    if kernel.initrd.is_none() {
+        return Err(Error::Layout(format!(
+            "a live ISO's root is found by the initramfs (dracut's dmsquash-live), but the tree \
+             has none for kernel {v} (/boot/initrd.img-{v} or /boot/initramfs-{v}.img)",
+            v = kernel.version
+        )));
+    }
     let mut cmdline = format!("root=live:CDLABEL={} rd.live.image", live.volume_id);
     if !config.kernel_cmdline.trim().is_empty() {
         cmdline.push(' ');
@@ -428,17 +457,8 @@ fn loaders(
         out.mbr = Some(boot.grub_boot_sector("boot_hybrid.img")?);
         grub_platforms.push(GrubPlatform::I386Pc);
     }
-    // The FAT image UEFI boots from, made from a directory.
-    let esp = work.join("efi");
-    let put = |rel: &str, data: &mut dyn Read| -> Result<()> {
-        let p = esp.join(rel);
-        if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
-        }
-        let mut f = File::create(&p).map_err(|e| Error::io(&p, e))?;
-        std::io::copy(data, &mut f).map_err(|e| Error::io(&p, e))?;
-        Ok(())
-    };
+    // The FAT image UEFI boots from, the smallest that holds its files.
+    let mut esp = FatMaker::new("the live ISO's EFI image", FsType::Vfat, 0, None, work)?;
     if efi_grub {
         let image = boot.grub_image_as(
             GrubPlatform::X86_64Efi,
@@ -446,16 +466,28 @@ fn loaders(
             &early,
             &["iso9660"],
         )?;
-        put("EFI/BOOT/BOOTX64.EFI", &mut image.as_slice())?;
+        let (path, entry, _) = file_entry("EFI/BOOT/BOOTX64.EFI", Vec::new(), 0o644, time);
+        esp.add(&path, &entry, &mut image.as_slice())?;
         grub_platforms.push(GrubPlatform::X86_64Efi);
     } else if systemd_boot {
-        boot.install_systemd_boot(title, cmdline, time, &mut |rel, _, data| put(rel, data))?;
+        boot.install_systemd_boot(title, cmdline, time, &mut |rel, entry, data| {
+            esp.add(rel, entry, data)
+        })?;
     }
     if efi_grub || systemd_boot {
-        let fat = iso9660::fat_image_from_dir(&esp, &stamp.mixed_with("live efi image"))
-            .map_err(|e| Error::Layout(format!("the live ISO's EFI image: {e}")))?;
-        out.tree_files
-            .push((EFI_IMAGE.into(), FileData::Bytes(fat.into())));
+        let fat = esp.finish("EFIBOOT", &stamp.mixed_with("live efi image"))?;
+        let file = fat
+            .image
+            .file()
+            .try_clone()
+            .map_err(|e| Error::io("the live ISO's EFI image", e))?;
+        out.tree_files.push((
+            EFI_IMAGE.into(),
+            FileData::Open {
+                file: Arc::new(file),
+                size: fat.size,
+            },
+        ));
         out.efi = true;
     }
     if !grub_platforms.is_empty() {

@@ -8,7 +8,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use blocksink::{BuildStamp, Destination, RawFile};
-use iso9660::fat::{FatImage, FatType};
+use iso9660::fat::{FatTree, FatType};
 
 use crate::config::FsType;
 use crate::rootfs::{Entry, EntryKind};
@@ -18,6 +18,8 @@ use crate::{Error, Result};
 pub(crate) struct FatMaker {
     what: String,
     fs: FsType,
+    /// The file system's size; 0 for the smallest whole MiB that holds
+    /// the files.
     size: u64,
     dir: tempfile::TempDir,
     work: PathBuf,
@@ -29,6 +31,7 @@ pub(crate) struct FatMaker {
 /// A finished FAT image.
 pub(crate) struct FatMade {
     pub(crate) image: RawFile,
+    pub(crate) size: u64,
     pub(crate) volume_id: u32,
     pub(crate) note: Option<String>,
 }
@@ -98,29 +101,35 @@ impl FatMaker {
         // The writer names files by their scratch path; the user knows them
         // by their place in the tree.
         let scratch = self.dir.path().display().to_string();
-        let fat = FatImage::from_dir(self.dir.path(), self.size, label, stamp).map_err(|e| {
+        let shown = |e: iso9660::Error| {
             let message = e.to_string().replace(&scratch, &self.shown_root);
             Error::Layout(format!("{}: {message}", self.what))
-        })?;
+        };
+        let tree = FatTree::from_dir(self.dir.path()).map_err(shown)?;
+        let size = match self.size {
+            0 => tree.size_needed(label, 0).map_err(shown)?,
+            size => size,
+        };
+        let fat = tree.build(size, label, stamp).map_err(shown)?;
         let got = fat.geometry().fat_type;
         let note = match (self.fs, got) {
             (FsType::Fat32, FatType::Fat12 | FatType::Fat16) | (FsType::Fat16, FatType::Fat32) => {
                 Some(format!(
                     "{}: {} bytes hold {:?} as mkfs.vfat makes it (FAT32 from 512 MiB)",
-                    self.what, self.size, got
+                    self.what, size, got
                 ))
             }
             _ => None,
         };
         let file = tempfile::tempfile_in(&self.work).map_err(|e| Error::io(&self.work, e))?;
-        file.set_len(self.size)
-            .map_err(|e| Error::io("FAT image", e))?;
+        file.set_len(size).map_err(|e| Error::io("FAT image", e))?;
         let mut dest = Destination::file(file.try_clone().map_err(|e| Error::io("FAT image", e))?);
         fat.write(&mut dest, 0)
             .map_err(|e| Error::Layout(format!("{}: {e}", self.what)))?;
         drop(dest);
         Ok(FatMade {
             image: RawFile::new(file).map_err(|e| Error::io("FAT image", e))?,
+            size,
             volume_id: fat.volume_id(),
             note,
         })

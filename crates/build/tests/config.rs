@@ -901,9 +901,9 @@ fn cases() -> Vec<Case> {
             field: "storage.disks[1]",
         },
         Case {
-            what: "iso output",
+            what: "pxe output",
             base: "hyperv-guest.yaml",
-            edit: Edit::Yaml(|d| yset(d, &["output", "image", "format"], "iso")),
+            edit: Edit::Yaml(|d| yset(d, &["output", "image", "format"], "pxe-tar")),
             field: "output.image.format",
         },
         Case {

@@ -941,6 +941,7 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
     let dir = a.output_dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let mut outputs: Vec<OutputSpec> = Vec::new();
     let mut trees: Vec<(&'static imgbuild::TreeFormat, OutputTarget)> = Vec::new();
+    let mut tree_names: Vec<&str> = Vec::new();
     for (format, name) in &wanted {
         let target = match &a.output {
             Some(p) if p.as_os_str() == "-" => OutputTarget::Stdout,
@@ -949,7 +950,10 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
         };
         match *format {
             BuildFormat::Disk(format) => outputs.push(OutputSpec { format, target }),
-            BuildFormat::Tree(format) => trees.push((format, target)),
+            BuildFormat::Tree(format) => {
+                trees.push((format, target));
+                tree_names.push(name);
+            }
         }
     }
     if !outputs.is_empty() && !config.has_disk() {
@@ -983,7 +987,13 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
     let wants_image = trees
         .iter()
         .any(|(f, _)| matches!(f.kind, imgbuild::TreeKind::Image(_)));
-    let tree_options = imgbuild::TreeOptions {
+    // A live ISO's volume id: the flag's, or one made from its name.
+    let volume_id = |name: &str| {
+        a.volume_id
+            .clone()
+            .unwrap_or_else(|| imgbuild::live::volume_id_from(name))
+    };
+    let mut tree_options = imgbuild::TreeOptions {
         time: i64::try_from(options.stamp.unix_time()).unwrap_or(0),
         image: if wants_image {
             a.container
@@ -995,19 +1005,12 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
             stamp: options.stamp.mixed_with("tree"),
             work_dir: a.work_dir.clone().unwrap_or_else(std::env::temp_dir),
         },
-        live: imgbuild::LiveOptions {
-            volume_id: a
-                .volume_id
-                .clone()
-                .unwrap_or_else(|| imgbuild::live::volume_id_from(&stem)),
-            ..Default::default()
-        },
+        live: imgbuild::LiveOptions::default(),
     };
-    if trees
-        .iter()
-        .any(|(f, _)| matches!(f.kind, imgbuild::TreeKind::LiveIso))
-    {
-        imgbuild::live::check_volume_id(&tree_options.live.volume_id)?;
+    for ((format, _), name) in trees.iter().zip(&tree_names) {
+        if matches!(format.kind, imgbuild::TreeKind::LiveIso) {
+            imgbuild::live::check_volume_id(&volume_id(name))?;
+        }
     }
     let repos = open_repos(&a.repos)?;
     let sources: Vec<pkgstage::resolve::Source<'_>> = repos
@@ -1079,7 +1082,8 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
         )?)
     };
     let mut written_trees = Vec::new();
-    for (format, target) in &trees {
+    for ((format, target), name) in trees.iter().zip(&tree_names) {
+        tree_options.live.volume_id = volume_id(name);
         let bar = spinner(format!("writing {} from {source_name}", format.name));
         let target = match target {
             OutputTarget::Path(p) => imgbuild::TreeTarget::Path(p.clone()),

@@ -13,8 +13,9 @@ use common::{command, s, toolkit_config, tree_of};
 use testkit::bootroot::{rootfs_tar, Variant};
 use testkit::run_ok;
 
-/// Builds `config` from `rootfs` to `to` in `out` with a fixed
-/// SOURCE_DATE_EPOCH and `extra` arguments.
+/// Builds `config` from `rootfs` to `to` (the configuration's artifacts
+/// when empty) in `out` with a fixed SOURCE_DATE_EPOCH and `extra`
+/// arguments.
 fn build(
     config: &Path,
     rootfs: &Path,
@@ -27,11 +28,12 @@ fn build(
         s(config),
         "--rootfs",
         s(rootfs),
-        "--to",
-        to,
         "--output-dir",
         s(out),
     ];
+    if !to.is_empty() {
+        args.extend(["--to", to]);
+    }
     args.extend_from_slice(extra);
     command()
         .env("SOURCE_DATE_EPOCH", "1700000000")
@@ -70,7 +72,7 @@ fn a_live_iso_holds_the_tree_as_squashfs_with_bios_and_uefi_boot_images() {
     let dir = tempfile::tempdir().unwrap();
     let config = toolkit_config(dir.path(), "live", "efi", true, 41, "ext4", 160);
     let rootfs = rootfs_tar(Variant::Grub);
-    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    let one = dir.path().join("one");
     build_ok(
         &config,
         &rootfs,
@@ -78,17 +80,29 @@ fn a_live_iso_holds_the_tree_as_squashfs_with_bios_and_uefi_boot_images() {
         &one,
         &["--volume-id", "AZL_LIVE-3.0"],
     );
-    build_ok(
-        &config,
-        &rootfs,
-        "iso",
-        &two,
-        &["--volume-id", "AZL_LIVE-3.0"],
+    // Again, to standard output and on one core: the same bytes.
+    let again = std::process::Command::new("taskset")
+        .args([
+            "-c",
+            "0",
+            env!("CARGO_BIN_EXE_imgconv"),
+            "build",
+            s(&config),
+        ])
+        .args(["--rootfs", s(&rootfs), "--to", "iso", "-o", "-"])
+        .args(["--volume-id", "AZL_LIVE-3.0"])
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
     );
     let iso = one.join("live.iso");
     assert!(
-        fs::read(&iso).unwrap() == fs::read(two.join("live.iso")).unwrap(),
-        "two builds with one SOURCE_DATE_EPOCH differ"
+        fs::read(&iso).unwrap() == again.stdout,
+        "two builds with one SOURCE_DATE_EPOCH differ (to a file on every core, to a pipe on one)"
     );
 
     // The volume and its files, as isoinfo reads them.
@@ -234,6 +248,16 @@ fn a_live_iso_refuses_a_bad_volume_id_and_a_tree_with_nothing_to_boot() {
     assert!(err.contains("volume id \"not a label\""), "{err}");
     assert!(!out.join("live.iso").exists());
 
+    // A rootfs archive cut short: its own error, tar2sqfs stopped.
+    let cut = dir.path().join("cut.tar");
+    let whole = fs::read(rootfs_tar(Variant::Grub)).unwrap();
+    fs::write(&cut, &whole[..whole.len() / 2 + 100]).unwrap();
+    let r = build(&config, &cut, "iso", &out, &[]);
+    assert_eq!(r.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("cut.tar"), "{err}");
+    assert!(!out.join("live.iso").exists());
+
     // A tree without a kernel.
     let bare = dir.path().join("bare.tar");
     testkit::rootfs::sample_tar(&bare);
@@ -245,4 +269,56 @@ fn a_live_iso_refuses_a_bad_volume_id_and_a_tree_with_nothing_to_boot() {
         .map(|d| d.map(|e| e.unwrap().file_name()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn both_configuration_formats_name_a_live_iso_as_their_artifact() {
+    let dir = tempfile::tempdir().unwrap();
+    let toolkit = dir.path().join("toolkit.json");
+    fs::write(
+        &toolkit,
+        r#"{"Disks": [{"Artifacts": [{"Name": "rescue", "Type": "iso"}]}],
+  "SystemConfigs": [{"Name": "Standard", "Hostname": "rescue",
+    "KernelCommandLine": {"ExtraCommandLine": "console=ttyS0"}}]}"#,
+    )
+    .unwrap();
+    let customizer = dir.path().join("customizer.yaml");
+    fs::write(
+        &customizer,
+        r#"storage:
+  bootType: efi
+  disks:
+  - partitionTableType: gpt
+    maxSize: 200M
+    partitions:
+    - {id: esp, type: esp, size: 96M}
+    - {id: rootfs, type: root, size: grow}
+  filesystems:
+  - {deviceId: esp, type: fat32, mountPoint: /boot/efi}
+  - {deviceId: rootfs, type: ext4, mountPoint: /}
+os:
+  hostname: rescue
+output:
+  image:
+    format: iso
+    path: live-os.iso
+"#,
+    )
+    .unwrap();
+    let rootfs = rootfs_tar(Variant::Grub);
+    for (config, file, volume) in [
+        (&toolkit, "rescue.iso", "RESCUE"),
+        (&customizer, "live-os.iso", "LIVE-OS"),
+    ] {
+        let out = dir.path().join(volume);
+        let r = build(config, &rootfs, "", &out, &[]);
+        assert!(
+            r.status.success(),
+            "{}: {}",
+            config.display(),
+            String::from_utf8_lossy(&r.stderr)
+        );
+        let info = run_ok("isoinfo", &["-d", "-i", s(&out.join(file))]);
+        assert!(info.contains(&format!("Volume id: {volume}")), "{info}");
+    }
 }

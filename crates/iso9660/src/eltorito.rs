@@ -134,9 +134,6 @@ pub(crate) fn parse_catalog(c: &[u8], lba: u64) -> Result<Vec<BootEntry>> {
     Ok(out)
 }
 
-/// Patches the 56-byte boot information table into `image` (at byte 8):
-/// primary volume descriptor sector 16, the image's own sector and length,
-/// and the 32-bit sum of its words from byte 64 on.
 /// Byte of a GRUB `i386-pc-eltorito` image where `diskboot.img`'s block
 /// list starts: the 64-bit sector its first run begins at.
 pub(crate) const GRUB2_BOOT_INFO_AT: u64 = 2048 + 512 - 12;
@@ -158,6 +155,9 @@ pub(crate) fn patch_grub2_boot_info(image: &mut [u8], lba: u32) -> Result<()> {
     Ok(())
 }
 
+/// Patches the 56-byte boot information table into `image` (at byte 8):
+/// primary volume descriptor sector 16, the image's own sector and length,
+/// and the 32-bit sum of its words from byte 64 on.
 pub(crate) fn patch_boot_info_table(image: &mut [u8], lba: u32) -> Result<()> {
     if image.len() < 64 {
         return Err(Error::InvalidOption(format!(

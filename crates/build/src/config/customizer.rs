@@ -94,7 +94,11 @@ fn config(source: &Path, doc: Field<'_>) -> Result<ImageConfig> {
         "input",
         "input images are not supported: this build makes the disk from a root file system",
     )?;
-    top.refuse("iso", "ISO output is not supported yet")?;
+    top.refuse(
+        "iso",
+        "the iso section (files and kernel arguments of the ISO media) is not supported yet; \
+         output.image.format iso makes a live ISO with the os section applied",
+    )?;
     top.refuse("pxe", "PXE output is not supported")?;
     top.refuse("scripts", "scripts are not run by this build")?;
     top.refuse("baseConfigs", "base configurations are not supported")?;
@@ -803,16 +807,16 @@ fn output_section(source: &Path, output: &Field<'_>) -> Result<Vec<Artifact>> {
             .unwrap_or("image"),
     };
     let format_text = match format.str()? {
-        f @ ("vhd" | "vhd-fixed" | "vhdx" | "qcow2" | "raw") => f,
-        other @ ("iso" | "pxe-dir" | "pxe-tar" | "cosi" | "baremetal-image") => {
+        f @ ("vhd" | "vhd-fixed" | "vhdx" | "qcow2" | "raw" | "iso") => f,
+        other @ ("pxe-dir" | "pxe-tar" | "cosi" | "baremetal-image") => {
             return Err(format.error(format!(
                 "output format {other:?} is not supported yet; expected vhd, vhd-fixed, vhdx, \
-                 qcow2 or raw"
+                 qcow2, raw or iso"
             )))
         }
         other => {
             return Err(format.error(format!(
-                "unknown output format {other:?}; expected vhd, vhd-fixed, vhdx, qcow2 or raw"
+                "unknown output format {other:?}; expected vhd, vhd-fixed, vhdx, qcow2, raw or iso"
             )))
         }
     };

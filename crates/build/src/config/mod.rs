@@ -19,7 +19,7 @@
 //! | `Disks[0].MaxSize` (MiB) | [`ImageConfig::disk_size`] |
 //! | `Disks[0]` without `Partitions` | no disk ([`ImageConfig::has_disk`] is false): the toolkit's root file system image, as its container configurations have it; only tree artifacts are made |
 //! | `Disks[0].Artifacts[].Name` | [`Artifact::name`] |
-//! | `Disks[0].Artifacts[].Type` | [`Artifact::format`]: `vhd` → `vhd-fixed` (the toolkit's roast makes a fixed VHD: qemu-img `vpc`, `subformat=fixed,force_size`), `vhdx`, `qcow2`, `ova`, `raw` |
+//! | `Disks[0].Artifacts[].Type` | [`Artifact::format`]: `vhd` → `vhd-fixed` (the toolkit's roast makes a fixed VHD: qemu-img `vpc`, `subformat=fixed,force_size`), `vhdx`, `qcow2`, `ova`, `raw`; `iso` → a live ISO of the tree (the toolkit's own ISO is an installer; this one boots the image itself) |
 //! | `Disks[0].Artifacts[].Compression` without a `Type` | [`Artifact::format`]: `tar.gz`, `tar.zst` — the root file system as an archive (the toolkit's container artifact) |
 //! | `IsContainerImage` | read; it changes nothing (any configuration's tree can be written as a container image) |
 //! | `Disks[0].Partitions[].ID` | [`PartitionSpec::id`] |
@@ -74,7 +74,7 @@
 //! | `os.bootloader.resetType: hard-reset` | read: this build always writes the boot loader configuration anew |
 //! | `os.imageHistory: none` | read: this build writes no image history |
 //! | `previewFeatures: [create]` | read: it only unlocks Image Customizer's subcommand for new disks |
-//! | `output.image.format` | [`Artifact::format`]: `vhd` (dynamic), `vhd-fixed`, `vhdx`, `qcow2`, `raw` |
+//! | `output.image.format` | [`Artifact::format`]: `vhd` (dynamic), `vhd-fixed`, `vhdx`, `qcow2`, `raw`, `iso` (a live ISO, as Image Customizer's LiveOS ISO: the root as `LiveOS/squashfs.img`, `root=live:CDLABEL=`) |
 //! | `output.image.path` | [`Artifact::name`]: the file's stem (the configuration's stem when absent); the directory is the command line's |
 //! | `os.packages.install[]`, `os.packages.installLists[]` | [`Packages::install`] (list files relative to the configuration's directory) |
 //!
@@ -85,7 +85,7 @@
 //! and their lists (a disk made from scratch installs only), `os.selinux`, `os.additionalDirs`,
 //! `os.groups`, `os.users`, `os.services`, `os.modules`, `os.overlays`,
 //! `os.uki`, `output.artifacts`, `output.selinuxPolicyPath`,
-//! `output.image.cosi`, and the output formats `iso`, `pxe-dir`, `pxe-tar`,
+//! `output.image.cosi`, and the output formats `pxe-dir`, `pxe-tar`,
 //! `cosi`, `baremetal-image`. Image Customizer's own rules are kept: a
 //! BIOS boot partition starts at 1 MiB and has no file system, an ESP is
 //! FAT mounted at `/boot/efi`, a typed partition is mounted where its type
@@ -215,7 +215,7 @@ pub struct Artifact {
     pub name: String,
     /// Its format as imgconv's `--to` names it: `raw`, `vhd`, `vhd-fixed`,
     /// `vhdx`, `vmdk`, `vmdk-stream`, `vmdk-flat`, `ova`, `qcow2`; or a
-    /// tree format: `tar.gz`, `tar.zst`.
+    /// tree format: `tar.gz`, `tar.zst`, `iso` (a live ISO).
     pub format: String,
 }
 

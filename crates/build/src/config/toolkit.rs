@@ -160,7 +160,7 @@ impl Reader<'_> {
             }
             if let Some(a) = artifacts
                 .iter()
-                .find(|a| !matches!(a.format.as_str(), "tar.gz" | "tar.zst"))
+                .find(|a| crate::tree::tree_format(&a.format).is_none())
             {
                 return Err(d_error(
                     disk,
@@ -412,7 +412,7 @@ fn artifact(item: &Field<'_>) -> Result<Artifact> {
         return Err(Error::config(
             item.file,
             format!("{}.Type", item.path),
-            "an artifact needs a Type (vhd, vhdx, qcow2, ova or raw), or a Compression \
+            "an artifact needs a Type (vhd, vhdx, qcow2, ova, raw or iso), or a Compression \
              (tar.gz) for the root file system as an archive",
         ));
     };
@@ -424,17 +424,21 @@ fn artifact(item: &Field<'_>) -> Result<Artifact> {
         "qcow2" => "qcow2",
         "raw" => "raw",
         "ova" => "ova",
+        // Booted from a CD or a stick: here a live ISO of the tree.
+        "iso" => "iso",
         other @ ("ext4" | "diff" | "rdiff" | "initrd" | "squashfs" | "gz" | "xz" | "tar.gz"
         | "tar.xz") => {
             return Err(kind.error(format!(
                 "artifact type {other:?} is not supported; this build makes disk images \
-                 (vhd, vhdx, qcow2, ova, raw)"
+                 (vhd, vhdx, qcow2, ova, raw) and live ISOs (iso)"
             )))
         }
-        "" => return Err(kind.error("an artifact needs a Type (vhd, vhdx, qcow2, ova or raw)")),
+        "" => {
+            return Err(kind.error("an artifact needs a Type (vhd, vhdx, qcow2, ova, raw or iso)"))
+        }
         other => {
             return Err(kind.error(format!(
-                "unknown artifact type {other:?}; expected vhd, vhdx, qcow2, ova or raw"
+                "unknown artifact type {other:?}; expected vhd, vhdx, qcow2, ova, raw or iso"
             )))
         }
     };
