@@ -390,7 +390,8 @@ fn live_iso_case(bin: &Path, tar: &Path, out: &Path) -> Result<Case> {
          grub-mkimage -O x86_64-efi -d {tree}/usr/lib/grub/x86_64-efi -p /boot/grub -c {stage}/early.cfg -o {stage}/efi/EFI/BOOT/BOOTX64.EFI {efi_modules}\n\
          mkfs.vfat -C {stage}/iso/boot/grub/efi.img 8192 >/dev/null\n\
          mcopy -s -i {stage}/iso/boot/grub/efi.img {stage}/efi/EFI ::/\n\
-         printf 'menuentry live {{\\n linux /boot/vmlinuz root=live:CDLABEL=LIVE console=ttyS0\\n}}\\n' > {stage}/iso/boot/grub/grub.cfg\n\
+         k=$(cd {tree}/boot && ls vmlinuz-* | head -n 1); v=${{k#vmlinuz-}}\n\
+         printf 'menuentry live {{\\n search --no-floppy --label --set=root LIVE\\n linux /boot/%s root=live:CDLABEL=LIVE rd.live.image console=ttyS0\\n initrd /boot/initrd.img-%s\\n}}\\n' \"$k\" \"$v\" > {stage}/iso/boot/grub/grub.cfg\n\
          xorriso -as mkisofs -quiet -R -J -V LIVE -o {iso} --grub2-mbr {tree}/usr/lib/grub/i386-pc/boot_hybrid.img \\\n\
            -b boot/grub/i386-pc/eltorito.img -no-emul-boot -boot-load-size 4 -boot-info-table --grub2-boot-info \\\n\
            -eltorito-alt-boot -e boot/grub/efi.img -no-emul-boot -isohybrid-gpt-basdat {stage}/iso\n\
