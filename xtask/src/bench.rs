@@ -342,7 +342,7 @@ fn container_cases(bin: &Path, tar: &Path, out: &Path) -> Result<Vec<Case>> {
 /// made by hand: mksquashfs (zstd, every core), GRUB's El Torito and EFI
 /// images from the tree's GRUB, a FAT image with mkfs.vfat and mcopy, and
 /// `xorriso -as mkisofs` with GRUB's hybrid MBR.
-fn live_iso_case(bin: &Path, tar: &Path, out: &Path) -> Result<Case> {
+fn live_iso_cases(bin: &Path, tar: &Path, out: &Path) -> Result<Vec<Case>> {
     tools::ensure(&[
         "mksquashfs",
         "tar2sqfs",
@@ -379,11 +379,12 @@ fn live_iso_case(bin: &Path, tar: &Path, out: &Path) -> Result<Case> {
     let stage = dir.join("live-stage");
     let modules = "biosdisk part_gpt part_msdos fat iso9660 search search_label normal configfile linux echo test boot gzio ls cat serial terminal";
     let efi_modules = "part_gpt part_msdos fat iso9660 search search_label normal configfile linux echo test boot gzio ls cat all_video efi_gop serial terminal";
-    let script = format!(
+    let script = |mksquashfs: &str| {
+        format!(
         "set -e\n\
          rm -rf {stage}\n\
          mkdir -p {stage}/iso/LiveOS {stage}/iso/boot/grub/i386-pc {stage}/efi/EFI/BOOT\n\
-         mksquashfs {tree} {stage}/iso/LiveOS/squashfs.img -comp zstd -noappend -quiet -no-progress\n\
+         mksquashfs {tree} {stage}/iso/LiveOS/squashfs.img {mksquashfs} -noappend -quiet -no-progress\n\
          cp {tree}/boot/vmlinuz-* {tree}/boot/initrd.img-* {stage}/iso/boot/\n\
          printf 'search --no-floppy --label --set=root LIVE\\nset prefix=($root)/boot/grub\\n' > {stage}/early.cfg\n\
          grub-mkimage -O i386-pc-eltorito -d {tree}/usr/lib/grub/i386-pc -p /boot/grub -c {stage}/early.cfg -o {stage}/iso/boot/grub/i386-pc/eltorito.img {modules}\n\
@@ -399,9 +400,20 @@ fn live_iso_case(bin: &Path, tar: &Path, out: &Path) -> Result<Case> {
         stage = s(&stage),
         tree = s(&tree),
         iso = o("xorriso-live.iso"),
-    );
-    Ok(Case {
-        name: "build iso, live (vs mksquashfs + grub-mkimage + xorriso)".into(),
+    )
+    };
+    // mksquashfs as it comes (gzip), and with the compression imgconv
+    // uses by default.
+    Ok([
+        ("", "mksquashfs (gzip) + grub-mkimage + xorriso"),
+        (
+            "-comp zstd -Xcompression-level 6",
+            "mksquashfs zstd:6 + grub-mkimage + xorriso",
+        ),
+    ]
+    .into_iter()
+    .map(|(args, theirs)| Case {
+        name: format!("build iso, live (vs {theirs})"),
         ours: vec![
             s(bin),
             "build".into(),
@@ -415,9 +427,10 @@ fn live_iso_case(bin: &Path, tar: &Path, out: &Path) -> Result<Case> {
             "--work-dir".into(),
             s(out),
         ],
-        theirs: vec![vec!["sh".into(), "-c".into(), script]],
+        theirs: vec![vec!["sh".into(), "-c".into(), script(args)]],
         outputs: Some((out.join("bench-live.iso"), out.join("xorriso-live.iso"))),
     })
+    .collect())
 }
 
 /// Peak resident memory of `cmd` in KiB, as GNU time reports it.
@@ -448,8 +461,8 @@ fn cases(bin: &Path, input: &Path, out: &Path) -> Vec<Case> {
     if input.extension().is_some_and(|e| e == "tar") {
         let mut v: Vec<Case> = build_case(bin, input, out).into_iter().collect();
         v.extend(container_cases(bin, input, out).unwrap_or_default());
-        match live_iso_case(bin, input, out) {
-            Ok(c) => v.push(c),
+        match live_iso_cases(bin, input, out) {
+            Ok(c) => v.extend(c),
             Err(e) => eprintln!("live ISO case left out: {e:#}"),
         }
         return v;

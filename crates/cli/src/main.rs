@@ -369,6 +369,10 @@ struct BuildArgs {
     /// (`root=live:CDLABEL=ID`; default: the artifact's name in capitals).
     #[arg(long)]
     volume_id: Option<String>,
+    /// Live ISO: how its root image is compressed, NAME[:LEVEL] — zstd
+    /// (1-22), xz (0-9), gzip (1-9), lzo (1-9) or lz4.
+    #[arg(long, default_value = "zstd:6")]
+    squashfs_compression: String,
     /// Print a JSON summary of what was built and written.
     #[arg(long)]
     json: bool,
@@ -1010,6 +1014,7 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
     for ((format, _), name) in trees.iter().zip(&tree_names) {
         if matches!(format.kind, imgbuild::TreeKind::LiveIso) {
             imgbuild::live::check_volume_id(&volume_id(name))?;
+            tree_options.live.compression = a.squashfs_compression.parse()?;
         }
     }
     let repos = open_repos(&a.repos)?;

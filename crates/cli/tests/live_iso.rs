@@ -201,6 +201,13 @@ fn a_live_iso_holds_the_tree_as_squashfs_with_bios_and_uefi_boot_images() {
     let efi_dir = testkit::mtools("mdir", &["-i", s(&efi), "-b", "::/EFI/BOOT"]);
     assert!(efi_dir.contains("BOOTX64.EFI"), "{efi_dir}");
 
+    // zstd at level 6 unless asked otherwise.
+    let superblock = run_ok("unsquashfs", &["-s", s(&squashfs)]);
+    assert!(
+        superblock.contains("Compression zstd") && superblock.contains("compression-level 6"),
+        "{superblock}"
+    );
+
     // The root image holds the tree `--to tar` writes, entry for entry.
     let unpacked = dir.path().join("squashfs.tar");
     let tar = run_ok(
@@ -247,6 +254,17 @@ fn a_live_iso_refuses_a_bad_volume_id_and_a_tree_with_nothing_to_boot() {
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(err.contains("volume id \"not a label\""), "{err}");
     assert!(!out.join("live.iso").exists());
+
+    let r = build(
+        &config,
+        &rootfs_tar(Variant::Grub),
+        "iso",
+        &out,
+        &["--squashfs-compression", "zstd:30"],
+    );
+    assert_eq!(r.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("zstd's level is 1 to 22"), "{err}");
 
     // A rootfs archive cut short: its own error, tar2sqfs stopped.
     let cut = dir.path().join("cut.tar");
