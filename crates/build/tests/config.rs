@@ -110,6 +110,7 @@ fn core_efi_json() {
             },
         ],
         packages: Default::default(),
+        container: Default::default(),
     };
     assert_eq!(config, expected);
 }
@@ -153,6 +154,7 @@ fn core_legacy_json() {
         kernel_cmdline: String::new(),
         additional_files: Vec::new(),
         packages: Default::default(),
+        container: Default::default(),
     };
     assert_eq!(config, expected);
 }
@@ -215,6 +217,7 @@ fn hyperv_guest_yaml() {
             },
         ],
         packages: Default::default(),
+        container: Default::default(),
     };
     assert_eq!(config, expected);
 }

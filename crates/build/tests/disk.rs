@@ -62,6 +62,7 @@ fn config(dir: &Path) -> ImageConfig {
             mode: Some(0o600),
         }],
         packages: Default::default(),
+        container: Default::default(),
     }
 }
 

@@ -444,7 +444,14 @@ struct ContainerArgs {
 impl ContainerArgs {
     /// The image options these flags give, for an image named after
     /// `stem` made at `time`.
-    fn image_options(&self, stem: &str, time: u64) -> Result<container::ImageOptions> {
+    /// The image's options: the configuration's container section with
+    /// the flags over it (an `--env` or `--label` replaces the same key).
+    fn image_options(
+        &self,
+        stem: &str,
+        time: u64,
+        settings: &imgbuild::config::ContainerSettings,
+    ) -> Result<container::ImageOptions> {
         let mut config = container::ContainerConfig {
             created: i64::try_from(time).unwrap_or(0),
             architecture: self.arch.clone().unwrap_or_else(|| {
@@ -458,8 +465,10 @@ impl ContainerArgs {
                 .to_string()
             }),
             created_by: format!("imgconv build {}", env!("CARGO_PKG_VERSION")),
+            labels: settings.labels.iter().cloned().collect(),
             ..Default::default()
         };
+        config.env.extend(settings.env.iter().cloned());
         for e in &self.env {
             let Some((key, _)) = e.split_once('=').filter(|(k, _)| !k.is_empty()) else {
                 bail!("--env {e:?}: expected KEY=VALUE");
@@ -475,24 +484,25 @@ impl ContainerArgs {
             };
             config.labels.insert(key.to_string(), value.to_string());
         }
-        config.entrypoint = self
-            .entrypoint
-            .as_deref()
-            .map(|e| command_words("--entrypoint", e))
-            .transpose()?;
-        config.cmd = self
-            .cmd
-            .as_deref()
-            .map(|c| command_words("--cmd", c))
-            .transpose()?;
-        config.working_dir = self.workdir.clone();
-        config.user = self.user.clone();
+        config.entrypoint = match self.entrypoint.as_deref() {
+            Some(e) => Some(command_words("--entrypoint", e)?),
+            None => settings.entrypoint.clone(),
+        };
+        config.cmd = match self.cmd.as_deref() {
+            Some(c) => Some(command_words("--cmd", c)?),
+            None => settings.cmd.clone(),
+        };
+        config.working_dir = self
+            .workdir
+            .clone()
+            .or_else(|| settings.working_dir.clone());
+        config.user = self.user.clone().or_else(|| settings.user.clone());
         let compression = match self.layer_compression.as_deref() {
             None => container::Compression::GZIP,
             Some(text) => container::Compression::parse(text)
                 .map_err(|why| anyhow::anyhow!("--layer-compression {text:?}: {why}"))?,
         };
-        let tag = match &self.tag {
+        let tag = match self.tag.as_ref().or(settings.tag.as_ref()) {
             Some(t) => t.clone(),
             None => default_name(stem),
         };
@@ -1001,7 +1011,7 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
         time: i64::try_from(options.stamp.unix_time()).unwrap_or(0),
         image: if wants_image {
             a.container
-                .image_options(&stem, options.stamp.unix_time())?
+                .image_options(&stem, options.stamp.unix_time(), &config.container)?
         } else {
             container::ImageOptions::default()
         },

@@ -616,3 +616,127 @@ fn a_layered_image_with_whiteouts_is_a_rootfs_as_umoci_unpacks_it() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn a_configurations_container_section_sets_the_image_under_the_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = dir.path().join("rootfs.tar");
+    sample_tar(&rootfs);
+    let toolkit = dir.path().join("app.json");
+    fs::write(
+        &toolkit,
+        r#"{
+    "Disks": [{"Artifacts": [{"Name": "app", "Compression": "tar.gz"}]}],
+    "SystemConfigs": [{"Name": "Standard"}],
+    "Container": {
+        "Tag": "example/app:2.1",
+        "Labels": {"org.example.team": "os", "org.example.tier": "base"},
+        "Env": ["LANG=C.UTF-8", "MODE=config"],
+        "Entrypoint": ["/bin/sh", "-c"],
+        "Cmd": ["echo hi"],
+        "WorkingDir": "/srv",
+        "User": "1000:1000"
+    }
+}"#,
+    )
+    .unwrap();
+    let customizer = dir.path().join("app.yaml");
+    fs::write(
+        &customizer,
+        r#"storage:
+  bootType: efi
+  disks:
+  - partitionTableType: gpt
+    maxSize: 200M
+    partitions:
+    - {id: esp, type: esp, size: 96M}
+    - {id: rootfs, type: root, size: grow}
+  filesystems:
+  - {deviceId: esp, type: fat32, mountPoint: /boot/efi}
+  - {deviceId: rootfs, type: ext4, mountPoint: /}
+container:
+  tag: example/app:2.1
+  labels: {org.example.team: os, org.example.tier: base}
+  env: [LANG=C.UTF-8, MODE=config]
+  entrypoint: [/bin/sh, -c]
+  cmd: [echo hi]
+  workingDir: /srv
+  user: "1000:1000"
+"#,
+    )
+    .unwrap();
+    for config in [&toolkit, &customizer] {
+        let out = dir.path().join("out");
+        let _ = fs::remove_dir_all(&out);
+        // The flags win: one label and one variable replaced, a command.
+        let r = command()
+            .args([
+                "build",
+                s(config),
+                "--rootfs",
+                s(&rootfs),
+                "--to",
+                "oci-archive",
+            ])
+            .args(["--output-dir", s(&out), "--label", "org.example.tier=app"])
+            .args(["--env", "MODE=flag", "--cmd", r#"["echo", "flag"]"#])
+            .output()
+            .unwrap();
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        let reference = format!("oci-archive:{}", out.join("app.oci.tar").display());
+        let image: serde_json::Value =
+            serde_json::from_str(&run_ok("skopeo", &["inspect", "--config", &reference])).unwrap();
+        let c = &image["config"];
+        assert_eq!(
+            c["Entrypoint"],
+            serde_json::json!(["/bin/sh", "-c"]),
+            "{image}"
+        );
+        assert_eq!(c["Cmd"], serde_json::json!(["echo", "flag"]), "{image}");
+        assert_eq!(c["WorkingDir"], "/srv", "{image}");
+        assert_eq!(c["User"], "1000:1000", "{image}");
+        assert_eq!(c["Labels"]["org.example.team"], "os", "{image}");
+        assert_eq!(c["Labels"]["org.example.tier"], "app", "{image}");
+        let env: Vec<&str> = c["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        assert!(env.contains(&"LANG=C.UTF-8"), "{env:?}");
+        assert!(
+            env.contains(&"MODE=flag") && !env.contains(&"MODE=config"),
+            "{env:?}"
+        );
+        let index: serde_json::Value = serde_json::from_str(&run_ok(
+            "tar",
+            &["-xOf", s(&out.join("app.oci.tar")), "index.json"],
+        ))
+        .unwrap();
+        assert_eq!(
+            index["manifests"][0]["annotations"]["io.containerd.image.name"],
+            "example/app:2.1",
+            "{index}"
+        );
+    }
+
+    // A section that is not one is refused by its field.
+    let bad = dir.path().join("bad.json");
+    fs::write(
+        &bad,
+        r#"{"Disks": [{"Artifacts": [{"Name": "app", "Compression": "tar.gz"}]}],
+    "SystemConfigs": [{"Name": "Standard"}], "Container": {"WorkingDir": "srv"}}"#,
+    )
+    .unwrap();
+    let r = imgconv(&[
+        "build",
+        s(&bad),
+        "--rootfs",
+        s(&rootfs),
+        "--output-dir",
+        s(&dir.path().join("o")),
+    ]);
+    assert_eq!(r.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("Container.WorkingDir"), "{err}");
+}

@@ -19,9 +19,9 @@ use uuid::Uuid;
 use super::node::{Field, Node};
 use super::toolkit::parse_guid;
 use super::{
-    parse_mode, read_text, resolve, AdditionalFile, Artifact, BootType, FileSource, FsType,
-    ImageConfig, Mount, MountIdentifier, MountOrigin, Origins, PartitionOrigin, PartitionRole,
-    PartitionSpec, MIB,
+    container_settings, parse_mode, read_text, resolve, AdditionalFile, Artifact, BootType,
+    ContainerKeys, FileSource, FsType, ImageConfig, Mount, MountIdentifier, MountOrigin, Origins,
+    PartitionOrigin, PartitionRole, PartitionSpec, MIB,
 };
 use crate::error::{Error, Result};
 
@@ -84,12 +84,28 @@ const TYPE_MOUNT_PATHS: &[(&str, &str)] = &[
     ("xbootldr", "/boot"),
 ];
 
+/// imgconv's container section, in Image Customizer's spelling.
+const CONTAINER_KEYS: ContainerKeys = ContainerKeys([
+    "tag",
+    "labels",
+    "env",
+    "entrypoint",
+    "cmd",
+    "workingDir",
+    "user",
+]);
+
 fn config(source: &Path, doc: Field<'_>) -> Result<ImageConfig> {
     let mut top = doc.obj()?;
     let storage = top.require("storage")?;
     let os = top.get("os");
     let output = top.get("output");
     let preview = top.get("previewFeatures");
+    let container = top
+        .get("container")
+        .map(|c| container_settings(&c, &CONTAINER_KEYS))
+        .transpose()?
+        .unwrap_or_default();
     top.refuse(
         "input",
         "input images are not supported: this build makes the disk from a root file system",
@@ -133,6 +149,7 @@ fn config(source: &Path, doc: Field<'_>) -> Result<ImageConfig> {
         kernel_cmdline: String::new(),
         additional_files: Vec::new(),
         packages: Default::default(),
+        container,
     };
     let types = storage_section(&storage, &mut config, &mut origins)?;
     origins.hostname = "os.hostname".to_owned();

@@ -22,6 +22,7 @@
 //! | `Disks[0].Artifacts[].Type` | [`Artifact::format`]: `vhd` → `vhd-fixed` (the toolkit's roast makes a fixed VHD: qemu-img `vpc`, `subformat=fixed,force_size`), `vhdx`, `qcow2`, `ova`, `raw`; `iso` → a live ISO of the tree (the toolkit's own ISO is an installer; this one boots the image itself) |
 //! | `Disks[0].Artifacts[].Compression` without a `Type` | [`Artifact::format`]: `tar.gz`, `tar.zst` — the root file system as an archive (the toolkit's container artifact) |
 //! | `IsContainerImage` | read; it changes nothing (any configuration's tree can be written as a container image) |
+//! | `Container` (imgconv's own: `Tag`, `Labels`, `Env`, `Entrypoint`, `Cmd`, `WorkingDir`, `User`) | [`ImageConfig::container`]; the toolkit ignores keys it does not know |
 //! | `Disks[0].Partitions[].ID` | [`PartitionSpec::id`] |
 //! | `Disks[0].Partitions[].Name` | [`PartitionSpec::label`] |
 //! | `Disks[0].Partitions[].Start`, `End` (MiB) | [`PartitionSpec::start`], [`PartitionSpec::end`]; `End: 0` → `None` (to the end) |
@@ -75,6 +76,7 @@
 //! | `os.imageHistory: none` | read: this build writes no image history |
 //! | `previewFeatures: [create]` | read: it only unlocks Image Customizer's subcommand for new disks |
 //! | `output.image.format` | [`Artifact::format`]: `vhd` (dynamic), `vhd-fixed`, `vhdx`, `qcow2`, `raw`, `iso` (a live ISO, as Image Customizer's LiveOS ISO: the root as `LiveOS/squashfs.img`, `root=live:CDLABEL=`) |
+//! | `container` (imgconv's own: `tag`, `labels`, `env`, `entrypoint`, `cmd`, `workingDir`, `user`) | [`ImageConfig::container`]; Image Customizer itself refuses the key |
 //! | `output.image.path` | [`Artifact::name`]: the file's stem (the configuration's stem when absent); the directory is the command line's |
 //! | `os.packages.install[]`, `os.packages.installLists[]` | [`Packages::install`] (list files relative to the configuration's directory) |
 //!
@@ -193,6 +195,97 @@ pub struct ImageConfig {
     pub additional_files: Vec<AdditionalFile>,
     /// Packages to install, when the root filesystem is made from packages.
     pub packages: Packages,
+    /// What a container image of the tree runs, and its name.
+    pub container: ContainerSettings,
+}
+
+/// A container image's settings: imgconv's own section of a configuration
+/// (`Container` in the toolkit's, `container` in Image Customizer's —
+/// Image Customizer itself refuses the key). The command line's
+/// `--tag`, `--label`, `--env`, `--entrypoint`, `--cmd`, `--workdir` and
+/// `--user` add to or replace these.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContainerSettings {
+    /// `NAME[:TAG]` (`Tag`, `tag`).
+    pub tag: Option<String>,
+    /// Labels (`Labels`, `labels`: a map of strings).
+    pub labels: Vec<(String, String)>,
+    /// Environment, `KEY=VALUE` each (`Env`, `env`).
+    pub env: Vec<String>,
+    /// The entrypoint (`Entrypoint`, `entrypoint`: a list of words).
+    pub entrypoint: Option<Vec<String>>,
+    /// The default command (`Cmd`, `cmd`: a list of words).
+    pub cmd: Option<Vec<String>>,
+    /// The working directory, an absolute path (`WorkingDir`,
+    /// `workingDir`).
+    pub working_dir: Option<String>,
+    /// The user, `USER[:GROUP]` (`User`, `user`).
+    pub user: Option<String>,
+}
+
+/// The keys of a container section, in its format's spelling: tag, labels,
+/// env, entrypoint, cmd, working directory, user.
+pub(crate) struct ContainerKeys(pub(crate) [&'static str; 7]);
+
+/// Reads a container section.
+pub(crate) fn container_settings(
+    field: &node::Field<'_>,
+    keys: &ContainerKeys,
+) -> Result<ContainerSettings> {
+    let [tag, labels, env, entrypoint, cmd, working_dir, user] = keys.0;
+    let mut o = field.obj()?;
+    let words = |f: Option<node::Field<'_>>| -> Result<Option<Vec<String>>> {
+        f.map(|f| {
+            f.seq()?
+                .iter()
+                .map(|w| w.str().map(str::to_owned))
+                .collect::<Result<Vec<_>>>()
+        })
+        .transpose()
+    };
+    let mut settings = ContainerSettings {
+        tag: o.opt_str(tag)?.map(str::to_owned),
+        ..Default::default()
+    };
+    if let Some(f) = o.get(labels) {
+        for (key, value) in f.entries()? {
+            if key.is_empty() {
+                return Err(value.error("a label needs a name"));
+            }
+            settings
+                .labels
+                .push((key.to_owned(), value.str()?.to_owned()));
+        }
+    }
+    if let Some(f) = o.get(env) {
+        for item in f.seq()? {
+            let text = item.str()?;
+            if text.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
+                return Err(item.error(format!("{text:?}: expected KEY=VALUE")));
+            }
+            settings.env.push(text.to_owned());
+        }
+    }
+    settings.entrypoint = words(o.get(entrypoint))?;
+    settings.cmd = words(o.get(cmd))?;
+    if let Some(f) = o.get(working_dir) {
+        let dir = f.str()?;
+        if !dir.starts_with('/') {
+            return Err(f.error(format!(
+                "{dir:?}: the working directory is an absolute path"
+            )));
+        }
+        settings.working_dir = Some(dir.to_owned());
+    }
+    if let Some(f) = o.get(user) {
+        let name = f.str()?;
+        if name.is_empty() {
+            return Err(f.error("the user is a name or id, USER[:GROUP]"));
+        }
+        settings.user = Some(name.to_owned());
+    }
+    o.finish()?;
+    Ok(settings)
 }
 
 /// The packages a configuration installs (the toolkit's `PackageLists`,

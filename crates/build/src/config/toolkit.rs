@@ -18,9 +18,9 @@ use uuid::Uuid;
 
 use super::node::{Field, Node};
 use super::{
-    parse_mode, read_text, resolve, AdditionalFile, Artifact, BootType, FileSource, FsType,
-    ImageConfig, Mount, MountIdentifier, MountOrigin, Origins, PartitionOrigin, PartitionRole,
-    PartitionSpec, MIB,
+    container_settings, parse_mode, read_text, resolve, AdditionalFile, Artifact, BootType,
+    ContainerKeys, FileSource, FsType, ImageConfig, Mount, MountIdentifier, MountOrigin, Origins,
+    PartitionOrigin, PartitionRole, PartitionSpec, MIB,
 };
 use crate::error::{Error, Result};
 
@@ -75,6 +75,17 @@ const PARTITION_TYPES: &[(&str, &str)] = &[
     ("linux-dm-crypt", "7ffec5c9-2d00-49b7-8941-3ea10a5586b7"),
 ];
 
+/// imgconv's container section, in the toolkit's spelling.
+const CONTAINER_KEYS: ContainerKeys = ContainerKeys([
+    "Tag",
+    "Labels",
+    "Env",
+    "Entrypoint",
+    "Cmd",
+    "WorkingDir",
+    "User",
+]);
+
 struct Reader<'a> {
     source: &'a Path,
 }
@@ -89,6 +100,11 @@ impl Reader<'_> {
         if let Some(v) = top.get("IsContainerImage") {
             v.bool()?;
         }
+        let container = top
+            .get("Container")
+            .map(|c| container_settings(&c, &CONTAINER_KEYS))
+            .transpose()?
+            .unwrap_or_default();
         top.finish()?;
 
         let disk = only_one(&disks, "disk")?;
@@ -111,6 +127,7 @@ impl Reader<'_> {
             kernel_cmdline: String::new(),
             additional_files: Vec::new(),
             packages: Default::default(),
+            container,
         };
         self.system(&system, &mut config, &mut origins)?;
         config.validate(&origins)?;
