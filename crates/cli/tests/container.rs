@@ -714,8 +714,7 @@ container:
         ))
         .unwrap();
         assert_eq!(
-            index["manifests"][0]["annotations"]["io.containerd.image.name"],
-            "example/app:2.1",
+            index["manifests"][0]["annotations"]["io.containerd.image.name"], "example/app:2.1",
             "{index}"
         );
     }

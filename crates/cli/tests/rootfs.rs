@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use common::{imgconv, s, toolkit_config};
+use common::{command, imgconv, s, toolkit_config};
 use testkit::rpms::sample_repo;
 use testkit::{run, run_ok};
 
@@ -509,4 +509,58 @@ fn signed_packages_install_with_their_key_and_others_are_refused() {
     fs::write(&libfoo, bytes).unwrap();
     testkit::rpms::createrepo(&repo);
     refused(install(&["--no-gpg-check"]), &["payload SHA-256 digest"]);
+}
+
+#[test]
+fn the_same_packages_give_the_same_bytes_whatever_order_they_are_read_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    sample_repo(&repo);
+    // The same packages as a plain directory, under other names: read in
+    // another order, without repodata.
+    let plain = dir.path().join("plain");
+    fs::create_dir(&plain).unwrap();
+    let mut rpms: Vec<_> = fs::read_dir(&repo)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rpm"))
+        .collect();
+    rpms.sort();
+    assert!(rpms.len() > 5, "{rpms:?}");
+    for (i, rpm) in rpms.iter().rev().enumerate() {
+        fs::copy(
+            rpm,
+            plain.join(format!(
+                "{i:02}-{}",
+                rpm.file_name().unwrap().to_string_lossy()
+            )),
+        )
+        .unwrap();
+    }
+    let make = |repo: &Path, out: &Path, one_core: bool| {
+        let mut c = if one_core {
+            let mut c = std::process::Command::new("taskset");
+            c.args(["-c", "0", env!("CARGO_BIN_EXE_imgconv")]);
+            c
+        } else {
+            command()
+        };
+        let r = c
+            .args(["rootfs", "--repo", s(repo), "--no-gpg-check"])
+            .args(["--install", "webclient", "-o", s(out)])
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .output()
+            .unwrap();
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        fs::read(out).unwrap()
+    };
+    let first = make(&repo, &dir.path().join("a.tar"), false);
+    let second = make(&plain, &dir.path().join("b.tar"), true);
+    assert!(
+        first == second,
+        "the rootfs differs between a repodata repository on every core and a plain \
+         directory on one"
+    );
+    let listing = run_ok("tar", &["-tf", s(&dir.path().join("a.tar"))]);
+    assert!(listing.contains("var/lib/rpm/rpmdb.sqlite"), "{listing}");
 }
