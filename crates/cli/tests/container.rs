@@ -9,7 +9,7 @@ use std::fs;
 
 use std::path::{Path, PathBuf};
 
-use common::{command, imgconv, s, tree_of};
+use common::{command, customizer_config, imgconv, s, tree_of};
 use testkit::rootfs::{long_path, sample_tar};
 use testkit::rpms::sample_repo;
 use testkit::{run_ok, tree_contents};
@@ -640,21 +640,10 @@ fn a_configurations_container_section_sets_the_image_under_the_flags() {
 }"#,
     )
     .unwrap();
-    let customizer = dir.path().join("app.yaml");
-    fs::write(
-        &customizer,
-        r#"storage:
-  bootType: efi
-  disks:
-  - partitionTableType: gpt
-    maxSize: 200M
-    partitions:
-    - {id: esp, type: esp, size: 96M}
-    - {id: rootfs, type: root, size: grow}
-  filesystems:
-  - {deviceId: esp, type: fat32, mountPoint: /boot/efi}
-  - {deviceId: rootfs, type: ext4, mountPoint: /}
-container:
+    let customizer = customizer_config(
+        dir.path(),
+        "app",
+        r#"container:
   tag: example/app:2.1
   labels: {org.example.team: os, org.example.tier: base}
   env: [LANG=C.UTF-8, MODE=config]
@@ -663,8 +652,7 @@ container:
   workingDir: /srv
   user: "1000:1000"
 "#,
-    )
-    .unwrap();
+    );
     for config in [&toolkit, &customizer] {
         let out = dir.path().join("out");
         let _ = fs::remove_dir_all(&out);

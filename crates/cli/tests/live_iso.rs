@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use common::{command, s, toolkit_config, tree_of};
+use common::{command, customizer_config, s, toolkit_config, tree_of};
 use testkit::bootroot::{rootfs_tar, Variant};
 use testkit::run_ok;
 
@@ -300,29 +300,11 @@ fn both_configuration_formats_name_a_live_iso_as_their_artifact() {
     "KernelCommandLine": {"ExtraCommandLine": "console=ttyS0"}}]}"#,
     )
     .unwrap();
-    let customizer = dir.path().join("customizer.yaml");
-    fs::write(
-        &customizer,
-        r#"storage:
-  bootType: efi
-  disks:
-  - partitionTableType: gpt
-    maxSize: 200M
-    partitions:
-    - {id: esp, type: esp, size: 96M}
-    - {id: rootfs, type: root, size: grow}
-  filesystems:
-  - {deviceId: esp, type: fat32, mountPoint: /boot/efi}
-  - {deviceId: rootfs, type: ext4, mountPoint: /}
-os:
-  hostname: rescue
-output:
-  image:
-    format: iso
-    path: live-os.iso
-"#,
-    )
-    .unwrap();
+    let customizer = customizer_config(
+        dir.path(),
+        "customizer",
+        "os:\n  hostname: rescue\noutput:\n  image:\n    format: iso\n    path: live-os.iso\n",
+    );
     let rootfs = rootfs_tar(Variant::Grub);
     for (config, file, volume) in [
         (&toolkit, "rescue.iso", "RESCUE"),

@@ -112,3 +112,23 @@ pub(crate) fn tree_of(path: &Path) -> BTreeMap<String, String> {
         .unwrap();
     tree
 }
+
+/// An Image Customizer configuration `<dir>/<name>.yaml`: an ESP and an
+/// ext4 root on a 200 MiB disk, then `rest` (top-level sections).
+pub(crate) fn customizer_config(dir: &Path, name: &str, rest: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.yaml"));
+    let storage = "storage:
+  bootType: efi
+  disks:
+  - partitionTableType: gpt
+    maxSize: 200M
+    partitions:
+    - {id: esp, type: esp, size: 96M}
+    - {id: rootfs, type: root, size: grow}
+  filesystems:
+  - {deviceId: esp, type: fat32, mountPoint: /boot/efi}
+  - {deviceId: rootfs, type: ext4, mountPoint: /}
+";
+    std::fs::write(&path, format!("{storage}{rest}")).unwrap();
+    path
+}
