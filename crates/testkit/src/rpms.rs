@@ -134,6 +134,9 @@ pub struct PackageSpec {
     pub pre: Option<String>,
     /// The `%post` scriptlet (shell).
     pub post: Option<String>,
+    /// The payload is zstd-compressed (as distributions ship it), not
+    /// stored.
+    pub zstd: bool,
 }
 
 impl PackageSpec {
@@ -153,6 +156,7 @@ impl PackageSpec {
             recommends: Vec::new(),
             pre: None,
             post: None,
+            zstd: false,
         }
     }
 
@@ -278,6 +282,12 @@ impl PackageSpec {
         self
     }
 
+    /// Compresses the payload with zstd.
+    pub fn zstd(mut self) -> Self {
+        self.zstd = true;
+        self
+    }
+
     /// The file name `rpmbuild` would give it: `name-version-release.arch.rpm`.
     pub fn file_name(&self) -> String {
         format!(
@@ -306,7 +316,11 @@ pub fn build_rpm(dir: &Path, spec: &PackageSpec) -> PathBuf {
     ))
     .build_host("testkit")
     .source_date(SOURCE_DATE)
-    .using_config(rpm::BuildConfig::default().compression(rpm::CompressionType::None));
+    .using_config(rpm::BuildConfig::default().compression(if spec.zstd {
+        rpm::CompressionType::Zstd
+    } else {
+        rpm::CompressionType::None
+    }));
     for e in &spec.entries {
         let mut options = FileOptions::new(e.path.clone())
             .user(e.user.clone())
@@ -368,53 +382,103 @@ pub fn build_rpm(dir: &Path, spec: &PackageSpec) -> PathBuf {
 
 /// The `rpm` crate (0.18) records the directory of entries at the top of the
 /// tree (`/etc`, `/bin`) as `//`, where rpmbuild writes `/`. Rewrites that
-/// directory name in place in the written package's header: the strings
-/// move up one byte and a spare NUL ends the array, so no other offset moves;
-/// then the header digests of the signature header are made again.
-fn fix_root_dirname(bytes: &mut [u8]) {
-    const RPMTAG_DIRNAMES: usize = 1118;
-    const RPMSIGTAG_SHA256: usize = 273;
-    const RPMSIGTAG_SHA3_256: usize = 279;
-    let be32 = |b: &[u8], at: usize| u32::from_be_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+/// directory name in the written package's header and lays the header's
+/// data out again (each entry aligned for its type, as rpm checks when it
+/// loads a header), then makes the signature header's size and header
+/// digests again.
+fn fix_root_dirname(bytes: &mut Vec<u8>) {
+    const RPMTAG_DIRNAMES: u32 = 1118;
+    const RPMSIGTAG_SIZE: u32 = 1000;
+    const RPMSIGTAG_SHA256: u32 = 273;
+    const RPMSIGTAG_SHA3_256: u32 = 279;
+    let be32 = |b: &[u8], at: usize| u32::from_be_bytes(b[at..at + 4].try_into().unwrap());
+    let at32 = |b: &[u8], at: usize| be32(b, at) as usize;
     // Lead, then the signature header padded to 8 bytes, then the header.
     let sig = 96;
-    let sig_len = 16 + be32(bytes, sig + 8) * 16 + be32(bytes, sig + 12);
+    let sig_len = 16 + at32(bytes, sig + 8) * 16 + at32(bytes, sig + 12);
     let hdr = sig + sig_len.next_multiple_of(8);
-    let entries = be32(bytes, hdr + 8);
-    let store = hdr + 16 + entries * 16;
-    for i in 0..entries {
-        let e = hdr + 16 + i * 16;
-        if be32(bytes, e) != RPMTAG_DIRNAMES {
-            continue;
+    let count = at32(bytes, hdr + 8);
+    let store = hdr + 16 + count * 16;
+    let store_len = at32(bytes, hdr + 12);
+    let data = &bytes[store..store + store_len];
+    // (index, tag, type, offset, count), in the order the data lies.
+    let mut entries: Vec<(usize, u32, u32, usize, usize)> = (0..count)
+        .map(|i| {
+            let e = hdr + 16 + i * 16;
+            (
+                i,
+                be32(bytes, e),
+                be32(bytes, e + 4),
+                at32(bytes, e + 8),
+                at32(bytes, e + 12),
+            )
+        })
+        .collect();
+    entries.sort_by_key(|e| e.3);
+    let strings_len = |from: usize, n: usize| {
+        let mut end = from;
+        for _ in 0..n {
+            end += data[end..].iter().position(|&c| c == 0).unwrap() + 1;
         }
-        let (start, count) = (store + be32(bytes, e + 8), be32(bytes, e + 12));
-        let mut end = start;
-        for _ in 0..count {
-            end += bytes[end..].iter().position(|&c| c == 0).unwrap() + 1;
+        end - from
+    };
+    let mut out: Vec<u8> = Vec::with_capacity(store_len);
+    let mut offsets = vec![0u32; count];
+    let mut changed = false;
+    for &(i, tag, ty, offset, n) in &entries {
+        let (align, len) = match ty {
+            0 | 1 | 2 | 7 => (1, n),
+            3 => (2, 2 * n),
+            4 => (4, 4 * n),
+            5 => (8, 8 * n),
+            6 => (1, strings_len(offset, 1)),
+            _ => (1, strings_len(offset, n)),
+        };
+        out.resize(out.len().next_multiple_of(align), 0);
+        offsets[i] = out.len() as u32;
+        let value = &data[offset..offset + len];
+        if tag == RPMTAG_DIRNAMES {
+            for name in value[..len - 1].split(|&c| c == 0) {
+                changed |= name == b"//";
+                out.extend_from_slice(if name == b"//" { b"/" } else { name });
+                out.push(0);
+            }
+        } else {
+            out.extend_from_slice(value);
         }
-        let names: Vec<&[u8]> = bytes[start..end - 1].split(|&c| c == 0).collect();
-        let mut fixed: Vec<u8> = Vec::with_capacity(end - start);
-        for name in names {
-            fixed.extend_from_slice(if name == b"//" { b"/" } else { name });
-            fixed.push(0);
-        }
-        fixed.resize(end - start, 0);
-        bytes[start..end].copy_from_slice(&fixed);
     }
-    let header = &bytes[hdr..store + be32(bytes, hdr + 12)];
-    let sha256 = hex(&sha2::Sha256::digest(header));
-    let sha3 = hex(&sha3::Sha3_256::digest(header));
-    let sig_store = sig + 16 + be32(bytes, sig + 8) * 16;
-    for i in 0..be32(bytes, sig + 8) {
+    if !changed {
+        return;
+    }
+    let mut header = bytes[hdr..hdr + 8].to_vec();
+    header.extend_from_slice(&(count as u32).to_be_bytes());
+    header.extend_from_slice(&(out.len() as u32).to_be_bytes());
+    for (i, offset) in offsets.iter().enumerate() {
+        let e = hdr + 16 + i * 16;
+        header.extend_from_slice(&bytes[e..e + 8]);
+        header.extend_from_slice(&offset.to_be_bytes());
+        header.extend_from_slice(&bytes[e + 12..e + 16]);
+    }
+    header.extend_from_slice(&out);
+    let payload = bytes.split_off(store + store_len);
+    bytes.truncate(hdr);
+    let sha256 = hex(&sha2::Sha256::digest(&header));
+    let sha3 = hex(&sha3::Sha3_256::digest(&header));
+    let size = ((header.len() + payload.len()) as u32).to_be_bytes();
+    let sig_store = sig + 16 + at32(bytes, sig + 8) * 16;
+    for i in 0..at32(bytes, sig + 8) {
         let e = sig + 16 + i * 16;
-        let digest = match be32(bytes, e) {
-            RPMSIGTAG_SHA256 => &sha256,
-            RPMSIGTAG_SHA3_256 => &sha3,
+        let value: &[u8] = match be32(bytes, e) {
+            RPMSIGTAG_SHA256 => sha256.as_bytes(),
+            RPMSIGTAG_SHA3_256 => sha3.as_bytes(),
+            RPMSIGTAG_SIZE => &size,
             _ => continue,
         };
-        let at = sig_store + be32(bytes, e + 8);
-        bytes[at..at + digest.len()].copy_from_slice(digest.as_bytes());
+        let at = sig_store + at32(bytes, e + 8);
+        bytes[at..at + value.len()].copy_from_slice(value);
     }
+    bytes.extend_from_slice(&header);
+    bytes.extend_from_slice(&payload);
 }
 
 fn hex(bytes: &[u8]) -> String {
