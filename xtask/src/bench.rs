@@ -433,6 +433,150 @@ fn live_iso_cases(bin: &Path, tar: &Path, out: &Path) -> Result<Vec<Case>> {
     .collect())
 }
 
+/// A repository made from the debootstrap root: its files in one zstd
+/// package per directory three levels down (`usr/lib/x86_64-linux-gnu`,
+/// `usr/share/doc`, …; shallower entries by their own parent), indexed by
+/// createrepo_c. Returns the repository and the packages' names.
+fn bench_repo(tree: &Path, repo: &Path) -> Result<Vec<String>> {
+    use std::collections::BTreeMap;
+    use std::os::unix::fs::PermissionsExt;
+    use testkit::rpms::PackageSpec;
+
+    let names_file = repo.join("names");
+    if let Ok(text) = std::fs::read_to_string(&names_file) {
+        return Ok(text.lines().map(str::to_owned).collect());
+    }
+    let part = repo.with_extension("part");
+    let _ = std::fs::remove_dir_all(&part);
+    std::fs::create_dir_all(&part)?;
+    let mut groups: BTreeMap<String, PackageSpec> = BTreeMap::new();
+    let mut stack = vec![tree.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)?.collect::<std::io::Result<_>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let path = e.path();
+            let rel = path.strip_prefix(tree)?.to_string_lossy().into_owned();
+            let meta = std::fs::symlink_metadata(&path)?;
+            // A directory goes with what it holds, anything else with
+            // its directory; both three levels down at most.
+            let parts: Vec<&str> = rel.split('/').collect();
+            let owner = if meta.is_dir() {
+                &parts[..]
+            } else {
+                &parts[..parts.len() - 1]
+            };
+            let key = match owner[..owner.len().min(3)].join("-") {
+                k if k.is_empty() => "filesystem".to_string(),
+                k => k,
+            };
+            let name: String = format!("bench-{key}")
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "-._+".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let spec = groups
+                .entry(name.clone())
+                .or_insert_with(|| PackageSpec::new(&name, "1.0", "1").zstd());
+            let mode = (meta.permissions().mode() & 0o7777) as u16;
+            let at = format!("/{rel}");
+            let taken = std::mem::replace(spec, PackageSpec::new(&name, "1.0", "1"));
+            *spec = if meta.file_type().is_symlink() {
+                taken.symlink(&at, &std::fs::read_link(&path)?.to_string_lossy())
+            } else if meta.is_dir() {
+                stack.push(path.clone());
+                taken.dir(&at, mode)
+            } else if meta.is_file() {
+                taken.file(&at, mode, std::fs::read(&path)?)
+            } else {
+                // Device nodes and pipes: not in packages.
+                taken
+            };
+        }
+    }
+    let names: Vec<String> = groups.keys().cloned().collect();
+    for spec in groups.values() {
+        testkit::rpms::build_rpm(&part, spec);
+    }
+    testkit::rpms::createrepo(&part);
+    std::fs::write(part.join("names"), names.join("\n"))?;
+    let _ = std::fs::remove_dir_all(repo);
+    std::fs::rename(&part, repo)?;
+    Ok(names)
+}
+
+/// `imgconv rootfs` of every package of [`bench_repo`] against
+/// `rpm --root DIR -i --nodeps --noscripts` of the same files followed by
+/// `tar -c`, and against `dnf --installroot` and `tar -c`.
+fn rootfs_stage_cases(bin: &Path, tar: &Path, out: &Path) -> Result<Vec<Case>> {
+    tools::ensure(&["rpm", "dnf", "createrepo_c"])?;
+    let dir = tar.parent().unwrap_or(Path::new("."));
+    let repo = dir.join("rpm-repo");
+    let names = bench_repo(&dir.join("rootfs"), &repo)?;
+    let list = dir.join("bench-packages.json");
+    std::fs::write(
+        &list,
+        format!(
+            "{{\"packages\": [{}]}}\n",
+            names
+                .iter()
+                .map(|n| format!("{n:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    )?;
+    let root = dir.join("rpm-root");
+    let cache = dir.join("dnf-cache");
+    let theirs_tar = out.join("theirs-rootfs.tar");
+    let rpm = format!(
+        "set -e\nrm -rf {root}\nmkdir -p {root}\nrpm --root {root} --initdb\n\
+         rpm --root {root} -i --nodeps --noscripts --nosignature {repo}/*.rpm\n\
+         tar -C {root} -cf {out} .\nrm -rf {root}\n",
+        root = s(&root),
+        repo = s(&repo),
+        out = s(&theirs_tar),
+    );
+    let dnf = format!(
+        "set -e\nrm -rf {root} {cache}\n\
+         dnf -q -y --installroot={root} --setopt=cachedir={cache} --setopt=reposdir=/dev/null \\\n\
+           --releasever=1 --nogpgcheck --setopt=install_weak_deps=False \\\n\
+           --repofrompath=b,file://{repo} --repo=b install {names} >/dev/null\n\
+         tar -C {root} -cf {out} .\nrm -rf {root} {cache}\n",
+        root = s(&root),
+        cache = s(&cache),
+        repo = s(&repo),
+        names = names.join(" "),
+        out = s(&theirs_tar),
+    );
+    Ok([
+        ("rpm -i --nodeps --noscripts + tar", rpm),
+        ("dnf --installroot + tar", dnf),
+    ]
+    .into_iter()
+    .map(|(theirs, script)| Case {
+        name: format!("rootfs, {} packages (vs {theirs})", names.len()),
+        ours: vec![
+            s(bin),
+            "rootfs".into(),
+            "--repo".into(),
+            s(&repo),
+            "--no-gpg-check".into(),
+            "--install-list".into(),
+            s(&list),
+            "-o".into(),
+            s(&out.join("bench-rootfs.tar")),
+        ],
+        theirs: vec![vec!["sh".into(), "-c".into(), script]],
+        outputs: Some((out.join("bench-rootfs.tar"), theirs_tar.clone())),
+    })
+    .collect())
+}
+
 /// Peak resident memory of `cmd` in KiB, as GNU time reports it.
 fn peak_rss_kib(cmd: &[String], out_dir: &Path) -> Result<u64> {
     tools::ensure(&["/usr/bin/time"])?;
@@ -461,6 +605,10 @@ fn cases(bin: &Path, input: &Path, out: &Path) -> Vec<Case> {
     if input.extension().is_some_and(|e| e == "tar") {
         let mut v: Vec<Case> = build_case(bin, input, out).into_iter().collect();
         v.extend(container_cases(bin, input, out).unwrap_or_default());
+        match rootfs_stage_cases(bin, input, out) {
+            Ok(c) => v.extend(c),
+            Err(e) => eprintln!("package stage cases left out: {e:#}"),
+        }
         match live_iso_cases(bin, input, out) {
             Ok(c) => v.extend(c),
             Err(e) => eprintln!("live ISO case left out: {e:#}"),
