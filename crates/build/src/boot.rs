@@ -398,27 +398,24 @@ impl BootFiles {
     }
 
     /// The newest kernel and its initrd as [`BootFiles::newest_kernel`]
-    /// gives them, left in place: (version, kernel path, kernel, initrd
-    /// path and file).
+    /// picks them, left in place for later calls.
     pub(crate) fn newest_kernel_files(&self) -> Result<Option<KernelFiles>> {
-        let Some((version, kernel_path, initrd_path)) = self.newest_kernel_paths() else {
+        let Some(k) = self.kernels.iter().max_by(|a, b| version_cmp(&a.0, &b.0)) else {
             return Ok(None);
         };
-        let clone = |list: &[(String, String, File)], path: &str| -> Result<Option<File>> {
-            list.iter()
-                .find(|k| k.1 == path)
-                .map(|k| k.2.try_clone().map_err(|e| Error::io(path, e)))
-                .transpose()
+        let copy = |(_, path, file): &(String, String, File)| -> Result<(String, File)> {
+            let file = file.try_clone().map_err(|e| Error::io(path, e))?;
+            Ok((path.clone(), file))
         };
-        let kernel = clone(&self.kernels, &kernel_path)?
-            .ok_or_else(|| Error::Layout(format!("{kernel_path}: no copy was kept")))?;
-        let initrd = match initrd_path {
-            Some(p) => clone(&self.initrds, &p)?.map(|f| (p, f)),
-            None => None,
-        };
+        let initrd = self
+            .initrds
+            .iter()
+            .find(|i| i.0 == k.0)
+            .map(copy)
+            .transpose()?;
         Ok(Some(KernelFiles {
-            version,
-            kernel: (kernel_path, kernel),
+            version: k.0.clone(),
+            kernel: copy(k)?,
             initrd,
         }))
     }
