@@ -653,6 +653,17 @@ fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
 // ---- directories ----
 
 fn walk_dir(root: &Path, visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>) -> Result<()> {
+    walk_dir_with(root, &mut |entry, _meta, data| visit(entry, data))
+}
+
+/// Walks the directory `root` as [`Rootfs::walk`] does — the root itself
+/// first, as the entry with an empty path, then every path under it in
+/// name order, parents before children — handing `visit` each entry with
+/// the metadata it was made from, to change before it is passed on.
+pub fn walk_dir_with(
+    root: &Path,
+    visit: &mut dyn FnMut(&mut Entry, &fs::Metadata, &mut dyn Read) -> Result<()>,
+) -> Result<()> {
     // Hard links: the first path met for each (device, inode) with more
     // than one link.
     let mut links: HashMap<(u64, u64), String> = HashMap::new();
@@ -711,7 +722,7 @@ fn walk_dir(root: &Path, visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<
                 }
             }
         }
-        let entry = Entry {
+        let mut entry = Entry {
             path: rel.clone(),
             kind,
             mode: meta.mode() & 0o7777,
@@ -725,16 +736,17 @@ fn walk_dir(root: &Path, visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<
                 let mut f = File::open(&full).map_err(|e| Error::io(&full, e))?;
                 let len = meta.len();
                 visit(
-                    &entry,
+                    &mut entry,
+                    &meta,
                     &mut Counted {
                         inner: &mut f,
                         left: len,
                     },
                 )?;
             }
-            _ => visit(&entry, &mut io::empty())?,
+            _ => visit(&mut entry, &meta, &mut io::empty())?,
         }
-        if entry.kind == EntryKind::Dir {
+        if ft.is_dir() {
             let mut names = fs::read_dir(&full)
                 .and_then(|d| {
                     d.map(|e| e.map(|e| e.file_name()))
