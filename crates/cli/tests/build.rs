@@ -7,45 +7,11 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
-use common::{imgconv, s, toolkit_config};
+use common::{imgconv, imgconv_unprivileged, open_dir, s, toolkit_config};
 use testkit::{qemu_check, qemu_compare, run, run_ok};
-
-/// A directory anyone may write, for a run as another user.
-fn open_dir(dir: &Path) -> PathBuf {
-    let out = dir.join("out");
-    fs::create_dir_all(&out).unwrap();
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
-    fs::set_permissions(&out, fs::Permissions::from_mode(0o777)).unwrap();
-    out
-}
-
-/// imgconv run as nobody (uid and gid 65534, no groups).
-fn imgconv_unprivileged(args: &[&str]) -> Output {
-    let mut all = vec![
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        env!("CARGO_BIN_EXE_imgconv"),
-    ];
-    all.extend_from_slice(args);
-    std::process::Command::new("setpriv")
-        .args(&all)
-        .env_remove("SOURCE_DATE_EPOCH")
-        .env("TMPDIR", args_dir(args))
-        .output()
-        .expect("setpriv (util-linux) runs the command as another user")
-}
-
-/// The output directory named in `args` (scratch files go there too).
-fn args_dir(args: &[&str]) -> String {
-    args.windows(2)
-        .find(|w| w[0] == "--output-dir")
-        .map(|w| w[1].to_string())
-        .unwrap_or_else(|| "/tmp".into())
-}
 
 fn ok(out: &Output) {
     assert!(

@@ -2,7 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The imgconv binary, without `SOURCE_DATE_EPOCH` from the environment.
@@ -131,4 +131,40 @@ pub(crate) fn customizer_config(dir: &Path, name: &str, rest: &str) -> std::path
 ";
     std::fs::write(&path, format!("{storage}{rest}")).unwrap();
     path
+}
+
+/// A directory anyone may write, for a run as another user.
+pub(crate) fn open_dir(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o777)).unwrap();
+    out
+}
+
+/// imgconv run as nobody (uid and gid 65534, no groups), its scratch
+/// files in the output directory (`--output-dir`, or `-o`'s directory).
+pub(crate) fn imgconv_unprivileged(args: &[&str]) -> Output {
+    let mut all = vec![
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        env!("CARGO_BIN_EXE_imgconv"),
+    ];
+    all.extend_from_slice(args);
+    let tmp = args
+        .windows(2)
+        .find_map(|w| match w[0] {
+            "--output-dir" => Some(PathBuf::from(w[1])),
+            "-o" => Path::new(w[1]).parent().map(Path::to_path_buf),
+            _ => None,
+        })
+        .unwrap_or_else(|| "/tmp".into());
+    std::process::Command::new("setpriv")
+        .args(&all)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env("TMPDIR", tmp)
+        .output()
+        .expect("setpriv (util-linux) runs the command as another user")
 }
