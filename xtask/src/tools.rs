@@ -46,6 +46,7 @@ pub(crate) const TEST_TOOLS: &[&str] = &[
     "rdsquashfs",
     "sqfs2tar",
     "unsquashfs",
+    "bwrap",
 ];
 
 /// `mke2fs -d` reading a tar archive: e2fsprogs 1.47.1 or later (Debian has
@@ -84,6 +85,7 @@ fn package(tool: &str) -> &'static str {
         "podman" => "podman",
         "tar2sqfs" | "rdsquashfs" | "sqfs2tar" => "squashfs-tools-ng",
         "mksquashfs" | "unsquashfs" => "squashfs-tools",
+        "bwrap" => "bubblewrap",
         _ => "",
     }
 }

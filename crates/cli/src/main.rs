@@ -82,7 +82,8 @@ enum Command {
     /// Make a root filesystem archive from RPM packages without root:
     /// resolve what to install from local repositories as dnf would, then
     /// unpack each package with the owners, modes and links its header
-    /// records. (Scriptlets are not run and no rpm database is written yet.)
+    /// records, run its scriptlets in an unprivileged sandbox, and write
+    /// the rpm database.
     Rootfs(Box<RootfsArgs>),
     /// Check an image's structure (exit 0 clean, 2 corruptions, 3 leaked clusters only, 1 could not check).
     Check {
@@ -312,6 +313,10 @@ struct RootfsArgs {
     /// Leave out the rpm database (var/lib/rpm/rpmdb.sqlite).
     #[arg(long)]
     no_rpmdb: bool,
+    /// Do not run the packages' scriptlets and file triggers (rpm's
+    /// --noscripts --notriggers); each one left out is listed.
+    #[arg(long)]
+    no_scripts: bool,
     #[command(flatten)]
     gpg: GpgArgs,
     /// The archive to write: .tar, .tar.gz or .tar.zst; `-` for a tar on
@@ -343,6 +348,10 @@ struct BuildArgs {
     /// With --repo: leave out weak dependencies (Recommends).
     #[arg(long)]
     no_recommends: bool,
+    /// With --repo: do not run the packages' scriptlets and file triggers;
+    /// each one left out is listed.
+    #[arg(long)]
+    no_scripts: bool,
     #[command(flatten)]
     gpg: GpgArgs,
     /// Output formats, comma separated: disk formats, and the root file
@@ -1037,7 +1046,10 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
         .collect();
     let plan;
     let stamp_time = i64::try_from(options.stamp.unix_time()).unwrap_or(0);
-    let source: Box<dyn imgbuild::EntrySource + '_> = match &a.rootfs {
+    let rootfs_source;
+    let package_source;
+    let installed_by: Option<&pkgstage::install::PackageSource<'_>>;
+    let source: &dyn imgbuild::EntrySource = match &a.rootfs {
         Some(path) => {
             if !config.packages.install.is_empty() {
                 bail!(
@@ -1054,7 +1066,9 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
                     a.config.display()
                 );
             }
-            imgbuild::open_rootfs(path)?
+            rootfs_source = imgbuild::open_rootfs(path)?;
+            installed_by = None;
+            rootfs_source.as_ref()
         }
         None => {
             if config.packages.install.is_empty() {
@@ -1067,7 +1081,7 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
             let mut request = pkgstage::resolve::Request::new(config.packages.install.clone());
             request.recommends = !a.no_recommends;
             plan = pkgstage::resolve::resolve(&sources, &request)?;
-            Box::new(pkgstage::install::PackageSource::new(
+            package_source = pkgstage::install::PackageSource::new(
                 &sources,
                 &plan,
                 pkgstage::install::InstallOptions {
@@ -1076,8 +1090,11 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
                     no_rpmdb: config.packages.remove_rpmdb,
                     work_dir: a.work_dir.clone(),
                     gpg_check: a.gpg.check()?,
+                    no_scripts: a.no_scripts,
                 },
-            ))
+            );
+            installed_by = Some(&package_source);
+            &package_source
         }
     };
     let source_name = source.name().display().to_string();
@@ -1088,12 +1105,7 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
         None
     } else {
         Some(build_and_convert(
-            &a,
-            &config,
-            source.as_ref(),
-            &outputs,
-            &inputs,
-            &options,
+            &a, &config, source, &outputs, &inputs, &options,
         )?)
     };
     let mut written_trees = Vec::new();
@@ -1104,16 +1116,19 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
             OutputTarget::Path(p) => imgbuild::TreeTarget::Path(p.clone()),
             OutputTarget::Stdout => imgbuild::TreeTarget::Stdout,
         };
-        let written =
-            imgbuild::write_tree(&config, source.as_ref(), format, &target, &tree_options);
+        let written = imgbuild::write_tree(&config, source, format, &target, &tree_options);
         bar.finish_and_clear();
         written_trees.push(written?);
     }
+    let installed = installed_by.and_then(pkgstage::install::PackageSource::report);
     if a.json {
         let mut summary = serde_json::json!({
             "config": a.config,
             "rootfs": source_name,
         });
+        if let Some(report) = &installed {
+            summary["installed"] = serde_json::json!(report);
+        }
         if let Some((built, report)) = &disk {
             summary["partitions"] = serde_json::json!(built.partitions);
             summary["kernel_cmdline"] = serde_json::json!(built.kernel_cmdline);
@@ -1125,6 +1140,9 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
         }
         note!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
+        if let Some(report) = &installed {
+            print_install_notes(report);
+        }
         if let Some((built, report)) = &disk {
             for n in &built.notes {
                 note!("note: {n}");
@@ -1300,6 +1318,7 @@ fn run_rootfs(a: RootfsArgs) -> Result<ExitCode> {
         no_rpmdb: a.no_rpmdb,
         work_dir: None,
         gpg_check: a.gpg.check()?,
+        no_scripts: a.no_scripts,
     };
     let to_stdout = a.output.as_os_str() == "-";
     if to_stdout && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
@@ -1357,9 +1376,7 @@ fn run_rootfs(a: RootfsArgs) -> Result<ExitCode> {
             }))?
         );
     } else {
-        for n in &report.notes {
-            note!("note: {n}");
-        }
+        print_install_notes(&report);
         note!(
             "wrote {shown}: {} packages, {} entries, {} bytes of files",
             report.packages,
@@ -1368,6 +1385,16 @@ fn run_rootfs(a: RootfsArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The notes of a package install, and the scriptlets it left out.
+fn print_install_notes(report: &pkgstage::install::InstallReport) {
+    for n in &report.notes {
+        note!("note: {n}");
+    }
+    for s in report.scriptlets.iter().filter(|s| s.outcome == "skipped") {
+        note!("note: skipped {} of {}", s.scriptlet, s.package);
+    }
 }
 
 fn run_info(image: PathBuf, json: bool) -> Result<ExitCode> {

@@ -88,6 +88,22 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A scriptlet could not run, or failed where rpm stops the install
+    /// (`%pretrans`, `%pre`); or scriptlets that cannot be run.
+    #[error("{message}")]
+    Scriptlet {
+        /// What failed, naming the package and the scriptlet, with the
+        /// scriptlet's output.
+        message: String,
+    },
+    /// A tool the stage drives is missing or failed.
+    #[error("{tool}: {message}")]
+    Tool {
+        /// The program.
+        tool: &'static str,
+        /// What went wrong and what to do.
+        message: String,
+    },
     /// Reading a file or directory failed.
     #[error("{}: {source}", path.display())]
     Io {

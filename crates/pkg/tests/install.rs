@@ -78,6 +78,19 @@ fn the_tree_rpm_makes_from_the_same_packages() {
     })
     .unwrap();
     tar.finish().unwrap();
+    // The scriptlets ran in the tree (its shell is busybox), and the tree
+    // read back from it is still rpm's file for file.
+    let ran: Vec<(&str, &str)> = report
+        .scriptlets
+        .iter()
+        .map(|s| (s.scriptlet.as_str(), s.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        ran,
+        [("%post", "ran"), ("%pre", "ran")],
+        "{:?}",
+        report.scriptlets
+    );
     assert_eq!(report.packages, plan.packages.len());
     assert!(
         report.notes.iter().any(|n| n.contains("user daemon")),

@@ -190,6 +190,22 @@ pub fn kernel() -> Kernel {
     }
 }
 
+/// Debian's busybox-static `busybox`: a shell and utilities that run in
+/// any tree, for packages whose scriptlets run. Fetched once per machine.
+pub fn static_busybox() -> PathBuf {
+    let dir = cached("busybox-static-1", |tmp| {
+        let scratch = tmp.join("scratch");
+        fetch_debs(&scratch, &["busybox-static"]);
+        fs::copy(
+            scratch.join("busybox-static/bin/busybox"),
+            tmp.join("busybox"),
+        )
+        .unwrap();
+        remove(&scratch);
+    });
+    dir.join("busybox")
+}
+
 /// The root file system tar of `variant`, built (once per machine) if needed.
 pub fn rootfs_tar(variant: Variant) -> PathBuf {
     let k = kernel();

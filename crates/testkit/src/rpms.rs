@@ -134,6 +134,10 @@ pub struct PackageSpec {
     pub pre: Option<String>,
     /// The `%post` scriptlet (shell).
     pub post: Option<String>,
+    /// The `%posttrans` scriptlet (shell).
+    pub posttrans: Option<String>,
+    /// A `%pretrans -p <lua>` scriptlet.
+    pub lua_pretrans: Option<String>,
     /// The payload is zstd-compressed (as distributions ship it), not
     /// stored.
     pub zstd: bool,
@@ -156,6 +160,8 @@ impl PackageSpec {
             recommends: Vec::new(),
             pre: None,
             post: None,
+            posttrans: None,
+            lua_pretrans: None,
             zstd: false,
         }
     }
@@ -282,6 +288,18 @@ impl PackageSpec {
         self
     }
 
+    /// Sets the `%posttrans` scriptlet.
+    pub fn posttrans(mut self, script: &str) -> Self {
+        self.posttrans = Some(script.into());
+        self
+    }
+
+    /// Sets a `%pretrans` scriptlet in Lua.
+    pub fn lua_pretrans(mut self, script: &str) -> Self {
+        self.lua_pretrans = Some(script.into());
+        self
+    }
+
     /// Compresses the payload with zstd.
     pub fn zstd(mut self) -> Self {
         self.zstd = true;
@@ -367,6 +385,12 @@ pub fn build_rpm(dir: &Path, spec: &PackageSpec) -> PathBuf {
     }
     if let Some(s) = &spec.post {
         b = b.post_install_script(Scriptlet::new(s.clone()));
+    }
+    if let Some(s) = &spec.posttrans {
+        b = b.post_trans_script(Scriptlet::new(s.clone()));
+    }
+    if let Some(s) = &spec.lua_pretrans {
+        b = b.pre_trans_script(Scriptlet::new(s.clone()).prog(vec!["<lua>"]));
     }
     let pkg = b
         .build()
@@ -550,7 +574,11 @@ pub fn sample_specs() -> Vec<PackageSpec> {
             .dir("/usr/lib64", 0o755)
             .symlink("/bin", "usr/bin")
             .file("/etc/os-release", 0o644, "NAME=test\n")
-            .file("/usr/bin/sh", 0o755, "#!shell\n")
+            .file(
+                "/usr/bin/sh",
+                0o755,
+                std::fs::read(crate::bootroot::static_busybox()).unwrap(),
+            )
             .provides("/bin/sh")
             .post("echo base installed\n"),
         PackageSpec::new("libfoo", "1.2.3", "2")

@@ -21,9 +21,32 @@
 //!   package's header as rpm records an install (excluded docs recorded
 //!   as not installed), so `rpm -qa` and `rpm -V` work on the tree.
 //!
-//! Scriptlets are not run.
+//! Scriptlets (`%pretrans`, `%pre`, `%post`, `%posttrans`, and the install
+//! file triggers `%filetriggerin` and `%transfiletriggerin`) run as rpm
+//! runs them, in rpm's order, inside an unprivileged sandbox whose `/` is
+//! the tree (see [`scripts`](self#scriptlets)). A tree needs a directory
+//! to run in, so when the packages have scriptlets they are unpacked into
+//! a scratch tree first, the scriptlets run in it, and the tree is read
+//! back as entries (see `stage`); when they have none, or
+//! [`InstallOptions::no_scripts`] is set, entries stream straight from the
+//! payloads. A `%pretrans` or `%pre` that fails stops the install, as rpm
+//! leaves that package out; a later one that fails is a warning in the
+//! report, as dnf reports it. `<lua>` scriptlets are refused (there is no
+//! Lua interpreter here) unless scriptlets are skipped.
+//!
+//! # Scriptlets
+//!
+//! A scriptlet runs in bubblewrap (`bwrap`): the caller is root in a new
+//! user namespace and no other id exists there, so a scriptlet that gives
+//! a file another owner fails; the network is cut off; `/dev` holds only
+//! the usual devices and `/proc` is the sandbox's own. Its arguments are
+//! rpm's for a first install (`1`; file triggers get `0`, as rpm 4.18
+//! gives them, and the matching paths on standard input), its environment a clean one with `PATH`, `HOME`,
+//! `LANG` and `SOURCE_DATE_EPOCH` (the build's time).
 
 mod cpio;
+mod scripts;
+mod stage;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -38,6 +61,8 @@ use crate::resolve::{Resolution, Source};
 use crate::rpmdb::{self, Database, InstallTags};
 use crate::signature::{verify_package, GpgCheck, Trust};
 use crate::{Error, Result};
+use scripts::{PackageScripts, Script};
+use stage::Stage;
 
 /// How to install.
 #[derive(Clone, Debug, Default)]
@@ -56,6 +81,22 @@ pub struct InstallOptions {
     /// The keys packages must be signed with, or no signature check
     /// (dnf's `gpgcheck`). The default, no keys, refuses every package.
     pub gpg_check: GpgCheck,
+    /// Do not run scriptlets (rpm's `--noscripts`, with `--notriggers`):
+    /// the report lists each one left out.
+    pub no_scripts: bool,
+}
+
+/// A scriptlet the install ran or left out.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ScriptletReport {
+    /// The package, as name-version-release.arch.
+    pub package: String,
+    /// Which: `%pre`, `%post`, `%transfiletriggerin /usr/lib64`, ...
+    pub scriptlet: String,
+    /// `ran`, `skipped`, or `failed: exit status N`.
+    pub outcome: String,
+    /// What it wrote (standard output and error, the last 64 KiB).
+    pub output: String,
 }
 
 /// What was installed.
@@ -67,8 +108,11 @@ pub struct InstallReport {
     pub entries: u64,
     /// Bytes of file data.
     pub bytes: u64,
-    /// Things to know: owners that no passwd or group entry names.
+    /// Things to know: owners that no passwd or group entry names,
+    /// scriptlets that failed without stopping the install.
     pub notes: Vec<String>,
+    /// Every scriptlet of the packages, in the order it ran or would have.
+    pub scriptlets: Vec<ScriptletReport>,
 }
 
 /// Most bytes of /etc/passwd or /etc/group kept to map owner names.
@@ -141,7 +185,9 @@ pub fn install(
         if let Trust::Untrusted(why) = verify_package(&path, &options.gpg_check)? {
             untrusted.push(format!("{} ({}): {why}", path.display(), chosen.nevra));
         }
-        checked.push((path, &chosen.nevra));
+        let headers = read_package_headers(&path)?;
+        let scripts = PackageScripts::read(&path, &headers.meta)?;
+        checked.push((path, chosen.nevra.as_str(), scripts));
     }
     if !untrusted.is_empty() {
         return Err(Error::Untrusted {
@@ -149,9 +195,22 @@ pub fn install(
             keys_given: !matches!(&options.gpg_check, GpgCheck::Keys(k) if k.is_empty()),
         });
     }
-    for (path, nevra) in checked {
-        state.package(&path, nevra, visit)?;
-        state.report.packages += 1;
+    let has_scripts = checked.iter().any(|(_, _, s)| !s.all().is_empty());
+    if options.no_scripts || !has_scripts {
+        for (path, nevra, scripts) in &checked {
+            for s in scripts.all() {
+                state.report.scriptlets.push(ScriptletReport {
+                    package: nevra.to_string(),
+                    scriptlet: s.which.clone(),
+                    outcome: "skipped".into(),
+                    output: String::new(),
+                });
+            }
+            state.package(path, nevra, visit)?;
+            state.report.packages += 1;
+        }
+    } else {
+        state.install_with_scripts(&checked, visit)?;
     }
     if let Some(db) = state.db.take() {
         state.write_rpmdb(db, visit)?;
@@ -292,8 +351,9 @@ impl State {
         path: &Path,
         nevra: &str,
         visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
-    ) -> Result<()> {
+    ) -> Result<Vec<String>> {
         let bad = |field: &str, message: String| Error::package(path, field, None, message);
+        let mut installed = Vec::new();
         let headers = read_package_headers(path)?;
         let (meta, offset) = (&headers.meta, headers.payload_offset);
         let files = meta
@@ -365,6 +425,7 @@ impl State {
             if hf.flags & FLAG_GHOST != 0 || excluded {
                 continue;
             }
+            installed.push(abs.clone());
             let kind = match m.mode & 0o170000 {
                 0o040000 => EntryKind::Dir,
                 0o100000 => EntryKind::File { len: m.size },
@@ -473,6 +534,164 @@ impl State {
                 }
             }
         }
+        Ok(installed)
+    }
+
+    /// Installs the checked packages into a scratch tree, running their
+    /// scriptlets in rpm's order, then hands the tree on.
+    fn install_with_scripts(
+        &mut self,
+        checked: &[(PathBuf, &str, PackageScripts)],
+        visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
+    ) -> Result<()> {
+        let lua: Vec<String> = checked
+            .iter()
+            .flat_map(|(_, nevra, s)| {
+                s.lua()
+                    .into_iter()
+                    .map(move |l| format!("{} of {nevra}", l.which))
+            })
+            .collect();
+        if !lua.is_empty() {
+            return Err(Error::Scriptlet {
+                message: format!(
+                    "<lua> scriptlets cannot be run (rpm runs them with its built-in Lua, \
+                     which is not part of this installer); give --no-scripts to install \
+                     without running any scriptlet:\n  {}",
+                    lua.join("\n  ")
+                ),
+            });
+        }
+        scripts::check_sandbox()?;
+        let mut stage = Stage::new(self.options.work_dir.as_deref())?;
+        let one = ["1".to_string()];
+        // rpm 4.18 gives file triggers 0 as their argument.
+        let zero = ["0".to_string()];
+        for (_, nevra, s) in checked {
+            if let Some(script) = &s.pretrans {
+                self.run_script(&mut stage, nevra, script, &one, &[], true)?;
+            }
+        }
+        let mut files: Vec<Vec<String>> = Vec::with_capacity(checked.len());
+        for (i, (path, nevra, s)) in checked.iter().enumerate() {
+            if let Some(script) = &s.pre {
+                self.run_script(&mut stage, nevra, script, &one, &[], true)?;
+            }
+            files.push(self.package(path, nevra, &mut |e, d| stage.write(e, d))?);
+            self.report.packages += 1;
+            if let Some(script) = &s.post {
+                self.run_script(&mut stage, nevra, script, &one, &[], false)?;
+            }
+            // File triggers this package sets off in those installed
+            // (itself included), and its own on files already there;
+            // higher priorities first.
+            let mut due: Vec<(u32, usize, &scripts::FileTrigger, Vec<&str>)> = Vec::new();
+            for (j, (_, _, other)) in checked.iter().enumerate().take(i + 1) {
+                for t in &other.file_triggers {
+                    let matched: Vec<&str> = if j == i {
+                        files.iter().flat_map(|f| t.matches(f)).collect()
+                    } else {
+                        t.matches(&files[i])
+                    };
+                    if !matched.is_empty() {
+                        due.push((t.priority, j, t, matched));
+                    }
+                }
+            }
+            due.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            for (_, j, t, matched) in due {
+                let input = stdin_paths(&matched);
+                self.run_script(&mut stage, checked[j].1, &t.script, &zero, &input, false)?;
+            }
+        }
+        for (_, nevra, s) in checked {
+            if let Some(script) = &s.posttrans {
+                self.run_script(&mut stage, nevra, script, &one, &[], false)?;
+            }
+        }
+        let mut due: Vec<(u32, usize, &scripts::FileTrigger, Vec<&str>)> = Vec::new();
+        for (j, (_, _, s)) in checked.iter().enumerate() {
+            for t in &s.trans_file_triggers {
+                let matched: Vec<&str> = files.iter().flat_map(|f| t.matches(f)).collect();
+                if !matched.is_empty() {
+                    due.push((t.priority, j, t, matched));
+                }
+            }
+        }
+        due.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (_, j, t, matched) in due {
+            let input = stdin_paths(&matched);
+            self.run_script(&mut stage, checked[j].1, &t.script, &zero, &input, false)?;
+        }
+        // The tree as the scriptlets left it; counted afresh.
+        self.report.entries = 0;
+        self.report.bytes = 0;
+        stage.walk(self.options.time, &mut |e, d| {
+            if e.kind == EntryKind::Dir {
+                self.dirs.insert(e.path.clone());
+            }
+            self.emit(e, d, visit)
+        })
+    }
+
+    /// Runs one scriptlet in the scratch tree and reports it; a failure
+    /// is an error when `fatal`, else a note.
+    fn run_script(
+        &mut self,
+        stage: &mut Stage,
+        nevra: &str,
+        script: &Script,
+        args: &[String],
+        stdin: &[u8],
+        fatal: bool,
+    ) -> Result<()> {
+        stage.before_sandbox();
+        let outcome = scripts::run(
+            stage.root(),
+            stage.scratch(),
+            script,
+            args,
+            stdin,
+            self.options.time,
+        )?;
+        // A scriptlet may have added users or groups.
+        for (users, file) in [(true, "etc/passwd"), (false, "etc/group")] {
+            if let Some(bytes) = stage.read(file, MAX_ID_FILE) {
+                self.learn_ids(users, &bytes);
+            }
+        }
+        let ok = outcome.ok();
+        self.report.scriptlets.push(ScriptletReport {
+            package: nevra.to_string(),
+            scriptlet: script.which.clone(),
+            outcome: if ok {
+                "ran".into()
+            } else {
+                format!("failed: {}", outcome.describe())
+            },
+            output: outcome.output.clone(),
+        });
+        if ok {
+            return Ok(());
+        }
+        let what = format!(
+            "{} scriptlet of {nevra} failed, {}",
+            script.which,
+            outcome.describe()
+        );
+        let output = if outcome.output.trim().is_empty() {
+            "(no output)".to_string()
+        } else {
+            outcome.output.trim_end().to_string()
+        };
+        if fatal {
+            return Err(Error::Scriptlet {
+                message: format!("{what}; the package cannot be installed. Its output:\n{output}"),
+            });
+        }
+        self.report.notes.push(format!(
+            "{what}; going on, as dnf does. Its output:\n{output}"
+        ));
         Ok(())
     }
 
@@ -557,6 +776,16 @@ impl State {
             }
         }
     }
+}
+
+/// Paths for a file trigger's standard input, one per line.
+fn stdin_paths(paths: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in paths {
+        out.extend_from_slice(p.as_bytes());
+        out.push(b'\n');
+    }
+    out
 }
 
 /// The payload, decompressed as the header's `RPMTAG_PAYLOADCOMPRESSOR` says.

@@ -1,0 +1,340 @@
+//! Package scriptlets run by `imgconv rootfs` in an unprivileged sandbox:
+//! what they leave in the tree is what rpm's own install (as root, in a
+//! chroot) leaves; the same as nobody; skipped and failing ones reported.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{imgconv, imgconv_unprivileged, open_dir, s};
+use testkit::rpms::{build_rpm, createrepo, PackageSpec};
+use testkit::run_ok;
+
+/// A `%filetriggerin` and a `%transfiletriggerin` package, which the rpm
+/// crate cannot build: made with rpmbuild.
+fn trigger_package(repo: &Path, work: &Path) {
+    let spec = work.join("trig.spec");
+    fs::write(
+        &spec,
+        "Name: trig\nVersion: 1\nRelease: 1\nSummary: file triggers\nLicense: MIT\n\
+         BuildArch: noarch\nRequires(pre): /bin/sh\nRequires: lib\n\
+         %description\nFile triggers.\n\
+         %install\nmkdir -p %{buildroot}/usr/share/trig\n\
+         echo own > %{buildroot}/usr/share/trig/own\n\
+         %files\n/usr/share/trig/own\n\
+         %filetriggerin -- /usr/lib64\n\
+         while read f; do echo \"in $1 $f\" >> /etc/trig.log; done\n\
+         %transfiletriggerin -- /usr/lib64 /usr/share/trig\n\
+         while read f; do echo \"trans $1 $f\" >> /etc/trig.log; done\n",
+    )
+    .unwrap();
+    let top = work.join("rpmbuild");
+    run_ok(
+        "rpmbuild",
+        &[
+            "-bb",
+            "--quiet",
+            "--nodeps",
+            "--define",
+            &format!("_topdir {}", top.display()),
+            s(&spec),
+        ],
+    );
+    fs::copy(
+        top.join("RPMS/noarch/trig-1-1.noarch.rpm"),
+        repo.join("trig-1-1.noarch.rpm"),
+    )
+    .unwrap();
+}
+
+/// base (a shell, passwd and group), svc (a %pre adding its user, a file
+/// owned by it, a %post writing a file), lib (a %posttrans), trig (file
+/// triggers), broken-pre, broken-post and lua (refused unless skipped).
+fn repo(dir: &Path) -> PathBuf {
+    let repo = dir.join("repo");
+    fs::create_dir_all(&repo).unwrap();
+    let busybox = fs::read(testkit::bootroot::static_busybox()).unwrap();
+    let specs = [
+        PackageSpec::new("base", "1", "1")
+            .arch("noarch")
+            .dir("/etc", 0o755)
+            .dir("/usr", 0o755)
+            .dir("/usr/bin", 0o755)
+            .dir("/usr/lib64", 0o755)
+            .dir("/var", 0o755)
+            .dir("/var/lib", 0o755)
+            .dir("/var/tmp", 0o1777)
+            .dir("/tmp", 0o1777)
+            .symlink("/bin", "usr/bin")
+            .file("/usr/bin/sh", 0o755, busybox)
+            .symlink("/usr/bin/chmod", "sh")
+            .file("/etc/passwd", 0o644, "root:x:0:0:root:/root:/bin/sh\n")
+            .file("/etc/group", 0o644, "root:x:0:\n")
+            .provides("/bin/sh"),
+        PackageSpec::new("svc", "1", "1")
+            .requires_pre("/bin/sh")
+            .requires("base")
+            .file_owned("/var/lib/svc.state", 0o640, "svc", "svc", "state\n")
+            .pre(
+                "echo 'svc:x:990:990::/:/sbin/nologin' >> /etc/passwd\n\
+                 echo 'svc:x:990:' >> /etc/group\necho \"adding svc ($1)\"\n",
+            )
+            .post("echo \"post ran $1\" > /etc/svc.installed\nchmod 600 /etc/svc.installed\n"),
+        PackageSpec::new("lib", "1", "1")
+            .requires_pre("/bin/sh")
+            .requires("svc")
+            .file("/usr/lib64/libx.so.1", 0o755, "lib\n")
+            .posttrans("echo \"posttrans $1\" > /etc/lib.posttrans\n"),
+        PackageSpec::new("broken-pre", "1", "1")
+            .requires_pre("/bin/sh")
+            .requires("base")
+            .file("/etc/broken-pre", 0o644, "x\n")
+            .pre("echo 'cannot go on' >&2\nexit 3\n"),
+        PackageSpec::new("broken-post", "1", "1")
+            .requires_pre("/bin/sh")
+            .requires("base")
+            .file("/etc/broken-post", 0o644, "x\n")
+            .post("echo 'half done'\nexit 2\n"),
+        PackageSpec::new("lua", "1", "1")
+            .requires("base")
+            .file("/etc/lua", 0o644, "x\n")
+            .lua_pretrans("print('hello')\n"),
+    ];
+    for spec in &specs {
+        build_rpm(&repo, spec);
+    }
+    trigger_package(&repo, dir);
+    createrepo(&repo);
+    repo
+}
+
+fn extract(archive: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    run_ok("tar", &["--numeric-owner", "-xpf", s(archive), "-C", s(to)]);
+}
+
+#[test]
+fn scriptlets_leave_what_rpm_leaves_and_run_without_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo(dir.path());
+    let out = open_dir(dir.path());
+    let archive = out.join("rootfs.tar");
+    let args = [
+        "rootfs",
+        "--repo",
+        s(&repo),
+        "--no-gpg-check",
+        "--install",
+        "trig",
+        "-o",
+        s(&archive),
+        "--json",
+    ];
+    let r = imgconv(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&r.stderr).unwrap();
+    let ran: Vec<String> = summary["installed"]["scriptlets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {} {}",
+                s["scriptlet"].as_str().unwrap(),
+                s["package"].as_str().unwrap(),
+                s["outcome"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        ran,
+        [
+            "%pre svc-1-1.x86_64 ran",
+            "%post svc-1-1.x86_64 ran",
+            "%filetriggerin /usr/lib64 trig-1-1.noarch ran",
+            "%posttrans lib-1-1.x86_64 ran",
+            "%transfiletriggerin /usr/lib64 /usr/share/trig trig-1-1.noarch ran",
+        ],
+        "{summary}"
+    );
+    assert!(
+        summary["installed"]["scriptlets"][0]["output"]
+            .as_str()
+            .unwrap()
+            .contains("adding svc (1)"),
+        "{summary}"
+    );
+
+    // rpm's own install of the same packages, as root, scriptlets run in
+    // a chroot.
+    let theirs = dir.path().join("theirs");
+    fs::create_dir_all(&theirs).unwrap();
+    let mut rpm_args: Vec<String> = [
+        "--root",
+        s(&theirs),
+        "-i",
+        "--nodeps",
+        "--nosignature",
+        "--ignorearch",
+        "--dbpath",
+        "/var/lib/rpm",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    for p in summary["packages"].as_array().unwrap() {
+        let nevra = p["package"].as_str().unwrap();
+        let file = fs::read_dir(&repo)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|f| f.file_name().unwrap().to_string_lossy() == format!("{nevra}.rpm"))
+            .unwrap_or_else(|| panic!("{nevra}.rpm"));
+        rpm_args.push(file.display().to_string());
+    }
+    let rpm_args: Vec<&str> = rpm_args.iter().map(String::as_str).collect();
+    run_ok("rpm", &rpm_args);
+
+    let ours = dir.path().join("ours");
+    extract(&archive, &ours);
+    for file in [
+        "etc/passwd",
+        "etc/group",
+        "etc/svc.installed",
+        "etc/lib.posttrans",
+        "etc/trig.log",
+        "var/lib/svc.state",
+        "usr/lib64/libx.so.1",
+    ] {
+        let (a, b) = (ours.join(file), theirs.join(file));
+        assert_eq!(
+            fs::read_to_string(&a).unwrap(),
+            fs::read_to_string(&b).unwrap(),
+            "{file}"
+        );
+        let (ma, mb) = (fs::metadata(&a).unwrap(), fs::metadata(&b).unwrap());
+        assert_eq!(
+            (ma.mode(), ma.uid(), ma.gid()),
+            (mb.mode(), mb.uid(), mb.gid()),
+            "{file}: mode and owner"
+        );
+    }
+    // The user the %pre added owns the file its package records for it.
+    assert_eq!(
+        fs::metadata(ours.join("var/lib/svc.state")).unwrap().uid(),
+        990
+    );
+    // The sandbox's mount points are not part of the tree.
+    assert!(!ours.join("dev").exists() && !ours.join("proc").exists());
+
+    // As nobody: the same bytes.
+    let nobody = out.join("nobody.tar");
+    let mut args2 = args.to_vec();
+    args2[7] = s(&nobody);
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let r = Command::new("chmod")
+        .args(["-R", "a+rX", s(&repo)])
+        .status()
+        .unwrap();
+    assert!(r.success());
+    let r = imgconv_unprivileged(&args2);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(
+        fs::read(&archive).unwrap() == fs::read(&nobody).unwrap(),
+        "the archive made as nobody differs"
+    );
+    // No scratch tree is left behind.
+    let left: Vec<_> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with(".imgconv"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn skipped_and_failing_scriptlets_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo(dir.path());
+    let rootfs = |install: &str, extra: &[&str], out: &Path| {
+        let mut args = vec![
+            "rootfs",
+            "--repo",
+            s(&repo),
+            "--no-gpg-check",
+            "--install",
+            install,
+            "-o",
+            s(out),
+        ];
+        args.extend_from_slice(extra);
+        imgconv(&args)
+    };
+
+    // --no-scripts: each scriptlet named; the user the %pre would add is
+    // unknown, so its file is root's.
+    let skipped = dir.path().join("skipped.tar");
+    let r = rootfs("trig", &["--no-scripts"], &skipped);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    for line in [
+        "skipped %pre of svc-1-1.x86_64",
+        "skipped %post of svc-1-1.x86_64",
+        "skipped %posttrans of lib-1-1.x86_64",
+        "skipped %filetriggerin /usr/lib64 of trig-1-1.noarch",
+        "skipped %transfiletriggerin /usr/lib64 /usr/share/trig of trig-1-1.noarch",
+    ] {
+        assert!(err.contains(line), "{line}: {err}");
+    }
+    let tree = dir.path().join("skipped");
+    extract(&skipped, &tree);
+    assert_eq!(
+        fs::metadata(tree.join("var/lib/svc.state")).unwrap().uid(),
+        0
+    );
+    assert!(!tree.join("etc/svc.installed").exists());
+
+    // A failing %pre stops the install: the package, the status and the
+    // output are named, and nothing is written.
+    let out = dir.path().join("pre.tar");
+    let r = rootfs("broken-pre", &[], &out);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("%pre scriptlet of broken-pre-1-1.x86_64 failed, exit status 3")
+            && err.contains("cannot go on"),
+        "{err}"
+    );
+    assert!(!out.exists());
+
+    // A failing %post is a warning, as dnf reports it.
+    let out = dir.path().join("post.tar");
+    let r = rootfs("broken-post", &[], &out);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    assert!(
+        err.contains("%post scriptlet of broken-post-1-1.x86_64 failed, exit status 2")
+            && err.contains("half done"),
+        "{err}"
+    );
+    let listing = run_ok("tar", &["-tf", s(&out)]);
+    assert!(listing.contains("etc/broken-post"), "{listing}");
+
+    // Lua is refused by name unless scriptlets are skipped.
+    let out = dir.path().join("lua.tar");
+    let r = rootfs("lua", &[], &out);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("<lua> scriptlets cannot be run")
+            && err.contains("%pretrans of lua-1-1.x86_64"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    let r = rootfs("lua", &["--no-scripts"], &out);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("skipped %pretrans of lua-1-1.x86_64"));
+}

@@ -1,0 +1,353 @@
+//! Install scriptlets: read from package headers, run in the tree being
+//! built inside an unprivileged sandbox.
+//!
+//! The sandbox is bubblewrap (`bwrap`, as rpm-ostree runs scriptlets): a
+//! user namespace in which the caller is root and no other id exists, new
+//! mount, pid, network, IPC and UTS namespaces, the tree as `/`, a private
+//! `/dev` with the usual devices and a `/proc`. No real root is needed, and
+//! nothing a scriptlet does reaches outside the tree: a `chown` to another
+//! user fails there as it would for an ordinary user.
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::{Error, Result};
+
+/// Most bytes of a scriptlet's output kept for its report.
+const MAX_OUTPUT: u64 = 64 << 10;
+
+/// `RPMSENSE_TRIGGERIN`: an install trigger.
+const SENSE_TRIGGERIN: u32 = 1 << 16;
+
+/// The search path scriptlets run with (rpm's `%_install_script_path`).
+const SCRIPT_PATH: &str = "/sbin:/bin:/usr/sbin:/usr/bin";
+
+/// One scriptlet of a package.
+#[derive(Clone, Debug)]
+pub(super) struct Script {
+    /// `%pre`, `%post`, `%filetriggerin /usr/lib64` and so on.
+    pub(super) which: String,
+    /// The interpreter and its arguments (`/bin/sh` when the header names
+    /// none).
+    pub(super) program: Vec<String>,
+    /// The script; empty for a bare program (`%post -p /sbin/ldconfig`).
+    pub(super) body: String,
+}
+
+impl Script {
+    fn lua(&self) -> bool {
+        self.program.first().is_some_and(|p| p == "<lua>")
+    }
+}
+
+/// A file trigger: its script and the path prefixes that set it off.
+#[derive(Clone, Debug)]
+pub(super) struct FileTrigger {
+    pub(super) script: Script,
+    pub(super) prefixes: Vec<String>,
+    pub(super) priority: u32,
+}
+
+impl FileTrigger {
+    /// The paths of `files` (absolute) this trigger matches: those under
+    /// one of its prefixes, as rpm matches them (a prefix names a
+    /// directory: `/usr/lib64` matches `/usr/lib64/libc.so.6`, not
+    /// `/usr/lib64` itself nor `/usr/lib64x`).
+    pub(super) fn matches<'a>(&self, files: &'a [String]) -> Vec<&'a str> {
+        files
+            .iter()
+            .map(String::as_str)
+            .filter(|f| {
+                self.prefixes.iter().any(|p| {
+                    let dir = p.trim_end_matches('/');
+                    f.strip_prefix(dir)
+                        .is_some_and(|rest| rest.starts_with('/'))
+                })
+            })
+            .collect()
+    }
+}
+
+/// A package's install scriptlets.
+#[derive(Clone, Debug, Default)]
+pub(super) struct PackageScripts {
+    pub(super) pretrans: Option<Script>,
+    pub(super) pre: Option<Script>,
+    pub(super) post: Option<Script>,
+    pub(super) posttrans: Option<Script>,
+    pub(super) file_triggers: Vec<FileTrigger>,
+    pub(super) trans_file_triggers: Vec<FileTrigger>,
+}
+
+impl PackageScripts {
+    /// Reads the install scriptlets `meta` records.
+    pub(super) fn read(path: &Path, meta: &rpm::PackageMetadata) -> Result<Self> {
+        let one = |which: &str, s: std::result::Result<rpm::Scriptlet, rpm::Error>| {
+            s.ok().map(|s| Script {
+                which: which.to_string(),
+                program: s
+                    .program
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or_else(|| vec!["/bin/sh".to_string()]),
+                body: s.script,
+            })
+        };
+        Ok(PackageScripts {
+            pretrans: one("%pretrans", meta.get_pre_trans_script()),
+            pre: one("%pre", meta.get_pre_install_script()),
+            post: one("%post", meta.get_post_install_script()),
+            posttrans: one("%posttrans", meta.get_post_trans_script()),
+            file_triggers: triggers(path, meta, false)?,
+            trans_file_triggers: triggers(path, meta, true)?,
+        })
+    }
+
+    /// Every scriptlet, in the order they would run.
+    pub(super) fn all(&self) -> Vec<&Script> {
+        let mut out: Vec<&Script> = [&self.pretrans, &self.pre, &self.post, &self.posttrans]
+            .into_iter()
+            .flatten()
+            .collect();
+        out.extend(self.file_triggers.iter().map(|t| &t.script));
+        out.extend(self.trans_file_triggers.iter().map(|t| &t.script));
+        out
+    }
+
+    /// The scriptlets that are Lua (`<lua>`), which are not run.
+    pub(super) fn lua(&self) -> Vec<&Script> {
+        self.all().into_iter().filter(|s| s.lua()).collect()
+    }
+}
+
+/// The install file triggers (`%filetriggerin`, or `%transfiletriggerin`
+/// when `trans`) of a package's header.
+fn triggers(path: &Path, meta: &rpm::PackageMetadata, trans: bool) -> Result<Vec<FileTrigger>> {
+    use rpm::IndexTag as T;
+    let (scripts, progs, names, index, flags, priorities, label) = if trans {
+        (
+            T::RPMTAG_TRANSFILETRIGGERSCRIPTS,
+            T::RPMTAG_TRANSFILETRIGGERSCRIPTPROG,
+            T::RPMTAG_TRANSFILETRIGGERNAME,
+            T::RPMTAG_TRANSFILETRIGGERINDEX,
+            T::RPMTAG_TRANSFILETRIGGERFLAGS,
+            T::RPMTAG_TRANSFILETRIGGERPRIORITIES,
+            "%transfiletriggerin",
+        )
+    } else {
+        (
+            T::RPMTAG_FILETRIGGERSCRIPTS,
+            T::RPMTAG_FILETRIGGERSCRIPTPROG,
+            T::RPMTAG_FILETRIGGERNAME,
+            T::RPMTAG_FILETRIGGERINDEX,
+            T::RPMTAG_FILETRIGGERFLAGS,
+            T::RPMTAG_FILETRIGGERPRIORITIES,
+            "%filetriggerin",
+        )
+    };
+    let h = &meta.header;
+    let Ok(bodies) = h.get_entry_data_as_string_array(scripts) else {
+        return Ok(Vec::new());
+    };
+    let bad = |field: &str, message: String| Error::package(path, field, None, message);
+    let progs = h.get_entry_data_as_string_array(progs).unwrap_or(&[]);
+    let names = h.get_entry_data_as_string_array(names).unwrap_or(&[]);
+    let index = h.get_entry_data_as_u32_array(index).unwrap_or_default();
+    let flags = h.get_entry_data_as_u32_array(flags).unwrap_or_default();
+    let priorities = h
+        .get_entry_data_as_u32_array(priorities)
+        .unwrap_or_default();
+    if index.len() != names.len() || flags.len() != names.len() {
+        return Err(bad(
+            label,
+            format!(
+                "{} prefixes but {} indexes and {} flags",
+                names.len(),
+                index.len(),
+                flags.len()
+            ),
+        ));
+    }
+    let mut out: Vec<Option<FileTrigger>> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            Some(FileTrigger {
+                script: Script {
+                    which: label.to_string(),
+                    program: progs
+                        .get(i)
+                        .filter(|p| !p.is_empty())
+                        .map(|p| p.split_whitespace().map(str::to_string).collect())
+                        .unwrap_or_else(|| vec!["/bin/sh".to_string()]),
+                    body: body.clone(),
+                },
+                prefixes: Vec::new(),
+                priority: priorities.get(i).copied().unwrap_or(1_000_000),
+            })
+        })
+        .collect();
+    for ((name, &i), &f) in names.iter().zip(&index).zip(&flags) {
+        let trigger = out.get_mut(i as usize).ok_or_else(|| {
+            bad(
+                label,
+                format!("prefix {name} names trigger {i} of {}", bodies.len()),
+            )
+        })?;
+        // Only install triggers; erase ones have nothing to do here.
+        if f & SENSE_TRIGGERIN == 0 {
+            *trigger = None;
+        } else if let Some(t) = trigger {
+            t.prefixes.push(name.clone());
+        }
+    }
+    Ok(out
+        .into_iter()
+        .flatten()
+        .filter(|t| !t.prefixes.is_empty())
+        .map(|mut t| {
+            t.script.which = format!("{label} {}", t.prefixes.join(" "));
+            t
+        })
+        .collect())
+}
+
+/// How a scriptlet ended.
+pub(super) struct Outcome {
+    /// Its exit status, or None when a signal ended it.
+    pub(super) status: Option<i32>,
+    /// What it wrote to standard output and standard error, the last
+    /// [`MAX_OUTPUT`] bytes.
+    pub(super) output: String,
+}
+
+impl Outcome {
+    pub(super) fn ok(&self) -> bool {
+        self.status == Some(0)
+    }
+
+    /// rpm's words for a failure: `exit status 1`.
+    pub(super) fn describe(&self) -> String {
+        match self.status {
+            Some(code) => format!("exit status {code}"),
+            None => "killed by a signal".to_string(),
+        }
+    }
+}
+
+/// Runs `script` with `args` in the tree at `root`, `stdin` on its
+/// standard input; `scratch` holds the script and its output meanwhile.
+pub(super) fn run(
+    root: &Path,
+    scratch: &Path,
+    script: &Script,
+    args: &[String],
+    stdin: &[u8],
+    time: i64,
+) -> Result<Outcome> {
+    let io_err = |e: std::io::Error| Error::io(scratch, e);
+    let mut input = tempfile::tempfile_in(scratch).map_err(io_err)?;
+    input.write_all(stdin).map_err(io_err)?;
+    input.rewind().map_err(io_err)?;
+    let mut output = tempfile::tempfile_in(scratch).map_err(io_err)?;
+    let mut body = tempfile::NamedTempFile::new_in(scratch).map_err(io_err)?;
+    body.write_all(script.body.as_bytes()).map_err(io_err)?;
+    body.flush().map_err(io_err)?;
+
+    let mut cmd = Command::new("bwrap");
+    cmd.args([
+        "--unshare-all",
+        "--uid",
+        "0",
+        "--gid",
+        "0",
+        "--die-with-parent",
+    ])
+    .arg("--bind")
+    .arg(root)
+    .arg("/")
+    .args([
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--chdir",
+        "/",
+        "--clearenv",
+    ])
+    .args(["--setenv", "PATH", SCRIPT_PATH, "--setenv", "HOME", "/root"])
+    .args(["--setenv", "LANG", "C", "--setenv", "SOURCE_DATE_EPOCH"])
+    .arg(time.to_string());
+    let mut argv = script.program.clone();
+    if !script.body.is_empty() {
+        // The script where rpm's temporary file would be, outside the tree.
+        let at = "/dev/.rpm-script";
+        cmd.arg("--ro-bind").arg(body.path()).arg(at);
+        argv.push(at.to_string());
+    }
+    argv.extend(args.iter().cloned());
+    cmd.arg("--").args(&argv);
+    cmd.stdin(Stdio::from(input))
+        .stdout(Stdio::from(output.try_clone().map_err(io_err)?))
+        .stderr(Stdio::from(output.try_clone().map_err(io_err)?));
+    let status = cmd.status().map_err(|e| Error::Tool {
+        tool: "bwrap",
+        message: format!(
+            "{e}; scriptlets run in a bubblewrap sandbox (Debian package bubblewrap): \
+             install it, or give --no-scripts"
+        ),
+    })?;
+    let len = output.seek(std::io::SeekFrom::End(0)).map_err(io_err)?;
+    output
+        .seek(std::io::SeekFrom::Start(len.saturating_sub(MAX_OUTPUT)))
+        .map_err(io_err)?;
+    let mut bytes = Vec::new();
+    output.read_to_end(&mut bytes).map_err(io_err)?;
+    Ok(Outcome {
+        status: status.code(),
+        output: String::from_utf8_lossy(&bytes).into_owned(),
+    })
+}
+
+/// Checks that the sandbox runs at all, so that a machine without it is
+/// named once, before any package is unpacked.
+pub(super) fn check_sandbox() -> Result<()> {
+    let out = Command::new("bwrap")
+        .args([
+            "--unshare-user",
+            "--uid",
+            "0",
+            "--ro-bind",
+            "/",
+            "/",
+            "true",
+        ])
+        .stdin(Stdio::null())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => Err(Error::Tool {
+            tool: "bwrap",
+            message: format!(
+                "cannot make a user namespace to run scriptlets in: {}; \
+                 give --no-scripts to install without running them",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+        }),
+        Err(e) => Err(Error::Tool {
+            tool: "bwrap",
+            message: format!(
+                "{e}; scriptlets run in a bubblewrap sandbox (Debian package bubblewrap): \
+                 install it, or give --no-scripts"
+            ),
+        }),
+    }
+}
+
+/// Reads at most `limit` bytes of `file`.
+pub(super) fn read_limited(mut file: File, limit: u64) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    (&mut file).take(limit).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}

@@ -1,0 +1,319 @@
+//! The scratch tree scriptlets run in: packages' entries written to a
+//! directory as the caller, their recorded metadata kept beside it, and
+//! the tree read back as entries once every scriptlet has run.
+//!
+//! Paths are resolved inside the tree as a chroot would (`openat2` with
+//! `RESOLVE_IN_ROOT`), so no symlink a package or scriptlet makes can send
+//! a write outside it. An ordinary user cannot give files other owners, a
+//! device node or every mode, so each entry the packages made is
+//! remembered by inode with the inode's change time: when the tree is
+//! read back, an entry no scriptlet touched gets the owner, mode, time and
+//! file capabilities its package records; one a scriptlet changed or made
+//! gets what the tree shows, owned by root (the only id the sandbox has),
+//! its time no later than the build's.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use imgbuild::rootfs::{Entry, EntryKind};
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
+
+use crate::{Error, Result};
+
+/// What the packages made at one inode.
+struct Record {
+    entry: Entry,
+    ctime: (i64, i64),
+    disk_mode: u32,
+}
+
+/// A scratch tree.
+pub(super) struct Stage {
+    dir: tempfile::TempDir,
+    root: PathBuf,
+    root_fd: OwnedFd,
+    records: HashMap<u64, Record>,
+    /// Directories made only to mount /dev and /proc on for scriptlets.
+    mount_points: HashSet<String>,
+}
+
+impl Stage {
+    /// A new, empty scratch tree under `work_dir` (default: $TMPDIR).
+    pub(super) fn new(work_dir: Option<&Path>) -> Result<Self> {
+        let base = work_dir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(std::env::temp_dir);
+        let dir = tempfile::Builder::new()
+            .prefix(".imgconv-scriptlets-")
+            .tempdir_in(&base)
+            .map_err(|e| Error::io(&base, e))?;
+        let root = dir.path().join("root");
+        fs::create_dir(&root).map_err(|e| Error::io(&root, e))?;
+        let root_fd = rustix::fs::open(
+            &root,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io(&root, e.into()))?;
+        Ok(Stage {
+            dir,
+            root,
+            root_fd,
+            records: HashMap::new(),
+            mount_points: HashSet::new(),
+        })
+    }
+
+    /// The tree's root directory.
+    pub(super) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A directory beside the tree for scripts and their output.
+    pub(super) fn scratch(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The directory holding `rel`, resolved inside the tree, and the
+    /// last component of `rel`.
+    fn parent<'a>(&self, rel: &'a str) -> Result<(OwnedFd, &'a str)> {
+        let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        if name.is_empty() || name == "." || name == ".." {
+            return Err(self.error(rel, io::ErrorKind::InvalidInput.into()));
+        }
+        let fd = rustix::fs::openat2(
+            &self.root_fd,
+            if parent.is_empty() { "." } else { parent },
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )
+        .map_err(|e| self.error(rel, e.into()))?;
+        Ok((fd, name))
+    }
+
+    fn error(&self, rel: &str, e: io::Error) -> Error {
+        Error::io(self.root.join(rel), e)
+    }
+
+    /// Writes `entry` (a file's bytes from `data`) into the tree.
+    pub(super) fn write(&mut self, entry: &Entry, data: &mut dyn Read) -> Result<()> {
+        let rel = entry.path.as_str();
+        let err = |e: rustix::io::Errno| Error::io(self.root.join(rel), e.into());
+        let (parent, name) = self.parent(rel)?;
+        let existing = rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW).ok();
+        let existing_dir = existing.is_some_and(|st| st.st_mode & 0o170000 == 0o040000);
+        if entry.kind == EntryKind::Dir {
+            if !existing_dir {
+                if existing.is_some() {
+                    rustix::fs::unlinkat(&parent, name, AtFlags::empty()).map_err(err)?;
+                }
+                rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o700)).map_err(err)?;
+            }
+            self.mount_points.remove(rel);
+        } else if existing.is_some() {
+            let flags = if existing_dir {
+                AtFlags::REMOVEDIR
+            } else {
+                AtFlags::empty()
+            };
+            rustix::fs::unlinkat(&parent, name, flags).map_err(err)?;
+        }
+        // The mode on disk: what the entry records, with the owner's
+        // access added so that this process can fill and read the tree.
+        let mode = match entry.kind {
+            EntryKind::Dir => entry.mode | 0o700,
+            _ => entry.mode | 0o600,
+        };
+        match &entry.kind {
+            EntryKind::Dir => {
+                rustix::fs::chmodat(&parent, name, Mode::from_raw_mode(mode), AtFlags::empty())
+                    .map_err(err)?;
+            }
+            EntryKind::File { .. } | EntryKind::Char { .. } | EntryKind::Block { .. } => {
+                // Devices are empty files here; the record keeps what
+                // they are.
+                let fd = rustix::fs::openat(
+                    &parent,
+                    name,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )
+                .map_err(err)?;
+                let mut file = File::from(fd);
+                if matches!(entry.kind, EntryKind::File { .. }) {
+                    io::copy(data, &mut file).map_err(|e| self.error(rel, e))?;
+                }
+                let t = std::time::UNIX_EPOCH
+                    + std::time::Duration::from_secs(u64::try_from(entry.mtime).unwrap_or(0));
+                file.set_times(fs::FileTimes::new().set_modified(t).set_accessed(t))
+                    .map_err(|e| self.error(rel, e))?;
+                rustix::fs::fchmod(file.as_fd(), Mode::from_raw_mode(mode)).map_err(err)?;
+            }
+            EntryKind::Fifo => {
+                rustix::fs::mknodat(
+                    &parent,
+                    name,
+                    rustix::fs::FileType::Fifo,
+                    Mode::from_raw_mode(mode),
+                    0,
+                )
+                .map_err(err)?;
+            }
+            EntryKind::Symlink { target } => {
+                rustix::fs::symlinkat(target.as_str(), &parent, name).map_err(err)?;
+            }
+            EntryKind::HardLink { target } => {
+                let (tparent, tname) = self.parent(target)?;
+                rustix::fs::linkat(&tparent, tname, &parent, name, AtFlags::empty())
+                    .map_err(err)?;
+            }
+        }
+        let st = rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW).map_err(err)?;
+        let mut recorded = entry.clone();
+        if let EntryKind::HardLink { .. } = entry.kind {
+            // A link shares its target's record; the link changed the
+            // inode's change time.
+            match self.records.get(&st.st_ino) {
+                Some(r) => recorded = r.entry.clone(),
+                None => return Ok(()),
+            }
+        }
+        self.records.insert(
+            st.st_ino,
+            Record {
+                entry: recorded,
+                ctime: (st.st_ctime, i64::try_from(st.st_ctime_nsec).unwrap_or(-1)),
+                disk_mode: st.st_mode & 0o7777,
+            },
+        );
+        Ok(())
+    }
+
+    /// Notes the directories a sandbox is about to make at /dev and /proc
+    /// to mount on, so that they are not read back as part of the tree.
+    pub(super) fn before_sandbox(&mut self) {
+        for dir in ["dev", "proc"] {
+            if fs::symlink_metadata(self.root.join(dir)).is_err() {
+                self.mount_points.insert(dir.to_string());
+            }
+        }
+    }
+
+    /// Reads a file of the tree (at most `limit` bytes), or None when it
+    /// is not there.
+    pub(super) fn read(&self, rel: &str, limit: u64) -> Option<Vec<u8>> {
+        let fd = rustix::fs::openat2(
+            &self.root_fd,
+            rel,
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )
+        .ok()?;
+        super::scripts::read_limited(File::from(fd), limit).ok()
+    }
+
+    /// Hands on the tree's entries in name order (a file's bytes after
+    /// it), with the packages' metadata where no scriptlet changed it.
+    pub(super) fn walk(
+        &self,
+        time: i64,
+        visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
+    ) -> Result<()> {
+        let mut inner = None;
+        let result = imgbuild::rootfs::walk_dir_with(&self.root, &mut |entry, meta, data| {
+            if entry.path.is_empty() {
+                return Ok(());
+            }
+            let top = entry.path.split('/').next().unwrap_or_default();
+            if self.mount_points.contains(top) {
+                return Ok(());
+            }
+            self.adjust(entry, meta, time);
+            let data: &mut dyn Read = match entry.kind {
+                EntryKind::File { .. } => data,
+                _ => &mut io::empty(),
+            };
+            visit(entry, data).map_err(|e| {
+                inner = Some(e);
+                imgbuild::Error::Rootfs {
+                    path: self.root.clone(),
+                    member: None,
+                    message: "stopped".into(),
+                }
+            })
+        });
+        match (result, inner) {
+            (_, Some(e)) => Err(e),
+            (Err(e), None) => Err(Error::Tool {
+                tool: "scratch tree",
+                message: e.to_string(),
+            }),
+            (Ok(()), None) => Ok(()),
+        }
+    }
+
+    /// Gives `entry`, read from the tree, the metadata it should have.
+    fn adjust(&self, entry: &mut Entry, meta: &fs::Metadata, time: i64) {
+        let disk_mode = meta.mode() & 0o7777;
+        match self.records.get(&meta.ino()) {
+            Some(r) if (r.entry.kind == EntryKind::Dir) == meta.is_dir() => {
+                let untouched = meta.is_dir() || (meta.ctime(), meta.ctime_nsec()) == r.ctime;
+                entry.mode = if disk_mode == r.disk_mode {
+                    r.entry.mode
+                } else {
+                    disk_mode
+                };
+                entry.uid = r.entry.uid;
+                entry.gid = r.entry.gid;
+                if untouched {
+                    entry.mtime = r.entry.mtime;
+                    entry.xattrs = r.entry.xattrs.clone();
+                    if matches!(
+                        r.entry.kind,
+                        EntryKind::Char { .. } | EntryKind::Block { .. }
+                    ) && !matches!(entry.kind, EntryKind::HardLink { .. })
+                    {
+                        entry.kind = r.entry.kind.clone();
+                    }
+                } else {
+                    entry.mtime = entry.mtime.min(time);
+                    // A write takes a file's capabilities away.
+                    entry.xattrs.clear();
+                }
+            }
+            _ => {
+                entry.uid = 0;
+                entry.gid = 0;
+                entry.mtime = entry.mtime.min(time);
+            }
+        }
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        // Scriptlets may leave directories this process cannot write to;
+        // open them up so that the scratch tree can be removed.
+        let mut stack = vec![self.dir.path().to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let Ok(read) = fs::read_dir(&d) else { continue };
+            for e in read.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    let p = e.path();
+                    let _ = rustix::fs::chmod(&p, Mode::from_raw_mode(0o700));
+                    stack.push(p);
+                }
+            }
+        }
+    }
+}
