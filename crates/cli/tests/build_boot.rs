@@ -311,3 +311,55 @@ fn a_live_iso_boots_as_a_cd_and_as_a_disk_under_bios_and_uefi() {
         }
     });
 }
+
+/// Packages to a bootable disk in one command, as an ordinary user: a
+/// core-efi-shaped configuration whose PackageLists and KernelOptions name
+/// what to install from a repository of the test root's packages, the
+/// initramfs put in /boot by the kernel package's %posttrans.
+#[test]
+fn packages_become_a_disk_that_boots_in_one_unprivileged_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::open_dir(dir.path());
+    let repo = testkit::bootroot::package_repo(dir.path());
+    let lists = dir.path().join("packagelists");
+    fs::create_dir_all(&lists).unwrap();
+    fs::write(
+        lists.join("core-packages-image.json"),
+        r#"{"packages": ["filesystem", "busybox", "grub2"]}"#,
+    )
+    .unwrap();
+    let config = toolkit_config(dir.path(), "fromrpms", "efi", false, 41, "ext4", 200);
+    let text = fs::read_to_string(&config).unwrap().replace(
+        r#""Name": "Standard","#,
+        r#""Name": "Standard",
+            "PackageLists": ["packagelists/core-packages-image.json"],
+            "KernelOptions": {"default": "kernel"},"#,
+    );
+    fs::write(&config, text).unwrap();
+    let r = common::imgconv_unprivileged(&[
+        "build",
+        s(&config),
+        "--repo",
+        s(&repo),
+        "--no-gpg-check",
+        "--to",
+        "vhdx,qcow2",
+        "--output-dir",
+        s(&out),
+        "--json",
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    assert!(
+        err.contains("\"%posttrans\"") && err.contains("initramfs for"),
+        "{err}"
+    );
+    for (file, format) in [("fromrpms.vhdx", "vhdx"), ("fromrpms.qcow2", "qcow2")] {
+        assert_boots(
+            &out.join(file),
+            format,
+            &opts(Firmware::Ovmf, Bus::Virtio),
+            "fromrpms",
+        );
+    }
+}

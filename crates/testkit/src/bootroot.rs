@@ -1109,3 +1109,86 @@ fn build_tar(k: &Kernel, variant: Variant, out: &Path) {
     write_tar(&t, out);
     remove(&scratch);
 }
+
+/// The [`Variant::Grub`] root as an RPM repository, indexed by
+/// `createrepo_c`: `filesystem` (directories, `/etc`, `/sbin/init`, the
+/// fixtures), `busybox` (the binary and its applet links, so `/bin/sh`),
+/// `grub2` (GRUB's images, modules and tools) and `kernel` (the kernel and
+/// its modules; its `%posttrans` puts the initramfs in `/boot`, as a
+/// distribution's kernel package has dracut make it). Devices, the FIFO
+/// and the hard link are left out: packages make none of them here.
+pub fn package_repo(dir: &Path) -> PathBuf {
+    use crate::rpms::{build_rpm, createrepo, PackageSpec};
+    let version = kernel_version();
+    let prebuilt = format!("/lib/modules/{version}/initramfs-prebuilt.img");
+    let mut specs = [
+        PackageSpec::new("filesystem", "1.0", "1").arch("noarch"),
+        PackageSpec::new("busybox", "1.35.0", "1")
+            .requires("filesystem")
+            .provides("/bin/sh"),
+        PackageSpec::new("grub2", "2.06", "1").requires("filesystem"),
+        PackageSpec::new("kernel", &version.replace('-', "_"), "1")
+            .requires("filesystem")
+            .requires_pre("/bin/sh")
+            .posttrans(&format!(
+                "cp {prebuilt} /boot/initrd.img-{version}\necho \"initramfs for {version}\"\n"
+            )),
+    ];
+    let tar_path = rootfs_tar(Variant::Grub);
+    let mut archive = tar::Archive::new(File::open(&tar_path).unwrap());
+    for e in archive.entries().unwrap() {
+        let mut e = e.unwrap();
+        let h = e.header().clone();
+        let path = e
+            .path()
+            .unwrap()
+            .to_string_lossy()
+            .trim_end_matches('/')
+            .to_string();
+        let abs = format!("/{path}");
+        let mode = (h.mode().unwrap() & 0o7777) as u16;
+        let user = h.username().ok().flatten().unwrap_or("root").to_string();
+        let group = h.groupname().ok().flatten().unwrap_or("root").to_string();
+        let link = e
+            .link_name()
+            .unwrap()
+            .map(|l| l.to_string_lossy().into_owned());
+        let pkg = if path.starts_with("lib/modules") || path.starts_with("boot/vmlinuz") {
+            3
+        } else if path.starts_with("usr/lib/grub")
+            || path.starts_with("usr/share/grub")
+            || path.starts_with("usr/bin/grub-")
+        {
+            2
+        } else if path == "bin/busybox" || link.as_deref() == Some("busybox") {
+            1
+        } else {
+            0
+        };
+        let spec = std::mem::replace(&mut specs[pkg], PackageSpec::new("x", "0", "0"));
+        specs[pkg] = match h.entry_type() {
+            tar::EntryType::Directory => spec.dir(&abs, mode),
+            tar::EntryType::Symlink => spec.symlink(&abs, &link.unwrap()),
+            tar::EntryType::Regular => {
+                let mut data = Vec::new();
+                std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+                if path.starts_with("boot/initrd.img-") {
+                    // The kernel's %posttrans makes it.
+                    specs[3] = std::mem::replace(&mut specs[3], PackageSpec::new("x", "0", "0"))
+                        .file(&prebuilt, 0o644, data);
+                    spec
+                } else {
+                    spec.file_owned(&abs, mode, &user, &group, data)
+                }
+            }
+            _ => spec,
+        };
+    }
+    let repo = dir.join("repo");
+    fs::create_dir_all(&repo).unwrap();
+    for spec in &specs {
+        build_rpm(&repo, &spec.clone().zstd());
+    }
+    createrepo(&repo);
+    repo
+}
