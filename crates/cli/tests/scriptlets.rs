@@ -99,10 +99,31 @@ fn repo(dir: &Path) -> PathBuf {
             .requires("base")
             .file("/etc/broken-post", 0o644, "x\n")
             .post("echo 'half done'\nexit 2\n"),
-        PackageSpec::new("lua", "1", "1")
+        PackageSpec::new("lua-broken", "1", "1")
             .requires("base")
-            .file("/etc/lua", 0o644, "x\n")
-            .lua_pretrans("print('hello')\n"),
+            .file("/etc/lua-broken", 0o644, "x\n")
+            .lua_pretrans("print('checking')\nerror('lua says no')\n"),
+        // As Azure Linux's filesystem package makes its ghost symlinks,
+        // and more of rpm's Lua.
+        PackageSpec::new("luapkg", "1", "1")
+            .requires("base")
+            .requires_pre("/bin/sh")
+            .dir("/etc/lua.d", 0o755)
+            .file("/etc/lua.d/input", 0o644, "first\nsecond\n")
+            .lua_post(
+                "posix.symlink('../usr/lib64', '/etc/lua.d/libdir')\n\
+                 assert(posix.mkdir('/etc/lua.d/made') == 0)\n\
+                 local n = 0\n\
+                 for line in io.lines('/etc/lua.d/input') do n = n + 1 end\n\
+                 local f = assert(io.open('/etc/lua.out', 'w'))\n\
+                 f:write('arg ', arg[2], ' lines ', n, ' libdir ', rpm.expand('%{_libdir}'), '\\n')\n\
+                 f:write('type ', posix.stat('/etc/lua.d', 'type'), ' link ', posix.readlink('/etc/lua.d/libdir'), '\\n')\n\
+                 f:write('vercmp ', rpm.vercmp('1.10', '1.9'), '\\n')\n\
+                 f:close()\n\
+                 assert(posix.chmod('/etc/lua.out', '0600') == 0)\n\
+                 assert(rpm.execute('/bin/sh', '-c', 'echo executed > /etc/lua.exec') == 0)\n\
+                 print('lua post done')\n",
+            ),
     ];
     for spec in &specs {
         build_rpm(&repo, spec);
@@ -129,7 +150,7 @@ fn scriptlets_leave_what_rpm_leaves_and_run_without_root() {
         s(&repo),
         "--no-gpg-check",
         "--install",
-        "trig",
+        "trig,luapkg",
         "-o",
         s(&archive),
         "--json",
@@ -150,6 +171,11 @@ fn scriptlets_leave_what_rpm_leaves_and_run_without_root() {
             )
         })
         .collect();
+    assert!(
+        ran.contains(&"%post luapkg-1-1.x86_64 ran".to_string()),
+        "{summary}"
+    );
+    let ran: Vec<&String> = ran.iter().filter(|r| !r.contains("luapkg")).collect();
     assert_eq!(
         ran,
         [
@@ -162,10 +188,11 @@ fn scriptlets_leave_what_rpm_leaves_and_run_without_root() {
         "{summary}"
     );
     assert!(
-        summary["installed"]["scriptlets"][0]["output"]
-            .as_str()
+        summary["installed"]["scriptlets"]
+            .as_array()
             .unwrap()
-            .contains("adding svc (1)"),
+            .iter()
+            .any(|s| s["output"].as_str().unwrap().contains("adding svc (1)")),
         "{summary}"
     );
 
@@ -208,13 +235,20 @@ fn scriptlets_leave_what_rpm_leaves_and_run_without_root() {
         "etc/trig.log",
         "var/lib/svc.state",
         "usr/lib64/libx.so.1",
+        "etc/lua.out",
+        "etc/lua.exec",
+        "etc/lua.d/made",
     ] {
         let (a, b) = (ours.join(file), theirs.join(file));
-        assert_eq!(
-            fs::read_to_string(&a).unwrap(),
-            fs::read_to_string(&b).unwrap(),
-            "{file}"
-        );
+        if fs::metadata(&a).unwrap().is_dir() {
+            assert!(fs::metadata(&b).unwrap().is_dir(), "{file}");
+        } else {
+            assert_eq!(
+                fs::read_to_string(&a).unwrap(),
+                fs::read_to_string(&b).unwrap(),
+                "{file}"
+            );
+        }
         let (ma, mb) = (fs::metadata(&a).unwrap(), fs::metadata(&b).unwrap());
         assert_eq!(
             (ma.mode(), ma.uid(), ma.gid()),
@@ -222,6 +256,14 @@ fn scriptlets_leave_what_rpm_leaves_and_run_without_root() {
             "{file}: mode and owner"
         );
     }
+    assert_eq!(
+        fs::read_link(ours.join("etc/lua.d/libdir")).unwrap(),
+        fs::read_link(theirs.join("etc/lua.d/libdir")).unwrap()
+    );
+    assert_eq!(
+        fs::read_to_string(ours.join("etc/lua.out")).unwrap(),
+        "arg 1 lines 2 libdir /usr/lib64\ntype directory link ../usr/lib64\nvercmp 1\n"
+    );
     // The user the %pre added owns the file its package records for it.
     assert_eq!(
         fs::metadata(ours.join("var/lib/svc.state")).unwrap().uid(),
@@ -323,18 +365,22 @@ fn skipped_and_failing_scriptlets_are_reported() {
     let listing = run_ok("tar", &["-tf", s(&out)]);
     assert!(listing.contains("etc/broken-post"), "{listing}");
 
-    // Lua is refused by name unless scriptlets are skipped.
+    // A Lua %pretrans that fails stops the install with the Lua error;
+    // skipped, the package installs.
     let out = dir.path().join("lua.tar");
-    let r = rootfs("lua", &[], &out);
+    let r = rootfs("lua-broken", &[], &out);
     let err = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("<lua> scriptlets cannot be run")
-            && err.contains("%pretrans of lua-1-1.x86_64"),
+        err.contains("%pretrans scriptlet of lua-broken-1-1.x86_64 failed, exit status 1")
+            && err.contains("checking")
+            && err.contains("lua says no"),
         "{err}"
     );
     assert!(!out.exists());
-    let r = rootfs("lua", &["--no-scripts"], &out);
+    let r = rootfs("lua-broken", &["--no-scripts"], &out);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    assert!(String::from_utf8_lossy(&r.stderr).contains("skipped %pretrans of lua-1-1.x86_64"));
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("skipped %pretrans of lua-broken-1-1.x86_64")
+    );
 }

@@ -138,6 +138,8 @@ pub struct PackageSpec {
     pub posttrans: Option<String>,
     /// A `%pretrans -p <lua>` scriptlet.
     pub lua_pretrans: Option<String>,
+    /// A `%post -p <lua>` scriptlet (replacing a shell `%post`).
+    pub lua_post: Option<String>,
     /// The payload is zstd-compressed (as distributions ship it), not
     /// stored.
     pub zstd: bool,
@@ -162,6 +164,7 @@ impl PackageSpec {
             post: None,
             posttrans: None,
             lua_pretrans: None,
+            lua_post: None,
             zstd: false,
         }
     }
@@ -300,6 +303,12 @@ impl PackageSpec {
         self
     }
 
+    /// Sets a `%post` scriptlet in Lua.
+    pub fn lua_post(mut self, script: &str) -> Self {
+        self.lua_post = Some(script.into());
+        self
+    }
+
     /// Compresses the payload with zstd.
     pub fn zstd(mut self) -> Self {
         self.zstd = true;
@@ -388,6 +397,9 @@ pub fn build_rpm(dir: &Path, spec: &PackageSpec) -> PathBuf {
     }
     if let Some(s) = &spec.posttrans {
         b = b.post_trans_script(Scriptlet::new(s.clone()));
+    }
+    if let Some(s) = &spec.lua_post {
+        b = b.post_install_script(Scriptlet::new(s.clone()).prog(vec!["<lua>"]));
     }
     if let Some(s) = &spec.lua_pretrans {
         b = b.pre_trans_script(Scriptlet::new(s.clone()).prog(vec!["<lua>"]));

@@ -31,8 +31,9 @@
 //! [`InstallOptions::no_scripts`] is set, entries stream straight from the
 //! payloads. A `%pretrans` or `%pre` that fails stops the install, as rpm
 //! leaves that package out; a later one that fails is a warning in the
-//! report, as dnf reports it. `<lua>` scriptlets are refused (there is no
-//! Lua interpreter here) unless scriptlets are skipped.
+//! report, as dnf reports it. `<lua>` scriptlets run in an embedded Lua
+//! with rpm's extensions, in a child process chrooted into the tree
+//! inside a user namespace (see `lua`, which lists what is supported).
 //!
 //! # Scriptlets
 //!
@@ -45,6 +46,7 @@
 //! `LANG` and `SOURCE_DATE_EPOCH` (the build's time).
 
 mod cpio;
+mod lua;
 mod scripts;
 mod stage;
 
@@ -544,24 +546,6 @@ impl State {
         checked: &[(PathBuf, &str, PackageScripts)],
         visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
     ) -> Result<()> {
-        let lua: Vec<String> = checked
-            .iter()
-            .flat_map(|(_, nevra, s)| {
-                s.lua()
-                    .into_iter()
-                    .map(move |l| format!("{} of {nevra}", l.which))
-            })
-            .collect();
-        if !lua.is_empty() {
-            return Err(Error::Scriptlet {
-                message: format!(
-                    "<lua> scriptlets cannot be run (rpm runs them with its built-in Lua, \
-                     which is not part of this installer); give --no-scripts to install \
-                     without running any scriptlet:\n  {}",
-                    lua.join("\n  ")
-                ),
-            });
-        }
         scripts::check_sandbox()?;
         let mut stage = Stage::new(self.options.work_dir.as_deref())?;
         let one = ["1".to_string()];

@@ -1,7 +1,7 @@
 //! Install scriptlets: read from package headers, run in the tree being
 //! built inside an unprivileged sandbox.
 //!
-//! The sandbox is bubblewrap (`bwrap`, as rpm-ostree runs scriptlets): a
+//! Shell and other interpreters' scriptlets: the sandbox is bubblewrap (`bwrap`, as rpm-ostree runs scriptlets): a
 //! user namespace in which the caller is root and no other id exists, new
 //! mount, pid, network, IPC and UTS namespaces, the tree as `/`, a private
 //! `/dev` with the usual devices and a `/proc`. No real root is needed, and
@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use crate::{Error, Result};
 
 /// Most bytes of a scriptlet's output kept for its report.
-const MAX_OUTPUT: u64 = 64 << 10;
+pub(super) const MAX_OUTPUT: u64 = 64 << 10;
 
 /// `RPMSENSE_TRIGGERIN`: an install trigger.
 const SENSE_TRIGGERIN: u32 = 1 << 16;
@@ -37,7 +37,7 @@ pub(super) struct Script {
 }
 
 impl Script {
-    fn lua(&self) -> bool {
+    pub(super) fn lua(&self) -> bool {
         self.program.first().is_some_and(|p| p == "<lua>")
     }
 }
@@ -113,11 +113,6 @@ impl PackageScripts {
         out.extend(self.file_triggers.iter().map(|t| &t.script));
         out.extend(self.trans_file_triggers.iter().map(|t| &t.script));
         out
-    }
-
-    /// The scriptlets that are Lua (`<lua>`), which are not run.
-    pub(super) fn lua(&self) -> Vec<&Script> {
-        self.all().into_iter().filter(|s| s.lua()).collect()
     }
 }
 
@@ -251,53 +246,74 @@ pub(super) fn run(
     input.write_all(stdin).map_err(io_err)?;
     input.rewind().map_err(io_err)?;
     let mut output = tempfile::tempfile_in(scratch).map_err(io_err)?;
-    let mut body = tempfile::NamedTempFile::new_in(scratch).map_err(io_err)?;
-    body.write_all(script.body.as_bytes()).map_err(io_err)?;
-    body.flush().map_err(io_err)?;
 
-    let mut cmd = Command::new("bwrap");
-    cmd.args([
-        "--unshare-all",
-        "--uid",
-        "0",
-        "--gid",
-        "0",
-        "--die-with-parent",
-    ])
-    .arg("--bind")
-    .arg(root)
-    .arg("/")
-    .args([
-        "--dev",
-        "/dev",
-        "--proc",
-        "/proc",
-        "--chdir",
-        "/",
-        "--clearenv",
-    ])
-    .args(["--setenv", "PATH", SCRIPT_PATH, "--setenv", "HOME", "/root"])
-    .args(["--setenv", "LANG", "C", "--setenv", "SOURCE_DATE_EPOCH"])
-    .arg(time.to_string());
-    let mut argv = script.program.clone();
-    if !script.body.is_empty() {
-        // The script where rpm's temporary file would be, outside the tree.
-        let at = "/dev/.rpm-script";
-        cmd.arg("--ro-bind").arg(body.path()).arg(at);
-        argv.push(at.to_string());
-    }
-    argv.extend(args.iter().cloned());
-    cmd.arg("--").args(&argv);
-    cmd.stdin(Stdio::from(input))
-        .stdout(Stdio::from(output.try_clone().map_err(io_err)?))
-        .stderr(Stdio::from(output.try_clone().map_err(io_err)?));
-    let status = cmd.status().map_err(|e| Error::Tool {
-        tool: "bwrap",
-        message: format!(
-            "{e}; scriptlets run in a bubblewrap sandbox (Debian package bubblewrap): \
-             install it, or give --no-scripts"
-        ),
-    })?;
+    let status = if script.lua() {
+        let fd = rustix::fs::open(
+            root,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| Error::io(root, e.into()))?;
+        let (root, scratch) = (root.to_path_buf(), scratch.to_path_buf());
+        let exec: super::lua::Exec = std::rc::Rc::new(move |argv: &[String]| {
+            let program = Script {
+                which: String::new(),
+                program: argv.to_vec(),
+                body: String::new(),
+            };
+            let o = run(&root, &scratch, &program, &[], &[], time)?;
+            Ok((o.status, o.output))
+        });
+        return Ok(super::lua::run(fd, script, args, time, exec));
+    } else {
+        let mut body = tempfile::NamedTempFile::new_in(scratch).map_err(io_err)?;
+        body.write_all(script.body.as_bytes()).map_err(io_err)?;
+        body.flush().map_err(io_err)?;
+        let mut cmd = Command::new("bwrap");
+        cmd.args([
+            "--unshare-all",
+            "--uid",
+            "0",
+            "--gid",
+            "0",
+            "--die-with-parent",
+        ])
+        .arg("--bind")
+        .arg(root)
+        .arg("/")
+        .args([
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--chdir",
+            "/",
+            "--clearenv",
+        ])
+        .args(["--setenv", "PATH", SCRIPT_PATH, "--setenv", "HOME", "/root"])
+        .args(["--setenv", "LANG", "C", "--setenv", "SOURCE_DATE_EPOCH"])
+        .arg(time.to_string());
+        let mut argv = script.program.clone();
+        if !script.body.is_empty() {
+            // The script where rpm's temporary file would be, outside the tree.
+            let at = "/dev/.rpm-script";
+            cmd.arg("--ro-bind").arg(body.path()).arg(at);
+            argv.push(at.to_string());
+        }
+        argv.extend(args.iter().cloned());
+        cmd.arg("--").args(&argv);
+        cmd.stdin(Stdio::from(input))
+            .stdout(Stdio::from(output.try_clone().map_err(io_err)?))
+            .stderr(Stdio::from(output.try_clone().map_err(io_err)?));
+        let status = cmd.status().map_err(|e| Error::Tool {
+            tool: "bwrap",
+            message: format!(
+                "{e}; scriptlets run in a bubblewrap sandbox (Debian package bubblewrap): \
+                 install it, or give --no-scripts"
+            ),
+        })?;
+        status.code()
+    };
     let len = output.seek(std::io::SeekFrom::End(0)).map_err(io_err)?;
     output
         .seek(std::io::SeekFrom::Start(len.saturating_sub(MAX_OUTPUT)))
@@ -305,7 +321,7 @@ pub(super) fn run(
     let mut bytes = Vec::new();
     output.read_to_end(&mut bytes).map_err(io_err)?;
     Ok(Outcome {
-        status: status.code(),
+        status,
         output: String::from_utf8_lossy(&bytes).into_owned(),
     })
 }

@@ -22,7 +22,7 @@
 //!   cycle, as rpm orders a transaction.
 
 mod rich;
-mod vercmp;
+pub(crate) mod vercmp;
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
