@@ -26,6 +26,9 @@ fn trigger_package(repo: &Path, work: &Path) {
          %install\nmkdir -p %{buildroot}/usr/share/trig\n\
          echo own > %{buildroot}/usr/share/trig/own\n\
          %files\n/usr/share/trig/own\n\
+         %post -p <lua>\n\
+         local f = io.open('/etc/trig.log', 'a') f:write('post ', arg[2], '\\n') f:close()\n\
+         %posttrans -p /bin/sh\n\
          %filetriggerin -- /usr/lib64\n\
          while read f; do echo \"in $1 $f\" >> /etc/trig.log; done\n\
          %transfiletriggerin -- /usr/lib64 /usr/share/trig\n\
@@ -72,6 +75,9 @@ fn repo(dir: &Path) -> PathBuf {
             .symlink("/bin", "usr/bin")
             .file("/usr/bin/sh", 0o755, busybox)
             .symlink("/usr/bin/chmod", "sh")
+            .symlink("/usr/bin/cp", "sh")
+            .symlink("/usr/bin/mv", "sh")
+            .file("/etc/shadow", 0o000, "root:*::0:::::\n")
             .file("/etc/passwd", 0o644, "root:x:0:0:root:/root:/bin/sh\n")
             .file("/etc/group", 0o644, "root:x:0:\n")
             .provides("/bin/sh"),
@@ -81,9 +87,14 @@ fn repo(dir: &Path) -> PathBuf {
             .file_owned("/var/lib/svc.state", 0o640, "svc", "svc", "state\n")
             .pre(
                 "echo 'svc:x:990:990::/:/sbin/nologin' >> /etc/passwd\n\
-                 echo 'svc:x:990:' >> /etc/group\necho \"adding svc ($1)\"\n",
+                 echo 'svc:x:990:' >> /etc/group\necho \"adding svc ($1)\"\n\
+                 cp -p /etc/shadow /etc/shadow+\n\
+                 echo 'svc:!::0:::::' >> /etc/shadow+\nmv /etc/shadow+ /etc/shadow\n",
             )
-            .post("echo \"post ran $1\" > /etc/svc.installed\nchmod 600 /etc/svc.installed\n"),
+            .post(
+                "echo \"post ran $1\" > /etc/svc.installed\nchmod 600 /etc/svc.installed\n\
+                 echo secret > /etc/locked\nchmod 000 /etc/locked\n",
+            ),
         PackageSpec::new("lib", "1", "1")
             .requires_pre("/bin/sh")
             .requires("svc")
@@ -182,7 +193,9 @@ fn scriptlets_leave_what_rpm_leaves_and_run_without_root() {
             "%pre svc-1-1.x86_64 ran",
             "%post svc-1-1.x86_64 ran",
             "%filetriggerin /usr/lib64 trig-1-1.noarch ran",
+            "%post trig-1-1.noarch ran",
             "%posttrans lib-1-1.x86_64 ran",
+            "%posttrans trig-1-1.noarch ran",
             "%transfiletriggerin /usr/lib64 /usr/share/trig trig-1-1.noarch ran",
         ],
         "{summary}"
@@ -238,6 +251,8 @@ fn scriptlets_leave_what_rpm_leaves_and_run_without_root() {
         "etc/lua.out",
         "etc/lua.exec",
         "etc/lua.d/made",
+        "etc/shadow",
+        "etc/locked",
     ] {
         let (a, b) = (ours.join(file), theirs.join(file));
         if fs::metadata(&a).unwrap().is_dir() {

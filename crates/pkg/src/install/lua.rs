@@ -737,9 +737,13 @@ fn setup_posix(lua: &Lua, env: &Rc<Env>) -> mlua::Result<()> {
         "chmod",
         lua.create_function(move |lua, (path, mode): (String, Value)| {
             let mode = mode_of(&mode)?;
-            let r = e
-                .open(&path, OFlags::RDONLY | OFlags::NONBLOCK, 0)
-                .and_then(|fd| Ok(rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?));
+            // Through the resolved inode's /proc link: no read access
+            // needed, and never a path outside the tree.
+            let r = e.open(&path, OFlags::PATH, 0).and_then(|fd| {
+                use std::os::fd::AsRawFd;
+                let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
+                Ok(rustix::fs::chmod(link.as_str(), Mode::from_raw_mode(mode))?)
+            });
             status(lua, &path, r)
         })?,
     )?;

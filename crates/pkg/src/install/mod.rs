@@ -187,9 +187,7 @@ pub fn install(
         if let Trust::Untrusted(why) = verify_package(&path, &options.gpg_check)? {
             untrusted.push(format!("{} ({}): {why}", path.display(), chosen.nevra));
         }
-        let headers = read_package_headers(&path)?;
-        let scripts = PackageScripts::read(&path, &headers.meta)?;
-        checked.push((path, chosen.nevra.as_str(), scripts));
+        checked.push((path, chosen.nevra.as_str()));
     }
     if !untrusted.is_empty() {
         return Err(Error::Untrusted {
@@ -197,6 +195,14 @@ pub fn install(
             keys_given: !matches!(&options.gpg_check, GpgCheck::Keys(k) if k.is_empty()),
         });
     }
+    let checked = checked
+        .into_iter()
+        .map(|(path, nevra)| {
+            let headers = read_package_headers(&path)?;
+            let scripts = PackageScripts::read(&path, &headers.meta)?;
+            Ok((path, nevra, scripts))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let has_scripts = checked.iter().any(|(_, _, s)| !s.all().is_empty());
     if options.no_scripts || !has_scripts {
         for (path, nevra, scripts) in &checked {
@@ -557,65 +563,105 @@ impl State {
             }
         }
         let mut files: Vec<Vec<String>> = Vec::with_capacity(checked.len());
-        for (i, (path, nevra, s)) in checked.iter().enumerate() {
+        for (path, nevra, s) in checked {
             if let Some(script) = &s.pre {
                 self.run_script(&mut stage, nevra, script, &one, &[], true)?;
             }
             files.push(self.package(path, nevra, &mut |e, d| stage.write(e, d))?);
             self.report.packages += 1;
+            // As rpm 4.18: file triggers of priority 10000 and up, then
+            // %post, then the rest.
+            self.file_triggers(&mut stage, checked, &files, true)?;
             if let Some(script) = &s.post {
                 self.run_script(&mut stage, nevra, script, &one, &[], false)?;
             }
-            // File triggers this package sets off in those installed
-            // (itself included), and its own on files already there;
-            // higher priorities first.
-            let mut due: Vec<(u32, usize, &scripts::FileTrigger, Vec<&str>)> = Vec::new();
-            for (j, (_, _, other)) in checked.iter().enumerate().take(i + 1) {
-                for t in &other.file_triggers {
-                    let matched: Vec<&str> = if j == i {
-                        files.iter().flat_map(|f| t.matches(f)).collect()
-                    } else {
-                        t.matches(&files[i])
-                    };
-                    if !matched.is_empty() {
-                        due.push((t.priority, j, t, matched));
-                    }
-                }
-            }
-            due.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-            for (_, j, t, matched) in due {
-                let input = stdin_paths(&matched);
-                self.run_script(&mut stage, checked[j].1, &t.script, &zero, &input, false)?;
-            }
+            self.file_triggers(&mut stage, checked, &files, false)?;
         }
         for (_, nevra, s) in checked {
             if let Some(script) = &s.posttrans {
                 self.run_script(&mut stage, nevra, script, &one, &[], false)?;
             }
         }
+        // Each package's transaction file triggers in install order, by
+        // priority within a package, on every file installed.
+        for (_, nevra, s) in checked {
+            let mut due: Vec<&scripts::FileTrigger> = s.trans_file_triggers.iter().collect();
+            due.sort_by_key(|t| std::cmp::Reverse(t.priority));
+            for t in due {
+                let matched: Vec<&str> =
+                    files.iter().flat_map(|f| t.matches_installed(f)).collect();
+                if !matched.is_empty() {
+                    let input = stdin_paths(&matched);
+                    self.run_script(&mut stage, nevra, &t.script, &zero, &input, false)?;
+                }
+            }
+        }
+        // The tree as the scriptlets left it; counted afresh. The rpm
+        // database is written after it.
+        self.report.entries = 0;
+        self.report.bytes = 0;
+        self.dirs.clear();
+        let with_db = self.db.is_some();
+        stage.walk(self.options.time, &mut |e, d| {
+            if with_db && e.path.starts_with(rpmdb::DB_PATH) {
+                return Ok(());
+            }
+            if e.kind == EntryKind::Dir {
+                self.dirs.insert(e.path.clone());
+            }
+            self.emit(e, d, visit)
+        })
+    }
+
+    /// The file triggers (`%filetriggerin`) the last of `files` sets off,
+    /// those of priority 10000 and up when `before_post`, else the rest:
+    /// first those of every installed package its files match (itself
+    /// included), then its own on the files of the packages before it;
+    /// higher priorities first.
+    fn file_triggers(
+        &mut self,
+        stage: &mut Stage,
+        checked: &[(PathBuf, &str, PackageScripts)],
+        files: &[Vec<String>],
+        before_post: bool,
+    ) -> Result<()> {
+        let zero = ["0".to_string()];
+        let i = files.len() - 1;
         let mut due: Vec<(u32, usize, &scripts::FileTrigger, Vec<&str>)> = Vec::new();
-        for (j, (_, _, s)) in checked.iter().enumerate() {
-            for t in &s.trans_file_triggers {
-                let matched: Vec<&str> = files.iter().flat_map(|f| t.matches(f)).collect();
+        for (j, (_, _, other)) in checked.iter().enumerate().take(i + 1) {
+            for t in other
+                .file_triggers
+                .iter()
+                .filter(|t| t.before_post() == before_post)
+            {
+                let matched = t.matches(&files[i]);
                 if !matched.is_empty() {
                     due.push((t.priority, j, t, matched));
                 }
             }
         }
         due.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        for (_, j, t, matched) in due {
-            let input = stdin_paths(&matched);
-            self.run_script(&mut stage, checked[j].1, &t.script, &zero, &input, false)?;
-        }
-        // The tree as the scriptlets left it; counted afresh.
-        self.report.entries = 0;
-        self.report.bytes = 0;
-        stage.walk(self.options.time, &mut |e, d| {
-            if e.kind == EntryKind::Dir {
-                self.dirs.insert(e.path.clone());
+        let mut own: Vec<(u32, usize, &scripts::FileTrigger, Vec<&str>)> = Vec::new();
+        for t in checked[i]
+            .2
+            .file_triggers
+            .iter()
+            .filter(|t| t.before_post() == before_post)
+        {
+            let matched: Vec<&str> = files[..i]
+                .iter()
+                .flat_map(|f| t.matches_installed(f))
+                .collect();
+            if !matched.is_empty() {
+                own.push((t.priority, i, t, matched));
             }
-            self.emit(e, d, visit)
-        })
+        }
+        own.sort_by_key(|t| std::cmp::Reverse(t.0));
+        for (_, j, t, matched) in due.into_iter().chain(own) {
+            let input = stdin_paths(&matched);
+            self.run_script(stage, checked[j].1, &t.script, &zero, &input, false)?;
+        }
+        Ok(())
     }
 
     /// Runs one scriptlet in the scratch tree and reports it; a failure

@@ -21,6 +21,20 @@ pub(super) const MAX_OUTPUT: u64 = 64 << 10;
 /// `RPMSENSE_TRIGGERIN`: an install trigger.
 const SENSE_TRIGGERIN: u32 = 1 << 16;
 
+/// bwrap's options: new namespaces of every kind, the caller root in the
+/// user namespace with every capability there (as root's scriptlets have,
+/// so that an ordinary user's build is root's), gone with this process.
+const SANDBOX: &[&str] = &[
+    "--unshare-all",
+    "--uid",
+    "0",
+    "--gid",
+    "0",
+    "--cap-add",
+    "ALL",
+    "--die-with-parent",
+];
+
 /// The search path scriptlets run with (rpm's `%_install_script_path`).
 const SCRIPT_PATH: &str = "/sbin:/bin:/usr/sbin:/usr/bin";
 
@@ -51,22 +65,36 @@ pub(super) struct FileTrigger {
 }
 
 impl FileTrigger {
-    /// The paths of `files` (absolute) this trigger matches: those under
-    /// one of its prefixes, as rpm matches them (a prefix names a
-    /// directory: `/usr/lib64` matches `/usr/lib64/libc.so.6`, not
-    /// `/usr/lib64` itself nor `/usr/lib64x`).
+    /// The paths of `files` (absolute, of the package being installed)
+    /// this trigger matches: those starting with one of its prefixes, as
+    /// plain strings (rpm's `strncmp`: `/usr/lib` matches `/usr/lib`
+    /// itself and `/usr/lib64/x`).
     pub(super) fn matches<'a>(&self, files: &'a [String]) -> Vec<&'a str> {
         files
             .iter()
             .map(String::as_str)
+            .filter(|f| self.prefixes.iter().any(|p| f.starts_with(p.as_str())))
+            .collect()
+    }
+
+    /// The paths of `files` (absolute, of packages already installed) this
+    /// trigger matches as rpm finds them in its database: by directory
+    /// name (with its trailing slash) starting with a prefix, so a
+    /// directory a prefix names is not itself matched.
+    pub(super) fn matches_installed<'a>(&self, files: &'a [String]) -> Vec<&'a str> {
+        files
+            .iter()
+            .map(String::as_str)
             .filter(|f| {
-                self.prefixes.iter().any(|p| {
-                    let dir = p.trim_end_matches('/');
-                    f.strip_prefix(dir)
-                        .is_some_and(|rest| rest.starts_with('/'))
-                })
+                let dir = &f[..f.rfind('/').map_or(0, |at| at + 1)];
+                self.prefixes.iter().any(|p| dir.starts_with(p.as_str()))
             })
             .collect()
+    }
+
+    /// Whether it runs before `%post` (priority 10000 and up) or after.
+    pub(super) fn before_post(&self) -> bool {
+        self.priority >= 10_000
     }
 }
 
@@ -82,23 +110,38 @@ pub(super) struct PackageScripts {
 }
 
 impl PackageScripts {
-    /// Reads the install scriptlets `meta` records.
+    /// Reads the install scriptlets `meta` records: a scriptlet is there
+    /// when its script or its interpreter is (`%post -p /sbin/ldconfig`
+    /// has no script), and an interpreter is a string or, with
+    /// arguments, a string array, as rpmbuild writes them.
     pub(super) fn read(path: &Path, meta: &rpm::PackageMetadata) -> Result<Self> {
-        let one = |which: &str, s: std::result::Result<rpm::Scriptlet, rpm::Error>| {
-            s.ok().map(|s| Script {
+        use rpm::IndexTag as T;
+        let h = &meta.header;
+        let one = |which: &str, body: T, prog: T| {
+            let body = h.get_entry_data_as_string(body).ok().map(str::to_string);
+            let program = h
+                .get_entry_data_as_string(prog)
+                .map(|p| vec![p.to_string()])
+                .or_else(|_| {
+                    h.get_entry_data_as_string_array(prog)
+                        .map(<[String]>::to_vec)
+                })
+                .ok()
+                .filter(|p| !p.is_empty() && !p[0].is_empty());
+            if body.is_none() && program.is_none() {
+                return None;
+            }
+            Some(Script {
                 which: which.to_string(),
-                program: s
-                    .program
-                    .filter(|p| !p.is_empty())
-                    .unwrap_or_else(|| vec!["/bin/sh".to_string()]),
-                body: s.script,
+                program: program.unwrap_or_else(|| vec!["/bin/sh".to_string()]),
+                body: body.unwrap_or_default(),
             })
         };
         Ok(PackageScripts {
-            pretrans: one("%pretrans", meta.get_pre_trans_script()),
-            pre: one("%pre", meta.get_pre_install_script()),
-            post: one("%post", meta.get_post_install_script()),
-            posttrans: one("%posttrans", meta.get_post_trans_script()),
+            pretrans: one("%pretrans", T::RPMTAG_PRETRANS, T::RPMTAG_PRETRANSPROG),
+            pre: one("%pre", T::RPMTAG_PREIN, T::RPMTAG_PREINPROG),
+            post: one("%post", T::RPMTAG_POSTIN, T::RPMTAG_POSTINPROG),
+            posttrans: one("%posttrans", T::RPMTAG_POSTTRANS, T::RPMTAG_POSTTRANSPROG),
             file_triggers: triggers(path, meta, false)?,
             trans_file_triggers: triggers(path, meta, true)?,
         })
@@ -269,38 +312,36 @@ pub(super) fn run(
         let mut body = tempfile::NamedTempFile::new_in(scratch).map_err(io_err)?;
         body.write_all(script.body.as_bytes()).map_err(io_err)?;
         body.flush().map_err(io_err)?;
-        let mut cmd = Command::new("bwrap");
-        cmd.args([
-            "--unshare-all",
-            "--uid",
-            "0",
-            "--gid",
-            "0",
-            "--die-with-parent",
-        ])
-        .arg("--bind")
-        .arg(root)
-        .arg("/")
-        .args([
-            "--dev",
-            "/dev",
-            "--proc",
-            "/proc",
-            "--chdir",
-            "/",
-            "--clearenv",
-        ])
-        .args(["--setenv", "PATH", SCRIPT_PATH, "--setenv", "HOME", "/root"])
-        .args(["--setenv", "LANG", "C", "--setenv", "SOURCE_DATE_EPOCH"])
-        .arg(time.to_string());
+        // bwrap under a shell that sets the umask scriptlets get (rpm's
+        // 022), whatever the caller's.
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "umask 022 && exec \"$0\" \"$@\"", "bwrap"])
+            .args(SANDBOX)
+            .arg("--bind")
+            .arg(root)
+            .arg("/")
+            .args(["--dev", "/dev", "--proc", "/proc"])
+            .args([
+                "--dev",
+                "/dev",
+                "--proc",
+                "/proc",
+                "--chdir",
+                "/",
+                "--clearenv",
+            ])
+            .args(["--setenv", "PATH", SCRIPT_PATH, "--setenv", "HOME", "/root"])
+            .args(["--setenv", "LANG", "C", "--setenv", "SOURCE_DATE_EPOCH"])
+            .arg(time.to_string());
         let mut argv = script.program.clone();
         if !script.body.is_empty() {
-            // The script where rpm's temporary file would be, outside the tree.
+            // The script where rpm's temporary file would be, outside the
+            // tree; rpm passes the arguments only with a script.
             let at = "/dev/.rpm-script";
             cmd.arg("--ro-bind").arg(body.path()).arg(at);
             argv.push(at.to_string());
+            argv.extend(args.iter().cloned());
         }
-        argv.extend(args.iter().cloned());
         cmd.arg("--").args(&argv);
         cmd.stdin(Stdio::from(input))
             .stdout(Stdio::from(output.try_clone().map_err(io_err)?))
@@ -314,16 +355,29 @@ pub(super) fn run(
         })?;
         status.code()
     };
-    let len = output.seek(std::io::SeekFrom::End(0)).map_err(io_err)?;
-    output
-        .seek(std::io::SeekFrom::Start(len.saturating_sub(MAX_OUTPUT)))
-        .map_err(io_err)?;
-    let mut bytes = Vec::new();
-    output.read_to_end(&mut bytes).map_err(io_err)?;
+    let mut out = read_tail(&mut output).map_err(io_err)?;
+    // bwrap's own failure (a namespace or mount refused) is not the
+    // scriptlet's: nothing ran.
+    if status == Some(1) && out.starts_with("bwrap: ") {
+        out.truncate(out.trim_end().len());
+        return Err(Error::Tool {
+            tool: "bwrap",
+            message: format!("cannot run {}: {out}", script.which),
+        });
+    }
     Ok(Outcome {
         status,
-        output: String::from_utf8_lossy(&bytes).into_owned(),
+        output: out,
     })
+}
+
+/// The last [`MAX_OUTPUT`] bytes of `output`.
+fn read_tail(output: &mut File) -> std::io::Result<String> {
+    let len = output.seek(std::io::SeekFrom::End(0))?;
+    output.seek(std::io::SeekFrom::Start(len.saturating_sub(MAX_OUTPUT)))?;
+    let mut bytes = Vec::new();
+    output.read_to_end(&mut bytes)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Checks that the sandbox runs at all, so that a machine without it is

@@ -29,7 +29,29 @@ struct Record {
     entry: Entry,
     ctime: (i64, i64),
     disk_mode: u32,
+    /// Where in the tree (every link of it), so that an inode number a
+    /// scriptlet's new file reuses elsewhere is not taken for it.
+    paths: Vec<String>,
 }
+
+/// Only file capabilities are kept of what a scriptlet leaves on a file
+/// (not a host's SELinux labels or ACLs), as revision 2 (a capability a
+/// namespace's `setcap` writes names that namespace's root: dropped).
+fn kept_xattrs(xattrs: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
+    xattrs
+        .iter()
+        .filter(|(name, value)| name == "security.capability" && value.len() >= 20)
+        .map(|(name, value)| {
+            let magic = u32::from_le_bytes([value[0], value[1], value[2], value[3]]);
+            let mut v = value[..20].to_vec();
+            v[..4].copy_from_slice(&(0x0200_0000 | (magic & 1)).to_le_bytes());
+            (name.clone(), v)
+        })
+        .collect()
+}
+
+/// A mode and change time as they were before [`Stage::open_up`].
+type Before = (u32, (i64, i64));
 
 /// A scratch tree.
 pub(super) struct Stage {
@@ -100,6 +122,18 @@ impl Stage {
         Error::io(self.root.join(rel), e)
     }
 
+    /// Where `name` in the directory `parent` is, relative to the root.
+    fn real_path(&self, parent: &OwnedFd, name: &str) -> Option<String> {
+        use std::os::fd::AsRawFd;
+        let dir = fs::read_link(format!("/proc/self/fd/{}", parent.as_raw_fd())).ok()?;
+        let rel = dir.strip_prefix(&self.root).ok()?.to_str()?.to_string();
+        Some(if rel.is_empty() {
+            name.to_string()
+        } else {
+            format!("{rel}/{name}")
+        })
+    }
+
     /// Writes `entry` (a file's bytes from `data`) into the tree.
     pub(super) fn write(&mut self, entry: &Entry, data: &mut dyn Read) -> Result<()> {
         let rel = entry.path.as_str();
@@ -107,6 +141,21 @@ impl Stage {
         let (parent, name) = self.parent(rel)?;
         let existing = rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW).ok();
         let existing_dir = existing.is_some_and(|st| st.st_mode & 0o170000 == 0o040000);
+        let existing_link = existing.is_some_and(|st| st.st_mode & 0o170000 == 0o120000);
+        if entry.kind == EntryKind::Dir && existing_link {
+            // A symlink to a directory stands for the directory, as rpm
+            // takes it (`/bin -> usr/bin`): kept.
+            let to_dir = rustix::fs::openat2(
+                &self.root_fd,
+                rel,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+            );
+            if to_dir.is_ok() {
+                return Ok(());
+            }
+        }
         if entry.kind == EntryKind::Dir {
             if !existing_dir {
                 if existing.is_some() {
@@ -123,11 +172,11 @@ impl Stage {
             };
             rustix::fs::unlinkat(&parent, name, flags).map_err(err)?;
         }
-        // The mode on disk: what the entry records, with the owner's
-        // access added so that this process can fill and read the tree.
+        // The mode on disk: what the entry records — a directory with
+        // the owner's access added, so that this process can fill it.
         let mode = match entry.kind {
             EntryKind::Dir => entry.mode | 0o700,
-            _ => entry.mode | 0o600,
+            _ => entry.mode,
         };
         match &entry.kind {
             EntryKind::Dir => {
@@ -178,21 +227,26 @@ impl Stage {
             }
         }
         let st = rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW).map_err(err)?;
-        let mut recorded = entry.clone();
+        let ctime = (st.st_ctime, i64::try_from(st.st_ctime_nsec).unwrap_or(-1));
+        let path = self
+            .real_path(&parent, name)
+            .unwrap_or_else(|| rel.to_string());
         if let EntryKind::HardLink { .. } = entry.kind {
             // A link shares its target's record; the link changed the
             // inode's change time.
-            match self.records.get(&st.st_ino) {
-                Some(r) => recorded = r.entry.clone(),
-                None => return Ok(()),
+            if let Some(r) = self.records.get_mut(&st.st_ino) {
+                r.ctime = ctime;
+                r.paths.push(path);
             }
+            return Ok(());
         }
         self.records.insert(
             st.st_ino,
             Record {
-                entry: recorded,
-                ctime: (st.st_ctime, i64::try_from(st.st_ctime_nsec).unwrap_or(-1)),
+                entry: entry.clone(),
+                ctime,
                 disk_mode: st.st_mode & 0o7777,
+                paths: vec![path],
             },
         );
         Ok(())
@@ -214,7 +268,7 @@ impl Stage {
         let fd = rustix::fs::openat2(
             &self.root_fd,
             rel,
-            OFlags::RDONLY | OFlags::CLOEXEC,
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
             Mode::empty(),
             ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
         )
@@ -229,6 +283,7 @@ impl Stage {
         time: i64,
         visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
     ) -> Result<()> {
+        let opened = self.open_up()?;
         let mut inner = None;
         let result = imgbuild::rootfs::walk_dir_with(&self.root, &mut |entry, meta, data| {
             if entry.path.is_empty() {
@@ -238,7 +293,7 @@ impl Stage {
             if self.mount_points.contains(top) {
                 return Ok(());
             }
-            self.adjust(entry, meta, time);
+            self.adjust(entry, meta, opened.get(&meta.ino()).copied(), time);
             let data: &mut dyn Read = match entry.kind {
                 EntryKind::File { .. } => data,
                 _ => &mut io::empty(),
@@ -262,12 +317,53 @@ impl Stage {
         }
     }
 
-    /// Gives `entry`, read from the tree, the metadata it should have.
-    fn adjust(&self, entry: &mut Entry, meta: &fs::Metadata, time: i64) {
-        let disk_mode = meta.mode() & 0o7777;
-        match self.records.get(&meta.ino()) {
-            Some(r) if (r.entry.kind == EntryKind::Dir) == meta.is_dir() => {
-                let untouched = meta.is_dir() || (meta.ctime(), meta.ctime_nsec()) == r.ctime;
+    /// Gives every directory this process cannot list and every file it
+    /// cannot read (a scriptlet's `chmod 000`, `%attr(0000)`) the owner's
+    /// access, so that the tree can be read back as an ordinary user;
+    /// returns the mode and change time each had before.
+    fn open_up(&self) -> Result<HashMap<u64, Before>> {
+        let mut before = HashMap::new();
+        let mut stack = vec![self.root.clone()];
+        while let Some(dir) = stack.pop() {
+            let read = fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+            for e in read {
+                let e = e.map_err(|e| Error::io(&dir, e))?;
+                let path = e.path();
+                let meta = fs::symlink_metadata(&path).map_err(|e| Error::io(&path, e))?;
+                let need = if meta.is_dir() {
+                    0o500
+                } else if meta.is_file() {
+                    0o400
+                } else {
+                    0
+                };
+                if meta.mode() & need != need {
+                    before.insert(
+                        meta.ino(),
+                        (meta.mode() & 0o7777, (meta.ctime(), meta.ctime_nsec())),
+                    );
+                    rustix::fs::chmod(&path, Mode::from_raw_mode((meta.mode() | need) & 0o7777))
+                        .map_err(|e| Error::io(&path, e.into()))?;
+                }
+                if meta.is_dir() {
+                    stack.push(path);
+                }
+            }
+        }
+        Ok(before)
+    }
+
+    /// Gives `entry`, read from the tree, the metadata it should have;
+    /// `before` is its mode and change time before [`Self::open_up`].
+    fn adjust(&self, entry: &mut Entry, meta: &fs::Metadata, before: Option<Before>, time: i64) {
+        let (disk_mode, ctime) =
+            before.unwrap_or((meta.mode() & 0o7777, (meta.ctime(), meta.ctime_nsec())));
+        let found = self.records.get(&meta.ino()).filter(|r| {
+            (r.entry.kind == EntryKind::Dir) == meta.is_dir() && r.paths.contains(&entry.path)
+        });
+        match found {
+            Some(r) => {
+                let untouched = meta.is_dir() || ctime == r.ctime;
                 entry.mode = if disk_mode == r.disk_mode {
                     r.entry.mode
                 } else {
@@ -286,15 +382,18 @@ impl Stage {
                         entry.kind = r.entry.kind.clone();
                     }
                 } else {
+                    // A write takes a file's capabilities away; a scriptlet's
+                    // setcap puts them back.
                     entry.mtime = entry.mtime.min(time);
-                    // A write takes a file's capabilities away.
-                    entry.xattrs.clear();
+                    entry.xattrs = kept_xattrs(&entry.xattrs);
                 }
             }
-            _ => {
+            None => {
+                entry.mode = disk_mode;
                 entry.uid = 0;
                 entry.gid = 0;
                 entry.mtime = entry.mtime.min(time);
+                entry.xattrs = kept_xattrs(&entry.xattrs);
             }
         }
     }
