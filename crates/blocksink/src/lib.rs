@@ -68,7 +68,7 @@ pub use extent::{merge_extents, Extent};
 pub use fanout::{convert, scan_data, ConvertStats, CHUNK_SIZE};
 pub use image::{DiskImage, ReaderSpec, Structure, PROBE_HEAD, RAW};
 pub use parallel::{Codec, Compressed, ParallelCompressor};
-pub use pending::{commit_all, remove_pending_files, PendingFile};
+pub use pending::{commit_all, remove_pending_files, remove_tree, PendingFile, Scratch};
 pub use sink::{BlockSink, Finished, RawSink};
 pub use source::{check_read, BlockSource, MemSource, RawFile, ReadAt, ReadAtCursor, Window};
 pub use stamp::BuildStamp;

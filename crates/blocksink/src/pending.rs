@@ -8,6 +8,9 @@ use std::sync::{Mutex, MutexGuard};
 /// The temporary files of this process not yet committed or dropped, so
 /// that a signal handler can remove them ([`remove_pending_files`]).
 static LIVE: Mutex<BTreeMap<u64, PathBuf>> = Mutex::new(BTreeMap::new());
+/// Scratch files and directories of this process ([`Scratch`]), removed
+/// with the pending files.
+static SCRATCH: Mutex<BTreeMap<u64, PathBuf>> = Mutex::new(BTreeMap::new());
 /// Held while a set of files is being placed ([`commit_all`]).
 static PLACING: Mutex<()> = Mutex::new(());
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
@@ -16,6 +19,53 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 // and removals), so a poisoned lock is still usable.
 fn live() -> MutexGuard<'static, BTreeMap<u64, PathBuf>> {
     LIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn scratch() -> MutexGuard<'static, BTreeMap<u64, PathBuf>> {
+    SCRATCH.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A scratch file or directory (a tree unpacked to work in, a database
+/// being written) that [`remove_pending_files`] removes, with everything in
+/// it, should a signal end the process first. Dropping this only forgets
+/// it: its owner removes it (a `tempfile::TempDir`, say).
+#[derive(Debug)]
+pub struct Scratch {
+    id: u64,
+}
+
+impl Scratch {
+    /// Registers `path`.
+    pub fn register(path: &Path) -> Self {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        scratch().insert(id, path.to_path_buf());
+        Scratch { id }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        scratch().remove(&self.id);
+    }
+}
+
+/// Removes `dir` and everything in it, first giving the owner access to
+/// every directory under it (which what was unpacked there may lack).
+pub fn remove_tree(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700));
+        let Ok(read) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in read.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 fn placing() -> MutexGuard<'static, ()> {
@@ -137,7 +187,7 @@ pub fn commit_all(files: Vec<PendingFile>) -> io::Result<()> {
 }
 
 /// Removes the temporary files of every [`PendingFile`] of this process that
-/// is neither committed nor dropped, for a handler of SIGINT or SIGTERM to
+/// is neither committed nor dropped, and every registered [`Scratch`] path, for a handler of SIGINT or SIGTERM to
 /// call just before the process exits. A set of files being placed by
 /// [`commit_all`] is waited for; no file is placed after this returns.
 pub fn remove_pending_files() {
@@ -146,6 +196,15 @@ pub fn remove_pending_files() {
     for path in registry.values() {
         let _ = std::fs::remove_file(path);
     }
+    let dirs = scratch();
+    for path in dirs.values() {
+        if path.is_dir() {
+            remove_tree(path);
+        } else {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    std::mem::forget(dirs);
     // Both stay held until the process exits: nothing is placed, and no
     // new temporary file is made, after the files are gone.
     std::mem::forget(registry);
