@@ -10,7 +10,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{imgconv, imgconv_unprivileged, open_dir, s};
+use common::{imgconv, open_dir, s};
 use testkit::rpms::{build_rpm, createrepo, PackageSpec};
 use testkit::run_ok;
 
@@ -77,6 +77,7 @@ fn repo(dir: &Path) -> PathBuf {
             .symlink("/usr/bin/chmod", "sh")
             .symlink("/usr/bin/cp", "sh")
             .symlink("/usr/bin/mv", "sh")
+            .symlink("/usr/bin/sleep", "sh")
             .file("/etc/shadow", 0o000, "root:*::0:::::\n")
             .file("/etc/passwd", 0o644, "root:x:0:0:root:/root:/bin/sh\n")
             .file("/etc/group", 0o644, "root:x:0:\n")
@@ -110,6 +111,11 @@ fn repo(dir: &Path) -> PathBuf {
             .requires("base")
             .file("/etc/broken-post", 0o644, "x\n")
             .post("echo 'half done'\nexit 2\n"),
+        PackageSpec::new("slow", "1", "1")
+            .requires_pre("/bin/sh")
+            .requires("base")
+            .file("/etc/slow", 0o644, "x\n")
+            .post("sleep 60\n"),
         PackageSpec::new("lua-broken", "1", "1")
             .requires("base")
             .file("/etc/lua-broken", 0o644, "x\n")
@@ -166,7 +172,13 @@ fn scriptlets_leave_what_rpm_leaves_and_run_without_root() {
         s(&archive),
         "--json",
     ];
-    let r = imgconv(&args);
+    // One time for both runs (the scriptlets' files get it).
+    let epoch = "1700000000";
+    let r = common::command()
+        .args(args)
+        .env("SOURCE_DATE_EPOCH", epoch)
+        .output()
+        .unwrap();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&r.stderr).unwrap();
     let ran: Vec<String> = summary["installed"]["scriptlets"]
@@ -297,7 +309,14 @@ fn scriptlets_leave_what_rpm_leaves_and_run_without_root() {
         .status()
         .unwrap();
     assert!(r.success());
-    let r = imgconv_unprivileged(&args2);
+    let r = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_imgconv"))
+        .args(&args2)
+        .env("SOURCE_DATE_EPOCH", epoch)
+        .env("TMPDIR", &out)
+        .output()
+        .unwrap();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert!(
         fs::read(&archive).unwrap() == fs::read(&nobody).unwrap(),
@@ -398,4 +417,49 @@ fn skipped_and_failing_scriptlets_are_reported() {
     assert!(
         String::from_utf8_lossy(&r.stderr).contains("skipped %pretrans of lua-broken-1-1.x86_64")
     );
+}
+
+#[test]
+fn an_interrupted_install_leaves_no_scratch_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo(dir.path());
+    let tmp = dir.path().join("tmp");
+    fs::create_dir_all(&tmp).unwrap();
+    let out = dir.path().join("slow.tar");
+    let mut child = common::command()
+        .args(["rootfs", "--repo", s(&repo), "--no-gpg-check"])
+        .args(["--install", "slow", "-o", s(&out)])
+        .env("TMPDIR", &tmp)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Interrupted while its %post runs in the scratch tree.
+    let scratch = |tmp: &Path| {
+        fs::read_dir(tmp)
+            .unwrap()
+            .filter(|e| {
+                let e = e.as_ref().unwrap();
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".imgconv-scriptlets-")
+                    && e.path().join("root/etc/slow").exists()
+            })
+            .count()
+    };
+    for _ in 0..600 {
+        if scratch(&tmp) > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(scratch(&tmp), 1, "the install never reached its %post");
+    run_ok("kill", &["-INT", &child.id().to_string()]);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let left: Vec<_> = fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(!out.exists());
 }

@@ -753,7 +753,7 @@ impl State {
                 )],
             });
         }
-        let (_temp, mut file, len) = db.finish()?;
+        let (mut file, len) = db.finish()?;
         self.parents(rpmdb::DB_PATH, visit)?;
         let entry = Entry {
             path: rpmdb::DB_PATH.to_string(),

@@ -61,6 +61,8 @@ pub(super) struct Stage {
     records: HashMap<u64, Record>,
     /// Directories made only to mount /dev and /proc on for scriptlets.
     mount_points: HashSet<String>,
+    /// Removed should a signal end the process first.
+    _registered: blocksink::Scratch,
 }
 
 impl Stage {
@@ -82,6 +84,7 @@ impl Stage {
         )
         .map_err(|e| Error::io(&root, e.into()))?;
         Ok(Stage {
+            _registered: blocksink::Scratch::register(dir.path()),
             dir,
             root,
             root_fd,
@@ -401,18 +404,7 @@ impl Stage {
 
 impl Drop for Stage {
     fn drop(&mut self) {
-        // Scriptlets may leave directories this process cannot write to;
-        // open them up so that the scratch tree can be removed.
-        let mut stack = vec![self.dir.path().to_path_buf()];
-        while let Some(d) = stack.pop() {
-            let Ok(read) = fs::read_dir(&d) else { continue };
-            for e in read.flatten() {
-                if e.file_type().is_ok_and(|t| t.is_dir()) {
-                    let p = e.path();
-                    let _ = rustix::fs::chmod(&p, Mode::from_raw_mode(0o700));
-                    stack.push(p);
-                }
-            }
-        }
+        // Scriptlets may leave directories this process cannot write to.
+        blocksink::remove_tree(self.dir.path());
     }
 }

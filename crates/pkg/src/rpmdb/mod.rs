@@ -68,6 +68,8 @@ pub(crate) struct Database {
     conn: Connection,
     file: tempfile::NamedTempFile,
     tags: InstallTags,
+    /// Removed should a signal end the process first.
+    _registered: blocksink::Scratch,
 }
 
 fn db_error(path: &Path, e: rusqlite::Error) -> Error {
@@ -88,7 +90,12 @@ impl Database {
             .map_err(|e| Error::io(&dir, e))?;
         let path = file.path().to_path_buf();
         let conn = Connection::open(&path).map_err(|e| db_error(&path, e))?;
-        let db = Database { conn, file, tags };
+        let db = Database {
+            _registered: blocksink::Scratch::register(&path),
+            conn,
+            file,
+            tags,
+        };
         db.schema().map_err(|e| db_error(&path, e))?;
         Ok(db)
     }
@@ -208,7 +215,7 @@ impl Database {
     }
 
     /// Commits and closes the database; the file and its length.
-    pub(crate) fn finish(self) -> Result<(tempfile::NamedTempFile, File, u64)> {
+    pub(crate) fn finish(self) -> Result<(File, u64)> {
         let path: PathBuf = self.file.path().to_path_buf();
         self.conn
             .execute_batch("COMMIT")
@@ -216,7 +223,9 @@ impl Database {
         self.conn.close().map_err(|(_, e)| db_error(&path, e))?;
         let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
         let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
-        Ok((self.file, file, len))
+        // Gone from the directory; still read through `file`.
+        self.file.close().map_err(|e| Error::io(&path, e))?;
+        Ok((file, len))
     }
 }
 
