@@ -10,7 +10,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{imgconv, open_dir, s};
+use common::{imgconv, open_dir, s, toolkit_config};
 use testkit::rpms::{build_rpm, createrepo, PackageSpec};
 use testkit::run_ok;
 
@@ -78,6 +78,7 @@ fn repo(dir: &Path) -> PathBuf {
             .symlink("/usr/bin/cp", "sh")
             .symlink("/usr/bin/mv", "sh")
             .symlink("/usr/bin/sleep", "sh")
+            .symlink("/usr/bin/cat", "sh")
             .file("/etc/shadow", 0o000, "root:*::0:::::\n")
             .file("/etc/passwd", 0o644, "root:x:0:0:root:/root:/bin/sh\n")
             .file("/etc/group", 0o644, "root:x:0:\n")
@@ -111,6 +112,10 @@ fn repo(dir: &Path) -> PathBuf {
             .requires("base")
             .file("/etc/broken-post", 0o644, "x\n")
             .post("echo 'half done'\nexit 2\n"),
+        PackageSpec::new("machine-id", "1", "1")
+            .requires_pre("/bin/sh")
+            .requires("base")
+            .post("cat /proc/sys/kernel/random/uuid > /etc/machine-id\n"),
         PackageSpec::new("slow", "1", "1")
             .requires_pre("/bin/sh")
             .requires("base")
@@ -462,4 +467,47 @@ fn an_interrupted_install_leaves_no_scratch_tree() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
     assert!(!out.exists());
+}
+
+#[test]
+fn a_build_runs_the_scriptlets_once_for_every_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo(dir.path());
+    fs::write(
+        dir.path().join("list.json"),
+        r#"{"packages": ["machine-id"]}"#,
+    )
+    .unwrap();
+    let config = toolkit_config(dir.path(), "once", "none", false, 65, "ext4", 200);
+    let text = fs::read_to_string(&config).unwrap().replace(
+        r#""Name": "Standard","#,
+        r#""Name": "Standard", "PackageLists": ["list.json"],"#,
+    );
+    fs::write(&config, text).unwrap();
+    let out = dir.path().join("out");
+    let r = imgconv(&[
+        "build",
+        s(&config),
+        "--repo",
+        s(&repo),
+        "--no-gpg-check",
+        "--to",
+        "raw,tar",
+        "--output-dir",
+        s(&out),
+        "--json",
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    let summary: serde_json::Value = serde_json::from_slice(&r.stderr).unwrap();
+    let ran = summary["installed"]["scriptlets"].as_array().unwrap();
+    assert_eq!(ran.len(), 1, "{summary}");
+    // The random id the %post wrote is the same in the disk and the tar.
+    let tar_id = run_ok("tar", &["-xOf", s(&out.join("once.tar")), "etc/machine-id"]);
+    let data = fs::read(out.join("once.raw")).unwrap();
+    let root = dir.path().join("root.img");
+    fs::write(&root, &data[65 << 20..]).unwrap();
+    let disk_id = run_ok("debugfs", &["-R", "cat /etc/machine-id", s(&root)]);
+    assert_eq!(tar_id.trim().len(), 36, "{tar_id}");
+    assert_eq!(tar_id, disk_id);
 }

@@ -144,6 +144,17 @@ pub fn install(
     options: &InstallOptions,
     visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
 ) -> Result<InstallReport> {
+    install_keeping(sources, plan, options, visit).map(|(report, _)| report)
+}
+
+/// [`install`], keeping the tree scriptlets ran in (when they ran) to hand
+/// on again without running them again.
+fn install_keeping(
+    sources: &[Source<'_>],
+    plan: &Resolution,
+    options: &InstallOptions,
+    visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
+) -> Result<(InstallReport, Option<Staged>)> {
     let mut state = State {
         users: [("root".to_string(), 0)].into(),
         groups: [("root".to_string(), 0)].into(),
@@ -204,6 +215,7 @@ pub fn install(
         })
         .collect::<Result<Vec<_>>>()?;
     let has_scripts = checked.iter().any(|(_, _, s)| !s.all().is_empty());
+    let mut kept = None;
     if options.no_scripts || !has_scripts {
         for (path, nevra, scripts) in &checked {
             for s in scripts.all() {
@@ -218,7 +230,21 @@ pub fn install(
             state.report.packages += 1;
         }
     } else {
-        state.install_with_scripts(&checked, visit)?;
+        let stage = state.stage_with_scripts(&checked)?;
+        let db = match state.db.take() {
+            Some(db) => {
+                state.db_path_free()?;
+                Some(db.finish()?)
+            }
+            None => None,
+        };
+        let mut staged = Staged {
+            stage,
+            db,
+            time: options.time,
+        };
+        (state.report.entries, state.report.bytes) = staged.hand_on(visit)?;
+        kept = Some(staged);
     }
     if let Some(db) = state.db.take() {
         state.write_rpmdb(db, visit)?;
@@ -226,7 +252,79 @@ pub fn install(
     let mut unknown: Vec<String> = state.unknown.into_iter().collect();
     unknown.sort();
     state.report.notes.extend(unknown);
-    Ok(state.report)
+    Ok((state.report, kept))
+}
+
+/// A tree scriptlets ran in, with the rpm database made for it: what an
+/// install with scriptlets hands on, as many times as it is asked.
+struct Staged {
+    stage: Stage,
+    db: Option<(File, u64)>,
+    time: i64,
+}
+
+impl Staged {
+    /// Hands on the tree as the scriptlets left it, then the rpm
+    /// database; returns the entries and bytes of files handed on.
+    fn hand_on(
+        &mut self,
+        visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
+    ) -> Result<(u64, u64)> {
+        let (mut entries, mut bytes) = (0u64, 0u64);
+        let mut count = |e: &Entry| {
+            entries += 1;
+            if let EntryKind::File { len } = e.kind {
+                bytes += len;
+            }
+        };
+        let mut dirs = HashSet::new();
+        let with_db = self.db.is_some();
+        self.stage.walk(self.time, &mut |e, d| {
+            // The database is the one made here, not one a scriptlet left.
+            if with_db && e.path.starts_with(rpmdb::DB_PATH) {
+                return Ok(());
+            }
+            if e.kind == EntryKind::Dir {
+                dirs.insert(e.path.clone());
+            }
+            count(e);
+            visit(e, d)
+        })?;
+        if let Some((file, len)) = &mut self.db {
+            for dir in imgbuild::rootfs::missing_parents(rpmdb::DB_PATH, |d| dirs.contains(d)) {
+                let entry = dir_entry(dir, self.time);
+                count(&entry);
+                visit(&entry, &mut io::empty())?;
+            }
+            file.seek(io::SeekFrom::Start(0))
+                .map_err(|e| Error::io(rpmdb::DB_PATH, e))?;
+            let entry = Entry {
+                path: rpmdb::DB_PATH.to_string(),
+                kind: EntryKind::File { len: *len },
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                mtime: self.time,
+                xattrs: Vec::new(),
+            };
+            count(&entry);
+            visit(&entry, &mut file.take(*len))?;
+        }
+        Ok((entries, bytes))
+    }
+}
+
+/// A directory no package makes: 0755, root's, at the build's time.
+fn dir_entry(path: String, time: i64) -> Entry {
+    Entry {
+        path,
+        kind: EntryKind::Dir,
+        mode: 0o755,
+        uid: 0,
+        gid: 0,
+        mtime: time,
+        xattrs: Vec::new(),
+    }
 }
 
 /// Resolved packages as the entries of a root filesystem, for
@@ -242,6 +340,8 @@ pub struct PackageSource<'a> {
     /// What errors call the packages (the first repository).
     pub name: std::path::PathBuf,
     report: std::cell::RefCell<Option<InstallReport>>,
+    /// The tree scriptlets ran in, for the next walk.
+    staged: std::cell::RefCell<Option<Staged>>,
 }
 
 impl<'a> PackageSource<'a> {
@@ -257,6 +357,7 @@ impl<'a> PackageSource<'a> {
             options,
             name,
             report: std::cell::RefCell::new(None),
+            staged: std::cell::RefCell::new(None),
         }
     }
 
@@ -278,17 +379,31 @@ impl imgbuild::EntrySource for PackageSource<'_> {
         // An error of the build (a file system too small) is passed back
         // as it was; one of the packages becomes a rootfs error naming them.
         let mut build_error = None;
-        let result = install(self.sources, self.plan, &self.options, &mut |e, d| {
+        let mut pass_on = |e: &Entry, d: &mut dyn Read| {
             visit(e, d).map_err(|err| {
                 build_error = Some(err);
                 Error::Unresolved {
                     problems: vec!["the build stopped".into()],
                 }
             })
-        });
+        };
+        // Scriptlets run once: a later walk (another output of the same
+        // build) reads the tree they left.
+        let mut staged = self.staged.borrow_mut();
+        let result = match staged.as_mut() {
+            Some(s) => s.hand_on(&mut pass_on).map(|_| None),
+            None => install_keeping(self.sources, self.plan, &self.options, &mut pass_on).map(
+                |(report, kept)| {
+                    *staged = kept;
+                    Some(report)
+                },
+            ),
+        };
         match result {
             Ok(report) => {
-                *self.report.borrow_mut() = Some(report);
+                if report.is_some() {
+                    *self.report.borrow_mut() = report;
+                }
                 Ok(())
             }
             Err(e) => Err(build_error.unwrap_or_else(|| imgbuild::Error::Rootfs {
@@ -546,12 +661,8 @@ impl State {
     }
 
     /// Installs the checked packages into a scratch tree, running their
-    /// scriptlets in rpm's order, then hands the tree on.
-    fn install_with_scripts(
-        &mut self,
-        checked: &[(PathBuf, &str, PackageScripts)],
-        visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
-    ) -> Result<()> {
+    /// scriptlets in rpm's order.
+    fn stage_with_scripts(&mut self, checked: &[(PathBuf, &str, PackageScripts)]) -> Result<Stage> {
         scripts::check_sandbox()?;
         let mut stage = Stage::new(self.options.work_dir.as_deref())?;
         let one = ["1".to_string()];
@@ -596,21 +707,7 @@ impl State {
                 }
             }
         }
-        // The tree as the scriptlets left it; counted afresh. The rpm
-        // database is written after it.
-        self.report.entries = 0;
-        self.report.bytes = 0;
-        self.dirs.clear();
-        let with_db = self.db.is_some();
-        stage.walk(self.options.time, &mut |e, d| {
-            if with_db && e.path.starts_with(rpmdb::DB_PATH) {
-                return Ok(());
-            }
-            if e.kind == EntryKind::Dir {
-                self.dirs.insert(e.path.clone());
-            }
-            self.emit(e, d, visit)
-        })
+        Ok(stage)
     }
 
     /// The file triggers (`%filetriggerin`) the last of `files` sets off,
@@ -745,14 +842,7 @@ impl State {
         db: Database,
         visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
     ) -> Result<()> {
-        if let Some((owner, _)) = self.owners.get(rpmdb::DB_PATH) {
-            return Err(Error::Unresolved {
-                problems: vec![format!(
-                    "/{} of {owner} is where the rpm database goes",
-                    rpmdb::DB_PATH
-                )],
-            });
-        }
+        self.db_path_free()?;
         let (mut file, len) = db.finish()?;
         self.parents(rpmdb::DB_PATH, visit)?;
         let entry = Entry {
@@ -767,6 +857,19 @@ impl State {
         self.emit(&entry, &mut file, visit)
     }
 
+    /// Refuses a package that owns the rpm database's path.
+    fn db_path_free(&self) -> Result<()> {
+        match self.owners.get(rpmdb::DB_PATH) {
+            Some((owner, _)) => Err(Error::Unresolved {
+                problems: vec![format!(
+                    "/{} of {owner} is where the rpm database goes",
+                    rpmdb::DB_PATH
+                )],
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Makes the parent directories of `rel` no package has made yet.
     fn parents(
         &mut self,
@@ -776,15 +879,7 @@ impl State {
         let missing = imgbuild::rootfs::missing_parents(rel, |d| self.dirs.contains(d));
         for dir in missing {
             self.dirs.insert(dir.clone());
-            let entry = Entry {
-                path: dir,
-                kind: EntryKind::Dir,
-                mode: 0o755,
-                uid: 0,
-                gid: 0,
-                mtime: self.options.time,
-                xattrs: Vec::new(),
-            };
+            let entry = dir_entry(dir, self.options.time);
             self.emit(&entry, &mut io::empty(), visit)?;
         }
         Ok(())
