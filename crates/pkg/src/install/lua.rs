@@ -311,11 +311,17 @@ impl UserData for Output {
     }
 }
 
+/// Most bytes one macro expansion may give (a macro naming itself many
+/// times over grows without end).
+const MAX_EXPANSION: usize = 1 << 20;
+
 /// Expands `%{name}`, `%name`, `%{?name[:alt]}`, `%{!?name:alt}` and `%%`
 /// from `defined`; an unknown macro is left as written, as rpm leaves it.
-fn expand(text: &str, defined: &HashMap<String, String>, depth: u32) -> String {
+/// None when the result would pass [`MAX_EXPANSION`] bytes or nest more
+/// than 16 deep.
+fn expand(text: &str, defined: &HashMap<String, String>, depth: u32) -> Option<String> {
     if depth > 16 {
-        return text.to_string();
+        return None;
     }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -341,11 +347,11 @@ fn expand(text: &str, defined: &HashMap<String, String>, depth: u32) -> String {
             } else if let Some(name) = inner.strip_prefix('?') {
                 match (name.split_once(':'), defined.get(name)) {
                     (Some((n, alt)), _) if defined.contains_key(n) => out.push_str(alt),
-                    (None, Some(v)) => out.push_str(&expand(v, defined, depth + 1)),
+                    (None, Some(v)) => out.push_str(&expand(v, defined, depth + 1)?),
                     _ => {}
                 }
             } else if let Some(v) = defined.get(inner) {
-                out.push_str(&expand(v, defined, depth + 1));
+                out.push_str(&expand(v, defined, depth + 1)?);
             } else {
                 out.push_str(&format!("%{{{inner}}}"));
             }
@@ -355,7 +361,7 @@ fn expand(text: &str, defined: &HashMap<String, String>, depth: u32) -> String {
                 .unwrap_or(rest.len());
             let name = &rest[..len];
             match defined.get(name) {
-                Some(v) if !name.is_empty() => out.push_str(&expand(v, defined, depth + 1)),
+                Some(v) if !name.is_empty() => out.push_str(&expand(v, defined, depth + 1)?),
                 _ => {
                     out.push('%');
                     out.push_str(name);
@@ -363,9 +369,12 @@ fn expand(text: &str, defined: &HashMap<String, String>, depth: u32) -> String {
             }
             rest = &rest[len..];
         }
+        if out.len() > MAX_EXPANSION {
+            return None;
+        }
     }
     out.push_str(rest);
-    out
+    (out.len() <= MAX_EXPANSION).then_some(out)
 }
 
 /// Runs the Lua `script` with `args` (`arg[2]` onwards) in the tree whose
@@ -404,6 +413,19 @@ pub(super) fn run(
     )
     .and_then(|lua| {
         lua.set_memory_limit(MEMORY_LIMIT)?;
+        let started = std::time::Instant::now();
+        lua.set_hook(
+            mlua::HookTriggers::new().every_nth_instruction(100_000),
+            move |_, _| {
+                if started.elapsed() > super::scripts::TIMEOUT {
+                    return Err(mlua::Error::runtime(format!(
+                        "stopped after {} s",
+                        super::scripts::TIMEOUT.as_secs()
+                    )));
+                }
+                Ok(mlua::VmState::Continue)
+            },
+        )?;
         setup(&lua, &env, args, &exec)?;
         lua.load(&script.body).set_name("<lua>").exec()
     });
@@ -603,7 +625,9 @@ fn setup(lua: &Lua, env: &Rc<Env>, args: &[String], exec: &Exec) -> mlua::Result
             let defined = m
                 .pairs::<String, String>()
                 .collect::<mlua::Result<HashMap<_, _>>>()?;
-            Ok(expand(&text, &defined, 0))
+            expand(&text, &defined, 0).ok_or_else(|| {
+                mlua::Error::runtime("rpm.expand: the expansion is too long or too deep")
+            })
         })?,
     )?;
     let m = macros.clone();
@@ -943,7 +967,7 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         assert_eq!(
-            expand("%{_libdir}/x %_bindir 100%%", &d, 0),
+            expand("%{_libdir}/x %_bindir 100%%", &d, 0).unwrap(),
             "/usr/lib64/x /usr/bin 100%"
         );
         assert_eq!(
@@ -951,12 +975,19 @@ mod tests {
                 "%{?_prefix}|%{?nosuch}|%{!?nosuch:no}|%{!?_prefix:no}|%{?_lib:yes}",
                 &d,
                 0
-            ),
+            )
+            .unwrap(),
             "/usr||no||yes"
         );
         assert_eq!(
-            expand("%{nosuch} %{unclosed", &d, 0),
+            expand("%{nosuch} %{unclosed", &d, 0).unwrap(),
             "%{nosuch} %{unclosed"
         );
+        // A macro naming another ten times, and that one it ten times:
+        // refused, not grown.
+        let mut d = d;
+        d.insert("a".into(), "%{b}".repeat(10));
+        d.insert("b".into(), "%{a}".repeat(10));
+        assert_eq!(expand("%{a}", &d, 0), None);
     }
 }

@@ -35,6 +35,9 @@ const SANDBOX: &[&str] = &[
     "--die-with-parent",
 ];
 
+/// How long a scriptlet may run before it is stopped and counted failed.
+pub(super) const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
 /// The search path scriptlets run with (rpm's `%_install_script_path`).
 const SCRIPT_PATH: &str = "/sbin:/bin:/usr/sbin:/usr/bin";
 
@@ -346,13 +349,36 @@ pub(super) fn run(
         cmd.stdin(Stdio::from(input))
             .stdout(Stdio::from(output.try_clone().map_err(io_err)?))
             .stderr(Stdio::from(output.try_clone().map_err(io_err)?));
-        let status = cmd.status().map_err(|e| Error::Tool {
+        let mut child = cmd.spawn().map_err(|e| Error::Tool {
             tool: "bwrap",
             message: format!(
                 "{e}; scriptlets run in a bubblewrap sandbox (Debian package bubblewrap): \
                  install it, or give --no-scripts"
             ),
         })?;
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(1);
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(io_err)? {
+                break status;
+            }
+            if started.elapsed() > TIMEOUT {
+                // bwrap dies with its child gone (--die-with-parent is
+                // about this process; killing bwrap ends the sandbox).
+                let _ = child.kill();
+                let _ = child.wait();
+                return Ok(Outcome {
+                    status: None,
+                    output: format!(
+                        "{}stopped after {} s\n",
+                        read_tail(&mut output).unwrap_or_default(),
+                        TIMEOUT.as_secs()
+                    ),
+                });
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_millis(20));
+        };
         status.code()
     };
     let mut out = read_tail(&mut output).map_err(io_err)?;
