@@ -213,16 +213,9 @@ fn rootfs_tar(dir: &Path) -> Result<PathBuf> {
     Ok(tar)
 }
 
-/// `imgconv build` of the debootstrap root into raw, vhd-fixed, vhdx and
-/// qcow2, against what a root user runs today for the same disk: a sparse
-/// file, sgdisk, mkfs.vfat, mke2fs -d, dd into place, and four qemu-img
-/// convert runs.
-fn build_case(bin: &Path, tar: &Path, out: &Path) -> Result<Case> {
-    let dir = tar.parent().unwrap_or(Path::new("."));
-    let config = dir.join("bench-build.json");
-    std::fs::write(
-        &config,
-        r#"{
+/// The disk the build cases make: a 4 GiB GPT disk with a 255 MiB ESP and
+/// an ext4 root; `@LISTS@` is where package lists go.
+const BUILD_CONFIG: &str = r#"{
   "Disks": [{
     "PartitionTableType": "gpt",
     "MaxSize": 4096,
@@ -232,7 +225,7 @@ fn build_case(bin: &Path, tar: &Path, out: &Path) -> Result<Case> {
     ]
   }],
   "SystemConfigs": [{
-    "Name": "bench",
+    "Name": "bench",@LISTS@
     "BootType": "none",
     "PartitionSettings": [
       {"ID": "esp", "MountPoint": "/boot/efi"},
@@ -240,30 +233,31 @@ fn build_case(bin: &Path, tar: &Path, out: &Path) -> Result<Case> {
     ]
   }]
 }
-"#,
-    )?;
-    let o = |name: &str| s(&out.join(name));
-    let script = format!(
-        "set -e\n\
-         truncate -s 4G {disk}\n\
-         sgdisk --clear -n 1:1MiB:+255MiB -t 1:ef00 -n 2:256MiB:0 -t 2:8300 {disk} >/dev/null\n\
-         mkfs.vfat -F 32 -C {esp} 261120 >/dev/null\n\
-         mke2fs -q -F -t ext4 -d {tar} {root} $(( ($(sgdisk -i 2 {disk} | sed -n 's/^Partition size: \\([0-9]*\\).*/\\1/p') * 512) / 1024 ))k\n\
-         dd if={esp} of={disk} bs=1M seek=1 conv=notrunc,sparse status=none\n\
-         dd if={root} of={disk} bs=1M seek=256 conv=notrunc,sparse status=none\n\
-         rm -f {esp} {root}\n\
-         qemu-img convert -O raw {disk} {raw}\n\
-         qemu-img convert -O vpc -o subformat=fixed,force_size=on {disk} {vhd}\n\
-         qemu-img convert -O vhdx -o subformat=dynamic,block_size=2M {disk} {vhdx}\n\
-         qemu-img convert -O qcow2 {disk} {qcow2}\n",
-        disk = o("pipeline.raw"),
-        esp = o("esp.img"),
-        root = o("root.img"),
-        tar = s(tar),
-        raw = o("pipeline.copy.raw"),
-        vhd = o("pipeline.fixed.vhd"),
-        vhdx = o("pipeline.vhdx"),
-        qcow2 = o("pipeline.qcow2"),
+"#;
+
+/// `imgconv build` of the debootstrap root into raw, vhd-fixed, vhdx and
+/// qcow2, against what a root user runs today for the same disk: a sparse
+/// file, sgdisk, mkfs.vfat, mke2fs -d, dd into place, and four qemu-img
+/// convert runs.
+fn build_case(bin: &Path, tar: &Path, out: &Path) -> Result<Case> {
+    let dir = tar.parent().unwrap_or(Path::new("."));
+    let config = dir.join("bench-build.json");
+    std::fs::write(&config, BUILD_CONFIG.replace("@LISTS@", ""))?;
+    let script = disk_pipeline(
+        &s(tar),
+        out,
+        &[
+            ("-O raw", "pipeline.copy.raw"),
+            (
+                "-O vpc -o subformat=fixed,force_size=on",
+                "pipeline.fixed.vhd",
+            ),
+            (
+                "-O vhdx -o subformat=dynamic,block_size=2M",
+                "pipeline.vhdx",
+            ),
+            ("-O qcow2", "pipeline.qcow2"),
+        ],
     );
     Ok(Case {
         name: "build raw,vhd-fixed,vhdx,qcow2 (vs mkfs+dd+4 qemu-img)".into(),
@@ -283,6 +277,35 @@ fn build_case(bin: &Path, tar: &Path, out: &Path) -> Result<Case> {
         theirs: vec![vec!["sh".into(), "-c".into(), script]],
         outputs: Some((out.join("bench-build.qcow2"), out.join("pipeline.qcow2"))),
     })
+}
+
+/// The disk of [`BUILD_CONFIG`] made as root makes it today from `src` (a
+/// tar archive or a directory): a sparse file, sgdisk, mkfs.vfat,
+/// mke2fs -d, dd into place; then a `qemu-img convert` with each of
+/// `converts` (options, output name under `out`).
+fn disk_pipeline(src: &str, out: &Path, converts: &[(&str, &str)]) -> String {
+    let o = |name: &str| s(&out.join(name));
+    let mut script = format!(
+        "set -e\n\
+         truncate -s 4G {disk}\n\
+         sgdisk --clear -n 1:1MiB:+255MiB -t 1:ef00 -n 2:256MiB:0 -t 2:8300 {disk} >/dev/null\n\
+         mkfs.vfat -F 32 -C {esp} 261120 >/dev/null\n\
+         mke2fs -q -F -t ext4 -d {src} {root} $(( ($(sgdisk -i 2 {disk} | sed -n 's/^Partition size: \\([0-9]*\\).*/\\1/p') * 512) / 1024 ))k\n\
+         dd if={esp} of={disk} bs=1M seek=1 conv=notrunc,sparse status=none\n\
+         dd if={root} of={disk} bs=1M seek=256 conv=notrunc,sparse status=none\n\
+         rm -f {esp} {root}\n",
+        disk = o("pipeline.raw"),
+        esp = o("esp.img"),
+        root = o("root.img"),
+    );
+    for (options, name) in converts {
+        script.push_str(&format!(
+            "qemu-img convert {options} {} {}\n",
+            o("pipeline.raw"),
+            o(name)
+        ));
+    }
+    script
 }
 
 /// `imgconv build --to oci-archive` of the debootstrap root (gzip layer,
@@ -553,6 +576,59 @@ fn rootfs_stage_cases(bin: &Path, tar: &Path, out: &Path) -> Result<Vec<Case>> {
         names = names.join(" "),
         out = s(&theirs_tar),
     );
+    // Packages to disks in one run, against dnf and the root pipeline.
+    let config = dir.join("bench-packages-build.json");
+    std::fs::write(
+        &config,
+        BUILD_CONFIG.replace("@LISTS@", &format!(" \"PackageLists\": [{:?}],", s(&list))),
+    )?;
+    let pipeline = disk_pipeline(
+        &s(&root),
+        out,
+        &[
+            (
+                "-O vhdx -o subformat=dynamic,block_size=2M",
+                "pipeline.vhdx",
+            ),
+            ("-O qcow2", "pipeline.qcow2"),
+        ],
+    );
+    let dnf_disks = format!(
+        "set -e\nrm -rf {root} {cache}\n\
+         dnf -q -y --installroot={root} --setopt=cachedir={cache} --setopt=reposdir=/dev/null \\\n\
+           --releasever=1 --nogpgcheck --setopt=install_weak_deps=False \\\n\
+           --repofrompath=b,file://{repo} --repo=b install {names} >/dev/null\n\
+         {pipeline}rm -rf {root} {cache}\n",
+        root = s(&root),
+        cache = s(&cache),
+        repo = s(&repo),
+        names = names.join(" "),
+    );
+    let disks = Case {
+        name: format!(
+            "build vhdx,qcow2 from {} packages (vs dnf --installroot + mkfs+dd+2 qemu-img)",
+            names.len()
+        ),
+        ours: vec![
+            s(bin),
+            "build".into(),
+            s(&config),
+            "--repo".into(),
+            s(&repo),
+            "--no-gpg-check".into(),
+            "--to".into(),
+            "vhdx,qcow2".into(),
+            "--output-dir".into(),
+            s(out),
+            "--work-dir".into(),
+            s(out),
+        ],
+        theirs: vec![vec!["sh".into(), "-c".into(), dnf_disks]],
+        outputs: Some((
+            out.join("bench-packages-build.qcow2"),
+            out.join("pipeline.qcow2"),
+        )),
+    };
     Ok([
         ("rpm -i --nodeps --noscripts + tar", rpm),
         ("dnf --installroot + tar", dnf),
@@ -574,6 +650,7 @@ fn rootfs_stage_cases(bin: &Path, tar: &Path, out: &Path) -> Result<Vec<Case>> {
         theirs: vec![vec!["sh".into(), "-c".into(), script]],
         outputs: Some((out.join("bench-rootfs.tar"), theirs_tar.clone())),
     })
+    .chain([disks])
     .collect())
 }
 
