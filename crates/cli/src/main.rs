@@ -317,6 +317,10 @@ struct RootfsArgs {
     /// --noscripts --notriggers); each one left out is listed.
     #[arg(long)]
     no_scripts: bool,
+    /// Where the packages are unpacked for their scriptlets to run, and the
+    /// rpm database is made (default: $TMPDIR).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
     #[command(flatten)]
     gpg: GpgArgs,
     /// The archive to write: .tar, .tar.gz or .tar.zst; `-` for a tar on
@@ -1316,7 +1320,7 @@ fn run_rootfs(a: RootfsArgs) -> Result<ExitCode> {
         exclude_docs: a.excludedocs,
         time: i64::try_from(stamp.unix_time()).unwrap_or(0),
         no_rpmdb: a.no_rpmdb,
-        work_dir: None,
+        work_dir: a.work_dir.clone(),
         gpg_check: a.gpg.check()?,
         no_scripts: a.no_scripts,
     };

@@ -393,7 +393,9 @@ fn skipped_and_failing_scriptlets_are_reported() {
 
     // A failing %post is a warning, as dnf reports it.
     let out = dir.path().join("post.tar");
-    let r = rootfs("broken-post", &[], &out);
+    let work = dir.path().join("work");
+    fs::create_dir_all(&work).unwrap();
+    let r = rootfs("broken-post", &["--work-dir", s(&work)], &out);
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(r.status.success(), "{err}");
     assert!(
@@ -403,6 +405,8 @@ fn skipped_and_failing_scriptlets_are_reported() {
     );
     let listing = run_ok("tar", &["-tf", s(&out)]);
     assert!(listing.contains("etc/broken-post"), "{listing}");
+    // The scratch tree was in the work directory, and is gone.
+    assert_eq!(fs::read_dir(&work).unwrap().count(), 0);
 
     // A Lua %pretrans that fails stops the install with the Lua error;
     // skipped, the package installs.

@@ -678,7 +678,12 @@ impl State {
             if let Some(script) = &s.pre {
                 self.run_script(&mut stage, nevra, script, &one, &[], true)?;
             }
-            files.push(self.package(path, nevra, &mut |e, d| stage.write(e, d))?);
+            // A failure writing the scratch tree names the package and entry.
+            files.push(self.package(path, nevra, &mut |e, d| {
+                stage.write(e, d).map_err(|err| {
+                    Error::package(path, "payload", None, format!("/{}: {err}", e.path))
+                })
+            })?);
             self.report.packages += 1;
             // As rpm 4.18: file triggers of priority 10000 and up, then
             // %post, then the rest.
