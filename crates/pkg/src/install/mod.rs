@@ -47,12 +47,13 @@
 
 mod cpio;
 mod lua;
+mod payloads;
 mod scripts;
 mod stage;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek};
+use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
 
 use imgbuild::rootfs::{Entry, EntryKind};
@@ -214,45 +215,64 @@ fn install_keeping(
             Ok((path, nevra, scripts))
         })
         .collect::<Result<Vec<_>>>()?;
-    let has_scripts = checked.iter().any(|(_, _, s)| !s.all().is_empty());
-    let mut kept = None;
-    if options.no_scripts || !has_scripts {
-        for (path, nevra, scripts) in &checked {
-            for s in scripts.all() {
-                state.report.scriptlets.push(ScriptletReport {
-                    package: nevra.to_string(),
-                    scriptlet: s.which.clone(),
-                    outcome: "skipped".into(),
-                    output: String::new(),
-                });
+    let paths: Vec<PathBuf> = checked.iter().map(|(p, _, _)| p.clone()).collect();
+    std::thread::scope(|scope| {
+        let mut payloads = payloads::Payloads::start(scope, &paths);
+        state.unpack_all(&checked, &mut payloads, visit)
+    })
+}
+
+impl State {
+    /// Unpacks the checked packages (running their scriptlets unless
+    /// told not to), then the rpm database.
+    fn unpack_all(
+        mut self,
+        checked: &[(PathBuf, &str, PackageScripts)],
+        payloads: &mut payloads::Payloads,
+        visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
+    ) -> Result<(InstallReport, Option<Staged>)> {
+        let state = &mut self;
+        let options = state.options.clone();
+        let has_scripts = checked.iter().any(|(_, _, s)| !s.all().is_empty());
+        let mut kept = None;
+        if options.no_scripts || !has_scripts {
+            for (path, nevra, scripts) in checked {
+                for s in scripts.all() {
+                    state.report.scriptlets.push(ScriptletReport {
+                        package: nevra.to_string(),
+                        scriptlet: s.which.clone(),
+                        outcome: "skipped".into(),
+                        output: String::new(),
+                    });
+                }
+                state.package(path, nevra, &mut payloads.next(), visit)?;
+                state.report.packages += 1;
             }
-            state.package(path, nevra, visit)?;
-            state.report.packages += 1;
+        } else {
+            let stage = state.stage_with_scripts(checked, payloads)?;
+            let db = match state.db.take() {
+                Some(db) => {
+                    state.db_path_free()?;
+                    Some(db.finish()?)
+                }
+                None => None,
+            };
+            let mut staged = Staged {
+                stage,
+                db,
+                time: options.time,
+            };
+            (state.report.entries, state.report.bytes) = staged.hand_on(visit)?;
+            kept = Some(staged);
         }
-    } else {
-        let stage = state.stage_with_scripts(&checked)?;
-        let db = match state.db.take() {
-            Some(db) => {
-                state.db_path_free()?;
-                Some(db.finish()?)
-            }
-            None => None,
-        };
-        let mut staged = Staged {
-            stage,
-            db,
-            time: options.time,
-        };
-        (state.report.entries, state.report.bytes) = staged.hand_on(visit)?;
-        kept = Some(staged);
+        if let Some(db) = state.db.take() {
+            state.write_rpmdb(db, visit)?;
+        }
+        let mut unknown: Vec<String> = std::mem::take(&mut state.unknown).into_iter().collect();
+        unknown.sort();
+        state.report.notes.extend(unknown);
+        Ok((std::mem::take(&mut state.report), kept))
     }
-    if let Some(db) = state.db.take() {
-        state.write_rpmdb(db, visit)?;
-    }
-    let mut unknown: Vec<String> = state.unknown.into_iter().collect();
-    unknown.sort();
-    state.report.notes.extend(unknown);
-    Ok((state.report, kept))
 }
 
 /// A tree scriptlets ran in, with the rpm database made for it: what an
@@ -473,12 +493,13 @@ impl State {
         &mut self,
         path: &Path,
         nevra: &str,
+        payload: &mut dyn Read,
         visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
     ) -> Result<Vec<String>> {
         let bad = |field: &str, message: String| Error::package(path, field, None, message);
         let mut installed = Vec::new();
         let headers = read_package_headers(path)?;
-        let (meta, offset) = (&headers.meta, headers.payload_offset);
+        let meta = &headers.meta;
         let files = meta
             .get_file_entries()
             .map_err(|e| bad("file list", e.to_string()))?;
@@ -517,14 +538,6 @@ impl State {
                 },
             );
         }
-        let compressor = meta
-            .get_payload_compressor()
-            .map_err(|e| bad("RPMTAG_PAYLOADCOMPRESSOR", e.to_string()))?;
-        let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-        file.seek(io::SeekFrom::Start(offset))
-            .map_err(|e| Error::io(path, e))?;
-        let raw = BufReader::with_capacity(1 << 20, file);
-        let payload = decompress(path, compressor, raw)?;
         let mut cpio = cpio::Reader::new(payload);
         // Hard links: members of one inode before the one carrying data.
         let mut links: HashMap<u32, Vec<(String, Entry)>> = HashMap::new();
@@ -662,7 +675,11 @@ impl State {
 
     /// Installs the checked packages into a scratch tree, running their
     /// scriptlets in rpm's order.
-    fn stage_with_scripts(&mut self, checked: &[(PathBuf, &str, PackageScripts)]) -> Result<Stage> {
+    fn stage_with_scripts(
+        &mut self,
+        checked: &[(PathBuf, &str, PackageScripts)],
+        payloads: &mut payloads::Payloads,
+    ) -> Result<Stage> {
         scripts::check_sandbox()?;
         let mut stage = Stage::new(self.options.work_dir.as_deref())?;
         let one = ["1".to_string()];
@@ -679,11 +696,13 @@ impl State {
                 self.run_script(&mut stage, nevra, script, &one, &[], true)?;
             }
             // A failure writing the scratch tree names the package and entry.
-            files.push(self.package(path, nevra, &mut |e, d| {
-                stage.write(e, d).map_err(|err| {
-                    Error::package(path, "payload", None, format!("/{}: {err}", e.path))
-                })
-            })?);
+            files.push(
+                self.package(path, nevra, &mut payloads.next(), &mut |e, d| {
+                    stage.write(e, d).map_err(|err| {
+                        Error::package(path, "payload", None, format!("/{}: {err}", e.path))
+                    })
+                })?,
+            );
             self.report.packages += 1;
             // As rpm 4.18: file triggers of priority 10000 and up, then
             // %post, then the rest.
