@@ -4,7 +4,9 @@
 //! file capabilities its header records — owner names mapped through the
 //! tree's own `/etc/passwd` and `/etc/group` as earlier packages install
 //! them, as rpm does — and handed on as [`imgbuild::rootfs::Entry`] values,
-//! the form `imgconv build` and a rootfs archive take.
+//! the form `imgconv build` and a rootfs archive take. Payloads are
+//! decompressed ahead on up to four threads; entries are handed on in
+//! install order, so the result does not depend on the thread count.
 //!
 //! - Before any package is unpacked, each package file's checksum is
 //!   checked against the repository's record, its digests against its
