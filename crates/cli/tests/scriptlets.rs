@@ -141,7 +141,12 @@ fn repo(dir: &Path) -> PathBuf {
                  f:write('arg ', arg[2], ' lines ', n, ' libdir ', rpm.expand('%{_libdir}'), '\\n')\n\
                  f:write('type ', posix.stat('/etc/lua.d', 'type'), ' link ', posix.readlink('/etc/lua.d/libdir'), '\\n')\n\
                  f:write('vercmp ', rpm.vercmp('1.10', '1.9'), '\\n')\n\
+                 local r = assert(io.open('/etc/lua.d/input', 'r'))\n\
+                 f:write('first ', r:read('l'), ' next ', tostring(arg[2] + 1), ' is ', posix.stat('/etc/lua.d/libdir', 'type'), '\\n')\n\
+                 r:close()\n\
                  f:close()\n\
+                 assert(io.open('/etc/lua.chain', 'w')):write('a'):write('b'):close()\n\
+                 assert(posix.chmod('/etc/lua.chain', 640) == 0)\n\
                  assert(posix.chmod('/etc/lua.out', '0600') == 0)\n\
                  assert(rpm.execute('/bin/sh', '-c', 'echo executed > /etc/lua.exec') == 0)\n\
                  print('lua post done')\n",
@@ -268,6 +273,7 @@ fn scriptlets_leave_what_rpm_leaves_and_run_without_root() {
         "etc/lua.out",
         "etc/lua.exec",
         "etc/lua.d/made",
+        "etc/lua.chain",
         "etc/shadow",
         "etc/locked",
     ] {
@@ -294,7 +300,8 @@ fn scriptlets_leave_what_rpm_leaves_and_run_without_root() {
     );
     assert_eq!(
         fs::read_to_string(ours.join("etc/lua.out")).unwrap(),
-        "arg 1 lines 2 libdir /usr/lib64\ntype directory link ../usr/lib64\nvercmp 1\n"
+        "arg 1 lines 2 libdir /usr/lib64\ntype directory link ../usr/lib64\nvercmp 1\n\
+         first first next 2 is link\n"
     );
     // The user the %pre added owns the file its package records for it.
     assert_eq!(

@@ -23,7 +23,8 @@
 //!   `getenv`, `setenv`, `unsetenv`, `getprocessid`, `link`, `mkdir`,
 //!   `mkfifo`, `readlink`, `rmdir`, `sleep`, `stat`, `symlink`, `umask`,
 //!   `unlink`, `utime`.
-//! - `rpm`: `execute`, `expand` (the `macros` below, `%%`, `%{?name}`,
+//! - `rpm`: `execute`, `next_file` (a file trigger's paths), `expand`
+//!   (the `macros` below, `%%`, `%{?name}`,
 //!   `%{!?name:...}`), `define`, `undefine`, `isdefined`, `interactive`,
 //!   `vercmp`; `macros`, the path macros of a 64-bit system (`_prefix`,
 //!   `_bindir`, `_libdir`, `_sysconfdir`, ...); `arg`, `{"<lua>", "1"}` for a
@@ -87,14 +88,25 @@ struct Env {
     output: RefCell<Vec<u8>>,
     vars: RefCell<HashMap<String, String>>,
     umask: RefCell<u32>,
+    started: std::time::Instant,
 }
 
 impl Env {
     fn out(&self, bytes: &[u8]) {
         let mut o = self.output.borrow_mut();
-        if o.len() < super::scripts::MAX_OUTPUT as usize {
-            o.extend_from_slice(bytes);
+        let room = (super::scripts::MAX_OUTPUT as usize).saturating_sub(o.len());
+        o.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    /// Whether the scriptlet has had its time ([`super::scripts::TIMEOUT`]).
+    fn late(&self) -> mlua::Result<()> {
+        if self.started.elapsed() > super::scripts::TIMEOUT {
+            return Err(mlua::Error::runtime(format!(
+                "stopped after {} s",
+                super::scripts::TIMEOUT.as_secs()
+            )));
         }
+        Ok(())
     }
 
     /// A path of the script as a path relative to the tree's root (the
@@ -110,6 +122,11 @@ impl Env {
 
     /// Opens `path` inside the tree, following symlinks within it.
     fn open(&self, path: &str, flags: OFlags, mode: u32) -> std::io::Result<OwnedFd> {
+        let mode = if flags.contains(OFlags::CREATE) {
+            mode
+        } else {
+            0
+        };
         Ok(rustix::fs::openat2(
             &self.root,
             Self::rel(path),
@@ -117,6 +134,34 @@ impl Env {
             Mode::from_raw_mode(mode),
             ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
         )?)
+    }
+
+    /// Opens a regular file of the tree for `io` (a FIFO or device would
+    /// block or reach outside), made with `mode` less the scriptlet's
+    /// umask when `flags` create it.
+    fn open_file(&self, path: &str, flags: OFlags) -> std::io::Result<File> {
+        let mode = 0o666 & !*self.umask.borrow();
+        let fd = if flags.contains(OFlags::CREATE) {
+            // Made here: given its mode whatever this process's umask.
+            match self.open(path, flags | OFlags::EXCL | OFlags::NONBLOCK, mode) {
+                Ok(fd) => {
+                    rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?;
+                    fd
+                }
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::EXIST.raw_os_error()) => {
+                    self.open(path, (flags - OFlags::CREATE) | OFlags::NONBLOCK, 0)?
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            self.open(path, flags | OFlags::NONBLOCK, 0)?
+        };
+        let st = rustix::fs::fstat(&fd)?;
+        if st.st_mode & 0o170000 != 0o100000 {
+            return Err(std::io::Error::from_raw_os_error(libc_einval()));
+        }
+        rustix::fs::fcntl_setfl(&fd, rustix::fs::fcntl_getfl(&fd)? - OFlags::NONBLOCK)?;
+        Ok(File::from(fd))
     }
 
     /// The directory holding `path` inside the tree, and its last name.
@@ -134,6 +179,15 @@ impl Env {
         Ok((fd, name))
     }
 }
+
+/// EINVAL.
+fn libc_einval() -> i32 {
+    rustix::io::Errno::INVAL.raw_os_error()
+}
+
+/// Most bytes one read may return (Lua's memory limit does not see them
+/// until they are a Lua string).
+const MAX_READ: u64 = 64 << 20;
 
 /// `nil, message, errno`, as lposix returns a failure.
 fn failure(lua: &Lua, what: &str, e: &std::io::Error) -> mlua::Result<MultiValue> {
@@ -155,8 +209,11 @@ fn status(lua: &Lua, what: &str, r: std::io::Result<()>) -> mlua::Result<MultiVa
 /// A mode given as a number or an octal string (`"0755"`, `"755"`).
 fn mode_of(v: &Value) -> mlua::Result<u32> {
     match v {
-        Value::Integer(i) => Ok(*i as u32),
-        Value::Number(n) => Ok(*n as u32),
+        // rpm reads a number's decimal digits as octal: 755 is 0755.
+        Value::Integer(i) => u32::from_str_radix(&i.to_string(), 8)
+            .map_err(|_| mlua::Error::runtime(format!("bad mode {i}"))),
+        Value::Number(n) => u32::from_str_radix(&(*n as i64).to_string(), 8)
+            .map_err(|_| mlua::Error::runtime(format!("bad mode {n}"))),
         Value::String(s) => {
             let s = s.to_str()?;
             u32::from_str_radix(&s, 8).map_err(|_| mlua::Error::runtime(format!("bad mode {s:?}")))
@@ -184,7 +241,7 @@ fn read_one(lua: &Lua, r: &mut BufReader<File>, format: &Value) -> mlua::Result<
     if let Value::Integer(n) = format {
         let mut buf = Vec::new();
         r.by_ref()
-            .take(u64::try_from(*n).unwrap_or(0))
+            .take(u64::try_from(*n).unwrap_or(0).min(MAX_READ))
             .read_to_end(&mut buf)
             .map_err(io)?;
         return Ok(if buf.is_empty() && *n > 0 {
@@ -200,12 +257,18 @@ fn read_one(lua: &Lua, r: &mut BufReader<File>, format: &Value) -> mlua::Result<
     match f.chars().next() {
         Some('a') => {
             let mut buf = Vec::new();
-            r.read_to_end(&mut buf).map_err(io)?;
+            r.by_ref()
+                .take(MAX_READ + 1)
+                .read_to_end(&mut buf)
+                .map_err(io)?;
+            if buf.len() as u64 > MAX_READ {
+                return Err(mlua::Error::runtime("read: the file is too large"));
+            }
             Ok(Value::String(lua.create_string(&buf)?))
         }
         Some('n') => {
             let mut line = String::new();
-            r.read_line(&mut line).map_err(io)?;
+            r.by_ref().take(MAX_READ).read_line(&mut line).map_err(io)?;
             Ok(line
                 .trim()
                 .parse::<f64>()
@@ -214,7 +277,12 @@ fn read_one(lua: &Lua, r: &mut BufReader<File>, format: &Value) -> mlua::Result<
         }
         Some(c @ ('l' | 'L')) => {
             let mut buf = Vec::new();
-            if r.read_until(b'\n', &mut buf).map_err(io)? == 0 {
+            if r.by_ref()
+                .take(MAX_READ)
+                .read_until(b'\n', &mut buf)
+                .map_err(io)?
+                == 0
+            {
                 return Ok(Value::Nil);
             }
             if c == 'l' && buf.last() == Some(&b'\n') {
@@ -244,25 +312,33 @@ impl UserData for LuaFile {
             }
             Ok(MultiValue::from_vec(out))
         });
-        methods.add_method_mut("write", |lua, this, parts: Variadic<Value>| {
-            let r = this.get()?;
-            // Drop what was read ahead, so writes land where reads stopped.
-            r.stream_position()
-                .and_then(|at| r.seek(SeekFrom::Start(at)))
-                .map_err(|e| mlua::Error::runtime(e.to_string()))?;
-            for p in parts.iter() {
-                let bytes = match p {
-                    Value::String(s) => s.as_bytes().to_vec(),
-                    Value::Integer(i) => i.to_string().into_bytes(),
-                    Value::Number(n) => n.to_string().into_bytes(),
-                    _ => return Err(mlua::Error::runtime("write: a string or number")),
-                };
-                if let Err(e) = r.get_mut().write_all(&bytes) {
-                    return failure(lua, "write", &e);
+        methods.add_function(
+            "write",
+            |lua, (ud, parts): (mlua::AnyUserData, Variadic<Value>)| {
+                {
+                    let mut this = ud.borrow_mut::<LuaFile>()?;
+                    let r = this.get()?;
+                    // Drop what was read ahead, so writes land where reads
+                    // stopped.
+                    r.stream_position()
+                        .and_then(|at| r.seek(SeekFrom::Start(at)))
+                        .map_err(|e| mlua::Error::runtime(e.to_string()))?;
+                    for p in parts.iter() {
+                        let bytes = match p {
+                            Value::String(s) => s.as_bytes().to_vec(),
+                            Value::Integer(i) => i.to_string().into_bytes(),
+                            Value::Number(n) => n.to_string().into_bytes(),
+                            _ => return Err(mlua::Error::runtime("write: a string or number")),
+                        };
+                        if let Err(e) = r.get_mut().write_all(&bytes) {
+                            return failure(lua, "write", &e);
+                        }
+                    }
                 }
-            }
-            Ok(MultiValue::from_vec(vec![Value::Boolean(true)]))
-        });
+                // The file, as Lua's write returns it, for chained calls.
+                Ok(MultiValue::from_vec(vec![Value::UserData(ud)]))
+            },
+        );
         methods.add_method_mut(
             "seek",
             |_, this, (whence, offset): (Option<String>, Option<i64>)| {
@@ -320,6 +396,16 @@ const MAX_EXPANSION: usize = 1 << 20;
 /// None when the result would pass [`MAX_EXPANSION`] bytes or nest more
 /// than 16 deep.
 fn expand(text: &str, defined: &HashMap<String, String>, depth: u32) -> Option<String> {
+    expand_counted(text, defined, depth, &mut 100_000)
+}
+
+/// [`expand`], with at most `budget` more macros looked up.
+fn expand_counted(
+    text: &str,
+    defined: &HashMap<String, String>,
+    depth: u32,
+    budget: &mut u32,
+) -> Option<String> {
     if depth > 16 {
         return None;
     }
@@ -328,6 +414,7 @@ fn expand(text: &str, defined: &HashMap<String, String>, depth: u32) -> Option<S
     while let Some(at) = rest.find('%') {
         out.push_str(&rest[..at]);
         rest = &rest[at + 1..];
+        *budget = budget.checked_sub(1)?;
         if let Some(r) = rest.strip_prefix('%') {
             out.push('%');
             rest = r;
@@ -347,11 +434,13 @@ fn expand(text: &str, defined: &HashMap<String, String>, depth: u32) -> Option<S
             } else if let Some(name) = inner.strip_prefix('?') {
                 match (name.split_once(':'), defined.get(name)) {
                     (Some((n, alt)), _) if defined.contains_key(n) => out.push_str(alt),
-                    (None, Some(v)) => out.push_str(&expand(v, defined, depth + 1)?),
+                    (None, Some(v)) => {
+                        out.push_str(&expand_counted(v, defined, depth + 1, budget)?)
+                    }
                     _ => {}
                 }
             } else if let Some(v) = defined.get(inner) {
-                out.push_str(&expand(v, defined, depth + 1)?);
+                out.push_str(&expand_counted(v, defined, depth + 1, budget)?);
             } else {
                 out.push_str(&format!("%{{{inner}}}"));
             }
@@ -361,7 +450,9 @@ fn expand(text: &str, defined: &HashMap<String, String>, depth: u32) -> Option<S
                 .unwrap_or(rest.len());
             let name = &rest[..len];
             match defined.get(name) {
-                Some(v) if !name.is_empty() => out.push_str(&expand(v, defined, depth + 1)?),
+                Some(v) if !name.is_empty() => {
+                    out.push_str(&expand_counted(v, defined, depth + 1, budget)?)
+                }
                 _ => {
                     out.push('%');
                     out.push_str(name);
@@ -383,6 +474,7 @@ pub(super) fn run(
     root: OwnedFd,
     script: &Script,
     args: &[String],
+    files: Vec<String>,
     time: i64,
     exec: Exec,
 ) -> Outcome {
@@ -401,6 +493,7 @@ pub(super) fn run(
             .collect(),
         ),
         umask: RefCell::new(0o022),
+        started: std::time::Instant::now(),
     });
     let result = Lua::new_with(
         StdLib::STRING
@@ -414,7 +507,8 @@ pub(super) fn run(
     .and_then(|lua| {
         lua.set_memory_limit(MEMORY_LIMIT)?;
         let started = std::time::Instant::now();
-        lua.set_hook(
+        // Global, so that coroutines are stopped too.
+        lua.set_global_hook(
             mlua::HookTriggers::new().every_nth_instruction(100_000),
             move |_, _| {
                 if started.elapsed() > super::scripts::TIMEOUT {
@@ -427,7 +521,17 @@ pub(super) fn run(
             },
         )?;
         setup(&lua, &env, args, &exec)?;
-        lua.load(&script.body).set_name("<lua>").exec()
+        // A file trigger's matching paths, as rpm hands them to Lua.
+        let rpm: mlua::Table = lua.globals().get("rpm")?;
+        let mut files = files.into_iter();
+        rpm.set(
+            "next_file",
+            lua.create_function_mut(move |_, ()| Ok(files.next()))?,
+        )?;
+        lua.load(&script.body)
+            .set_name("<lua>")
+            .set_mode(mlua::ChunkMode::Text)
+            .exec()
     });
     let mut output = std::mem::take(&mut *env.output.borrow_mut());
     let status = match result {
@@ -449,6 +553,26 @@ fn setup(lua: &Lua, env: &Rc<Env>, args: &[String], exec: &Exec) -> mlua::Result
     for name in ["dofile", "loadfile", "require"] {
         g.set(name, Value::Nil)?;
     }
+    // Bytecode is not checked by Lua: none is made or loaded.
+    let string: mlua::Table = g.get("string")?;
+    string.set("dump", Value::Nil)?;
+    g.set(
+        "load",
+        lua.create_function(|lua, (chunk, name): (mlua::String, Option<String>)| {
+            let f = lua
+                .load(chunk.as_bytes().to_vec())
+                .set_name(name.unwrap_or_else(|| "=(load)".into()))
+                .set_mode(mlua::ChunkMode::Text)
+                .into_function();
+            Ok(match f {
+                Ok(f) => MultiValue::from_vec(vec![Value::Function(f)]),
+                Err(e) => MultiValue::from_vec(vec![
+                    Value::Nil,
+                    Value::String(lua.create_string(e.to_string())?),
+                ]),
+            })
+        })?,
+    )?;
     let e = env.clone();
     g.set(
         "print",
@@ -478,10 +602,10 @@ fn setup(lua: &Lua, env: &Rc<Env>, args: &[String], exec: &Exec) -> mlua::Result
                 "a+" => OFlags::RDWR | OFlags::CREATE | OFlags::APPEND,
                 _ => return Err(mlua::Error::runtime(format!("io.open: bad mode {mode:?}"))),
             };
-            match e.open(&path, flags, 0o666 & !*e.umask.borrow()) {
-                Ok(fd) => Ok(MultiValue::from_vec(vec![Value::UserData(
+            match e.open_file(&path, flags) {
+                Ok(file) => Ok(MultiValue::from_vec(vec![Value::UserData(
                     lua.create_userdata(LuaFile {
-                        file: Some(BufReader::new(File::from(fd))),
+                        file: Some(BufReader::new(file)),
                     })?,
                 )])),
                 Err(err) => failure(lua, &path, &err),
@@ -492,9 +616,9 @@ fn setup(lua: &Lua, env: &Rc<Env>, args: &[String], exec: &Exec) -> mlua::Result
     io.set(
         "lines",
         lua.create_function(move |lua, path: String| {
-            let mut f = match e.open(&path, OFlags::RDONLY, 0) {
-                Ok(fd) => LuaFile {
-                    file: Some(BufReader::new(File::from(fd))),
+            let mut f = match e.open_file(&path, OFlags::RDONLY) {
+                Ok(file) => LuaFile {
+                    file: Some(BufReader::new(file)),
                 },
                 Err(err) => return Err(mlua::Error::runtime(format!("{path}: {err}"))),
             };
@@ -594,6 +718,7 @@ fn setup(lua: &Lua, env: &Rc<Env>, args: &[String], exec: &Exec) -> mlua::Result
     os.set(
         "execute",
         lua.create_function(move |lua, cmd: Option<String>| {
+            e.late()?;
             let Some(cmd) = cmd else {
                 return Ok(MultiValue::from_vec(vec![Value::Boolean(true)]));
             };
@@ -662,6 +787,7 @@ fn setup(lua: &Lua, env: &Rc<Env>, args: &[String], exec: &Exec) -> mlua::Result
     rpm.set(
         "execute",
         lua.create_function(move |lua, argv: Variadic<String>| {
+            e.late()?;
             if argv.is_empty() {
                 return Err(mlua::Error::runtime("rpm.execute: no program"));
             }
@@ -682,7 +808,11 @@ fn setup(lua: &Lua, env: &Rc<Env>, args: &[String], exec: &Exec) -> mlua::Result
     let arg = lua.create_table()?;
     arg.set(1, "<lua>")?;
     for (i, a) in args.iter().enumerate() {
-        arg.set(i + 2, a.as_str())?;
+        // rpm passes the counts as numbers.
+        match a.parse::<i64>() {
+            Ok(n) => arg.set(i + 2, n)?,
+            Err(_) => arg.set(i + 2, a.as_str())?,
+        }
     }
     g.set("arg", arg)?;
     Ok(())
@@ -695,10 +825,16 @@ fn setup_posix(lua: &Lua, env: &Rc<Env>) -> mlua::Result<()> {
     posix.set(
         "stat",
         lua.create_function(move |lua, (path, field): (String, Option<String>)| {
+            // As lstat: a symlink is reported as one.
             let st = match e
-                .open(&path, OFlags::PATH, 0)
-                .and_then(|fd| Ok(rustix::fs::fstat(&fd)?))
-            {
+                .parent(&path)
+                .and_then(|(dir, name)| {
+                    Ok(rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)?)
+                })
+                .or_else(|_| {
+                    e.open(&path, OFlags::PATH, 0)
+                        .and_then(|fd| Ok(rustix::fs::fstat(&fd)?))
+                }) {
                 Ok(st) => st,
                 Err(err) => return failure(lua, &path, &err),
             };
@@ -722,7 +858,7 @@ fn setup_posix(lua: &Lua, env: &Rc<Env>) -> mlua::Result<()> {
                 });
             }
             t.set("mode", perm)?;
-            t.set("_mode", i64::from(st.st_mode & 0o7777))?;
+            t.set("_mode", i64::from(st.st_mode))?;
             t.set("type", kind)?;
             t.set("ino", st.st_ino as i64)?;
             t.set("dev", st.st_dev as i64)?;
@@ -908,9 +1044,15 @@ fn setup_posix(lua: &Lua, env: &Rc<Env>) -> mlua::Result<()> {
             name,
             lua.create_function(move |lua, path: String| {
                 let umask = *e.umask.borrow();
-                let r = e
-                    .parent(&path)
-                    .and_then(|(dir, n)| Ok(call(&dir, n, umask)?));
+                let r = e.parent(&path).and_then(|(dir, n)| {
+                    call(&dir, n, umask)?;
+                    // The mode asked for, whatever this process's umask.
+                    let mode = if name == "mkdir" { 0o777 } else { 0o666 } & !umask;
+                    if name == "mkdir" || name == "mkfifo" {
+                        rustix::fs::chmodat(&dir, n, Mode::from_raw_mode(mode), AtFlags::empty())?;
+                    }
+                    Ok(())
+                });
                 status(lua, &path, r)
             })?,
         )?;
@@ -921,9 +1063,33 @@ fn setup_posix(lua: &Lua, env: &Rc<Env>) -> mlua::Result<()> {
         lua.create_function(move |_, mask: Option<Value>| {
             let old = *e.umask.borrow();
             if let Some(m) = mask {
-                *e.umask.borrow_mut() = mode_of(&m)? & 0o777;
+                // lposix's form, the permissions left ("rwxr-xr-x"), or
+                // an octal mask.
+                let new = match &m {
+                    Value::String(t) if t.to_str()?.len() == 9 && !t.to_str()?.starts_with('0') => {
+                        let t = t.to_str()?;
+                        let mut allowed = 0u32;
+                        for (i, c) in t.chars().enumerate() {
+                            if c != '-' {
+                                allowed |= 1 << (8 - i);
+                            }
+                        }
+                        0o777 & !allowed
+                    }
+                    other => mode_of(other)? & 0o777,
+                };
+                *e.umask.borrow_mut() = new;
             }
-            Ok(format!("{old:04o}"))
+            let allowed = 0o777 & !old;
+            Ok((0..9)
+                .map(|i| {
+                    if allowed & (1 << (8 - i)) != 0 {
+                        ['r', 'w', 'x'][i % 3]
+                    } else {
+                        '-'
+                    }
+                })
+                .collect::<String>())
         })?,
     )?;
     let e = env.clone();
@@ -946,9 +1112,11 @@ fn setup_posix(lua: &Lua, env: &Rc<Env>) -> mlua::Result<()> {
             },
         )?,
     )?;
+    let e = env.clone();
     posix.set(
         "sleep",
-        lua.create_function(|_, secs: u64| {
+        lua.create_function(move |_, secs: u64| {
+            e.late()?;
             std::thread::sleep(std::time::Duration::from_secs(secs.min(60)));
             Ok(0)
         })?,

@@ -34,8 +34,8 @@
 //! payloads. A `%pretrans` or `%pre` that fails stops the install, as rpm
 //! leaves that package out; a later one that fails is a warning in the
 //! report, as dnf reports it. `<lua>` scriptlets run in an embedded Lua
-//! with rpm's extensions, in a child process chrooted into the tree
-//! inside a user namespace (see `lua`, which lists what is supported).
+//! with rpm's extensions, every path resolved inside the tree, programs
+//! they run in the sandbox (see `lua`, which lists what is supported).
 //!
 //! # Scriptlets
 //!
@@ -527,6 +527,10 @@ impl State {
         let mut by_path: HashMap<String, HeaderFile> = HashMap::with_capacity(files.len());
         for f in files {
             let p = f.path.to_string_lossy().into_owned();
+            // File triggers see %ghost files (never in a payload), as rpm's do.
+            if f.flags.bits() & FLAG_GHOST != 0 {
+                installed.push(p.clone());
+            }
             by_path.insert(
                 p,
                 HeaderFile {
@@ -672,6 +676,7 @@ impl State {
                 }
             }
         }
+        installed.sort();
         Ok(installed)
     }
 

@@ -301,16 +301,21 @@ pub(super) fn run(
         )
         .map_err(|e| Error::io(root, e.into()))?;
         let (root, scratch) = (root.to_path_buf(), scratch.to_path_buf());
+        let which = format!("a program {} runs", script.which);
         let exec: super::lua::Exec = std::rc::Rc::new(move |argv: &[String]| {
             let program = Script {
-                which: String::new(),
+                which: which.clone(),
                 program: argv.to_vec(),
                 body: String::new(),
             };
             let o = run(&root, &scratch, &program, &[], &[], time)?;
             Ok((o.status, o.output))
         });
-        return Ok(super::lua::run(fd, script, args, time, exec));
+        let files = String::from_utf8_lossy(stdin)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        return Ok(super::lua::run(fd, script, args, files, time, exec));
     } else {
         let mut body = tempfile::NamedTempFile::new_in(scratch).map_err(io_err)?;
         body.write_all(script.body.as_bytes()).map_err(io_err)?;
@@ -324,15 +329,7 @@ pub(super) fn run(
             .arg(root)
             .arg("/")
             .args(["--dev", "/dev", "--proc", "/proc"])
-            .args([
-                "--dev",
-                "/dev",
-                "--proc",
-                "/proc",
-                "--chdir",
-                "/",
-                "--clearenv",
-            ])
+            .args(["--chdir", "/", "--clearenv"])
             .args(["--setenv", "PATH", SCRIPT_PATH, "--setenv", "HOME", "/root"])
             .args(["--setenv", "LANG", "C", "--setenv", "SOURCE_DATE_EPOCH"])
             .arg(time.to_string());
@@ -382,8 +379,15 @@ pub(super) fn run(
         status.code()
     };
     let mut out = read_tail(&mut output).map_err(io_err)?;
-    // bwrap's own failure (a namespace or mount refused) is not the
-    // scriptlet's: nothing ran.
+    // A program that is not there fails as rpm's exec does (127); any
+    // other failure of bwrap's own (a namespace or mount refused) is not
+    // the scriptlet's: nothing ran.
+    if status == Some(1) && out.starts_with("bwrap: execvp ") {
+        return Ok(Outcome {
+            status: Some(127),
+            output: out,
+        });
+    }
     if status == Some(1) && out.starts_with("bwrap: ") {
         out.truncate(out.trim_end().len());
         return Err(Error::Tool {

@@ -61,6 +61,8 @@ pub(super) struct Stage {
     records: HashMap<u64, Record>,
     /// Directories made only to mount /dev and /proc on for scriptlets.
     mount_points: HashSet<String>,
+    /// What [`Self::open_up`] changed, once: every walk reads the same.
+    opened: std::cell::OnceCell<HashMap<u64, Before>>,
     /// Removed should a signal end the process first.
     _registered: blocksink::Scratch,
 }
@@ -77,6 +79,9 @@ impl Stage {
             .map_err(|e| Error::io(&base, e))?;
         let root = dir.path().join("root");
         fs::create_dir(&root).map_err(|e| Error::io(&root, e))?;
+        // As /proc shows it, so that a written entry's place is found
+        // whatever links the work directory is reached through.
+        let root = fs::canonicalize(&root).map_err(|e| Error::io(&root, e))?;
         let root_fd = rustix::fs::open(
             &root,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -90,6 +95,7 @@ impl Stage {
             root_fd,
             records: HashMap::new(),
             mount_points: HashSet::new(),
+            opened: std::cell::OnceCell::new(),
         })
     }
 
@@ -286,7 +292,13 @@ impl Stage {
         time: i64,
         visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
     ) -> Result<()> {
-        let opened = self.open_up()?;
+        let opened = match self.opened.get() {
+            Some(o) => o,
+            None => {
+                let o = self.open_up()?;
+                self.opened.get_or_init(|| o)
+            }
+        };
         let mut inner = None;
         let result = imgbuild::rootfs::walk_dir_with(&self.root, &mut |entry, meta, data| {
             if entry.path.is_empty() {
