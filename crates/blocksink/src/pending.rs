@@ -51,19 +51,41 @@ impl Drop for Scratch {
 
 /// Removes `dir` and everything in it, first giving the owner access to
 /// every directory under it (which what was unpacked there may lack).
+/// Directories are opened one inside another without following symlinks,
+/// so nothing outside `dir` is touched even while the tree changes.
 pub fn remove_tree(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700));
-        let Ok(read) = std::fs::read_dir(&d) else {
-            continue;
+    use rustix::fs::{Mode, OFlags};
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+    /// Gives the directory `name` in `parent` (never a symlink) the
+    /// owner's access, then each directory in it.
+    fn open_up(parent: BorrowedFd<'_>, name: &std::ffi::CStr, depth: u32) {
+        let path = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let Ok(at) = rustix::fs::openat(parent, name, path, Mode::empty()) else {
+            return;
         };
-        for e in read.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(e.path());
+        // Through the opened inode's /proc link: the directory itself.
+        let link = format!("/proc/self/fd/{}", at.as_raw_fd());
+        let _ = rustix::fs::chmod(link.as_str(), Mode::from_raw_mode(0o700));
+        let read = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let Ok(fd) = rustix::fs::openat(&at, c".", read, Mode::empty()) else {
+            return;
+        };
+        let Ok(entries) = rustix::fs::Dir::read_from(&fd) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let child = entry.file_name();
+            if depth < 4096
+                && entry.file_type() == rustix::fs::FileType::Directory
+                && child.to_bytes() != b"."
+                && child.to_bytes() != b".."
+            {
+                open_up(fd.as_fd(), child, depth + 1);
             }
         }
+    }
+    if let Ok(name) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) {
+        open_up(rustix::fs::CWD, &name, 0);
     }
     let _ = std::fs::remove_dir_all(dir);
 }
