@@ -329,13 +329,11 @@ fn packages_become_a_disk_that_boots_in_one_unprivileged_command() {
     )
     .unwrap();
     let config = toolkit_config(dir.path(), "fromrpms", "efi", false, 41, "ext4", 200);
-    let text = fs::read_to_string(&config).unwrap().replace(
-        r#""Name": "Standard","#,
-        r#""Name": "Standard",
-            "PackageLists": ["packagelists/core-packages-image.json"],
+    common::add_to_system_config(
+        &config,
+        r#""PackageLists": ["packagelists/core-packages-image.json"],
             "KernelOptions": {"default": "kernel"},"#,
     );
-    fs::write(&config, text).unwrap();
     let r = common::imgconv_unprivileged(&[
         "build",
         s(&config),

@@ -148,11 +148,10 @@ fn a_configuration_with_package_lists_builds_from_the_repository() {
     )
     .unwrap();
     let config = toolkit_config(dir.path(), "straight", "none", false, 65, "ext4", 200);
-    let text = fs::read_to_string(&config).unwrap().replace(
-        r#""Name": "Standard","#,
-        r#""Name": "Standard", "PackageLists": ["web.json"], "DisableRpmDocs": true,"#,
+    common::add_to_system_config(
+        &config,
+        r#""PackageLists": ["web.json"], "DisableRpmDocs": true,"#,
     );
-    fs::write(&config, text).unwrap();
     let out = dir.path().join("out");
     let r = imgconv(&[
         "build",

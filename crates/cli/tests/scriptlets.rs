@@ -490,11 +490,7 @@ fn a_build_runs_the_scriptlets_once_for_every_output() {
     )
     .unwrap();
     let config = toolkit_config(dir.path(), "once", "none", false, 65, "ext4", 200);
-    let text = fs::read_to_string(&config).unwrap().replace(
-        r#""Name": "Standard","#,
-        r#""Name": "Standard", "PackageLists": ["list.json"],"#,
-    );
-    fs::write(&config, text).unwrap();
+    common::add_to_system_config(&config, r#""PackageLists": ["list.json"],"#);
     let out = dir.path().join("out");
     let r = imgconv(&[
         "build",

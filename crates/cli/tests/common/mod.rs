@@ -168,3 +168,13 @@ pub(crate) fn imgconv_unprivileged(args: &[&str]) -> Output {
         .output()
         .expect("setpriv (util-linux) runs the command as another user")
 }
+
+/// Adds JSON fields (`"PackageLists": [...],`) to the system configuration
+/// of a [`toolkit_config`] file.
+pub(crate) fn add_to_system_config(config: &Path, fields: &str) {
+    let text = std::fs::read_to_string(config).unwrap().replace(
+        r#""Name": "Standard","#,
+        &format!(r#""Name": "Standard", {fields}"#),
+    );
+    std::fs::write(config, text).unwrap();
+}
