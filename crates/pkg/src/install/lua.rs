@@ -677,10 +677,9 @@ fn setup(lua: &Lua, env: &Rc<Env>, args: &[String], exec: &Exec) -> mlua::Result
         lua.create_function(|_, _: MultiValue| Ok("C"))?,
     )?;
     let e = env.clone();
-    os.set(
-        "getenv",
-        lua.create_function(move |_, name: String| Ok(e.vars.borrow().get(&name).cloned()))?,
-    )?;
+    let getenv =
+        lua.create_function(move |_, name: String| Ok(e.vars.borrow().get(&name).cloned()))?;
+    os.set("getenv", getenv)?;
     let e = env.clone();
     os.set(
         "remove",
@@ -951,10 +950,12 @@ fn setup_posix(lua: &Lua, env: &Rc<Env>) -> mlua::Result<()> {
         })?,
     )?;
     posix.set("getcwd", lua.create_function(|_, ()| Ok("/"))?)?;
-    let e = env.clone();
     posix.set(
         "getenv",
-        lua.create_function(move |_, name: String| Ok(e.vars.borrow().get(&name).cloned()))?,
+        // The same as os.getenv.
+        lua.globals()
+            .get::<mlua::Table>("os")?
+            .get::<mlua::Function>("getenv")?,
     )?;
     let e = env.clone();
     posix.set(
