@@ -189,6 +189,15 @@ fn libc_einval() -> i32 {
 /// until they are a Lua string).
 const MAX_READ: u64 = 64 << 20;
 
+/// [`expand`] over the standard macros, for the fuzz target.
+pub(super) fn expand_standard(text: &str) -> Option<String> {
+    let defined: HashMap<String, String> = MACROS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    expand(text, &defined, 0)
+}
+
 /// `nil, message, errno`, as lposix returns a failure.
 fn failure(lua: &Lua, what: &str, e: &std::io::Error) -> mlua::Result<MultiValue> {
     Ok(MultiValue::from_vec(vec![

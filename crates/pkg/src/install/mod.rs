@@ -968,6 +968,32 @@ pub(crate) fn decompress<'a>(
     })
 }
 
+/// Reads any bytes as a package file — lead and headers checked as every
+/// package is — and its install scriptlets and file triggers, counting
+/// them: the header and scriptlet readers' work on untrusted bytes, for
+/// the fuzz target.
+#[doc(hidden)]
+pub fn read_scriptlets(data: &[u8]) -> usize {
+    use std::io::Write;
+    let Ok(mut file) = tempfile::NamedTempFile::new() else {
+        return 0;
+    };
+    if file.write_all(data).is_err() {
+        return 0;
+    }
+    let Ok(headers) = read_package_headers(file.path()) else {
+        return 0;
+    };
+    PackageScripts::read(file.path(), &headers.meta).map_or(0, |s| s.all().len())
+}
+
+/// `rpm.expand` of Lua scriptlets over the standard macros, for the fuzz
+/// target: None when too long or too deep.
+#[doc(hidden)]
+pub fn expand_macros(text: &str) -> Option<String> {
+    lua::expand_standard(text)
+}
+
 /// Reads a payload cpio stream to its end, every member's data too — the
 /// payload reader's whole work on untrusted bytes, for the fuzz target.
 #[doc(hidden)]
