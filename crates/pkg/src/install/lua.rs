@@ -189,6 +189,14 @@ fn libc_einval() -> i32 {
 /// until they are a Lua string).
 const MAX_READ: u64 = 64 << 20;
 
+/// `true` on success, else [`failure`] (the `os` functions' results).
+fn done(lua: &Lua, what: &str, r: std::io::Result<()>) -> mlua::Result<MultiValue> {
+    match r {
+        Ok(()) => Ok(MultiValue::from_vec(vec![Value::Boolean(true)])),
+        Err(e) => failure(lua, what, &e),
+    }
+}
+
 /// [`expand`] over the standard macros, for the fuzz target.
 pub(super) fn expand_standard(text: &str) -> Option<String> {
     let defined: HashMap<String, String> = MACROS
@@ -702,10 +710,7 @@ fn setup(lua: &Lua, env: &Rc<Env>, args: &[String], exec: &Exec) -> mlua::Result
                 };
                 Ok(rustix::fs::unlinkat(&dir, name, flags)?)
             });
-            match r {
-                Ok(()) => Ok(MultiValue::from_vec(vec![Value::Boolean(true)])),
-                Err(err) => failure(lua, &path, &err),
-            }
+            done(lua, &path, r)
         })?,
     )?;
     let e = env.clone();
@@ -716,10 +721,7 @@ fn setup(lua: &Lua, env: &Rc<Env>, args: &[String], exec: &Exec) -> mlua::Result
                 let (b, bn) = e.parent(&to)?;
                 Ok(rustix::fs::renameat(&a, an, &b, bn)?)
             });
-            match r {
-                Ok(()) => Ok(MultiValue::from_vec(vec![Value::Boolean(true)])),
-                Err(err) => failure(lua, &from, &err),
-            }
+            done(lua, &from, r)
         })?,
     )?;
     let (e, x) = (env.clone(), exec.clone());
