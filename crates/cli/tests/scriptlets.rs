@@ -79,6 +79,8 @@ fn repo(dir: &Path) -> PathBuf {
             .symlink("/usr/bin/mv", "sh")
             .symlink("/usr/bin/sleep", "sh")
             .symlink("/usr/bin/cat", "sh")
+            .symlink("/usr/bin/chown", "sh")
+            .symlink("/usr/bin/mkdir", "sh")
             .file("/etc/shadow", 0o000, "root:*::0:::::\n")
             .file("/etc/passwd", 0o644, "root:x:0:0:root:/root:/bin/sh\n")
             .file("/etc/group", 0o644, "root:x:0:\n")
@@ -87,6 +89,8 @@ fn repo(dir: &Path) -> PathBuf {
             .requires_pre("/bin/sh")
             .requires("base")
             .file_owned("/var/lib/svc.state", 0o640, "svc", "svc", "state\n")
+            .file("/var/lib/svc.log", 0o640, "log\n")
+            .file("/usr/bin/svc-helper", 0o4755, "helper\n")
             .pre(
                 "echo 'svc:x:990:990::/:/sbin/nologin' >> /etc/passwd\n\
                  echo 'svc:x:990:' >> /etc/group\necho \"adding svc ($1)\"\n\
@@ -95,7 +99,10 @@ fn repo(dir: &Path) -> PathBuf {
             )
             .post(
                 "echo \"post ran $1\" > /etc/svc.installed\nchmod 600 /etc/svc.installed\n\
-                 echo secret > /etc/locked\nchmod 000 /etc/locked\n",
+                 echo secret > /etc/locked\nchmod 000 /etc/locked\n\
+                 mkdir -p /var/lib/svc/data\necho d > /var/lib/svc/data/f\n\
+                 chown -R svc:svc /var/lib/svc\nchown 990 /var/lib/svc.log\n\
+                 chown root:svc /usr/bin/svc-helper\n",
             ),
         PackageSpec::new("lib", "1", "1")
             .requires_pre("/bin/sh")
@@ -148,6 +155,7 @@ fn repo(dir: &Path) -> PathBuf {
                  assert(io.open('/etc/lua.chain', 'w')):write('a'):write('b'):close()\n\
                  assert(posix.chmod('/etc/lua.chain', 640) == 0)\n\
                  assert(posix.chmod('/etc/lua.out', '0600') == 0)\n\
+                 assert(posix.chown('/etc/lua.chain', 990, 'root') == 0)\n\
                  assert(rpm.execute('/bin/sh', '-c', 'echo executed > /etc/lua.exec') == 0)\n\
                  print('lua post done')\n",
             ),
@@ -276,6 +284,11 @@ fn scriptlets_leave_what_rpm_leaves_and_run_without_root() {
         "etc/lua.chain",
         "etc/shadow",
         "etc/locked",
+        "var/lib/svc",
+        "var/lib/svc/data",
+        "var/lib/svc/data/f",
+        "var/lib/svc.log",
+        "usr/bin/svc-helper",
     ] {
         let (a, b) = (ours.join(file), theirs.join(file));
         if fs::metadata(&a).unwrap().is_dir() {
@@ -303,10 +316,18 @@ fn scriptlets_leave_what_rpm_leaves_and_run_without_root() {
         "arg 1 lines 2 libdir /usr/lib64\ntype directory link ../usr/lib64\nvercmp 1\n\
          first first next 2 is link\n"
     );
-    // The user the %pre added owns the file its package records for it.
+    // The user the %pre added owns the file its package records for it,
+    // and what its %post gives it.
+    for file in ["var/lib/svc.state", "var/lib/svc/data/f", "var/lib/svc.log"] {
+        assert_eq!(fs::metadata(ours.join(file)).unwrap().uid(), 990, "{file}");
+    }
+    // A new group took the set-user-ID bit off, as the kernel does.
     assert_eq!(
-        fs::metadata(ours.join("var/lib/svc.state")).unwrap().uid(),
-        990
+        fs::metadata(ours.join("usr/bin/svc-helper"))
+            .unwrap()
+            .mode()
+            & 0o7777,
+        0o755
     );
     // The sandbox's mount points are not part of the tree.
     assert!(!ours.join("dev").exists() && !ours.join("proc").exists());

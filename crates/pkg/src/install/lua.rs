@@ -7,7 +7,8 @@
 //! would (`openat2` with `RESOLVE_IN_ROOT`), so `/etc/passwd` is the
 //! tree's and no symlink leads out of it. What runs a program (`os.execute`,
 //! `rpm.execute`) runs it in the same sandbox as shell scriptlets. Files
-//! made belong to root in the tree, as with the sandbox's single id.
+//! made belong to root in the tree unless `posix.chown` gives them to
+//! another owner.
 //!
 //! Available:
 //! - Lua's `string`, `table`, `math`, `utf8` and `coroutine` libraries.
@@ -19,7 +20,7 @@
 //! - `os`: `time`, `clock`, `date`, `difftime`, `getenv`, `setlocale`,
 //!   `remove`, `rename`, `execute`.
 //! - `posix` (rpm's `lposix`: 0 on success, `nil, message, errno` on
-//!   failure): `access`, `chmod`, `chown` (to root only), `dir`, `getcwd`,
+//!   failure): `access`, `chmod`, `chown` (recorded, see `owners`), `dir`, `getcwd`,
 //!   `getenv`, `setenv`, `unsetenv`, `getprocessid`, `link`, `mkdir`,
 //!   `mkfifo`, `readlink`, `rmdir`, `sleep`, `stat`, `symlink`, `umask`,
 //!   `unlink`, `utime`.
@@ -48,6 +49,7 @@ use std::rc::Rc;
 use mlua::{Lua, LuaOptions, MultiValue, StdLib, UserData, UserDataMethods, Value, Variadic};
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
 
+use super::owners::{Owner, Owners};
 use super::scripts::{Outcome, Script};
 
 /// The macros `rpm.expand` and `macros` know, as rpm defines them on a
@@ -89,6 +91,7 @@ struct Env {
     vars: RefCell<HashMap<String, String>>,
     umask: RefCell<u32>,
     started: std::time::Instant,
+    owners: Rc<Owners>,
 }
 
 impl Env {
@@ -118,6 +121,31 @@ impl Env {
         } else {
             r
         }
+    }
+
+    /// The id `v` names for `posix.chown`, as rpm's `lposix` reads it: a
+    /// number, or a name looked up in the tree's `/etc/passwd` (`users`)
+    /// or `/etc/group`; nothing, or a name not there, leaves it as it is.
+    fn id(&self, v: &Value, users: bool) -> Option<u32> {
+        match v {
+            Value::Integer(i) => Some(*i as u32),
+            Value::Number(n) => Some(*n as i64 as u32),
+            Value::String(s) => {
+                let s = s.to_str().ok()?;
+                if let Ok(n) = s.trim().parse::<i64>() {
+                    return Some(n as u32);
+                }
+                let file = if users { "etc/passwd" } else { "etc/group" };
+                let fd = self.open(file, OFlags::RDONLY, 0).ok()?;
+                let bytes = super::scripts::read_limited(File::from(fd), MAX_READ).ok()?;
+                let found = super::id_lines(&bytes)
+                    .find(|(name, _)| *name == &*s)
+                    .map(|(_, id)| id);
+                found
+            }
+            _ => None,
+        }
+        .filter(|id| *id != u32::MAX)
     }
 
     /// Opens `path` inside the tree, following symlinks within it.
@@ -494,6 +522,7 @@ pub(super) fn run(
     files: Vec<String>,
     time: i64,
     exec: Exec,
+    owners: Rc<Owners>,
 ) -> Outcome {
     let env = Rc::new(Env {
         root,
@@ -511,6 +540,7 @@ pub(super) fn run(
         ),
         umask: RefCell::new(0o022),
         started: std::time::Instant::now(),
+        owners,
     });
     let result = Lua::new_with(
         StdLib::STRING
@@ -917,24 +947,19 @@ fn setup_posix(lua: &Lua, env: &Rc<Env>) -> mlua::Result<()> {
             status(lua, &path, r)
         })?,
     )?;
+    let e = env.clone();
     posix.set(
         "chown",
-        lua.create_function(|lua, (path, uid, gid): (String, Value, Value)| {
-            // Root is the only id in the sandbox: giving a file to root (or
-            // leaving an id as it is) succeeds, anything else fails as
-            // chown does there.
-            let root = |v: &Value| match v {
-                Value::Nil => true,
-                Value::Integer(i) => *i == 0 || *i == -1,
-                Value::Number(n) => *n == 0.0 || *n == -1.0,
-                Value::String(s) => s.to_str().is_ok_and(|s| s == "root" || s == "0"),
-                _ => false,
+        lua.create_function(move |lua, (path, uid, gid): (String, Value, Value)| {
+            // Recorded for the tree read back, as the sandbox's chown is.
+            let owner = Owner {
+                uid: e.id(&uid, true),
+                gid: e.id(&gid, false),
             };
-            if root(&uid) && root(&gid) {
-                Ok(MultiValue::from_vec(vec![Value::Integer(0)]))
-            } else {
-                failure(lua, &path, &std::io::Error::from_raw_os_error(22))
-            }
+            let r = e
+                .open(&path, OFlags::PATH, 0)
+                .and_then(|fd| e.owners.give(fd.as_fd(), owner));
+            status(lua, &path, r)
         })?,
     )?;
     let e = env.clone();

@@ -49,6 +49,7 @@
 
 mod cpio;
 mod lua;
+mod owners;
 mod payloads;
 mod scripts;
 mod stage;
@@ -688,6 +689,12 @@ impl State {
         payloads: &mut payloads::Payloads,
     ) -> Result<Stage> {
         scripts::check_sandbox()?;
+        if let Err(e) = owners::available() {
+            self.report.notes.push(format!(
+                "a scriptlet's chown to another owner fails here: \
+                 recording it needs seccomp user notification ({e})"
+            ));
+        }
         let mut stage = Stage::new(self.options.work_dir.as_deref())?;
         let one = ["1".to_string()];
         // rpm 4.18 gives file triggers 0 as their argument.
@@ -811,6 +818,7 @@ impl State {
             args,
             stdin,
             self.options.time,
+            stage.owners(),
         )?;
         // A scriptlet may have added users or groups.
         for (users, file) in [(true, "etc/passwd"), (false, "etc/group")] {
@@ -923,15 +931,22 @@ impl State {
         } else {
             &mut self.groups
         };
-        for line in String::from_utf8_lossy(bytes).lines() {
-            let mut f = line.split(':');
-            if let (Some(name), Some(_), Some(id)) = (f.next(), f.next(), f.next()) {
-                if let Ok(id) = id.parse() {
-                    map.insert(name.to_string(), id);
-                }
-            }
+        for (name, id) in id_lines(bytes) {
+            map.insert(name.to_string(), id);
         }
     }
+}
+
+/// The names and ids of an `/etc/passwd` or `/etc/group` file.
+fn id_lines(bytes: &[u8]) -> impl Iterator<Item = (&str, u32)> {
+    bytes
+        .split(|b| *b == b'\n')
+        .filter_map(|line| std::str::from_utf8(line).ok())
+        .filter_map(|line| {
+            let mut f = line.split(':');
+            let (name, _, id) = (f.next()?, f.next()?, f.next()?);
+            Some((name, id.parse().ok()?))
+        })
 }
 
 /// Paths for a file trigger's standard input, one per line.

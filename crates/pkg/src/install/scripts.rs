@@ -5,15 +5,18 @@
 //! user namespace in which the caller is root and no other id exists, new
 //! mount, pid, network, IPC and UTS namespaces, the tree as `/`, a private
 //! `/dev` with the usual devices and a `/proc`. No real root is needed, and
-//! nothing a scriptlet does reaches outside the tree: a `chown` to another
-//! user fails there as it would for an ordinary user.
+//! nothing a scriptlet does reaches outside the tree. A `chown` to another
+//! user, which the single id would refuse, is recorded and succeeds
+//! (`owners`), so the tree gets the owners rpm's scriptlets give as root.
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use super::owners::{self, Owners};
 use crate::{Error, Result};
+use std::rc::Rc;
 
 /// Most bytes of a scriptlet's output kept for its report.
 pub(super) const MAX_OUTPUT: u64 = 64 << 10;
@@ -286,6 +289,7 @@ pub(super) fn run(
     args: &[String],
     stdin: &[u8],
     time: i64,
+    owners: &Rc<Owners>,
 ) -> Result<Outcome> {
     let io_err = |e: std::io::Error| Error::io(scratch, e);
     let mut input = tempfile::tempfile_in(scratch).map_err(io_err)?;
@@ -302,20 +306,29 @@ pub(super) fn run(
         .map_err(|e| Error::io(root, e.into()))?;
         let (root, scratch) = (root.to_path_buf(), scratch.to_path_buf());
         let which = format!("a program {} runs", script.which);
+        let given = owners.clone();
         let exec: super::lua::Exec = std::rc::Rc::new(move |argv: &[String]| {
             let program = Script {
                 which: which.clone(),
                 program: argv.to_vec(),
                 body: String::new(),
             };
-            let o = run(&root, &scratch, &program, &[], &[], time)?;
+            let o = run(&root, &scratch, &program, &[], &[], time, &given)?;
             Ok((o.status, o.output))
         });
         let files = String::from_utf8_lossy(stdin)
             .lines()
             .map(str::to_string)
             .collect();
-        return Ok(super::lua::run(fd, script, args, files, time, exec));
+        return Ok(super::lua::run(
+            fd,
+            script,
+            args,
+            files,
+            time,
+            exec,
+            owners.clone(),
+        ));
     } else {
         let mut body = tempfile::NamedTempFile::new_in(scratch).map_err(io_err)?;
         body.write_all(script.body.as_bytes()).map_err(io_err)?;
@@ -343,6 +356,11 @@ pub(super) fn run(
             argv.extend(args.iter().cloned());
         }
         cmd.arg("--").args(&argv);
+        // Ownership changes are recorded, not made (see `owners`).
+        let pending = match owners::available() {
+            Ok(()) => owners::arm(&mut cmd).map_err(io_err)?,
+            Err(_) => None,
+        };
         cmd.stdin(Stdio::from(input))
             .stdout(Stdio::from(output.try_clone().map_err(io_err)?))
             .stderr(Stdio::from(output.try_clone().map_err(io_err)?));
@@ -353,6 +371,19 @@ pub(super) fn run(
                  install it, or give --no-scripts"
             ),
         })?;
+        // Dropped (closing this end) only with the command.
+        drop(cmd);
+        let mut listener = match pending.map(owners::Pending::listen).transpose() {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Error::Tool {
+                    tool: "bwrap",
+                    message: format!("cannot watch {}'s ownership changes: {e}", script.which),
+                });
+            }
+        };
         let started = std::time::Instant::now();
         let mut pause = std::time::Duration::from_millis(1);
         let status = loop {
@@ -373,7 +404,17 @@ pub(super) fn run(
                     ),
                 });
             }
-            std::thread::sleep(pause);
+            let served = match &mut listener {
+                Some(l) => l.serve(owners, pause),
+                None => {
+                    std::thread::sleep(pause);
+                    false
+                }
+            };
+            if served {
+                pause = std::time::Duration::from_millis(1);
+                continue;
+            }
             pause = (pause * 2).min(std::time::Duration::from_millis(20));
         };
         status.code()

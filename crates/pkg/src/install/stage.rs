@@ -10,7 +10,8 @@
 //! read back, an entry no scriptlet touched gets the owner, mode, time and
 //! file capabilities its package records; one a scriptlet changed or made
 //! gets what the tree shows, owned by root (the only id the sandbox has),
-//! its time no later than the build's.
+//! its time no later than the build's. Either way an owner a scriptlet
+//! gave with `chown` (recorded, see `owners`) replaces the owner.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 use imgbuild::rootfs::{Entry, EntryKind};
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
 
+use super::owners::Owners;
 use crate::{Error, Result};
 
 /// What the packages made at one inode.
@@ -63,6 +65,8 @@ pub(super) struct Stage {
     mount_points: HashSet<String>,
     /// What [`Self::open_up`] changed, once: every walk reads the same.
     opened: std::cell::OnceCell<HashMap<u64, Before>>,
+    /// The owners scriptlets gave.
+    owners: std::rc::Rc<Owners>,
     /// Removed should a signal end the process first.
     _registered: blocksink::Scratch,
 }
@@ -96,12 +100,18 @@ impl Stage {
             records: HashMap::new(),
             mount_points: HashSet::new(),
             opened: std::cell::OnceCell::new(),
+            owners: std::rc::Rc::default(),
         })
     }
 
     /// The tree's root directory.
     pub(super) fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The owners scriptlets give, recorded as they run.
+    pub(super) fn owners(&self) -> &std::rc::Rc<Owners> {
+        &self.owners
     }
 
     /// A directory beside the tree for scripts and their output.
@@ -409,6 +419,17 @@ impl Stage {
                 entry.gid = 0;
                 entry.mtime = entry.mtime.min(time);
                 entry.xattrs = kept_xattrs(&entry.xattrs);
+            }
+        }
+        if !self.owners.is_empty() {
+            let born = meta
+                .created()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| (d.as_secs() as i64, d.subsec_nanos()));
+            if let Some(owner) = self.owners.given(meta.dev(), meta.ino(), born) {
+                entry.uid = owner.uid.unwrap_or(entry.uid);
+                entry.gid = owner.gid.unwrap_or(entry.gid);
             }
         }
     }
