@@ -148,6 +148,10 @@ fn repo(dir: &Path) -> PathBuf {
                  f:write('arg ', arg[2], ' lines ', n, ' libdir ', rpm.expand('%{_libdir}'), '\\n')\n\
                  f:write('type ', posix.stat('/etc/lua.d', 'type'), ' link ', posix.readlink('/etc/lua.d/libdir'), '\\n')\n\
                  f:write('vercmp ', rpm.vercmp('1.10', '1.9'), '\\n')\n\
+                 local names = {}\n\
+                 for name in posix.files('/etc/lua.d') do names[#names + 1] = name end\n\
+                 table.sort(names)\n\
+                 f:write('files ', table.concat(names, ' '), '\\n')\n\
                  local r = assert(io.open('/etc/lua.d/input', 'r'))\n\
                  f:write('first ', r:read('l'), ' next ', tostring(arg[2] + 1), ' is ', posix.stat('/etc/lua.d/libdir', 'type'), '\\n')\n\
                  r:close()\n\
@@ -314,7 +318,7 @@ fn scriptlets_leave_what_rpm_leaves_and_run_without_root() {
     assert_eq!(
         fs::read_to_string(ours.join("etc/lua.out")).unwrap(),
         "arg 1 lines 2 libdir /usr/lib64\ntype directory link ../usr/lib64\nvercmp 1\n\
-         first first next 2 is link\n"
+         files . .. input libdir made\nfirst first next 2 is link\n"
     );
     // The user the %pre added owns the file its package records for it,
     // and what its %post gives it.

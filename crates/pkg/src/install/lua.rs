@@ -20,7 +20,8 @@
 //! - `os`: `time`, `clock`, `date`, `difftime`, `getenv`, `setlocale`,
 //!   `remove`, `rename`, `execute`.
 //! - `posix` (rpm's `lposix`: 0 on success, `nil, message, errno` on
-//!   failure): `access`, `chmod`, `chown` (recorded, see `owners`), `dir`, `getcwd`,
+//!   failure): `access`, `chmod`, `chown` (recorded, see `owners`), `dir`,
+//!   `files`, `getcwd`,
 //!   `getenv`, `setenv`, `unsetenv`, `getprocessid`, `link`, `mkdir`,
 //!   `mkfifo`, `readlink`, `rmdir`, `sleep`, `stat`, `symlink`, `umask`,
 //!   `unlink`, `utime`.
@@ -146,6 +147,18 @@ impl Env {
             _ => None,
         }
         .filter(|id| *id != u32::MAX)
+    }
+
+    /// The names in the directory `path` (with `.` and `..`, as `readdir`
+    /// gives them), in byte order so that every run sees the same.
+    fn list(&self, path: &str) -> std::io::Result<Vec<String>> {
+        let fd = self.open(path, OFlags::RDONLY | OFlags::DIRECTORY, 0)?;
+        let mut names = Vec::new();
+        for entry in rustix::fs::Dir::read_from(fd.as_fd())? {
+            names.push(entry?.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        Ok(names)
     }
 
     /// Opens `path` inside the tree, following symlinks within it.
@@ -967,20 +980,25 @@ fn setup_posix(lua: &Lua, env: &Rc<Env>) -> mlua::Result<()> {
         "dir",
         lua.create_function(move |lua, path: Option<String>| {
             let path = path.unwrap_or_else(|| "/".into());
-            let listed = e
-                .open(&path, OFlags::RDONLY | OFlags::DIRECTORY, 0)
-                .and_then(|fd| {
-                    let mut names = Vec::new();
-                    for entry in rustix::fs::Dir::read_from(fd.as_fd())? {
-                        names.push(entry?.file_name().to_string_lossy().into_owned());
-                    }
-                    names.sort();
-                    Ok(names)
-                });
-            match listed {
+            match e.list(&path) {
                 Ok(names) => Ok(MultiValue::from_vec(vec![Value::Table(
                     lua.create_sequence_from(names)?,
                 )])),
+                Err(err) => failure(lua, &path, &err),
+            }
+        })?,
+    )?;
+    let e = env.clone();
+    posix.set(
+        "files",
+        lua.create_function(move |lua, path: Option<String>| {
+            let path = path.unwrap_or_else(|| ".".into());
+            match e.list(&path) {
+                Ok(names) => {
+                    let mut names = names.into_iter();
+                    let next = lua.create_function_mut(move |_, ()| Ok(names.next()))?;
+                    Ok(MultiValue::from_vec(vec![Value::Function(next)]))
+                }
                 Err(err) => failure(lua, &path, &err),
             }
         })?,
