@@ -11,6 +11,12 @@
 //!   file paths (from the packages' file lists) and rich dependencies
 //!   (`(a or b)`, `(a if b else c)`, `(a unless b)`, `and`, `with`,
 //!   `without`), `rpmlib(…)` features rpm itself provides.
+//! - Architectures: x86_64 and noarch first, then the 32-bit multilib
+//!   ones (i686, …) dnf also installs on x86_64; a name built for several
+//!   is met by its best architecture's package unless another request
+//!   (`glibc.i686`) or requirement (`glibc(x86-32)`) already meets it.
+//!   Packages of one name and different architectures install side by
+//!   side.
 //! - Recommends are installed when they can be (as dnf's default
 //!   `install_weak_deps`), unless the request says not to.
 //! - A package obsoleted by another available one is replaced by it; two
@@ -62,21 +68,30 @@ const RPMLIB: &[&str] = &[
 /// What to install.
 #[derive(Clone, Debug)]
 pub struct Request {
-    /// Package names or capabilities.
+    /// Package names (`bash`, or `glibc.i686` for one architecture's) or
+    /// capabilities.
     pub install: Vec<String>,
     /// Install Recommends too (dnf's default).
     pub recommends: bool,
-    /// Architectures accepted, in order of preference.
+    /// Architectures accepted, in order of preference; `noarch` is as good
+    /// as the first. Where several architectures provide what is needed,
+    /// the most preferred is taken, as dnf takes the best architecture.
     pub arches: Vec<String>,
 }
 
+/// The architectures an x86_64 system installs, as dnf's (libsolv's)
+/// x86_64 policy lists them: its own, then the 32-bit ones multilib
+/// packages are built for.
+pub const X86_64_ARCHES: &[&str] = &["x86_64", "noarch", "i686", "i586", "i486", "i386"];
+
 impl Request {
-    /// Installing `names` for x86_64 (and noarch), with recommends.
+    /// Installing `names` for x86_64 (with noarch and the 32-bit multilib
+    /// architectures), with recommends.
     pub fn new(names: impl IntoIterator<Item = impl Into<String>>) -> Self {
         Request {
             install: names.into_iter().map(Into::into).collect(),
             recommends: true,
-            arches: vec!["x86_64".into(), "noarch".into()],
+            arches: X86_64_ARCHES.iter().map(|a| a.to_string()).collect(),
         }
     }
 }
@@ -118,6 +133,8 @@ type Provider = (Cand, Option<(Comparison, Evr)>);
 
 struct Index<'a> {
     sources: &'a [Source<'a>],
+    /// Accepted architectures, most preferred first.
+    arches: &'a [String],
     /// Capability name → its providers and the provided version.
     provides: HashMap<&'a str, Vec<Provider>>,
     /// File path → owners.
@@ -131,9 +148,10 @@ impl<'a> Index<'a> {
         &self.sources[c.0].repo.packages[c.1]
     }
 
-    fn build(sources: &'a [Source<'a>], arches: &[String]) -> Index<'a> {
+    fn build(sources: &'a [Source<'a>], arches: &'a [String]) -> Index<'a> {
         let mut ix = Index {
             sources,
+            arches,
             provides: HashMap::new(),
             files: HashMap::new(),
             obsoleted_by: HashMap::new(),
@@ -194,6 +212,25 @@ impl<'a> Index<'a> {
         out
     }
 
+    /// How preferred an architecture is: 0 for the first accepted (and
+    /// noarch), more the later it comes.
+    fn arch_rank(&self, arch: &str) -> usize {
+        if arch == "noarch" {
+            return 0;
+        }
+        self.arches
+            .iter()
+            .filter(|a| *a != "noarch")
+            .position(|a| a == arch)
+            .unwrap_or(usize::MAX)
+    }
+
+    /// Whether `p` is built for a secondary (multilib) architecture: one
+    /// that installs beside the first architecture's package of its name.
+    fn secondary(&self, p: &Package) -> bool {
+        self.arch_rank(&p.arch) > 0
+    }
+
     /// The preferred of `cands` for capability `name`.
     fn best(&self, name: &str, cands: &[Cand]) -> Option<Cand> {
         cands.iter().copied().min_by(|&a, &b| {
@@ -202,6 +239,7 @@ impl<'a> Index<'a> {
                 .priority
                 .cmp(&self.sources[b.0].priority)
                 .then_with(|| (pb.name == name).cmp(&(pa.name == name)))
+                .then_with(|| self.arch_rank(&pa.arch).cmp(&self.arch_rank(&pb.arch)))
                 .then_with(|| pa.name.cmp(&pb.name))
                 .then_with(|| evr_cmp(&pb.evr(), &pa.evr()))
                 .then_with(|| a.cmp(&b))
@@ -238,7 +276,9 @@ impl<'a> Index<'a> {
 struct Solver<'a> {
     ix: Index<'a>,
     chosen: Vec<Cand>,
-    by_name: HashMap<&'a str, Cand>,
+    /// Chosen packages by name and whether of a secondary architecture
+    /// (a name's x86_64 and i686 packages install side by side).
+    by_name: HashMap<(&'a str, bool), Cand>,
     reason: HashMap<Cand, String>,
     problems: BTreeSet<String>,
     queue: VecDeque<(Dependency, Option<Cand>, bool)>,
@@ -305,7 +345,8 @@ impl<'a> Solver<'a> {
         if self.chosen.contains(&c) {
             return;
         }
-        if let Some(&other) = self.by_name.get(p.name.as_str()) {
+        let key = (p.name.as_str(), self.ix.secondary(p));
+        if let Some(&other) = self.by_name.get(&key) {
             self.problems.insert(format!(
                 "{} and {} are both needed ({why})",
                 self.nevra(other),
@@ -314,7 +355,7 @@ impl<'a> Solver<'a> {
             return;
         }
         self.chosen.push(c);
-        self.by_name.insert(p.name.as_str(), c);
+        self.by_name.insert(key, c);
         self.reason.insert(c, why);
         for d in &p.requires {
             self.queue.push_back((d.clone(), Some(c), false));
@@ -453,6 +494,40 @@ impl<'a> Solver<'a> {
     }
 
     /// Conflicts and obsoletes among the chosen packages.
+    /// The best package `request` names as `name.arch`, if it is one.
+    fn named_arch(&self, request: &str) -> Option<Cand> {
+        let (name, arch) = request.rsplit_once('.')?;
+        if !self.ix.arches.iter().any(|a| a == arch) {
+            return None;
+        }
+        let cands = self.named(name, |p| p.arch == arch);
+        self.ix.best(name, &cands)
+    }
+
+    /// The packages named `name` that `keep` keeps.
+    fn named(&self, name: &str, keep: impl Fn(&Package) -> bool) -> Vec<Cand> {
+        self.ix
+            .provides
+            .get(name)
+            .into_iter()
+            .flatten()
+            .map(|(c, _)| *c)
+            .filter(|&c| {
+                let p = self.ix.pkg(c);
+                p.name == name && keep(p)
+            })
+            .collect()
+    }
+
+    /// Whether packages named `name` are built for both the first
+    /// architecture and a secondary one.
+    fn multiarch(&self, name: &str) -> bool {
+        let secondary = self.named(name, |_| true);
+        let mut kinds = secondary.iter().map(|&c| self.ix.secondary(self.ix.pkg(c)));
+        let first = kinds.next();
+        kinds.any(|k| Some(k) != first)
+    }
+
     fn check_conflicts(&mut self) {
         for &c in &self.chosen {
             let p = self.ix.pkg(c);
@@ -468,7 +543,7 @@ impl<'a> Solver<'a> {
                 }
             }
             for d in &p.obsoletes {
-                if let Some(&o) = self.by_name.get(d.name.as_str()) {
+                if let Some(&o) = self.by_name.get(&(d.name.as_str(), self.ix.secondary(p))) {
                     let q = self.ix.pkg(o);
                     let hit = o != c
                         && q.name != p.name
@@ -488,7 +563,8 @@ impl<'a> Solver<'a> {
     }
 
     /// Install order: each package after the chosen packages that meet its
-    /// requirements; in a cycle, prerequisites first; ties by name.
+    /// requirements; in a cycle, prerequisites first; ties by name, then
+    /// architecture.
     fn order(&self) -> Vec<Cand> {
         let n = self.chosen.len();
         let pos: HashMap<Cand, usize> = self
@@ -513,7 +589,10 @@ impl<'a> Solver<'a> {
                 }
             }
         }
-        let name = |i: usize| self.ix.pkg(self.chosen[i]).name.as_str();
+        let name = |i: usize| {
+            let p = self.ix.pkg(self.chosen[i]);
+            (p.name.as_str(), p.arch.as_str())
+        };
         let mut done = vec![false; n];
         let mut out = Vec::with_capacity(n);
         while out.len() < n {
@@ -521,14 +600,14 @@ impl<'a> Solver<'a> {
                 (0..n)
                     .filter(|&i| !done[i])
                     .filter(|&i| deps[i].iter().all(|&(j, pre)| done[j] || (!strict && !pre)))
-                    .min_by(|&a, &b| name(a).cmp(name(b)))
+                    .min_by(|&a, &b| name(a).cmp(&name(b)))
             };
             let next = ready(true, &done)
                 .or_else(|| ready(false, &done))
                 .or_else(|| {
                     (0..n)
                         .filter(|&i| !done[i])
-                        .min_by(|&a, &b| name(a).cmp(name(b)))
+                        .min_by(|&a, &b| name(a).cmp(&name(b)))
                 });
             let Some(i) = next else { break };
             done[i] = true;
@@ -550,9 +629,25 @@ pub fn resolve(sources: &[Source<'_>], request: &Request) -> Result<Resolution> 
         queue: VecDeque::new(),
         recommends: request.recommends,
     };
+    // As libsolv weighs the jobs together: a name several architectures
+    // build (x86_64 and i686 `glibc`) is asked for last, so that a package
+    // of it another request needs (`glibc.i686`, or `glibc(x86-32)`)
+    // already meets it; otherwise its best architecture's comes.
     let mut seen = HashSet::new();
+    let mut later = Vec::new();
     for name in &request.install {
         if !seen.insert(name.as_str()) {
+            continue;
+        }
+        // A name with an architecture: that architecture's best package.
+        if let Some(c) = s.named_arch(name) {
+            let c = s.ix.replacement(c);
+            s.add(c, "requested".into());
+            continue;
+        }
+        if s.ix.providers(name, None).is_empty() {
+            s.problems
+                .insert(format!("no package provides {name} (asked to install)"));
             continue;
         }
         let dep = Dependency {
@@ -560,14 +655,17 @@ pub fn resolve(sources: &[Source<'_>], request: &Request) -> Result<Resolution> 
             constraint: None,
             pre: false,
         };
-        if s.ix.providers(name, None).is_empty() {
-            s.problems
-                .insert(format!("no package provides {name} (asked to install)"));
-            continue;
+        if s.multiarch(name) {
+            later.push(dep);
+        } else {
+            s.queue.push_back((dep, None, false));
         }
-        s.queue.push_back((dep, None, false));
     }
     s.run();
+    for dep in later {
+        s.queue.push_back((dep, None, false));
+        s.run();
+    }
     s.check_conflicts();
     if !s.problems.is_empty() {
         return Err(Error::Unresolved {

@@ -224,12 +224,59 @@ fn rich_dependencies_weak_dependencies_and_arches() {
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(!names(&r).iter().any(|n| n.starts_with("docs")));
 
+    // As dnf on x86_64: a package only built for i686 installs; an
+    // aarch64 one does not.
+    let r = solve(vec![pkg("i686-only", "1").arch("i686")], &["i686-only"]).unwrap();
+    assert_eq!(names(&r), ["i686-only-1-1.i686"]);
     let Err(Error::Unresolved { problems }) =
-        solve(vec![pkg("i686-only", "1").arch("i686")], &["i686-only"])
+        solve(vec![pkg("arm-only", "1").arch("aarch64")], &["arm-only"])
     else {
-        panic!("an i686 package installed on x86_64");
+        panic!("an aarch64 package installed on x86_64");
     };
     assert_eq!(problems.len(), 1);
+}
+
+#[test]
+fn multilib_packages_install_side_by_side_the_best_arch_first() {
+    let packages = || {
+        vec![
+            pkg("glibc", "2.38").prov("libc.so.6()(64bit)"),
+            pkg("glibc", "2.38").arch("i686").prov("libc.so.6"),
+            // A newer i686 build does not beat the x86_64 one.
+            pkg("zlib", "1.3").req("libc.so.6()(64bit)"),
+            pkg("zlib", "1.4").arch("i686").req("libc.so.6"),
+            pkg("app32", "1").arch("i686").req("zlib(x86-32)"),
+        ]
+        .into_iter()
+        .map(|p| {
+            let isa = if p.arch == "i686" { "x86-32" } else { "x86-64" };
+            let own = format!("{}({isa}) = {}-1", p.name, p.version);
+            p.prov(&own)
+        })
+        .collect::<Vec<_>>()
+    };
+    let r = solve(packages(), &["zlib"]).unwrap();
+    assert_eq!(names(&r), ["glibc-2.38-1.x86_64", "zlib-1.3-1.x86_64"]);
+    // As dnf weighs the two: the name is met by the i686 package asked for.
+    let r = solve(packages(), &["zlib", "zlib.i686"]).unwrap();
+    assert_eq!(names(&r), ["glibc-2.38-1.i686", "zlib-1.4-1.i686"]);
+    let r = solve(packages(), &["zlib.x86_64", "zlib.i686"]).unwrap();
+    assert_eq!(
+        names(&r),
+        [
+            "glibc-2.38-1.i686",
+            "glibc-2.38-1.x86_64",
+            "zlib-1.4-1.i686",
+            "zlib-1.3-1.x86_64"
+        ]
+    );
+    // An i686 package's requirements take i686 packages where they name
+    // them (sonames, `(x86-32)`).
+    let r = solve(packages(), &["app32"]).unwrap();
+    assert_eq!(
+        names(&r),
+        ["glibc-2.38-1.i686", "zlib-1.4-1.i686", "app32-1-1.i686"]
+    );
 }
 
 #[test]
