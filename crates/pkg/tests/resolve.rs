@@ -4,63 +4,14 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
 use pkgstage::resolve::{resolve, Request, Source};
 use pkgstage::{Error, Repository};
-use testkit::rpms::{build_rpm, createrepo, sample_specs};
+use testkit::rpms::{build_rpm, createrepo, dnf_transaction, sample_specs};
 
 fn sample_repo(dir: &Path) -> Repository {
     testkit::rpms::sample_repo(dir);
     Repository::open(dir).unwrap()
-}
-
-/// The packages dnf would install for `names` into an empty root, as
-/// `name-version-release.arch`, from `dnf install --assumeno`'s table.
-fn dnf_transaction(repo: &Path, names: &[&str], weak: bool) -> BTreeSet<String> {
-    let scratch = tempfile::tempdir().unwrap();
-    let root = scratch.path().join("root");
-    let out = Command::new("dnf")
-        .arg(format!("--installroot={}", root.display()))
-        .arg(format!(
-            "--setopt=cachedir={}",
-            scratch.path().join("cache").display()
-        ))
-        .args([
-            "--setopt=reposdir=/dev/null",
-            "--releasever=1",
-            "--assumeno",
-            "--nogpgcheck",
-        ])
-        .arg(format!("--setopt=install_weak_deps={weak}"))
-        .arg(format!("--repofrompath=t,file://{}", repo.display()))
-        .args(["--repo=t", "install"])
-        .args(names)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run dnf ({e}): `cargo xtask test` installs it"));
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    // Rows of the table: name, arch, version-release, repo, size.
-    let mut got = BTreeSet::new();
-    let mut in_table = false;
-    for line in text.lines() {
-        if line.starts_with("Installing") {
-            in_table = true;
-            continue;
-        }
-        if line.starts_with("Transaction Summary") {
-            break;
-        }
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if in_table && words.len() >= 4 && words[3] == "t" {
-            got.insert(format!("{}-{}.{}", words[0], words[2], words[1]));
-        }
-    }
-    assert!(
-        !got.is_empty(),
-        "no transaction in dnf's output:\n{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    got
 }
 
 fn ours(repo: &Repository, names: &[&str], weak: bool) -> (Vec<String>, BTreeSet<String>) {

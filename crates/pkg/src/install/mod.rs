@@ -17,7 +17,9 @@
 //! - Directories a package does not own are made as rpm makes them (0755,
 //!   root). A directory several packages own is made once; a file two
 //!   packages own is made once when both have the same content, and is a
-//!   conflict otherwise.
+//!   conflict otherwise — unless they are ELF files of different colors
+//!   (an x86_64 and an i686 multilib build): then the 64-bit one is made
+//!   and the other recorded as the wrong color, as rpm resolves it.
 //! - Hard links are kept as links.
 //! - The rpm database, `var/lib/rpm/rpmdb.sqlite`, comes last: every
 //!   package's header as rpm records an install (excluded docs recorded
@@ -160,6 +162,7 @@ fn install_keeping(
     visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
 ) -> Result<(InstallReport, Option<Staged>)> {
     let mut state = State {
+        color_skips: HashMap::new(),
         users: [("root".to_string(), 0)].into(),
         groups: [("root".to_string(), 0)].into(),
         owners: HashMap::new(),
@@ -169,11 +172,12 @@ fn install_keeping(
         options: options.clone(),
         db: None,
     };
+    let tscolor = transaction_color(sources, plan);
     if !options.no_rpmdb {
         let tags = InstallTags {
             // rpm's times are 32-bit; later ones it cannot record.
             time: u32::try_from(options.time).unwrap_or(0),
-            color: transaction_color(sources, plan),
+            color: tscolor,
         };
         state.db = Some(Database::create(options.work_dir.as_deref(), tags)?);
     }
@@ -210,14 +214,17 @@ fn install_keeping(
             keys_given: !matches!(&options.gpg_check, GpgCheck::Keys(k) if k.is_empty()),
         });
     }
+    let mut colored = Vec::new();
     let checked = checked
         .into_iter()
         .map(|(path, nevra)| {
             let headers = read_package_headers(&path)?;
             let scripts = PackageScripts::read(&path, &headers.meta)?;
+            colored.push((nevra.to_string(), colored_files(&path, &headers.meta)?));
             Ok((path, nevra, scripts))
         })
         .collect::<Result<Vec<_>>>()?;
+    state.color_skips = color_skips(&colored, tscolor);
     let paths: Vec<PathBuf> = checked.iter().map(|(p, _, _)| p.clone()).collect();
     std::thread::scope(|scope| {
         let mut payloads = payloads::Payloads::start(scope, &paths);
@@ -439,6 +446,8 @@ impl imgbuild::EntrySource for PackageSource<'_> {
 }
 
 struct State {
+    /// Files not installed for their color ([`color_skips`]).
+    color_skips: ColorSkips,
     users: HashMap<String, u32>,
     groups: HashMap<String, u32>,
     /// Path → (package, content digest or None for a directory).
@@ -452,9 +461,26 @@ struct State {
 
 /// The transaction color rpm records (`%_transaction_color`): 3 on the
 /// 64-bit platforms that have 32-bit ones beside them, else 0; from the
-/// first package made for a platform, else this machine's.
+/// packages made for a platform (a 64-bit one among them, where 32-bit
+/// multilib packages come too), else this machine's.
 fn transaction_color(sources: &[Source<'_>], plan: &Resolution) -> u32 {
-    let arch = plan
+    let wide = |arch: &str| {
+        matches!(
+            arch,
+            "x86_64"
+                | "amd64"
+                | "aarch64"
+                | "ppc64"
+                | "ppc64le"
+                | "ppc64p7"
+                | "s390x"
+                | "riscv64"
+                | "loongarch64"
+                | "sparc64"
+                | "sparc64v"
+        ) || arch.starts_with("mips64")
+    };
+    let arches: Vec<&str> = plan
         .packages
         .iter()
         .filter_map(|c| {
@@ -468,15 +494,65 @@ fn transaction_color(sources: &[Source<'_>], plan: &Resolution) -> u32 {
                     .as_str(),
             )
         })
-        .find(|a| *a != "noarch")
-        .unwrap_or(std::env::consts::ARCH);
-    match arch {
-        "x86_64" | "amd64" | "aarch64" | "ppc64" | "ppc64le" | "ppc64p7" | "s390x" | "riscv64"
-        | "loongarch64" | "sparc64" | "sparc64v" => 3,
-        a if a.starts_with("mips64") => 3,
-        _ => 0,
+        .filter(|a| *a != "noarch")
+        .collect();
+    let wide = if arches.is_empty() {
+        wide(std::env::consts::ARCH)
+    } else {
+        arches.iter().any(|a| wide(a))
+    };
+    if wide {
+        3
+    } else {
+        0
     }
 }
+
+/// rpm's preferred file color where a 64-bit and a 32-bit package own one
+/// path (`%_prefer_color`): 2, ELF64.
+const PREFER_COLOR: u32 = 2;
+
+/// The files rpm leaves out for their color, by package (`nevra`): where
+/// packages of a 64-bit and a 32-bit architecture (x86_64 and i686
+/// multilib) own one path with different files of different colors, the
+/// preferred color's file is installed and the other is not, recorded as
+/// the wrong color (rpm's `handleColorConflict`).
+fn color_skips(colored: &[(String, Vec<ColoredFile>)], tscolor: u32) -> ColorSkips {
+    let mut by_path: HashMap<&str, Vec<(usize, u32, &str)>> = HashMap::new();
+    for (i, (_, files)) in colored.iter().enumerate() {
+        for (path, color, content) in files {
+            let color = color & tscolor;
+            if color != 0 {
+                by_path
+                    .entry(path.as_str())
+                    .or_default()
+                    .push((i, color, content.as_str()));
+            }
+        }
+    }
+    let mut skips: ColorSkips = HashMap::new();
+    for (path, owners) in by_path {
+        for &(i, color, content) in &owners {
+            let beaten = color & PREFER_COLOR == 0
+                && owners.iter().any(|&(j, other, theirs)| {
+                    j != i && other != color && other & PREFER_COLOR != 0 && theirs != content
+                });
+            if beaten {
+                skips
+                    .entry(colored[i].0.clone())
+                    .or_default()
+                    .insert(path.to_string());
+            }
+        }
+    }
+    skips
+}
+
+/// A file with a color: path, color and content (digest, or link target).
+type ColoredFile = (String, u32, String);
+
+/// Files left out for their color: package → absolute paths.
+type ColorSkips = HashMap<String, HashSet<String>>;
 
 impl State {
     fn id(&mut self, user: bool, name: &str) -> u32 {
@@ -506,6 +582,7 @@ impl State {
         let files = meta
             .get_file_entries()
             .map_err(|e| bad("file list", e.to_string()))?;
+        let skips = self.color_skips.remove(nevra).unwrap_or_default();
         if let Some(db) = &mut self.db {
             // Docs left out are not installed, for rpm; license files
             // are never left out.
@@ -513,7 +590,9 @@ impl State {
                 .iter()
                 .map(|f| {
                     let flags = f.flags.bits();
-                    if self.options.exclude_docs
+                    if skips.contains(f.path.to_string_lossy().as_ref()) {
+                        rpmdb::FILE_STATE_WRONG_COLOR
+                    } else if self.options.exclude_docs
                         && flags & FLAG_DOC != 0
                         && flags & FLAG_LICENSE == 0
                     {
@@ -565,7 +644,7 @@ impl State {
             let excluded = self.options.exclude_docs
                 && hf.flags & FLAG_DOC != 0
                 && hf.flags & FLAG_LICENSE == 0;
-            if hf.flags & FLAG_GHOST != 0 || excluded {
+            if hf.flags & FLAG_GHOST != 0 || excluded || skips.contains(&abs) {
                 continue;
             }
             installed.push(abs.clone());
@@ -947,6 +1026,40 @@ fn id_lines(bytes: &[u8]) -> impl Iterator<Item = (&str, u32)> {
             let (name, _, id) = (f.next()?, f.next()?, f.next()?);
             Some((name, id.parse().ok()?))
         })
+}
+
+/// A package's files that have a color.
+fn colored_files(path: &Path, meta: &rpm::PackageMetadata) -> Result<Vec<ColoredFile>> {
+    let colors = match meta
+        .header
+        .get_entry_data_as_u32_array(rpm::IndexTag::RPMTAG_FILECOLORS)
+    {
+        Ok(c) => c,
+        Err(_) => return Ok(Vec::new()),
+    };
+    if colors.iter().all(|c| *c == 0) {
+        return Ok(Vec::new());
+    }
+    let files = meta
+        .get_file_entries()
+        .map_err(|e| Error::package(path, "file list", None, e.to_string()))?;
+    if files.len() != colors.len() {
+        return Err(Error::package(
+            path,
+            "RPMTAG_FILECOLORS",
+            None,
+            format!("{} colors for {} files", colors.len(), files.len()),
+        ));
+    }
+    Ok(files
+        .into_iter()
+        .zip(colors)
+        .filter(|(f, c)| *c != 0 && f.flags.bits() & FLAG_GHOST == 0)
+        .map(|(f, c)| {
+            let content = f.digest.map(|d| d.as_hex().to_string()).unwrap_or(f.linkto);
+            (f.path.to_string_lossy().into_owned(), c, content)
+        })
+        .collect())
 }
 
 /// Paths for a file trigger's standard input, one per line.

@@ -24,6 +24,9 @@ pub(crate) const DB_PATH: &str = "var/lib/rpm/rpmdb.sqlite";
 /// rpm's file states (`rpmfileState`).
 pub(crate) const FILE_STATE_NORMAL: u8 = 0;
 pub(crate) const FILE_STATE_NOT_INSTALLED: u8 = 2;
+/// A file another architecture's package installs instead
+/// (`RPMFILE_STATE_WRONGCOLOR`).
+pub(crate) const FILE_STATE_WRONG_COLOR: u8 = 4;
 
 const TAG_REQUIREFLAGS: u32 = 1048;
 const TAG_FILETRIGGERINDEX: u32 = 5070;
