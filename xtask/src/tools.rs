@@ -47,6 +47,7 @@ pub(crate) const TEST_TOOLS: &[&str] = &[
     "sqfs2tar",
     "unsquashfs",
     "bwrap",
+    "systemctl",
 ];
 
 /// `mke2fs -d` reading a tar archive: e2fsprogs 1.47.1 or later (Debian has
@@ -86,6 +87,7 @@ fn package(tool: &str) -> &'static str {
         "tar2sqfs" | "rdsquashfs" | "sqfs2tar" => "squashfs-tools-ng",
         "mksquashfs" | "unsquashfs" => "squashfs-tools",
         "bwrap" => "bubblewrap",
+        "systemctl" => "systemd",
         _ => "",
     }
 }

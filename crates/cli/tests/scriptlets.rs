@@ -543,3 +543,104 @@ fn a_build_runs_the_scriptlets_once_for_every_output() {
     assert_eq!(tar_id.trim().len(), 36, "{tar_id}");
     assert_eq!(tar_id, disk_id);
 }
+
+/// This machine's `systemctl` with the libraries `ldd` finds for it, as
+/// package files at the same paths.
+fn systemctl_files() -> Vec<(String, Vec<u8>)> {
+    let out = Command::new("ldd")
+        .arg("/usr/bin/systemctl")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ldd systemctl");
+    let mut files = vec![(
+        "/usr/bin/systemctl".to_string(),
+        fs::read("/usr/bin/systemctl").unwrap(),
+    )];
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        // `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)` or
+        // `/lib64/ld-linux-x86-64.so.2 (0x…)`.
+        let path = line
+            .split_whitespace()
+            .find(|w| w.starts_with('/'))
+            .map(str::to_string);
+        if let Some(path) = path {
+            files.push((path.clone(), fs::read(&path).unwrap()));
+        }
+    }
+    files
+}
+
+#[test]
+fn a_preset_in_post_enables_the_unit_as_in_rpms_chroot() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    fs::create_dir_all(&repo).unwrap();
+    let busybox = fs::read(testkit::bootroot::static_busybox()).unwrap();
+    let mut systemd = PackageSpec::new("systemd", "1", "1")
+        .file("/usr/bin/sh", 0o755, busybox)
+        .symlink("/bin", "usr/bin")
+        .dir("/etc", 0o755)
+        .dir("/usr/lib/systemd/system", 0o755)
+        .dir("/usr/lib/systemd/system-preset", 0o755)
+        .provides("/bin/sh");
+    for (path, bytes) in systemctl_files() {
+        if path != "/usr/bin/sh" {
+            systemd = systemd.file(&path, 0o755, bytes);
+        }
+    }
+    let demo = PackageSpec::new("demo", "1", "1")
+        .requires_pre("systemd")
+        .file(
+            "/usr/lib/systemd/system/demo.service",
+            0o644,
+            "[Unit]\nDescription=demo\n[Service]\nExecStart=/bin/true\n\
+             [Install]\nWantedBy=multi-user.target\n",
+        )
+        .file(
+            "/usr/lib/systemd/system-preset/90-demo.preset",
+            0o644,
+            "enable demo.service\n",
+        )
+        .post("systemctl --no-reload preset demo.service\n");
+    for spec in [&systemd, &demo] {
+        build_rpm(&repo, spec);
+    }
+    createrepo(&repo);
+    let archive = dir.path().join("rootfs.tar");
+    let r = imgconv(&[
+        "rootfs",
+        "--repo",
+        s(&repo),
+        "--no-gpg-check",
+        "--install",
+        "demo",
+        "-o",
+        s(&archive),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let ours = dir.path().join("ours");
+    extract(&archive, &ours);
+
+    // rpm's install as a toolkit's chroot (with /proc) runs it: systemctl
+    // offline.
+    let theirs = dir.path().join("theirs");
+    fs::create_dir_all(&theirs).unwrap();
+    let r = Command::new("rpm")
+        .args(["--root", s(&theirs), "-i", "--nodeps", "--nosignature"])
+        .args(["--dbpath", "/var/lib/rpm"])
+        .arg(repo.join("systemd-1-1.x86_64.rpm"))
+        .arg(repo.join("demo-1-1.x86_64.rpm"))
+        .env("SYSTEMD_OFFLINE", "1")
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let wants = "etc/systemd/system/multi-user.target.wants/demo.service";
+    assert_eq!(
+        fs::read_link(ours.join(wants)).unwrap(),
+        fs::read_link(theirs.join(wants)).unwrap()
+    );
+    assert_eq!(
+        fs::read_link(ours.join(wants)).unwrap(),
+        Path::new("/usr/lib/systemd/system/demo.service")
+    );
+}

@@ -545,6 +545,7 @@ pub(super) fn run(
                 ("PATH", "/sbin:/bin:/usr/sbin:/usr/bin"),
                 ("HOME", "/root"),
                 ("LANG", "C"),
+                ("SYSTEMD_OFFLINE", "1"),
             ]
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -345,7 +345,11 @@ pub(super) fn run(
             .args(["--chdir", "/", "--clearenv"])
             .args(["--setenv", "PATH", SCRIPT_PATH, "--setenv", "HOME", "/root"])
             .args(["--setenv", "LANG", "C", "--setenv", "SOURCE_DATE_EPOCH"])
-            .arg(time.to_string());
+            .arg(time.to_string())
+            // systemctl works on the tree's files (a preset enables a
+            // unit) instead of asking a service manager, as it does in
+            // rpm's chroot.
+            .args(["--setenv", "SYSTEMD_OFFLINE", "1"]);
         let mut argv = script.program.clone();
         if !script.body.is_empty() {
             // The script where rpm's temporary file would be, outside the
