@@ -54,6 +54,41 @@ fn trigger_package(repo: &Path, work: &Path) {
     .unwrap();
 }
 
+/// Package triggers (`%triggerprein`, `%triggerin`), made with rpmbuild:
+/// watcher's own on svc (installed before it) and on zz-late (after it),
+/// one whose version range nothing installed is in.
+fn watcher_package(repo: &Path, work: &Path) {
+    let spec = work.join("watcher.spec");
+    fs::write(
+        &spec,
+        "Name: watcher\nVersion: 1\nRelease: 1\nSummary: package triggers\nLicense: MIT\n\
+         BuildArch: noarch\nRequires(pre): /bin/sh\nRequires: svc\n\
+         %description\nPackage triggers.\n%files\n\
+         %triggerin -- svc\necho \"watcher in svc $1 $2\" >> /etc/watcher.log\n\
+         %triggerprein -- zz-late\necho \"watcher prein zz-late $1 $2\" >> /etc/watcher.log\n\
+         %triggerin -- zz-late\necho \"watcher in zz-late $1 $2\" >> /etc/watcher.log\n\
+         %triggerin -- base > 5\necho never >> /etc/watcher.log\n",
+    )
+    .unwrap();
+    let top = work.join("rpmbuild");
+    run_ok(
+        "rpmbuild",
+        &[
+            "-bb",
+            "--quiet",
+            "--nodeps",
+            "--define",
+            &format!("_topdir {}", top.display()),
+            s(&spec),
+        ],
+    );
+    fs::copy(
+        top.join("RPMS/noarch/watcher-1-1.noarch.rpm"),
+        repo.join("watcher-1-1.noarch.rpm"),
+    )
+    .unwrap();
+}
+
 /// base (a shell, passwd and group), svc (a %pre adding its user, a file
 /// owned by it, a %post writing a file), lib (a %posttrans), trig (file
 /// triggers), broken-pre, broken-post and lua (refused unless skipped).
@@ -109,6 +144,9 @@ fn repo(dir: &Path) -> PathBuf {
             .requires("svc")
             .file("/usr/lib64/libx.so.1", 0o755, "lib\n")
             .posttrans("echo \"posttrans $1\" > /etc/lib.posttrans\n"),
+        PackageSpec::new("zz-late", "1", "1")
+            .requires("watcher")
+            .file("/etc/zz-late", 0o644, "late\n"),
         PackageSpec::new("broken-pre", "1", "1")
             .requires_pre("/bin/sh")
             .requires("base")
@@ -168,6 +206,7 @@ fn repo(dir: &Path) -> PathBuf {
         build_rpm(&repo, spec);
     }
     trigger_package(&repo, dir);
+    watcher_package(&repo, dir);
     createrepo(&repo);
     repo
 }
@@ -189,7 +228,7 @@ fn scriptlets_leave_what_rpm_leaves_and_run_without_root() {
         s(&repo),
         "--no-gpg-check",
         "--install",
-        "trig,luapkg",
+        "trig,luapkg,zz-late",
         "-o",
         s(&archive),
         "--json",
@@ -228,6 +267,9 @@ fn scriptlets_leave_what_rpm_leaves_and_run_without_root() {
             "%post svc-1-1.x86_64 ran",
             "%filetriggerin /usr/lib64 trig-1-1.noarch ran",
             "%post trig-1-1.noarch ran",
+            "%triggerin -- svc watcher-1-1.noarch ran",
+            "%triggerprein -- zz-late watcher-1-1.noarch ran",
+            "%triggerin -- zz-late watcher-1-1.noarch ran",
             "%posttrans lib-1-1.x86_64 ran",
             "%posttrans trig-1-1.noarch ran",
             "%transfiletriggerin /usr/lib64 /usr/share/trig trig-1-1.noarch ran",
@@ -280,6 +322,7 @@ fn scriptlets_leave_what_rpm_leaves_and_run_without_root() {
         "etc/svc.installed",
         "etc/lib.posttrans",
         "etc/trig.log",
+        "etc/watcher.log",
         "var/lib/svc.state",
         "usr/lib64/libx.so.1",
         "etc/lua.out",
@@ -319,6 +362,13 @@ fn scriptlets_leave_what_rpm_leaves_and_run_without_root() {
         fs::read_to_string(ours.join("etc/lua.out")).unwrap(),
         "arg 1 lines 2 libdir /usr/lib64\ntype directory link ../usr/lib64\nvercmp 1\n\
          files . .. input libdir made\nfirst first next 2 is link\n"
+    );
+    // Package triggers with rpm's arguments: watcher's own on svc,
+    // installed before it; on zz-late, before its %pre (zz-late not yet
+    // counted) and after its %post; none for a base version not there.
+    assert_eq!(
+        fs::read_to_string(ours.join("etc/watcher.log")).unwrap(),
+        "watcher in svc 1 1\nwatcher prein zz-late 1 0\nwatcher in zz-late 1 1\n"
     );
     // The user the %pre added owns the file its package records for it,
     // and what its %post gives it.

@@ -25,8 +25,9 @@
 //!   package's header as rpm records an install (excluded docs recorded
 //!   as not installed), so `rpm -qa` and `rpm -V` work on the tree.
 //!
-//! Scriptlets (`%pretrans`, `%pre`, `%post`, `%posttrans`, and the install
-//! file triggers `%filetriggerin` and `%transfiletriggerin`) run as rpm
+//! Scriptlets (`%pretrans`, `%pre`, `%post`, `%posttrans`, the install
+//! package triggers `%triggerprein` and `%triggerin`, and the install file
+//! triggers `%filetriggerin` and `%transfiletriggerin`) run as rpm
 //! runs them, in rpm's order, inside an unprivileged sandbox whose `/` is
 //! the tree (see [`scripts`](self#scriptlets)). A tree needs a directory
 //! to run in, so when the packages have scriptlets they are unpacked into
@@ -784,7 +785,8 @@ impl State {
             }
         }
         let mut files: Vec<Vec<String>> = Vec::with_capacity(checked.len());
-        for (path, nevra, s) in checked {
+        for (i, (path, nevra, s)) in checked.iter().enumerate() {
+            self.package_triggers(&mut stage, checked, i, scripts::SENSE_TRIGGERPREIN)?;
             if let Some(script) = &s.pre {
                 self.run_script(&mut stage, nevra, script, &one, &[], true)?;
             }
@@ -803,6 +805,7 @@ impl State {
             if let Some(script) = &s.post {
                 self.run_script(&mut stage, nevra, script, &one, &[], false)?;
             }
+            self.package_triggers(&mut stage, checked, i, scripts::SENSE_TRIGGERIN)?;
             self.file_triggers(&mut stage, checked, &files, false)?;
         }
         for (_, nevra, s) in checked {
@@ -825,6 +828,69 @@ impl State {
             }
         }
         Ok(stage)
+    }
+
+    /// The package triggers (`%triggerprein` before its `%pre`, `%triggerin`
+    /// after its `%post`, by `sense`) the install of package `i` sets off,
+    /// as rpm runs them: first those of the installed packages (itself
+    /// included once it is installed) naming it, then its own naming
+    /// installed packages; each with the number of packages of the
+    /// trigger's own name and of the setting-off name installed.
+    fn package_triggers(
+        &mut self,
+        stage: &mut Stage,
+        checked: &[(PathBuf, &str, PackageScripts)],
+        i: usize,
+        sense: u32,
+    ) -> Result<()> {
+        let installed = &checked[..if sense == scripts::SENSE_TRIGGERIN {
+            i + 1
+        } else {
+            i
+        }];
+        let count = |name: &str| {
+            installed
+                .iter()
+                .filter(|(_, _, s)| s.name == name)
+                .count()
+                .to_string()
+        };
+        let fatal = sense == scripts::SENSE_TRIGGERPREIN;
+        let me = &checked[i].2;
+        let Some(evr) = &me.evr else { return Ok(()) };
+        // Others' triggers this package sets off.
+        for (_, nevra, other) in installed {
+            if let Some(k) = other.triggers.set_off_by(sense, &me.name, evr) {
+                let args = [count(&other.name), count(&me.name)];
+                self.run_script(stage, nevra, &other.triggers.scripts[k], &args, &[], fatal)?;
+            }
+        }
+        // Its own, set off by installed packages.
+        let mut ran = vec![false; me.triggers.scripts.len()];
+        for on in &me.triggers.on {
+            if ran[on.script] {
+                continue;
+            }
+            let sources: Vec<&PackageScripts> = installed
+                .iter()
+                .map(|(_, _, s)| s)
+                .filter(|s| s.name == on.name)
+                .collect();
+            for source in &sources {
+                let Some(source_evr) = &source.evr else {
+                    continue;
+                };
+                if let Some(k) = me.triggers.set_off_by(sense, &source.name, source_evr) {
+                    if !ran[k] {
+                        ran[k] = true;
+                        let args = [count(&me.name), sources.len().to_string()];
+                        let nevra = checked[i].1;
+                        self.run_script(stage, nevra, &me.triggers.scripts[k], &args, &[], fatal)?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The file triggers (`%filetriggerin`) the last of `files` sets off,

@@ -15,6 +15,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::owners::{self, Owners};
+use crate::repo::{Comparison, Evr};
 use crate::{Error, Result};
 use std::rc::Rc;
 
@@ -22,7 +23,9 @@ use std::rc::Rc;
 pub(super) const MAX_OUTPUT: u64 = 64 << 10;
 
 /// `RPMSENSE_TRIGGERIN`: an install trigger.
-const SENSE_TRIGGERIN: u32 = 1 << 16;
+pub(super) const SENSE_TRIGGERIN: u32 = 1 << 16;
+/// `RPMSENSE_TRIGGERPREIN`: a trigger run before the package's install.
+pub(super) const SENSE_TRIGGERPREIN: u32 = 1 << 25;
 
 /// bwrap's options: new namespaces of every kind, the caller root in the
 /// user namespace with every capability there (as root's scriptlets have,
@@ -104,9 +107,54 @@ impl FileTrigger {
     }
 }
 
+/// One package a package trigger (`%triggerin -- name < version`) names.
+#[derive(Clone, Debug)]
+pub(super) struct TriggerOn {
+    /// The package name.
+    pub(super) name: String,
+    /// Its version range, if any.
+    pub(super) constraint: Option<(Comparison, Evr)>,
+    /// `SENSE_TRIGGERIN`, `SENSE_TRIGGERPREIN` (or an erase sense).
+    pub(super) sense: u32,
+    /// Which of the package's trigger scripts it sets off.
+    pub(super) script: usize,
+}
+
+/// A package's package triggers: scripts, and the packages setting them
+/// off in header order.
+#[derive(Clone, Debug, Default)]
+pub(super) struct PackageTriggers {
+    pub(super) scripts: Vec<Script>,
+    pub(super) on: Vec<TriggerOn>,
+}
+
+impl PackageTriggers {
+    /// The script `source` (a package's name and version) sets off with
+    /// `sense`, as rpm picks it: the first entry naming the package whose
+    /// range it is in.
+    pub(super) fn set_off_by(&self, sense: u32, name: &str, evr: &Evr) -> Option<usize> {
+        self.on
+            .iter()
+            .find(|t| {
+                t.sense & sense != 0
+                    && t.name == name
+                    && t.constraint
+                        .as_ref()
+                        .is_none_or(|(op, want)| crate::resolve::satisfies(evr, *op, want))
+            })
+            .map(|t| t.script)
+    }
+}
+
 /// A package's install scriptlets.
 #[derive(Clone, Debug, Default)]
 pub(super) struct PackageScripts {
+    /// Name and version, which other packages' triggers match.
+    pub(super) name: String,
+    pub(super) evr: Option<Evr>,
+    /// `%triggerprein` and `%triggerin` (`%triggerun`/`%triggerpostun`
+    /// are for erasing: kept only as entries that never match).
+    pub(super) triggers: PackageTriggers,
     pub(super) pretrans: Option<Script>,
     pub(super) pre: Option<Script>,
     pub(super) post: Option<Script>,
@@ -144,6 +192,21 @@ impl PackageScripts {
             })
         };
         Ok(PackageScripts {
+            name: h
+                .get_entry_data_as_string(T::RPMTAG_NAME)
+                .unwrap_or_default()
+                .to_string(),
+            evr: {
+                let epoch = h.get_entry_data_as_u32(T::RPMTAG_EPOCH).unwrap_or(0);
+                let version = h.get_entry_data_as_string(T::RPMTAG_VERSION).unwrap_or("");
+                let release = h.get_entry_data_as_string(T::RPMTAG_RELEASE).unwrap_or("");
+                Some(Evr {
+                    epoch,
+                    version: version.to_string(),
+                    release: Some(release.to_string()),
+                })
+            },
+            triggers: package_triggers(path, meta)?,
             pretrans: one("%pretrans", T::RPMTAG_PRETRANS, T::RPMTAG_PRETRANSPROG),
             pre: one("%pre", T::RPMTAG_PREIN, T::RPMTAG_PREINPROG),
             post: one("%post", T::RPMTAG_POSTIN, T::RPMTAG_POSTINPROG),
@@ -161,8 +224,105 @@ impl PackageScripts {
             .collect();
         out.extend(self.file_triggers.iter().map(|t| &t.script));
         out.extend(self.trans_file_triggers.iter().map(|t| &t.script));
+        out.extend(
+            self.triggers
+                .scripts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| {
+                    self.triggers
+                        .on
+                        .iter()
+                        .any(|t| {
+                            t.script == i && t.sense & (SENSE_TRIGGERIN | SENSE_TRIGGERPREIN) != 0
+                        })
+                        .then_some(s)
+                }),
+        );
         out
     }
+}
+
+/// The package triggers of a package's header (`RPMTAG_TRIGGER*`).
+fn package_triggers(path: &Path, meta: &rpm::PackageMetadata) -> Result<PackageTriggers> {
+    use rpm::IndexTag as T;
+    let h = &meta.header;
+    let Ok(bodies) = h.get_entry_data_as_string_array(T::RPMTAG_TRIGGERSCRIPTS) else {
+        return Ok(PackageTriggers::default());
+    };
+    let label = "%trigger";
+    let bad = |message: String| Error::package(path, "RPMTAG_TRIGGERNAME", None, message);
+    let progs = h
+        .get_entry_data_as_string_array(T::RPMTAG_TRIGGERSCRIPTPROG)
+        .unwrap_or(&[]);
+    let names = h
+        .get_entry_data_as_string_array(T::RPMTAG_TRIGGERNAME)
+        .unwrap_or(&[]);
+    let versions = h
+        .get_entry_data_as_string_array(T::RPMTAG_TRIGGERVERSION)
+        .unwrap_or(&[]);
+    let index = h
+        .get_entry_data_as_u32_array(T::RPMTAG_TRIGGERINDEX)
+        .unwrap_or_default();
+    let flags = h
+        .get_entry_data_as_u32_array(T::RPMTAG_TRIGGERFLAGS)
+        .unwrap_or_default();
+    if index.len() != names.len() || flags.len() != names.len() {
+        return Err(bad(format!(
+            "{} names but {} indexes and {} flags",
+            names.len(),
+            index.len(),
+            flags.len()
+        )));
+    }
+    let mut on = Vec::with_capacity(names.len());
+    for (k, ((name, &i), &f)) in names.iter().zip(&index).zip(&flags).enumerate() {
+        let script = i as usize;
+        if script >= bodies.len() {
+            return Err(bad(format!("{name} names trigger {i} of {}", bodies.len())));
+        }
+        let version = versions.get(k).map(String::as_str).unwrap_or("");
+        let constraint = match Comparison::from_rpmsense(f) {
+            Some(op) if !version.is_empty() => Some((
+                op,
+                Evr::parse(version)
+                    .ok_or_else(|| bad(format!("{name}: version {version:?} cannot be read")))?,
+            )),
+            _ => None,
+        };
+        on.push(TriggerOn {
+            name: name.clone(),
+            constraint,
+            sense: f,
+            script,
+        });
+    }
+    let scripts = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let kind = match on.iter().find(|t| t.script == i).map(|t| t.sense) {
+                Some(f) if f & SENSE_TRIGGERPREIN != 0 => "%triggerprein",
+                Some(f) if f & SENSE_TRIGGERIN != 0 => "%triggerin",
+                _ => label,
+            };
+            let names: Vec<&str> = on
+                .iter()
+                .filter(|t| t.script == i)
+                .map(|t| t.name.as_str())
+                .collect();
+            Script {
+                which: format!("{kind} -- {}", names.join(" ")),
+                program: progs
+                    .get(i)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| p.split_whitespace().map(str::to_string).collect())
+                    .unwrap_or_else(|| vec!["/bin/sh".to_string()]),
+                body: body.clone(),
+            }
+        })
+        .collect();
+    Ok(PackageTriggers { scripts, on })
 }
 
 /// The install file triggers (`%filetriggerin`, or `%transfiletriggerin`
