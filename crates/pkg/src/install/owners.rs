@@ -56,22 +56,26 @@ pub(super) struct Owners {
 
 impl Owners {
     /// Records `owner` for the inode `fd` refers to (an `O_PATH`
-    /// descriptor will do), taking set-id bits off a regular file as
-    /// `chown(2)` does.
+    /// descriptor will do). As `chown(2)` does to a regular file whatever
+    /// the ids, takes its set-user-ID bit (and set-group-ID with group
+    /// execute) and its file capabilities off; its change time moves, so
+    /// the tree read back takes what the file now has.
     pub(super) fn give(&self, fd: BorrowedFd<'_>, owner: Owner) -> io::Result<()> {
         let (dev, ino, born) = inode(fd)?;
-        if owner.uid.is_some() || owner.gid.is_some() {
-            let st = rustix::fs::fstat(fd)?;
-            let mode = st.st_mode;
-            let regular = mode & 0o170000 == 0o100000;
+        let mode = rustix::fs::fstat(fd)?.st_mode;
+        if mode & 0o170000 == 0o100000 {
             let mut clear = 0o4000;
             if mode & 0o010 != 0 {
                 clear |= 0o2000;
             }
-            if regular && mode & clear != 0 {
-                let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
-                rustix::fs::chmod(link.as_str(), Mode::from_raw_mode(mode & 0o7777 & !clear))?;
+            let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
+            match rustix::fs::removexattr(link.as_str(), "security.capability") {
+                // None there, or none this process could have put there.
+                Err(rustix::io::Errno::NODATA | rustix::io::Errno::PERM) | Ok(()) => {}
+                Err(rustix::io::Errno::OPNOTSUPP) => {}
+                Err(e) => return Err(e.into()),
             }
+            rustix::fs::chmod(link.as_str(), Mode::from_raw_mode(mode & 0o7777 & !clear))?;
         }
         let none = Owner {
             uid: None,
@@ -433,6 +437,12 @@ fn resolve(proc: &str, dirfd: i32, path: &[u8], follow: bool) -> io::Result<Owne
             .map(<[u8]>::to_vec)
             .collect()
     };
+    // `name/` names a directory, through a symlink too.
+    let (follow, dir_only) = if path.ends_with(b"/") {
+        (true, true)
+    } else {
+        (follow, false)
+    };
     let top = root()?;
     let mut at = if path.starts_with(b"/") {
         root()?
@@ -478,6 +488,9 @@ fn resolve(proc: &str, dirfd: i32, path: &[u8], follow: bool) -> io::Result<Owne
             return fail(libc::ENOTDIR);
         }
         at = next;
+    }
+    if dir_only && rustix::fs::fstat(&at)?.st_mode & 0o170000 != 0o040000 {
+        return fail(libc::ENOTDIR);
     }
     Ok(at)
 }
@@ -593,12 +606,27 @@ mod tests {
         std::fs::set_permissions(t.join("suid"), std::fs::Permissions::from_mode(0o4755)).unwrap();
         std::os::unix::fs::symlink("d/e/f", t.join("link")).unwrap();
         std::os::unix::fs::symlink("/d/e", t.join("d/abs")).unwrap();
+        std::os::unix::fs::symlink("d/e", t.join("dirlink")).unwrap();
         std::fs::write(t.join("plain"), "x").unwrap();
+        // A file with a capability (cap_net_raw, revision 2).
+        let capped = t.join("capped");
+        std::fs::write(&capped, "x").unwrap();
+        let mut cap = vec![0u8; 20];
+        cap[..4].copy_from_slice(&0x0200_0001u32.to_le_bytes());
+        cap[4..8].copy_from_slice(&(1u32 << 13).to_le_bytes());
+        rustix::fs::setxattr(
+            &capped,
+            "security.capability",
+            &cap,
+            rustix::fs::XattrFlags::empty(),
+        )
+        .unwrap();
         let owners = Owners::default();
         let (ok, out) = sandboxed(
             t,
             "set -e; cd /d; chown 5:6 /plain; chown -R 7:8 /d; chown -h 9:13 ../link; \
-             chown 0:10 /suid; chown 0:0 abs/f; chown 11:12 abs/../../plain; echo done",
+             chown 0:10 /suid; chown 0:0 abs/f; chown 11:12 abs/../../plain; \
+             chown -h 3:3 /dirlink/; chown 1:1 /capped; echo done",
             &owners,
         );
         assert!(ok, "{out}");
@@ -607,7 +635,11 @@ mod tests {
         // `abs/..` is /d, its parent /.
         assert_eq!(given(&owners, &t.join("plain")), o(Some(11), Some(12)));
         assert_eq!(given(&owners, &t.join("d")), o(Some(7), Some(8)));
-        assert_eq!(given(&owners, &t.join("d/e")), o(Some(7), Some(8)));
+        // Through the symlink a trailing slash follows.
+        assert_eq!(given(&owners, &t.join("d/e")), o(Some(3), Some(3)));
+        assert_eq!(given(&owners, &t.join("dirlink")), None);
+        // A new owner takes file capabilities off.
+        assert!(rustix::fs::getxattr(&capped, "security.capability", &mut [0u8; 64]).is_err());
         // Given to 7:8, then to root through an absolute symlink.
         assert_eq!(given(&owners, &t.join("d/e/f")), o(Some(0), Some(0)));
         assert_eq!(given(&owners, &t.join("link")), o(Some(9), Some(13)));
