@@ -60,8 +60,11 @@ fn elf(wide: bool) -> Vec<u8> {
 }
 
 /// `multi` built by rpmbuild for x86_64 and i686 (each with its ELF
-/// `/usr/bin/multi-tool` and the same text file), and a package needing
-/// the i686 one by its ISA provide.
+/// `/usr/bin/multi-tool` and the same text file), a package needing the
+/// i686 one by its ISA provide, and packages where names and provides of
+/// two architectures meet: `cap` only for i686 beside an x86_64 `bar`
+/// providing `cap` (and `needcap` requiring it), a noarch `barp`
+/// providing `multi`.
 fn repo(dir: &Path) -> std::path::PathBuf {
     let repo = dir.join("repo");
     let top = dir.join("rpmbuild");
@@ -82,7 +85,11 @@ fn repo(dir: &Path) -> std::path::PathBuf {
              %install\nmkdir -p %{{buildroot}}/usr/bin %{{buildroot}}/usr/share/multi\n\
              install -m 755 %{{_sourcedir}}/tool.%{{_target_cpu}} %{{buildroot}}/usr/bin/multi-tool\n\
              echo shared > %{{buildroot}}/usr/share/multi/data\n\
-             %files\n/usr/bin/multi-tool\n/usr/share/multi/data\n"
+             mkdir -p %{{buildroot}}/usr/arch32\n\
+             %if \"%{{_target_cpu}}\" == \"i686\"\n\
+             ln %{{buildroot}}/usr/bin/multi-tool %{{buildroot}}/usr/arch32/multi-tool\n\
+             %endif\n\
+             %files\n/usr/bin/multi-tool\n/usr/share/multi/data\n/usr/arch32\n"
         ),
     )
     .unwrap();
@@ -97,7 +104,22 @@ fn repo(dir: &Path) -> std::path::PathBuf {
         ),
     )
     .unwrap();
-    for (spec, target) in [(&multi, "x86_64"), (&multi, "i686"), (&user, "i686")] {
+    let mut specs = vec![(multi.clone(), "x86_64"), (multi, "i686"), (user, "i686")];
+    for (name, header, target) in [
+        ("cap", "", "i686"),
+        ("bar", "Provides: cap\n", "x86_64"),
+        ("needcap", "Requires: cap\n", "x86_64"),
+        ("barp", "BuildArch: noarch\nProvides: multi\n", "x86_64"),
+    ] {
+        let spec = dir.join(format!("{name}.spec"));
+        fs::write(
+            &spec,
+            format!("Name: {name}\n{header}{common}%install\nmkdir -p %{{buildroot}}\n%files\n"),
+        )
+        .unwrap();
+        specs.push((spec, target));
+    }
+    for (spec, target) in &specs {
         run_ok(
             "rpmbuild",
             &[
@@ -112,7 +134,7 @@ fn repo(dir: &Path) -> std::path::PathBuf {
             ],
         );
     }
-    for arch in ["x86_64", "i686"] {
+    for arch in ["x86_64", "i686", "noarch"] {
         for f in fs::read_dir(top.join("RPMS").join(arch)).unwrap() {
             let f = f.unwrap().path();
             fs::copy(&f, repo.join(f.file_name().unwrap())).unwrap();
@@ -147,6 +169,9 @@ fn both_architectures_install_as_dnf_chooses_and_rpm_installs_them() {
         &["multi", "multi.i686"][..],
         &["multi.x86_64", "multi.i686"][..],
         &["user32", "multi"][..],
+        &["needcap"][..],
+        &["cap"][..],
+        &["multi", "barp"][..],
     ] {
         let archive = dir.path().join("rootfs.tar");
         let r = common::command()
@@ -203,6 +228,14 @@ fn both_architectures_install_as_dnf_chooses_and_rpm_installs_them() {
     let tool = fs::read(ours.join("usr/bin/multi-tool")).unwrap();
     assert_eq!(tool, elf(true), "the 64-bit file is installed");
     assert_eq!(tool, fs::read(theirs.join("usr/bin/multi-tool")).unwrap());
+    // The i686 file's other hard link keeps the data the left-out member
+    // carried in the payload.
+    let linked = fs::read(ours.join("usr/arch32/multi-tool")).unwrap();
+    assert_eq!(linked, elf(false));
+    assert_eq!(
+        linked,
+        fs::read(theirs.join("usr/arch32/multi-tool")).unwrap()
+    );
     assert_eq!(
         fs::read(ours.join("usr/share/multi/data")).unwrap(),
         b"shared\n"

@@ -238,8 +238,8 @@ impl<'a> Index<'a> {
             self.sources[a.0]
                 .priority
                 .cmp(&self.sources[b.0].priority)
-                .then_with(|| (pb.name == name).cmp(&(pa.name == name)))
                 .then_with(|| self.arch_rank(&pa.arch).cmp(&self.arch_rank(&pb.arch)))
+                .then_with(|| (pb.name == name).cmp(&(pa.name == name)))
                 .then_with(|| pa.name.cmp(&pb.name))
                 .then_with(|| evr_cmp(&pb.evr(), &pa.evr()))
                 .then_with(|| a.cmp(&b))
@@ -257,7 +257,10 @@ impl<'a> Index<'a> {
                 .into_iter()
                 .flatten()
                 .filter(|(q, o)| {
+                    // Not by a worse architecture's (an i686 package's
+                    // obsoletes do not replace an x86_64 one).
                     self.pkg(*q).name != p.name
+                        && self.arch_rank(&self.pkg(*q).arch) <= self.arch_rank(&p.arch)
                         && o.constraint
                             .as_ref()
                             .is_none_or(|(op, evr)| satisfies(&p.evr(), *op, evr))
@@ -369,6 +372,22 @@ impl<'a> Solver<'a> {
 
     /// Meets a simple requirement; false when nothing can.
     fn need(&mut self, dep: &Dependency, by: Option<Cand>, weak: bool) -> bool {
+        // A request of a package's name asks for a package of that name
+        // (its best architecture's, or what obsoletes it), not for
+        // whatever provides the name.
+        if by.is_none() {
+            let named = self.named(&dep.name, |_| true);
+            if !named.is_empty() {
+                if self.chosen.iter().any(|&c| self.ix.pkg(c).name == dep.name) {
+                    return true;
+                }
+                if let Some(best) = self.ix.best(&dep.name, &named) {
+                    let best = self.ix.replacement(best);
+                    self.add(best, "requested".into());
+                }
+                return true;
+            }
+        }
         if self.holds(&dep.name, dep.constraint.as_ref()) {
             return true;
         }
@@ -493,7 +512,6 @@ impl<'a> Solver<'a> {
         }
     }
 
-    /// Conflicts and obsoletes among the chosen packages.
     /// The best package `request` names as `name.arch`, if it is one.
     fn named_arch(&self, request: &str) -> Option<Cand> {
         let (name, arch) = request.rsplit_once('.')?;
@@ -528,6 +546,8 @@ impl<'a> Solver<'a> {
         kinds.any(|k| Some(k) != first)
     }
 
+    /// Conflicts and obsoletes among the chosen packages (obsoletes of
+    /// either architecture's package of a name).
     fn check_conflicts(&mut self) {
         for &c in &self.chosen {
             let p = self.ix.pkg(c);
@@ -543,7 +563,10 @@ impl<'a> Solver<'a> {
                 }
             }
             for d in &p.obsoletes {
-                if let Some(&o) = self.by_name.get(&(d.name.as_str(), self.ix.secondary(p))) {
+                for o in [false, true]
+                    .iter()
+                    .filter_map(|k| self.by_name.get(&(d.name.as_str(), *k)).copied())
+                {
                     let q = self.ix.pkg(o);
                     let hit = o != c
                         && q.name != p.name
@@ -639,9 +662,9 @@ pub fn resolve(sources: &[Source<'_>], request: &Request) -> Result<Resolution> 
         if !seen.insert(name.as_str()) {
             continue;
         }
-        // A name with an architecture: that architecture's best package.
+        // A name with an architecture: that architecture's best package,
+        // never another obsoleting it (as dnf).
         if let Some(c) = s.named_arch(name) {
-            let c = s.ix.replacement(c);
             s.add(c, "requested".into());
             continue;
         }

@@ -270,6 +270,39 @@ fn multilib_packages_install_side_by_side_the_best_arch_first() {
             "zlib-1.3-1.x86_64"
         ]
     );
+    // A requirement takes the best architecture before a package of the
+    // name; a request takes the name (as dnf: `needcap` brings `bar`).
+    let more = || {
+        let mut p = packages();
+        p.push(pkg("cap", "1").arch("i686"));
+        p.push(pkg("bar", "1").prov("cap"));
+        p.push(pkg("needcap", "1").req("cap"));
+        p
+    };
+    assert_eq!(
+        names(&solve(more(), &["needcap"]).unwrap()),
+        ["bar-1-1.x86_64", "needcap-1-1.x86_64"]
+    );
+    assert_eq!(names(&solve(more(), &["cap"]).unwrap()), ["cap-1-1.i686"]);
+    // Obsoletes: never instead of a name.arch request; an i686 package's
+    // not for an x86_64 one.
+    let obsoleting = |arch: &str| {
+        let mut p = packages();
+        p.push(pkg("obs", "1").arch(arch).obsoletes("zlib"));
+        p
+    };
+    assert_eq!(
+        names(&solve(obsoleting("i686"), &["zlib"]).unwrap()),
+        ["glibc-2.38-1.x86_64", "zlib-1.3-1.x86_64"]
+    );
+    assert_eq!(
+        names(&solve(obsoleting("x86_64"), &["zlib.i686"]).unwrap()),
+        ["glibc-2.38-1.i686", "zlib-1.4-1.i686"]
+    );
+    assert_eq!(
+        names(&solve(obsoleting("x86_64"), &["zlib"]).unwrap()),
+        ["obs-1-1.x86_64"]
+    );
     // An i686 package's requirements take i686 packages where they name
     // them (sonames, `(x86-32)`).
     let r = solve(packages(), &["app32"]).unwrap();
