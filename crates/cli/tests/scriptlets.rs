@@ -144,6 +144,16 @@ fn repo(dir: &Path) -> PathBuf {
             .requires("svc")
             .file("/usr/lib64/libx.so.1", 0o755, "lib\n")
             .posttrans("echo \"posttrans $1\" > /etc/lib.posttrans\n"),
+        // A multilib pair: rpm's first argument counts both.
+        PackageSpec::new("pair", "1", "1")
+            .requires_pre("/bin/sh")
+            .post("echo \"post $1\" >> /etc/pair.log\n")
+            .posttrans("echo \"posttrans $1\" >> /etc/pair.log\n"),
+        PackageSpec::new("pair", "1", "1")
+            .arch("i686")
+            .requires_pre("/bin/sh")
+            .post("echo \"post $1\" >> /etc/pair.log\n")
+            .posttrans("echo \"posttrans $1\" >> /etc/pair.log\n"),
         PackageSpec::new("zz-late", "1", "1")
             .requires("watcher")
             .file("/etc/zz-late", 0o644, "late\n"),
@@ -228,7 +238,7 @@ fn scriptlets_leave_what_rpm_leaves_and_run_without_root() {
         s(&repo),
         "--no-gpg-check",
         "--install",
-        "trig,luapkg,zz-late",
+        "trig,luapkg,zz-late,pair.x86_64,pair.i686",
         "-o",
         s(&archive),
         "--json",
@@ -259,7 +269,10 @@ fn scriptlets_leave_what_rpm_leaves_and_run_without_root() {
         ran.contains(&"%post luapkg-1-1.x86_64 ran".to_string()),
         "{summary}"
     );
-    let ran: Vec<&String> = ran.iter().filter(|r| !r.contains("luapkg")).collect();
+    let ran: Vec<&String> = ran
+        .iter()
+        .filter(|r| !r.contains("luapkg") && !r.contains(" pair-"))
+        .collect();
     assert_eq!(
         ran,
         [
@@ -323,6 +336,7 @@ fn scriptlets_leave_what_rpm_leaves_and_run_without_root() {
         "etc/lib.posttrans",
         "etc/trig.log",
         "etc/watcher.log",
+        "etc/pair.log",
         "var/lib/svc.state",
         "usr/lib64/libx.so.1",
         "etc/lua.out",
@@ -369,6 +383,10 @@ fn scriptlets_leave_what_rpm_leaves_and_run_without_root() {
     assert_eq!(
         fs::read_to_string(ours.join("etc/watcher.log")).unwrap(),
         "watcher in svc 1 1\nwatcher prein zz-late 1 0\nwatcher in zz-late 1 1\n"
+    );
+    assert_eq!(
+        fs::read_to_string(ours.join("etc/pair.log")).unwrap(),
+        "post 1\npost 2\nposttrans 2\nposttrans 2\n"
     );
     // The user the %pre added owns the file its package records for it,
     // and what its %post gives it.

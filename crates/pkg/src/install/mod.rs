@@ -646,6 +646,22 @@ impl State {
                 && hf.flags & FLAG_DOC != 0
                 && hf.flags & FLAG_LICENSE == 0;
             if hf.flags & FLAG_GHOST != 0 || excluded || skips.contains(&abs) {
+                // A member left out that carries a hard-link set's data
+                // hands it to the members kept before it, as rpm installs
+                // a partial hard-link set.
+                if m.nlink > 1 && m.mode & 0o170000 == 0o100000 && m.size > 0 {
+                    let mut held = links.remove(&m.ino).unwrap_or_default().into_iter();
+                    if let Some((first, mut e)) = held.next() {
+                        e.kind = EntryKind::File { len: m.size };
+                        self.emit(&e, &mut cpio.data(), visit)?;
+                        for (_, mut e) in held {
+                            e.kind = EntryKind::HardLink {
+                                target: first.clone(),
+                            };
+                            self.emit(&e, &mut io::empty(), visit)?;
+                        }
+                    }
+                }
                 continue;
             }
             installed.push(abs.clone());
@@ -784,11 +800,22 @@ impl State {
                 self.run_script(&mut stage, nevra, script, &one, &[], true)?;
             }
         }
+        // rpm's first argument: how many packages of the name there are
+        // once this one is installed (two for the second of a multilib
+        // pair); at %posttrans, once all are.
+        let count = |upto: usize, name: &str| {
+            let n = checked[..upto]
+                .iter()
+                .filter(|(_, _, s)| s.name == name)
+                .count();
+            [n.to_string()]
+        };
         let mut files: Vec<Vec<String>> = Vec::with_capacity(checked.len());
         for (i, (path, nevra, s)) in checked.iter().enumerate() {
+            let now = count(i + 1, &s.name);
             self.package_triggers(&mut stage, checked, i, scripts::SENSE_TRIGGERPREIN)?;
             if let Some(script) = &s.pre {
-                self.run_script(&mut stage, nevra, script, &one, &[], true)?;
+                self.run_script(&mut stage, nevra, script, &now, &[], true)?;
             }
             // A failure writing the scratch tree names the package and entry.
             files.push(
@@ -803,14 +830,15 @@ impl State {
             // %post, then the rest.
             self.file_triggers(&mut stage, checked, &files, true)?;
             if let Some(script) = &s.post {
-                self.run_script(&mut stage, nevra, script, &one, &[], false)?;
+                self.run_script(&mut stage, nevra, script, &now, &[], false)?;
             }
             self.package_triggers(&mut stage, checked, i, scripts::SENSE_TRIGGERIN)?;
             self.file_triggers(&mut stage, checked, &files, false)?;
         }
         for (_, nevra, s) in checked {
             if let Some(script) = &s.posttrans {
-                self.run_script(&mut stage, nevra, script, &one, &[], false)?;
+                let all = count(checked.len(), &s.name);
+                self.run_script(&mut stage, nevra, script, &all, &[], false)?;
             }
         }
         // Each package's transaction file triggers in install order, by
@@ -857,10 +885,9 @@ impl State {
         };
         let fatal = sense == scripts::SENSE_TRIGGERPREIN;
         let me = &checked[i].2;
-        let Some(evr) = &me.evr else { return Ok(()) };
         // Others' triggers this package sets off.
         for (_, nevra, other) in installed {
-            if let Some(k) = other.triggers.set_off_by(sense, &me.name, evr) {
+            if let Some(k) = other.triggers.set_off_by(sense, me) {
                 let args = [count(&other.name), count(&me.name)];
                 self.run_script(stage, nevra, &other.triggers.scripts[k], &args, &[], fatal)?;
             }
@@ -877,10 +904,7 @@ impl State {
                 .filter(|s| s.name == on.name)
                 .collect();
             for source in &sources {
-                let Some(source_evr) = &source.evr else {
-                    continue;
-                };
-                if let Some(k) = me.triggers.set_off_by(sense, &source.name, source_evr) {
+                if let Some(k) = me.triggers.set_off_by(sense, source) {
                     if !ran[k] {
                         ran[k] = true;
                         let args = [count(&me.name), sources.len().to_string()];

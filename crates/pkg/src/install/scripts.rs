@@ -129,18 +129,22 @@ pub(super) struct PackageTriggers {
 }
 
 impl PackageTriggers {
-    /// The script `source` (a package's name and version) sets off with
-    /// `sense`, as rpm picks it: the first entry naming the package whose
-    /// range it is in.
-    pub(super) fn set_off_by(&self, sense: u32, name: &str, evr: &Evr) -> Option<usize> {
+    /// The script the package `source` sets off with `sense`, as rpm
+    /// picks it: the first entry naming the package with a range one of
+    /// the package's provides of its name is in.
+    pub(super) fn set_off_by(&self, sense: u32, source: &PackageScripts) -> Option<usize> {
         self.on
             .iter()
             .find(|t| {
                 t.sense & sense != 0
-                    && t.name == name
-                    && t.constraint
-                        .as_ref()
-                        .is_none_or(|(op, want)| crate::resolve::satisfies(evr, *op, want))
+                    && t.name == source.name
+                    && t.constraint.as_ref().is_none_or(|(op, want)| {
+                        source.provides.iter().any(|p| {
+                            p.as_ref().is_none_or(|(pop, have)| {
+                                crate::resolve::ranges_overlap((*pop, have), (*op, want))
+                            })
+                        })
+                    })
             })
             .map(|t| t.script)
     }
@@ -149,9 +153,10 @@ impl PackageTriggers {
 /// A package's install scriptlets.
 #[derive(Clone, Debug, Default)]
 pub(super) struct PackageScripts {
-    /// Name and version, which other packages' triggers match.
+    /// Name, and what it provides of its name (`name = evr` at least; a
+    /// provide without a version as None), which triggers match.
     pub(super) name: String,
-    pub(super) evr: Option<Evr>,
+    pub(super) provides: Vec<Option<(Comparison, Evr)>>,
     /// `%triggerprein` and `%triggerin` (`%triggerun`/`%triggerpostun`
     /// are for erasing: kept only as entries that never match).
     pub(super) triggers: PackageTriggers,
@@ -196,15 +201,27 @@ impl PackageScripts {
                 .get_entry_data_as_string(T::RPMTAG_NAME)
                 .unwrap_or_default()
                 .to_string(),
-            evr: {
+            provides: {
+                let name = h.get_entry_data_as_string(T::RPMTAG_NAME).unwrap_or("");
                 let epoch = h.get_entry_data_as_u32(T::RPMTAG_EPOCH).unwrap_or(0);
                 let version = h.get_entry_data_as_string(T::RPMTAG_VERSION).unwrap_or("");
                 let release = h.get_entry_data_as_string(T::RPMTAG_RELEASE).unwrap_or("");
-                Some(Evr {
+                let own = Evr {
                     epoch,
                     version: version.to_string(),
                     release: Some(release.to_string()),
-                })
+                };
+                let mut provides = vec![Some((Comparison::Eq, own))];
+                for d in meta.get_provides().unwrap_or_default() {
+                    if d.name == name {
+                        let op = Comparison::from_rpmsense(d.flags.bits());
+                        provides.push(match (op, Evr::parse(&d.version)) {
+                            (Some(op), Some(evr)) if !d.version.is_empty() => Some((op, evr)),
+                            _ => None,
+                        });
+                    }
+                }
+                provides
             },
             triggers: package_triggers(path, meta)?,
             pretrans: one("%pretrans", T::RPMTAG_PRETRANS, T::RPMTAG_PRETRANSPROG),
