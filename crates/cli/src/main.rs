@@ -297,7 +297,8 @@ struct RootfsArgs {
     /// (lower is preferred, as dnf's).
     #[arg(long = "repo", required = true)]
     repos: Vec<String>,
-    /// Packages or capabilities to install, comma separated or repeated.
+    /// Packages (`name`, or `name.arch` for one architecture's: `glibc.i686`)
+    /// or capabilities to install, comma separated or repeated.
     #[arg(long, value_delimiter = ',')]
     install: Vec<String>,
     /// A file naming packages to install: a toolkit package list
