@@ -35,6 +35,12 @@ fn trigger_package(repo: &Path, work: &Path) {
          while read f; do echo \"trans $1 $f\" >> /etc/trig.log; done\n",
     )
     .unwrap();
+    rpmbuild_into(repo, work, &spec, "trig-1-1.noarch.rpm");
+}
+
+/// Builds `spec` (a noarch package) with rpmbuild under `work` and puts
+/// the package, `file`, in `repo`.
+fn rpmbuild_into(repo: &Path, work: &Path, spec: &Path, file: &str) {
     let top = work.join("rpmbuild");
     run_ok(
         "rpmbuild",
@@ -44,14 +50,10 @@ fn trigger_package(repo: &Path, work: &Path) {
             "--nodeps",
             "--define",
             &format!("_topdir {}", top.display()),
-            s(&spec),
+            s(spec),
         ],
     );
-    fs::copy(
-        top.join("RPMS/noarch/trig-1-1.noarch.rpm"),
-        repo.join("trig-1-1.noarch.rpm"),
-    )
-    .unwrap();
+    fs::copy(top.join("RPMS/noarch").join(file), repo.join(file)).unwrap();
 }
 
 /// Package triggers (`%triggerprein`, `%triggerin`), made with rpmbuild:
@@ -70,23 +72,7 @@ fn watcher_package(repo: &Path, work: &Path) {
          %triggerin -- base > 5\necho never >> /etc/watcher.log\n",
     )
     .unwrap();
-    let top = work.join("rpmbuild");
-    run_ok(
-        "rpmbuild",
-        &[
-            "-bb",
-            "--quiet",
-            "--nodeps",
-            "--define",
-            &format!("_topdir {}", top.display()),
-            s(&spec),
-        ],
-    );
-    fs::copy(
-        top.join("RPMS/noarch/watcher-1-1.noarch.rpm"),
-        repo.join("watcher-1-1.noarch.rpm"),
-    )
-    .unwrap();
+    rpmbuild_into(repo, work, &spec, "watcher-1-1.noarch.rpm");
 }
 
 /// base (a shell, passwd and group), svc (a %pre adding its user, a file

@@ -561,20 +561,12 @@ mod tests {
     /// `tree`, serving its ownership changes into `owners`.
     fn sandboxed(tree: &std::path::Path, script: &str, owners: &Owners) -> (bool, String) {
         let mut cmd = Command::new("bwrap");
-        cmd.args([
-            "--unshare-all",
-            "--uid",
-            "0",
-            "--gid",
-            "0",
-            "--cap-add",
-            "ALL",
-        ])
-        .arg("--bind")
-        .arg(tree)
-        .args(["/", "--proc", "/proc", "--", "/bin/sh", "-c", script])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+        cmd.args(super::super::scripts::SANDBOX)
+            .arg("--bind")
+            .arg(tree)
+            .args(["/", "--proc", "/proc", "--", "/bin/sh", "-c", script])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
         let pending = arm(&mut cmd).unwrap().unwrap();
         let mut child = cmd.spawn().unwrap();
         drop(cmd);

@@ -30,7 +30,7 @@ pub(super) const SENSE_TRIGGERPREIN: u32 = 1 << 25;
 /// bwrap's options: new namespaces of every kind, the caller root in the
 /// user namespace with every capability there (as root's scriptlets have,
 /// so that an ordinary user's build is root's), gone with this process.
-const SANDBOX: &[&str] = &[
+pub(super) const SANDBOX: &[&str] = &[
     "--unshare-all",
     "--uid",
     "0",
@@ -260,6 +260,16 @@ impl PackageScripts {
     }
 }
 
+/// Trigger script `i`'s interpreter and arguments, from a header's
+/// `*TRIGGERSCRIPTPROG` strings (`/bin/sh` where none is named).
+fn trigger_program(progs: &[String], i: usize) -> Vec<String> {
+    progs
+        .get(i)
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_else(|| vec!["/bin/sh".to_string()])
+}
+
 /// The package triggers of a package's header (`RPMTAG_TRIGGER*`).
 fn package_triggers(path: &Path, meta: &rpm::PackageMetadata) -> Result<PackageTriggers> {
     use rpm::IndexTag as T;
@@ -330,11 +340,7 @@ fn package_triggers(path: &Path, meta: &rpm::PackageMetadata) -> Result<PackageT
                 .collect();
             Script {
                 which: format!("{kind} -- {}", names.join(" ")),
-                program: progs
-                    .get(i)
-                    .filter(|p| !p.is_empty())
-                    .map(|p| p.split_whitespace().map(str::to_string).collect())
-                    .unwrap_or_else(|| vec!["/bin/sh".to_string()]),
+                program: trigger_program(progs, i),
                 body: body.clone(),
             }
         })
@@ -397,11 +403,7 @@ fn triggers(path: &Path, meta: &rpm::PackageMetadata, trans: bool) -> Result<Vec
             Some(FileTrigger {
                 script: Script {
                     which: label.to_string(),
-                    program: progs
-                        .get(i)
-                        .filter(|p| !p.is_empty())
-                        .map(|p| p.split_whitespace().map(str::to_string).collect())
-                        .unwrap_or_else(|| vec!["/bin/sh".to_string()]),
+                    program: trigger_program(progs, i),
                     body: body.clone(),
                 },
                 prefixes: Vec::new(),
