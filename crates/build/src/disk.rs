@@ -889,15 +889,7 @@ fn ensure_dirs(
 ) -> Result<()> {
     let missing = crate::rootfs::missing_parents(rel, |d| part.dirs.contains(d));
     for dir in missing {
-        let entry = Entry {
-            path: dir.clone(),
-            kind: EntryKind::Dir,
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-            mtime: time,
-            xattrs: Vec::new(),
-        };
+        let entry = Entry::implied_dir(dir.clone(), time);
         start(part, None, stamp, work)?;
         part.dirs.insert(dir.clone());
         match &mut part.maker {

@@ -76,6 +76,22 @@ pub struct Entry {
     pub xattrs: Vec<(String, Vec<u8>)>,
 }
 
+impl Entry {
+    /// A directory no source lists but a path below it needs: 0755,
+    /// root's, with `mtime`.
+    pub fn implied_dir(path: String, mtime: i64) -> Entry {
+        Entry {
+            path,
+            kind: EntryKind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            mtime,
+            xattrs: Vec::new(),
+        }
+    }
+}
+
 /// Where a root filesystem is read from.
 #[derive(Debug)]
 pub struct Rootfs {

@@ -322,15 +322,7 @@ impl<W: Write> Emitter<'_, W> {
     fn put(&mut self, entry: &Entry, data: &mut dyn io::Read) -> Result<()> {
         let io_err = |e: io::Error| Error::io(self.shown, e);
         for dir in missing_parents(&entry.path, |d| self.dirs.contains(d)) {
-            let parent = Entry {
-                path: dir.clone(),
-                kind: EntryKind::Dir,
-                mode: 0o755,
-                uid: 0,
-                gid: 0,
-                mtime: entry.mtime,
-                xattrs: Vec::new(),
-            };
+            let parent = Entry::implied_dir(dir.clone(), entry.mtime);
             self.tar
                 .append(&dir, &parent, &mut io::empty())
                 .map_err(io_err)?;

@@ -323,7 +323,7 @@ impl Staged {
         })?;
         if let Some((file, len)) = &mut self.db {
             for dir in imgbuild::rootfs::missing_parents(rpmdb::DB_PATH, |d| dirs.contains(d)) {
-                let entry = dir_entry(dir, self.time);
+                let entry = Entry::implied_dir(dir, self.time);
                 count(&entry);
                 visit(&entry, &mut io::empty())?;
             }
@@ -342,19 +342,6 @@ impl Staged {
             visit(&entry, &mut file.take(*len))?;
         }
         Ok((entries, bytes))
-    }
-}
-
-/// A directory no package makes: 0755, root's, at the build's time.
-fn dir_entry(path: String, time: i64) -> Entry {
-    Entry {
-        path,
-        kind: EntryKind::Dir,
-        mode: 0o755,
-        uid: 0,
-        gid: 0,
-        mtime: time,
-        xattrs: Vec::new(),
     }
 }
 
@@ -481,7 +468,7 @@ fn transaction_color(sources: &[Source<'_>], plan: &Resolution) -> u32 {
                 | "sparc64v"
         ) || arch.starts_with("mips64")
     };
-    let arches: Vec<&str> = plan
+    let mut arches = plan
         .packages
         .iter()
         .filter_map(|c| {
@@ -496,13 +483,12 @@ fn transaction_color(sources: &[Source<'_>], plan: &Resolution) -> u32 {
             )
         })
         .filter(|a| *a != "noarch")
-        .collect();
-    let wide = if arches.is_empty() {
-        wide(std::env::consts::ARCH)
-    } else {
-        arches.iter().any(|a| wide(a))
+        .peekable();
+    let any_wide = match arches.peek() {
+        None => wide(std::env::consts::ARCH),
+        Some(_) => arches.any(wide),
     };
-    if wide {
+    if any_wide {
         3
     } else {
         0
@@ -1087,7 +1073,7 @@ impl State {
         let missing = imgbuild::rootfs::missing_parents(rel, |d| self.dirs.contains(d));
         for dir in missing {
             self.dirs.insert(dir.clone());
-            let entry = dir_entry(dir, self.options.time);
+            let entry = Entry::implied_dir(dir, self.options.time);
             self.emit(&entry, &mut io::empty(), visit)?;
         }
         Ok(())
@@ -1187,9 +1173,9 @@ pub(crate) fn decompress<'a>(
 }
 
 /// Reads any bytes as a package file — lead and headers checked as every
-/// package is — and its install scriptlets and file triggers, counting
-/// them: the header and scriptlet readers' work on untrusted bytes, for
-/// the fuzz target.
+/// package is — and its install scriptlets, triggers and file colors,
+/// counting them: the header readers' work on untrusted bytes, for the
+/// fuzz target.
 #[doc(hidden)]
 pub fn read_scriptlets(data: &[u8]) -> usize {
     use std::io::Write;
@@ -1202,7 +1188,8 @@ pub fn read_scriptlets(data: &[u8]) -> usize {
     let Ok(headers) = read_package_headers(file.path()) else {
         return 0;
     };
-    PackageScripts::read(file.path(), &headers.meta).map_or(0, |s| s.all().len())
+    let scripts = PackageScripts::read(file.path(), &headers.meta).map_or(0, |s| s.all().len());
+    scripts + colored_files(file.path(), &headers.meta).map_or(0, |c| c.len())
 }
 
 /// `rpm.expand` of Lua scriptlets over the standard macros, for the fuzz
