@@ -928,16 +928,10 @@ pub(crate) fn generated_files(
             })?;
         let bytes = match &f.source {
             FileSource::Content(s) => s.clone().into_bytes(),
-            FileSource::Path(p) => {
-                let full = config
-                    .source
-                    .parent()
-                    .map(|d| d.join(p))
-                    .unwrap_or_else(|| p.clone());
-                std::fs::read(&full).map_err(|e| {
-                    Error::config(&config.source, &field, format!("{}: {e}", full.display()))
-                })?
-            }
+            // Resolved against the configuration's directory when read.
+            FileSource::Path(p) => std::fs::read(p).map_err(|e| {
+                Error::config(&config.source, &field, format!("{}: {e}", p.display()))
+            })?,
         };
         generated.push(file_entry(&path, bytes, f.mode.unwrap_or(0o644), time));
     }

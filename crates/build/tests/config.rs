@@ -416,6 +416,22 @@ fn core_legacy_as_shipped_installs_its_package_lists() {
     );
 }
 
+/// Image Customizer's own create-minimal-os.yaml keeps its `storage` in
+/// its base configuration: the refusal names `baseConfigs`, not the
+/// `storage` the file itself does not have.
+#[test]
+fn a_config_on_base_configs_is_refused_for_them() {
+    let path = config_path("imagecustomizer/create-minimal-os.yaml");
+    let (file, field, message) = config_error(ImageConfig::load(&path));
+    assert_eq!(file, path);
+    assert_eq!(field, "baseConfigs", "{message}");
+    assert!(message.contains("not supported"), "{message}");
+    // Its base, which has storage, reads as far as its own fields go.
+    let base = config_path("imagecustomizer/create-base.yaml");
+    let config = ImageConfig::load(&base).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.boot, BootType::Efi);
+}
+
 #[test]
 fn hyperv_guest_with_packages_reports_them() {
     assert_eq!(

@@ -97,6 +97,12 @@ const CONTAINER_KEYS: ContainerKeys = ContainerKeys([
 
 fn config(source: &Path, doc: Field<'_>) -> Result<ImageConfig> {
     let mut top = doc.obj()?;
+    // First: a configuration built on base configurations may have its
+    // storage, or anything else, in them.
+    top.refuse(
+        "baseConfigs",
+        "base configurations (this file merged over the files it names) are not supported yet",
+    )?;
     let storage = top.require("storage")?;
     let os = top.get("os");
     let output = top.get("output");
@@ -117,7 +123,6 @@ fn config(source: &Path, doc: Field<'_>) -> Result<ImageConfig> {
     )?;
     top.refuse("pxe", "PXE output is not supported")?;
     top.refuse("scripts", "scripts are not run by this build")?;
-    top.refuse("baseConfigs", "base configurations are not supported")?;
     top.finish()?;
 
     if let Some(list) = &preview {
