@@ -94,7 +94,7 @@ enum Maker {
     /// Not started: an ext maker starts with its first entry, which says
     /// who owns its root directory.
     Pending,
-    Ext(ExtMaker),
+    Ext(Box<ExtMaker>),
     Fat(FatMaker),
 }
 
@@ -689,7 +689,7 @@ impl Router {
 
     fn route(&self, path: &str) -> Option<(usize, String)> {
         self.mounts.iter().find_map(|(mp, pi)| {
-            let rel = under(path, mp)?;
+            let rel = crate::rootfs::under(path, mp)?;
             Some((*pi, rel.to_string()))
         })
     }
@@ -708,20 +708,7 @@ impl Router {
         self.mounts
             .iter()
             .filter(|(m, p)| *p != pi && m.len() < mp.len())
-            .find_map(|(m, p)| Some((*p, under(mp, m)?.to_string())))
-    }
-}
-
-/// `path` relative to `dir` when it is `dir` or below it.
-fn under<'a>(path: &'a str, dir: &str) -> Option<&'a str> {
-    if dir.is_empty() {
-        return Some(path);
-    }
-    let rest = path.strip_prefix(dir)?;
-    if rest.is_empty() {
-        Some("")
-    } else {
-        rest.strip_prefix('/')
+            .find_map(|(m, p)| Some((*p, crate::rootfs::under(mp, m)?.to_string())))
     }
 }
 
@@ -742,7 +729,7 @@ fn start(part: &mut Part, root: Option<&Entry>, stamp: &BuildStamp, work: &Path)
             part.mount.as_deref(),
             work,
         )?),
-        FsType::Ext2 | FsType::Ext3 | FsType::Ext4 => Maker::Ext(ExtMaker::start(
+        FsType::Ext2 | FsType::Ext3 | FsType::Ext4 => Maker::Ext(Box::new(ExtMaker::start(
             &part.what,
             fs,
             part.size,
@@ -750,7 +737,7 @@ fn start(part: &mut Part, root: Option<&Entry>, stamp: &BuildStamp, work: &Path)
             root.map_or((0, 0), |e| (e.uid, e.gid)),
             stamp,
             work,
-        )?),
+        )?)),
     };
     Ok(())
 }
@@ -822,61 +809,16 @@ fn add_generated(
     add(part, &resolved, entry, data, stamp, work, time)
 }
 
-/// `rel` with every parent that is a symbolic link (in `symlinks`, by path
-/// relative to the root of `what`, a tree mounted at `mount`) replaced by
-/// what it points at (at most 40 links, as the kernel follows).
+/// `rel` (relative to the root of `what`, a tree mounted at `mount`) with
+/// its parents' symbolic links followed, within that tree.
 pub(crate) fn resolve_parents(
     symlinks: &HashMap<String, String>,
     mount: &str,
     what: &str,
     rel: &str,
 ) -> Result<String> {
-    let mut parts: Vec<String> = rel.split('/').map(str::to_string).collect();
-    let mut followed = 0;
-    let mut i = 0;
-    while i + 1 < parts.len() {
-        let prefix = parts[..=i].join("/");
-        let Some(target) = symlinks.get(&prefix) else {
-            i += 1;
-            continue;
-        };
-        followed += 1;
-        let refuse = |why: &str| {
-            Error::Layout(format!(
-                "{what}: /{rel} is below the symbolic link {prefix} -> {target}, which {why}"
-            ))
-        };
-        if followed > 40 {
-            return Err(refuse("leads round in circles"));
-        }
-        let base: Vec<String> = if let Some(abs) = target.strip_prefix('/') {
-            let inside = under(abs.trim_end_matches('/'), mount)
-                .ok_or_else(|| refuse("points out of this partition"))?;
-            inside
-                .split('/')
-                .filter(|c| !c.is_empty())
-                .map(str::to_string)
-                .collect()
-        } else {
-            let mut b: Vec<String> = parts[..i].to_vec();
-            for c in target.split('/') {
-                match c {
-                    "" | "." => {}
-                    ".." => {
-                        b.pop()
-                            .ok_or_else(|| refuse("points out of this partition"))?;
-                    }
-                    c => b.push(c.to_string()),
-                }
-            }
-            b
-        };
-        let rest = parts[i + 1..].to_vec();
-        parts = base;
-        parts.extend(rest);
-        i = 0;
-    }
-    Ok(parts.join("/"))
+    crate::rootfs::resolve_parents(symlinks, mount, rel)
+        .map_err(|why| Error::Layout(format!("{what}: {why}")))
 }
 
 /// Makes every missing parent directory of `rel` in `part`.

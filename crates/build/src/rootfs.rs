@@ -221,6 +221,87 @@ pub fn normalize(raw: &[u8]) -> std::result::Result<String, String> {
     Ok(parts.join("/"))
 }
 
+/// `path` relative to `dir` when it is `dir` or below it (`""` is the
+/// root, above everything).
+pub fn under<'a>(path: &'a str, dir: &str) -> Option<&'a str> {
+    if dir.is_empty() {
+        return Some(path);
+    }
+    let rest = path.strip_prefix(dir)?;
+    if rest.is_empty() {
+        Some("")
+    } else {
+        rest.strip_prefix('/')
+    }
+}
+
+/// `rel` with every parent that is a symbolic link (in `symlinks`, by path
+/// relative to the root of a tree mounted at `mount`; `""` for the whole
+/// tree) replaced by what it points at, at most 40 links as the kernel
+/// follows them. Absolute targets start again at the tree's root; a target
+/// that leads out of the tree is refused, with why.
+pub fn resolve_parents(
+    symlinks: &HashMap<String, String>,
+    mount: &str,
+    rel: &str,
+) -> std::result::Result<String, String> {
+    let mut parts: Vec<String> = rel.split('/').map(str::to_string).collect();
+    let mut followed = 0;
+    let mut i = 0;
+    let out = if mount.is_empty() {
+        "leads out of the root"
+    } else {
+        "points out of this partition"
+    };
+    while i + 1 < parts.len() {
+        let prefix = parts[..=i].join("/");
+        let Some(target) = symlinks.get(&prefix) else {
+            i += 1;
+            continue;
+        };
+        followed += 1;
+        let refuse = |why: &str| {
+            format!("/{rel} is below the symbolic link {prefix} -> {target}, which {why}")
+        };
+        if followed > 40 {
+            return Err(refuse("leads round in circles"));
+        }
+        // An absolute target from the tree's root, a relative one from the
+        // link's directory; `.` and `..` taken as the kernel takes them.
+        let (abs, from) = match target.strip_prefix('/') {
+            Some(_) => (true, Vec::new()),
+            None => (false, parts[..i].to_vec()),
+        };
+        let mut b = from;
+        for c in target.split('/') {
+            match c {
+                "" | "." => {}
+                ".." => {
+                    b.pop().ok_or_else(|| refuse(out))?;
+                }
+                c => b.push(c.to_string()),
+            }
+        }
+        let base: Vec<String> = if abs {
+            // Relative to the mount point, which it must be below.
+            let whole = b.join("/");
+            under(&whole, mount)
+                .ok_or_else(|| refuse(out))?
+                .split('/')
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect()
+        } else {
+            b
+        };
+        let rest = parts[i + 1..].to_vec();
+        parts = base;
+        parts.extend(rest);
+        i = 0;
+    }
+    Ok(parts.join("/"))
+}
+
 // ---- archives ----
 
 /// The compression of an archive, by its magic bytes.

@@ -2,15 +2,26 @@
 //! format can carry: owners and modes as numbers, device numbers, hard
 //! links, and extended attributes and long names in pax records — the form
 //! `mke2fs -d` reads through libarchive.
+//!
+//! Whatever it is given, the archive never holds a name an extractor would
+//! place outside its destination: every member name and hard-link target
+//! is relative, without `.`, `..` or empty components, and a member below
+//! a symbolic link written earlier in the same archive is written where
+//! that link leads inside the tree (as the tree itself holds it), never
+//! through the link, which an extractor would follow out of its
+//! destination.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 
-use crate::rootfs::{Entry, EntryKind};
+use crate::rootfs::{normalize, resolve_parents, Entry, EntryKind};
 
 /// A tar stream being written entry by entry (the form a rootfs archive
 /// takes, read back by [`Rootfs`](crate::Rootfs) and by `mke2fs -d`).
 pub struct TarWriter<W: Write> {
     builder: tar::Builder<W>,
+    /// The symbolic links written so far, by name.
+    symlinks: HashMap<String, String>,
 }
 
 impl<W: Write> TarWriter<W> {
@@ -18,12 +29,59 @@ impl<W: Write> TarWriter<W> {
     pub fn new(out: W) -> Self {
         let mut builder = tar::Builder::new(out);
         builder.mode(tar::HeaderMode::Complete);
-        TarWriter { builder }
+        TarWriter {
+            builder,
+            symlinks: HashMap::new(),
+        }
+    }
+
+    /// `path` as the tree holds it: refused unless relative and plain,
+    /// and with the symbolic links written before followed inside the tree.
+    fn confined(&self, path: &str, what: &str) -> io::Result<String> {
+        let refuse = |why: String| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{what} {path:?}: {why}"),
+            )
+        };
+        match normalize(path.as_bytes()) {
+            Ok(plain) if plain == path => {}
+            Ok(_) => return Err(refuse("not a plain relative name".into())),
+            Err(why) => return Err(refuse(why)),
+        }
+        resolve_parents(&self.symlinks, "", path).map_err(refuse)
     }
 
     /// Appends `entry` under `path` (relative; `""` is the root, written as
     /// `./`), with `data` for a regular file (exactly its length).
+    /// A name that is absolute or has `.`, `..` or empty components is an
+    /// error ([`io::ErrorKind::InvalidInput`]), as is one that leads out of
+    /// the tree through a symbolic link written before.
     pub fn append(&mut self, path: &str, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
+        let path = &self.confined(path, "member")?;
+        let invalid = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, why.to_string());
+        if path.is_empty() && entry.kind != EntryKind::Dir {
+            return Err(invalid("the root can only be a directory"));
+        }
+        let link_target = match &entry.kind {
+            EntryKind::HardLink { target } => {
+                let target = self.confined(target, "hard-link target")?;
+                if target.is_empty() {
+                    return Err(invalid("a hard link to the root directory"));
+                }
+                Some(target)
+            }
+            _ => None,
+        };
+        match &entry.kind {
+            EntryKind::Symlink { target } => {
+                self.symlinks.insert(path.clone(), target.clone());
+            }
+            // Anything else at a link's name replaces the link.
+            _ => {
+                self.symlinks.remove(path);
+            }
+        }
         let name = if path.is_empty() {
             "./".to_string()
         } else if entry.kind == EntryKind::Dir {
@@ -61,7 +119,11 @@ impl<W: Write> TarWriter<W> {
             pax.push(("path".into(), name.clone().into_bytes()));
             h.set_path("long-name")?;
         }
-        if let EntryKind::Symlink { target } | EntryKind::HardLink { target } = &entry.kind {
+        let link = match &entry.kind {
+            EntryKind::Symlink { target } => Some(target),
+            _ => link_target.as_ref(),
+        };
+        if let Some(target) = link {
             if target.len() > 100 || h.set_link_name(target).is_err() {
                 pax.push(("linkpath".into(), target.clone().into_bytes()));
             }

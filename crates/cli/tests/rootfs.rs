@@ -137,6 +137,64 @@ fn unmet_requirements_and_tampered_packages_are_named() {
         .ends_with(".part")));
 }
 
+/// A package whose payload names `/../../../escaped` (as a hostile or
+/// broken package can) is refused, naming the package and the member, by
+/// `imgconv rootfs` and by `imgconv build --repo`, with no output left.
+#[test]
+fn a_payload_path_that_leaves_the_root_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    fs::create_dir_all(&repo).unwrap();
+    let spec = testkit::rpms::PackageSpec::new("escape", "1.0", "1")
+        .file("/usr/share/escape/ok", 0o644, "inside\n")
+        .file("/../../../escaped", 0o644, "outside\n");
+    let rpm = testkit::rpms::build_rpm(&repo, &spec);
+    testkit::rpms::createrepo(&repo);
+    // rpm's own reader sees the file that leaves the root.
+    let files = run_ok("rpm", &["-qlp", "--nosignature", s(&rpm)]);
+    assert!(files.contains("/../../../escaped"), "{files}");
+
+    let out = dir.path().join("out");
+    fs::create_dir_all(&out).unwrap();
+    let archive = out.join("rootfs.tar");
+    let r = imgconv(&[
+        "rootfs",
+        "--repo",
+        s(&repo),
+        "--no-gpg-check",
+        "--install",
+        "escape",
+        "-o",
+        s(&archive),
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&rpm.file_name().unwrap().to_string_lossy().into_owned())
+            && err.contains("../../../escaped")
+            && err.contains("would leave the root"),
+        "{err}"
+    );
+    let config = toolkit_config(dir.path(), "escape", "none", false, 65, "ext4", 200);
+    common::add_to_system_config(&config, r#""Packages": ["escape"],"#);
+    let r = imgconv(&[
+        "build",
+        s(&config),
+        "--repo",
+        s(&repo),
+        "--no-gpg-check",
+        "--to",
+        "raw,tar",
+        "--output-dir",
+        s(&out),
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(err.contains("../../../escaped"), "{err}");
+    let left: Vec<_> = fs::read_dir(&out).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 #[test]
 fn a_configuration_with_package_lists_builds_from_the_repository() {
     let dir = tempfile::tempdir().unwrap();

@@ -616,11 +616,11 @@ impl State {
         let mut links: HashMap<u32, Vec<(String, Entry)>> = HashMap::new();
         let payload_err = |e: io::Error| bad("payload", e.to_string());
         while let Some(m) = cpio.next_member().map_err(payload_err)? {
-            let rel = m
-                .name
-                .trim_start_matches("./")
-                .trim_start_matches('/')
-                .to_string();
+            // Payload names are `./usr/bin/x` (or `/usr/bin/x`); one that
+            // leaves the root (`../`) or is not UTF-8 is refused, as the
+            // tree must never hold it.
+            let rel = imgbuild::rootfs::normalize(m.name.trim_start_matches('/').as_bytes())
+                .map_err(|why| bad("payload", format!("member {:?}: {why}", m.name)))?;
             let abs = format!("/{rel}");
             let Some(hf) = by_path.get(&abs) else {
                 return Err(bad(
