@@ -384,21 +384,9 @@ impl BootFiles {
         Some((k.0.clone(), k.1.clone(), initrd))
     }
 
-    /// The newest kernel and its initrd: (version, kernel, initrd).
-    pub(crate) fn newest_kernel(&mut self) -> Option<(String, File, Option<File>)> {
-        let newest = (0..self.kernels.len())
-            .max_by(|&a, &b| version_cmp(&self.kernels[a].0, &self.kernels[b].0))?;
-        let (version, _, kernel) = self.kernels.swap_remove(newest);
-        let initrd = self
-            .initrds
-            .iter()
-            .position(|i| i.0 == version)
-            .map(|i| self.initrds.swap_remove(i).2);
-        Some((version, kernel, initrd))
-    }
-
-    /// The newest kernel and its initrd as [`BootFiles::newest_kernel`]
-    /// picks them, left in place for later calls.
+    /// The newest kernel and its initrd (copies of the open files), left in
+    /// place for every loader that boots them: on a hybrid disk GRUB's
+    /// menu names them after systemd-boot has copied them.
     pub(crate) fn newest_kernel_files(&self) -> Result<Option<KernelFiles>> {
         let Some(k) = self.kernels.iter().max_by(|a, b| version_cmp(&a.0, &b.0)) else {
             return Ok(None);
@@ -437,12 +425,17 @@ impl BootFiles {
         time: i64,
         add: &mut dyn FnMut(&str, &Entry, &mut dyn Read) -> Result<()>,
     ) -> Result<()> {
-        let (version, kernel, initrd) = self.newest_kernel().ok_or_else(|| {
+        let KernelFiles {
+            version,
+            kernel: (_, kernel),
+            initrd,
+        } = self.newest_kernel_files()?.ok_or_else(|| {
             Error::Layout(
                 "the configuration boots, but the rootfs has no kernel (/boot/vmlinuz-VERSION)"
                     .into(),
             )
         })?;
+        let initrd = initrd.map(|(_, f)| f);
         let Some(loader) = self.systemd_boot() else {
             return Err(Error::Layout(format!(
                 "the ESP has no EFI/BOOT/BOOTX64.EFI and the rootfs has no systemd-boot ({}) to install",

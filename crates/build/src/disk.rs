@@ -13,7 +13,9 @@ use gpt::{Gpt, Partition};
 use uuid::Uuid;
 
 use crate::boot::{grub_core, BootFiles, GrubPlatform};
-use crate::config::{BootType, FileSource, FsType, ImageConfig, MountIdentifier, PartitionRole};
+use crate::config::{
+    BootLoader, BootType, FileSource, FsType, ImageConfig, MountIdentifier, PartitionRole,
+};
 use crate::ext::ExtMaker;
 use crate::rootfs::{source_error, Entry, EntryKind, EntrySource};
 use crate::vfat::FatMaker;
@@ -31,6 +33,9 @@ pub struct BuildOptions {
     /// outputs (the system's temporary directory by default). They are
     /// unlinked as soon as they are open.
     pub work_dir: PathBuf,
+    /// The UEFI boot loader to install instead of the one the
+    /// configuration means ([`ImageConfig::boot_loader`]).
+    pub boot_loader: Option<BootLoader>,
 }
 
 impl Default for BuildOptions {
@@ -38,8 +43,24 @@ impl Default for BuildOptions {
         BuildOptions {
             stamp: BuildStamp::from_env(),
             work_dir: std::env::temp_dir(),
+            boot_loader: None,
         }
     }
+}
+
+/// Which boot loaders a built disk boots from, and why those.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct InstalledLoader {
+    /// Under UEFI: `grub` or `systemd-boot` installed by the build, or
+    /// `packages` for the ESP's own `EFI/BOOT/BOOTX64.EFI` kept as the
+    /// tree's packages made it; none when the disk does not boot by UEFI.
+    pub uefi: Option<String>,
+    /// Under BIOS: `grub` (its boot sector in the protective MBR, its core
+    /// image in the BIOS boot partition); none when it does not boot by
+    /// BIOS.
+    pub bios: Option<String>,
+    /// Why these.
+    pub reason: String,
 }
 
 /// One partition of a built disk.
@@ -75,6 +96,8 @@ pub struct BuiltDisk {
     pub partitions: Vec<BuiltPartition>,
     /// The kernel command line the boot loader was given, when it boots.
     pub kernel_cmdline: Option<String>,
+    /// The boot loaders installed, when it boots.
+    pub loader: Option<InstalledLoader>,
     /// Things the user should know (a FAT type other than the one named).
     pub notes: Vec<String>,
 }
@@ -306,6 +329,7 @@ pub fn build_disk(
         .position(|p| p.role == PartitionRole::BiosBoot);
     // (LBA, core image) for the BIOS boot partition, and the boot sector.
     let mut bios_boot: Option<(u64, Vec<u8>, Vec<u8>)> = None;
+    let mut loader_report = None;
     if booting {
         let title = config.hostname.clone().unwrap_or_else(|| "Linux".into());
         let need = |what: &str| Error::config(&config.source, "BootType", what.to_string());
@@ -335,17 +359,23 @@ pub fn build_disk(
                 ),
             });
         }
-        // UEFI: the packages' loader, else the tree's systemd-boot, else
-        // its GRUB.
+        // UEFI: the packages' loader where the ESP has one, else the one
+        // the configuration (or the build's options) names, from the tree.
+        let loader = options.boot_loader.unwrap_or(config.boot_loader);
+        let chosen = LoaderChoice { config, options };
+        let mut uefi = None;
         match esp {
-            Some(e) if !boot.esp_has_loader => {
-                let part = &mut parts[e];
-                let mut to_esp = |rel: &str, entry: &Entry, data: &mut dyn Read| {
-                    add(part, rel, entry, data, stamp, work, time)
-                };
-                if boot.has_systemd_boot() {
+            Some(_) if boot.esp_has_loader => uefi = Some("packages"),
+            Some(e) => match loader {
+                BootLoader::SystemdBoot if boot.has_systemd_boot() => {
+                    let part = &mut parts[e];
+                    let mut to_esp = |rel: &str, entry: &Entry, data: &mut dyn Read| {
+                        add(part, rel, entry, data, stamp, work, time)
+                    };
                     boot.install_systemd_boot(&title, &cmdline, time, &mut to_esp)?;
-                } else if boot.has_grub(GrubPlatform::X86_64Efi) {
+                    uefi = Some(BootLoader::SystemdBoot.name());
+                }
+                BootLoader::Grub if boot.has_grub(GrubPlatform::X86_64Efi) => {
                     let early = grub_early_config(&router, &parts, &boot)?;
                     let image = boot.grub_image(GrubPlatform::X86_64Efi, &early)?;
                     let part = &mut parts[e];
@@ -360,16 +390,14 @@ pub fn build_disk(
                     add(part, path, &entry, &mut image.as_slice(), stamp, work, time)?;
                     grub_installed = true;
                     grub_platforms.push(GrubPlatform::X86_64Efi);
-                } else if config.boot == BootType::Efi {
-                    return Err(Error::Layout(
-                        "the ESP has no EFI/BOOT/BOOTX64.EFI and the rootfs has neither systemd-boot \
-                         (usr/lib/systemd/boot/efi/systemd-bootx64.efi) nor GRUB for UEFI \
-                         (usr/lib/grub/x86_64-efi) to install"
-                            .into(),
-                    ));
+                    uefi = Some(BootLoader::Grub.name());
                 }
-            }
-            Some(_) => {}
+                _ if config.boot == BootType::Efi => {
+                    return Err(Error::Layout(chosen.missing(loader, &boot)));
+                }
+                // A legacy disk's ESP without the loader: BIOS boots it.
+                _ => {}
+            },
             None if config.boot == BootType::Efi => {
                 return Err(need(
                     "efi boot needs an EFI system partition (the esp flag)",
@@ -377,6 +405,7 @@ pub fn build_disk(
             }
             None => {}
         }
+        loader_report = Some(chosen.report(uefi, bios_boot.is_some(), loader));
         if grub_installed {
             let (path, text) = grub_cfg(&router, &parts, &boot, &title, &cmdline)?;
             let (pi, rel) = router
@@ -566,8 +595,76 @@ pub fn build_disk(
         disk,
         partitions,
         kernel_cmdline: booting.then_some(cmdline),
+        loader: loader_report,
         notes,
     })
+}
+
+/// Where the UEFI loader's choice comes from: the configuration, or the
+/// build's options over it.
+struct LoaderChoice<'a> {
+    config: &'a ImageConfig,
+    options: &'a BuildOptions,
+}
+
+impl LoaderChoice<'_> {
+    /// Why `loader` is the one to install.
+    fn why(&self, loader: BootLoader) -> String {
+        match (self.options.boot_loader, loader) {
+            (Some(_), _) if loader != self.config.boot_loader => format!(
+                "the build's options ask for {}, over the configuration's {}",
+                loader.name(),
+                self.config.boot_loader.name()
+            ),
+            (_, BootLoader::Grub) => "the configuration boots with GRUB, as the toolkit's and \
+                 Image Customizer's configurations do unless they ask for a unified kernel image"
+                .into(),
+            (_, BootLoader::SystemdBoot) => "the configuration asks for systemd-boot".into(),
+        }
+    }
+
+    /// The refusal when the tree lacks `loader`.
+    fn missing(&self, loader: BootLoader, boot: &BootFiles) -> String {
+        let why = self.why(loader);
+        match loader {
+            BootLoader::Grub => format!(
+                "{why}, but the ESP has no EFI/BOOT/BOOTX64.EFI and the rootfs has no GRUB for \
+                 UEFI (usr/lib/grub/x86_64-efi, from grub2-efi-binary or grub-efi-amd64-bin){}",
+                if boot.has_systemd_boot() {
+                    "; it has systemd-boot, which the build installs when asked for it"
+                } else {
+                    ""
+                }
+            ),
+            BootLoader::SystemdBoot => format!(
+                "{why}, but the ESP has no EFI/BOOT/BOOTX64.EFI and the rootfs has no \
+                 systemd-boot (usr/lib/systemd/boot/efi/systemd-bootx64.efi, from systemd-boot \
+                 or systemd-boot-efi)"
+            ),
+        }
+    }
+
+    /// What was installed for UEFI (`uefi`) and BIOS, and why.
+    fn report(&self, uefi: Option<&str>, bios: bool, loader: BootLoader) -> InstalledLoader {
+        let mut reasons = Vec::new();
+        match uefi {
+            Some("packages") => reasons.push(
+                "the ESP already holds EFI/BOOT/BOOTX64.EFI from the tree's packages, kept as \
+                 they made it"
+                    .to_string(),
+            ),
+            Some(_) => reasons.push(self.why(loader)),
+            None => {}
+        }
+        if bios {
+            reasons.push("BIOS boots GRUB from the BIOS boot partition".into());
+        }
+        InstalledLoader {
+            uefi: uefi.map(str::to_string),
+            bios: bios.then(|| BootLoader::Grub.name().to_string()),
+            reason: reasons.join("; "),
+        }
+    }
 }
 
 /// The GPT for `config`: partitions at the configured bytes, GUIDs from the

@@ -39,10 +39,10 @@ mod tree;
 mod vfat;
 
 pub use config::{
-    AdditionalFile, Artifact, BootType, FileSource, FsType, ImageConfig, Mount, MountIdentifier,
-    PartitionRole, PartitionSpec,
+    AdditionalFile, Artifact, BootLoader, BootType, FileSource, FsType, ImageConfig, Mount,
+    MountIdentifier, PartitionRole, PartitionSpec,
 };
-pub use disk::{build_disk, BuildOptions, BuiltDisk, BuiltPartition};
+pub use disk::{build_disk, BuildOptions, BuiltDisk, BuiltPartition, InstalledLoader};
 pub use error::{Error, Result};
 pub use live::LiveOptions;
 pub use rootfs::{open_rootfs, EntrySource, Rootfs};

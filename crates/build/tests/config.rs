@@ -86,6 +86,7 @@ fn core_efi_json() {
             ),
         ],
         boot: BootType::Efi,
+        boot_loader: imgbuild::BootLoader::Grub,
         mounts: vec![
             mount("boot", "/boot/efi", "umask=0077", MountIdentifier::PartUuid),
             mount("rootfs", "/", "defaults", MountIdentifier::PartUuid),
@@ -149,6 +150,7 @@ fn core_legacy_json() {
             ),
         ],
         boot: BootType::Legacy,
+        boot_loader: imgbuild::BootLoader::Grub,
         mounts: vec![mount("rootfs", "/", "defaults", MountIdentifier::PartUuid)],
         hostname: Some("azurelinux".into()),
         kernel_cmdline: String::new(),
@@ -197,6 +199,7 @@ fn hyperv_guest_yaml() {
             ),
         ],
         boot: BootType::Efi,
+        boot_loader: imgbuild::BootLoader::Grub,
         mounts: vec![
             mount("esp", "/boot/efi", "umask=0077", MountIdentifier::PartUuid),
             mount("boot", "/boot", "defaults", MountIdentifier::PartUuid),

@@ -40,6 +40,7 @@ fn config(dir: &Path) -> ImageConfig {
             },
         ],
         boot: BootType::None,
+        boot_loader: imgbuild::BootLoader::Grub,
         mounts: vec![
             Mount {
                 partition: "boot".into(),
@@ -94,6 +95,7 @@ fn build(dir: &Path, seed: &str) -> (PathBuf, imgbuild::BuiltDisk) {
     let options = BuildOptions {
         stamp: BuildStamp::fixed(1_700_000_000, seed),
         work_dir: dir.to_path_buf(),
+        ..Default::default()
     };
     let mut built = build_disk(&config(dir), &rootfs, &options).unwrap();
     let raw = dir.join(format!("disk-{seed}.raw"));
@@ -322,6 +324,7 @@ fn odd_archives_keep_their_metadata() {
     let options = BuildOptions {
         stamp: BuildStamp::fixed(946_684_800, "odd"),
         work_dir: dir.path().to_path_buf(),
+        ..Default::default()
     };
     let mut built = build_disk(&cfg, &Rootfs::open(&tar).unwrap(), &options).unwrap();
     let raw = dir.path().join("odd.raw");

@@ -387,6 +387,12 @@ struct BuildArgs {
     /// (1-22), xz (0-9), gzip (1-9), lzo (1-9) or lz4.
     #[arg(long, default_value = "zstd:6")]
     squashfs_compression: String,
+    /// The UEFI boot loader to install from the tree: grub or systemd-boot
+    /// (default: the configuration's; toolkit and Image Customizer
+    /// configurations boot with GRUB). An ESP whose packages already put
+    /// EFI/BOOT/BOOTX64.EFI there keeps it; BIOS always boots GRUB.
+    #[arg(long, value_name = "LOADER")]
+    boot_loader: Option<imgbuild::BootLoader>,
     /// Print a JSON summary of what was built and written.
     #[arg(long)]
     json: bool,
@@ -1032,6 +1038,7 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
         build: imgbuild::BuildOptions {
             stamp: options.stamp.mixed_with("tree"),
             work_dir: a.work_dir.clone().unwrap_or_else(std::env::temp_dir),
+            boot_loader: a.boot_loader,
         },
         live: imgbuild::LiveOptions::default(),
     };
@@ -1137,6 +1144,7 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
         if let Some((built, report)) = &disk {
             summary["partitions"] = serde_json::json!(built.partitions);
             summary["kernel_cmdline"] = serde_json::json!(built.kernel_cmdline);
+            summary["boot_loader"] = serde_json::json!(built.loader);
             summary["notes"] = serde_json::json!(built.notes);
             summary["conversion"] = serde_json::json!(report);
         }
@@ -1149,6 +1157,17 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
             print_install_notes(report);
         }
         if let Some((built, report)) = &disk {
+            if let Some(l) = &built.loader {
+                let each: Vec<String> = [("UEFI", &l.uefi), ("BIOS", &l.bios)]
+                    .iter()
+                    .filter_map(|(firmware, name)| {
+                        name.as_ref().map(|n| format!("{n} for {firmware}"))
+                    })
+                    .collect();
+                if !each.is_empty() {
+                    note!("boot loader: {} ({})", each.join(", "), l.reason);
+                }
+            }
             for n in &built.notes {
                 note!("note: {n}");
             }
@@ -1177,6 +1196,7 @@ fn build_and_convert(
 ) -> Result<(imgbuild::BuiltDisk, imgconv::ConvertReport)> {
     let mut build_options = imgbuild::BuildOptions {
         stamp: options.stamp.mixed_with("build"),
+        boot_loader: a.boot_loader,
         ..Default::default()
     };
     if let Some(w) = &a.work_dir {

@@ -289,6 +289,83 @@ fn bad_input_is_refused_by_name_with_nothing_left() {
     refused(&overlap, &tar, "overlap");
 }
 
+/// A tree with systemd-boot but no GRUB, under a core-efi-shaped toolkit
+/// configuration (an 8 MiB ESP): the configuration means GRUB, so the
+/// refusal says GRUB is missing, not that the ESP is too small for the
+/// kernel systemd-boot would need there.
+#[test]
+fn a_toolkit_config_means_grub_whatever_loader_the_tree_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    for d in ["boot", "etc", "usr/lib/systemd/boot/efi"] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    fs::write(root.join("boot/vmlinuz-6.6.1"), vec![0x4d; 6 << 20]).unwrap();
+    fs::write(
+        root.join("usr/lib/systemd/boot/efi/systemd-bootx64.efi"),
+        b"MZ systemd-boot stand-in",
+    )
+    .unwrap();
+    let config = toolkit_config(dir.path(), "core", "efi", false, 9, "ext4", 200);
+    refused(
+        &config,
+        &root,
+        "the configuration boots with GRUB, as the toolkit's and Image Customizer's \
+         configurations do unless they ask for a unified kernel image, but the ESP has no \
+         EFI/BOOT/BOOTX64.EFI and the rootfs has no GRUB for UEFI",
+    );
+    refused(&config, &root, "it has systemd-boot");
+}
+
+/// A configuration's relative paths (AdditionalFiles, PackageLists) are
+/// relative to its own directory, wherever the command runs from.
+#[test]
+fn relative_paths_in_a_config_are_relative_to_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("set");
+    fs::create_dir_all(set.join("additionalconfigs")).unwrap();
+    fs::write(set.join("additionalconfigs/motd"), "from set/\n").unwrap();
+    let config = toolkit_config(&set, "core", "", false, 9, "ext4", 64);
+    common::add_to_system_config(
+        &config,
+        r#""AdditionalFiles": {"additionalconfigs/motd": "/etc/motd"},"#,
+    );
+    let tar = dir.path().join("rootfs.tar");
+    testkit::rootfs::sample_tar(&tar);
+    let elsewhere = dir.path().join("elsewhere");
+    fs::create_dir_all(&elsewhere).unwrap();
+    // From the directory above set/, from set/ itself, and from elsewhere
+    // with an absolute path.
+    for (cwd, config_arg) in [
+        (dir.path().to_path_buf(), "set/core.json".to_string()),
+        (set.clone(), "core.json".to_string()),
+        (elsewhere.clone(), s(&config).to_string()),
+    ] {
+        let out = dir.path().join("out");
+        let _ = fs::remove_dir_all(&out);
+        let r = common::command()
+            .current_dir(&cwd)
+            .args([
+                "build",
+                &config_arg,
+                "--rootfs",
+                s(&tar),
+                "--to",
+                "raw",
+                "--output-dir",
+                s(&out),
+            ])
+            .output()
+            .unwrap();
+        ok(&r);
+        let data = fs::read(out.join("core.raw")).unwrap();
+        let root_img = dir.path().join("root.img");
+        fs::write(&root_img, &data[9 << 20..]).unwrap();
+        let motd = run_ok("debugfs", &["-R", "cat /etc/motd", s(&root_img)]);
+        assert_eq!(motd, "from set/\n", "run from {}", cwd.display());
+    }
+}
+
 #[test]
 fn a_streaming_format_goes_to_a_pipe() {
     let dir = tempfile::tempdir().unwrap();

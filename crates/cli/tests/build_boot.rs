@@ -110,56 +110,42 @@ fn a_legacy_disk_boots_from_grub_in_the_protective_mbr() {
     assert!(v.contains("No problems found"), "{v}");
 }
 
+/// A hybrid disk (a BIOS boot partition beside the ESP) from a tree with
+/// both loaders, systemd-boot asked for: systemd-boot boots UEFI from the
+/// kernel it copies to the ESP, and GRUB boots BIOS from the same kernel
+/// in /boot. Each loader sees the kernel.
 #[test]
-fn systemd_boot_from_the_tree_boots_under_uefi() {
+fn systemd_boot_beside_grub_boots_a_hybrid_disk_under_uefi_and_bios() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("sdboot.yaml");
-    fs::write(
-        &config,
-        r#"storage:
-  bootType: efi
-  disks:
-  - partitionTableType: gpt
-    maxSize: 200M
-    partitions:
-    - id: esp
-      type: esp
-      size: 96M
-    - id: rootfs
-      type: root
-      size: grow
-  filesystems:
-  - deviceId: esp
-    type: fat32
-    mountPoint:
-      path: /boot/efi
-      options: umask=0077
-  - deviceId: rootfs
-    type: ext4
-    mountPoint: /
-os:
-  hostname: sdboot
-  kernelCommandLine:
-    extraCommandLine:
-    - console=ttyS0
-output:
-  image:
-    format: qcow2
-"#,
-    )
-    .unwrap();
+    let config = hybrid_config(dir.path(), "sdboot", "efi");
     let out = dir.path().join("out");
     let r = imgconv(&[
         "build",
         s(&config),
         "--rootfs",
-        s(&rootfs_tar(Variant::SystemdBoot)),
+        s(&rootfs_tar(Variant::GrubAndSystemdBoot)),
+        "--boot-loader",
+        "systemd-boot",
+        "--to",
+        "qcow2",
         "--output-dir",
         s(&out),
+        "--json",
     ]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&r.stderr).unwrap();
+    assert_eq!(report["boot_loader"]["uefi"], "systemd-boot", "{report}");
+    assert_eq!(report["boot_loader"]["bios"], "grub", "{report}");
+    let reason = report["boot_loader"]["reason"].as_str().unwrap();
+    assert!(reason.contains("options ask for systemd-boot"), "{reason}");
     let disk = out.join("sdboot.qcow2");
     assert_boots(&disk, "qcow2", &opts(Firmware::Ovmf, Bus::Virtio), "sdboot");
+    assert_boots(
+        &disk,
+        "qcow2",
+        &opts(Firmware::SeaBios, Bus::Virtio),
+        "sdboot",
+    );
 }
 
 /// The build crate's configurations shaped like Azure Linux's core-efi and
@@ -208,20 +194,30 @@ fn azure_linux_shaped_configs_build_and_boot() {
         let dir = tempfile::tempdir().unwrap();
         let config = azure_linux_config(dir.path(), name);
         let out = dir.path().join("out");
-        // The configuration's own artifacts: no --to.
+        // The configuration's own artifacts: no --to. The tree has
+        // systemd-boot too; the configurations mean GRUB, and core-efi's
+        // 8 MiB ESP holds GRUB alone.
         let r = imgconv(&[
             "build",
             s(&config),
             "--rootfs",
-            s(&rootfs_tar(Variant::Grub)),
+            s(&rootfs_tar(Variant::GrubAndSystemdBoot)),
             "--output-dir",
             s(&out),
+            "--json",
         ]);
         assert!(
             r.status.success(),
             "{name}: {}",
             String::from_utf8_lossy(&r.stderr)
         );
+        let report: serde_json::Value = serde_json::from_slice(&r.stderr).unwrap();
+        let uefi = if name == "core-legacy.json" {
+            serde_json::Value::Null
+        } else {
+            "grub".into()
+        };
+        assert_eq!(report["boot_loader"]["uefi"], uefi, "{name}: {report}");
         let disk = out.join(image);
         let bus = if format == "vpc" {
             Bus::Ide

@@ -42,9 +42,10 @@ pub enum Variant {
     /// from grub-efi-amd64-bin, `/usr/lib/grub/i386-pc` from grub-pc-bin) and
     /// grub-common's `grub-mkimage`, `grub-editenv` and `/usr/share/grub`.
     Grub,
-    /// Plain, plus systemd-boot-efi's `/usr/lib/systemd/boot/efi`
-    /// (`systemd-bootx64.efi` and the stubs).
-    SystemdBoot,
+    /// Grub, plus systemd-boot-efi's `/usr/lib/systemd/boot/efi`
+    /// (`systemd-bootx64.efi` and the stubs): both loaders, as a tree
+    /// with systemd installed from a full distribution has them.
+    GrubAndSystemdBoot,
 }
 
 impl Variant {
@@ -52,7 +53,7 @@ impl Variant {
         match self {
             Variant::Plain => "plain",
             Variant::Grub => "grub",
-            Variant::SystemdBoot => "systemd-boot",
+            Variant::GrubAndSystemdBoot => "grub-and-systemd-boot",
         }
     }
 }
@@ -1077,7 +1078,7 @@ fn build_tar(k: &Kernel, variant: Variant, out: &Path) {
     let scratch = out.with_extension("scratch");
     match variant {
         Variant::Plain => {}
-        Variant::Grub => {
+        Variant::Grub | Variant::GrubAndSystemdBoot => {
             fetch_debs(
                 &scratch,
                 &["grub-efi-amd64-bin", "grub-pc-bin", "grub-common"],
@@ -1098,13 +1099,13 @@ fn build_tar(k: &Kernel, variant: Variant, out: &Path) {
                 t.copy(&scratch.join("grub-common").join(f), f);
             }
         }
-        Variant::SystemdBoot => {
-            fetch_debs(&scratch, &["systemd-boot-efi"]);
-            t.copy(
-                &scratch.join("systemd-boot-efi/usr/lib/systemd/boot"),
-                "usr/lib/systemd/boot",
-            );
-        }
+    }
+    if variant == Variant::GrubAndSystemdBoot {
+        fetch_debs(&scratch, &["systemd-boot-efi"]);
+        t.copy(
+            &scratch.join("systemd-boot-efi/usr/lib/systemd/boot"),
+            "usr/lib/systemd/boot",
+        );
     }
     write_tar(&t, out);
     remove(&scratch);

@@ -404,12 +404,17 @@ fn tar_holds_the_fixtures() {
     ] {
         assert!(grub.contains_key(p), "no {p} in the Grub root");
     }
-    let sdboot = entries(&bootroot::rootfs_tar(Variant::SystemdBoot));
+    let both = entries(&bootroot::rootfs_tar(Variant::GrubAndSystemdBoot));
     for p in [
         "usr/lib/systemd/boot/efi/systemd-bootx64.efi",
+        "usr/lib/grub/x86_64-efi/normal.mod",
+        "usr/lib/grub/i386-pc/boot.img",
         fixtures::SHADOW,
     ] {
-        assert!(sdboot.contains_key(p), "no {p} in the SystemdBoot root");
+        assert!(
+            both.contains_key(p),
+            "no {p} in the GrubAndSystemdBoot root"
+        );
     }
-    assert!(!sdboot.contains_key("usr/lib/grub/x86_64-efi/normal.mod"));
+    assert!(!grub.contains_key("usr/lib/systemd/boot/efi/systemd-bootx64.efi"));
 }

@@ -19,9 +19,9 @@ use uuid::Uuid;
 use super::node::{Field, Node};
 use super::toolkit::parse_guid;
 use super::{
-    container_settings, parse_mode, read_text, resolve, AdditionalFile, Artifact, BootType,
-    ContainerKeys, FileSource, FsType, ImageConfig, Mount, MountIdentifier, MountOrigin, Origins,
-    PartitionOrigin, PartitionRole, PartitionSpec, MIB,
+    container_settings, parse_mode, read_text, resolve, AdditionalFile, Artifact, BootLoader,
+    BootType, ContainerKeys, FileSource, FsType, ImageConfig, Mount, MountIdentifier, MountOrigin,
+    Origins, PartitionOrigin, PartitionRole, PartitionSpec, MIB,
 };
 use crate::error::{Error, Result};
 
@@ -149,6 +149,7 @@ fn config(source: &Path, doc: Field<'_>) -> Result<ImageConfig> {
         disk_size: 0,
         partitions: Vec::new(),
         boot: BootType::None,
+        boot_loader: BootLoader::Grub,
         mounts: Vec::new(),
         hostname: None,
         kernel_cmdline: String::new(),

@@ -30,7 +30,7 @@
 //! | `Disks[0].Partitions[].FsType` | [`PartitionSpec::fs`]: `fat32`, `fat16`, `vfat` → [`FsType::Vfat`] (the toolkit runs `mkfs -t vfat` for all three); `ext2`, `ext3`, `ext4`; on a BIOS boot partition `None`, as GRUB's core image overwrites it |
 //! | `Disks[0].Partitions[].Type`, `TypeUUID` | [`PartitionSpec::type_guid`] (a `Type` name by the toolkit's table) |
 //! | `SystemConfigs` | exactly one system configuration |
-//! | `SystemConfigs[0].BootType` | [`ImageConfig::boot`]: `efi`, `legacy`; `none`, empty or absent → [`BootType::None`] |
+//! | `SystemConfigs[0].BootType` | [`ImageConfig::boot`]: `efi`, `legacy`; `none`, empty or absent → [`BootType::None`]; the loader is GRUB ([`ImageConfig::boot_loader`]), as the toolkit installs it |
 //! | `SystemConfigs[0].PartitionSettings[]` | [`ImageConfig::mounts`]: `ID`, `MountPoint` (empty: not mounted), `MountOptions` (empty → `defaults`), `MountIdentifier` `uuid`/`partuuid`/`partlabel` (default `partuuid`) |
 //! | `SystemConfigs[0].Hostname` | [`ImageConfig::hostname`] |
 //! | `SystemConfigs[0].KernelCommandLine.ExtraCommandLine` | [`ImageConfig::kernel_cmdline`] |
@@ -72,7 +72,7 @@
 //! | `os.hostname` | [`ImageConfig::hostname`] |
 //! | `os.kernelCommandLine.extraCommandLine` | [`ImageConfig::kernel_cmdline`] (a list is joined with spaces) |
 //! | `os.additionalFiles[]` | [`ImageConfig::additional_files`]: `source` or `content`, `destination`, `permissions` |
-//! | `os.bootloader.resetType: hard-reset` | read: this build always writes the boot loader configuration anew |
+//! | `os.bootloader.resetType: hard-reset` | read: this build always writes the boot loader configuration anew; the loader is GRUB ([`ImageConfig::boot_loader`]), as Image Customizer installs it without `os.uki` |
 //! | `os.imageHistory: none` | read: this build writes no image history |
 //! | `previewFeatures: [create]` | read: it only unlocks Image Customizer's subcommand for new disks |
 //! | `output.image.format` | [`Artifact::format`]: `vhd` (dynamic), `vhd-fixed`, `vhdx`, `qcow2`, `raw`, `iso` (a live ISO, as Image Customizer's LiveOS ISO: the root as `LiveOS/squashfs.img`, `root=live:CDLABEL=`) |
@@ -185,6 +185,8 @@ pub struct ImageConfig {
     pub partitions: Vec<PartitionSpec>,
     /// How the disk boots.
     pub boot: BootType,
+    /// The boot loader the configuration means for UEFI.
+    pub boot_loader: BootLoader,
     /// Where each file system is mounted, and how fstab names it.
     pub mounts: Vec<Mount>,
     /// `/etc/hostname`, when given.
@@ -380,6 +382,46 @@ pub enum BootType {
     Legacy,
     /// Not bootable (`BootType` absent or `none`).
     None,
+}
+
+/// The boot loader a disk gets for UEFI, where the tree's ESP holds none
+/// of its own. BIOS always boots GRUB.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BootLoader {
+    /// The tree's GRUB (`usr/lib/grub/x86_64-efi`): what Azure Linux's
+    /// toolkit and Image Customizer install unless a configuration asks
+    /// for a unified kernel image. The ESP holds only GRUB; the kernel
+    /// stays in `/boot`.
+    #[default]
+    Grub,
+    /// The tree's systemd-boot, with a Boot Loader Specification entry for
+    /// the newest kernel, which is copied onto the ESP.
+    SystemdBoot,
+}
+
+impl BootLoader {
+    /// Its name as the command line and reports spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            BootLoader::Grub => "grub",
+            BootLoader::SystemdBoot => "systemd-boot",
+        }
+    }
+}
+
+impl std::str::FromStr for BootLoader {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "grub" => Ok(BootLoader::Grub),
+            "systemd-boot" => Ok(BootLoader::SystemdBoot),
+            other => Err(format!(
+                "unknown boot loader {other:?}; expected grub or systemd-boot"
+            )),
+        }
+    }
 }
 
 /// A file system's place in the tree.

@@ -18,9 +18,9 @@ use uuid::Uuid;
 
 use super::node::{Field, Node};
 use super::{
-    container_settings, parse_mode, read_text, resolve, AdditionalFile, Artifact, BootType,
-    ContainerKeys, FileSource, FsType, ImageConfig, Mount, MountIdentifier, MountOrigin, Origins,
-    PartitionOrigin, PartitionRole, PartitionSpec, MIB,
+    container_settings, parse_mode, read_text, resolve, AdditionalFile, Artifact, BootLoader,
+    BootType, ContainerKeys, FileSource, FsType, ImageConfig, Mount, MountIdentifier, MountOrigin,
+    Origins, PartitionOrigin, PartitionRole, PartitionSpec, MIB,
 };
 use crate::error::{Error, Result};
 
@@ -122,6 +122,7 @@ impl Reader<'_> {
             disk_size,
             partitions,
             boot: BootType::None,
+            boot_loader: BootLoader::Grub,
             mounts: Vec::new(),
             hostname: None,
             kernel_cmdline: String::new(),
