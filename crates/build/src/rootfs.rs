@@ -238,8 +238,10 @@ pub fn under<'a>(path: &'a str, dir: &str) -> Option<&'a str> {
 /// `rel` with every parent that is a symbolic link (in `symlinks`, by path
 /// relative to the root of a tree mounted at `mount`; `""` for the whole
 /// tree) replaced by what it points at, at most 40 links as the kernel
-/// follows them. Absolute targets start again at the tree's root; a target
-/// that leads out of the tree is refused, with why.
+/// follows them. Absolute targets start again at the tree's root. Where the
+/// kernel would stay at `/` on a `..` above it, this refuses instead: a
+/// target that climbs out of the tree (or, in a partition, above its
+/// mount point) is an error saying why.
 pub fn resolve_parents(
     symlinks: &HashMap<String, String>,
     mount: &str,

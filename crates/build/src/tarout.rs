@@ -20,8 +20,20 @@ use crate::rootfs::{normalize, resolve_parents, Entry, EntryKind};
 /// takes, read back by [`Rootfs`](crate::Rootfs) and by `mke2fs -d`).
 pub struct TarWriter<W: Write> {
     builder: tar::Builder<W>,
-    /// The symbolic links written so far, by name.
+    /// The symbolic links in the archive, by name.
     symlinks: HashMap<String, String>,
+    /// Every other name in the archive (hashed, to keep memory small),
+    /// and whether it is a directory.
+    written: HashMap<u64, bool>,
+    /// Names written elsewhere than asked (below a link), by the name asked.
+    moved: HashMap<String, String>,
+}
+
+/// A name's key in [`TarWriter::written`]: SipHash with fixed keys.
+fn key(name: &str) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(name, &mut h);
+    std::hash::Hasher::finish(&h)
 }
 
 impl<W: Write> TarWriter<W> {
@@ -32,18 +44,16 @@ impl<W: Write> TarWriter<W> {
         TarWriter {
             builder,
             symlinks: HashMap::new(),
+            written: HashMap::new(),
+            moved: HashMap::new(),
         }
     }
 
     /// `path` as the tree holds it: refused unless relative and plain,
-    /// and with the symbolic links written before followed inside the tree.
+    /// and with the symbolic links written before followed inside the tree
+    /// (refused where one leads out of it).
     fn confined(&self, path: &str, what: &str) -> io::Result<String> {
-        let refuse = |why: String| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{what} {path:?}: {why}"),
-            )
-        };
+        let refuse = |why: String| invalid(format!("{what} {path:?}: {why}"));
         match normalize(path.as_bytes()) {
             Ok(plain) if plain == path => {}
             Ok(_) => return Err(refuse("not a plain relative name".into())),
@@ -54,34 +64,77 @@ impl<W: Write> TarWriter<W> {
 
     /// Appends `entry` under `path` (relative; `""` is the root, written as
     /// `./`), with `data` for a regular file (exactly its length).
+    ///
     /// A name that is absolute or has `.`, `..` or empty components is an
     /// error ([`io::ErrorKind::InvalidInput`]), as is one that leads out of
-    /// the tree through a symbolic link written before.
+    /// the tree through a symbolic link written before. A name below such a
+    /// link is written where the link leads, with the directories it needs
+    /// there; a directory at a link's own name leaves the link in place (as
+    /// rpm and the kernel keep it). A hard link must name a file written
+    /// before; one to a symbolic link is written as a copy of that link.
     pub fn append(&mut self, path: &str, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
-        let path = &self.confined(path, "member")?;
-        let invalid = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, why.to_string());
+        let asked = path;
+        let path = &self.confined(asked, "member")?;
+        let refuse = |why: String| invalid(format!("member {asked:?}: {why}"));
         if path.is_empty() && entry.kind != EntryKind::Dir {
-            return Err(invalid("the root can only be a directory"));
+            return Err(refuse("the root can only be a directory".into()));
         }
-        let link_target = match &entry.kind {
-            EntryKind::HardLink { target } => {
-                let target = self.confined(target, "hard-link target")?;
-                if target.is_empty() {
-                    return Err(invalid("a hard link to the root directory"));
+        if entry.kind == EntryKind::Dir && self.symlinks.contains_key(path) {
+            return Ok(());
+        }
+        let mut kind = entry.kind.clone();
+        if let EntryKind::HardLink { target } = &entry.kind {
+            let target = match self.moved.get(target) {
+                Some(moved) => moved.clone(),
+                None => self.confined(target, "hard-link target")?,
+            };
+            if let Some(link) = self.symlinks.get(&target) {
+                kind = EntryKind::Symlink {
+                    target: link.clone(),
+                };
+            } else {
+                match self.written.get(&key(&target)) {
+                    Some(false) => kind = EntryKind::HardLink { target },
+                    Some(true) => {
+                        return Err(refuse(format!("a hard link to the directory {target:?}")))
+                    }
+                    None => {
+                        return Err(refuse(format!(
+                            "a hard link to {target:?}, which is not in the archive before it"
+                        )))
+                    }
                 }
-                Some(target)
             }
-            _ => None,
-        };
-        match &entry.kind {
+        }
+        if path != asked {
+            self.moved.insert(asked.to_string(), path.clone());
+            // The directories the new place needs, where no entry made them.
+            let missing = crate::rootfs::missing_parents(path, |d| {
+                self.written.get(&key(d)) == Some(&true) || self.symlinks.contains_key(d)
+            });
+            for dir in missing {
+                self.append(
+                    &dir,
+                    &Entry::implied_dir(dir.clone(), entry.mtime),
+                    &mut io::empty(),
+                )?;
+            }
+        }
+        match &kind {
             EntryKind::Symlink { target } => {
+                self.written.remove(&key(path));
                 self.symlinks.insert(path.clone(), target.clone());
             }
             // Anything else at a link's name replaces the link.
-            _ => {
+            other => {
                 self.symlinks.remove(path);
+                self.written.insert(key(path), *other == EntryKind::Dir);
             }
         }
+        let entry = &Entry {
+            kind,
+            ..entry.clone()
+        };
         let name = if path.is_empty() {
             "./".to_string()
         } else if entry.kind == EntryKind::Dir {
@@ -119,11 +172,7 @@ impl<W: Write> TarWriter<W> {
             pax.push(("path".into(), name.clone().into_bytes()));
             h.set_path("long-name")?;
         }
-        let link = match &entry.kind {
-            EntryKind::Symlink { target } => Some(target),
-            _ => link_target.as_ref(),
-        };
-        if let Some(target) = link {
+        if let EntryKind::Symlink { target } | EntryKind::HardLink { target } = &entry.kind {
             if target.len() > 100 || h.set_link_name(target).is_err() {
                 pax.push(("linkpath".into(), target.clone().into_bytes()));
             }
@@ -147,4 +196,9 @@ impl<W: Write> TarWriter<W> {
     pub fn finish(self) -> io::Result<W> {
         self.builder.into_inner()
     }
+}
+
+/// An error about the entries given, not about the output.
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
 }

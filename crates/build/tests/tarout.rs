@@ -52,9 +52,12 @@ fn plain(name: &str) -> bool {
 }
 
 /// Reads the archive back as an extractor would meet it: every name
-/// plain, and no member below a name that is a symbolic link by then.
+/// plain, no member below a name that is a symbolic link by then, no
+/// directory over a link, and every hard link to a file written before.
 fn assert_confined(archive: &[u8]) {
-    let mut symlinks: HashMap<String, ()> = HashMap::new();
+    // What each name is by then: 'l' a symbolic link, 'd' a directory,
+    // 'f' anything else.
+    let mut names: HashMap<String, char> = HashMap::new();
     let mut reader = tar::Archive::new(archive);
     for member in reader.entries().unwrap() {
         let mut member = member.unwrap();
@@ -67,21 +70,36 @@ fn assert_confined(archive: &[u8]) {
         let parts: Vec<&str> = name.split('/').collect();
         for i in 1..parts.len() {
             let parent = parts[..i].join("/");
-            assert!(
-                !symlinks.contains_key(&parent),
+            assert_ne!(
+                names.get(&parent),
+                Some(&'l'),
                 "{name:?} is below the symbolic link {parent:?}"
             );
         }
         let ty = member.header().entry_type();
         if ty == tar::EntryType::Link {
             let target = member.link_name().unwrap().unwrap();
-            assert!(plain(&target.to_string_lossy()), "hard link to {target:?}");
+            let target = target.to_string_lossy().into_owned();
+            assert!(plain(&target), "hard link to {target:?}");
+            assert_eq!(
+                names.get(&target),
+                Some(&'f'),
+                "hard link {name:?} to {target:?}"
+            );
         }
-        if ty == tar::EntryType::Symlink {
-            symlinks.insert(name, ());
-        } else {
-            symlinks.remove(&name);
-        }
+        let what = match ty {
+            tar::EntryType::Symlink => 'l',
+            tar::EntryType::Directory => {
+                assert_ne!(
+                    names.get(&name),
+                    Some(&'l'),
+                    "a directory over the link {name:?}"
+                );
+                'd'
+            }
+            _ => 'f',
+        };
+        names.insert(name, what);
         let mut sink = Vec::new();
         member.read_to_end(&mut sink).unwrap();
     }
@@ -143,7 +161,11 @@ fn python_extracts_every_member_inside_its_destination() {
                 target: "/usr/lib".into(),
             },
         ),
+        // The directory a caller makes for a member's parent, at the
+        // link's own name: the link stays.
+        entry("lib", EntryKind::Dir),
         entry("lib/libc.so", EntryKind::File { len: 2 }),
+        entry("lib/sub/deeper", EntryKind::File { len: 2 }),
         entry(
             "up",
             EntryKind::Symlink {
@@ -185,5 +207,10 @@ fn python_extracts_every_member_inside_its_destination() {
     // tree, and the hard link names it there.
     assert_eq!(std::fs::read(dest.join("usr/lib/libc.so")).unwrap(), b"xx");
     assert_eq!(std::fs::read(dest.join("hard")).unwrap(), b"xx");
+    assert_eq!(
+        std::fs::read(dest.join("usr/lib/sub/deeper")).unwrap(),
+        b"xx"
+    );
+    assert!(dest.join("lib").is_symlink());
     assert!(!dir.path().join("escaped").exists());
 }

@@ -366,6 +366,77 @@ fn relative_paths_in_a_config_are_relative_to_its_directory() {
     }
 }
 
+/// A rootfs whose members lie below symbolic links (`lib -> /usr/lib`,
+/// `lib64 -> usr/lib`), with a hard link through one, becomes a tar that
+/// Python's tarfile extracts with its `tar` filter (which refuses any
+/// member that would land outside the destination) without a refusal: the
+/// members are where the links lead inside the tree.
+#[test]
+fn members_below_links_are_written_where_the_links_lead() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("links.tar");
+    let mut b = tar::Builder::new(fs::File::create(&tar).unwrap());
+    let mut add = |name: &str, ty: tar::EntryType, link: Option<&str>, data: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(ty);
+        h.set_mode(if ty == tar::EntryType::Directory {
+            0o755
+        } else {
+            0o644
+        });
+        h.set_mtime(1_600_000_000);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_size(data.len() as u64);
+        if let Some(l) = link {
+            h.set_link_name(l).unwrap();
+        }
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    use tar::EntryType as T;
+    add("./", T::Directory, None, b"");
+    add("usr/", T::Directory, None, b"");
+    add("usr/lib/", T::Directory, None, b"");
+    add("lib", T::Symlink, Some("/usr/lib"), b"");
+    add("lib/libc.so", T::Regular, None, b"libc\n");
+    add("lib64", T::Symlink, Some("usr/lib"), b"");
+    add("lib64/sub/ld.so", T::Regular, None, b"ld\n");
+    add("hard", T::Link, Some("lib/libc.so"), b"");
+    b.finish().unwrap();
+    drop(b);
+    let config = toolkit_config(dir.path(), "links", "", false, 9, "ext4", 64);
+    let out = dir.path().join("out");
+    ok(&imgconv(&[
+        "build",
+        s(&config),
+        "--rootfs",
+        s(&tar),
+        "--to",
+        "tar",
+        "--output-dir",
+        s(&out),
+    ]));
+    let dest = dir.path().join("dest");
+    let py = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter='tar')",
+        ])
+        .arg(out.join("links.tar"))
+        .arg(&dest)
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    assert_eq!(fs::read(dest.join("usr/lib/libc.so")).unwrap(), b"libc\n");
+    assert_eq!(fs::read(dest.join("usr/lib/sub/ld.so")).unwrap(), b"ld\n");
+    assert_eq!(fs::read(dest.join("hard")).unwrap(), b"libc\n");
+    assert!(dest.join("lib").is_symlink() && dest.join("lib64").is_symlink());
+}
+
 #[test]
 fn a_streaming_format_goes_to_a_pipe() {
     let dir = tempfile::tempdir().unwrap();
