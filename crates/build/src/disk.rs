@@ -631,7 +631,8 @@ impl LoaderChoice<'_> {
                 "{why}, but the ESP has no EFI/BOOT/BOOTX64.EFI and the rootfs has no GRUB for \
                  UEFI (usr/lib/grub/x86_64-efi, from grub2-efi-binary or grub-efi-amd64-bin){}",
                 if boot.has_systemd_boot() {
-                    "; it has systemd-boot, which the build installs when asked for it"
+                    "; it has systemd-boot, which the build installs when its options ask \
+                     for it (the boot loader option)"
                 } else {
                     ""
                 }
@@ -648,11 +649,19 @@ impl LoaderChoice<'_> {
     fn report(&self, uefi: Option<&str>, bios: bool, loader: BootLoader) -> InstalledLoader {
         let mut reasons = Vec::new();
         match uefi {
-            Some("packages") => reasons.push(
-                "the ESP already holds EFI/BOOT/BOOTX64.EFI from the tree's packages, kept as \
-                 they made it"
-                    .to_string(),
-            ),
+            Some("packages") => {
+                reasons.push(
+                    "the ESP already holds EFI/BOOT/BOOTX64.EFI from the tree's packages, kept \
+                     as they made it"
+                        .to_string(),
+                );
+                if let Some(asked) = self.options.boot_loader {
+                    reasons.push(format!(
+                        "the {} the build's options ask for is not installed over it",
+                        asked.name()
+                    ));
+                }
+            }
             Some(_) => reasons.push(self.why(loader)),
             None => {}
         }

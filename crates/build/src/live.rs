@@ -27,7 +27,7 @@ use iso9660::{BiosBoot, EntryKind as IsoKind, FileData, Hybrid, IsoOptions, IsoW
 
 use crate::boot::{grub_menu, BootFiles, GrubPlatform, KernelFiles};
 use crate::config::FsType;
-use crate::config::{BootType, ImageConfig};
+use crate::config::{BootLoader, BootType, ImageConfig};
 use crate::disk::{file_entry, generated_files};
 use crate::rootfs::{Entry, EntryKind, EntrySource};
 use crate::tarout::TarWriter;
@@ -381,8 +381,9 @@ pub(crate) fn write_live_iso(
         config.hostname.as_deref().unwrap_or("Linux"),
         kernel.version
     );
+    let loader = build.boot_loader.unwrap_or(config.boot_loader);
     let loaders = loaders(
-        config, &mut boot, &kernel, &title, &cmdline, live, stamp, work,
+        config, loader, &mut boot, &kernel, &title, &cmdline, live, stamp, work,
     )?;
 
     // The ISO.
@@ -454,6 +455,7 @@ pub(crate) fn write_live_iso(
 #[allow(clippy::too_many_arguments)]
 fn loaders(
     config: &ImageConfig,
+    loader: BootLoader,
     boot: &mut BootFiles,
     kernel: &KernelFiles,
     title: &str,
@@ -479,8 +481,10 @@ fn loaders(
         files.push((p.clone(), open(f, p)?));
     }
     let bios_grub = boot.has_grub(GrubPlatform::I386Pc);
-    let efi_grub = boot.has_grub(GrubPlatform::X86_64Efi);
-    let systemd_boot = !efi_grub && boot.has_systemd_boot();
+    // UEFI boots the loader the configuration (or the build's options)
+    // names, as on a disk.
+    let efi_grub = loader == BootLoader::Grub && boot.has_grub(GrubPlatform::X86_64Efi);
+    let systemd_boot = loader == BootLoader::SystemdBoot && boot.has_systemd_boot();
     match config.boot {
         BootType::Legacy if !bios_grub => {
             return Err(Error::Layout(
@@ -488,9 +492,10 @@ fn loaders(
             ))
         }
         BootType::Efi if !efi_grub && !systemd_boot => {
-            return Err(Error::Layout(
-                "a live ISO that boots through UEFI needs GRUB for UEFI (usr/lib/grub/x86_64-efi) or systemd-boot (usr/lib/systemd/boot/efi/systemd-bootx64.efi) in the rootfs".into(),
-            ))
+            return Err(Error::Layout(match loader {
+                BootLoader::Grub => "a live ISO that boots through UEFI with GRUB, as the configuration means, needs GRUB for UEFI (usr/lib/grub/x86_64-efi) in the rootfs".into(),
+                BootLoader::SystemdBoot => "a live ISO that boots through UEFI with systemd-boot needs it in the rootfs (usr/lib/systemd/boot/efi/systemd-bootx64.efi)".into(),
+            }))
         }
         _ if !bios_grub && !efi_grub && !systemd_boot => {
             return Err(Error::Layout(
