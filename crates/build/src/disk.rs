@@ -983,6 +983,40 @@ pub(crate) fn generated_files(
         };
         generated.push(file_entry(&path, bytes, f.mode.unwrap_or(0o644), time));
     }
+    // What the packages were installed with stays in the image for rpm's
+    // later installs, in the files the toolkit writes it to.
+    let macros = [
+        (
+            "disable_docs",
+            config
+                .packages
+                .exclude_docs
+                .then(|| "%_excludedocs 1".to_string()),
+        ),
+        (
+            "customize_locales",
+            config
+                .packages
+                .install_langs
+                .as_ref()
+                .map(|langs| format!("%_install_langs {langs}")),
+        ),
+    ];
+    for (name, line) in macros {
+        if let Some(line) = line {
+            let text = format!(
+                "# Written by imgconv from the image configuration: how its packages were \
+                 installed.\n# Packages installed before a change here keep their files until \
+                 they are reinstalled.\n{line}\n"
+            );
+            generated.push(file_entry(
+                &format!("usr/lib/rpm/macros.d/macros.installercustomizations_{name}"),
+                text.into_bytes(),
+                0o644,
+                time,
+            ));
+        }
+    }
     Ok(generated)
 }
 

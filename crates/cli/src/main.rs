@@ -311,6 +311,11 @@ struct RootfsArgs {
     /// Leave out files marked %doc, as rpm --excludedocs.
     #[arg(long)]
     excludedocs: bool,
+    /// Install the files marked %lang only for these languages, as rpm's
+    /// %_install_langs: `en:de` (a file's language matches a listed one
+    /// that begins with it), `all` (the default), or `NONE` for none.
+    #[arg(long, value_name = "LANGS")]
+    install_langs: Option<String>,
     /// Leave out the rpm database (var/lib/rpm/rpmdb.sqlite).
     #[arg(long)]
     no_rpmdb: bool,
@@ -1098,6 +1103,12 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
                 &plan,
                 pkgstage::install::InstallOptions {
                     exclude_docs: config.packages.exclude_docs,
+                    install_langs: config
+                        .packages
+                        .install_langs
+                        .as_deref()
+                        .map(split_langs)
+                        .unwrap_or_default(),
                     time: stamp_time,
                     no_rpmdb: config.packages.remove_rpmdb,
                     work_dir: a.work_dir.clone(),
@@ -1339,6 +1350,11 @@ fn run_rootfs(a: RootfsArgs) -> Result<ExitCode> {
     let stamp = blocksink::BuildStamp::from_env();
     let options = pkgstage::install::InstallOptions {
         exclude_docs: a.excludedocs,
+        install_langs: a
+            .install_langs
+            .as_deref()
+            .map(split_langs)
+            .unwrap_or_default(),
         time: i64::try_from(stamp.unix_time()).unwrap_or(0),
         no_rpmdb: a.no_rpmdb,
         work_dir: a.work_dir.clone(),
@@ -1410,6 +1426,15 @@ fn run_rootfs(a: RootfsArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `%_install_langs` split as rpm splits it: at `:`, empty parts dropped.
+fn split_langs(langs: &str) -> Vec<String> {
+    langs
+        .split(':')
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The notes of a package install, and the scriptlets it left out.

@@ -195,6 +195,97 @@ fn a_payload_path_that_leaves_the_root_is_refused() {
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
+/// Files marked `%lang` are installed for the languages asked
+/// (`%_install_langs`, the toolkit's OverrideRpmLocales) and recorded as
+/// not installed otherwise, license files always installed: the same
+/// files and the same file states as `rpm -i --define '_install_langs …'`.
+#[test]
+fn files_of_other_languages_are_left_out_as_rpm_leaves_them_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    fs::create_dir_all(&repo).unwrap();
+    let spec = dir.path().join("langs.spec");
+    fs::write(
+        &spec,
+        "Name: langs\nVersion: 1\nRelease: 1\nSummary: files of languages\nLicense: MIT\n\
+         BuildArch: noarch\n%description\nFiles of languages.\n%install\n\
+         d=%{buildroot}/usr/share/langs\nmkdir -p $d\n\
+         for f in plain de fr en en_US de_fr lic; do echo $f > $d/$f; done\n\
+         %files\n/usr/share/langs/plain\n%lang(de) /usr/share/langs/de\n\
+         %lang(fr) /usr/share/langs/fr\n%lang(en) /usr/share/langs/en\n\
+         %lang(en_US) /usr/share/langs/en_US\n%lang(de,fr) /usr/share/langs/de_fr\n\
+         %lang(fr) %license /usr/share/langs/lic\n",
+    )
+    .unwrap();
+    common::rpmbuild_into(&repo, dir.path(), &spec, "langs-1-1.noarch.rpm");
+    let rpm = repo.join("langs-1-1.noarch.rpm");
+    let states = |root: &Path| {
+        run_ok(
+            "rpm",
+            &[
+                "--root",
+                s(root),
+                "--dbpath",
+                "/var/lib/rpm",
+                "-q",
+                "--qf",
+                "[%{FILESTATES:fstate} %{FILENAMES}\n]",
+                "langs",
+            ],
+        )
+    };
+    let files = |root: &Path| {
+        let mut names: Vec<String> = fs::read_dir(root.join("usr/share/langs"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    for langs in ["de:en_GB", "NONE", "all"] {
+        let archive = dir.path().join(format!("{langs}.tar"));
+        let r = imgconv(&[
+            "rootfs",
+            "--repo",
+            s(&repo),
+            "--no-gpg-check",
+            "--install",
+            "langs",
+            "--install-langs",
+            langs,
+            "-o",
+            s(&archive),
+        ]);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        let ours = dir.path().join(format!("ours-{langs}"));
+        fs::create_dir_all(&ours).unwrap();
+        run_ok("tar", &["-xf", s(&archive), "-C", s(&ours)]);
+        let theirs = dir.path().join(format!("theirs-{langs}"));
+        fs::create_dir_all(&theirs).unwrap();
+        run_ok(
+            "rpm",
+            &[
+                "--root",
+                s(&theirs),
+                "--dbpath",
+                "/var/lib/rpm",
+                "-i",
+                "--nodeps",
+                "--nosignature",
+                "--define",
+                &format!("_install_langs {langs}"),
+                s(&rpm),
+            ],
+        );
+        assert_eq!(files(&ours), files(&theirs), "{langs}");
+        assert_eq!(states(&ours), states(&theirs), "{langs}");
+    }
+    // What each asked for, so the comparison above compares something.
+    let de = files(&dir.path().join("ours-de:en_GB"));
+    assert_eq!(de, ["de", "de_fr", "en", "lic", "plain"]);
+    assert_eq!(files(&dir.path().join("ours-NONE")), ["lic", "plain"]);
+}
+
 #[test]
 fn a_configuration_with_package_lists_builds_from_the_repository() {
     let dir = tempfile::tempdir().unwrap();
@@ -208,7 +299,7 @@ fn a_configuration_with_package_lists_builds_from_the_repository() {
     let config = toolkit_config(dir.path(), "straight", "none", false, 65, "ext4", 200);
     common::add_to_system_config(
         &config,
-        r#""PackageLists": ["web.json"], "DisableRpmDocs": true,"#,
+        r#""PackageLists": ["web.json"], "DisableRpmDocs": true, "OverrideRpmLocales": "NONE","#,
     );
     let out = dir.path().join("out");
     let r = imgconv(&[
@@ -242,6 +333,22 @@ fn a_configuration_with_package_lists_builds_from_the_repository() {
         &["-R", "stat /usr/share/doc/app/README", s(&root)],
     );
     assert!(String::from_utf8_lossy(&doc.stderr).contains("File not found"));
+    // The image keeps the settings for rpm's later installs, as the toolkit
+    // writes them.
+    let macros = "/usr/lib/rpm/macros.d/macros.installercustomizations";
+    let docs = run_ok(
+        "debugfs",
+        &["-R", &format!("cat {macros}_disable_docs"), s(&root)],
+    );
+    assert!(docs.lines().any(|l| l == "%_excludedocs 1"), "{docs}");
+    let langs = run_ok(
+        "debugfs",
+        &["-R", &format!("cat {macros}_customize_locales"), s(&root)],
+    );
+    assert!(
+        langs.lines().any(|l| l == "%_install_langs NONE"),
+        "{langs}"
+    );
     // The rpm database is in the file system.
     let db = run(
         "debugfs",

@@ -10,7 +10,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{imgconv, open_dir, s, toolkit_config};
+use common::{imgconv, open_dir, rpmbuild_into, s, toolkit_config};
 use testkit::rpms::{build_rpm, createrepo, PackageSpec};
 use testkit::run_ok;
 
@@ -36,24 +36,6 @@ fn trigger_package(repo: &Path, work: &Path) {
     )
     .unwrap();
     rpmbuild_into(repo, work, &spec, "trig-1-1.noarch.rpm");
-}
-
-/// Builds `spec` (a noarch package) with rpmbuild under `work` and puts
-/// the package, `file`, in `repo`.
-fn rpmbuild_into(repo: &Path, work: &Path, spec: &Path, file: &str) {
-    let top = work.join("rpmbuild");
-    run_ok(
-        "rpmbuild",
-        &[
-            "-bb",
-            "--quiet",
-            "--nodeps",
-            "--define",
-            &format!("_topdir {}", top.display()),
-            s(spec),
-        ],
-    );
-    fs::copy(top.join("RPMS/noarch").join(file), repo.join(file)).unwrap();
 }
 
 /// Package triggers (`%triggerprein`, `%triggerin`), made with rpmbuild:

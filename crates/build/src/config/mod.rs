@@ -39,7 +39,8 @@
 //! | `SystemConfigs[0].PackageLists[]` | [`Packages::install`]: each file's `packages`, relative to the configuration's directory |
 //! | `SystemConfigs[0].Packages[]` | [`Packages::install`] |
 //! | `SystemConfigs[0].KernelOptions.default` | [`Packages::install`]: the kernel package |
-//! | `SystemConfigs[0].DisableRpmDocs` | [`Packages::exclude_docs`] |
+//! | `SystemConfigs[0].DisableRpmDocs` | [`Packages::exclude_docs`]; the image keeps it as `%_excludedocs 1` in `/usr/lib/rpm/macros.d/macros.installercustomizations_disable_docs`, as the toolkit writes it |
+//! | `SystemConfigs[0].OverrideRpmLocales` | [`Packages::install_langs`] (empty: every language); the image keeps it as `%_install_langs` in `/usr/lib/rpm/macros.d/macros.installercustomizations_customize_locales`, as the toolkit writes it |
 //! | `SystemConfigs[0].RemoveRpmDb` | [`Packages::remove_rpmdb`] |
 //!
 //! Refused whenever present: `TargetDisk`, `RawBinaries`, a partition's
@@ -51,7 +52,7 @@
 //! a `Type` (a compressed disk). Refused unless they ask for nothing (`false`, empty):
 //! `IsKickStartBoot`, `IsIsoInstall`, `EnableSystemdFirstboot`,
 //! `EnableHidepid`, `PreserveTdnfCache`,
-//! `OverrideRpmLocales`, a partition setting's `RemoveDocs`,
+//! a partition setting's `RemoveDocs`,
 //! `OverlayBaseImage`, `RdiffBaseImage`, and `KernelCommandLine`'s
 //! `SELinux`, `SELinuxPolicy`, `CGroup`, `ImaPolicy`, `EnableFIPS`.
 //!
@@ -298,6 +299,10 @@ pub struct Packages {
     pub install: Vec<String>,
     /// Leave out files marked `%doc` (the toolkit's `DisableRpmDocs`).
     pub exclude_docs: bool,
+    /// The languages of `%lang` files to install, as rpm's
+    /// `%_install_langs` (the toolkit's `OverrideRpmLocales`: `NONE`, or
+    /// `en:fr`); `None` installs every language.
+    pub install_langs: Option<String>,
     /// Leave out the rpm database (the toolkit's `RemoveRpmDb`, set by its
     /// distroless container configurations).
     pub remove_rpmdb: bool,

@@ -53,9 +53,9 @@ fn syntax_error(source: &Path, e: &serde_json::Error) -> Error {
     )
 }
 
-/// Why the rpm database fields are refused.
-const PACKAGE_STAGE: &str = "not honoured: the package stage writes no rpm database and no \
-                             package cache, and keeps every locale";
+/// Why a package cache kept in the image is refused.
+const PACKAGE_CACHE: &str = "not honoured: the package stage downloads nothing and keeps no \
+                             package cache (tdnf's) in the image";
 
 /// The toolkit's partition type names (`Type`) and their GUIDs
 /// (`toolkit/tools/imagegen/configuration/partitiontype.go`).
@@ -270,8 +270,17 @@ impl Reader<'_> {
         if let Some(v) = s.get("RemoveRpmDb") {
             config.packages.remove_rpmdb = v.bool()?;
         }
-        for key in ["PreserveTdnfCache", "OverrideRpmLocales"] {
-            s.refuse_unless_empty(key, PACKAGE_STAGE)?;
+        s.refuse_unless_empty("PreserveTdnfCache", PACKAGE_CACHE)?;
+        if let Some(v) = s.get("OverrideRpmLocales") {
+            let langs = v.str()?;
+            if langs.chars().any(char::is_whitespace) {
+                return Err(v.error(format!(
+                    "{langs:?}: rpm's %_install_langs is one word of languages separated by `:`"
+                )));
+            }
+            if !langs.is_empty() {
+                config.packages.install_langs = Some(langs.to_string());
+            }
         }
         for key in [
             "PreInstallScripts",
@@ -733,7 +742,11 @@ fn partition_setting(
     let mount_point = s.opt_str("MountPoint")?.unwrap_or_default();
     let options = s.get("MountOptions");
     let identifier = s.get("MountIdentifier");
-    s.refuse_unless_empty("RemoveDocs", PACKAGE_STAGE)?;
+    s.refuse_unless_empty(
+        "RemoveDocs",
+        "not honoured: documentation is left out of the whole image (DisableRpmDocs), not of \
+         one partition",
+    )?;
     s.refuse_unless_empty("OverlayBaseImage", "overlay diff images are not supported")?;
     s.refuse_unless_empty("RdiffBaseImage", "rdiff diff images are not supported")?;
     s.finish()?;

@@ -178,3 +178,21 @@ pub(crate) fn add_to_system_config(config: &Path, fields: &str) {
     );
     std::fs::write(config, text).unwrap();
 }
+
+/// Builds `spec` (a noarch package) with rpmbuild under `work` and puts
+/// the package, `file`, in `repo`.
+pub(crate) fn rpmbuild_into(repo: &Path, work: &Path, spec: &Path, file: &str) {
+    let top = work.join("rpmbuild");
+    testkit::run_ok(
+        "rpmbuild",
+        &[
+            "-bb",
+            "--quiet",
+            "--nodeps",
+            "--define",
+            &format!("_topdir {}", top.display()),
+            s(spec),
+        ],
+    );
+    std::fs::copy(top.join("RPMS/noarch").join(file), repo.join(file)).unwrap();
+}

@@ -78,6 +78,12 @@ use stage::Stage;
 pub struct InstallOptions {
     /// Leave out files marked `%doc` (rpm's `--excludedocs`).
     pub exclude_docs: bool,
+    /// The languages of `%lang` files to install, as rpm's
+    /// `%_install_langs` lists them (`en:de`, split at `:`): a file whose
+    /// languages none of these begins with is left out and recorded as not
+    /// installed, as rpm does; license files are always installed. Empty,
+    /// or naming `all`, installs every language (rpm's default).
+    pub install_langs: Vec<String>,
     /// Time of the directories made for files whose parents no package
     /// owns, and the install time the rpm database records (seconds since
     /// 1970).
@@ -138,6 +144,9 @@ struct HeaderFile {
     group: String,
     mtime: i64,
     flags: u32,
+    /// Left out by the install options (`%doc`, `%lang`), as rpm's
+    /// `skipInstallFiles` leaves it out.
+    left_out: bool,
     digest: Option<String>,
     caps: Option<String>,
     linkto: String,
@@ -542,6 +551,45 @@ type ColoredFile = (String, u32, String);
 type ColorSkips = HashMap<String, HashSet<String>>;
 
 impl State {
+    /// For each of a package's files, whether the options leave it out:
+    /// license files never; `%lang` files of languages not installed, and
+    /// with `exclude_docs` `%doc` files, as rpm 4.18 leaves them out.
+    fn left_out(
+        &self,
+        path: &Path,
+        meta: &rpm::PackageMetadata,
+        files: &[rpm::FileEntry],
+    ) -> Result<Vec<bool>> {
+        let langs = &self.options.install_langs;
+        let flangs: &[String] = if langs.is_empty() {
+            &[]
+        } else {
+            meta.header
+                .get_entry_data_as_string_array(rpm::IndexTag::RPMTAG_FILELANGS)
+                .unwrap_or(&[])
+        };
+        if !flangs.is_empty() && flangs.len() != files.len() {
+            return Err(Error::package(
+                path,
+                "RPMTAG_FILELANGS",
+                None,
+                format!("{} languages for {} files", flangs.len(), files.len()),
+            ));
+        }
+        Ok(files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let flags = f.flags.bits();
+                if flags & FLAG_LICENSE != 0 {
+                    return false;
+                }
+                let lang = flangs.get(i).map_or("", String::as_str);
+                !lang_wanted(langs, lang) || (self.options.exclude_docs && flags & FLAG_DOC != 0)
+            })
+            .collect())
+    }
+
     fn id(&mut self, user: bool, name: &str) -> u32 {
         let map = if user { &self.users } else { &self.groups };
         if let Some(&id) = map.get(name) {
@@ -570,19 +618,16 @@ impl State {
             .get_file_entries()
             .map_err(|e| bad("file list", e.to_string()))?;
         let skips = self.color_skips.remove(nevra).unwrap_or_default();
+        let left_out = self.left_out(path, meta, &files)?;
         if let Some(db) = &mut self.db {
-            // Docs left out are not installed, for rpm; license files
-            // are never left out.
+            // What the options leave out is not installed, for rpm.
             let states: Vec<u8> = files
                 .iter()
-                .map(|f| {
-                    let flags = f.flags.bits();
+                .zip(&left_out)
+                .map(|(f, left_out)| {
                     if skips.contains(f.path.to_string_lossy().as_ref()) {
                         rpmdb::FILE_STATE_WRONG_COLOR
-                    } else if self.options.exclude_docs
-                        && flags & FLAG_DOC != 0
-                        && flags & FLAG_LICENSE == 0
-                    {
+                    } else if *left_out {
                         rpmdb::FILE_STATE_NOT_INSTALLED
                     } else {
                         rpmdb::FILE_STATE_NORMAL
@@ -592,7 +637,7 @@ impl State {
             db.add(path, &headers.signature, &headers.header, &states)?;
         }
         let mut by_path: HashMap<String, HeaderFile> = HashMap::with_capacity(files.len());
-        for f in files {
+        for (f, left_out) in files.into_iter().zip(left_out) {
             let p = f.path.to_string_lossy().into_owned();
             // File triggers see %ghost files (never in a payload), as rpm's do.
             if f.flags.bits() & FLAG_GHOST != 0 {
@@ -605,6 +650,7 @@ impl State {
                     group: f.ownership.group,
                     mtime: i64::from(f.modified_at.0),
                     flags: f.flags.bits(),
+                    left_out,
                     digest: f.digest.map(|d| d.as_hex().to_string()),
                     caps: f.caps.filter(|c| !c.is_empty()),
                     linkto: f.linkto,
@@ -628,10 +674,7 @@ impl State {
                     format!("{abs} is in the payload but not in the header's file list"),
                 ));
             };
-            let excluded = self.options.exclude_docs
-                && hf.flags & FLAG_DOC != 0
-                && hf.flags & FLAG_LICENSE == 0;
-            if hf.flags & FLAG_GHOST != 0 || excluded || skips.contains(&abs) {
+            if hf.flags & FLAG_GHOST != 0 || hf.left_out || skips.contains(&abs) {
                 // A member left out that carries a hard-link set's data
                 // hands it to the members kept before it, as rpm installs
                 // a partial hard-link set.
@@ -1102,6 +1145,21 @@ fn id_lines(bytes: &[u8]) -> impl Iterator<Item = (&str, u32)> {
             let (name, _, id) = (f.next()?, f.next()?, f.next()?);
             Some((name, id.parse().ok()?))
         })
+}
+
+/// Whether a file of languages `flangs` (`RPMTAG_FILELANGS`: `|`-separated,
+/// empty for none) is installed under `langs` (`%_install_langs`, split),
+/// as rpm 4.18's `skipInstallFiles` decides: a file language matches when
+/// a listed language begins with it (`en` matches `en_US`).
+fn lang_wanted(langs: &[String], flangs: &str) -> bool {
+    if langs.is_empty() || langs.iter().any(|l| l == "all") || flangs.is_empty() {
+        return true;
+    }
+    langs.iter().any(|lang| {
+        flangs
+            .split('|')
+            .any(|l| !l.is_empty() && lang.as_bytes().starts_with(l.as_bytes()))
+    })
 }
 
 /// A package's files that have a color.
