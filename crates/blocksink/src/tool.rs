@@ -251,6 +251,7 @@ pub struct Tool {
     stdin: Option<Stdio>,
     stdout: Option<Stdio>,
     stderr: Option<Stdio>,
+    log_dir: Option<PathBuf>,
     resolved: Option<PathBuf>,
 }
 
@@ -266,6 +267,7 @@ impl Tool {
             stdin: None,
             stdout: None,
             stderr: None,
+            log_dir: None,
             resolved: None,
         }
     }
@@ -324,6 +326,13 @@ impl Tool {
     /// The program's standard error.
     pub fn stderr(&mut self, stderr: impl Into<Stdio>) -> &mut Tool {
         self.stderr = Some(stderr.into());
+        self
+    }
+
+    /// The directory [`Tool::spawn`] keeps its log in (else the
+    /// temporary directory).
+    pub fn log_dir(&mut self, dir: impl AsRef<Path>) -> &mut Tool {
+        self.log_dir = Some(dir.as_ref().to_path_buf());
         self
     }
 
@@ -392,7 +401,11 @@ impl Tool {
     pub fn spawn(&mut self) -> Result<Running, ToolError> {
         let mut log = None;
         if self.stdout.is_none() || self.stderr.is_none() {
-            let file = tempfile::tempfile().map_err(|e| self.not_started(e))?;
+            let file = match &self.log_dir {
+                Some(dir) => tempfile::tempfile_in(dir),
+                None => tempfile::tempfile(),
+            }
+            .map_err(|e| self.not_started(e))?;
             let out = file.try_clone().map_err(|e| self.not_started(e))?;
             let err = file.try_clone().map_err(|e| self.not_started(e))?;
             self.stdout.get_or_insert(out.into());
@@ -404,7 +417,7 @@ impl Tool {
         Ok(Running {
             child,
             log,
-            template: self.error(self.resolved.clone()),
+            template: Box::new(self.error(self.resolved.clone())),
         })
     }
 
@@ -443,7 +456,7 @@ pub struct Running {
     child: Child,
     log: Option<File>,
     /// Its program, path and arguments, for its errors.
-    template: ToolError,
+    template: Box<ToolError>,
 }
 
 impl Running {
