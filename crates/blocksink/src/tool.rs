@@ -626,7 +626,17 @@ impl fmt::Display for ToolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let program = &self.program;
         let Some(path) = &self.path else {
-            return write!(f, "`{program}` not found in PATH{}", install_hint(program));
+            write!(f, "`{program}` not found in PATH")?;
+            return match info(program) {
+                Some(t) => {
+                    write!(f, ": install Debian's {} (Fedora: {})", t.debian, t.fedora)?;
+                    if let Some(m) = t.minimum {
+                        write!(f, ", {} or later ({})", m.version, m.why)?;
+                    }
+                    write!(f, "; it {}", t.purpose)
+                }
+                None => Ok(()),
+            };
         };
         if let Some(found) = &self.too_old {
             let (needed, why) = match info(program).and_then(|t| t.minimum) {
@@ -907,6 +917,19 @@ mod tests {
             e.to_string(),
             "`tar2sqfs` not found in PATH: install Debian's squashfs-tools-ng \
              (Fedora: squashfs-tools-ng); it makes live ISOs' squashfs root"
+        );
+        // With the version a distribution's package may not reach.
+        let e = Tool::new("mke2fs")
+            .env("PATH", t.path())
+            .output()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "`mke2fs` not found in PATH: install Debian's e2fsprogs (Fedora: e2fsprogs), \
+                 1.47.1 or later (its -d reads a tar archive from 1.47.1 on"
+            ),
+            "{e}"
         );
     }
 
