@@ -16,7 +16,10 @@
 //!   forward-only stream such as a pipe, and [`PendingFile`] makes an output
 //!   appear under its name only once it is complete;
 //! * [`ReaderSpec`] and [`WriterSpec`] are how a format crate lists its
-//!   reader and writers for a program that handles every format.
+//!   reader and writers for a program that handles every format;
+//! * [`tool::Tool`] runs an external program (`mke2fs`, `tar2sqfs` …),
+//!   its failures a [`tool::ToolError`] naming what to install, and
+//!   [`tool::TOOLS`] lists every program the crates run.
 //!
 //! # Example
 //!
@@ -55,6 +58,7 @@ mod source;
 mod stamp;
 mod table;
 mod tarindex;
+pub mod tool;
 mod writer;
 mod zero;
 

@@ -293,7 +293,7 @@ impl BootFiles {
         let cfg = scratch.path().join("early.cfg");
         let out = scratch.path().join("image");
         std::fs::write(&cfg, early).map_err(|e| Error::io(&cfg, e))?;
-        let output = std::process::Command::new("grub-mkimage")
+        blocksink::tool::Tool::new("grub-mkimage")
             .args(["-O", format, "-d"])
             .arg(dir)
             .arg("-o")
@@ -302,21 +302,7 @@ impl BootFiles {
             .arg(&cfg)
             .args(platform.modules())
             .args(extra)
-            .output()
-            .map_err(|e| Error::Tool {
-                tool: "grub-mkimage".into(),
-                status: "not started".into(),
-                stderr: format!(
-                    "{e} (GRUB's grub-mkimage, from grub-common, makes the boot images)"
-                ),
-            })?;
-        if !output.status.success() {
-            return Err(Error::Tool {
-                tool: format!("grub-mkimage -O {format}"),
-                status: output.status.to_string(),
-                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-            });
-        }
+            .output()?;
         std::fs::read(&out).map_err(|e| Error::io(&out, e))
     }
 

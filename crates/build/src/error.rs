@@ -3,6 +3,8 @@
 use std::io;
 use std::path::PathBuf;
 
+use blocksink::tool::ToolError;
+
 /// A build's failure. Each names what was wrong and where: the config file
 /// and field, the rootfs member, the tool and its own words.
 #[derive(Debug, thiserror::Error)]
@@ -32,15 +34,16 @@ pub enum Error {
     /// overlapping or past the disk.
     #[error("{0}")]
     Layout(String),
-    /// An external tool (mke2fs, grub-mkimage) failed.
-    #[error("{tool} failed ({status}): {stderr}")]
+    /// An external tool (mke2fs, debugfs, grub-mkimage, tar2sqfs) is
+    /// missing, too old, or failed.
+    #[error("{}{source}", doing.as_deref().map(|d| format!("{d}: ")).unwrap_or_default())]
     Tool {
-        /// The command.
-        tool: String,
-        /// How it ended.
-        status: String,
-        /// The last lines it printed.
-        stderr: String,
+        /// What it was doing, when that says more than its command
+        /// (`making partition rootfs`).
+        doing: Option<String>,
+        /// The tool's error: its command, exit status and last words, or
+        /// the package to install.
+        source: Box<ToolError>,
     },
     /// A disk structure could not be made (GPT, FAT).
     #[error(transparent)]
@@ -70,11 +73,28 @@ impl Error {
         }
     }
 
+    /// `source`, the error of a tool that was `doing` something.
+    pub fn tool(doing: impl Into<String>, source: ToolError) -> Self {
+        Error::Tool {
+            doing: Some(doing.into()),
+            source: Box::new(source),
+        }
+    }
+
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+}
+
+impl From<ToolError> for Error {
+    fn from(source: ToolError) -> Self {
+        Error::Tool {
+            doing: None,
+            source: Box::new(source),
         }
     }
 }

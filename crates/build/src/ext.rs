@@ -21,8 +21,9 @@
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Stdio};
 
+use blocksink::tool::{Running, Tool, ToolError};
 use blocksink::{BuildStamp, RawFile};
 use uuid::Uuid;
 
@@ -30,9 +31,6 @@ use crate::config::FsType;
 use crate::rootfs::Entry;
 use crate::tarout::TarWriter;
 use crate::{Error, Result};
-
-/// The oldest e2fsprogs whose `mke2fs -d` reads a tar archive.
-pub const MKE2FS_MIN_VERSION: (u32, u32, u32) = (1, 47, 1);
 
 const MKE2FS_CONF: &str = "\
 [defaults]
@@ -66,8 +64,7 @@ pub(crate) struct ExtMaker {
     fs: FsType,
     size: u64,
     image: tempfile::NamedTempFile,
-    log: PathBuf,
-    child: Child,
+    mke2fs: Running,
     tar: Option<TarWriter<BufWriter<ChildStdin>>>,
     content_bytes: u64,
     entries: u64,
@@ -148,16 +145,13 @@ impl ExtMaker {
             .as_file()
             .set_len(size)
             .map_err(|e| Error::io(image.path(), e))?;
-        let log = image.path().with_extension("log");
-        let log_file = File::create(&log).map_err(|e| Error::io(&log, e))?;
-        let log_err = log_file.try_clone().map_err(|e| Error::io(&log, e))?;
         let fs_name = match fs {
             FsType::Ext2 => "ext2",
             FsType::Ext3 => "ext3",
             _ => "ext4",
         };
         let time = stamp.unix_time().to_string();
-        let child = Command::new("mke2fs")
+        let mut mke2fs = Tool::new("mke2fs")
             .args(["-q", "-F", "-t", fs_name, "-U"])
             .arg(uuid.to_string())
             .arg("-E")
@@ -180,31 +174,19 @@ impl ExtMaker {
             .env("LC_ALL", "C.UTF-8")
             .env("MKE2FS_SYNC", "0")
             .stdin(Stdio::piped())
-            .stdout(log_file)
-            .stderr(log_err)
+            .log_dir(work)
             .spawn()
-            .map_err(|e| Error::Tool {
-                tool: "mke2fs".into(),
-                status: "not started".into(),
-                stderr: format!(
-                    "{e} (e2fsprogs {}.{}.{} or later is needed to make ext file systems)",
-                    MKE2FS_MIN_VERSION.0, MKE2FS_MIN_VERSION.1, MKE2FS_MIN_VERSION.2
-                ),
-            })?;
-        let mut child = child;
-        let stdin = child.stdin.take().ok_or_else(|| Error::Tool {
-            tool: "mke2fs".into(),
-            status: "no standard input".into(),
-            stderr: String::new(),
-        })?;
+            .map_err(|e| Error::tool(what, e))?;
+        let stdin = mke2fs
+            .take_stdin()
+            .ok_or_else(|| Error::io("mke2fs", std::io::ErrorKind::BrokenPipe.into()))?;
         let xattr_dir = image.path().with_extension("xattrs");
         Ok(ExtMaker {
             what: what.to_string(),
             fs,
             size,
             image,
-            log,
-            child,
+            mke2fs,
             tar: Some(TarWriter::new(BufWriter::with_capacity(1 << 20, stdin))),
             content_bytes: 0,
             entries: 0,
@@ -267,9 +249,8 @@ impl ExtMaker {
                 return Err(self.failed());
             }
         }
-        let status = self.child.wait().map_err(|e| Error::io("mke2fs", e))?;
-        if !status.success() {
-            return Err(self.failed());
+        if let Err(e) = self.mke2fs.wait() {
+            return Err(self.explain(e));
         }
         if let Some(mut script) = self.xattrs.script.take() {
             script.flush().map_err(|e| Error::io(&self.xattrs.dir, e))?;
@@ -280,28 +261,24 @@ impl ExtMaker {
             .image
             .reopen()
             .map_err(|e| Error::io(self.image.path(), e))?;
-        let _ = std::fs::remove_file(&self.log);
         // The open file outlives its name.
         RawFile::new(file).map_err(|e| Error::io(self.image.path(), e))
     }
 
     /// Runs the extended-attribute script over the finished image.
     fn set_xattrs(&self) -> Result<()> {
-        let out = Command::new("debugfs")
+        let mut debugfs = Tool::new("debugfs");
+        debugfs
             .arg("-w")
             .arg("-f")
             .arg(self.xattrs.dir.join("xattrs.debugfs"))
             .arg(self.image.path())
             .env("E2FSPROGS_FAKE_TIME", &self.time)
-            .env("LC_ALL", "C.UTF-8")
+            .env("LC_ALL", "C.UTF-8");
+        let doing = format!("setting extended attributes on {}", self.what);
+        let out = debugfs
             .output()
-            .map_err(|e| Error::Tool {
-                tool: "debugfs".into(),
-                status: "not started".into(),
-                stderr: format!(
-                    "{e} (e2fsprogs' debugfs sets the extended attributes mke2fs leaves out)"
-                ),
-            })?;
+            .map_err(|e| Error::tool(doing.as_str(), e))?;
         // debugfs reports a failed command on standard error and still
         // exits 0; only its version banner is expected there.
         let errors: Vec<&str> = std::str::from_utf8(&out.stderr)
@@ -309,27 +286,30 @@ impl ExtMaker {
             .lines()
             .filter(|l| !l.starts_with("debugfs ") && !l.trim().is_empty())
             .collect();
-        if !out.status.success() || !errors.is_empty() {
-            return Err(Error::Tool {
-                tool: format!("debugfs setting extended attributes on {}", self.what),
-                status: out.status.to_string(),
-                stderr: errors.into_iter().take(12).collect::<Vec<_>>().join("\n"),
-            });
+        if !errors.is_empty() {
+            let said = errors.join("\n");
+            return Err(Error::tool(
+                doing,
+                debugfs.failed(Some(out.status), said.as_bytes()),
+            ));
         }
         let _ = std::fs::remove_dir_all(&self.xattrs.dir);
         Ok(())
     }
 
-    /// The error for a `mke2fs` that failed: too little room, or its own
-    /// message.
+    /// The error for a `mke2fs` that stopped reading, once it has ended.
     fn failed(&mut self) -> Error {
-        let status = match self.child.wait() {
-            Ok(s) => s.to_string(),
-            Err(e) => e.to_string(),
-        };
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let _ = std::fs::remove_file(&self.log);
-        let lower = log.to_lowercase();
+        // Its input ends first: it may still be reading.
+        self.tar = None;
+        match self.mke2fs.wait() {
+            Ok(()) => Error::io(&self.what, std::io::ErrorKind::BrokenPipe.into()),
+            Err(e) => self.explain(e),
+        }
+    }
+
+    /// What `mke2fs`'s failure means: too little room, or its own words.
+    fn explain(&self, error: ToolError) -> Error {
+        let lower = error.stderr_tail.to_lowercase();
         if lower.contains("could not allocate")
             || lower.contains("no space")
             || lower.contains("no free space")
@@ -348,23 +328,13 @@ impl ExtMaker {
                 needed.div_ceil(1 << 20)
             ));
         }
-        let tail: Vec<&str> = log.lines().rev().take(12).collect();
-        Error::Tool {
-            tool: format!("mke2fs for {}", self.what),
-            status,
-            stderr: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
-        }
+        Error::tool(self.what.as_str(), error)
     }
 }
 
 impl Drop for ExtMaker {
-    /// A build that stops early stops its `mke2fs` too.
+    /// A build that stops early stops its `mke2fs` too (dropping it).
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        let _ = std::fs::remove_file(&self.log);
         let _ = std::fs::remove_dir_all(&self.xattrs.dir);
     }
 }
@@ -383,39 +353,13 @@ pub(crate) fn estimate_size(fs: FsType, bytes: u64, entries: u64) -> u64 {
     ((data + inodes + journal) as f64 * 1.10) as u64 + (8 << 20)
 }
 
-/// Refuses an `mke2fs` too old to read a tar archive, saying which is
-/// needed (checked once per process).
+/// Refuses an `mke2fs` missing or too old to read a tar archive, saying
+/// what to install (checked until it passes once in a process).
 fn check_mke2fs() -> Result<()> {
-    static VERSION: std::sync::OnceLock<Option<(u32, u32, u32)>> = std::sync::OnceLock::new();
-    match *VERSION.get_or_init(mke2fs_version) {
-        Some(v) if v >= MKE2FS_MIN_VERSION => Ok(()),
-        found => Err(Error::Tool {
-            tool: "mke2fs".into(),
-            status: match found {
-                Some((a, b, c)) => format!("version {a}.{b}.{c}"),
-                None => "not found".into(),
-            },
-            stderr: format!(
-                "ext file systems are made by e2fsprogs' mke2fs -d reading a tar stream, \
-                 which needs e2fsprogs {}.{}.{} or later (Debian 12: bookworm-backports) and libarchive",
-                MKE2FS_MIN_VERSION.0, MKE2FS_MIN_VERSION.1, MKE2FS_MIN_VERSION.2
-            ),
-        }),
+    static PASSED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    if PASSED.get().is_none() {
+        blocksink::tool::require("mke2fs")?;
+        let _ = PASSED.set(());
     }
-}
-
-/// The `mke2fs` version on the path, as (major, minor, patch).
-pub fn mke2fs_version() -> Option<(u32, u32, u32)> {
-    let out = Command::new("mke2fs").arg("-V").output().ok()?;
-    let text =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    let word = text.split_whitespace().nth(1)?;
-    let mut parts = word
-        .split(|c: char| !c.is_ascii_digit())
-        .map(|p| p.parse().ok());
-    Some((
-        parts.next()??,
-        parts.next()??,
-        parts.next().flatten().unwrap_or(0),
-    ))
+    Ok(())
 }

@@ -19,9 +19,10 @@ use std::cell::RefCell;
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Stdio};
 use std::sync::Arc;
 
+use blocksink::tool::{Running, Tool};
 use blocksink::{BuildStamp, Destination, PendingFile};
 use iso9660::{BiosBoot, EntryKind as IsoKind, FileData, Hybrid, IsoOptions, IsoWriter, MbrKind};
 
@@ -201,11 +202,10 @@ impl EntrySource for Teeing<'_> {
     }
 }
 
-/// `tar2sqfs` running, reading the tree as a tar.
+/// `tar2sqfs` running, reading the tree as a tar. Dropped, it is stopped.
 struct Squashfs {
     image: tempfile::NamedTempFile,
-    log: tempfile::NamedTempFile,
-    child: Child,
+    tar2sqfs: Running,
 }
 
 impl Squashfs {
@@ -219,71 +219,35 @@ impl Squashfs {
             .suffix(".img")
             .tempfile_in(work)
             .map_err(|e| Error::io(work, e))?;
-        let log = tempfile::Builder::new()
-            .prefix("tar2sqfs-")
-            .suffix(".log")
-            .tempfile_in(work)
-            .map_err(|e| Error::io(work, e))?;
-        let out = log.reopen().map_err(|e| Error::io(log.path(), e))?;
-        // One file offset for both, so that neither overwrites the other.
-        let err = out.try_clone().map_err(|e| Error::io(log.path(), e))?;
         let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let mut command = Command::new("tar2sqfs");
+        let mut command = Tool::new("tar2sqfs");
         command.args(["--quiet", "--force", "--no-skip"]);
         command.args(["--compressor", &compression.compressor]);
         if let Some(level) = compression.level {
             command.args(["--comp-extra", &format!("level={level}")]);
         }
-        let mut child = command
+        let mut tar2sqfs = command
             .args(["--num-jobs", &jobs.to_string()])
             .args(["--defaults", &format!("mtime={}", time.max(0))])
             .arg(image.path())
             .env_remove("SOURCE_DATE_EPOCH")
             .stdin(Stdio::piped())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .map_err(|e| Error::Tool {
-                tool: "tar2sqfs".into(),
-                status: "not started".into(),
-                stderr: format!("{e} (squashfs-tools-ng's tar2sqfs makes a live ISO's root image)"),
-            })?;
-        let stdin = child.stdin.take().ok_or_else(|| Error::Tool {
-            tool: "tar2sqfs".into(),
-            status: "no standard input".into(),
-            stderr: String::new(),
-        })?;
-        Ok((Squashfs { image, log, child }, stdin))
+            .log_dir(work)
+            .spawn()?;
+        let stdin = tar2sqfs
+            .take_stdin()
+            .ok_or_else(|| Error::io("tar2sqfs", std::io::ErrorKind::BrokenPipe.into()))?;
+        Ok((Squashfs { image, tar2sqfs }, stdin))
     }
 
     /// Stops the tool, whatever it is doing.
     fn stop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        self.tar2sqfs.stop();
     }
 
     /// Waits for the tool; its error (with what it said) if it failed.
     fn wait(&mut self) -> Result<()> {
-        let status = self.child.wait().map_err(|e| Error::io("tar2sqfs", e))?;
-        if status.success() {
-            return Ok(());
-        }
-        let said = std::fs::read_to_string(self.log.path()).unwrap_or_default();
-        let tail: Vec<&str> = said.lines().rev().take(10).collect();
-        Err(Error::Tool {
-            tool: "tar2sqfs".into(),
-            status: status.to_string(),
-            stderr: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
-        })
-    }
-}
-
-impl Drop for Squashfs {
-    /// A build that stops early stops its `tar2sqfs` too.
-    fn drop(&mut self) {
-        self.stop();
+        Ok(self.tar2sqfs.wait()?)
     }
 }
 

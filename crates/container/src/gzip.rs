@@ -283,10 +283,12 @@ mod tests {
     fn gzip_tool_reads_it() {
         let data = sample(3 * CHUNK + 5);
         let gz = gzip(&data, 10_000);
-        let mut child = std::process::Command::new("gzip")
+        let mut child = blocksink::tool::Tool::new("gzip")
             .args(["-d", "-c"])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
+            .command()
+            .expect("gzip is in PATH")
             .spawn()
             .expect("gzip runs");
         let mut stdin = child.stdin.take().unwrap();

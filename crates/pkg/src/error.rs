@@ -3,6 +3,8 @@
 use std::io;
 use std::path::PathBuf;
 
+use blocksink::tool::ToolError;
+
 /// A repository's failure to read. Each names the file, and where one
 /// applies the element or header field and the byte offset in it.
 #[derive(Debug, thiserror::Error)]
@@ -96,14 +98,18 @@ pub enum Error {
         /// scriptlet's output.
         message: String,
     },
-    /// A tool the stage drives is missing or failed.
-    #[error("{tool}: {message}")]
+    /// A tool the stage drives (bwrap) is missing, too old or failed.
+    #[error("{doing}: {source}")]
     Tool {
-        /// The program.
-        tool: &'static str,
-        /// What went wrong and what to do.
-        message: String,
+        /// What it was for, and what to do instead (`give --no-scripts`).
+        doing: String,
+        /// The tool's error: its command, exit status and last words, or
+        /// the package to install.
+        source: Box<ToolError>,
     },
+    /// Reading the installed tree back failed.
+    #[error(transparent)]
+    Tree(#[from] imgbuild::Error),
     /// Reading a file or directory failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -136,6 +142,14 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// `source`, the error of a tool that was `doing` something.
+    pub fn tool(doing: impl Into<String>, source: ToolError) -> Self {
+        Error::Tool {
+            doing: doing.into(),
+            source: Box::new(source),
         }
     }
 

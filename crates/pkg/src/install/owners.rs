@@ -531,8 +531,10 @@ pub(super) fn available() -> Result<(), String> {
                     std::env::consts::ARCH
                 ));
             }
-            let mut cmd = Command::new("true");
-            cmd.stdin(std::process::Stdio::null());
+            let mut cmd = blocksink::tool::Tool::new("true")
+                .stdin(std::process::Stdio::null())
+                .command()
+                .map_err(|e| e.to_string())?;
             let pending = arm(&mut cmd)
                 .map_err(|e| e.to_string())?
                 .ok_or("not known")?;
@@ -560,13 +562,15 @@ mod tests {
     /// Runs `script` with busybox's shell in a sandbox whose root is
     /// `tree`, serving its ownership changes into `owners`.
     fn sandboxed(tree: &std::path::Path, script: &str, owners: &Owners) -> (bool, String) {
-        let mut cmd = Command::new("bwrap");
-        cmd.args(super::super::scripts::SANDBOX)
+        let mut cmd = blocksink::tool::Tool::new("bwrap")
+            .args(super::super::scripts::SANDBOX)
             .arg("--bind")
             .arg(tree)
             .args(["/", "--proc", "/proc", "--", "/bin/sh", "-c", script])
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
+            .stderr(std::process::Stdio::piped())
+            .command()
+            .unwrap();
         let pending = arm(&mut cmd).unwrap().unwrap();
         let mut child = cmd.spawn().unwrap();
         drop(cmd);

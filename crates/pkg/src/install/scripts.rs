@@ -12,7 +12,9 @@
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
+
+use blocksink::tool::Tool;
 
 use super::owners::{self, Owners};
 use crate::repo::{Comparison, Evr};
@@ -40,6 +42,10 @@ pub(super) const SANDBOX: &[&str] = &[
     "ALL",
     "--die-with-parent",
 ];
+
+/// What a missing or unusable `bwrap` stops, and what to do instead.
+const NEEDS_BWRAP: &str =
+    "scriptlets run in a bubblewrap sandbox (give --no-scripts to install without running them)";
 
 /// How long a scriptlet may run before it is stopped and counted failed.
 pub(super) const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
@@ -476,6 +482,8 @@ pub(super) fn run(
     input.rewind().map_err(io_err)?;
     let mut output = tempfile::tempfile_in(scratch).map_err(io_err)?;
 
+    // The sandbox when it exits 1: maybe bwrap's own failure.
+    let mut sandbox_exit_1 = None;
     let status = if script.lua() {
         let fd = rustix::fs::open(
             root,
@@ -514,8 +522,12 @@ pub(super) fn run(
         body.flush().map_err(io_err)?;
         // bwrap under a shell that sets the umask scriptlets get (rpm's
         // 022), whatever the caller's.
-        let mut cmd = Command::new("sh");
-        cmd.args(["-c", "umask 022 && exec \"$0\" \"$@\"", "bwrap"])
+        let bwrap = Tool::new("bwrap")
+            .resolve()
+            .map_err(|e| Error::tool(NEEDS_BWRAP, e))?;
+        let mut cmd = Tool::new("sh");
+        cmd.args(["-c", "umask 022 && exec \"$0\" \"$@\""])
+            .arg(bwrap)
             .args(SANDBOX)
             .arg("--bind")
             .arg(root)
@@ -539,30 +551,26 @@ pub(super) fn run(
             argv.extend(args.iter().cloned());
         }
         cmd.arg("--").args(&argv);
-        // Ownership changes are recorded, not made (see `owners`).
-        let pending = match owners::available() {
-            Ok(()) => owners::arm(&mut cmd).map_err(io_err)?,
-            Err(_) => None,
-        };
         cmd.stdin(Stdio::from(input))
             .stdout(Stdio::from(output.try_clone().map_err(io_err)?))
             .stderr(Stdio::from(output.try_clone().map_err(io_err)?));
-        let mut child = cmd.spawn().map_err(|e| Error::Tool {
-            tool: "bwrap",
-            message: format!(
-                "{e}; scriptlets run in a bubblewrap sandbox (Debian package bubblewrap): \
-                 install it, or give --no-scripts"
-            ),
-        })?;
+        let mut sandbox = cmd.command().map_err(|e| Error::tool(NEEDS_BWRAP, e))?;
+        // Ownership changes are recorded, not made (see `owners`).
+        let pending = match owners::available() {
+            Ok(()) => owners::arm(&mut sandbox).map_err(io_err)?,
+            Err(_) => None,
+        };
+        let mut child = sandbox
+            .spawn()
+            .map_err(|e| Error::tool(NEEDS_BWRAP, cmd.not_started(e)))?;
         // Dropped (closing this end) only with the command.
-        drop(cmd);
+        drop(sandbox);
         let mut listener = match pending.map(owners::Pending::listen).transpose() {
             Ok(l) => l,
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(Error::Tool {
-                    tool: "bwrap",
+                return Err(Error::Scriptlet {
                     message: format!("cannot watch {}'s ownership changes: {e}", script.which),
                 });
             }
@@ -600,9 +608,12 @@ pub(super) fn run(
             }
             pause = (pause * 2).min(std::time::Duration::from_millis(20));
         };
+        if status.code() == Some(1) {
+            sandbox_exit_1 = Some((cmd, status));
+        }
         status.code()
     };
-    let mut out = read_tail(&mut output).map_err(io_err)?;
+    let out = read_tail(&mut output).map_err(io_err)?;
     // A program that is not there fails as rpm's exec does (127); any
     // other failure of bwrap's own (a namespace or mount refused) is not
     // the scriptlet's: nothing ran.
@@ -612,12 +623,11 @@ pub(super) fn run(
             output: out,
         });
     }
-    if status == Some(1) && out.starts_with("bwrap: ") {
-        out.truncate(out.trim_end().len());
-        return Err(Error::Tool {
-            tool: "bwrap",
-            message: format!("cannot run {}: {out}", script.which),
-        });
+    if let Some((sandbox, exit)) = sandbox_exit_1.filter(|_| out.starts_with("bwrap: ")) {
+        return Err(Error::tool(
+            format!("cannot run {}", script.which),
+            sandbox.failed(Some(exit), out.as_bytes()),
+        ));
     }
     Ok(Outcome {
         status,
@@ -637,7 +647,8 @@ fn read_tail(output: &mut File) -> std::io::Result<String> {
 /// Checks that the sandbox runs at all, so that a machine without it is
 /// named once, before any package is unpacked.
 pub(super) fn check_sandbox() -> Result<()> {
-    let out = Command::new("bwrap")
+    blocksink::tool::require("bwrap").map_err(|e| Error::tool(NEEDS_BWRAP, e))?;
+    Tool::new("bwrap")
         .args([
             "--unshare-user",
             "--uid",
@@ -647,26 +658,18 @@ pub(super) fn check_sandbox() -> Result<()> {
             "/",
             "true",
         ])
-        .stdin(Stdio::null())
-        .output();
-    match out {
-        Ok(o) if o.status.success() => Ok(()),
-        Ok(o) => Err(Error::Tool {
-            tool: "bwrap",
-            message: format!(
-                "cannot make a user namespace to run scriptlets in: {}; \
-                 give --no-scripts to install without running them",
-                String::from_utf8_lossy(&o.stderr).trim()
-            ),
-        }),
-        Err(e) => Err(Error::Tool {
-            tool: "bwrap",
-            message: format!(
-                "{e}; scriptlets run in a bubblewrap sandbox (Debian package bubblewrap): \
-                 install it, or give --no-scripts"
-            ),
-        }),
-    }
+        .output()
+        .map_err(|e| {
+            let doing = match e.status {
+                Some(_) => {
+                    "cannot make a user namespace to run scriptlets in \
+                            (give --no-scripts to install without running them)"
+                }
+                None => NEEDS_BWRAP,
+            };
+            Error::tool(doing, e)
+        })?;
+    Ok(())
 }
 
 /// Reads at most `limit` bytes of `file`.

@@ -334,10 +334,7 @@ impl Stage {
         });
         match (result, inner) {
             (_, Some(e)) => Err(e),
-            (Err(e), None) => Err(Error::Tool {
-                tool: "scratch tree",
-                message: e.to_string(),
-            }),
+            (Err(e), None) => Err(Error::Tree(e)),
             (Ok(()), None) => Ok(()),
         }
     }
