@@ -142,6 +142,19 @@ pub enum Trust {
     Untrusted(String),
 }
 
+/// What [`verify_package`] found: the verdict, and the signatures it
+/// passed over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PackageCheck {
+    /// Whether the package is trusted.
+    pub trust: Trust,
+    /// Signatures in an algorithm that cannot be checked here, one line
+    /// each naming the signature and its key; they neither vouch for the
+    /// package nor refuse it.
+    pub skipped: Vec<String>,
+}
+
 /// A reason a package's signatures are refused.
 #[derive(Debug)]
 enum Refusal {
@@ -165,16 +178,23 @@ impl fmt::Display for Refusal {
 
 /// Checks the package at `path`: its digests always (a mismatch is an
 /// error), its signatures as `check` asks.
-pub fn verify_package(path: &Path, check: &GpgCheck) -> Result<Trust> {
+pub fn verify_package(path: &Path, check: &GpgCheck) -> Result<PackageCheck> {
     let headers = read_package_headers(path)?;
     let signed_payload = verify_digests(path, &headers)?;
     let GpgCheck::Keys(ring) = check else {
-        return Ok(Trust::Unchecked);
+        return Ok(PackageCheck {
+            trust: Trust::Unchecked,
+            skipped: Vec::new(),
+        });
     };
-    match verify_signatures(path, &headers, ring, signed_payload)? {
-        Ok(keys) => Ok(Trust::Signed(keys)),
-        Err(why) => Ok(Trust::Untrusted(why.to_string())),
-    }
+    let trust = match verify_signatures(path, &headers, ring, signed_payload)? {
+        Ok(keys) => Trust::Signed(keys),
+        Err(why) => Trust::Untrusted(why.to_string()),
+    };
+    Ok(PackageCheck {
+        trust,
+        skipped: Vec::new(),
+    })
 }
 
 fn mismatch(path: &Path, what: String, expected: String, actual: String) -> Error {
