@@ -15,9 +15,11 @@
 //! one that does not parse, or whose hash prefix does not match what it
 //! signs, is an error even with the check [off](GpgCheck::Off), as rpm
 //! calls it BAD without a key. Unless the check is off, each is verified
-//! against the [`Keyring`]: the package is trusted when one verifies and
-//! none is bad; one in an algorithm that cannot be checked here (ML-DSA)
-//! is passed over with a note. A header-only signature vouches for the
+//! against the [`Keyring`]: the package is trusted when one verifies with
+//! a key that could make it (not revoked, not expired when it signed,
+//! valid for signing) and none is bad or made by a key that could not;
+//! one in an algorithm that cannot be checked here (ML-DSA) is passed
+//! over with a note. A header-only signature vouches for the
 //! payload through the payload digest in the signed header, so a package
 //! signed only that way must have one.
 
@@ -26,11 +28,13 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Seek};
 use std::path::Path;
 
-use pgp::composed::{Deserializable, SignedPublicKey, SignedPublicSubKey};
+use pgp::composed::SignedPublicSubKey;
+use pgp::composed::{Deserializable, SignedPublicKey};
 use pgp::packet::{
     Packet, PacketParser, PacketTrait, Signature, SignatureType, SignatureVersionSpecific,
+    SubpacketData,
 };
-use pgp::types::KeyDetails;
+use pgp::types::{KeyDetails, PublicKeyTrait};
 use rpm::{IndexSignatureTag, IndexTag, PackageMetadata};
 use sha2::digest::DynDigest;
 
@@ -744,6 +748,161 @@ impl Keyring {
     }
 }
 
+/// The newest of some signatures, by creation time.
+fn newest<'a>(sigs: impl Iterator<Item = &'a Signature>) -> Option<&'a Signature> {
+    sigs.max_by_key(|s| s.created().copied())
+}
+
+/// Why a revocation signature says it revokes.
+fn revocation_reason(rev: &Signature) -> String {
+    use pgp::packet::RevocationCode as R;
+    let code = match rev.revocation_reason_code() {
+        None => return String::new(),
+        Some(R::NoReason) => "no reason given".to_string(),
+        Some(R::KeySuperseded) => "the key is superseded".to_string(),
+        Some(R::KeyCompromised) => "the key material has been compromised".to_string(),
+        Some(R::KeyRetired) => "the key is retired".to_string(),
+        Some(other) => format!("{other:?}"),
+    };
+    match rev.revocation_reason_string() {
+        Some(text) if !text.is_empty() => {
+            format!(" ({code}: {})", one_line(&String::from_utf8_lossy(text)))
+        }
+        _ => format!(" ({code})"),
+    }
+}
+
+/// Whether a self-signature's key flags allow signing (RFC 9580
+/// 5.2.3.29): when it has none, nothing is restricted.
+fn allows_signing(selfsig: Option<&Signature>) -> bool {
+    let Some(config) = selfsig.and_then(Signature::config) else {
+        return true;
+    };
+    let has_flags = config
+        .hashed_subpackets()
+        .any(|p| matches!(p.data, SubpacketData::KeyFlags(_)));
+    !has_flags || selfsig.is_some_and(|s| s.key_flags().sign())
+}
+
+/// When `key` expired, if it had when `sig` was made, as its
+/// self-signature `selfsig` says (a key expiration time of zero: never).
+fn expired_by(
+    key: &impl PublicKeyTrait,
+    selfsig: Option<&Signature>,
+    sig: &Signature,
+) -> Option<String> {
+    let when = sig.created()?;
+    let valid = selfsig.and_then(Signature::key_expiration_time)?;
+    if valid.num_seconds() <= 0 {
+        return None;
+    }
+    let end = key.created_at().checked_add_signed(*valid)?;
+    (*when >= end).then(|| end.to_string())
+}
+
+/// Why a trusted key cannot vouch for a signature that verifies with it:
+/// it, or its primary key, revoked, created after the signature or
+/// expired before it, or not for signing by its key flags; a subkey also
+/// needs a binding signature from its primary key and, to sign, one back
+/// from it (RFC 9580 5.2.1). Only self-signatures that verify count. As
+/// rpm does, any revocation counts, whatever its reason and date.
+fn unusable(c: &Candidate<'_>, sig: &Signature) -> Option<String> {
+    let Some(when) = sig.created() else {
+        return Some("the signature records no creation time".into());
+    };
+    let cert = c.cert;
+    let primary = &cert.primary_key;
+    let whose = if c.sub.is_some() {
+        format!("its primary key {}", key_id(&primary.key_id()))
+    } else {
+        "the key".to_string()
+    };
+    if let Some(rev) =
+        cert.details.revocation_signatures.iter().find(|r| {
+            r.typ() == Some(SignatureType::KeyRevocation) && r.verify_key(primary).is_ok()
+        })
+    {
+        return Some(format!(
+            "{whose} has been revoked{}",
+            revocation_reason(rev)
+        ));
+    }
+    let direct = cert
+        .details
+        .direct_signatures
+        .iter()
+        .filter(|s| s.typ() == Some(SignatureType::Key) && s.verify_key(primary).is_ok());
+    let certs = cert.details.users.iter().flat_map(|u| {
+        u.signatures.iter().filter(move |s| {
+            s.is_certification()
+                && s.typ() != Some(SignatureType::CertRevocation)
+                && s.verify_certification(primary, pgp::types::Tag::UserId, &u.id)
+                    .is_ok()
+        })
+    });
+    let selfsig = newest(direct.chain(certs));
+    if primary.created_at() > when {
+        return Some(format!(
+            "{whose} was made on {}, after the signature ({when})",
+            primary.created_at()
+        ));
+    }
+    if let Some(end) = expired_by(primary, selfsig, sig) {
+        return Some(format!(
+            "{whose} expired on {end}, before the signature was made on {when}"
+        ));
+    }
+    let Some(sub) = c.sub else {
+        if !allows_signing(selfsig) {
+            return Some("the key is not valid for signing: its key flags do not allow it".into());
+        }
+        return None;
+    };
+    if let Some(rev) = sub.signatures.iter().find(|s| {
+        s.typ() == Some(SignatureType::SubkeyRevocation)
+            && s.verify_subkey_binding(primary, &sub.key).is_ok()
+    }) {
+        return Some(format!(
+            "the subkey has been revoked{}",
+            revocation_reason(rev)
+        ));
+    }
+    let Some(binding) = newest(sub.signatures.iter().filter(|s| {
+        s.typ() == Some(SignatureType::SubkeyBinding)
+            && s.verify_subkey_binding(primary, &sub.key).is_ok()
+    })) else {
+        return Some(
+            "the subkey is not valid for signing: no binding signature from its primary key verifies"
+                .into(),
+        );
+    };
+    if sub.key.created_at() > when {
+        return Some(format!(
+            "the subkey was made on {}, after the signature ({when})",
+            sub.key.created_at()
+        ));
+    }
+    if let Some(end) = expired_by(&sub.key, Some(binding), sig) {
+        return Some(format!(
+            "the subkey expired on {end}, before the signature was made on {when}"
+        ));
+    }
+    if !allows_signing(Some(binding)) {
+        return Some("the subkey is not valid for signing: its key flags do not allow it".into());
+    }
+    let backed = binding.embedded_signature().is_some_and(|back| {
+        back.typ() == Some(SignatureType::KeyBinding)
+            && back.verify_primary_key_binding(&sub.key, primary).is_ok()
+    });
+    if !backed {
+        return Some(
+            "the subkey is not valid for signing: it has no primary key binding signature back to its primary key"
+                .into(),
+        );
+    }
+    None
+}
+
 /// What the signatures found: with a keyring, the key IDs of the good
 /// ones or why the package is refused (nothing when the check is off);
 /// and the signatures passed over. A malformed signature, or one whose
@@ -844,12 +1003,19 @@ fn verify_signatures(
             }
         }
         match (verified, failure, unsupported) {
-            (Some(c), _, _) => {
-                if !good.contains(&c.id) {
-                    good.push(c.id.clone());
+            (Some(c), _, _) => match unusable(c, sig) {
+                Some(why) => bad.push(format!(
+                    "{} by {} is not accepted: {why}",
+                    s.label,
+                    c.describe()
+                )),
+                None => {
+                    if !good.contains(&c.id) {
+                        good.push(c.id.clone());
+                    }
+                    payload_covered |= s.with_payload;
                 }
-                payload_covered |= s.with_payload;
-            }
+            },
             (None, Some(failure), _) => bad.push(failure),
             (None, None, Some((key, why))) => skipped.push(format!(
                 "{} by {key} not checked: it cannot be verified here ({why})",

@@ -6,9 +6,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use pkgstage::signature::{verify_package, GpgCheck, Keyring, PackageCheck, Trust};
-use testkit::run;
+use testkit::{run, run_ok};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -75,6 +76,213 @@ fn assert_names(why: &str, words: &[&str]) {
     for w in words {
         assert!(why.contains(w), "{w:?} not in: {why}");
     }
+}
+
+/// rpm's own case (tests/rpmsigdig.at, "rpmkeys --import signed with a
+/// good / an expired / a revoked subkey"): hello signed on 2022-04-13 by
+/// Alice's subkey 1F71177215217EE0, which one copy of her key lets expire
+/// on 2022-04-12 and another revokes (key compromised). rpm 4.19 and
+/// later accept the first and refuse the others; the rpm 4.18 here cannot
+/// import Alice's keys at all (their binding signatures carry a critical
+/// embedded signature), so it refuses all three.
+#[test]
+fn a_signature_by_an_expired_or_revoked_subkey_is_refused_as_rpm_refuses_it() {
+    let pkg = data("hello-2.0-1.x86_64-signed-with-subkey.rpm");
+    let check = ours(&[&data("alice.asc")], &pkg);
+    assert_eq!(check.trust, Trust::Signed(vec!["1F71177215217EE0".into()]));
+
+    let why = both_refuse(&[&data("alice-expired-subkey.asc")], &pkg);
+    assert_names(
+        &why,
+        &[
+            "key ID 1F71177215217EE0 (a subkey of B3A771BFEB04E625)",
+            "the subkey expired on 2022-04-12 00:00:15 UTC",
+            "made on 2022-04-13 14:22:42 UTC",
+        ],
+    );
+    let why = both_refuse(&[&data("alice-revoked-subkey.asc")], &pkg);
+    assert_names(
+        &why,
+        &[
+            "key ID 1F71177215217EE0 (a subkey of B3A771BFEB04E625)",
+            "the subkey has been revoked",
+            "compromised",
+            "it was the maid",
+        ],
+    );
+}
+
+/// A GnuPG home of its own, its agent stopped when dropped.
+struct GnupgHome(tempfile::TempDir);
+
+impl GnupgHome {
+    fn new() -> Self {
+        // Short: the agent's socket path must fit in sun_path.
+        let home = tempfile::Builder::new()
+            .prefix("gpg")
+            .tempdir_in("/tmp")
+            .unwrap();
+        GnupgHome(home)
+    }
+
+    fn gpg(&self, args: &[&str], input: &str) -> String {
+        use std::io::Write;
+        let mut child = Command::new("gpg")
+            .env("GNUPGHOME", self.0.path())
+            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run gpg ({e}): the tests need it"));
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A new key for `name` with `usage` (`cert`, `sign,cert`): its
+    /// fingerprint.
+    fn generate(&self, name: &str, usage: &str) -> String {
+        let uid = format!("{name} <{name}@example.test>");
+        self.gpg(&["--quick-gen-key", &uid, "rsa2048", usage, "never"], "");
+        self.fingerprints(name)[0].clone()
+    }
+
+    /// The fingerprints of `name`'s primary key and subkeys, in order.
+    fn fingerprints(&self, name: &str) -> Vec<String> {
+        let listing = self.gpg(&["--with-colons", "--list-keys", name], "");
+        listing
+            .lines()
+            .filter(|l| l.starts_with("fpr:"))
+            .map(|l| l.split(':').nth(9).unwrap().to_string())
+            .collect()
+    }
+
+    /// A signing subkey added to `fpr`: its fingerprint.
+    fn add_signing_subkey(&self, fpr: &str, name: &str) -> String {
+        self.gpg(&["--quick-add-key", fpr, "rsa2048", "sign", "never"], "");
+        self.fingerprints(name).last().unwrap().clone()
+    }
+
+    /// The armored public key of `fpr`, written to `to`.
+    fn export(&self, fpr: &str, to: &Path) {
+        self.gpg(
+            &["--yes", "--armor", "--output", s(to), "--export", fpr],
+            "",
+        );
+    }
+
+    /// Signs `rpm` in place with the key or subkey `fpr` (a `!` after it
+    /// makes gpg use that very subkey).
+    fn sign(&self, fpr: &str, rpm: &Path) {
+        let out = Command::new("rpmsign")
+            .args(["--define", "__gpg /usr/bin/gpg"])
+            .args(["--define", &format!("_gpg_name {fpr}")])
+            .args([
+                "--define",
+                &format!("_gpg_path {}", self.0.path().display()),
+            ])
+            .args(["--addsign", s(rpm)])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run rpmsign ({e}): the tests need it"));
+        assert!(
+            out.status.success(),
+            "rpmsign: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for GnupgHome {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .env("GNUPGHOME", self.0.path())
+            .args(["--kill", "gpg-agent"])
+            .output();
+    }
+}
+
+/// rpm's hello package with its signatures taken off, copied to `to`.
+fn unsigned_hello(to: &Path) {
+    fs::copy(data("hello-2.0-1.x86_64-signed.rpm"), to).unwrap();
+    run_ok("rpmsign", &["--delsign", s(to)]);
+}
+
+/// Keys made here with gpg, subkeys signing: a good subkey is trusted as
+/// rpm trusts it; a subkey revoked after signing is refused, as by rpm
+/// (4.18 refuses to import such a key); a primary key whose key flags no
+/// longer allow signing is refused (rpm 4.18 does not read key flags, so
+/// rpmkeys is not asked; rpm's Sequoia backend refuses such keys).
+#[test]
+fn subkeys_made_by_gpg_are_trusted_only_while_valid_for_signing() {
+    let dir = tempfile::tempdir().unwrap();
+    let gnupg = GnupgHome::new();
+
+    let good = gnupg.generate("good", "cert");
+    let good_sub = gnupg.add_signing_subkey(&good, "good");
+    let good_key = dir.path().join("good.asc");
+    gnupg.export(&good, &good_key);
+    let pkg = dir.path().join("good.rpm");
+    unsigned_hello(&pkg);
+    gnupg.sign(&format!("{good_sub}!"), &pkg);
+    let check = both_accept(&[&good_key], &pkg);
+    assert_eq!(check.trust, Trust::Signed(vec![good_sub[24..].to_string()]));
+
+    let revoked = gnupg.generate("revoked", "cert");
+    let revoked_sub = gnupg.add_signing_subkey(&revoked, "revoked");
+    let pkg = dir.path().join("revoked.rpm");
+    unsigned_hello(&pkg);
+    gnupg.sign(&format!("{revoked_sub}!"), &pkg);
+    // gpg's key editor: select subkey 1, revoke it, reason 1 (key
+    // compromised) with a line of text, confirm, save.
+    gnupg.gpg(
+        &["--command-fd", "0", "--edit-key", &revoked],
+        "key 1\nrevkey\ny\n1\nleaked\n\ny\nsave\n",
+    );
+    let revoked_key = dir.path().join("revoked.asc");
+    gnupg.export(&revoked, &revoked_key);
+    let why = both_refuse(&[&revoked_key], &pkg);
+    assert_names(
+        &why,
+        &[
+            &format!("key ID {}", &revoked_sub[24..]),
+            &format!("a subkey of {}", &revoked[24..]),
+            "the subkey has been revoked",
+            "leaked",
+        ],
+    );
+
+    let usage = gnupg.generate("usage", "sign,cert");
+    let pkg = dir.path().join("usage.rpm");
+    unsigned_hello(&pkg);
+    gnupg.sign(&usage, &pkg);
+    let usage_key = dir.path().join("usage.asc");
+    gnupg.export(&usage, &usage_key);
+    assert!(matches!(ours(&[&usage_key], &pkg).trust, Trust::Signed(_)));
+    // A new self-signature whose key flags say certify only.
+    gnupg.gpg(
+        &["--command-fd", "0", "--edit-key", &usage],
+        "change-usage\nS\nQ\nsave\n",
+    );
+    gnupg.export(&usage, &usage_key);
+    let Trust::Untrusted(why) = ours(&[&usage_key], &pkg).trust else {
+        panic!("a key not for signing is trusted");
+    };
+    assert_names(
+        &why,
+        &[&format!("key ID {}", &usage[24..]), "not valid for signing"],
+    );
 }
 
 /// Where the data of signature-header tag `tag` is in a package's bytes
