@@ -1049,10 +1049,28 @@ fn verify_signatures(
 }
 
 /// Reads a key file's bytes and a signature packet, the parsers of
-/// untrusted bytes here, for the fuzz target.
+/// untrusted bytes here, for the fuzz target; each key and subkey read is
+/// judged as a signer at the time of each of the key's self-signatures
+/// (revocations, bindings, back signatures, expiry and key flags).
 #[doc(hidden)]
 pub fn parse_untrusted(data: &[u8]) -> (usize, bool) {
-    let keys = parse_keys(data).map(|k| k.len()).unwrap_or(0);
+    let keys = parse_keys(data).unwrap_or_default();
+    let ring = Keyring { keys };
+    for cert in &ring.keys {
+        let selfsigs = cert
+            .details
+            .revocation_signatures
+            .iter()
+            .chain(&cert.details.direct_signatures)
+            .chain(cert.details.users.iter().flat_map(|u| &u.signatures))
+            .chain(cert.public_subkeys.iter().flat_map(|k| &k.signatures))
+            .take(8);
+        for sig in selfsigs {
+            for c in ring.candidates(sig).iter().take(4) {
+                let _ = unusable(c, sig);
+            }
+        }
+    }
     let sig = parse_signature(data).is_ok();
-    (keys, sig)
+    (ring.keys.len(), sig)
 }
