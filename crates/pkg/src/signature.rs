@@ -8,22 +8,33 @@
 //! one) and the legacy MD5 of header and payload. A package with no header
 //! digest or no payload digest at all is refused: nothing would vouch for it.
 //!
-//! Signatures, unless the check is [off](GpgCheck::Off): every signature the
-//! signature header carries — header-only `RPMSIGTAG_RSA`, `RPMSIGTAG_DSA`
-//! (DSA, ECDSA or EdDSA) and `RPMSIGTAG_OPENPGP`, header-and-payload
-//! `RPMSIGTAG_PGP` and `RPMSIGTAG_GPG` — must verify against one of the
-//! [`Keyring`]'s keys, and there must be one. A header-only signature
-//! vouches for the payload through the payload digest in the signed header,
-//! so a package signed that way must have one.
+//! Signatures: every signature the signature header carries —
+//! header-only `RPMSIGTAG_RSA`, `RPMSIGTAG_DSA` (DSA, ECDSA or EdDSA) and
+//! each of `RPMSIGTAG_OPENPGP`'s (rpm 6 keeps them all there),
+//! header-and-payload `RPMSIGTAG_PGP` and `RPMSIGTAG_GPG` — is read, and
+//! one that does not parse, or whose hash prefix does not match what it
+//! signs, is an error even with the check [off](GpgCheck::Off), as rpm
+//! calls it BAD without a key. Unless the check is off, each is verified
+//! against the [`Keyring`]: the package is trusted when one verifies with
+//! a key that could make it (not revoked, not expired when it signed,
+//! valid for signing) and none is bad or made by a key that could not;
+//! one in an algorithm that cannot be checked here (ML-DSA) is passed
+//! over with a note. A header-only signature vouches for the
+//! payload through the payload digest in the signed header, so a package
+//! signed only that way must have one.
 
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek};
 use std::path::Path;
 
+use pgp::composed::SignedPublicSubKey;
 use pgp::composed::{Deserializable, SignedPublicKey};
-use pgp::packet::{Packet, PacketParser, PacketTrait, PublicKey, PublicSubkey, Signature};
-use pgp::types::KeyDetails;
+use pgp::packet::{
+    Packet, PacketParser, PacketTrait, Signature, SignatureType, SignatureVersionSpecific,
+    SubpacketData,
+};
+use pgp::types::{KeyDetails, PublicKeyTrait};
 use rpm::{IndexSignatureTag, IndexTag, PackageMetadata};
 use sha2::digest::DynDigest;
 
@@ -134,47 +145,78 @@ impl Default for GpgCheck {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Trust {
-    /// Every signature verified; the key IDs that made them.
+    /// At least one signature verified with a trusted key and none was
+    /// bad; the key IDs that made the good ones.
     Signed(Vec<String>),
-    /// The check is off.
+    /// The check is off: signatures were read (a malformed one is an
+    /// error) but not verified.
     Unchecked,
     /// Refused: why.
     Untrusted(String),
+}
+
+/// What [`verify_package`] found: the verdict, and the signatures it
+/// passed over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PackageCheck {
+    /// Whether the package is trusted.
+    pub trust: Trust,
+    /// Signatures in an algorithm that cannot be checked here (such as
+    /// ML-DSA), one line each naming the signature and its key; they
+    /// neither vouch for the package nor refuse it.
+    pub skipped: Vec<String>,
 }
 
 /// A reason a package's signatures are refused.
 #[derive(Debug)]
 enum Refusal {
     NotSigned,
-    UnknownKey(String),
-    Bad(String),
+    UnknownKey(Vec<String>),
+    /// Signatures that verify as bad, or were made by a key that could
+    /// not make them (revoked, expired, not for signing).
+    Bad(Vec<String>),
+    /// Every signature is in an algorithm that cannot be checked here.
+    NoneCheckable,
 }
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Refusal::NotSigned => f.write_str("not signed"),
-            Refusal::UnknownKey(id) => write!(
+            Refusal::UnknownKey(ids) => write!(
                 f,
-                "signed by key ID {id}, which is not among the trusted keys"
+                "signed by {}, which {} not among the trusted keys",
+                ids.join(" and "),
+                if ids.len() == 1 { "is" } else { "are" }
             ),
-            Refusal::Bad(why) => write!(f, "bad signature: {why}"),
+            Refusal::Bad(why) => f.write_str(&why.join("; ")),
+            Refusal::NoneCheckable => {
+                f.write_str("no signature it carries is in an algorithm that can be checked here")
+            }
         }
     }
 }
 
 /// Checks the package at `path`: its digests always (a mismatch is an
-/// error), its signatures as `check` asks.
-pub fn verify_package(path: &Path, check: &GpgCheck) -> Result<Trust> {
+/// error), its signatures as `check` asks. A signature that is present
+/// but malformed, or whose hash prefix does not match what it signs, is
+/// an error whatever `check` says: `GpgCheck::Off` does not require a
+/// trusted signature, it does not accept a broken one.
+pub fn verify_package(path: &Path, check: &GpgCheck) -> Result<PackageCheck> {
     let headers = read_package_headers(path)?;
     let signed_payload = verify_digests(path, &headers)?;
-    let GpgCheck::Keys(ring) = check else {
-        return Ok(Trust::Unchecked);
+    let ring = match check {
+        GpgCheck::Keys(ring) => Some(ring),
+        GpgCheck::Off => None,
     };
-    match verify_signatures(path, &headers, ring, signed_payload)? {
-        Ok(keys) => Ok(Trust::Signed(keys)),
-        Err(why) => Ok(Trust::Untrusted(why.to_string())),
-    }
+    let (verdict, skipped) = verify_signatures(path, &headers, ring, signed_payload)?;
+    let trust = match verdict {
+        None => Trust::Unchecked,
+        Some(Ok(keys)) => Trust::Signed(keys),
+        Some(Err(why)) => Trust::Untrusted(why.to_string()),
+    };
+    Ok(PackageCheck { trust, skipped })
 }
 
 fn mismatch(path: &Path, what: String, expected: String, actual: String) -> Error {
@@ -458,10 +500,11 @@ fn open_payload(path: &Path, offset: u64) -> Result<BufReader<File>> {
     Ok(BufReader::with_capacity(1 << 20, file))
 }
 
-/// A signature of the signature header: its tag's name, bytes, and
-/// whether it covers the payload too.
+/// A signature of the signature header: where it is (its tag, and its
+/// place in the tag's list), its bytes, and whether it covers the
+/// payload too.
 struct PackageSignature {
-    tag: &'static str,
+    label: String,
     bytes: Vec<u8>,
     with_payload: bool,
 }
@@ -472,19 +515,25 @@ fn package_signatures(path: &Path, meta: &PackageMetadata) -> Result<Vec<Package
         .signature
         .entry_is_present(IndexSignatureTag::RPMSIGTAG_OPENPGP)
     {
+        // rpm 6 keeps every signature here, one base64 packet each.
         let list = meta
             .signature
             .get_entry_data_as_string_array(IndexSignatureTag::RPMSIGTAG_OPENPGP)
             .map_err(|e| Error::package(path, "RPMSIGTAG_OPENPGP", None, e.to_string()))?;
-        for text in list {
+        for (n, text) in list.iter().enumerate() {
+            let label = if list.len() == 1 {
+                "RPMSIGTAG_OPENPGP".to_string()
+            } else {
+                format!("RPMSIGTAG_OPENPGP signature {} of {}", n + 1, list.len())
+            };
             let mut bytes = Vec::new();
             pgp::base64::Base64Decoder::new(pgp::base64::Base64Reader::new(text.as_bytes()))
                 .read_to_end(&mut bytes)
                 .map_err(|e| {
-                    Error::package(path, "RPMSIGTAG_OPENPGP", None, format!("not base64: {e}"))
+                    Error::package(path, label.clone(), None, format!("not base64: {e}"))
                 })?;
             out.push(PackageSignature {
-                tag: "RPMSIGTAG_OPENPGP",
+                label,
                 bytes,
                 with_payload: false,
             });
@@ -498,7 +547,7 @@ fn package_signatures(path: &Path, meta: &PackageMetadata) -> Result<Vec<Package
     ] {
         if let Some(bytes) = sig_binary(path, meta, tag, name)? {
             out.push(PackageSignature {
-                tag: name,
+                label: name.to_string(),
                 bytes: bytes.to_vec(),
                 with_payload,
             });
@@ -507,137 +556,521 @@ fn package_signatures(path: &Path, meta: &PackageMetadata) -> Result<Vec<Package
     Ok(out)
 }
 
-/// Reads one OpenPGP signature packet.
+/// Reads one OpenPGP signature packet: all of `bytes`.
 pub fn parse_signature(bytes: &[u8]) -> std::result::Result<Signature, String> {
-    match PacketParser::new(bytes).next() {
-        Some(Ok(Packet::Signature(s))) => Ok(s),
+    let mut packets = PacketParser::new(bytes);
+    let sig = match packets.next() {
+        Some(Ok(Packet::Signature(s))) => s,
+        Some(Ok(other)) => {
+            return Err(format!(
+                "an OpenPGP {:?} packet where a signature should be",
+                other.tag()
+            ))
+        }
+        Some(Err(e)) => {
+            return Err(format!(
+                "not an OpenPGP signature packet: {}",
+                pgp_message(&e)
+            ))
+        }
+        None => return Err("empty".into()),
+    };
+    match packets.next() {
+        None => Ok(sig),
         Some(Ok(other)) => Err(format!(
-            "an OpenPGP {:?} packet where a signature should be",
+            "an OpenPGP {:?} packet after the signature packet",
             other.tag()
         )),
-        Some(Err(e)) => Err(format!("not an OpenPGP signature packet: {e}")),
-        None => Err("empty".into()),
+        Some(Err(e)) => Err(format!(
+            "bytes after the signature packet that are not a packet: {}",
+            pgp_message(&e)
+        )),
     }
 }
 
-/// A trusted key or subkey a signature may be made with.
-enum SigningKey<'a> {
-    Primary(&'a PublicKey),
-    Sub(&'a PublicSubkey),
+/// An error's message on one line, whatever the crate's message spans.
+fn one_line(e: &dyn fmt::Display) -> String {
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An OpenPGP error's message on one line, without the debugging dump
+/// (backtrace and all) the crate puts in some.
+fn pgp_message(e: &pgp::errors::Error) -> String {
+    match e {
+        pgp::errors::Error::InvalidPacketContent { source } => {
+            format!("invalid packet content: {}", pgp_message(source))
+        }
+        _ if e.to_string().ends_with("invalid signed hash value") => {
+            "the hash prefix it carries does not match the signed data".into()
+        }
+        _ => one_line(e),
+    }
 }
 
 fn key_id(id: &pgp::types::KeyId) -> String {
     id.to_string().to_uppercase()
 }
 
-/// Checks every signature against the keyring: the key IDs that made
-/// them, or why the package is refused.
+/// The key a signature names: its issuer key ID, else its issuer
+/// fingerprint.
+fn signer(sig: &Signature) -> String {
+    if let Some(id) = sig.issuer().first() {
+        return format!("key ID {}", key_id(id));
+    }
+    match sig.issuer_fingerprint().first() {
+        Some(f) => format!("key fingerprint {}", hex(f.as_bytes()).to_uppercase()),
+        None => "a key it does not name".into(),
+    }
+}
+
+/// The public key algorithms whose signatures can be verified here; the
+/// draft post-quantum ones (ML-DSA, SLH-DSA, as rpm 6 signs) cannot.
+fn uncheckable(sig: &Signature) -> Option<String> {
+    use pgp::crypto::public_key::PublicKeyAlgorithm as A;
+    let Some(config) = sig.config() else {
+        return Some(format!("OpenPGP signature version {:?}", sig.version()));
+    };
+    if !matches!(
+        config.pub_alg,
+        A::RSA | A::RSASign | A::DSA | A::ECDSA | A::EdDSALegacy | A::Ed25519 | A::Ed448
+    ) {
+        let name = match u8::from(config.pub_alg) {
+            30 => "ML-DSA-65+Ed25519".to_string(),
+            31 => "ML-DSA-87+Ed448".to_string(),
+            32 => "SLH-DSA-SHAKE-128s".to_string(),
+            33 => "SLH-DSA-SHAKE-128f".to_string(),
+            34 => "SLH-DSA-SHAKE-256s".to_string(),
+            n => format!("number {n}"),
+        };
+        return Some(format!("public key algorithm {name}"));
+    }
+    if config.hash_alg.new_hasher().is_err() {
+        return Some(format!("hash algorithm {:?}", config.hash_alg));
+    }
+    None
+}
+
+/// Whether the two bytes of its hash a signature carries match the hash
+/// of `data`: what needs no key to tell a broken signature (rpm -K says
+/// BAD without the key too). None when this signature's hash cannot be
+/// made here.
+fn hash_prefix_matches(
+    sig: &Signature,
+    data: &mut dyn Read,
+) -> std::result::Result<Option<bool>, String> {
+    let (Some(config), Some(expected)) = (sig.config(), sig.signed_hash_value()) else {
+        return Ok(None);
+    };
+    if config.typ != SignatureType::Binary {
+        return Ok(None);
+    }
+    let Ok(mut hasher) = config.hash_alg.new_hasher() else {
+        return Ok(None);
+    };
+    if let SignatureVersionSpecific::V6 { salt } = &config.version_specific {
+        hasher.update(salt);
+    }
+    config
+        .hash_data_to_sign(&mut hasher, data)
+        .map_err(|e| pgp_message(&e))?;
+    let Ok(len) = config.hash_signature_data(&mut hasher) else {
+        return Ok(None);
+    };
+    let Ok(trailer) = config.trailer(len) else {
+        return Ok(None);
+    };
+    hasher.update(&trailer);
+    Ok(Some(hasher.finalize()[..2] == expected))
+}
+
+/// A trusted key or subkey a signature may be made with.
+struct Candidate<'a> {
+    cert: &'a SignedPublicKey,
+    sub: Option<&'a SignedPublicSubKey>,
+    id: String,
+}
+
+impl Candidate<'_> {
+    /// The key ID, and for a subkey its primary key's.
+    fn describe(&self) -> String {
+        match self.sub {
+            None => format!("key ID {}", self.id),
+            Some(_) => format!(
+                "key ID {} (a subkey of {})",
+                self.id,
+                key_id(&self.cert.primary_key.key_id())
+            ),
+        }
+    }
+
+    fn verify(&self, sig: &Signature, data: &mut dyn Read) -> pgp::errors::Result<()> {
+        match self.sub {
+            None => sig.verify(&self.cert.primary_key, data),
+            Some(sub) => sig.verify(&sub.key, data),
+        }
+    }
+}
+
+impl Keyring {
+    /// The trusted keys and subkeys a signature names (all, when it names
+    /// none).
+    fn candidates(&self, sig: &Signature) -> Vec<Candidate<'_>> {
+        let ids: Vec<String> = sig.issuer().iter().map(|id| key_id(id)).collect();
+        let fingerprints = sig.issuer_fingerprint();
+        let named = |key: &dyn KeyDetails| {
+            (ids.is_empty() && fingerprints.is_empty())
+                || ids.contains(&key_id(&key.key_id()))
+                || fingerprints.iter().any(|f| **f == key.fingerprint())
+        };
+        let mut out = Vec::new();
+        for cert in &self.keys {
+            if named(&cert.primary_key) {
+                out.push(Candidate {
+                    cert,
+                    sub: None,
+                    id: key_id(&cert.key_id()),
+                });
+            }
+            for sub in &cert.public_subkeys {
+                if named(&sub.key) {
+                    out.push(Candidate {
+                        cert,
+                        sub: Some(sub),
+                        id: key_id(&sub.key_id()),
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The newest of some signatures, by creation time.
+fn newest<'a>(sigs: impl Iterator<Item = &'a Signature>) -> Option<&'a Signature> {
+    sigs.max_by_key(|s| s.created().copied())
+}
+
+/// Why a revocation signature says it revokes.
+fn revocation_reason(rev: &Signature) -> String {
+    use pgp::packet::RevocationCode as R;
+    let code = match rev.revocation_reason_code() {
+        None => return String::new(),
+        Some(R::NoReason) => "no reason given".to_string(),
+        Some(R::KeySuperseded) => "the key is superseded".to_string(),
+        Some(R::KeyCompromised) => "the key material has been compromised".to_string(),
+        Some(R::KeyRetired) => "the key is retired".to_string(),
+        Some(other) => format!("{other:?}"),
+    };
+    match rev.revocation_reason_string() {
+        Some(text) if !text.is_empty() => {
+            format!(" ({code}: {})", one_line(&String::from_utf8_lossy(text)))
+        }
+        _ => format!(" ({code})"),
+    }
+}
+
+/// Whether a self-signature's key flags allow signing (RFC 9580
+/// 5.2.3.29): when it has none, nothing is restricted.
+fn allows_signing(selfsig: Option<&Signature>) -> bool {
+    let Some(config) = selfsig.and_then(Signature::config) else {
+        return true;
+    };
+    let has_flags = config
+        .hashed_subpackets()
+        .any(|p| matches!(p.data, SubpacketData::KeyFlags(_)));
+    !has_flags || selfsig.is_some_and(|s| s.key_flags().sign())
+}
+
+/// When `key` expired, if it had when `sig` was made, as its
+/// self-signature `selfsig` says (a key expiration time of zero: never).
+fn expired_by(
+    key: &impl PublicKeyTrait,
+    selfsig: Option<&Signature>,
+    sig: &Signature,
+) -> Option<String> {
+    let when = sig.created()?;
+    let valid = selfsig.and_then(Signature::key_expiration_time)?;
+    if valid.num_seconds() <= 0 {
+        return None;
+    }
+    let end = key.created_at().checked_add_signed(*valid)?;
+    (*when >= end).then(|| end.to_string())
+}
+
+/// Why a trusted key cannot vouch for a signature that verifies with it:
+/// it, or its primary key, revoked, created after the signature or
+/// expired before it, or not for signing by its key flags; a subkey also
+/// needs a binding signature from its primary key and, to sign, one back
+/// from it (RFC 9580 5.2.1). Only self-signatures that verify count. As
+/// rpm does, any revocation counts, whatever its reason and date.
+fn unusable(c: &Candidate<'_>, sig: &Signature) -> Option<String> {
+    let Some(when) = sig.created() else {
+        return Some("the signature records no creation time".into());
+    };
+    let cert = c.cert;
+    let primary = &cert.primary_key;
+    let whose = if c.sub.is_some() {
+        format!("its primary key {}", key_id(&primary.key_id()))
+    } else {
+        "the key".to_string()
+    };
+    if let Some(rev) =
+        cert.details.revocation_signatures.iter().find(|r| {
+            r.typ() == Some(SignatureType::KeyRevocation) && r.verify_key(primary).is_ok()
+        })
+    {
+        return Some(format!(
+            "{whose} has been revoked{}",
+            revocation_reason(rev)
+        ));
+    }
+    let direct = cert
+        .details
+        .direct_signatures
+        .iter()
+        .filter(|s| s.typ() == Some(SignatureType::Key) && s.verify_key(primary).is_ok());
+    let certs = cert.details.users.iter().flat_map(|u| {
+        u.signatures.iter().filter(move |s| {
+            s.is_certification()
+                && s.typ() != Some(SignatureType::CertRevocation)
+                && s.verify_certification(primary, pgp::types::Tag::UserId, &u.id)
+                    .is_ok()
+        })
+    });
+    let selfsig = newest(direct.chain(certs));
+    if primary.created_at() > when {
+        return Some(format!(
+            "{whose} was made on {}, after the signature ({when})",
+            primary.created_at()
+        ));
+    }
+    if let Some(end) = expired_by(primary, selfsig, sig) {
+        return Some(format!(
+            "{whose} expired on {end}, before the signature was made on {when}"
+        ));
+    }
+    let Some(sub) = c.sub else {
+        if !allows_signing(selfsig) {
+            return Some("the key is not valid for signing: its key flags do not allow it".into());
+        }
+        return None;
+    };
+    if let Some(rev) = sub.signatures.iter().find(|s| {
+        s.typ() == Some(SignatureType::SubkeyRevocation)
+            && s.verify_subkey_binding(primary, &sub.key).is_ok()
+    }) {
+        return Some(format!(
+            "the subkey has been revoked{}",
+            revocation_reason(rev)
+        ));
+    }
+    let Some(binding) = newest(sub.signatures.iter().filter(|s| {
+        s.typ() == Some(SignatureType::SubkeyBinding)
+            && s.verify_subkey_binding(primary, &sub.key).is_ok()
+    })) else {
+        return Some(
+            "the subkey is not valid for signing: no binding signature from its primary key verifies"
+                .into(),
+        );
+    };
+    if sub.key.created_at() > when {
+        return Some(format!(
+            "the subkey was made on {}, after the signature ({when})",
+            sub.key.created_at()
+        ));
+    }
+    if let Some(end) = expired_by(&sub.key, Some(binding), sig) {
+        return Some(format!(
+            "the subkey expired on {end}, before the signature was made on {when}"
+        ));
+    }
+    if !allows_signing(Some(binding)) {
+        return Some("the subkey is not valid for signing: its key flags do not allow it".into());
+    }
+    let backed = binding.embedded_signature().is_some_and(|back| {
+        back.typ() == Some(SignatureType::KeyBinding)
+            && back.verify_primary_key_binding(&sub.key, primary).is_ok()
+    });
+    if !backed {
+        return Some(
+            "the subkey is not valid for signing: it has no primary key binding signature back to its primary key"
+                .into(),
+        );
+    }
+    None
+}
+
+/// What the signatures found: with a keyring, the key IDs of the good
+/// ones or why the package is refused (nothing when the check is off);
+/// and the signatures passed over. A malformed signature, or one whose
+/// hash prefix tells it does not match, is an error.
+type SignatureVerdict = (
+    Option<std::result::Result<Vec<String>, Refusal>>,
+    Vec<String>,
+);
+
+/// Checks every signature the package carries: the package is trusted
+/// when one verifies with a trusted key that could make it and none is
+/// bad.
 fn verify_signatures(
     path: &Path,
     headers: &PackageHeaders,
-    ring: &Keyring,
+    ring: Option<&Keyring>,
     signed_payload_digest: bool,
-) -> Result<std::result::Result<Vec<String>, Refusal>> {
+) -> Result<SignatureVerdict> {
     let sigs = package_signatures(path, &headers.meta)?;
-    if sigs.is_empty() {
-        return Ok(Err(Refusal::NotSigned));
+    let mut parsed = Vec::with_capacity(sigs.len());
+    for s in &sigs {
+        let sig = parse_signature(&s.bytes)
+            .map_err(|why| Error::package(path, s.label.clone(), None, why))?;
+        parsed.push(sig);
     }
     let header = header_bytes(headers);
-    let mut made_by = Vec::new();
+    let signed = |s: &PackageSignature| -> Result<Box<dyn Read + '_>> {
+        Ok(if s.with_payload {
+            let payload = open_payload(path, headers.payload_offset)?;
+            Box::new(io::Cursor::new(&header).chain(payload))
+        } else {
+            Box::new(header.as_slice())
+        })
+    };
+    let mut good: Vec<String> = Vec::new();
+    let mut bad = Vec::new();
+    let mut unknown: Vec<String> = Vec::new();
+    let mut skipped = Vec::new();
     let mut payload_covered = signed_payload_digest;
-    for s in &sigs {
-        let sig = match parse_signature(&s.bytes) {
-            Ok(sig) => sig,
-            Err(why) => return Ok(Err(Refusal::Bad(format!("{}: {why}", s.tag)))),
+    for (s, sig) in sigs.iter().zip(&parsed) {
+        let named = signer(sig);
+        let cannot = uncheckable(sig);
+        let candidates = match (ring, &cannot) {
+            (Some(ring), None) => ring.candidates(sig),
+            _ => Vec::new(),
         };
-        let ids: Vec<String> = sig.issuer().iter().map(|id| key_id(id)).collect();
-        let fingerprints = sig.issuer_fingerprint();
-        // The trusted keys and subkeys the signature names (all, when it
-        // names none).
-        let mut candidates: Vec<(SigningKey<'_>, String)> = Vec::new();
-        for k in &ring.keys {
-            let named = |key: &dyn KeyDetails| {
-                (ids.is_empty() && fingerprints.is_empty())
-                    || ids.contains(&key_id(&key.key_id()))
-                    || fingerprints.iter().any(|f| **f == key.fingerprint())
-            };
-            if named(&k.primary_key) {
-                candidates.push((SigningKey::Primary(&k.primary_key), key_id(&k.key_id())));
-            }
-            for sub in &k.public_subkeys {
-                if named(&sub.key) {
-                    candidates.push((SigningKey::Sub(&sub.key), key_id(&sub.key_id())));
-                }
-            }
-        }
         if candidates.is_empty() {
-            let id = ids
-                .first()
-                .cloned()
-                .or_else(|| {
-                    fingerprints
-                        .first()
-                        .map(|f| hex(f.as_bytes()).to_uppercase())
-                })
-                .unwrap_or_else(|| "(none named)".into());
-            return Ok(Err(Refusal::UnknownKey(id)));
-        }
-        let mut failure = None;
-        let mut verified = None;
-        for (key, id) in candidates {
-            let data: Box<dyn Read> = if s.with_payload {
-                let payload = open_payload(path, headers.payload_offset)?;
-                Box::new(io::Cursor::new(&header).chain(payload))
+            // No key to verify with; the hash prefix still tells a
+            // signature that does not match what it signs.
+            let what = if s.with_payload {
+                "header and payload"
             } else {
-                Box::new(header.as_slice())
+                "header"
             };
-            let result = match key {
-                SigningKey::Primary(k) => sig.verify(k, data),
-                SigningKey::Sub(k) => sig.verify(k, data),
-            };
-            match result {
+            if hash_prefix_matches(sig, &mut signed(s)?)
+                .map_err(|why| Error::package(path, s.label.clone(), None, why))?
+                == Some(false)
+            {
+                return Err(Error::package(
+                    path,
+                    s.label.clone(),
+                    None,
+                    format!("BAD signature by {named}: its hash prefix does not match the {what}"),
+                ));
+            }
+            match cannot {
+                Some(why) if ring.is_some() => skipped.push(format!(
+                    "{} by {named} not checked: {why} cannot be verified here",
+                    s.label
+                )),
+                Some(_) => {}
+                None if ring.is_some() && !unknown.contains(&named) => unknown.push(named),
+                None => {}
+            }
+            continue;
+        }
+        let mut verified = None;
+        let mut failure = None;
+        let mut unsupported = None;
+        for c in &candidates {
+            match c.verify(sig, &mut signed(s)?) {
                 Ok(()) => {
-                    verified = Some(id);
+                    verified = Some(c);
                     break;
                 }
+                Err(
+                    e @ (pgp::errors::Error::Unimplemented { .. }
+                    | pgp::errors::Error::Unsupported { .. }),
+                ) => unsupported = Some((c.describe(), pgp_message(&e))),
                 Err(e) => {
-                    // One line, whatever the crate's message spans.
-                    let why = e
-                        .to_string()
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ");
-                    failure = Some(format!("{} by key ID {id} does not verify: {why}", s.tag))
+                    failure = Some(format!(
+                        "bad signature: {} by {} does not verify: {}",
+                        s.label,
+                        c.describe(),
+                        pgp_message(&e)
+                    ))
                 }
             }
         }
-        match verified {
-            Some(id) => {
-                if !made_by.contains(&id) {
-                    made_by.push(id);
+        match (verified, failure, unsupported) {
+            (Some(c), _, _) => match unusable(c, sig) {
+                Some(why) => bad.push(format!(
+                    "{} by {} is not accepted: {why}",
+                    s.label,
+                    c.describe()
+                )),
+                None => {
+                    if !good.contains(&c.id) {
+                        good.push(c.id.clone());
+                    }
+                    payload_covered |= s.with_payload;
                 }
-                payload_covered |= s.with_payload;
-            }
-            None => {
-                return Ok(Err(Refusal::Bad(
-                    failure.unwrap_or_else(|| format!("{} does not verify", s.tag)),
-                )))
-            }
+            },
+            (None, Some(failure), _) => bad.push(failure),
+            (None, None, Some((key, why))) => skipped.push(format!(
+                "{} by {key} not checked: it cannot be verified here ({why})",
+                s.label
+            )),
+            (None, None, None) => bad.push(format!("bad signature: {} does not verify", s.label)),
         }
     }
-    if !payload_covered {
-        return Ok(Err(Refusal::Bad(
-            "the signed header has no payload digest and no signature covers the payload".into(),
-        )));
+    if ring.is_none() {
+        return Ok((None, skipped));
     }
-    Ok(Ok(made_by))
+    let verdict = if !bad.is_empty() {
+        Err(Refusal::Bad(bad))
+    } else if !good.is_empty() {
+        if payload_covered {
+            Ok(good)
+        } else {
+            Err(Refusal::Bad(vec![
+                "bad signature: the signed header has no payload digest and no signature covers the payload"
+                    .into(),
+            ]))
+        }
+    } else if sigs.is_empty() {
+        Err(Refusal::NotSigned)
+    } else if !unknown.is_empty() {
+        Err(Refusal::UnknownKey(unknown))
+    } else {
+        Err(Refusal::NoneCheckable)
+    };
+    Ok((Some(verdict), skipped))
 }
 
 /// Reads a key file's bytes and a signature packet, the parsers of
-/// untrusted bytes here, for the fuzz target.
+/// untrusted bytes here, for the fuzz target; each key and subkey read is
+/// judged as a signer at the time of each of the key's self-signatures
+/// (revocations, bindings, back signatures, expiry and key flags).
 #[doc(hidden)]
 pub fn parse_untrusted(data: &[u8]) -> (usize, bool) {
-    let keys = parse_keys(data).map(|k| k.len()).unwrap_or(0);
+    let keys = parse_keys(data).unwrap_or_default();
+    let ring = Keyring { keys };
+    for cert in &ring.keys {
+        let selfsigs = cert
+            .details
+            .revocation_signatures
+            .iter()
+            .chain(&cert.details.direct_signatures)
+            .chain(cert.details.users.iter().flat_map(|u| &u.signatures))
+            .chain(cert.public_subkeys.iter().flat_map(|k| &k.signatures))
+            .take(8);
+        for sig in selfsigs {
+            for c in ring.candidates(sig).iter().take(4) {
+                let _ = unusable(c, sig);
+            }
+        }
+    }
     let sig = parse_signature(data).is_ok();
-    (keys, sig)
+    (ring.keys.len(), sig)
 }

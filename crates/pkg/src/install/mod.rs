@@ -213,7 +213,14 @@ fn install_keeping(
                 actual: hex,
             });
         }
-        if let Trust::Untrusted(why) = verify_package(&path, &options.gpg_check)? {
+        let check = verify_package(&path, &options.gpg_check)?;
+        for skipped in check.skipped {
+            state
+                .report
+                .notes
+                .push(format!("{}: {skipped}", chosen.nevra));
+        }
+        if let Trust::Untrusted(why) = check.trust {
             untrusted.push(format!("{} ({}): {why}", path.display(), chosen.nevra));
         }
         checked.push((path, chosen.nevra.as_str()));
