@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::process::Command;
 
 use imgbuild::rootfs::{Entry, EntryKind};
 use imgbuild::TarWriter;
@@ -189,20 +188,7 @@ fn python_extracts_every_member_inside_its_destination() {
     let tar = dir.path().join("t.tar");
     std::fs::write(&tar, &archive).unwrap();
     let dest = dir.path().join("dest");
-    let py = Command::new("python3")
-        .args([
-            "-c",
-            "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter='tar')",
-        ])
-        .arg(&tar)
-        .arg(&dest)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        py.status.success(),
-        "{}",
-        String::from_utf8_lossy(&py.stderr)
-    );
+    testkit::python_extract_tar(&tar, &dest);
     // The file below the absolute link is where the link leads inside the
     // tree, and the hard link names it there.
     assert_eq!(std::fs::read(dest.join("usr/lib/libc.so")).unwrap(), b"xx");

@@ -417,20 +417,7 @@ fn members_below_links_are_written_where_the_links_lead() {
         s(&out),
     ]));
     let dest = dir.path().join("dest");
-    let py = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter='tar')",
-        ])
-        .arg(out.join("links.tar"))
-        .arg(&dest)
-        .output()
-        .unwrap();
-    assert!(
-        py.status.success(),
-        "{}",
-        String::from_utf8_lossy(&py.stderr)
-    );
+    testkit::python_extract_tar(&out.join("links.tar"), &dest);
     assert_eq!(fs::read(dest.join("usr/lib/libc.so")).unwrap(), b"libc\n");
     assert_eq!(fs::read(dest.join("usr/lib/sub/ld.so")).unwrap(), b"ld\n");
     assert_eq!(fs::read(dest.join("hard")).unwrap(), b"libc\n");

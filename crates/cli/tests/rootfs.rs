@@ -95,16 +95,7 @@ fn unmet_requirements_and_tampered_packages_are_named() {
     let repo = dir.path().join("repo");
     let paths = sample_repo(&repo);
     let out = dir.path().join("never.tar");
-    let r = imgconv(&[
-        "rootfs",
-        "--repo",
-        s(&repo),
-        "--no-gpg-check",
-        "--install",
-        "webclient,nosuch",
-        "-o",
-        s(&out),
-    ]);
+    let r = common::rootfs_unchecked(&repo, "webclient,nosuch", &out, &[]);
     let err = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(1), "{err}");
     assert!(err.contains("no package provides nosuch"), "{err}");
@@ -157,16 +148,7 @@ fn a_payload_path_that_leaves_the_root_is_refused() {
     let out = dir.path().join("out");
     fs::create_dir_all(&out).unwrap();
     let archive = out.join("rootfs.tar");
-    let r = imgconv(&[
-        "rootfs",
-        "--repo",
-        s(&repo),
-        "--no-gpg-check",
-        "--install",
-        "escape",
-        "-o",
-        s(&archive),
-    ]);
+    let r = common::rootfs_unchecked(&repo, "escape", &archive, &[]);
     let err = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(1), "{err}");
     assert!(
@@ -244,18 +226,7 @@ fn files_of_other_languages_are_left_out_as_rpm_leaves_them_out() {
     };
     for langs in ["de:en_GB", "NONE", "all"] {
         let archive = dir.path().join(format!("{langs}.tar"));
-        let r = imgconv(&[
-            "rootfs",
-            "--repo",
-            s(&repo),
-            "--no-gpg-check",
-            "--install",
-            "langs",
-            "--install-langs",
-            langs,
-            "-o",
-            s(&archive),
-        ]);
+        let r = common::rootfs_unchecked(&repo, "langs", &archive, &["--install-langs", langs]);
         assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
         let ours = dir.path().join(format!("ours-{langs}"));
         fs::create_dir_all(&ours).unwrap();

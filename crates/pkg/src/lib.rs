@@ -1,25 +1,41 @@
-//! The package stage's foundation: RPM repositories read into a package list.
+//! The package stage: RPM packages to a root filesystem, without root.
 //!
-//! The first step from packages to a root filesystem without root: a local
-//! repository — `repodata/` as `createrepo_c` writes it, or a plain
-//! directory of `.rpm` files — becomes a list of [`Package`]s with their
-//! versions, dependencies and file lists, ready for a resolver. Metadata is
-//! untrusted input: checksums are verified, locations kept inside the
-//! repository, and every size and count checked before it is used.
+//! The first of imgconv's stages. Local RPM repositories ([`repo`]:
+//! `repodata/` as `createrepo_c` writes it, or a directory of `.rpm` files)
+//! are read into one package list; [`resolve`] picks what to install as dnf
+//! does for an empty root; [`install`] checks each package ([`signature`]:
+//! its digests and OpenPGP signatures, as `rpm -K`), unpacks its payload as
+//! `rpm --root -i` lays the files out, runs its scriptlets and triggers in
+//! an unprivileged sandbox, writes the rpm database as rpm 4.18 does, and
+//! hands the tree on as a stream of entries in the root filesystem model
+//! (`imgbuild::rootfs`): into a tar archive, or straight into the disk
+//! stage's file systems. It knows nothing of disks. Packages and metadata
+//! are untrusted input: checksums and signatures are verified, locations
+//! kept inside the repository, paths inside the root, and every size and
+//! count checked before it is used.
 //!
 //! # Example
 //!
 //! ```no_run
+//! use pkgstage::install::{install, InstallOptions};
+//! use pkgstage::resolve::{resolve, Request, Source};
+//! use pkgstage::signature::{GpgCheck, Keyring};
 //! use pkgstage::Repository;
 //!
 //! let repo = Repository::open("/srv/repo")?;
-//! for p in &repo.packages {
-//!     println!("{} at {}", p.nevra(), p.location);
-//!     for r in &p.requires {
-//!         println!("  requires {r}{}", if r.pre { " (pre)" } else { "" });
-//!     }
-//! }
-//! # Ok::<(), pkgstage::Error>(())
+//! let sources = [Source { repo: &repo, priority: 99 }];
+//! let plan = resolve(&sources, &Request::new(["bash", "coreutils"]))?;
+//! let options = InstallOptions {
+//!     gpg_check: GpgCheck::Keys(Keyring::load(&["RPM-GPG-KEY"])?),
+//!     ..Default::default()
+//! };
+//! let mut tar = imgbuild::TarWriter::new(std::fs::File::create("rootfs.tar")?);
+//! install(&sources, &plan, &options, &mut |entry, data| {
+//!     tar.append(&entry.path, entry, data)
+//!         .map_err(|e| pkgstage::Error::io("rootfs.tar", e))
+//! })?;
+//! tar.finish()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod error;

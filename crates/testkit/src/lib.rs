@@ -136,6 +136,22 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// Extracts the tar archive `tar` into `dest` with Python's tarfile and
+/// its `tar` extraction filter, which refuses any member that would land
+/// outside `dest` (an absolute or `..` name, or one through a symbolic
+/// link out of it); fails the test on a refusal.
+pub fn python_extract_tar(tar: &Path, dest: &Path) {
+    run_ok(
+        "python3",
+        &[
+            "-c",
+            "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter='tar')",
+            s(tar),
+            s(dest),
+        ],
+    );
+}
+
 /// `qemu-img compare -f fa -F fb a b` must say the images are identical.
 pub fn qemu_compare(a: &Path, fa: &str, b: &Path, fb: &str) {
     run_ok("qemu-img", &["compare", "-f", fa, "-F", fb, s(a), s(b)]);

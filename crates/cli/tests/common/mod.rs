@@ -196,3 +196,20 @@ pub(crate) fn rpmbuild_into(repo: &Path, work: &Path, spec: &Path, file: &str) {
     );
     std::fs::copy(top.join("RPMS/noarch").join(file), repo.join(file)).unwrap();
 }
+
+/// `imgconv rootfs` of `packages` (comma separated) from `repo`, signatures
+/// not checked, into the archive `out`, with `extra` arguments.
+pub(crate) fn rootfs_unchecked(repo: &Path, packages: &str, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "rootfs",
+        "--repo",
+        s(repo),
+        "--no-gpg-check",
+        "--install",
+        packages,
+        "-o",
+        s(out),
+    ];
+    args.extend_from_slice(extra);
+    imgconv(&args)
+}
