@@ -1136,27 +1136,54 @@ fn grub_cfg(
 /// `root=` as the root mount names its file system, then the
 /// configuration's extra arguments.
 fn kernel_cmdline(config: &ImageConfig, gpt: &Gpt, parts: &[Part]) -> Result<String> {
-    let Some(root) = config.mounts.iter().find(|m| m.mount_point == "/") else {
-        return Ok(config.kernel_cmdline.clone());
-    };
-    let Some(i) = config
-        .partitions
-        .iter()
-        .position(|p| p.id == root.partition)
-    else {
-        return Ok(config.kernel_cmdline.clone());
-    };
-    let device = match root.identifier {
-        MountIdentifier::PartUuid => format!("PARTUUID={}", gpt.partitions[i].guid),
-        MountIdentifier::PartLabel => format!("PARTLABEL={}", gpt.partitions[i].name),
-        MountIdentifier::Uuid => format!("UUID={}", parts[i].fs_uuid),
-    };
-    let mut line = format!("root={device} ro");
-    if !config.kernel_cmdline.trim().is_empty() {
-        line.push(' ');
-        line.push_str(config.kernel_cmdline.trim());
+    let mut args = config.kernel_args.clone();
+    if config.fips {
+        args.push("fips=1".into());
+        // The self tests read the kernel's .hmac from /boot, named by its
+        // file system, where it is not the root's.
+        if let Some(boot) = config.mounts.iter().find(|m| m.mount_point == "/boot") {
+            let i = config
+                .partitions
+                .iter()
+                .position(|p| p.id == boot.partition)
+                .ok_or_else(|| {
+                    Error::Layout(format!("/boot: no partition {:?}", boot.partition))
+                })?;
+            if !is_ext(parts[i].fs) {
+                return Err(Error::config(
+                    &config.source,
+                    "EnableFIPS",
+                    "FIPS mode names /boot by its file system's UUID (boot=UUID=…), which this \
+                     build gives only an ext2/3/4 /boot",
+                ));
+            }
+            args.push(format!("boot=UUID={}", parts[i].fs_uuid));
+        }
     }
-    Ok(line)
+    let root = config
+        .mounts
+        .iter()
+        .find(|m| m.mount_point == "/")
+        .and_then(|root| {
+            let i = config
+                .partitions
+                .iter()
+                .position(|p| p.id == root.partition)?;
+            Some(match root.identifier {
+                MountIdentifier::PartUuid => format!("PARTUUID={}", gpt.partitions[i].guid),
+                MountIdentifier::PartLabel => format!("PARTLABEL={}", gpt.partitions[i].name),
+                MountIdentifier::Uuid => format!("UUID={}", parts[i].fs_uuid),
+            })
+        });
+    if let Some(device) = root {
+        args.push(format!("root={device}"));
+        args.push("ro".into());
+    }
+    let extra = config.kernel_cmdline.trim();
+    if !extra.is_empty() {
+        args.push(extra.to_string());
+    }
+    Ok(args.join(" "))
 }
 
 /// `/etc/fstab` for the mounts, root first, each file system named as its

@@ -335,7 +335,17 @@ pub(crate) fn write_live_iso(
             v = kernel.version
         )));
     }
-    let mut cmdline = format!("root=live:CDLABEL={} rd.live.image", live.volume_id);
+    // The configuration's feature arguments, as on a disk (a live ISO has
+    // no /boot of its own for FIPS to name).
+    let mut args = config.kernel_args.clone();
+    if config.fips {
+        args.push("fips=1".into());
+    }
+    args.push(format!(
+        "root=live:CDLABEL={} rd.live.image",
+        live.volume_id
+    ));
+    let mut cmdline = args.join(" ");
     if !config.kernel_cmdline.trim().is_empty() {
         cmdline.push(' ');
         cmdline.push_str(config.kernel_cmdline.trim());

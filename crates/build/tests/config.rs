@@ -93,6 +93,8 @@ fn core_efi_json() {
         ],
         hostname: Some("azurelinux".into()),
         kernel_cmdline: "console=tty0 console=ttyS0".into(),
+        kernel_args: Vec::new(),
+        fips: false,
         additional_files: vec![
             AdditionalFile {
                 source: FileSource::Path(configs().join("files/cloud.cfg")),
@@ -154,6 +156,8 @@ fn core_legacy_json() {
         mounts: vec![mount("rootfs", "/", "defaults", MountIdentifier::PartUuid)],
         hostname: Some("azurelinux".into()),
         kernel_cmdline: String::new(),
+        kernel_args: Vec::new(),
+        fips: false,
         additional_files: Vec::new(),
         packages: Default::default(),
         container: Default::default(),
@@ -207,6 +211,8 @@ fn hyperv_guest_yaml() {
         ],
         hostname: Some("hyperv-guest".into()),
         kernel_cmdline: "console=tty1 console=ttyS0".into(),
+        kernel_args: Vec::new(),
+        fips: false,
         additional_files: vec![
             AdditionalFile {
                 source: FileSource::Path(configs().join("files/hyperv.conf")),
@@ -399,6 +405,42 @@ fn core_efi_and_legacy_as_shipped_install_their_package_lists() {
         );
         assert!(config.packages.exclude_docs);
         assert_eq!(config.packages.install_langs.as_deref(), Some("NONE"));
+    }
+}
+
+/// The toolkit's IMA policies, cgroup version and FIPS mode are read into
+/// the model; values the toolkit does not know are refused by name.
+#[test]
+fn kernel_command_line_features() {
+    let path = config_path("core-efi.json");
+    let with = |fields: &str| {
+        let mut doc: Json = serde_json::from_str(&text("core-efi.json")).unwrap();
+        let k: Json = serde_json::from_str(fields).unwrap();
+        doc["SystemConfigs"][0]["KernelCommandLine"] = k;
+        toolkit::parse(&doc.to_string(), &path)
+    };
+    let config = with(
+        r#"{"ImaPolicy": ["tcb", "appraise_tcb"], "CGroup": "version_one", "EnableFIPS": true}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        config.kernel_args,
+        [
+            "ima_policy=tcb",
+            "ima_policy=appraise_tcb",
+            "systemd.unified_cgroup_hierarchy=0"
+        ]
+    );
+    assert!(config.fips);
+    let config = with(r#"{"CGroup": "", "EnableFIPS": false}"#).unwrap();
+    assert!(config.kernel_args.is_empty() && !config.fips);
+    for (bad, field) in [
+        (r#"{"ImaPolicy": ["all"]}"#, "ImaPolicy[0]"),
+        (r#"{"CGroup": "version_three"}"#, "CGroup"),
+        (r#"{"EnableFIPS": "yes"}"#, "EnableFIPS"),
+    ] {
+        let (_, got, message) = config_error(with(bad));
+        assert!(got.ends_with(field), "{got}: {message}");
     }
 }
 

@@ -57,6 +57,8 @@ fn config(dir: &Path) -> ImageConfig {
         ],
         hostname: Some("testhost".into()),
         kernel_cmdline: String::new(),
+        kernel_args: Vec::new(),
+        fips: false,
         additional_files: vec![AdditionalFile {
             source: FileSource::Content("hello\n".into()),
             destination: "/etc/motd.d/hello".into(),

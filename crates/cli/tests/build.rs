@@ -424,6 +424,75 @@ fn members_below_links_are_written_where_the_links_lead() {
     assert!(dest.join("lib").is_symlink() && dest.join("lib64").is_symlink());
 }
 
+/// The toolkit's IMA policies, cgroup version and FIPS mode reach the
+/// kernel command line as its grub.cfg template puts them, FIPS with
+/// `boot=UUID=` of the separate /boot file system, as blkid reads it.
+#[test]
+fn ima_cgroup_and_fips_reach_the_kernel_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fips.json");
+    fs::write(
+        &config,
+        r#"{
+  "Disks": [{
+    "PartitionTableType": "gpt",
+    "MaxSize": 200,
+    "Partitions": [
+      {"ID": "esp", "Flags": ["esp"], "Start": 1, "End": 33, "FsType": "fat32"},
+      {"ID": "boot", "Start": 33, "End": 97, "FsType": "ext4"},
+      {"ID": "rootfs", "Start": 97, "End": 0, "FsType": "ext4"}
+    ]
+  }],
+  "SystemConfigs": [{
+    "Name": "Standard",
+    "BootType": "efi",
+    "PartitionSettings": [
+      {"ID": "esp", "MountPoint": "/boot/efi"},
+      {"ID": "boot", "MountPoint": "/boot"},
+      {"ID": "rootfs", "MountPoint": "/"}
+    ],
+    "KernelCommandLine": {
+      "ImaPolicy": ["tcb", "secure_boot"],
+      "CGroup": "version_two",
+      "EnableFIPS": true,
+      "ExtraCommandLine": "console=ttyS0"
+    }
+  }]
+}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let r = imgconv(&[
+        "build",
+        s(&config),
+        "--rootfs",
+        s(&testkit::bootroot::rootfs_tar(
+            testkit::bootroot::Variant::Grub,
+        )),
+        "--to",
+        "raw",
+        "--output-dir",
+        s(&out),
+        "--json",
+    ]);
+    ok(&r);
+    let summary: serde_json::Value = serde_json::from_slice(&r.stderr).unwrap();
+    let data = fs::read(out.join("fips.raw")).unwrap();
+    let boot = dir.path().join("boot.img");
+    fs::write(&boot, &data[33 << 20..97 << 20]).unwrap();
+    let uuid = run_ok("blkid", &["-o", "value", "-s", "UUID", s(&boot)]);
+    let guid = summary["partitions"][2]["guid"].as_str().unwrap();
+    let expected = format!(
+        "ima_policy=tcb ima_policy=secure_boot systemd.unified_cgroup_hierarchy=1 fips=1 \
+         boot=UUID={} root=PARTUUID={guid} ro console=ttyS0",
+        uuid.trim()
+    );
+    assert_eq!(summary["kernel_cmdline"], expected.as_str(), "{summary}");
+    // GRUB's menu on /boot boots with it.
+    let cfg = run_ok("debugfs", &["-R", "cat /grub/grub.cfg", s(&boot)]);
+    assert!(cfg.contains(&expected), "{cfg}");
+}
+
 #[test]
 fn a_streaming_format_goes_to_a_pipe() {
     let dir = tempfile::tempdir().unwrap();

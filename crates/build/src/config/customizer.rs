@@ -153,6 +153,8 @@ fn config(source: &Path, doc: Field<'_>) -> Result<ImageConfig> {
         mounts: Vec::new(),
         hostname: None,
         kernel_cmdline: String::new(),
+        kernel_args: Vec::new(),
+        fips: false,
         additional_files: Vec::new(),
         packages: Default::default(),
         container,

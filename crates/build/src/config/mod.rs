@@ -34,6 +34,9 @@
 //! | `SystemConfigs[0].PartitionSettings[]` | [`ImageConfig::mounts`]: `ID`, `MountPoint` (empty: not mounted), `MountOptions` (empty → `defaults`), `MountIdentifier` `uuid`/`partuuid`/`partlabel` (default `partuuid`) |
 //! | `SystemConfigs[0].Hostname` | [`ImageConfig::hostname`] |
 //! | `SystemConfigs[0].KernelCommandLine.ExtraCommandLine` | [`ImageConfig::kernel_cmdline`] |
+//! | `SystemConfigs[0].KernelCommandLine.ImaPolicy` | [`ImageConfig::kernel_args`]: `ima_policy=` each of `tcb`, `appraise_tcb`, `secure_boot` |
+//! | `SystemConfigs[0].KernelCommandLine.CGroup` | [`ImageConfig::kernel_args`]: `version_one` → `systemd.unified_cgroup_hierarchy=0`, `version_two` → `=1`; empty: nothing |
+//! | `SystemConfigs[0].KernelCommandLine.EnableFIPS` | [`ImageConfig::fips`] |
 //! | `SystemConfigs[0].AdditionalFiles` | [`ImageConfig::additional_files`]: source → a destination, `{Path, Permissions}`, or a list of those |
 //! | `SystemConfigs[0].Name`, `IsDefault` | read; they name and pick a configuration and change nothing in the image |
 //! | `SystemConfigs[0].PackageLists[]` | [`Packages::install`]: each file's `packages`, relative to the configuration's directory |
@@ -54,7 +57,7 @@
 //! `EnableHidepid`, `PreserveTdnfCache`,
 //! a partition setting's `RemoveDocs`,
 //! `OverlayBaseImage`, `RdiffBaseImage`, and `KernelCommandLine`'s
-//! `SELinux`, `SELinuxPolicy`, `CGroup`, `ImaPolicy`, `EnableFIPS`.
+//! `SELinux` and `SELinuxPolicy`.
 //!
 //! # Image Customizer's YAML
 //!
@@ -194,6 +197,14 @@ pub struct ImageConfig {
     pub hostname: Option<String>,
     /// Extra kernel command-line arguments (after `root=…`), as written.
     pub kernel_cmdline: String,
+    /// Arguments the configuration's features put on the kernel command
+    /// line before `root=…`, in the toolkit's order: `ima_policy=` for each
+    /// IMA policy, `systemd.unified_cgroup_hierarchy=` for a cgroup version.
+    pub kernel_args: Vec<String>,
+    /// FIPS mode (the toolkit's `EnableFIPS`): `fips=1` on the kernel
+    /// command line, and `boot=UUID=…` where `/boot` is a file system of its
+    /// own, so that the boot-time self tests find the kernel's `.hmac` file.
+    pub fips: bool,
     /// Files copied into the image.
     pub additional_files: Vec<AdditionalFile>,
     /// Packages to install, when the root filesystem is made from packages.

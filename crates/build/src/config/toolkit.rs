@@ -126,6 +126,8 @@ impl Reader<'_> {
             mounts: Vec::new(),
             hostname: None,
             kernel_cmdline: String::new(),
+            kernel_args: Vec::new(),
+            fips: false,
             additional_files: Vec::new(),
             packages: Default::default(),
             container,
@@ -345,7 +347,7 @@ impl Reader<'_> {
         }
         origins.kernel_cmdline = format!("{}.KernelCommandLine.ExtraCommandLine", system.path);
         if let Some(c) = &cmdline {
-            config.kernel_cmdline = kernel_command_line(c)?;
+            kernel_command_line(c, config)?;
         }
         if let Some(f) = &files {
             for (file, at) in additional_files(self.source, f)? {
@@ -647,7 +649,7 @@ pub(crate) fn parse_guid(field: &Field<'_>, text: &str) -> Result<Uuid> {
     Uuid::parse_str(text).map_err(|e| field.error(format!("{text:?} is not a GUID: {e}")))
 }
 
-fn kernel_command_line(field: &Field<'_>) -> Result<String> {
+fn kernel_command_line(field: &Field<'_>, config: &mut ImageConfig) -> Result<()> {
     let mut k = field.obj()?;
     let extra = k.get("ExtraCommandLine");
     k.refuse_unless_empty(
@@ -658,23 +660,51 @@ fn kernel_command_line(field: &Field<'_>) -> Result<String> {
         "SELinuxPolicy",
         "SELinux policies are not installed by this build",
     )?;
-    k.refuse_unless_empty(
-        "CGroup",
-        "cgroup versions are not set by this build; add systemd.unified_cgroup_hierarchy to \
-         ExtraCommandLine",
-    )?;
-    k.refuse_unless_empty("ImaPolicy", "IMA policies are not set by this build")?;
-    k.refuse_unless_empty("EnableFIPS", "FIPS mode is not set up by this build")?;
+    // In the order of the toolkit's grub.cfg template.
+    if let Some(list) = k.get("ImaPolicy") {
+        for policy in list.seq()? {
+            match policy.str()? {
+                p @ ("tcb" | "appraise_tcb" | "secure_boot") => {
+                    config.kernel_args.push(format!("ima_policy={p}"));
+                }
+                other => {
+                    return Err(policy.error(format!(
+                        "unknown IMA policy {other:?}; expected tcb, appraise_tcb or secure_boot"
+                    )))
+                }
+            }
+        }
+    }
+    if let Some(fips) = k.get("EnableFIPS") {
+        config.fips = fips.bool()?;
+    }
+    if let Some(cgroup) = k.get("CGroup") {
+        match cgroup.str()? {
+            "" => {}
+            "version_one" => config
+                .kernel_args
+                .push("systemd.unified_cgroup_hierarchy=0".into()),
+            "version_two" => config
+                .kernel_args
+                .push("systemd.unified_cgroup_hierarchy=1".into()),
+            other => {
+                return Err(cgroup.error(format!(
+                    "unknown cgroup version {other:?}; expected version_one or version_two"
+                )))
+            }
+        }
+    }
     k.finish()?;
     let Some(extra) = extra else {
-        return Ok(String::new());
+        return Ok(());
     };
     let text = extra.str()?;
     // The toolkit reserves it as its sed delimiter.
     if text.contains('`') {
         return Err(extra.error("the ` character is reserved by the toolkit"));
     }
-    Ok(text.to_owned())
+    config.kernel_cmdline = text.to_owned();
+    Ok(())
 }
 
 /// `AdditionalFiles`: source path → a destination, a `{Path, Permissions}`
