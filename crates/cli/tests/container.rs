@@ -377,6 +377,9 @@ fn packages_become_a_container_image_with_or_without_their_database() {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
     sample_repo(&repo);
+    // What rpm lists from the database, which the manifests left in its
+    // place must list too: `rpm -qa` and the toolkit's query.
+    let mut listed_by_rpm: Vec<String> = Vec::new();
     for (remove, db) in [(false, true), (true, false)] {
         let config = dir.path().join(format!("distroless-{remove}.json"));
         fs::write(
@@ -391,17 +394,22 @@ fn packages_become_a_container_image_with_or_without_their_database() {
         )
         .unwrap();
         let out = dir.path().join(format!("out-{remove}"));
-        let r = imgconv(&[
-            "build",
-            s(&config),
-            "--repo",
-            s(&repo),
-            "--no-gpg-check",
-            "--to",
-            "oci-archive,tar.gz",
-            "--output-dir",
-            s(&out),
-        ]);
+        // One install time for both builds.
+        let r = common::command()
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .args([
+                "build",
+                s(&config),
+                "--repo",
+                s(&repo),
+                "--no-gpg-check",
+                "--to",
+                "oci-archive,tar.gz",
+                "--output-dir",
+                s(&out),
+            ])
+            .output()
+            .unwrap();
         assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
         let bundle = dir.path().join(format!("bundle-{remove}"));
         let layout = dir.path().join(format!("layout-{remove}"));
@@ -441,6 +449,28 @@ fn packages_become_a_container_image_with_or_without_their_database() {
             let mut names: Vec<&str> = listed.lines().collect();
             names.sort_unstable();
             assert_eq!(names, ["app", "app-doc", "base", "libfoo", "webclient"]);
+            for qf in [
+                None,
+                Some(
+                    "%{NAME}\t%{VERSION}-%{RELEASE}\t%{INSTALLTIME}\t%{BUILDTIME}\t%{VENDOR}\t\
+                     (none)\t%{SIZE}\t%{ARCH}\t%{EPOCHNUM}\t%{SOURCERPM}\n",
+                ),
+            ] {
+                let mut args = vec!["--root", s(&rootfs), "--dbpath", "/var/lib/rpm", "-qa"];
+                if let Some(qf) = qf {
+                    args.extend(["--qf", qf]);
+                }
+                listed_by_rpm.push(run_ok("rpm", &args));
+            }
+        } else {
+            // Azure Linux's toolkit lists the packages in the database's
+            // place, for scanners.
+            assert_eq!(listed_by_rpm.len(), 2);
+            for (i, listed) in listed_by_rpm.iter().enumerate() {
+                let manifest =
+                    rootfs.join(format!("var/lib/rpmmanifest/container-manifest-{}", i + 1));
+                assert_eq!(&fs::read_to_string(manifest).unwrap(), listed);
+            }
         }
         let archived = tree_of(&out.join("distroless.tar.gz"));
         let unpacked = tree_of(&rootfs);

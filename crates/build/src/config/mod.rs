@@ -44,7 +44,7 @@
 //! | `SystemConfigs[0].KernelOptions.default` | [`Packages::install`]: the kernel package |
 //! | `SystemConfigs[0].DisableRpmDocs` | [`Packages::exclude_docs`]; the image keeps it as `%_excludedocs 1` in `/usr/lib/rpm/macros.d/macros.installercustomizations_disable_docs`, as the toolkit writes it |
 //! | `SystemConfigs[0].OverrideRpmLocales` | [`Packages::install_langs`] (empty: every language); the image keeps it as `%_install_langs` in `/usr/lib/rpm/macros.d/macros.installercustomizations_customize_locales`, as the toolkit writes it |
-//! | `SystemConfigs[0].RemoveRpmDb` | [`Packages::remove_rpmdb`] |
+//! | `SystemConfigs[0].RemoveRpmDb` | [`Packages::remove_rpmdb`]: no rpm database, and the package lists the toolkit writes in its place (`/var/lib/rpmmanifest/container-manifest-1` and `-2`) |
 //!
 //! Refused whenever present: `TargetDisk`, `RawBinaries`, a partition's
 //! `Artifacts`, `PackageRepos` (repositories come from the command line),

@@ -90,6 +90,12 @@ pub struct InstallOptions {
     pub time: i64,
     /// Leave out the rpm database (`var/lib/rpm/rpmdb.sqlite`).
     pub no_rpmdb: bool,
+    /// With `no_rpmdb`: list the packages the database would hold in
+    /// `var/lib/rpmmanifest/container-manifest-1` (`rpm -qa`) and `-2`
+    /// (name, version-release, install and build times, vendor, size,
+    /// arch, epoch and source package, tab-separated), as Azure Linux's
+    /// toolkit does when it removes the database, for scanners.
+    pub rpm_manifests: bool,
     /// Where the rpm database is made before it is handed on (default:
     /// $TMPDIR).
     pub work_dir: Option<PathBuf>,
@@ -183,7 +189,7 @@ fn install_keeping(
         db: None,
     };
     let tscolor = transaction_color(sources, plan);
-    if !options.no_rpmdb {
+    if !options.no_rpmdb || options.rpm_manifests {
         let tags = InstallTags {
             // rpm's times are 32-bit; later ones it cannot record.
             time: u32::try_from(options.time).unwrap_or(0),
@@ -278,11 +284,8 @@ impl State {
         } else {
             let stage = state.stage_with_scripts(checked, payloads)?;
             let db = match state.db.take() {
-                Some(db) => {
-                    state.db_path_free()?;
-                    Some(db.finish()?)
-                }
-                None => None,
+                Some(db) => state.db_files(db)?,
+                None => Vec::new(),
             };
             let mut staged = Staged {
                 stage,
@@ -306,7 +309,8 @@ impl State {
 /// install with scriptlets hands on, as many times as it is asked.
 struct Staged {
     stage: Stage,
-    db: Option<(File, u64)>,
+    /// The rpm database, or the manifests in its place: path, file, length.
+    db: Vec<(String, File, u64)>,
     time: i64,
 }
 
@@ -325,7 +329,7 @@ impl Staged {
             }
         };
         let mut dirs = HashSet::new();
-        let with_db = self.db.is_some();
+        let with_db = !self.db.is_empty();
         self.stage.walk(self.time, &mut |e, d| {
             // The database is the one made here, not one a scriptlet left.
             if with_db && e.path.starts_with(rpmdb::DB_PATH) {
@@ -337,16 +341,17 @@ impl Staged {
             count(e);
             visit(e, d)
         })?;
-        if let Some((file, len)) = &mut self.db {
-            for dir in imgbuild::rootfs::missing_parents(rpmdb::DB_PATH, |d| dirs.contains(d)) {
-                let entry = Entry::implied_dir(dir, self.time);
+        for (path, file, len) in &mut self.db {
+            for dir in imgbuild::rootfs::missing_parents(path, |d| dirs.contains(d)) {
+                let entry = Entry::implied_dir(dir.clone(), self.time);
+                dirs.insert(dir);
                 count(&entry);
                 visit(&entry, &mut io::empty())?;
             }
             file.seek(io::SeekFrom::Start(0))
-                .map_err(|e| Error::io(rpmdb::DB_PATH, e))?;
+                .map_err(|e| Error::io(path.as_str(), e))?;
             let entry = Entry {
-                path: rpmdb::DB_PATH.to_string(),
+                path: path.clone(),
                 kind: EntryKind::File { len: *len },
                 mode: 0o644,
                 uid: 0,
@@ -1079,26 +1084,51 @@ impl State {
         visit(entry, data)
     }
 
-    /// Hands on the rpm database, and the directories it goes in that no
-    /// package made.
+    /// The rpm database as files to hand on: the database, or the
+    /// manifests in its place when it is left out.
+    fn db_files(&self, db: Database) -> Result<Vec<(String, File, u64)>> {
+        if !self.options.no_rpmdb {
+            self.db_path_free()?;
+            let (file, len) = db.finish()?;
+            return Ok(vec![(rpmdb::DB_PATH.to_string(), file, len)]);
+        }
+        let dir = self
+            .options
+            .work_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir);
+        let mut files = Vec::new();
+        for (path, text) in rpmdb::MANIFESTS.iter().zip(db.manifests()) {
+            let mut file = tempfile::tempfile_in(&dir).map_err(|e| Error::io(&dir, e))?;
+            io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| Error::io(&dir, e))?;
+            files.push((path.to_string(), file, text.len() as u64));
+        }
+        Ok(files)
+    }
+
+    /// Hands on the rpm database (or the manifests in its place), and the
+    /// directories they go in that no package made.
     fn write_rpmdb(
         &mut self,
         db: Database,
         visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
     ) -> Result<()> {
-        self.db_path_free()?;
-        let (mut file, len) = db.finish()?;
-        self.parents(rpmdb::DB_PATH, visit)?;
-        let entry = Entry {
-            path: rpmdb::DB_PATH.to_string(),
-            kind: EntryKind::File { len },
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            mtime: self.options.time,
-            xattrs: Vec::new(),
-        };
-        self.emit(&entry, &mut file, visit)
+        for (path, mut file, len) in self.db_files(db)? {
+            self.parents(&path, visit)?;
+            file.seek(io::SeekFrom::Start(0))
+                .map_err(|e| Error::io(path.as_str(), e))?;
+            let entry = Entry {
+                path,
+                kind: EntryKind::File { len },
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                mtime: self.options.time,
+                xattrs: Vec::new(),
+            };
+            self.emit(&entry, &mut file, visit)?;
+        }
+        Ok(())
     }
 
     /// Refuses a package that owns the rpm database's path.

@@ -21,6 +21,14 @@ use blob::{Added, Blob, CHAR, STRING, STRING_ARRAY};
 /// Where the database goes in the tree.
 pub(crate) const DB_PATH: &str = "var/lib/rpm/rpmdb.sqlite";
 
+/// Where Azure Linux's toolkit lists the packages of an image whose
+/// database it removes (`RemoveRpmDb`), for vulnerability scanners:
+/// `rpm -qa`, and `rpm -qa` with the fields the scanners read.
+pub(crate) const MANIFESTS: [&str; 2] = [
+    "var/lib/rpmmanifest/container-manifest-1",
+    "var/lib/rpmmanifest/container-manifest-2",
+];
+
 /// rpm's file states (`rpmfileState`).
 pub(crate) const FILE_STATE_NORMAL: u8 = 0;
 pub(crate) const FILE_STATE_NOT_INSTALLED: u8 = 2;
@@ -71,6 +79,8 @@ pub(crate) struct Database {
     conn: Connection,
     file: tempfile::NamedTempFile,
     tags: InstallTags,
+    /// The lines of the [`MANIFESTS`], a package each, in install order.
+    manifests: [String; 2],
     /// Removed should a signal end the process first.
     _registered: blocksink::Scratch,
 }
@@ -98,6 +108,7 @@ impl Database {
             conn,
             file,
             tags,
+            manifests: Default::default(),
         };
         db.schema().map_err(|e| db_error(&path, e))?;
         Ok(db)
@@ -194,6 +205,7 @@ impl Database {
             .installed(added)
             .map_err(|m| bad("RPMTAG_HEADERIMMUTABLE", m))?;
         let h = Blob::parse(&installed).map_err(|m| bad("header", m))?;
+        self.list(&h);
         let db_path = self.file.path().to_path_buf();
         self.insert(&installed, &h)
             .map_err(|e| db_error(&db_path, e))
@@ -215,6 +227,40 @@ impl Database {
             }
         }
         Ok(())
+    }
+
+    /// Adds an installed header's lines to the manifests: `rpm -qa`
+    /// (`%{nvra}`) and the toolkit's query, a tag rpm has no value for
+    /// shown as rpm shows it, `(none)`.
+    fn list(&mut self, h: &Blob) {
+        let text = |tag: u32| {
+            h.strings(tag)
+                .first()
+                .map_or_else(|| "(none)".to_string(), |s| s.to_string())
+        };
+        let number = |tag: u32| {
+            h.u32s(tag)
+                .first()
+                .map_or_else(|| "(none)".to_string(), u32::to_string)
+        };
+        let (name, version, release, arch) = (text(1000), text(1001), text(1002), text(1022));
+        self.manifests[0].push_str(&format!("{name}-{version}-{release}.{arch}\n"));
+        // NAME VERSION-RELEASE INSTALLTIME BUILDTIME VENDOR (none) SIZE
+        // ARCH EPOCHNUM SOURCERPM, as the toolkit's query has them.
+        self.manifests[1].push_str(&format!(
+            "{name}\t{version}-{release}\t{}\t{}\t{}\t(none)\t{}\t{arch}\t{}\t{}\n",
+            number(1008),
+            number(1006),
+            text(1011),
+            number(1009),
+            h.u32s(1003).first().copied().unwrap_or(0),
+            text(1044),
+        ));
+    }
+
+    /// The [`MANIFESTS`]' contents, for the packages added so far.
+    pub(crate) fn manifests(&self) -> [&str; 2] {
+        [&self.manifests[0], &self.manifests[1]]
     }
 
     /// Commits and closes the database; the file and its length.
