@@ -444,20 +444,67 @@ fn kernel_command_line_features() {
     }
 }
 
-/// Image Customizer's own create-minimal-os.yaml keeps its `storage` in
-/// its base configuration: the refusal names `baseConfigs`, not the
-/// `storage` the file itself does not have.
+/// Image Customizer's own create-minimal-os.yaml is built on
+/// create-base.yaml, which holds its `storage`: merged, the disk is the
+/// base's and the packages are its own and its list's, read from its
+/// directory wherever the command runs.
 #[test]
-fn a_config_on_base_configs_is_refused_for_them() {
+fn a_config_on_base_configs_is_merged_with_them() {
     let path = config_path("imagecustomizer/create-minimal-os.yaml");
-    let (file, field, message) = config_error(ImageConfig::load(&path));
-    assert_eq!(file, path);
-    assert_eq!(field, "baseConfigs", "{message}");
-    assert!(message.contains("not supported"), "{message}");
-    // Its base, which has storage, reads as far as its own fields go.
-    let base = config_path("imagecustomizer/create-base.yaml");
-    let config = ImageConfig::load(&base).unwrap_or_else(|e| panic!("{e}"));
+    let config = ImageConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let base = ImageConfig::load(config_path("imagecustomizer/create-base.yaml")).unwrap();
+    assert_eq!(config.partitions, base.partitions);
+    assert_eq!(config.mounts, base.mounts);
     assert_eq!(config.boot, BootType::Efi);
+    let list =
+        fs::read_to_string(config_path("imagecustomizer/lists/azl-minimal-os.yaml")).unwrap();
+    let listed: Vec<&str> = list.lines().filter_map(|l| l.strip_prefix("- ")).collect();
+    let (last, lists) = config.packages.install.split_last().unwrap();
+    assert_eq!(
+        (last.as_str(), lists),
+        (
+            "e2fsprogs",
+            &listed.iter().map(|s| s.to_string()).collect::<Vec<_>>()[..]
+        )
+    );
+}
+
+/// Image Customizer's own storage-more-than-one.yaml gives `storage` in
+/// itself and in its base: refused, naming both, as Image Customizer
+/// refuses it. A chain that comes round to itself is refused by name.
+#[test]
+fn base_configs_with_two_storages_or_a_cycle_are_refused() {
+    let path = config_path("imagecustomizer/storage-more-than-one.yaml");
+    let (file, field, message) = config_error(ImageConfig::load(&path));
+    assert_eq!(
+        (file, field.as_str()),
+        (path.clone(), "storage"),
+        "{message}"
+    );
+    assert!(message.contains("partitions-config.yaml"), "{message}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.yaml");
+    let b = dir.path().join("b.yaml");
+    fs::write(
+        &a,
+        "previewFeatures: [base-configs]\nbaseConfigs:\n- path: b.yaml\n",
+    )
+    .unwrap();
+    fs::write(&b, "baseConfigs:\n- path: a.yaml\n").unwrap();
+    let (file, field, message) = config_error(ImageConfig::load(&a));
+    assert_eq!(
+        (file, field.as_str()),
+        (b.clone(), "baseConfigs[0].path"),
+        "{message}"
+    );
+    assert!(message.contains("comes round"), "{message}");
+    // Without the preview feature Image Customizer asks for.
+    fs::write(&b, "os:\n  hostname: b\n").unwrap();
+    fs::write(&a, "baseConfigs:\n- path: b.yaml\n").unwrap();
+    let (_, field, message) = config_error(ImageConfig::load(&a));
+    assert_eq!(field, "baseConfigs", "{message}");
+    assert!(message.contains("base-configs"), "{message}");
 }
 
 #[test]

@@ -357,3 +357,56 @@ fn packages_become_a_disk_that_boots_in_one_unprivileged_command() {
         );
     }
 }
+
+/// Image Customizer's own create-minimal-os.yaml, as published (built on
+/// its create-base.yaml, which holds the disk, with the package list it
+/// names), from a repository in which every package it lists exists: the
+/// test root's filesystem, busybox, grub2 and kernel, and empty packages
+/// of the same names standing in for the rest. It boots under OVMF from
+/// GRUB, which its configuration means.
+#[test]
+fn image_customizers_create_minimal_os_builds_from_packages_and_boots() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = testkit::bootroot::package_repo(dir.path());
+    let samples =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/tests/configs/imagecustomizer");
+    let list = fs::read_to_string(samples.join("lists/azl-minimal-os.yaml")).unwrap();
+    let real = ["filesystem", "grub2", "kernel"];
+    for name in list
+        .lines()
+        .filter_map(|l| l.strip_prefix("- "))
+        .chain(["e2fsprogs"])
+        .filter(|n| !real.contains(n))
+    {
+        // bash brings a shell: the test root's busybox.
+        let mut spec = testkit::rpms::PackageSpec::new(name, "1.0", "1");
+        if name == "bash" {
+            spec = spec.requires("busybox");
+        }
+        testkit::rpms::build_rpm(&repo, &spec);
+    }
+    testkit::rpms::createrepo(&repo);
+    let out = dir.path().join("out");
+    let r = imgconv(&[
+        "build",
+        s(&samples.join("create-minimal-os.yaml")),
+        "--repo",
+        s(&repo),
+        "--no-gpg-check",
+        "--to",
+        "qcow2",
+        "--output-dir",
+        s(&out),
+        "--json",
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&r.stderr).unwrap();
+    assert_eq!(report["boot_loader"]["uefi"], "grub", "{report}");
+    assert_boots(
+        &out.join("create-minimal-os.qcow2"),
+        "qcow2",
+        &opts(Firmware::Ovmf, Bus::Virtio),
+        testkit::bootroot::HOSTNAME,
+    );
+}

@@ -38,7 +38,26 @@ pub fn load(path: impl AsRef<Path>) -> Result<ImageConfig> {
 pub fn parse(text: &str, source: impl AsRef<Path>) -> Result<ImageConfig> {
     let source = source.as_ref();
     let root: Node = serde_yaml_ng::from_str(text).map_err(|e| syntax_error(source, &e))?;
-    config(source, Field::root(source, &root))
+    let chain = super::base::chain(source, root)?;
+    if let [(_, only)] = chain.as_slice() {
+        return config(source, Field::root(source, only));
+    }
+    let merged = super::base::merge(&chain)?;
+    // As Image Customizer asks: the preview feature, in any file of the chain.
+    let preview = match &merged {
+        Node::Map(entries) => entries.iter().find(|(k, _)| k == "previewFeatures"),
+        _ => None,
+    };
+    if !matches!(preview, Some((_, Node::Seq(f))) if f.contains(&Node::Str("base-configs".into())))
+    {
+        return Err(Error::config(
+            source,
+            "baseConfigs",
+            "base configurations are a preview feature of Image Customizer: previewFeatures must \
+             list base-configs",
+        ));
+    }
+    config(source, Field::root(source, &merged)).map_err(|e| super::base::attribute(e, &chain))
 }
 
 fn syntax_error(source: &Path, e: &serde_yaml_ng::Error) -> Error {
@@ -97,12 +116,6 @@ const CONTAINER_KEYS: ContainerKeys = ContainerKeys([
 
 fn config(source: &Path, doc: Field<'_>) -> Result<ImageConfig> {
     let mut top = doc.obj()?;
-    // First: a configuration built on base configurations may have its
-    // storage, or anything else, in them.
-    top.refuse(
-        "baseConfigs",
-        "base configurations (this file merged over the files it names) are not supported yet",
-    )?;
     let storage = top.require("storage")?;
     let os = top.get("os");
     let output = top.get("output");
@@ -128,9 +141,11 @@ fn config(source: &Path, doc: Field<'_>) -> Result<ImageConfig> {
     if let Some(list) = &preview {
         for feature in list.seq()? {
             // `create` only unlocks Image Customizer's subcommand for
-            // building a disk from scratch, which is what this build does.
+            // building a disk from scratch, which is what this build does;
+            // `tools-dir` one of its command-line options; `base-configs`
+            // the baseConfigs merged before this is read.
             match feature.str()? {
-                "create" => {}
+                "create" | "base-configs" | "tools-dir" => {}
                 other => {
                     return Err(feature.error(format!("preview feature {other:?} is not supported")))
                 }

@@ -78,13 +78,14 @@
 //! | `os.additionalFiles[]` | [`ImageConfig::additional_files`]: `source` or `content`, `destination`, `permissions` |
 //! | `os.bootloader.resetType: hard-reset` | read: this build always writes the boot loader configuration anew; the loader is GRUB ([`ImageConfig::boot_loader`]), as Image Customizer installs it without `os.uki` |
 //! | `os.imageHistory: none` | read: this build writes no image history |
-//! | `previewFeatures: [create]` | read: it only unlocks Image Customizer's subcommand for new disks |
+//! | `previewFeatures: [create]` | read: it only unlocks Image Customizer's subcommand for new disks; `tools-dir` only one of its command-line options |
+//! | `baseConfigs[].path` (with `previewFeatures: [base-configs]`) | the files this one is built on, merged before it is read as Image Customizer merges them: a later file's scalars replace an earlier one's, lists add up, `storage` in one file of the chain only, each file's relative paths from its own directory |
 //! | `output.image.format` | [`Artifact::format`]: `vhd` (dynamic), `vhd-fixed`, `vhdx`, `qcow2`, `raw`, `iso` (a live ISO, as Image Customizer's LiveOS ISO: the root as `LiveOS/squashfs.img`, `root=live:CDLABEL=`) |
 //! | `container` (imgconv's own: `tag`, `labels`, `env`, `entrypoint`, `cmd`, `workingDir`, `user`) | [`ImageConfig::container`]; Image Customizer itself refuses the key |
 //! | `output.image.path` | [`Artifact::name`]: the file's stem (the configuration's stem when absent); the directory is the command line's |
 //! | `os.packages.install[]`, `os.packages.installLists[]` | [`Packages::install`] (list files relative to the configuration's directory) |
 //!
-//! Refused: `input`, `iso`, `pxe`, `scripts`, `baseConfigs`, other preview
+//! Refused: `input`, `iso`, `pxe`, `scripts`, other preview
 //! features, `storage.verity`, `storage.resetPartitionsUuidsType`,
 //! `storage.reinitializeVerity`, `btrfs`, `xfs`, partition types `usr`,
 //! `root-verity`, `usr-verity`, `swap`, `os.packages`' `remove`, `update`
@@ -118,6 +119,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 
+mod base;
 pub mod customizer;
 mod node;
 pub mod toolkit;
