@@ -16,6 +16,7 @@ use crate::boot::{grub_core, BootFiles, GrubPlatform};
 use crate::config::{
     BootLoader, BootType, FileSource, FsType, ImageConfig, MountIdentifier, PartitionRole,
 };
+use crate::edit::{edits, Edited};
 use crate::ext::ExtMaker;
 use crate::rootfs::{source_error, Entry, EntryKind, EntrySource};
 use crate::vfat::FatMaker;
@@ -165,6 +166,12 @@ pub fn build_disk(
         ));
     }
     let stamp = &options.stamp;
+    let edited = Edited {
+        inner: rootfs,
+        edits: edits(config),
+        time: i64::try_from(stamp.unix_time()).unwrap_or(i64::MAX),
+    };
+    let rootfs: &dyn EntrySource = &edited;
     let gpt = layout(config, stamp)?;
     let router = Router::new(config)?;
     let mut parts: Vec<Part> = Vec::new();
@@ -322,7 +329,12 @@ pub fn build_disk(
         )?;
     }
 
-    let cmdline = kernel_cmdline(config, &gpt, &parts)?;
+    // Only a disk that boots has a kernel command line.
+    let cmdline = if booting {
+        kernel_cmdline(config, &gpt, &parts)?
+    } else {
+        String::new()
+    };
     let bios = config
         .partitions
         .iter()
@@ -1179,6 +1191,7 @@ fn kernel_cmdline(config: &ImageConfig, gpt: &Gpt, parts: &[Part]) -> Result<Str
         args.push(format!("root={device}"));
         args.push("ro".into());
     }
+    args.extend(config.kernel_args_late.iter().cloned());
     let extra = config.kernel_cmdline.trim();
     if !extra.is_empty() {
         args.push(extra.to_string());

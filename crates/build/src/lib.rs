@@ -29,6 +29,7 @@
 mod boot;
 pub mod config;
 mod disk;
+mod edit;
 mod error;
 pub mod ext;
 pub mod layers;
@@ -39,8 +40,8 @@ mod tree;
 mod vfat;
 
 pub use config::{
-    AdditionalFile, Artifact, BootLoader, BootType, FileSource, FsType, ImageConfig, Mount,
-    MountIdentifier, PartitionRole, PartitionSpec,
+    AdditionalFile, Artifact, BootLoader, BootType, FileSource, FsType, ImageConfig, KernelModule,
+    ModuleLoad, Mount, MountIdentifier, PartitionRole, PartitionSpec,
 };
 pub use disk::{build_disk, BuildOptions, BuiltDisk, BuiltPartition, InstalledLoader};
 pub use error::{Error, Result};

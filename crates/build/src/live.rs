@@ -345,6 +345,7 @@ pub(crate) fn write_live_iso(
         "root=live:CDLABEL={} rd.live.image",
         live.volume_id
     ));
+    args.extend(config.kernel_args_late.iter().cloned());
     let mut cmdline = args.join(" ");
     if !config.kernel_cmdline.trim().is_empty() {
         cmdline.push(' ');

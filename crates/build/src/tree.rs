@@ -12,6 +12,7 @@ use container::{Compression, ImageOptions, ImageWriter, Layout, WrittenImage};
 
 use crate::config::ImageConfig;
 use crate::disk::{generated_files, resolve_parents};
+use crate::edit::{edits, Edited};
 use crate::live::{write_live_iso, LiveOptions};
 use crate::rootfs::{missing_parents, Entry, EntryKind, EntrySource};
 use crate::tarout::TarWriter;
@@ -165,6 +166,12 @@ pub fn write_tree(
     options: &TreeOptions,
 ) -> Result<WrittenTree> {
     let generated = generated_files(config, options.time)?;
+    let edited = Edited {
+        inner: source,
+        edits: edits(config),
+        time: options.time,
+    };
+    let source: &dyn EntrySource = &edited;
     let shown = match target {
         TreeTarget::Path(p) => p.clone(),
         TreeTarget::Stdout => PathBuf::from("<stdout>"),

@@ -94,6 +94,7 @@ fn core_efi_json() {
         hostname: Some("azurelinux".into()),
         kernel_cmdline: "console=tty0 console=ttyS0".into(),
         kernel_args: Vec::new(),
+        kernel_args_late: Vec::new(),
         fips: false,
         additional_files: vec![
             AdditionalFile {
@@ -112,6 +113,7 @@ fn core_efi_json() {
                 mode: Some(0o640),
             },
         ],
+        modules: Vec::new(),
         packages: Default::default(),
         container: Default::default(),
     };
@@ -157,8 +159,10 @@ fn core_legacy_json() {
         hostname: Some("azurelinux".into()),
         kernel_cmdline: String::new(),
         kernel_args: Vec::new(),
+        kernel_args_late: Vec::new(),
         fips: false,
         additional_files: Vec::new(),
+        modules: Vec::new(),
         packages: Default::default(),
         container: Default::default(),
     };
@@ -212,6 +216,7 @@ fn hyperv_guest_yaml() {
         hostname: Some("hyperv-guest".into()),
         kernel_cmdline: "console=tty1 console=ttyS0".into(),
         kernel_args: Vec::new(),
+        kernel_args_late: Vec::new(),
         fips: false,
         additional_files: vec![
             AdditionalFile {
@@ -225,6 +230,7 @@ fn hyperv_guest_yaml() {
                 mode: Some(0o600),
             },
         ],
+        modules: Vec::new(),
         packages: Default::default(),
         container: Default::default(),
     };
@@ -425,15 +431,15 @@ fn kernel_command_line_features() {
     .unwrap();
     assert_eq!(
         config.kernel_args,
-        [
-            "ima_policy=tcb",
-            "ima_policy=appraise_tcb",
-            "systemd.unified_cgroup_hierarchy=0"
-        ]
+        ["ima_policy=tcb", "ima_policy=appraise_tcb"]
+    );
+    assert_eq!(
+        config.kernel_args_late,
+        ["systemd.unified_cgroup_hierarchy=0"]
     );
     assert!(config.fips);
     let config = with(r#"{"CGroup": "", "EnableFIPS": false}"#).unwrap();
-    assert!(config.kernel_args.is_empty() && !config.fips);
+    assert!(config.kernel_args.is_empty() && config.kernel_args_late.is_empty() && !config.fips);
     for (bad, field) in [
         (r#"{"ImaPolicy": ["all"]}"#, "ImaPolicy[0]"),
         (r#"{"CGroup": "version_three"}"#, "CGroup"),
@@ -491,7 +497,11 @@ fn base_configs_with_two_storages_or_a_cycle_are_refused() {
         "previewFeatures: [base-configs]\nbaseConfigs:\n- path: b.yaml\n",
     )
     .unwrap();
-    fs::write(&b, "baseConfigs:\n- path: a.yaml\n").unwrap();
+    fs::write(
+        &b,
+        "previewFeatures: [base-configs]\nbaseConfigs:\n- path: a.yaml\n",
+    )
+    .unwrap();
     let (file, field, message) = config_error(ImageConfig::load(&a));
     assert_eq!(
         (file, field.as_str()),
@@ -499,12 +509,72 @@ fn base_configs_with_two_storages_or_a_cycle_are_refused() {
         "{message}"
     );
     assert!(message.contains("comes round"), "{message}");
-    // Without the preview feature Image Customizer asks for.
+    // Without the preview feature Image Customizer asks for in each file
+    // that has bases.
     fs::write(&b, "os:\n  hostname: b\n").unwrap();
     fs::write(&a, "baseConfigs:\n- path: b.yaml\n").unwrap();
-    let (_, field, message) = config_error(ImageConfig::load(&a));
-    assert_eq!(field, "baseConfigs", "{message}");
+    let (file, field, message) = config_error(ImageConfig::load(&a));
+    assert_eq!(
+        (file, field.as_str()),
+        (a.clone(), "baseConfigs"),
+        "{message}"
+    );
     assert!(message.contains("base-configs"), "{message}");
+    // One base reached twice (a diamond): refused, as Image Customizer
+    // reads each file once.
+    let c = dir.path().join("c.yaml");
+    let d = dir.path().join("d.yaml");
+    let on_d = "previewFeatures: [base-configs]\nbaseConfigs:\n- path: d.yaml\n";
+    fs::write(&b, on_d).unwrap();
+    fs::write(&c, on_d).unwrap();
+    fs::write(&d, "os:\n  hostname: d\n").unwrap();
+    fs::write(
+        &a,
+        "previewFeatures: [base-configs]\nbaseConfigs:\n- path: b.yaml\n- path: c.yaml\n",
+    )
+    .unwrap();
+    let (file, _, message) = config_error(ImageConfig::load(&a));
+    assert_eq!(file, c, "{message}");
+    assert!(message.contains("read once already"), "{message}");
+}
+
+/// An error in an item of a merged list names the file that gave the item
+/// and its place there; an empty value in a later file leaves an earlier
+/// file's as it is.
+#[test]
+fn merged_list_errors_name_their_own_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let top = dir.path().join("top.yaml");
+    let base = dir.path().join("base.yaml");
+    fs::write(
+        &base,
+        "storage:\n  bootType: efi\n  disks:\n  - partitionTableType: gpt\n    maxSize: 64M\n    \
+         partitions:\n    - {id: esp, type: esp, size: 8M}\n    - {id: rootfs, type: root, size: \
+         grow}\n  filesystems:\n  - {deviceId: esp, type: fat32, mountPoint: /boot/efi}\n  - \
+         {deviceId: rootfs, type: ext4, mountPoint: /}\nos:\n  hostname: base\n  \
+         additionalFiles:\n  - {content: a, destination: /a}\n",
+    )
+    .unwrap();
+    fs::write(
+        &top,
+        "previewFeatures: [base-configs]\nbaseConfigs:\n- path: base.yaml\nos:\n  hostname: \"\"\n  \
+         additionalFiles:\n  - {content: b, destination: /b}\n  - {content: c, destination: /c, \
+         permissions: \"999\"}\n",
+    )
+    .unwrap();
+    let (file, field, message) = config_error(ImageConfig::load(&top));
+    assert_eq!(file, top, "{message}");
+    assert!(
+        field.starts_with("os.additionalFiles[1]"),
+        "{field}: {message}"
+    );
+    fs::write(
+        &top,
+        "previewFeatures: [base-configs]\nbaseConfigs:\n- path: base.yaml\nos:\n  hostname: \"\"\n",
+    )
+    .unwrap();
+    let config = ImageConfig::load(&top).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.hostname.as_deref(), Some("base"));
 }
 
 #[test]

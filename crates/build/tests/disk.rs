@@ -58,12 +58,14 @@ fn config(dir: &Path) -> ImageConfig {
         hostname: Some("testhost".into()),
         kernel_cmdline: String::new(),
         kernel_args: Vec::new(),
+        kernel_args_late: Vec::new(),
         fips: false,
         additional_files: vec![AdditionalFile {
             source: FileSource::Content("hello\n".into()),
             destination: "/etc/motd.d/hello".into(),
             mode: Some(0o600),
         }],
+        modules: Vec::new(),
         packages: Default::default(),
         container: Default::default(),
     }

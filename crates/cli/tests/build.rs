@@ -483,14 +483,139 @@ fn ima_cgroup_and_fips_reach_the_kernel_command_line() {
     let uuid = run_ok("blkid", &["-o", "value", "-s", "UUID", s(&boot)]);
     let guid = summary["partitions"][2]["guid"].as_str().unwrap();
     let expected = format!(
-        "ima_policy=tcb ima_policy=secure_boot systemd.unified_cgroup_hierarchy=1 fips=1 \
-         boot=UUID={} root=PARTUUID={guid} ro console=ttyS0",
+        "ima_policy=tcb ima_policy=secure_boot fips=1 boot=UUID={} root=PARTUUID={guid} ro \
+         systemd.unified_cgroup_hierarchy=1 console=ttyS0",
         uuid.trim()
     );
     assert_eq!(summary["kernel_cmdline"], expected.as_str(), "{summary}");
     // GRUB's menu on /boot boots with it.
     let cfg = run_ok("debugfs", &["-R", "cat /grub/grub.cfg", s(&boot)]);
     assert!(cfg.contains(&expected), "{cfg}");
+}
+
+/// Image Customizer's `os.modules` merged into the tree's own modprobe.d
+/// and modules-load.d files as it merges them, the same in the disk and
+/// in the archive.
+#[test]
+fn kernel_modules_merge_into_the_trees_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("rootfs.tar");
+    testkit::rootfs::sample_tar(&tar);
+    let extra = dir.path().join("extra");
+    fs::create_dir_all(extra.join("etc/modprobe.d")).unwrap();
+    fs::write(
+        extra.join("etc/modprobe.d/modules-disabled.conf"),
+        "blacklist vfio\nblacklist nouveau\n",
+    )
+    .unwrap();
+    run_ok(
+        "tar",
+        &[
+            "-rf",
+            s(&tar),
+            "--owner=0",
+            "--group=0",
+            "-C",
+            s(&extra),
+            "./etc/modprobe.d",
+        ],
+    );
+    let config = common::customizer_config(
+        dir.path(),
+        "modules",
+        "os:\n  modules:\n  - name: vfio\n    loadMode: always\n    options:\n      \
+         disable_vga: Y\n  - name: br_netfilter\n    loadMode: disable\n",
+    );
+    let out = dir.path().join("out");
+    ok(&imgconv(&[
+        "build",
+        s(&config),
+        "--rootfs",
+        s(&tar),
+        "--to",
+        "raw,tar",
+        "--output-dir",
+        s(&out),
+    ]));
+    let expected = [
+        ("etc/modules-load.d/modules-load.conf", "vfio\n"),
+        (
+            "etc/modprobe.d/modules-disabled.conf",
+            "blacklist nouveau\nblacklist br_netfilter\n",
+        ),
+        (
+            "etc/modprobe.d/module-options.conf",
+            "options vfio disable_vga=Y",
+        ),
+    ];
+    let data = fs::read(out.join("modules.raw")).unwrap();
+    let root = dir.path().join("root.img");
+    fs::write(&root, &data[97 << 20..]).unwrap();
+    for (path, text) in expected {
+        let in_disk = run_ok("debugfs", &["-R", &format!("cat /{path}"), s(&root)]);
+        assert_eq!(in_disk, text, "{path} on the disk");
+        let in_tar = run_ok("tar", &["-xOf", s(&out.join("modules.tar")), path]);
+        assert_eq!(in_tar, text, "{path} in the archive");
+    }
+}
+
+/// Image Customizer's base configurations, each file's relative paths from
+/// its own directory, the top one named by a relative path from the
+/// directory above it.
+#[test]
+fn base_configs_read_each_files_paths_from_its_own_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("set");
+    fs::create_dir_all(set.join("base/own")).unwrap();
+    fs::create_dir_all(set.join("files")).unwrap();
+    fs::write(set.join("files/motd"), "from the top\n").unwrap();
+    fs::write(set.join("base/own/issue"), "from the base\n").unwrap();
+    fs::write(
+        set.join("top.yaml"),
+        "previewFeatures: [base-configs]\nbaseConfigs:\n- path: base/b.yaml\nos:\n  \
+         hostname: top\n  additionalFiles:\n  - source: files/motd\n    destination: /etc/motd\n",
+    )
+    .unwrap();
+    fs::write(
+        set.join("base/b.yaml"),
+        "storage:\n  bootType: efi\n  disks:\n  - partitionTableType: gpt\n    maxSize: 64M\n    \
+         partitions:\n    - {id: esp, type: esp, size: 8M}\n    - {id: rootfs, type: root, size: \
+         grow}\n  filesystems:\n  - {deviceId: esp, type: fat32, mountPoint: /boot/efi}\n  - \
+         {deviceId: rootfs, type: ext4, mountPoint: /}\nos:\n  hostname: base\n  \
+         additionalFiles:\n  - source: own/issue\n    destination: /etc/issue\n",
+    )
+    .unwrap();
+    let tar = dir.path().join("rootfs.tar");
+    testkit::rootfs::sample_tar(&tar);
+    let out = dir.path().join("out");
+    let r = common::command()
+        .current_dir(dir.path())
+        .args([
+            "build",
+            "set/top.yaml",
+            "--rootfs",
+            s(&tar),
+            "--to",
+            "raw",
+            "--output-dir",
+            s(&out),
+        ])
+        .output()
+        .unwrap();
+    ok(&r);
+    let data = fs::read(out.join("top.raw")).unwrap();
+    let root = dir.path().join("root.img");
+    fs::write(&root, &data[9 << 20..]).unwrap();
+    for (path, text) in [
+        ("/etc/motd", "from the top\n"),
+        ("/etc/issue", "from the base\n"),
+        ("/etc/hostname", "top\n"),
+    ] {
+        assert_eq!(
+            run_ok("debugfs", &["-R", &format!("cat {path}"), s(&root)]),
+            text
+        );
+    }
 }
 
 #[test]

@@ -42,18 +42,31 @@ const PATHS: &[&str] = &[
 /// (file, document), with `baseConfigs` taken out of each and relative
 /// paths made absolute. Only `top` when it has no `baseConfigs`.
 pub(crate) fn chain(source: &Path, top: Node) -> Result<Vec<(PathBuf, Node)>> {
-    let mut out = Vec::new();
-    let mut open: Vec<PathBuf> = source.canonicalize().into_iter().collect();
-    add(source, top, &mut open, &mut out)?;
-    Ok(out)
+    let mut walk = Walk {
+        open: source.canonicalize().into_iter().collect(),
+        seen: source.canonicalize().into_iter().collect(),
+        out: Vec::new(),
+    };
+    add(source, top, true, &mut walk)?;
+    Ok(walk.out)
 }
 
-fn add(
-    file: &Path,
-    mut doc: Node,
-    open: &mut Vec<PathBuf>,
-    out: &mut Vec<(PathBuf, Node)>,
-) -> Result<()> {
+/// The files being read (the chain from the top to the current one), every
+/// file read so far, and the chain made.
+struct Walk {
+    open: Vec<PathBuf>,
+    seen: Vec<PathBuf>,
+    out: Vec<(PathBuf, Node)>,
+}
+
+fn add(file: &Path, mut doc: Node, top: bool, walk: &mut Walk) -> Result<()> {
+    if !matches!(doc, Node::Map(_) | Node::Null) {
+        return Err(Error::config(
+            file,
+            "(document)",
+            format!("a configuration is a map of sections, not {}", doc.kind()),
+        ));
+    }
     let dir = file.parent().unwrap_or(Path::new(""));
     // The paths listed, read before they are taken out.
     let mut written = Vec::new();
@@ -69,6 +82,21 @@ fn add(
         }
     }
     take(&mut doc, "baseConfigs");
+    // As Image Customizer checks each file that has base configurations.
+    let preview = match &doc {
+        Node::Map(entries) => entries.iter().find(|(k, _)| k == "previewFeatures"),
+        _ => None,
+    };
+    if !written.is_empty()
+        && !matches!(preview, Some((_, Node::Seq(f))) if f.contains(&Node::Str("base-configs".into())))
+    {
+        return Err(Error::config(
+            file,
+            "baseConfigs",
+            "base configurations are a preview feature of Image Customizer: previewFeatures must \
+             list base-configs",
+        ));
+    }
     for (i, written_path) in written.into_iter().enumerate() {
         let path = dir.join(&written_path);
         let key = path.canonicalize().map_err(|e| {
@@ -78,21 +106,32 @@ fn add(
                 format!("{}: {e}", path.display()),
             )
         })?;
-        if open.contains(&key) {
+        if walk.open.contains(&key) {
             return Err(Error::config(
                 file,
                 format!("baseConfigs[{i}].path"),
                 format!(
                     "{written_path:?} is a configuration this one is already built on: the \
                      chain {} comes round to it again",
-                    open.iter()
+                    walk.open
+                        .iter()
                         .map(|p| p.display().to_string())
                         .collect::<Vec<_>>()
                         .join(" → ")
                 ),
             ));
         }
-        if out.len() + open.len() >= MAX_FILES {
+        if walk.seen.contains(&key) {
+            return Err(Error::config(
+                file,
+                format!("baseConfigs[{i}].path"),
+                format!(
+                    "{written_path:?} is read once already in this chain; Image Customizer \
+                     reads each file once"
+                ),
+            ));
+        }
+        if walk.seen.len() >= MAX_FILES {
             return Err(Error::config(
                 file,
                 format!("baseConfigs[{i}].path"),
@@ -102,12 +141,18 @@ fn add(
         let text = read_text(&path)?;
         let node: Node = serde_yaml_ng::from_str(&text)
             .map_err(|e| Error::config(&path, "(document)", format!("not valid YAML: {e}")))?;
-        open.push(key);
-        add(&path, node, open, out)?;
-        open.pop();
+        walk.open.push(key.clone());
+        walk.seen.push(key);
+        add(&path, node, false, walk)?;
+        walk.open.pop();
     }
-    absolute_paths(&mut doc, dir);
-    out.push((file.to_path_buf(), doc));
+    // The top file's paths are read from its directory as a file without
+    // bases is; a base's are made absolute from its own.
+    if !top {
+        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        absolute_paths(&mut doc, &dir);
+    }
+    walk.out.push((file.to_path_buf(), doc));
     Ok(())
 }
 
@@ -160,14 +205,34 @@ fn visit_path(node: &mut Node, steps: &[&str], f: &mut dyn FnMut(&mut Node)) {
     }
 }
 
-/// The chain merged into one document, as Image Customizer resolves it.
-pub(crate) fn merge(chain: &[(PathBuf, Node)]) -> Result<Node> {
-    // `storage` from the one file that has it.
-    let mut storage: Option<(&Path, &Node)> = None;
+/// Where the items of each merged list came from: by the list's key
+/// path, (file in the chain, how many items) in order.
+pub(crate) type ListOrigins = Vec<(String, Vec<(usize, usize)>)>;
+
+/// Whether a value asks for nothing (absent, empty), so that it leaves an
+/// earlier file's value as it is.
+fn is_empty(node: &Node) -> bool {
+    match node {
+        Node::Null => true,
+        Node::Str(s) => s.is_empty(),
+        Node::Map(m) => m.iter().all(|(_, v)| is_empty(v)),
+        Node::Seq(s) => s.is_empty(),
+        _ => false,
+    }
+}
+
+/// The chain merged into one document, as Image Customizer resolves it,
+/// and where each list's items came from.
+pub(crate) fn merge(chain: &[(PathBuf, Node)]) -> Result<(Node, ListOrigins)> {
+    // `storage` from the one file that sets anything in it.
+    let mut storage: Option<&Path> = None;
     for (file, doc) in chain {
         if let Node::Map(entries) = doc {
             if let Some((_, s)) = entries.iter().find(|(k, _)| k == "storage") {
-                if let Some((first, _)) = storage {
+                if is_empty(s) {
+                    continue;
+                }
+                if let Some(first) = storage {
                     return Err(Error::config(
                         file,
                         "storage",
@@ -178,55 +243,86 @@ pub(crate) fn merge(chain: &[(PathBuf, Node)]) -> Result<Node> {
                         ),
                     ));
                 }
-                storage = Some((file, s));
+                storage = Some(file);
             }
         }
     }
     let mut merged = Node::Map(Vec::new());
-    for (_, doc) in chain {
-        merge_into(&mut merged, doc, "");
+    let mut origins = ListOrigins::new();
+    for (i, (_, doc)) in chain.iter().enumerate() {
+        merge_into(&mut merged, doc, "", i, &mut origins);
     }
-    Ok(merged)
+    Ok((merged, origins))
 }
 
-fn merge_into(into: &mut Node, from: &Node, at: &str) {
-    match (into, from) {
-        (Node::Map(have), Node::Map(new)) => {
-            for (key, value) in new {
-                let path = if at.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{at}.{key}")
-                };
-                match have.iter_mut().find(|(k, _)| k == key) {
-                    None => have.push((key.clone(), value.clone())),
-                    Some((_, old)) if REPLACED.contains(&path.as_str()) => *old = value.clone(),
-                    Some((_, old)) if path == "os.bootloader.resetType" => {
-                        // The strongest: a reset over none.
-                        if matches!(value, Node::Str(s) if s == "hard-reset") {
-                            *old = value.clone();
-                        }
+fn note(origins: &mut ListOrigins, path: &str, file: usize, items: usize) {
+    match origins.iter_mut().find(|(p, _)| p == path) {
+        Some((_, from)) => from.push((file, items)),
+        None => origins.push((path.to_string(), vec![(file, items)])),
+    }
+}
+
+fn merge_into(into: &mut Node, from: &Node, at: &str, file: usize, origins: &mut ListOrigins) {
+    let (Node::Map(have), Node::Map(new)) = (&mut *into, from) else {
+        if !is_empty(from) {
+            *into = from.clone();
+        }
+        return;
+    };
+    for (key, value) in new {
+        if is_empty(value) {
+            continue;
+        }
+        let path = if at.is_empty() {
+            key.clone()
+        } else {
+            format!("{at}.{key}")
+        };
+        let old = match have.iter_mut().find(|(k, _)| k == key) {
+            Some((_, old)) => old,
+            None => {
+                match value {
+                    // A map is merged into an empty one, so that the lists
+                    // in it are noted.
+                    Node::Map(_) => {
+                        let mut empty = Node::Map(Vec::new());
+                        merge_into(&mut empty, value, &path, file, origins);
+                        have.push((key.clone(), empty));
                     }
-                    Some((_, old)) if path == "previewFeatures" => {
-                        if let (Node::Seq(o), Node::Seq(n)) = (&mut *old, value) {
-                            for f in n {
-                                if !o.contains(f) {
-                                    o.push(f.clone());
-                                }
-                            }
-                        }
+                    Node::Seq(items) => {
+                        note(origins, &path, file, items.len());
+                        have.push((key.clone(), value.clone()));
                     }
-                    Some((_, old)) if path.ends_with("kernelCommandLine.extraCommandLine") => {
-                        let mut items = as_list(old);
-                        items.extend(as_list(value));
-                        *old = Node::Seq(items);
+                    _ => have.push((key.clone(), value.clone())),
+                }
+                continue;
+            }
+        };
+        if REPLACED.contains(&path.as_str()) {
+            *old = value.clone();
+        } else if path == "os.bootloader.resetType" {
+            // The strongest: a reset over none.
+            if matches!(value, Node::Str(s) if s == "hard-reset") {
+                *old = value.clone();
+            }
+        } else if path == "previewFeatures" {
+            if let (Node::Seq(o), Node::Seq(n)) = (&mut *old, value) {
+                for f in n {
+                    if !o.contains(f) {
+                        o.push(f.clone());
                     }
-                    Some((_, old)) => merge_into(old, value, &path),
                 }
             }
+        } else if path.ends_with("kernelCommandLine.extraCommandLine") {
+            let mut items = as_list(old);
+            items.extend(as_list(value));
+            *old = Node::Seq(items);
+        } else if let (Node::Seq(o), Node::Seq(n)) = (&mut *old, value) {
+            note(origins, &path, file, n.len());
+            o.extend(n.iter().cloned());
+        } else {
+            merge_into(old, value, &path, file, origins);
         }
-        (Node::Seq(have), Node::Seq(new)) => have.extend(new.iter().cloned()),
-        (into, from) => *into = from.clone(),
     }
 }
 
@@ -240,8 +336,9 @@ fn as_list(node: &Node) -> Vec<Node> {
 }
 
 /// An error about the merged document, named at the file of the chain
-/// that holds its field (the last one that does).
-pub(crate) fn attribute(e: Error, chain: &[(PathBuf, Node)]) -> Error {
+/// that holds its field: for an item of a merged list, the file that gave
+/// it and its place there; otherwise the last file that has the field.
+pub(crate) fn attribute(e: Error, chain: &[(PathBuf, Node)], origins: &ListOrigins) -> Error {
     let Error::Config {
         file,
         field,
@@ -250,6 +347,26 @@ pub(crate) fn attribute(e: Error, chain: &[(PathBuf, Node)]) -> Error {
     else {
         return e;
     };
+    // `os.additionalFiles[2].source`: the list and the item.
+    if let Some((list, rest)) = field.split_once('[') {
+        if let Some((index, after)) = rest.split_once(']') {
+            if let (Ok(mut index), Some((_, from))) = (
+                index.parse::<usize>(),
+                origins.iter().find(|(p, _)| p == list),
+            ) {
+                for (i, count) in from {
+                    if index < *count {
+                        return Error::Config {
+                            file: chain[*i].0.clone(),
+                            field: format!("{list}[{index}]{after}"),
+                            message,
+                        };
+                    }
+                    index -= count;
+                }
+            }
+        }
+    }
     let steps: Vec<String> = field
         .split('.')
         .map(|s| s.split('[').next().unwrap_or(s).to_string())
@@ -274,9 +391,7 @@ fn has_path(node: &Node, steps: &[String]) -> bool {
         Node::Map(entries) => entries
             .iter()
             .find(|(k, _)| k == step)
-            .is_some_and(|(_, v)| {
-                rest.is_empty() || has_path(v, rest) || matches!(v, Node::Seq(_))
-            }),
+            .is_some_and(|(_, v)| rest.is_empty() || has_path(v, rest)),
         _ => false,
     }
 }

@@ -20,8 +20,8 @@ use super::node::{Field, Node};
 use super::toolkit::parse_guid;
 use super::{
     container_settings, parse_mode, read_text, resolve, AdditionalFile, Artifact, BootLoader,
-    BootType, ContainerKeys, FileSource, FsType, ImageConfig, Mount, MountIdentifier, MountOrigin,
-    Origins, PartitionOrigin, PartitionRole, PartitionSpec, MIB,
+    BootType, ContainerKeys, FileSource, FsType, ImageConfig, KernelModule, ModuleLoad, Mount,
+    MountIdentifier, MountOrigin, Origins, PartitionOrigin, PartitionRole, PartitionSpec, MIB,
 };
 use crate::error::{Error, Result};
 
@@ -42,22 +42,9 @@ pub fn parse(text: &str, source: impl AsRef<Path>) -> Result<ImageConfig> {
     if let [(_, only)] = chain.as_slice() {
         return config(source, Field::root(source, only));
     }
-    let merged = super::base::merge(&chain)?;
-    // As Image Customizer asks: the preview feature, in any file of the chain.
-    let preview = match &merged {
-        Node::Map(entries) => entries.iter().find(|(k, _)| k == "previewFeatures"),
-        _ => None,
-    };
-    if !matches!(preview, Some((_, Node::Seq(f))) if f.contains(&Node::Str("base-configs".into())))
-    {
-        return Err(Error::config(
-            source,
-            "baseConfigs",
-            "base configurations are a preview feature of Image Customizer: previewFeatures must \
-             list base-configs",
-        ));
-    }
-    config(source, Field::root(source, &merged)).map_err(|e| super::base::attribute(e, &chain))
+    let (merged, origins) = super::base::merge(&chain)?;
+    config(source, Field::root(source, &merged))
+        .map_err(|e| super::base::attribute(e, &chain, &origins))
 }
 
 fn syntax_error(source: &Path, e: &serde_yaml_ng::Error) -> Error {
@@ -169,8 +156,10 @@ fn config(source: &Path, doc: Field<'_>) -> Result<ImageConfig> {
         hostname: None,
         kernel_cmdline: String::new(),
         kernel_args: Vec::new(),
+        kernel_args_late: Vec::new(),
         fips: false,
         additional_files: Vec::new(),
+        modules: Vec::new(),
         packages: Default::default(),
         container,
     };
@@ -641,6 +630,65 @@ fn check_type_mounts(config: &ImageConfig, origins: &Origins, types: &[TypeName]
     Ok(())
 }
 
+/// `os.modules`: each module's name, load mode and options, checked as
+/// Image Customizer checks them.
+fn kernel_modules(field: &Field<'_>) -> Result<Vec<KernelModule>> {
+    let mut out = Vec::new();
+    for item in field.seq()? {
+        let mut m = item.obj()?;
+        let name_field = m.require("name")?;
+        let name = name_field.str()?;
+        if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '/') {
+            return Err(name_field.error(format!("{name:?} is not a kernel module's name")));
+        }
+        let load = match m.opt_str("loadMode")? {
+            Some("always") => ModuleLoad::Always,
+            Some("auto") => ModuleLoad::Auto,
+            Some("disable") => ModuleLoad::Disable,
+            Some("inherit") | Some("") | None => ModuleLoad::Inherit,
+            Some(other) => {
+                return Err(m.error_at(
+                    "loadMode",
+                    format!(
+                        "unknown loadMode {other:?}; expected always, auto, disable or inherit"
+                    ),
+                ))
+            }
+        };
+        let mut options = Vec::new();
+        if let Some(opts) = m.get("options") {
+            for (key, value) in opts.entries()? {
+                // Image Customizer's values are strings; YAML reads `1` as
+                // a number.
+                let value = match value.node {
+                    Node::Int(i) => i.to_string(),
+                    Node::Bool(b) => b.to_string(),
+                    _ => value.str()?.to_owned(),
+                };
+                if key.is_empty() || key.contains(|c: char| c.is_whitespace() || c == '=') {
+                    return Err(opts.error(format!("{key:?} is not a module option's name")));
+                }
+                if value.contains(char::is_whitespace) {
+                    return Err(opts.error(format!("{key}: {value:?} has white space")));
+                }
+                options.push((key.to_owned(), value));
+            }
+            if load == ModuleLoad::Disable && !options.is_empty() {
+                return Err(opts.error(
+                    "a disabled module takes no options; give loadMode auto or always to set them",
+                ));
+            }
+        }
+        m.finish()?;
+        out.push(KernelModule {
+            name: name.to_owned(),
+            load,
+            options,
+        });
+    }
+    Ok(out)
+}
+
 fn os_section(
     source: &Path,
     os: &Field<'_>,
@@ -685,10 +733,9 @@ fn os_section(
         "services",
         "services are not enabled or disabled by this build",
     )?;
-    o.refuse(
-        "modules",
-        "kernel module settings are not written by this build",
-    )?;
+    if let Some(modules) = o.get("modules") {
+        config.modules = kernel_modules(&modules)?;
+    }
     o.refuse("overlays", "overlay mounts are not supported")?;
     o.refuse("uki", "unified kernel images are not made by this build")?;
     o.finish()?;

@@ -35,7 +35,7 @@
 //! | `SystemConfigs[0].Hostname` | [`ImageConfig::hostname`] |
 //! | `SystemConfigs[0].KernelCommandLine.ExtraCommandLine` | [`ImageConfig::kernel_cmdline`] |
 //! | `SystemConfigs[0].KernelCommandLine.ImaPolicy` | [`ImageConfig::kernel_args`]: `ima_policy=` each of `tcb`, `appraise_tcb`, `secure_boot` |
-//! | `SystemConfigs[0].KernelCommandLine.CGroup` | [`ImageConfig::kernel_args`]: `version_one` → `systemd.unified_cgroup_hierarchy=0`, `version_two` → `=1`; empty: nothing |
+//! | `SystemConfigs[0].KernelCommandLine.CGroup` | [`ImageConfig::kernel_args_late`]: `version_one` → `systemd.unified_cgroup_hierarchy=0`, `version_two` → `=1`; empty: nothing |
 //! | `SystemConfigs[0].KernelCommandLine.EnableFIPS` | [`ImageConfig::fips`] |
 //! | `SystemConfigs[0].AdditionalFiles` | [`ImageConfig::additional_files`]: source → a destination, `{Path, Permissions}`, or a list of those |
 //! | `SystemConfigs[0].Name`, `IsDefault` | read; they name and pick a configuration and change nothing in the image |
@@ -76,6 +76,7 @@
 //! | `os.hostname` | [`ImageConfig::hostname`] |
 //! | `os.kernelCommandLine.extraCommandLine` | [`ImageConfig::kernel_cmdline`] (a list is joined with spaces) |
 //! | `os.additionalFiles[]` | [`ImageConfig::additional_files`]: `source` or `content`, `destination`, `permissions` |
+//! | `os.modules[]` | [`ImageConfig::modules`]: `name`, `loadMode` (`always`, `auto`, `disable`, `inherit`: the default), `options` |
 //! | `os.bootloader.resetType: hard-reset` | read: this build always writes the boot loader configuration anew; the loader is GRUB ([`ImageConfig::boot_loader`]), as Image Customizer installs it without `os.uki` |
 //! | `os.imageHistory: none` | read: this build writes no image history |
 //! | `previewFeatures: [create]` | read: it only unlocks Image Customizer's subcommand for new disks; `tools-dir` only one of its command-line options |
@@ -90,7 +91,7 @@
 //! `storage.reinitializeVerity`, `btrfs`, `xfs`, partition types `usr`,
 //! `root-verity`, `usr-verity`, `swap`, `os.packages`' `remove`, `update`
 //! and their lists (a disk made from scratch installs only), `os.selinux`, `os.additionalDirs`,
-//! `os.groups`, `os.users`, `os.services`, `os.modules`, `os.overlays`,
+//! `os.groups`, `os.users`, `os.services`, `os.overlays`,
 //! `os.uki`, `output.artifacts`, `output.selinuxPolicyPath`,
 //! `output.image.cosi`, and the output formats `pxe-dir`, `pxe-tar`,
 //! `cosi`, `baremetal-image`. Image Customizer's own rules are kept: a
@@ -201,14 +202,20 @@ pub struct ImageConfig {
     pub kernel_cmdline: String,
     /// Arguments the configuration's features put on the kernel command
     /// line before `root=…`, in the toolkit's order: `ima_policy=` for each
-    /// IMA policy, `systemd.unified_cgroup_hierarchy=` for a cgroup version.
+    /// IMA policy.
     pub kernel_args: Vec<String>,
+    /// Arguments its features put after `root=…`, before the extra ones:
+    /// `systemd.unified_cgroup_hierarchy=` for a cgroup version.
+    pub kernel_args_late: Vec<String>,
     /// FIPS mode (the toolkit's `EnableFIPS`): `fips=1` on the kernel
     /// command line, and `boot=UUID=…` where `/boot` is a file system of its
     /// own, so that the boot-time self tests find the kernel's `.hmac` file.
     pub fips: bool,
     /// Files copied into the image.
     pub additional_files: Vec<AdditionalFile>,
+    /// Kernel modules to load at boot, leave to the kernel, or disable, and
+    /// their options (Image Customizer's `os.modules`).
+    pub modules: Vec<KernelModule>,
     /// Packages to install, when the root filesystem is made from packages.
     pub packages: Packages,
     /// What a container image of the tree runs, and its name.
@@ -440,6 +447,33 @@ impl std::str::FromStr for BootLoader {
             )),
         }
     }
+}
+
+/// A kernel module's settings, as Image Customizer's `os.modules` writes
+/// them into `/etc/modules-load.d/modules-load.conf`,
+/// `/etc/modprobe.d/modules-disabled.conf` and
+/// `/etc/modprobe.d/module-options.conf`, merged with what the tree has.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelModule {
+    /// The module's name.
+    pub name: String,
+    /// When it is loaded.
+    pub load: ModuleLoad,
+    /// Its options (`name=value`), in the order given.
+    pub options: Vec<(String, String)>,
+}
+
+/// When a kernel module is loaded (Image Customizer's `loadMode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModuleLoad {
+    /// At boot (listed in modules-load.d), and not disabled.
+    Always,
+    /// When the kernel asks for it: not disabled.
+    Auto,
+    /// Never: disabled (`blacklist`); options are refused.
+    Disable,
+    /// As the tree has it; options are refused where the tree disables it.
+    Inherit,
 }
 
 /// A file system's place in the tree.

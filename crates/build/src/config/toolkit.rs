@@ -127,8 +127,10 @@ impl Reader<'_> {
             hostname: None,
             kernel_cmdline: String::new(),
             kernel_args: Vec::new(),
+            kernel_args_late: Vec::new(),
             fips: false,
             additional_files: Vec::new(),
+            modules: Vec::new(),
             packages: Default::default(),
             container,
         };
@@ -682,10 +684,10 @@ fn kernel_command_line(field: &Field<'_>, config: &mut ImageConfig) -> Result<()
         match cgroup.str()? {
             "" => {}
             "version_one" => config
-                .kernel_args
+                .kernel_args_late
                 .push("systemd.unified_cgroup_hierarchy=0".into()),
             "version_two" => config
-                .kernel_args
+                .kernel_args_late
                 .push("systemd.unified_cgroup_hierarchy=1".into()),
             other => {
                 return Err(cgroup.error(format!(

@@ -330,9 +330,11 @@ impl Staged {
         };
         let mut dirs = HashSet::new();
         let with_db = !self.db.is_empty();
+        let ours: HashSet<String> = self.db.iter().map(|d| d.0.clone()).collect();
         self.stage.walk(self.time, &mut |e, d| {
-            // The database is the one made here, not one a scriptlet left.
-            if with_db && e.path.starts_with(rpmdb::DB_PATH) {
+            // The database (or the lists in its place) is the one made
+            // here, not one a scriptlet left.
+            if with_db && (e.path.starts_with(rpmdb::DB_PATH) || ours.contains(&e.path)) {
                 return Ok(());
             }
             if e.kind == EntryKind::Dir {
@@ -1088,7 +1090,7 @@ impl State {
     /// manifests in its place when it is left out.
     fn db_files(&self, db: Database) -> Result<Vec<(String, File, u64)>> {
         if !self.options.no_rpmdb {
-            self.db_path_free()?;
+            self.db_path_free(rpmdb::DB_PATH)?;
             let (file, len) = db.finish()?;
             return Ok(vec![(rpmdb::DB_PATH.to_string(), file, len)]);
         }
@@ -1099,6 +1101,7 @@ impl State {
             .unwrap_or_else(std::env::temp_dir);
         let mut files = Vec::new();
         for (path, text) in rpmdb::MANIFESTS.iter().zip(db.manifests()) {
+            self.db_path_free(path)?;
             let mut file = tempfile::tempfile_in(&dir).map_err(|e| Error::io(&dir, e))?;
             io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| Error::io(&dir, e))?;
             files.push((path.to_string(), file, text.len() as u64));
@@ -1132,12 +1135,12 @@ impl State {
     }
 
     /// Refuses a package that owns the rpm database's path.
-    fn db_path_free(&self) -> Result<()> {
-        match self.owners.get(rpmdb::DB_PATH) {
+    fn db_path_free(&self, path: &str) -> Result<()> {
+        match self.owners.get(path) {
             Some((owner, _)) => Err(Error::Unresolved {
                 problems: vec![format!(
-                    "/{} of {owner} is where the rpm database goes",
-                    rpmdb::DB_PATH
+                    "/{path} of {owner} is where the rpm database (or the package list in its \
+                     place) goes"
                 )],
             }),
             None => Ok(()),
