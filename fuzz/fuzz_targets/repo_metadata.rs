@@ -18,8 +18,16 @@ fuzz_target!(|data: &[u8]| {
                 files_complete: true,
                 packages,
             };
-            let names: Vec<String> = repo.packages.iter().take(8).map(|p| p.name.clone()).collect();
-            let source = pkgstage::resolve::Source { repo: &repo, priority: 99 };
+            let names: Vec<String> = repo
+                .packages
+                .iter()
+                .take(8)
+                .map(|p| p.name.clone())
+                .collect();
+            let source = pkgstage::resolve::Source {
+                repo: &repo,
+                priority: 99,
+            };
             match pkgstage::resolve::resolve(&[source], &pkgstage::resolve::Request::new(names)) {
                 Ok(r) => assert!(r.packages.len() <= repo.packages.len()),
                 Err(e) => assert!(!e.to_string().is_empty()),
