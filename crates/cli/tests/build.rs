@@ -23,6 +23,35 @@ fn ok(out: &Output) {
     );
 }
 
+/// `imgconv build CONFIG --rootfs TAR --to raw --output-dir OUT`, run in
+/// `cwd`.
+fn build_raw_in(cwd: &Path, config: &str, tar: &Path, out: &Path) {
+    let args = [
+        "build",
+        config,
+        "--rootfs",
+        s(tar),
+        "--to",
+        "raw",
+        "--output-dir",
+        s(out),
+    ];
+    ok(&common::command()
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .unwrap());
+}
+
+/// The file system from byte `start` of the disk `raw` to its end, as an
+/// image file beside it for debugfs.
+fn partition_image(raw: &Path, start: usize) -> std::path::PathBuf {
+    let data = fs::read(raw).unwrap();
+    let image = raw.with_extension("part.img");
+    fs::write(&image, &data[start..]).unwrap();
+    image
+}
+
 fn listing(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)
         .unwrap()
@@ -343,24 +372,8 @@ fn relative_paths_in_a_config_are_relative_to_its_directory() {
     ] {
         let out = dir.path().join("out");
         let _ = fs::remove_dir_all(&out);
-        let r = common::command()
-            .current_dir(&cwd)
-            .args([
-                "build",
-                &config_arg,
-                "--rootfs",
-                s(&tar),
-                "--to",
-                "raw",
-                "--output-dir",
-                s(&out),
-            ])
-            .output()
-            .unwrap();
-        ok(&r);
-        let data = fs::read(out.join("core.raw")).unwrap();
-        let root_img = dir.path().join("root.img");
-        fs::write(&root_img, &data[9 << 20..]).unwrap();
+        build_raw_in(&cwd, &config_arg, &tar, &out);
+        let root_img = partition_image(&out.join("core.raw"), 9 << 20);
         let motd = run_ok("debugfs", &["-R", "cat /etc/motd", s(&root_img)]);
         assert_eq!(motd, "from set/\n", "run from {}", cwd.display());
     }
@@ -588,24 +601,8 @@ fn base_configs_read_each_files_paths_from_its_own_directory() {
     let tar = dir.path().join("rootfs.tar");
     testkit::rootfs::sample_tar(&tar);
     let out = dir.path().join("out");
-    let r = common::command()
-        .current_dir(dir.path())
-        .args([
-            "build",
-            "set/top.yaml",
-            "--rootfs",
-            s(&tar),
-            "--to",
-            "raw",
-            "--output-dir",
-            s(&out),
-        ])
-        .output()
-        .unwrap();
-    ok(&r);
-    let data = fs::read(out.join("top.raw")).unwrap();
-    let root = dir.path().join("root.img");
-    fs::write(&root, &data[9 << 20..]).unwrap();
+    build_raw_in(dir.path(), "set/top.yaml", &tar, &out);
+    let root = partition_image(&out.join("top.raw"), 9 << 20);
     for (path, text) in [
         ("/etc/motd", "from the top\n"),
         ("/etc/issue", "from the base\n"),
