@@ -9,10 +9,18 @@
 //!
 //! Through the `std::io` interfaces an [`Error`] travels inside an
 //! [`io::Error`] and is found again with [`Error::find`].
+//!
+//! The stages above the format crates (the root filesystem stream, the
+//! package and build stages) use the same type: the file and the member of
+//! it an error concerns ([`Error::path`], [`Error::member`]) come first in
+//! its text, and a stage's own error crosses another's code (a visitor
+//! called by a walk, say) inside [`Error::wrap`], to be had back whole with
+//! [`Error::downcast`].
 
 use std::borrow::Cow;
 use std::fmt;
 use std::io;
+use std::path::{Path, PathBuf};
 
 /// What kind of failure an [`Error`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -29,12 +37,15 @@ pub enum ErrorKind {
     Corrupt,
     /// A value asked for (an option, a size, an offset) is out of range.
     OutOfRange,
+    /// Another part's failure, carried whole as the source ([`Error::wrap`])
+    /// and shown as its own text.
+    Other,
 }
 
 impl ErrorKind {
     fn io_kind(self) -> io::ErrorKind {
         match self {
-            ErrorKind::Io => io::ErrorKind::Other,
+            ErrorKind::Io | ErrorKind::Other => io::ErrorKind::Other,
             ErrorKind::InvalidFormat | ErrorKind::Corrupt => io::ErrorKind::InvalidData,
             ErrorKind::Unsupported => io::ErrorKind::Unsupported,
             ErrorKind::OutOfRange => io::ErrorKind::InvalidInput,
@@ -93,10 +104,20 @@ pub struct Error {
     kind: ErrorKind,
     format: &'static str,
     message: Cow<'static, str>,
-    field: Option<Cow<'static, str>>,
     offset: Option<u64>,
     side: Option<Side>,
+    /// The field, file and member, boxed: most errors name none, and the
+    /// error stays small.
+    place: Option<Box<Place>>,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+/// Where in the input an error is: the field, the file and its member.
+#[derive(Debug, Default)]
+struct Place {
+    field: Option<Cow<'static, str>>,
+    path: Option<PathBuf>,
+    member: Option<String>,
 }
 
 /// Result with [`Error`].
@@ -113,9 +134,9 @@ impl Error {
             kind,
             format,
             message: message.into(),
-            field: None,
             offset: None,
             side: None,
+            place: None,
             source: None,
         }
     }
@@ -145,10 +166,53 @@ impl Error {
         Self::new(ErrorKind::Io, format, message).caused_by(cause)
     }
 
+    /// An I/O failure on the file `path`: shown as `PATH: the system's
+    /// words`.
+    pub fn file(path: impl Into<PathBuf>, cause: io::Error) -> Self {
+        Self::new(ErrorKind::Io, "", "").caused_by(cause).path(path)
+    }
+
+    /// `cause`, another part's error, carried whole: shown as its own text
+    /// (after the path and member when they are set), and had back with
+    /// [`downcast`](Self::downcast).
+    pub fn wrap(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::new(ErrorKind::Other, "", "").caused_by(cause)
+    }
+
+    /// The error of type `T` a bare [`wrap`](Self::wrap) carries, or this
+    /// error as it was.
+    pub fn downcast<T: std::error::Error + 'static>(self) -> Result<T, Self> {
+        let bare = self.kind == ErrorKind::Other
+            && self.message.is_empty()
+            && self.place.is_none()
+            && self.offset.is_none()
+            && self.side.is_none();
+        if !bare || !self.source.as_deref().is_some_and(|s| s.is::<T>()) {
+            return Err(self);
+        }
+        match self.source.map(|s| s.downcast::<T>()) {
+            Some(Ok(inner)) => Ok(*inner),
+            _ => unreachable!("checked above"),
+        }
+    }
+
+    /// The file concerned: an archive, a configuration, a directory.
+    #[must_use]
+    pub fn path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.place.get_or_insert_default().path = Some(path.into());
+        self
+    }
+    /// The member of that file concerned: an archive member, a tree's entry.
+    #[must_use]
+    pub fn member(mut self, member: impl Into<String>) -> Self {
+        self.place.get_or_insert_default().member = Some(member.into());
+        self
+    }
+
     /// The field concerned, as the format's specification names it.
     #[must_use]
     pub fn field(mut self, name: impl Into<Cow<'static, str>>) -> Self {
-        self.field = Some(name.into());
+        self.place.get_or_insert_default().field = Some(name.into());
         self
     }
     /// The byte offset concerned, in the file (or the stream) being read or written.
@@ -184,7 +248,7 @@ impl Error {
     }
     /// The field concerned, if one is.
     pub fn field_name(&self) -> Option<&str> {
-        self.field.as_deref()
+        self.place.as_ref()?.field.as_deref()
     }
     /// The byte offset concerned, if one is.
     pub fn offset(&self) -> Option<u64> {
@@ -193,6 +257,14 @@ impl Error {
     /// Which side of a conversion failed, once the fan-out has said.
     pub fn side(&self) -> Option<Side> {
         self.side
+    }
+    /// The file concerned, if one is named.
+    pub fn file_path(&self) -> Option<&Path> {
+        self.place.as_ref()?.path.as_deref()
+    }
+    /// The member of the file concerned, if one is named.
+    pub fn member_name(&self) -> Option<&str> {
+        self.place.as_ref()?.member.as_deref()
     }
 
     /// The I/O error behind an [`ErrorKind::Io`] failure.
@@ -213,9 +285,9 @@ impl Error {
             kind: ErrorKind::Io,
             format: "",
             message: Cow::Borrowed(""),
-            field: None,
             offset: None,
             side: None,
+            place: None,
             source: Some(Box::new(cause)),
         };
         if Self::find(&e).is_none() {
@@ -233,7 +305,17 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut sep = "";
-        if !self.format.is_empty() && self.kind != ErrorKind::Io {
+        // Where first: the file, then the member of it.
+        if let Some(path) = self.file_path() {
+            write!(f, "{}", path.display())?;
+            sep = ": ";
+        }
+        if let Some(member) = self.member_name() {
+            write!(f, "{sep}{member}")?;
+            sep = ": ";
+        }
+        let placed = !sep.is_empty();
+        if !self.format.is_empty() && !matches!(self.kind, ErrorKind::Io | ErrorKind::Other) {
             let vowel = self.format.starts_with(['A', 'E', 'I', 'O', 'U']);
             let (what, noun) = match self.kind {
                 ErrorKind::InvalidFormat if vowel => ("not an ", " image"),
@@ -250,7 +332,7 @@ impl fmt::Display for Error {
             sep = " ";
         }
         // The field is named unless the message already names it.
-        let field = self.field.as_deref().filter(|n| !self.message.contains(n));
+        let field = self.field_name().filter(|n| !self.message.contains(n));
         match (field, self.offset) {
             (Some(field), Some(at)) => write!(f, "{sep}(field {field} at offset {at})")?,
             (Some(field), None) => write!(f, "{sep}(field {field})")?,
@@ -258,10 +340,11 @@ impl fmt::Display for Error {
             (None, None) => {}
         }
         // An I/O error is what happened; the context above says where. It
-        // is shown here and not again as a source, as io::Error does.
-        if self.kind == ErrorKind::Io {
+        // is shown here and not again as a source, as io::Error does; so is
+        // a wrapped error.
+        if matches!(self.kind, ErrorKind::Io | ErrorKind::Other) {
             if let Some(cause) = &self.source {
-                let sep = if sep.is_empty() && self.message.is_empty() && self.offset.is_none() {
+                let sep = if !placed && self.message.is_empty() && self.offset.is_none() {
                     ""
                 } else {
                     ": "
@@ -279,9 +362,9 @@ impl fmt::Debug for Error {
             .field("kind", &self.kind)
             .field("format", &self.format)
             .field("message", &self.message)
-            .field("field", &self.field)
             .field("offset", &self.offset)
             .field("side", &self.side)
+            .field("place", &self.place)
             .field("source", &self.source)
             .finish()
     }
@@ -293,9 +376,9 @@ impl std::error::Error for Error {
             .source
             .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))?;
-        // An I/O cause is part of this error's text (see Display): what
-        // follows is its own cause.
-        if self.kind == ErrorKind::Io {
+        // An I/O or wrapped cause is part of this error's text (see
+        // Display): what follows is its own cause.
+        if matches!(self.kind, ErrorKind::Io | ErrorKind::Other) {
             cause.source()
         } else {
             Some(cause)
@@ -314,7 +397,7 @@ impl From<Error> for io::Error {
         // A bare I/O error goes back to being itself.
         if e.kind == ErrorKind::Io
             && e.message.is_empty()
-            && e.field.is_none()
+            && e.place.is_none()
             && e.offset.is_none()
             && e.side.is_none()
         {
@@ -378,6 +461,35 @@ mod tests {
             e.io_error().map(io::Error::kind),
             Some(io::ErrorKind::StorageFull)
         );
+    }
+
+    #[test]
+    fn names_the_file_and_member_first() {
+        let e = Error::corrupt("", "the archive is truncated")
+            .path("/srv/root.tar")
+            .member("usr/bin/sh");
+        assert_eq!(
+            e.to_string(),
+            "/srv/root.tar: usr/bin/sh: the archive is truncated"
+        );
+        let io = io::Error::new(io::ErrorKind::NotFound, "No such file or directory");
+        assert_eq!(
+            Error::file("/x", io).to_string(),
+            "/x: No such file or directory"
+        );
+    }
+
+    #[test]
+    fn a_wrapped_error_comes_back_whole() {
+        let inner = Error::unsupported("VMDK", "a delta disk");
+        let text = inner.to_string();
+        let wrapped = Error::wrap(inner);
+        assert_eq!(wrapped.to_string(), text);
+        let back: Error = wrapped.downcast::<Error>().unwrap();
+        assert_eq!(back.kind(), ErrorKind::Unsupported);
+        let placed = Error::wrap(io::Error::other("boom")).path("repo");
+        assert_eq!(placed.to_string(), "repo: boom");
+        assert!(placed.downcast::<io::Error>().is_err());
     }
 
     #[test]
