@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 // confined to the root, each file's bytes exactly its length, or an error.
 fuzz_target!(|data: &[u8]| {
     let mut entries = 0u64;
-    let _ = imgbuild::Rootfs::walk_stream(
+    let _ = rootfs::Rootfs::walk_stream(
         Path::new("fuzz.tar"),
         std::io::Cursor::new(data.to_vec()),
         &mut |entry, bytes| {
@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(!entry.path.split('/').any(|c| c == ".." || c == "."));
             let mut sink = Vec::new();
             let n = bytes.take(1 << 20).read_to_end(&mut sink);
-            if let (imgbuild::rootfs::EntryKind::File { len }, Ok(n)) = (&entry.kind, n) {
+            if let (rootfs::EntryKind::File { len }, Ok(n)) = (&entry.kind, n) {
                 assert!(n as u64 <= *len);
             }
             Ok(())

@@ -226,7 +226,7 @@ pub fn build_disk(
     let mut boot = BootFiles::new(work);
     let mut deferred: Vec<Entry> = Vec::new();
     let booting = config.boot != BootType::None;
-    rootfs.walk(&mut |entry, data| {
+    crate::rootfs::walk(rootfs, &mut |entry, data| {
         if skip.contains(&entry.path) {
             return Ok(());
         }

@@ -57,7 +57,10 @@ impl EntrySource for Edited<'_> {
         self.inner.name()
     }
 
-    fn walk(&self, visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>) -> Result<()> {
+    fn walk(
+        &self,
+        visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> rootfs::Result<()>,
+    ) -> rootfs::Result<()> {
         if self.edits.is_empty() {
             return self.inner.walk(visit);
         }
@@ -68,14 +71,14 @@ impl EntrySource for Edited<'_> {
         self.inner.walk(&mut |entry, data| {
             if edited.contains(entry.path.as_str()) {
                 let EntryKind::File { len } = entry.kind else {
-                    return Err(crate::rootfs::source_error(
+                    return Err(::rootfs::source_error(
                         self.inner,
                         Some(&entry.path),
                         "is not a regular file, and the configuration changes it as one",
                     ));
                 };
                 if len > MAX_EDITED {
-                    return Err(crate::rootfs::source_error(
+                    return Err(::rootfs::source_error(
                         self.inner,
                         Some(&entry.path),
                         format!("is {len} bytes, more than the {MAX_EDITED} an edit reads"),

@@ -20,16 +20,6 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// The root filesystem (a directory or an archive) cannot be used.
-    #[error("{}{}: {message}", path.display(), member.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
-    Rootfs {
-        /// The directory or archive.
-        path: PathBuf,
-        /// The member or entry concerned, when one is.
-        member: Option<String>,
-        /// What is wrong.
-        message: String,
-    },
     /// The pieces do not fit: content larger than its partition, partitions
     /// overlapping or past the disk.
     #[error("{0}")]
@@ -45,9 +35,10 @@ pub enum Error {
         /// the package to install.
         source: Box<ToolError>,
     },
-    /// A disk structure could not be made (GPT, FAT).
+    /// A disk structure could not be made (GPT, FAT), or the root
+    /// filesystem's entries could not be read.
     #[error(transparent)]
-    Disk(#[from] blocksink::Error),
+    Disk(blocksink::Error),
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -95,6 +86,28 @@ impl From<ToolError> for Error {
         Error::Tool {
             doing: None,
             source: Box::new(source),
+        }
+    }
+}
+
+/// An error of the shared model back as this stage's: the build error a
+/// walk carried ([`blocksink::Error::wrap`]) as it was, any other as is.
+impl From<blocksink::Error> for Error {
+    fn from(e: blocksink::Error) -> Self {
+        match e.downcast::<Error>() {
+            Ok(inner) => inner,
+            Err(e) => Error::Disk(e),
+        }
+    }
+}
+
+/// This stage's error in the shared model, to cross a walk: had back
+/// whole by the `From` above.
+impl From<Error> for blocksink::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Disk(inner) => inner,
+            other => blocksink::Error::wrap(other),
         }
     }
 }

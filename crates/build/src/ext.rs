@@ -29,8 +29,8 @@ use uuid::Uuid;
 
 use crate::config::FsType;
 use crate::rootfs::Entry;
-use crate::tarout::TarWriter;
 use crate::{Error, Result};
+use rootfs::TarWriter;
 
 const MKE2FS_CONF: &str = "\
 [defaults]

@@ -43,12 +43,14 @@ impl ImageRootfs {
     fn walk_layer(
         &self,
         i: usize,
-        visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
-    ) -> Result<()> {
+        visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> rootfs::Result<()>,
+    ) -> rootfs::Result<()> {
         let layer_name = self.name.join(format!("layer {}", i + 1));
-        let mut stream = self.reader.layer(i)?;
+        let mut stream = self.reader.layer(i).map_err(Error::from)?;
         Rootfs::walk_layer(&layer_name, &mut stream, visit)?;
-        stream.finish().map_err(|e| Error::io(&layer_name, e))
+        stream
+            .finish()
+            .map_err(|e| rootfs::Error::file(&layer_name, e))
     }
 }
 
@@ -101,7 +103,10 @@ impl EntrySource for ImageRootfs {
         &self.name
     }
 
-    fn walk(&self, visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>) -> Result<()> {
+    fn walk(
+        &self,
+        visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> rootfs::Result<()>,
+    ) -> rootfs::Result<()> {
         // First read: the final tree.
         let mut tree: BTreeMap<String, Final> = BTreeMap::new();
         let mut ordinal = 0u64;
@@ -167,15 +172,15 @@ impl EntrySource for ImageRootfs {
                         if let EntryKind::HardLink { target } = &entry.kind {
                             let current = tree.get(target).map(|t| t.ordinal);
                             if !files.contains(target) || current.is_none_or(|o| o > this) {
-                                return Err(Error::Rootfs {
-                                    path: self.name.clone(),
-                                    member: Some(entry.path.clone()),
-                                    message: format!(
+                                return Err(rootfs::rootfs_error(
+                                    &self.name,
+                                    Some(&entry.path),
+                                    format!(
                                         "layer {}: a hard link to {target}, which the image \
                                          removes or replaces in a later layer",
                                         i + 1
                                     ),
-                                });
+                                ));
                             }
                         }
                         files.insert(entry.path.clone());

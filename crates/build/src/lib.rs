@@ -35,7 +35,6 @@ pub mod ext;
 pub mod layers;
 pub mod live;
 pub mod rootfs;
-mod tarout;
 mod tree;
 mod vfat;
 
@@ -46,8 +45,8 @@ pub use config::{
 pub use disk::{build_disk, BuildOptions, BuiltDisk, BuiltPartition, InstalledLoader};
 pub use error::{Error, Result};
 pub use live::LiveOptions;
+pub use rootfs::TarWriter;
 pub use rootfs::{open_rootfs, EntrySource, Rootfs};
-pub use tarout::TarWriter;
 pub use tree::{
     tree_format, write_tree, TreeFormat, TreeKind, TreeOptions, TreeTarget, WrittenTree,
     TREE_FORMATS,

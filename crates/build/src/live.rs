@@ -31,10 +31,10 @@ use crate::config::FsType;
 use crate::config::{BootLoader, BootType, ImageConfig};
 use crate::disk::{file_entry, generated_files};
 use crate::rootfs::{Entry, EntryKind, EntrySource};
-use crate::tarout::TarWriter;
 use crate::tree::{emit, TreeTarget, WrittenTree};
 use crate::vfat::FatMaker;
 use crate::{BuildOptions, Error, Result};
+use rootfs::TarWriter;
 
 /// Where the root image goes in the ISO.
 pub const ROOT_IMAGE: &str = "LiveOS/squashfs.img";
@@ -185,7 +185,10 @@ impl EntrySource for Teeing<'_> {
         self.inner.name()
     }
 
-    fn walk(&self, visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>) -> Result<()> {
+    fn walk(
+        &self,
+        visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> rootfs::Result<()>,
+    ) -> rootfs::Result<()> {
         self.inner.walk(&mut |entry, data| {
             let mut boot = self.boot.borrow_mut();
             match entry.kind {

@@ -15,9 +15,9 @@ use crate::disk::{generated_files, resolve_parents};
 use crate::edit::{edits, Edited};
 use crate::live::{write_live_iso, LiveOptions};
 use crate::rootfs::{missing_parents, Entry, EntryKind, EntrySource};
-use crate::tarout::TarWriter;
 use crate::BuildOptions;
 use crate::{Error, Result};
+use rootfs::TarWriter;
 
 /// What a tree output is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -271,7 +271,7 @@ pub(crate) fn emit<W: Write>(
     };
     let mut symlinks: HashMap<String, String> = HashMap::new();
     let mut deferred: Vec<Entry> = Vec::new();
-    source.walk(&mut |entry, data| {
+    crate::rootfs::walk(source, &mut |entry, data| {
         if replaced.contains(entry.path.as_str()) {
             return Ok(());
         }

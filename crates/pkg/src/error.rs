@@ -109,7 +109,11 @@ pub enum Error {
     },
     /// Reading the installed tree back failed.
     #[error(transparent)]
-    Tree(#[from] imgbuild::Error),
+    Tree(rootfs::Error),
+    /// What the entries were handed to failed (a file system too small, an
+    /// archive that cannot be written): its own error, as it was.
+    #[error(transparent)]
+    Stopped(rootfs::Error),
     /// Reading a file or directory failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -119,6 +123,26 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+}
+
+/// An error of the shared model back as this stage's: the package error a
+/// walk carried ([`rootfs::Error::wrap`]) as it was; any other one of
+/// reading the tree.
+impl From<rootfs::Error> for Error {
+    fn from(e: rootfs::Error) -> Self {
+        match e.downcast::<Error>() {
+            Ok(inner) => inner,
+            Err(e) => Error::Tree(e),
+        }
+    }
+}
+
+/// This stage's error in the shared model, to cross a walk: had back
+/// whole by the `From` above.
+impl From<Error> for rootfs::Error {
+    fn from(e: Error) -> Self {
+        rootfs::Error::wrap(e)
+    }
 }
 
 fn untrusted(problems: &[String], keys_given: bool) -> String {

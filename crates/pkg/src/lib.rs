@@ -8,7 +8,7 @@
 //! `rpm --root -i` lays the files out, runs its scriptlets and triggers in
 //! an unprivileged sandbox, writes the rpm database as rpm 4.18 does, and
 //! hands the tree on as a stream of entries in the root filesystem model
-//! (`imgbuild::rootfs`): into a tar archive, or straight into the disk
+//! (the `rootfs` crate): into a tar archive, or straight into the disk
 //! stage's file systems. It knows nothing of disks. Packages and metadata
 //! are untrusted input: checksums and signatures are verified, locations
 //! kept inside the repository, paths inside the root, and every size and
@@ -29,7 +29,7 @@
 //!     gpg_check: GpgCheck::Keys(Keyring::load(&["RPM-GPG-KEY"])?),
 //!     ..Default::default()
 //! };
-//! let mut tar = imgbuild::TarWriter::new(std::fs::File::create("rootfs.tar")?);
+//! let mut tar = rootfs::TarWriter::new(std::fs::File::create("rootfs.tar")?);
 //! install(&sources, &plan, &options, &mut |entry, data| {
 //!     tar.append(&entry.path, entry, data)
 //!         .map_err(|e| pkgstage::Error::io("rootfs.tar", e))

@@ -8,11 +8,11 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use imgbuild::TarWriter;
 use pkgstage::install::{install, InstallOptions};
 use pkgstage::resolve::{resolve, Request, Source};
 use pkgstage::signature::GpgCheck;
 use pkgstage::Repository;
+use rootfs::TarWriter;
 use testkit::rpms::sample_repo;
 use testkit::run_ok;
 

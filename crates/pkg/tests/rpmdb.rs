@@ -8,11 +8,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use imgbuild::TarWriter;
 use pkgstage::install::{install, InstallOptions};
 use pkgstage::resolve::{resolve, Request, Resolution, Source};
 use pkgstage::signature::GpgCheck;
 use pkgstage::Repository;
+use rootfs::TarWriter;
 use testkit::rpms::{build_rpm, createrepo, sample_repo, PackageSpec};
 use testkit::run_ok;
 

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 
-use crate::rootfs::{normalize, resolve_parents, Entry, EntryKind};
+use crate::{missing_parents, normalize, resolve_parents, Entry, EntryKind};
 
 /// A tar stream being written entry by entry (the form a rootfs archive
 /// takes, read back by [`Rootfs`](crate::Rootfs) and by `mke2fs -d`).
@@ -109,7 +109,7 @@ impl<W: Write> TarWriter<W> {
         if path != asked {
             self.moved.insert(asked.to_string(), path.clone());
             // The directories the new place needs, where no entry made them.
-            let missing = crate::rootfs::missing_parents(path, |d| {
+            let missing = missing_parents(path, |d| {
                 self.written.get(&key(d)) == Some(&true) || self.symlinks.contains_key(d)
             });
             for dir in missing {

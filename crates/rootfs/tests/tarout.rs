@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::io::Read;
 
-use imgbuild::rootfs::{Entry, EntryKind};
-use imgbuild::TarWriter;
 use proptest::prelude::*;
+use rootfs::TarWriter;
+use rootfs::{Entry, EntryKind};
 
 fn entry(path: &str, kind: EntryKind) -> Entry {
     Entry {

@@ -3,7 +3,7 @@
 //! once, every file given the owner, group, mode, time, link target and
 //! file capabilities its header records — owner names mapped through the
 //! tree's own `/etc/passwd` and `/etc/group` as earlier packages install
-//! them, as rpm does — and handed on as [`imgbuild::rootfs::Entry`] values,
+//! them, as rpm does — and handed on as [`rootfs::Entry`] values,
 //! the form `imgconv build` and a rootfs archive take. Payloads are
 //! decompressed ahead on up to four threads; entries are handed on in
 //! install order, so the result does not depend on the thread count.
@@ -62,7 +62,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
 
-use imgbuild::rootfs::{Entry, EntryKind};
+use rootfs::{Entry, EntryKind};
 
 use crate::repo::compress::file_checksum;
 use crate::repo::header::read_package_headers;
@@ -344,7 +344,7 @@ impl Staged {
             visit(e, d)
         })?;
         for (path, file, len) in &mut self.db {
-            for dir in imgbuild::rootfs::missing_parents(path, |d| dirs.contains(d)) {
+            for dir in rootfs::missing_parents(path, |d| dirs.contains(d)) {
                 let entry = Entry::implied_dir(dir.clone(), self.time);
                 dirs.insert(dir);
                 count(&entry);
@@ -408,26 +408,18 @@ impl<'a> PackageSource<'a> {
     }
 }
 
-impl imgbuild::EntrySource for PackageSource<'_> {
+impl rootfs::EntrySource for PackageSource<'_> {
     fn name(&self) -> &Path {
         &self.name
     }
 
     fn walk(
         &self,
-        visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> imgbuild::Result<()>,
-    ) -> imgbuild::Result<()> {
+        visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> rootfs::Result<()>,
+    ) -> rootfs::Result<()> {
         // An error of the build (a file system too small) is passed back
-        // as it was; one of the packages becomes a rootfs error naming them.
-        let mut build_error = None;
-        let mut pass_on = |e: &Entry, d: &mut dyn Read| {
-            visit(e, d).map_err(|err| {
-                build_error = Some(err);
-                Error::Unresolved {
-                    problems: vec!["the build stopped".into()],
-                }
-            })
-        };
+        // as it was; one of the packages is an error naming them.
+        let mut pass_on = |e: &Entry, d: &mut dyn Read| visit(e, d).map_err(Error::Stopped);
         // Scriptlets run once: a later walk (another output of the same
         // build) reads the tree they left.
         let mut staged = self.staged.borrow_mut();
@@ -447,11 +439,8 @@ impl imgbuild::EntrySource for PackageSource<'_> {
                 }
                 Ok(())
             }
-            Err(e) => Err(build_error.unwrap_or_else(|| imgbuild::Error::Rootfs {
-                path: self.name.clone(),
-                member: None,
-                message: e.to_string(),
-            })),
+            Err(Error::Stopped(e)) => Err(e),
+            Err(e) => Err(rootfs::Error::wrap(e).path(&self.name)),
         }
     }
 }
@@ -679,7 +668,7 @@ impl State {
             // Payload names are `./usr/bin/x` (or `/usr/bin/x`); one that
             // leaves the root (`../`) or is not UTF-8 is refused, as the
             // tree must never hold it.
-            let rel = imgbuild::rootfs::normalize(m.name.trim_start_matches('/').as_bytes())
+            let rel = rootfs::normalize(m.name.trim_start_matches('/').as_bytes())
                 .map_err(|why| bad("payload", format!("member {:?}: {why}", m.name)))?;
             let abs = format!("/{rel}");
             let Some(hf) = by_path.get(&abs) else {
@@ -1153,7 +1142,7 @@ impl State {
         rel: &str,
         visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
     ) -> Result<()> {
-        let missing = imgbuild::rootfs::missing_parents(rel, |d| self.dirs.contains(d));
+        let missing = rootfs::missing_parents(rel, |d| self.dirs.contains(d));
         for dir in missing {
             self.dirs.insert(dir.clone());
             let entry = Entry::implied_dir(dir, self.options.time);

@@ -20,7 +20,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use imgbuild::rootfs::{Entry, EntryKind};
+use rootfs::{Entry, EntryKind};
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
 
 use super::owners::Owners;
@@ -309,8 +309,7 @@ impl Stage {
                 self.opened.get_or_init(|| o)
             }
         };
-        let mut inner = None;
-        let result = imgbuild::rootfs::walk_dir_with(&self.root, &mut |entry, meta, data| {
+        rootfs::walk_dir_with(&self.root, &mut |entry, meta, data| {
             if entry.path.is_empty() {
                 return Ok(());
             }
@@ -323,20 +322,9 @@ impl Stage {
                 EntryKind::File { .. } => data,
                 _ => &mut io::empty(),
             };
-            visit(entry, data).map_err(|e| {
-                inner = Some(e);
-                imgbuild::Error::Rootfs {
-                    path: self.root.clone(),
-                    member: None,
-                    message: "stopped".into(),
-                }
-            })
-        });
-        match (result, inner) {
-            (_, Some(e)) => Err(e),
-            (Err(e), None) => Err(Error::Tree(e)),
-            (Ok(()), None) => Ok(()),
-        }
+            visit(entry, data).map_err(Into::into)
+        })
+        .map_err(Into::into)
     }
 
     /// Gives every directory this process cannot list and every file it
