@@ -35,6 +35,21 @@ pub enum Error {
         /// the package to install.
         source: Box<ToolError>,
     },
+    /// A build asked for something it cannot do: outputs the
+    /// configuration cannot give, a source that does not fit it.
+    #[error("{message}")]
+    Request {
+        /// Which, for a program to add its own words (its flags).
+        problem: Problem,
+        /// What is wrong.
+        message: String,
+    },
+    /// Installing the packages failed.
+    #[error(transparent)]
+    Packages(#[from] pkgstage::Error),
+    /// Writing the disk's outputs failed.
+    #[error(transparent)]
+    Convert(#[from] imgconv::Error),
     /// A disk structure could not be made (GPT, FAT), or the root
     /// filesystem's entries could not be read.
     #[error(transparent)]
@@ -64,6 +79,14 @@ impl Error {
         }
     }
 
+    /// A request of kind `problem` that cannot be done.
+    pub fn request(problem: Problem, message: impl Into<String>) -> Self {
+        Error::Request {
+            problem,
+            message: message.into(),
+        }
+    }
+
     /// `source`, the error of a tool that was `doing` something.
     pub fn tool(doing: impl Into<String>, source: ToolError) -> Self {
         Error::Tool {
@@ -88,6 +111,26 @@ impl From<ToolError> for Error {
             source: Box::new(source),
         }
     }
+}
+
+/// What kind of request a build cannot do ([`Error::Request`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// A disk format, from a configuration without partitions.
+    NoDisk,
+    /// A prepared tree, with a configuration that installs packages.
+    PackagesForATree,
+    /// Packages to install, from a configuration that names none.
+    NoPackages,
+    /// A format that must seek, to standard output.
+    NotAStream,
+    /// More than one output to standard output.
+    Stdout,
+    /// An output that is one of the inputs.
+    OutputIsInput,
+    /// Two outputs with one name.
+    OutputClash,
 }
 
 /// An error of the shared model back as this stage's: the build error a

@@ -1,4 +1,5 @@
-//! A bootable OS disk from a root filesystem, without root.
+//! A bootable OS disk from a root filesystem, without root: the
+//! image-generation stage, and the composition of every stage.
 //!
 //! The image-generation stage of a distribution build: a root filesystem
 //! (a directory, or a tar archive as any tool makes one) and an image
@@ -7,19 +8,30 @@
 //!
 //! # Example
 //!
-//! ```no_run
-//! use blocksink::{convert, Destination};
-//! use imgbuild::{build_disk, BuildOptions, ImageConfig, Rootfs};
+//! A bootable raw disk and a VHDX from a directory, as a toolkit
+//! configuration describes them — every output written in one pass, and
+//! a report of what was made:
 //!
-//! let config = ImageConfig::load("core-efi.json")?;
-//! let rootfs = Rootfs::open("rootfs.tar.zst")?;
-//! let mut built = build_disk(&config, &rootfs, &BuildOptions::default())?;
-//! // The disk is a BlockSource: any writer reads it, several at once.
-//! let out = Destination::file(std::fs::File::create("core.qcow2")?);
-//! let mut qcow2 = qcow2::Qcow2Writer::new(out, Default::default())?;
-//! convert(&mut built.disk, &mut [&mut qcow2], &mut |_, _| {})?;
+//! ```no_run
+//! use imgbuild::{Format, Job, Source};
+//!
+//! let mut job = Job::new("core-efi.json", Source::Rootfs("rootfs/".into()))?;
+//! for format in ["raw", "vhdx"] {
+//!     job.output_in(Format::parse(format)?, "out".as_ref());
+//! }
+//! let report = job.run(&mut |_| {})?;
+//! if let Some(disk) = &report.disk {
+//!     for output in &disk.conversion.outputs {
+//!         println!("{:?}: {} bytes", output.path, output.bytes);
+//!     }
+//! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! [`Source::Packages`] installs the configuration's packages from RPM
+//! repositories instead; the steps are also there one by one
+//! ([`build_disk`] makes the disk as a `BlockSource` any `imgconv` writer
+//! reads, [`write_tree`] the tree's own formats).
 //!
 //! [`config`] reads Azure Linux's two configuration formats into one model,
 //! [`ImageConfig`]: the toolkit's image configuration JSON and Image
@@ -32,6 +44,7 @@ mod disk;
 mod edit;
 mod error;
 pub mod ext;
+pub mod job;
 pub mod layers;
 pub mod live;
 pub mod rootfs;
@@ -43,7 +56,8 @@ pub use config::{
     ModuleLoad, Mount, MountIdentifier, PartitionRole, PartitionSpec,
 };
 pub use disk::{build_disk, BuildOptions, BuiltDisk, BuiltPartition, InstalledLoader};
-pub use error::{Error, Result};
+pub use error::{Error, Problem, Result};
+pub use job::{Format, Job, Output, Progress, Report, Source};
 pub use live::LiveOptions;
 pub use rootfs::TarWriter;
 pub use rootfs::{open_rootfs, EntrySource, Rootfs};

@@ -376,7 +376,7 @@ struct BuildArgs {
     /// system's own (tar archives, container images). Default: the
     /// configuration's artifacts.
     #[arg(long, short = 't', value_delimiter = ',', value_parser = BuildFormatParser)]
-    to: Vec<BuildFormat>,
+    to: Vec<imgbuild::Format>,
     /// Output path (one format only); `-` writes to standard output.
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
@@ -583,43 +583,23 @@ fn command_words(flag: &str, text: &str) -> Result<Vec<String>> {
 
 /// A format `imgconv build` writes: a disk image, or one made from the
 /// root file system itself.
-#[derive(Clone, Copy, Debug)]
-enum BuildFormat {
-    Disk(OutputFormat),
-    Tree(&'static imgbuild::TreeFormat),
-}
-
-impl BuildFormat {
-    fn parse(name: &str) -> Result<BuildFormat> {
-        if let Some(t) = imgbuild::tree_format(name.trim()) {
-            return Ok(BuildFormat::Tree(t));
-        }
-        Ok(BuildFormat::Disk(OutputFormat::parse(name)?))
-    }
-
-    fn extension(self) -> &'static str {
-        match self {
-            BuildFormat::Disk(f) => f.extension(),
-            BuildFormat::Tree(t) => t.extension,
-        }
-    }
-}
-
 /// Parses `imgconv build --to` names: every disk writer's and the tree
 /// formats'.
 #[derive(Clone)]
 struct BuildFormatParser;
 
 impl clap::builder::TypedValueParser for BuildFormatParser {
-    type Value = BuildFormat;
+    type Value = imgbuild::Format;
 
     fn parse_ref(
         &self,
         cmd: &clap::Command,
         arg: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
-    ) -> Result<BuildFormat, clap::Error> {
-        parse_listed(self, cmd, arg, value, BuildFormat::parse)
+    ) -> Result<imgbuild::Format, clap::Error> {
+        parse_listed(self, cmd, arg, value, |name| {
+            Ok(imgbuild::Format::parse(name)?)
+        })
     }
 
     fn possible_values(
@@ -952,299 +932,150 @@ fn print_outputs(report: &imgconv::ConvertReport) {
 }
 
 fn run_build(a: BuildArgs) -> Result<ExitCode> {
-    let config = imgbuild::ImageConfig::load(&a.config)?;
-    let stem = config
-        .artifacts
-        .first()
-        .map(|art| art.name.clone())
-        .or_else(|| {
-            a.config
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-        })
-        .unwrap_or_else(|| "disk".into());
-    // (format, name stem) of each output.
-    let wanted: Vec<(BuildFormat, String)> = if a.to.is_empty() {
-        if config.artifacts.is_empty() {
+    let source = match &a.rootfs {
+        Some(path) => imgbuild::Source::Rootfs(path.clone()),
+        None => imgbuild::Source::Packages(imgbuild::job::Packages {
+            repos: parse_repos(&a.repos)?,
+            recommends: !a.no_recommends,
+            scripts: !a.no_scripts,
+            gpg_check: a.gpg.check()?,
+        }),
+    };
+    let mut job = imgbuild::Job::new(&a.config, source)?;
+    let dir = a.output_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let mut outputs = if a.to.is_empty() {
+        if job.config.artifacts.is_empty() {
             bail!(
                 "{}: no artifacts are configured; name the formats with --to",
                 a.config.display()
             );
         }
-        config
-            .artifacts
-            .iter()
-            .map(|art| Ok((BuildFormat::parse(&art.format)?, art.name.clone())))
-            .collect::<Result<_>>()?
+        job.artifact_outputs(&dir)?
     } else {
-        a.to.iter().map(|&f| (f, stem.clone())).collect()
+        let stem = job.stem();
+        a.to.iter()
+            .map(|&format| imgbuild::Output {
+                format,
+                target: OutputTarget::Path(dir.join(format!("{stem}.{}", format.extension()))),
+                name: stem.clone(),
+            })
+            .collect()
     };
-    if a.output.is_some() && wanted.len() > 1 {
-        bail!(
-            "-o names one output, but {} formats were asked for; use --output-dir",
-            wanted.len()
-        );
-    }
-    let dir = a.output_dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    let mut outputs: Vec<OutputSpec> = Vec::new();
-    let mut trees: Vec<(&'static imgbuild::TreeFormat, OutputTarget)> = Vec::new();
-    let mut tree_names: Vec<&str> = Vec::new();
-    for (format, name) in &wanted {
-        let target = match &a.output {
-            Some(p) if p.as_os_str() == "-" => OutputTarget::Stdout,
-            Some(p) => OutputTarget::Path(p.clone()),
-            None => OutputTarget::Path(dir.join(format!("{name}.{}", format.extension()))),
-        };
-        match *format {
-            BuildFormat::Disk(format) => outputs.push(OutputSpec { format, target }),
-            BuildFormat::Tree(format) => {
-                trees.push((format, target));
-                tree_names.push(name);
-            }
+    if let Some(p) = &a.output {
+        if outputs.len() > 1 {
+            bail!(
+                "-o names one output, but {} formats were asked for; use --output-dir",
+                outputs.len()
+            );
+        }
+        for o in &mut outputs {
+            o.target = if p.as_os_str() == "-" {
+                OutputTarget::Stdout
+            } else {
+                OutputTarget::Path(p.clone())
+            };
         }
     }
-    if !outputs.is_empty() && !config.has_disk() {
-        bail!(
-            "{}: the configuration describes no disk (no partitions), so it cannot make {}; \
-             its root file system can be written as {}",
-            a.config.display(),
-            outputs[0].format.name(),
-            imgbuild::TREE_FORMATS
-                .iter()
-                .map(|f| f.name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    if (outputs.iter().any(|o| o.target == OutputTarget::Stdout)
-        || trees.iter().any(|t| t.1 == OutputTarget::Stdout))
+    if outputs.iter().any(|o| o.target == OutputTarget::Stdout)
         && std::io::IsTerminal::is_terminal(&std::io::stdout())
     {
         bail!("refusing to write an image to a terminal; redirect standard output");
     }
-    let options = format_options(&a.format)?;
-    let mut inputs = vec![a.config.as_path()];
-    inputs.extend(a.rootfs.as_deref());
-    // Every output name is checked before anything is made.
-    if !outputs.is_empty() {
-        imgconv::check_outputs(&outputs, &inputs)?;
-    }
-    check_tree_outputs(&trees, &outputs, &inputs)?;
+    job.outputs = outputs;
+    job.formats = format_options(&a.format)?;
     // The image flags are read only when an image is asked for.
-    let wants_image = trees
-        .iter()
-        .any(|(f, _)| matches!(f.kind, imgbuild::TreeKind::Image(_)));
-    // A live ISO's volume id: the flag's, or one made from its name.
-    let volume_id = |name: &str| {
-        a.volume_id
-            .clone()
-            .unwrap_or_else(|| imgbuild::live::volume_id_from(name))
+    let wants = |kind: fn(&imgbuild::TreeKind) -> bool| {
+        job.outputs
+            .iter()
+            .any(|o| matches!(o.format, imgbuild::Format::Tree(t) if kind(&t.kind)))
     };
-    let mut tree_options = imgbuild::TreeOptions {
-        time: i64::try_from(options.stamp.unix_time()).unwrap_or(0),
-        image: if wants_image {
-            a.container
-                .image_options(&stem, options.stamp.unix_time(), &config.container)?
-        } else {
-            container::ImageOptions::default()
-        },
-        build: imgbuild::BuildOptions {
-            stamp: options.stamp.mixed_with("tree"),
-            work_dir: a.work_dir.clone().unwrap_or_else(std::env::temp_dir),
-            boot_loader: a.boot_loader,
-        },
-        live: imgbuild::LiveOptions::default(),
-    };
-    for ((format, _), name) in trees.iter().zip(&tree_names) {
-        if matches!(format.kind, imgbuild::TreeKind::LiveIso) {
-            imgbuild::live::check_volume_id(&volume_id(name))?;
-            tree_options.live.compression = a.squashfs_compression.parse()?;
-        }
+    if wants(|k| matches!(k, imgbuild::TreeKind::Image(_))) {
+        job.image = a.container.image_options(
+            &job.stem(),
+            job.formats.stamp.unix_time(),
+            &job.config.container,
+        )?;
     }
-    let repos = open_repos(&a.repos)?;
-    let sources: Vec<pkgstage::resolve::Source<'_>> = repos
-        .iter()
-        .map(|(repo, priority)| pkgstage::resolve::Source {
-            repo,
-            priority: *priority,
-        })
-        .collect();
-    let plan;
-    let stamp_time = i64::try_from(options.stamp.unix_time()).unwrap_or(0);
-    let rootfs_source;
-    let package_source;
-    let installed_by: Option<&pkgstage::install::PackageSource<'_>>;
-    let source: &dyn imgbuild::EntrySource = match &a.rootfs {
-        Some(path) => {
-            if !config.packages.install.is_empty() {
-                bail!(
-                    "{}: the configuration installs packages ({}); give --repo to install them, \
-                     or leave them out of a configuration for a prepared --rootfs",
-                    a.config.display(),
-                    config.packages.install.join(", ")
-                );
-            }
-            if config.packages.remove_rpmdb {
-                bail!(
-                    "{}: RemoveRpmDb applies to the packages a build installs (--repo); \
-                     a prepared --rootfs is written as it is",
-                    a.config.display()
-                );
-            }
-            rootfs_source = imgbuild::open_rootfs(path)?;
-            installed_by = None;
-            rootfs_source.as_ref()
-        }
-        None => {
-            if config.packages.install.is_empty() {
-                bail!(
-                    "{}: --repo given but the configuration installs no packages \
-                     (PackageLists, Packages, KernelOptions; os.packages)",
-                    a.config.display()
-                );
-            }
-            let mut request = pkgstage::resolve::Request::new(config.packages.install.clone());
-            request.recommends = !a.no_recommends;
-            plan = pkgstage::resolve::resolve(&sources, &request)?;
-            package_source = pkgstage::install::PackageSource::new(
-                &sources,
-                &plan,
-                pkgstage::install::InstallOptions {
-                    exclude_docs: config.packages.exclude_docs,
-                    install_langs: config
-                        .packages
-                        .install_langs
-                        .as_deref()
-                        .map(split_langs)
-                        .unwrap_or_default(),
-                    time: stamp_time,
-                    no_rpmdb: config.packages.remove_rpmdb,
-                    rpm_manifests: config.packages.remove_rpmdb,
-                    work_dir: a.work_dir.clone(),
-                    gpg_check: a.gpg.check()?,
-                    no_scripts: a.no_scripts,
-                },
-            );
-            installed_by = Some(&package_source);
-            &package_source
-        }
-    };
-    let source_name = source.name().display().to_string();
-    if a.output_dir.is_some() {
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    if wants(|k| matches!(k, imgbuild::TreeKind::LiveIso)) {
+        job.live.compression = a.squashfs_compression.parse()?;
     }
-    let disk = if outputs.is_empty() {
-        None
-    } else {
-        Some(build_and_convert(
-            &a, &config, source, &outputs, &inputs, &options,
-        )?)
-    };
-    let mut written_trees = Vec::new();
-    for ((format, target), name) in trees.iter().zip(&tree_names) {
-        tree_options.live.volume_id = volume_id(name);
-        let bar = spinner(format!("writing {} from {source_name}", format.name));
-        let target = match target {
-            OutputTarget::Path(p) => imgbuild::TreeTarget::Path(p.clone()),
-            OutputTarget::Stdout => imgbuild::TreeTarget::Stdout,
-        };
-        let written = imgbuild::write_tree(&config, source, format, &target, &tree_options);
-        bar.finish_and_clear();
-        written_trees.push(written?);
+    job.volume_id.clone_from(&a.volume_id);
+    job.work_dir.clone_from(&a.work_dir);
+    job.boot_loader = a.boot_loader;
+    job.output_dir.clone_from(&a.output_dir);
+
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    let report = job.run(&mut |step| match step {
+        imgbuild::Progress::Step(what) => bar = Some(spinner(what.to_string())),
+        imgbuild::Progress::Bytes { done, total } => {
+            let b = bar.get_or_insert_with(progress_bar);
+            b.set_length(total);
+            b.set_position(done);
+        }
+        imgbuild::Progress::Done => {
+            if let Some(b) = bar.take() {
+                b.finish_and_clear();
+            }
+        }
+    });
+    if let Some(b) = bar.take() {
+        b.finish_and_clear();
     }
-    let installed = installed_by.and_then(pkgstage::install::PackageSource::report);
+    let report = report.map_err(with_hint)?;
     if a.json {
-        let mut summary = serde_json::json!({
-            "config": a.config,
-            "rootfs": source_name,
-        });
-        if let Some(report) = &installed {
-            summary["installed"] = serde_json::json!(report);
-        }
-        if let Some((built, report)) = &disk {
-            summary["partitions"] = serde_json::json!(built.partitions);
-            summary["kernel_cmdline"] = serde_json::json!(built.kernel_cmdline);
-            summary["boot_loader"] = serde_json::json!(built.loader);
-            summary["notes"] = serde_json::json!(built.notes);
-            summary["conversion"] = serde_json::json!(report);
-        }
-        if !written_trees.is_empty() {
-            summary["trees"] = serde_json::json!(written_trees);
-        }
-        note!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        if let Some(report) = &installed {
-            print_install_notes(report);
-        }
-        if let Some((built, report)) = &disk {
-            if let Some(l) = &built.loader {
-                let each: Vec<String> = [("UEFI", &l.uefi), ("BIOS", &l.bios)]
-                    .iter()
-                    .filter_map(|(firmware, name)| {
-                        name.as_ref().map(|n| format!("{n} for {firmware}"))
-                    })
-                    .collect();
-                if !each.is_empty() {
-                    note!("boot loader: {} ({})", each.join(", "), l.reason);
-                }
+        note!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::to_value(&report)?)?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(installed) = &report.installed {
+        print_install_notes(installed);
+    }
+    if let Some(disk) = &report.disk {
+        if let Some(l) = &disk.boot_loader {
+            let each: Vec<String> = [("UEFI", &l.uefi), ("BIOS", &l.bios)]
+                .iter()
+                .filter_map(|(firmware, name)| name.as_ref().map(|n| format!("{n} for {firmware}")))
+                .collect();
+            if !each.is_empty() {
+                note!("boot loader: {} ({})", each.join(", "), l.reason);
             }
-            for n in &built.notes {
-                note!("note: {n}");
-            }
-            print_outputs(report);
         }
-        for t in &written_trees {
-            if let Some(p) = &t.path {
-                note!("wrote {} ({}, {} bytes)", p.display(), t.format, t.bytes);
-            }
-            if let Some(image) = &t.image {
-                note!("note: {}: manifest {}", t.format, image.manifest.digest);
-            }
+        for n in &disk.notes {
+            note!("note: {n}");
+        }
+        print_outputs(&disk.conversion);
+    }
+    for t in &report.trees {
+        if let Some(p) = &t.path {
+            note!("wrote {} ({}, {} bytes)", p.display(), t.format, t.bytes);
+        }
+        if let Some(image) = &t.image {
+            note!("note: {}: manifest {}", t.format, image.manifest.digest);
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The disk `config` describes, made from `source` and read into `outputs`.
-fn build_and_convert(
-    a: &BuildArgs,
-    config: &imgbuild::ImageConfig,
-    source: &dyn imgbuild::EntrySource,
-    outputs: &[OutputSpec],
-    inputs: &[&std::path::Path],
-    options: &FormatOptions,
-) -> Result<(imgbuild::BuiltDisk, imgconv::ConvertReport)> {
-    let mut build_options = imgbuild::BuildOptions {
-        stamp: options.stamp.mixed_with("build"),
-        boot_loader: a.boot_loader,
-        ..Default::default()
-    };
-    if let Some(w) = &a.work_dir {
-        build_options.work_dir = w.clone();
-    }
-    // A spinner while the file systems are made, then the bar of the
-    // conversion.
-    let bar = spinner(format!(
-        "making the file systems from {}",
-        source.name().display()
-    ));
-    let built = imgbuild::build_disk(config, source, &build_options);
-    bar.finish_and_clear();
-    let mut built = built?;
-    let bar = progress_bar();
-    let report = imgconv::convert_disk(
-        &mut built.disk,
-        &a.config,
-        inputs,
-        outputs,
-        options,
-        &mut |done, total| {
-            bar.set_length(total);
-            bar.set_position(done);
+/// A build's error, with the flags that would mend it.
+fn with_hint(e: imgbuild::Error) -> anyhow::Error {
+    use imgbuild::Problem;
+    let hint = match &e {
+        imgbuild::Error::Request { problem, .. } => match problem {
+            Problem::PackagesForATree => "give --repo to install them, not --rootfs",
+            Problem::NoPackages => "--repo installs a configuration's packages",
+            Problem::NotAStream => "name a file with -o",
+            Problem::OutputClash => "name them apart with -o or --output-dir",
+            _ => "",
         },
-    );
-    bar.finish_and_clear();
-    Ok((built, report?))
+        _ => "",
+    };
+    if hint.is_empty() {
+        e.into()
+    } else {
+        anyhow::anyhow!("{e}; {hint}")
+    }
 }
 
 /// A spinner saying what is being done, until it is cleared.
@@ -1259,82 +1090,19 @@ fn spinner(message: String) -> indicatif::ProgressBar {
     bar
 }
 
-/// Tree outputs' names: none is an input or another output, at most one
-/// output goes to standard output, and image formats need a file.
-fn check_tree_outputs(
-    trees: &[(&'static imgbuild::TreeFormat, OutputTarget)],
-    disks: &[OutputSpec],
-    inputs: &[&std::path::Path],
-) -> Result<()> {
-    let same = |a: &std::path::Path, b: &std::path::Path| {
-        a == b
-            || matches!(
-                (std::fs::canonicalize(a), std::fs::canonicalize(b)),
-                (Ok(x), Ok(y)) if x == y
-            )
-    };
-    let mut stdout = disks.iter().any(|o| o.target == OutputTarget::Stdout);
-    for (i, (format, target)) in trees.iter().enumerate() {
-        match target {
-            OutputTarget::Stdout => {
-                if !format.streams() {
-                    bail!(
-                        "{} cannot be written to standard output (each blob's header is written once its digest is known); name a file with -o",
-                        format.name
-                    );
-                }
-                if stdout {
-                    bail!("only one output can go to standard output");
-                }
-                stdout = true;
-            }
-            OutputTarget::Path(p) => {
-                if inputs.iter().any(|i| same(p, i)) {
-                    bail!(
-                        "output {} is an input; refusing to overwrite it",
-                        p.display()
-                    );
-                }
-                let earlier = disks
-                    .iter()
-                    .filter_map(|o| match &o.target {
-                        OutputTarget::Path(q) => Some((o.format.name(), q)),
-                        OutputTarget::Stdout => None,
-                    })
-                    .chain(trees[..i].iter().filter_map(|(f, t)| match t {
-                        OutputTarget::Path(q) => Some((f.name, q)),
-                        OutputTarget::Stdout => None,
-                    }));
-                for (name, q) in earlier {
-                    if same(p, q) {
-                        bail!(
-                            "outputs {name} and {} would both be written to {}; name them apart with -o or --output-dir",
-                            format.name,
-                            p.display()
-                        );
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 /// The repositories `--repo DIR[=PRIORITY]` names, with their priorities.
-fn open_repos(specs: &[String]) -> Result<Vec<(pkgstage::Repository, i32)>> {
-    let mut repos = Vec::new();
-    for spec in specs {
-        let (dir, priority) = match spec.rsplit_once('=') {
-            Some((d, p)) => (
-                d,
+fn parse_repos(specs: &[String]) -> Result<Vec<(PathBuf, i32)>> {
+    specs
+        .iter()
+        .map(|spec| match spec.rsplit_once('=') {
+            Some((d, p)) => Ok((
+                PathBuf::from(d),
                 p.parse::<i32>()
                     .with_context(|| format!("--repo {spec}: {p:?} is not a priority"))?,
-            ),
-            None => (spec.as_str(), 99),
-        };
-        repos.push((pkgstage::Repository::open(dir)?, priority));
-    }
-    Ok(repos)
+            )),
+            None => Ok((PathBuf::from(spec), 99)),
+        })
+        .collect()
 }
 
 fn run_rootfs(a: RootfsArgs) -> Result<ExitCode> {
@@ -1345,7 +1113,10 @@ fn run_rootfs(a: RootfsArgs) -> Result<ExitCode> {
     if names.is_empty() {
         bail!("nothing to install: name packages with --install or --install-list");
     }
-    let repos = open_repos(&a.repos)?;
+    let repos = parse_repos(&a.repos)?
+        .into_iter()
+        .map(|(dir, priority)| Ok((pkgstage::Repository::open(dir)?, priority)))
+        .collect::<Result<Vec<_>>>()?;
     let sources: Vec<pkgstage::resolve::Source<'_>> = repos
         .iter()
         .map(|(repo, priority)| pkgstage::resolve::Source {
@@ -1362,7 +1133,7 @@ fn run_rootfs(a: RootfsArgs) -> Result<ExitCode> {
         install_langs: a
             .install_langs
             .as_deref()
-            .map(split_langs)
+            .map(pkgstage::install::split_langs)
             .unwrap_or_default(),
         time: i64::try_from(stamp.unix_time()).unwrap_or(0),
         no_rpmdb: a.no_rpmdb,
@@ -1436,15 +1207,6 @@ fn run_rootfs(a: RootfsArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `%_install_langs` split as rpm splits it: at `:`, empty parts dropped.
-fn split_langs(langs: &str) -> Vec<String> {
-    langs
-        .split(':')
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 /// The notes of a package install, and the scriptlets it left out.

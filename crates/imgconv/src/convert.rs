@@ -96,7 +96,7 @@ fn extent_name(o: &OutputSpec) -> String {
 }
 
 /// Whether two paths name the same file (or would, once created).
-fn same_file(a: &Path, b: &Path) -> bool {
+pub fn same_file(a: &Path, b: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) {
         return ma.dev() == mb.dev() && ma.ino() == mb.ino();

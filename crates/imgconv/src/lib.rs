@@ -43,6 +43,7 @@ mod iso;
 
 pub use check::{check, CheckReport};
 pub use compare::{compare, Comparison};
+pub use convert::same_file;
 pub use convert::{
     check_outputs, convert, convert_disk, default_output_path, ConvertJob, ConvertReport,
     OutputReport, OutputSpec, OutputTarget,

@@ -1259,6 +1259,15 @@ pub(crate) fn decompress<'a>(
     })
 }
 
+/// `%_install_langs` split as rpm splits it: at `:`, empty parts dropped.
+pub fn split_langs(langs: &str) -> Vec<String> {
+    langs
+        .split(':')
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// Reads any bytes as a package file — lead and headers checked as every
 /// package is — and its install scriptlets, triggers and file colors,
 /// counting them: the header readers' work on untrusted bytes, for the

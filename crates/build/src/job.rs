@@ -1,0 +1,559 @@
+//! A whole build as one call: a configuration, a source and the outputs
+//! wanted become a [`Job`], and [`Job::run`] makes every output and says
+//! what it made in a [`Report`].
+//!
+//! The source is a root filesystem (a directory, a tar archive or a
+//! container image, [`crate::open_rootfs`]) or packages installed from
+//! RPM repositories by the package stage (`diskimg-pkg`). The outputs are
+//! one list over one registry of formats ([`Format`]): every disk format
+//! `imgconv` writes (the disk is built once and read into all of them in
+//! one pass) and every format of the tree itself ([`crate::TREE_FORMATS`]:
+//! tar archives, container images, the live ISO). Every output's name is
+//! checked before anything is made, and an output is only ever a finished
+//! file: each is written beside its name and renamed when complete.
+
+use std::path::{Path, PathBuf};
+
+use imgconv::{FormatOptions, OutputFormat, OutputSpec, OutputTarget};
+use pkgstage::install::{InstallOptions, InstallReport, PackageSource};
+use pkgstage::resolve::{Request, Source as RepoSource};
+use pkgstage::signature::GpgCheck;
+use serde::Serialize;
+
+use crate::tree::{TreeKind, TreeTarget, WrittenTree};
+use crate::{
+    build_disk, live, open_rootfs, tree_format, write_tree, BootLoader, BuildOptions,
+    BuiltPartition, EntrySource, Error, ImageConfig, InstalledLoader, LiveOptions, Problem, Result,
+    TreeFormat, TreeOptions, TREE_FORMATS,
+};
+
+/// An output format: a disk format `imgconv` writes, or a format of the
+/// root filesystem itself.
+#[derive(Clone, Copy, Debug)]
+pub enum Format {
+    /// A disk image (raw, VHD, VHDX, VMDK, OVA, qcow2).
+    Disk(OutputFormat),
+    /// The tree as an archive, a container image or a live ISO.
+    Tree(&'static TreeFormat),
+}
+
+impl Format {
+    /// The format called `name` (or one of its aliases).
+    pub fn parse(name: &str) -> Result<Format> {
+        if let Some(t) = tree_format(name.trim()) {
+            return Ok(Format::Tree(t));
+        }
+        Ok(Format::Disk(OutputFormat::parse(name)?))
+    }
+
+    /// Every format, disks first, in the order `--help` lists them.
+    pub fn all() -> impl Iterator<Item = Format> {
+        OutputFormat::all()
+            .map(Format::Disk)
+            .chain(TREE_FORMATS.iter().map(Format::Tree))
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Disk(f) => f.name(),
+            Format::Tree(t) => t.name,
+        }
+    }
+
+    /// Its file name extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Disk(f) => f.extension(),
+            Format::Tree(t) => t.extension,
+        }
+    }
+}
+
+/// One output of a build.
+#[derive(Clone, Debug)]
+pub struct Output {
+    /// Its format.
+    pub format: Format,
+    /// Where it goes.
+    pub target: OutputTarget,
+    /// The artifact's name (a live ISO's volume id is made from it).
+    pub name: String,
+}
+
+/// Where the root filesystem comes from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// A directory, a tar archive or a container image
+    /// (`oci:DIR[:REF]`, `oci-archive:FILE[:REF]`,
+    /// `docker-archive:FILE[:NAME:TAG]`), written as it is.
+    Rootfs(PathBuf),
+    /// The configuration's packages, installed from repositories.
+    Packages(Packages),
+}
+
+/// How the configuration's packages are installed.
+#[derive(Clone, Debug)]
+pub struct Packages {
+    /// The repositories, each with its priority (dnf's: lower wins; 99 is
+    /// the default).
+    pub repos: Vec<(PathBuf, i32)>,
+    /// Whether weak dependencies (Recommends) are installed, as dnf does.
+    pub recommends: bool,
+    /// Whether scriptlets and file triggers run.
+    pub scripts: bool,
+    /// Which signatures packages must carry.
+    pub gpg_check: GpgCheck,
+}
+
+/// What a step of [`Job::run`] is doing, for a progress display.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// A step begins (`making the file systems from rootfs.tar`).
+    Step(&'a str),
+    /// Bytes of the disk read into its outputs, of the total.
+    Bytes {
+        /// Done so far.
+        done: u64,
+        /// In all.
+        total: u64,
+    },
+    /// The step is over.
+    Done,
+}
+
+/// A build: a configuration, a source, outputs, and how to make them.
+#[derive(Clone, Debug)]
+pub struct Job {
+    /// The configuration file, as errors and the report name it.
+    pub config_path: PathBuf,
+    /// The configuration.
+    pub config: ImageConfig,
+    /// The root filesystem.
+    pub source: Source,
+    /// What to write.
+    pub outputs: Vec<Output>,
+    /// The disk formats' options, and the time and seed every output is
+    /// stamped with.
+    pub formats: FormatOptions,
+    /// Where file system images are made (default: the temporary
+    /// directory).
+    pub work_dir: Option<PathBuf>,
+    /// The boot loader asked for instead of the configuration's.
+    pub boot_loader: Option<BootLoader>,
+    /// A container image's description (for the image tree formats).
+    pub image: container::ImageOptions,
+    /// A live ISO's options (its volume id is [`Job::volume_id`]).
+    pub live: LiveOptions,
+    /// A live ISO's volume id (default: made from the output's name,
+    /// [`live::volume_id_from`]).
+    pub volume_id: Option<String>,
+    /// A directory made for the outputs before they are written.
+    pub output_dir: Option<PathBuf>,
+}
+
+/// The disk a build made and what it was written as.
+#[derive(Debug, Serialize)]
+pub struct DiskReport {
+    /// Its partitions.
+    pub partitions: Vec<BuiltPartition>,
+    /// The kernel command line its loader was given.
+    pub kernel_cmdline: Option<String>,
+    /// The loader installed.
+    pub boot_loader: Option<InstalledLoader>,
+    /// What the user should know about it.
+    pub notes: Vec<String>,
+    /// Its outputs.
+    pub conversion: imgconv::ConvertReport,
+}
+
+/// What a build made.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// The configuration.
+    pub config: PathBuf,
+    /// What the root filesystem was read from.
+    pub rootfs: String,
+    /// The packages installed, when the build installed them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub installed: Option<InstallReport>,
+    /// The disk, when a disk format was asked for.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskReport>,
+    /// The tree outputs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trees: Vec<WrittenTree>,
+}
+
+impl Job {
+    /// A job for the configuration at `path`, from `source`, with no
+    /// outputs yet and every option at its default.
+    pub fn new(path: impl Into<PathBuf>, source: Source) -> Result<Job> {
+        let config_path = path.into();
+        let config = ImageConfig::load(&config_path)?;
+        Ok(Job {
+            config_path,
+            config,
+            source,
+            outputs: Vec::new(),
+            formats: FormatOptions::default(),
+            work_dir: None,
+            boot_loader: None,
+            image: container::ImageOptions::default(),
+            live: LiveOptions::default(),
+            volume_id: None,
+            output_dir: None,
+        })
+    }
+
+    /// The name outputs are called by when the configuration names none:
+    /// its first artifact's, else the configuration file's stem.
+    pub fn stem(&self) -> String {
+        self.config
+            .artifacts
+            .first()
+            .map(|art| art.name.clone())
+            .or_else(|| {
+                self.config_path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| "disk".into())
+    }
+
+    /// The configuration's own artifacts as outputs in `dir`
+    /// (`<name>.<extension>`).
+    pub fn artifact_outputs(&self, dir: &Path) -> Result<Vec<Output>> {
+        self.config
+            .artifacts
+            .iter()
+            .map(|art| {
+                let format = Format::parse(&art.format)?;
+                Ok(Output {
+                    format,
+                    target: OutputTarget::Path(dir.join(format!(
+                        "{}.{}",
+                        art.name,
+                        format.extension()
+                    ))),
+                    name: art.name.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Adds an output of `format` named `<stem>.<extension>` in `dir`.
+    pub fn output_in(&mut self, format: Format, dir: &Path) {
+        let name = self.stem();
+        let target = OutputTarget::Path(dir.join(format!("{name}.{}", format.extension())));
+        self.outputs.push(Output {
+            format,
+            target,
+            name,
+        });
+    }
+
+    /// Makes every output, or none: each output's name is checked first,
+    /// and no output is left behind by a build that fails.
+    pub fn run(&self, progress: &mut dyn FnMut(Progress<'_>)) -> Result<Report> {
+        let disks: Vec<OutputSpec> = self
+            .outputs
+            .iter()
+            .filter_map(|o| match o.format {
+                Format::Disk(format) => Some(OutputSpec {
+                    format,
+                    target: o.target.clone(),
+                }),
+                Format::Tree(_) => None,
+            })
+            .collect();
+        let trees: Vec<(&'static TreeFormat, &Output)> = self
+            .outputs
+            .iter()
+            .filter_map(|o| match o.format {
+                Format::Tree(t) => Some((t, o)),
+                Format::Disk(_) => None,
+            })
+            .collect();
+        if !disks.is_empty() && !self.config.has_disk() {
+            return Err(Error::request(
+                Problem::NoDisk,
+                format!(
+                "{}: the configuration describes no disk (no partitions), so it cannot make {}; \
+                 its root file system can be written as {}",
+                self.config_path.display(),
+                disks[0].format.name(),
+                TREE_FORMATS
+                    .iter()
+                    .map(|f| f.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            ));
+        }
+        let mut inputs = vec![self.config_path.as_path()];
+        if let Source::Rootfs(path) = &self.source {
+            inputs.push(path);
+        }
+        // Every output name is checked before anything is made.
+        if !disks.is_empty() {
+            imgconv::check_outputs(&disks, &inputs)?;
+        }
+        check_tree_outputs(&trees, &disks, &inputs)?;
+        let volume_id = |name: &str| {
+            self.volume_id
+                .clone()
+                .unwrap_or_else(|| live::volume_id_from(name))
+        };
+        for (format, output) in &trees {
+            if matches!(format.kind, TreeKind::LiveIso) {
+                live::check_volume_id(&volume_id(&output.name))?;
+            }
+        }
+
+        // The source: a tree as it is, or the packages installed.
+        let repos = match &self.source {
+            Source::Packages(p) => p
+                .repos
+                .iter()
+                .map(|(dir, priority)| Ok((pkgstage::Repository::open(dir)?, *priority)))
+                .collect::<Result<Vec<_>>>()?,
+            Source::Rootfs(_) => Vec::new(),
+        };
+        let sources: Vec<RepoSource<'_>> = repos
+            .iter()
+            .map(|(repo, priority)| RepoSource {
+                repo,
+                priority: *priority,
+            })
+            .collect();
+        let time = i64::try_from(self.formats.stamp.unix_time()).unwrap_or(0);
+        let plan;
+        let rootfs_source;
+        let package_source;
+        let mut installed_by: Option<&PackageSource<'_>> = None;
+        let source: &dyn EntrySource = match &self.source {
+            Source::Rootfs(path) => {
+                self.refuse_packages_for_a_tree()?;
+                rootfs_source = open_rootfs(path)?;
+                rootfs_source.as_ref()
+            }
+            Source::Packages(p) => {
+                let packages = &self.config.packages;
+                if packages.install.is_empty() {
+                    return Err(Error::request(
+                        Problem::NoPackages,
+                        format!(
+                            "{}: packages are to be installed but the configuration names none \
+                         (PackageLists, Packages, KernelOptions; os.packages)",
+                            self.config_path.display()
+                        ),
+                    ));
+                }
+                let mut request = Request::new(packages.install.clone());
+                request.recommends = p.recommends;
+                plan = pkgstage::resolve::resolve(&sources, &request)?;
+                package_source = PackageSource::new(
+                    &sources,
+                    &plan,
+                    InstallOptions {
+                        exclude_docs: packages.exclude_docs,
+                        install_langs: packages
+                            .install_langs
+                            .as_deref()
+                            .map(pkgstage::install::split_langs)
+                            .unwrap_or_default(),
+                        time,
+                        no_rpmdb: packages.remove_rpmdb,
+                        rpm_manifests: packages.remove_rpmdb,
+                        work_dir: self.work_dir.clone(),
+                        gpg_check: p.gpg_check.clone(),
+                        no_scripts: !p.scripts,
+                    },
+                );
+                installed_by = Some(&package_source);
+                &package_source
+            }
+        };
+        let source_name = source.name().display().to_string();
+        if let Some(dir) = &self.output_dir {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let work_dir = self.work_dir.clone().unwrap_or_else(std::env::temp_dir);
+
+        let disk = if disks.is_empty() {
+            None
+        } else {
+            Some(self.disk(source, &disks, &inputs, &work_dir, progress)?)
+        };
+        let mut tree_options = TreeOptions {
+            time,
+            image: self.image.clone(),
+            build: BuildOptions {
+                stamp: self.formats.stamp.mixed_with("tree"),
+                work_dir,
+                boot_loader: self.boot_loader,
+            },
+            live: self.live.clone(),
+        };
+        let mut written = Vec::new();
+        for (format, output) in &trees {
+            tree_options.live.volume_id = volume_id(&output.name);
+            progress(Progress::Step(&format!(
+                "writing {} from {source_name}",
+                format.name
+            )));
+            let target = match &output.target {
+                OutputTarget::Path(p) => TreeTarget::Path(p.clone()),
+                OutputTarget::Stdout => TreeTarget::Stdout,
+            };
+            let tree = write_tree(&self.config, source, format, &target, &tree_options);
+            progress(Progress::Done);
+            written.push(tree?);
+        }
+        let installed = installed_by.and_then(PackageSource::report);
+        Ok(Report {
+            config: self.config_path.clone(),
+            rootfs: source_name,
+            installed,
+            disk,
+            trees: written,
+        })
+    }
+
+    /// A prepared tree is written as it is: a configuration that installs
+    /// packages, or removes the database they leave, is refused for one.
+    fn refuse_packages_for_a_tree(&self) -> Result<()> {
+        let packages = &self.config.packages;
+        if !packages.install.is_empty() {
+            return Err(Error::request(
+                Problem::PackagesForATree,
+                format!(
+                    "{}: the configuration installs packages ({}); install them from \
+                 repositories, or leave them out of a configuration for a prepared root \
+                 filesystem",
+                    self.config_path.display(),
+                    packages.install.join(", ")
+                ),
+            ));
+        }
+        if packages.remove_rpmdb {
+            return Err(Error::request(
+                Problem::PackagesForATree,
+                format!(
+                    "{}: RemoveRpmDb applies to the packages a build installs; \
+                 a prepared root filesystem is written as it is",
+                    self.config_path.display()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The disk, made from `source` and read into `outputs`.
+    fn disk(
+        &self,
+        source: &dyn EntrySource,
+        outputs: &[OutputSpec],
+        inputs: &[&Path],
+        work_dir: &Path,
+        progress: &mut dyn FnMut(Progress<'_>),
+    ) -> Result<DiskReport> {
+        let options = BuildOptions {
+            stamp: self.formats.stamp.mixed_with("build"),
+            work_dir: work_dir.to_path_buf(),
+            boot_loader: self.boot_loader,
+        };
+        progress(Progress::Step(&format!(
+            "making the file systems from {}",
+            source.name().display()
+        )));
+        let built = build_disk(&self.config, source, &options);
+        progress(Progress::Done);
+        let mut built = built?;
+        let conversion = imgconv::convert_disk(
+            &mut built.disk,
+            &self.config_path,
+            inputs,
+            outputs,
+            &self.formats,
+            &mut |done, total| progress(Progress::Bytes { done, total }),
+        );
+        progress(Progress::Done);
+        Ok(DiskReport {
+            partitions: built.partitions,
+            kernel_cmdline: built.kernel_cmdline,
+            boot_loader: built.loader,
+            notes: built.notes,
+            conversion: conversion?,
+        })
+    }
+}
+
+/// Tree outputs' names: none is an input or another output, at most one
+/// output goes to standard output, and image formats need a file.
+fn check_tree_outputs(
+    trees: &[(&'static TreeFormat, &Output)],
+    disks: &[OutputSpec],
+    inputs: &[&Path],
+) -> Result<()> {
+    let mut stdout = disks.iter().any(|o| o.target == OutputTarget::Stdout);
+    for (i, (format, output)) in trees.iter().enumerate() {
+        match &output.target {
+            OutputTarget::Stdout => {
+                if !format.streams() {
+                    return Err(Error::request(
+                        Problem::NotAStream,
+                        format!(
+                            "{} cannot be written to standard output (each blob's header is \
+                         written once its digest is known); name a file",
+                            format.name
+                        ),
+                    ));
+                }
+                if stdout {
+                    return Err(Error::request(
+                        Problem::Stdout,
+                        "only one output can go to standard output",
+                    ));
+                }
+                stdout = true;
+            }
+            OutputTarget::Path(p) => {
+                if inputs.iter().any(|i| imgconv::same_file(p, i)) {
+                    return Err(Error::request(
+                        Problem::OutputIsInput,
+                        format!(
+                            "output {} is an input; refusing to overwrite it",
+                            p.display()
+                        ),
+                    ));
+                }
+                let earlier = disks
+                    .iter()
+                    .filter_map(|o| match &o.target {
+                        OutputTarget::Path(q) => Some((o.format.name(), q)),
+                        OutputTarget::Stdout => None,
+                    })
+                    .chain(trees[..i].iter().filter_map(|(f, o)| match &o.target {
+                        OutputTarget::Path(q) => Some((f.name, q)),
+                        OutputTarget::Stdout => None,
+                    }));
+                for (name, q) in earlier {
+                    if p == q || imgconv::same_file(p, q) {
+                        return Err(Error::request(
+                            Problem::OutputClash,
+                            format!(
+                                "outputs {name} and {} would both be written to {}; name them \
+                             apart",
+                                format.name,
+                                p.display()
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
