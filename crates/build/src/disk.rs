@@ -151,7 +151,9 @@ impl Part {
     }
 }
 
-/// Builds the disk `config` describes from `rootfs`.
+/// Builds the disk `config` describes from `rootfs`: the GPT laid out, the
+/// tree routed into each partition's file system maker, the boot loaders
+/// installed, the file systems finished and the pieces assembled.
 pub fn build_disk(
     config: &ImageConfig,
     rootfs: &dyn EntrySource,
@@ -166,37 +168,15 @@ pub fn build_disk(
         ));
     }
     let stamp = &options.stamp;
+    let time = i64::try_from(stamp.unix_time()).unwrap_or(i64::MAX);
     let edited = Edited {
         inner: rootfs,
         edits: edits(config),
-        time: i64::try_from(stamp.unix_time()).unwrap_or(i64::MAX),
+        time,
     };
-    let rootfs: &dyn EntrySource = &edited;
     let gpt = layout(config, stamp)?;
     let router = Router::new(config)?;
-    let mut parts: Vec<Part> = Vec::new();
-    for (i, spec) in config.partitions.iter().enumerate() {
-        let p = &gpt.partitions[i];
-        parts.push(Part {
-            spec_index: i,
-            what: format!("partition {:?}", spec.id),
-            fs: spec.fs,
-            start: p.first_lba * SECTOR,
-            size: p.size(),
-            fs_uuid: stamp.uuid(&format!("file system {}", spec.id)),
-            maker: Maker::Pending,
-            dirs: HashSet::new(),
-            symlinks: HashMap::new(),
-            mount: router
-                .mounts
-                .iter()
-                .find(|(_, pi)| *pi == i)
-                .map(|(m, _)| m.clone()),
-        });
-    }
-    let time = i64::try_from(stamp.unix_time()).unwrap_or(i64::MAX);
-
-    // What the build writes itself replaces what the rootfs has.
+    let parts = plan_parts(config, &gpt, &router, stamp);
     let generated = generated_files(config, time)?;
     if let Some(i) = generated.iter().position(|g| g.0 == "etc/fstab") {
         let field = format!(
@@ -209,407 +189,592 @@ pub fn build_disk(
             "the build writes /etc/fstab from the mount settings; it cannot also be an additional file",
         ));
     }
-    let mut skip: HashSet<String> = generated.iter().map(|g| g.0.clone()).collect();
-    skip.insert("etc/fstab".into());
-
     // Scratch files live in a directory of their own, gone when the build
     // returns; the images in it are open by then and outlive their names.
     let scratch = tempfile::Builder::new()
         .prefix("imgconv-build-")
         .tempdir_in(&options.work_dir)
         .map_err(|e| Error::io(&options.work_dir, e))?;
-    let work = scratch.path();
-    let esp = config
+    let mut build = DiskBuild {
+        config,
+        options,
+        stamp,
+        work: scratch.path(),
+        time,
+        boot: BootFiles::new(scratch.path()),
+        gpt,
+        router,
+        parts,
+        booting: config.boot != BootType::None,
+    };
+    let deferred = build.route(&edited, &generated)?;
+    build.add_mount_points()?;
+    for (path, entry, bytes) in &generated {
+        build.add_generated_at(path, entry, &mut bytes.as_slice())?;
+    }
+    // Only a disk that boots has a kernel command line.
+    let (cmdline, loaders) = if build.booting {
+        let cmdline = kernel_cmdline(config, &build.gpt, &build.parts)?;
+        let loaders = build.install_loaders(&cmdline)?;
+        (cmdline, loaders)
+    } else {
+        (String::new(), Loaders::default())
+    };
+    // FAT file systems first: fstab may name them by volume id.
+    let mut made = build.finish_fat()?;
+    build.write_fstab(&made.fs_uuids)?;
+    build.add_deferred_links(rootfs, deferred)?;
+    build.finish_ext(&mut made)?;
+    build.assemble(made, loaders, cmdline)
+}
+
+/// A disk being built: the plan, the partitions' makers and the boot files
+/// gathered from the tree.
+struct DiskBuild<'a> {
+    config: &'a ImageConfig,
+    options: &'a BuildOptions,
+    stamp: &'a BuildStamp,
+    work: &'a Path,
+    time: i64,
+    boot: BootFiles,
+    gpt: Gpt,
+    router: Router,
+    parts: Vec<Part>,
+    booting: bool,
+}
+
+/// The partitions of `gpt`, each with its maker not yet started.
+fn plan_parts(config: &ImageConfig, gpt: &Gpt, router: &Router, stamp: &BuildStamp) -> Vec<Part> {
+    config
         .partitions
         .iter()
-        .position(|p| p.role == PartitionRole::Esp);
-    let mut boot = BootFiles::new(work);
-    let mut deferred: Vec<Entry> = Vec::new();
-    let booting = config.boot != BootType::None;
-    crate::rootfs::walk(rootfs, &mut |entry, data| {
-        if skip.contains(&entry.path) {
-            return Ok(());
-        }
-        let Some((pi, rel)) = router.route(&entry.path) else {
-            return Err(source_error(
-                rootfs,
-                Some(&entry.path),
-                "lies outside every mount point (no partition is mounted at /)",
-            ));
-        };
-        // A mount point itself: a directory in the partition below it, and
-        // the owner of the mounted file system's root.
-        if let Some(mounted) = router.mounted_at(&entry.path) {
-            if entry.kind != EntryKind::Dir {
-                return Err(source_error(
-                    rootfs,
-                    Some(&entry.path),
-                    "is a mount point in the configuration but not a directory here",
-                ));
+        .enumerate()
+        .map(|(i, spec)| {
+            let p = &gpt.partitions[i];
+            Part {
+                spec_index: i,
+                what: format!("partition {:?}", spec.id),
+                fs: spec.fs,
+                start: p.first_lba * SECTOR,
+                size: p.size(),
+                fs_uuid: stamp.uuid(&format!("file system {}", spec.id)),
+                maker: Maker::Pending,
+                dirs: HashSet::new(),
+                symlinks: HashMap::new(),
+                mount: router
+                    .mounts
+                    .iter()
+                    .find(|(_, pi)| *pi == i)
+                    .map(|(m, _)| m.clone()),
             }
-            start(&mut parts[mounted], Some(entry), stamp, work)?;
-            add_root(&mut parts[mounted], entry, stamp, work)?;
-            if entry.path.is_empty() {
-                return Ok(());
-            }
-            let (parent, prel) = router.route_below(&entry.path, mounted).ok_or_else(|| {
-                source_error(
-                    rootfs,
-                    Some(&entry.path),
-                    "is a mount point that no partition holds",
-                )
-            })?;
-            return add(&mut parts[parent], &prel, entry, data, stamp, work, time);
-        }
-        let link = match &entry.kind {
-            // A link to a file the build writes itself comes after it.
-            EntryKind::HardLink { target } if skip.contains(target) => {
-                deferred.push(entry.clone());
-                return Ok(());
-            }
-            EntryKind::HardLink { target } => match router.route(target) {
-                Some((tp, trel)) if tp == pi => Some(trel),
-                _ => {
-                    return Err(source_error(
-                        rootfs,
-                        Some(&entry.path),
-                        format!("a hard link to {target}, which is on another file system"),
-                    ))
-                }
-            },
-            _ => None,
-        };
-        let part = &mut parts[pi];
-        let mut entry = entry.clone();
-        if let Some(trel) = link {
-            entry.kind = EntryKind::HardLink { target: trel };
-        }
-        if Some(pi) == esp {
-            boot.saw_esp_file(&rel);
-        }
-        if booting && entry.kind == EntryKind::Dir {
-            boot.saw_dir(&entry.path);
-        }
-        let file = matches!(entry.kind, EntryKind::File { .. });
-        if booting && file && boot.hold(&entry, data)? {
-            return Ok(());
-        }
-        if booting && file && BootFiles::wants(&entry.path) {
-            let mut tee = boot.tee(&entry.path, data)?;
-            return add(part, &rel, &entry, &mut tee, stamp, work, time);
-        }
-        add(part, &rel, &entry, data, stamp, work, time)
-    })?;
+        })
+        .collect()
+}
 
-    // Mount points the rootfs lacks are made in the partitions below them.
-    for (mp, pi) in &router.mounts {
-        if mp.is_empty() {
-            continue;
-        }
-        let (parent, rel) = router.route_below(mp, *pi).ok_or_else(|| {
-            Error::Layout(format!(
-                "/{mp} is mounted but no partition holds its directory"
-            ))
-        })?;
-        let part = &mut parts[parent];
-        ensure_dirs(part, &format!("{rel}/x"), stamp, work, time)?;
+/// The boot loaders installed: GRUB for BIOS, and the report.
+#[derive(Default)]
+struct Loaders {
+    bios_boot: Option<BiosBoot>,
+    report: Option<InstalledLoader>,
+}
+
+/// GRUB for BIOS: its core image at `lba` (the BIOS boot partition) and
+/// the boot sector that loads it.
+struct BiosBoot {
+    lba: u64,
+    core: Vec<u8>,
+    boot_sector: Vec<u8>,
+}
+
+/// The finished file systems' images, UUIDs and notes, by partition.
+struct Made {
+    images: Vec<Option<Box<dyn BlockSource>>>,
+    fs_uuids: Vec<Option<String>>,
+    notes: Vec<String>,
+}
+
+impl DiskBuild<'_> {
+    /// Adds `entry` at `rel` of partition `pi`.
+    fn add_to(&mut self, pi: usize, rel: &str, entry: &Entry, data: &mut dyn Read) -> Result<()> {
+        add(
+            &mut self.parts[pi],
+            rel,
+            entry,
+            data,
+            self.stamp,
+            self.work,
+            self.time,
+        )
     }
-    for (path, entry, bytes) in &generated {
-        let (pi, rel) = router
-            .route(path)
-            .ok_or_else(|| Error::Layout(format!("/{path}: no partition is mounted at /")))?;
+
+    /// Adds a file the build writes, at `path` in the tree.
+    fn add_generated_at(&mut self, path: &str, entry: &Entry, data: &mut dyn Read) -> Result<()> {
+        let (pi, rel) = self.route_path(path)?;
         add_generated(
-            &mut parts[pi],
+            &mut self.parts[pi],
             &rel,
             entry,
-            &mut bytes.as_slice(),
+            data,
+            self.stamp,
+            self.work,
+            self.time,
+        )
+    }
+
+    /// The partition `path` lies in, and its path there.
+    fn route_path(&self, path: &str) -> Result<(usize, String)> {
+        self.router
+            .route(path)
+            .ok_or_else(|| Error::Layout(format!("/{path}: no partition is mounted at /")))
+    }
+
+    /// Reads the tree once, each entry into the maker of the partition it
+    /// lies in (what the build writes itself is left out); returns the hard
+    /// links that must wait for a file the build writes.
+    fn route(
+        &mut self,
+        rootfs: &dyn EntrySource,
+        generated: &[(String, Entry, Vec<u8>)],
+    ) -> Result<Vec<Entry>> {
+        let mut skip: HashSet<String> = generated.iter().map(|g| g.0.clone()).collect();
+        skip.insert("etc/fstab".into());
+        let esp = self
+            .config
+            .partitions
+            .iter()
+            .position(|p| p.role == PartitionRole::Esp);
+        let mut deferred: Vec<Entry> = Vec::new();
+        let DiskBuild {
             stamp,
             work,
             time,
-        )?;
+            boot,
+            router,
+            parts,
+            booting,
+            ..
+        } = self;
+        let (stamp, work, time, booting) = (*stamp, *work, *time, *booting);
+        crate::rootfs::walk(rootfs, &mut |entry, data| {
+            if skip.contains(&entry.path) {
+                return Ok(());
+            }
+            let Some((pi, rel)) = router.route(&entry.path) else {
+                return Err(source_error(
+                    rootfs,
+                    Some(&entry.path),
+                    "lies outside every mount point (no partition is mounted at /)",
+                ));
+            };
+            // A mount point itself: a directory in the partition below it,
+            // and the owner of the mounted file system's root.
+            if let Some(mounted) = router.mounted_at(&entry.path) {
+                if entry.kind != EntryKind::Dir {
+                    return Err(source_error(
+                        rootfs,
+                        Some(&entry.path),
+                        "is a mount point in the configuration but not a directory here",
+                    ));
+                }
+                start(&mut parts[mounted], Some(entry), stamp, work)?;
+                add_root(&mut parts[mounted], entry, stamp, work)?;
+                if entry.path.is_empty() {
+                    return Ok(());
+                }
+                let (parent, prel) = router.route_below(&entry.path, mounted).ok_or_else(|| {
+                    source_error(
+                        rootfs,
+                        Some(&entry.path),
+                        "is a mount point that no partition holds",
+                    )
+                })?;
+                return add(&mut parts[parent], &prel, entry, data, stamp, work, time);
+            }
+            let link = match &entry.kind {
+                // A link to a file the build writes itself comes after it.
+                EntryKind::HardLink { target } if skip.contains(target) => {
+                    deferred.push(entry.clone());
+                    return Ok(());
+                }
+                EntryKind::HardLink { target } => match router.route(target) {
+                    Some((tp, trel)) if tp == pi => Some(trel),
+                    _ => {
+                        return Err(source_error(
+                            rootfs,
+                            Some(&entry.path),
+                            format!("a hard link to {target}, which is on another file system"),
+                        ))
+                    }
+                },
+                _ => None,
+            };
+            let part = &mut parts[pi];
+            let mut entry = entry.clone();
+            if let Some(trel) = link {
+                entry.kind = EntryKind::HardLink { target: trel };
+            }
+            if Some(pi) == esp {
+                boot.saw_esp_file(&rel);
+            }
+            if booting && entry.kind == EntryKind::Dir {
+                boot.saw_dir(&entry.path);
+            }
+            let file = matches!(entry.kind, EntryKind::File { .. });
+            if booting && file && boot.hold(&entry, data)? {
+                return Ok(());
+            }
+            if booting && file && BootFiles::wants(&entry.path) {
+                let mut tee = boot.tee(&entry.path, data)?;
+                return add(part, &rel, &entry, &mut tee, stamp, work, time);
+            }
+            add(part, &rel, &entry, data, stamp, work, time)
+        })?;
+        Ok(deferred)
     }
 
-    // Only a disk that boots has a kernel command line.
-    let cmdline = if booting {
-        kernel_cmdline(config, &gpt, &parts)?
-    } else {
-        String::new()
-    };
-    let bios = config
-        .partitions
-        .iter()
-        .position(|p| p.role == PartitionRole::BiosBoot);
-    // (LBA, core image) for the BIOS boot partition, and the boot sector.
-    let mut bios_boot: Option<(u64, Vec<u8>, Vec<u8>)> = None;
-    let mut loader_report = None;
-    if booting {
+    /// Mount points the rootfs lacks, made in the partitions below them.
+    fn add_mount_points(&mut self) -> Result<()> {
+        for (mp, pi) in &self.router.mounts {
+            if mp.is_empty() {
+                continue;
+            }
+            let (parent, rel) = self.router.route_below(mp, *pi).ok_or_else(|| {
+                Error::Layout(format!(
+                    "/{mp} is mounted but no partition holds its directory"
+                ))
+            })?;
+            let part = &mut self.parts[parent];
+            ensure_dirs(part, &format!("{rel}/x"), self.stamp, self.work, self.time)?;
+        }
+        Ok(())
+    }
+
+    /// GRUB for BIOS (asked for, or possible beside UEFI: a hybrid disk)
+    /// and the UEFI loader, their configuration and modules, or the boot
+    /// files back in the tree when no GRUB was installed.
+    fn install_loaders(&mut self, cmdline: &str) -> Result<Loaders> {
+        let config = self.config;
         let title = config.hostname.clone().unwrap_or_else(|| "Linux".into());
-        let need = |what: &str| Error::config(&config.source, "BootType", what.to_string());
-        let mut grub_installed = false;
         let mut grub_platforms: Vec<GrubPlatform> = Vec::new();
-        // BIOS: asked for, or possible beside UEFI (a hybrid disk).
-        if let Some(bp) = bios.filter(|_| boot.has_grub(GrubPlatform::I386Pc)) {
-            let early = grub_early_config(&router, &parts, &boot)?;
-            let lba = gpt.partitions[bp].first_lba;
-            let core = grub_core(boot.grub_image(GrubPlatform::I386Pc, &early)?, lba)?;
-            if core.len() as u64 > parts[bp].size {
+        let bios_boot = self.install_bios()?;
+        if bios_boot.is_some() {
+            grub_platforms.push(GrubPlatform::I386Pc);
+        }
+        let loader = self.options.boot_loader.unwrap_or(config.boot_loader);
+        let uefi = self.install_uefi(loader, &title, cmdline)?;
+        if uefi == Some(BootLoader::Grub.name()) {
+            grub_platforms.push(GrubPlatform::X86_64Efi);
+        }
+        let chosen = LoaderChoice {
+            config,
+            options: self.options,
+        };
+        let report = Some(chosen.report(uefi, bios_boot.is_some(), loader));
+        if grub_platforms.is_empty() {
+            for (path, entry, bytes) in self.boot.release() {
+                let (pi, rel) = self.route_path(&path)?;
+                self.add_to(pi, &rel, &entry, &mut bytes.as_slice())?;
+            }
+        } else {
+            self.install_grub_files(&grub_platforms, &title, cmdline)?;
+        }
+        Ok(Loaders { bios_boot, report })
+    }
+
+    /// GRUB's core image for the BIOS boot partition, and its boot sector.
+    fn install_bios(&mut self) -> Result<Option<BiosBoot>> {
+        let config = self.config;
+        let bios = config
+            .partitions
+            .iter()
+            .position(|p| p.role == PartitionRole::BiosBoot);
+        if let Some(bp) = bios.filter(|_| self.boot.has_grub(GrubPlatform::I386Pc)) {
+            let early = grub_early_config(&self.router, &self.parts, &self.boot)?;
+            let lba = self.gpt.partitions[bp].first_lba;
+            let core = grub_core(self.boot.grub_image(GrubPlatform::I386Pc, &early)?, lba)?;
+            if core.len() as u64 > self.parts[bp].size {
                 return Err(Error::Layout(format!(
                     "GRUB's core image is {} bytes, more than {} holds ({} bytes)",
                     core.len(),
-                    parts[bp].what,
-                    parts[bp].size
+                    self.parts[bp].what,
+                    self.parts[bp].size
                 )));
             }
-            bios_boot = Some((lba, core, boot.grub_boot_sector("boot.img")?));
-            grub_installed = true;
-            grub_platforms.push(GrubPlatform::I386Pc);
-        } else if config.boot == BootType::Legacy {
+            return Ok(Some(BiosBoot {
+                lba,
+                core,
+                boot_sector: self.boot.grub_boot_sector("boot.img")?,
+            }));
+        }
+        if config.boot == BootType::Legacy {
             return Err(match bios {
-                None => need("legacy boot needs a BIOS boot partition (the bios_grub flag) for GRUB's core image"),
+                None => Error::config(
+                    &config.source,
+                    "BootType",
+                    "legacy boot needs a BIOS boot partition (the bios_grub flag) for GRUB's core image",
+                ),
                 Some(_) => Error::Layout(
                     "legacy boot needs GRUB for BIOS in the rootfs (usr/lib/grub/i386-pc, from grub-pc-bin or grub2-pc-modules)".into(),
                 ),
             });
         }
-        // UEFI: the packages' loader where the ESP has one, else the one
-        // the configuration (or the build's options) names, from the tree.
-        let loader = options.boot_loader.unwrap_or(config.boot_loader);
-        let chosen = LoaderChoice { config, options };
-        let mut uefi = None;
-        match esp {
-            Some(_) if boot.esp_has_loader => uefi = Some("packages"),
-            Some(e) => match loader {
-                BootLoader::SystemdBoot if boot.has_systemd_boot() => {
-                    let part = &mut parts[e];
-                    let mut to_esp = |rel: &str, entry: &Entry, data: &mut dyn Read| {
-                        add(part, rel, entry, data, stamp, work, time)
-                    };
-                    boot.install_systemd_boot(&title, &cmdline, time, &mut to_esp)?;
-                    uefi = Some(BootLoader::SystemdBoot.name());
-                }
-                BootLoader::Grub if boot.has_grub(GrubPlatform::X86_64Efi) => {
-                    let early = grub_early_config(&router, &parts, &boot)?;
-                    let image = boot.grub_image(GrubPlatform::X86_64Efi, &early)?;
-                    let part = &mut parts[e];
-                    let path = "EFI/BOOT/BOOTX64.EFI";
-                    let entry = file_entry(path, Vec::new(), 0o644, time).1;
-                    let entry = Entry {
-                        kind: EntryKind::File {
-                            len: image.len() as u64,
-                        },
-                        ..entry
-                    };
-                    add(part, path, &entry, &mut image.as_slice(), stamp, work, time)?;
-                    grub_installed = true;
-                    grub_platforms.push(GrubPlatform::X86_64Efi);
-                    uefi = Some(BootLoader::Grub.name());
-                }
-                _ if config.boot == BootType::Efi => {
-                    return Err(Error::Layout(chosen.missing(loader, &boot)));
-                }
-                // A legacy disk's ESP without the loader: BIOS boots it.
-                _ => {}
-            },
-            None if config.boot == BootType::Efi => {
-                return Err(need(
+        Ok(None)
+    }
+
+    /// The UEFI loader: the packages' where the ESP has one, else `loader`
+    /// from the tree. Returns its name in the report.
+    fn install_uefi(
+        &mut self,
+        loader: BootLoader,
+        title: &str,
+        cmdline: &str,
+    ) -> Result<Option<&'static str>> {
+        let config = self.config;
+        let esp = config
+            .partitions
+            .iter()
+            .position(|p| p.role == PartitionRole::Esp);
+        let Some(e) = esp else {
+            if config.boot == BootType::Efi {
+                return Err(Error::config(
+                    &config.source,
+                    "BootType",
                     "efi boot needs an EFI system partition (the esp flag)",
                 ));
             }
-            None => {}
+            return Ok(None);
+        };
+        if self.boot.esp_has_loader {
+            return Ok(Some("packages"));
         }
-        loader_report = Some(chosen.report(uefi, bios_boot.is_some(), loader));
-        if grub_installed {
-            let (path, text) = grub_cfg(&router, &parts, &boot, &title, &cmdline)?;
-            let (pi, rel) = router
-                .route(&path)
-                .ok_or_else(|| Error::Layout(format!("/{path}: no partition is mounted at /")))?;
-            let entry = file_entry(&path, text.clone().into_bytes(), 0o644, time).1;
-            add_generated(
-                &mut parts[pi],
-                &rel,
-                &entry,
-                &mut text.as_bytes(),
-                stamp,
-                work,
-                time,
-            )?;
-            // The module directories beside grub.cfg, as grub-install
-            // leaves them, for `insmod` at boot.
-            for platform in grub_platforms.iter().copied() {
-                let grub_dir = path.trim_end_matches("grub.cfg").trim_end_matches('/');
-                for (name, copy) in boot.grub_files(platform)? {
-                    let tree_path = format!("{grub_dir}/{}/{name}", platform.dir());
-                    let (pi, rel) = router.route(&tree_path).ok_or_else(|| {
-                        Error::Layout(format!("/{tree_path}: no partition is mounted at /"))
-                    })?;
-                    let mut f = std::fs::File::open(&copy).map_err(|e| Error::io(&copy, e))?;
-                    let len = f.metadata().map_err(|e| Error::io(&copy, e))?.len();
-                    let entry = Entry {
-                        kind: EntryKind::File { len },
-                        ..file_entry(&tree_path, Vec::new(), 0o644, time).1
-                    };
-                    add_generated(&mut parts[pi], &rel, &entry, &mut f, stamp, work, time)?;
+        match loader {
+            BootLoader::SystemdBoot if self.boot.has_systemd_boot() => {
+                let DiskBuild {
+                    stamp,
+                    work,
+                    time,
+                    boot,
+                    parts,
+                    ..
+                } = self;
+                let (stamp, work, time) = (*stamp, *work, *time);
+                let part = &mut parts[e];
+                let mut to_esp = |rel: &str, entry: &Entry, data: &mut dyn Read| {
+                    add(part, rel, entry, data, stamp, work, time)
+                };
+                boot.install_systemd_boot(title, cmdline, time, &mut to_esp)?;
+                Ok(Some(BootLoader::SystemdBoot.name()))
+            }
+            BootLoader::Grub if self.boot.has_grub(GrubPlatform::X86_64Efi) => {
+                let early = grub_early_config(&self.router, &self.parts, &self.boot)?;
+                let image = self.boot.grub_image(GrubPlatform::X86_64Efi, &early)?;
+                let path = "EFI/BOOT/BOOTX64.EFI";
+                let entry = Entry {
+                    kind: EntryKind::File {
+                        len: image.len() as u64,
+                    },
+                    ..file_entry(path, Vec::new(), 0o644, self.time).1
+                };
+                self.add_to(e, path, &entry, &mut image.as_slice())?;
+                Ok(Some(BootLoader::Grub.name()))
+            }
+            _ if config.boot == BootType::Efi => {
+                let chosen = LoaderChoice {
+                    config,
+                    options: self.options,
+                };
+                Err(Error::Layout(chosen.missing(loader, &self.boot)))
+            }
+            // A legacy disk's ESP without the loader: BIOS boots it.
+            _ => Ok(None),
+        }
+    }
+
+    /// grub.cfg, and the module directories beside it as grub-install
+    /// leaves them, for `insmod` at boot.
+    fn install_grub_files(
+        &mut self,
+        platforms: &[GrubPlatform],
+        title: &str,
+        cmdline: &str,
+    ) -> Result<()> {
+        let (path, text) = grub_cfg(&self.router, &self.parts, &self.boot, title, cmdline)?;
+        let entry = file_entry(&path, text.clone().into_bytes(), 0o644, self.time).1;
+        self.add_generated_at(&path, &entry, &mut text.as_bytes())?;
+        let grub_dir = path.trim_end_matches("grub.cfg").trim_end_matches('/');
+        for platform in platforms.iter().copied() {
+            for (name, copy) in self.boot.grub_files(platform)? {
+                let tree_path = format!("{grub_dir}/{}/{name}", platform.dir());
+                let mut f = std::fs::File::open(&copy).map_err(|e| Error::io(&copy, e))?;
+                let len = f.metadata().map_err(|e| Error::io(&copy, e))?.len();
+                let entry = Entry {
+                    kind: EntryKind::File { len },
+                    ..file_entry(&tree_path, Vec::new(), 0o644, self.time).1
+                };
+                self.add_generated_at(&tree_path, &entry, &mut f)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The FAT file systems, finished.
+    fn finish_fat(&mut self) -> Result<Made> {
+        let n = self.parts.len();
+        let mut made = Made {
+            images: (0..n).map(|_| None).collect(),
+            fs_uuids: vec![None; n],
+            notes: Vec::new(),
+        };
+        for (i, part) in self.parts.iter_mut().enumerate() {
+            if let Some(FsType::Vfat | FsType::Fat16 | FsType::Fat32) = part.fs {
+                start(part, None, self.stamp, self.work)?;
+                let Maker::Fat(maker) = std::mem::replace(&mut part.maker, Maker::Pending) else {
+                    continue;
+                };
+                let spec = &self.config.partitions[part.spec_index];
+                let fat = maker.finish(
+                    &fat_label(&spec.label),
+                    &self.stamp.mixed_with(format!("fat {}", spec.id)),
+                )?;
+                made.notes.extend(fat.note);
+                made.fs_uuids[i] = Some(format!(
+                    "{:04X}-{:04X}",
+                    fat.volume_id >> 16,
+                    fat.volume_id & 0xffff
+                ));
+                made.images[i] = Some(Box::new(fat.image));
+            }
+        }
+        for (i, part) in self.parts.iter().enumerate() {
+            if is_ext(part.fs) {
+                made.fs_uuids[i] = Some(part.fs_uuid.to_string());
+            }
+        }
+        Ok(made)
+    }
+
+    /// /etc/fstab, naming the file systems as the configuration says.
+    fn write_fstab(&mut self, fs_uuids: &[Option<String>]) -> Result<()> {
+        let fstab = fstab(self.config, &self.gpt, &self.parts, fs_uuids)?;
+        let (pi, rel) = self
+            .router
+            .route("etc/fstab")
+            .ok_or_else(|| Error::Layout("/etc/fstab: no partition is mounted at /".into()))?;
+        if !is_ext(self.parts[pi].fs) {
+            return Err(Error::Layout(format!(
+                "/etc/fstab would be on {}, which is not an ext file system",
+                self.parts[pi].what
+            )));
+        }
+        let entry = file_entry("etc/fstab", fstab.clone().into_bytes(), 0o644, self.time).1;
+        add_generated(
+            &mut self.parts[pi],
+            &rel,
+            &entry,
+            &mut fstab.as_bytes(),
+            self.stamp,
+            self.work,
+            self.time,
+        )
+    }
+
+    /// The hard links to files the build wrote, now that those are there.
+    fn add_deferred_links(&mut self, rootfs: &dyn EntrySource, links: Vec<Entry>) -> Result<()> {
+        for link in links {
+            let EntryKind::HardLink { target } = &link.kind else {
+                continue;
+            };
+            let cross = || {
+                source_error(
+                    rootfs,
+                    Some(&link.path),
+                    format!("a hard link to {target}, which is on another file system"),
+                )
+            };
+            let (pi, rel) = self.router.route(&link.path).ok_or_else(cross)?;
+            let (tp, trel) = self.router.route(target).ok_or_else(cross)?;
+            if tp != pi {
+                return Err(cross());
+            }
+            let trel = self.parts[pi].resolve(&trel)?;
+            let entry = Entry {
+                kind: EntryKind::HardLink { target: trel },
+                ..link.clone()
+            };
+            self.add_to(pi, &rel, &entry, &mut io::empty())?;
+        }
+        Ok(())
+    }
+
+    /// The ext file systems, finished.
+    fn finish_ext(&mut self, made: &mut Made) -> Result<()> {
+        for (i, part) in self.parts.iter_mut().enumerate() {
+            if is_ext(part.fs) {
+                start(part, None, self.stamp, self.work)?;
+                if let Maker::Ext(maker) = std::mem::replace(&mut part.maker, Maker::Pending) {
+                    made.images[i] = Some(Box::new(maker.finish()?));
                 }
             }
         }
-        for (path, entry, bytes) in boot.release() {
-            if grub_installed {
-                continue;
-            }
-            let (pi, rel) = router
-                .route(&path)
-                .ok_or_else(|| Error::Layout(format!("/{path}: no partition is mounted at /")))?;
-            add(
-                &mut parts[pi],
-                &rel,
-                &entry,
-                &mut bytes.as_slice(),
-                stamp,
-                work,
-                time,
-            )?;
-        }
+        Ok(())
     }
 
-    // FAT file systems first: fstab may name them by volume id.
-    let mut notes = Vec::new();
-    let mut images: Vec<Option<Box<dyn BlockSource>>> = (0..parts.len()).map(|_| None).collect();
-    let mut fs_uuids: Vec<Option<String>> = vec![None; parts.len()];
-    for (i, part) in parts.iter_mut().enumerate() {
-        if let Some(FsType::Vfat | FsType::Fat16 | FsType::Fat32) = part.fs {
-            start(part, None, stamp, work)?;
-            let Maker::Fat(maker) = std::mem::replace(&mut part.maker, Maker::Pending) else {
-                continue;
-            };
-            let label = fat_label(&config.partitions[part.spec_index].label);
-            let made = maker.finish(
-                &label,
-                &stamp.mixed_with(format!("fat {}", config.partitions[part.spec_index].id)),
-            )?;
-            notes.extend(made.note);
-            fs_uuids[i] = Some(format!(
-                "{:04X}-{:04X}",
-                made.volume_id >> 16,
-                made.volume_id & 0xffff
-            ));
-            images[i] = Some(Box::new(made.image));
+    /// The tables, the loader's boot sector and core image, and the file
+    /// systems, placed as one disk.
+    fn assemble(self, made: Made, loaders: Loaders, cmdline: String) -> Result<BuiltDisk> {
+        let config = self.config;
+        let mut disk = AssembledDisk::new(config.disk_size);
+        let place_err = |e: io::Error| Error::Layout(format!("assembling the disk: {e}"));
+        let bios_boot = loaders.bios_boot;
+        for (offset, mut bytes) in self.gpt.regions()? {
+            if let (0, Some(bios)) = (offset, &bios_boot) {
+                let mbr = crate::boot::grub_mbr(&bios.boot_sector, &bytes[..512], bios.lba);
+                bytes[..512].copy_from_slice(&mbr);
+            }
+            disk.place_bytes(offset, bytes).map_err(place_err)?;
         }
-    }
-    for (i, part) in parts.iter().enumerate() {
-        if is_ext(part.fs) {
-            fs_uuids[i] = Some(part.fs_uuid.to_string());
+        if let Some(bios) = bios_boot {
+            disk.place_bytes(bios.lba * SECTOR, bios.core)
+                .map_err(place_err)?;
         }
-    }
-    let fstab = fstab(config, &gpt, &parts, &fs_uuids)?;
-    let (pi, rel) = router
-        .route("etc/fstab")
-        .ok_or_else(|| Error::Layout("/etc/fstab: no partition is mounted at /".into()))?;
-    if !is_ext(parts[pi].fs) {
-        return Err(Error::Layout(format!(
-            "/etc/fstab would be on {}, which is not an ext file system",
-            parts[pi].what
-        )));
-    }
-    let entry = file_entry("etc/fstab", fstab.clone().into_bytes(), 0o644, time).1;
-    add_generated(
-        &mut parts[pi],
-        &rel,
-        &entry,
-        &mut fstab.as_bytes(),
-        stamp,
-        work,
-        time,
-    )?;
-    for link in deferred {
-        let EntryKind::HardLink { target } = &link.kind else {
-            continue;
-        };
-        let cross = || {
-            source_error(
-                rootfs,
-                Some(&link.path),
-                format!("a hard link to {target}, which is on another file system"),
-            )
-        };
-        let (pi, rel) = router.route(&link.path).ok_or_else(cross)?;
-        let (tp, trel) = router.route(target).ok_or_else(cross)?;
-        if tp != pi {
-            return Err(cross());
-        }
-        let trel = parts[pi].resolve(&trel)?;
-        let entry = Entry {
-            kind: EntryKind::HardLink { target: trel },
-            ..link.clone()
-        };
-        add(
-            &mut parts[pi],
-            &rel,
-            &entry,
-            &mut io::empty(),
-            stamp,
-            work,
-            time,
-        )?;
-    }
-
-    for (i, part) in parts.iter_mut().enumerate() {
-        if is_ext(part.fs) {
-            start(part, None, stamp, work)?;
-            if let Maker::Ext(maker) = std::mem::replace(&mut part.maker, Maker::Pending) {
-                images[i] = Some(Box::new(maker.finish()?));
+        for (part, image) in self.parts.iter().zip(made.images) {
+            if let Some(image) = image {
+                disk.place(part.start, image).map_err(place_err)?;
             }
         }
-    }
-
-    let mut disk = AssembledDisk::new(config.disk_size);
-    let place_err = |e: io::Error| Error::Layout(format!("assembling the disk: {e}"));
-    for (offset, mut bytes) in gpt.regions()? {
-        if let (0, Some((_, _, boot_img))) = (offset, &bios_boot) {
-            let lba = bios_boot.as_ref().map_or(0, |b| b.0);
-            let mbr = crate::boot::grub_mbr(boot_img, &bytes[..512], lba);
-            bytes[..512].copy_from_slice(&mbr);
-        }
-        disk.place_bytes(offset, bytes).map_err(place_err)?;
-    }
-    if let Some((lba, core, _)) = bios_boot {
-        disk.place_bytes(lba * SECTOR, core).map_err(place_err)?;
-    }
-    for (part, image) in parts.iter().zip(images) {
-        if let Some(image) = image {
-            disk.place(part.start, image).map_err(place_err)?;
-        }
-    }
-    let partitions = parts
-        .iter()
-        .zip(&gpt.partitions)
-        .zip(fs_uuids)
-        .map(|((part, p), fs_uuid)| {
-            let spec = &config.partitions[part.spec_index];
-            BuiltPartition {
-                id: spec.id.clone(),
-                number: p.number,
-                name: p.name.clone(),
-                start: part.start,
-                size: part.size,
-                type_guid: p.type_guid,
-                guid: p.guid,
-                fs: part.fs.map(|f| fs_name(f).to_string()),
-                fs_uuid,
-                mount_point: config
-                    .mounts
-                    .iter()
-                    .find(|m| m.partition == spec.id)
-                    .map(|m| m.mount_point.clone()),
-            }
+        let partitions = self
+            .parts
+            .iter()
+            .zip(&self.gpt.partitions)
+            .zip(made.fs_uuids)
+            .map(|((part, p), fs_uuid)| {
+                let spec = &config.partitions[part.spec_index];
+                BuiltPartition {
+                    id: spec.id.clone(),
+                    number: p.number,
+                    name: p.name.clone(),
+                    start: part.start,
+                    size: part.size,
+                    type_guid: p.type_guid,
+                    guid: p.guid,
+                    fs: part.fs.map(|f| fs_name(f).to_string()),
+                    fs_uuid,
+                    mount_point: config
+                        .mounts
+                        .iter()
+                        .find(|m| m.partition == spec.id)
+                        .map(|m| m.mount_point.clone()),
+                }
+            })
+            .collect();
+        Ok(BuiltDisk {
+            disk,
+            partitions,
+            kernel_cmdline: self.booting.then_some(cmdline),
+            loader: loaders.report,
+            notes: made.notes,
         })
-        .collect();
-    Ok(BuiltDisk {
-        disk,
-        partitions,
-        kernel_cmdline: booting.then_some(cmdline),
-        loader: loader_report,
-        notes,
-    })
+    }
 }
 
 /// Where the UEFI loader's choice comes from: the configuration, or the
