@@ -109,54 +109,31 @@ impl GrubPlatform {
 
     /// Modules built into the image: enough to find the file systems,
     /// read grub.cfg and boot Linux with no module directory at hand.
-    fn modules(self) -> &'static [&'static str] {
-        match self {
-            GrubPlatform::X86_64Efi => &[
-                "part_gpt",
-                "part_msdos",
-                "fat",
-                "ext2",
-                "search",
-                "search_fs_uuid",
-                "search_label",
-                "search_fs_file",
-                "normal",
-                "configfile",
-                "linux",
-                "echo",
-                "test",
-                "boot",
-                "gzio",
-                "ls",
-                "cat",
-                "all_video",
-                "efi_gop",
-                "serial",
-                "terminal",
-            ],
-            GrubPlatform::I386Pc => &[
-                "biosdisk",
-                "part_gpt",
-                "part_msdos",
-                "fat",
-                "ext2",
-                "search",
-                "search_fs_uuid",
-                "search_label",
-                "search_fs_file",
-                "normal",
-                "configfile",
-                "linux",
-                "echo",
-                "test",
-                "boot",
-                "gzio",
-                "ls",
-                "cat",
-                "serial",
-                "terminal",
-            ],
-        }
+    fn modules(self) -> Vec<&'static str> {
+        const COMMON: [&str; 17] = [
+            "part_gpt",
+            "part_msdos",
+            "fat",
+            "ext2",
+            "search",
+            "search_fs_uuid",
+            "search_label",
+            "search_fs_file",
+            "normal",
+            "configfile",
+            "linux",
+            "echo",
+            "test",
+            "boot",
+            "gzio",
+            "ls",
+            "cat",
+        ];
+        let (before, after): (&[&str], &[&str]) = match self {
+            GrubPlatform::X86_64Efi => (&[], &["all_video", "efi_gop"]),
+            GrubPlatform::I386Pc => (&["biosdisk"], &[]),
+        };
+        [before, &COMMON, after, &["serial", "terminal"]].concat()
     }
 }
 
