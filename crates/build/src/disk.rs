@@ -119,7 +119,7 @@ enum Maker {
     /// who owns its root directory.
     Pending,
     Ext(Box<ExtMaker>),
-    Fat(FatMaker),
+    Fat(Box<FatMaker>),
 }
 
 /// One partition's plan and its maker.
@@ -1005,13 +1005,13 @@ fn start(part: &mut Part, root: Option<&Entry>, stamp: &BuildStamp, work: &Path)
         return Ok(());
     };
     part.maker = match fs {
-        FsType::Vfat | FsType::Fat16 | FsType::Fat32 => Maker::Fat(FatMaker::new(
+        FsType::Vfat | FsType::Fat16 | FsType::Fat32 => Maker::Fat(Box::new(FatMaker::new(
             &part.what,
             fs,
             part.size,
             part.mount.as_deref(),
             work,
-        )?),
+        ))),
         FsType::Ext2 | FsType::Ext3 | FsType::Ext4 => Maker::Ext(Box::new(ExtMaker::start(
             &part.what,
             fs,

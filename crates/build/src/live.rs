@@ -513,7 +513,7 @@ fn loaders(
         grub_platforms.push(GrubPlatform::I386Pc);
     }
     // The FAT image UEFI boots from, the smallest that holds its files.
-    let mut esp = FatMaker::new("the live ISO's EFI image", FsType::Vfat, 0, None, work)?;
+    let mut esp = FatMaker::new("the live ISO's EFI image", FsType::Vfat, 0, None, work);
     if efi_grub {
         let image = boot.grub_image_as(
             GrubPlatform::X86_64Efi,
@@ -521,7 +521,7 @@ fn loaders(
             &early,
             &["iso9660"],
         )?;
-        let (path, entry, _) = file_entry("EFI/BOOT/BOOTX64.EFI", Vec::new(), 0o644, time);
+        let (path, entry, image) = file_entry("EFI/BOOT/BOOTX64.EFI", image, 0o644, time);
         esp.add(&path, &entry, &mut image.as_slice())?;
         grub_platforms.push(GrubPlatform::X86_64Efi);
     } else if systemd_boot {

@@ -1,14 +1,14 @@
-//! FAT file systems (an EFI system partition): the partition's files are
-//! gathered in a scratch directory as the rootfs is read, then laid out by
-//! the `iso9660` crate's FAT writer — FAT12, 16 or 32 by size, as
-//! `mkfs.vfat` chooses — into an image file.
+//! FAT file systems (an EFI system partition): the partition's files go
+//! straight into the `fat` crate's tree as the rootfs is read (their bytes
+//! kept in one unnamed temporary file until the layout is known), then are
+//! laid out — FAT12, 16 or 32 by size, as `mkfs.vfat` chooses — into an
+//! image file.
 
-use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use blocksink::{BuildStamp, Destination, RawFile};
-use iso9660::fat::{FatTree, FatType};
+use fat::{FatTree, FatType};
 
 use crate::config::FsType;
 use crate::rootfs::{Entry, EntryKind};
@@ -21,11 +21,10 @@ pub(crate) struct FatMaker {
     /// The file system's size; 0 for the smallest whole MiB that holds
     /// the files.
     size: u64,
-    dir: tempfile::TempDir,
+    /// The files, named in errors where the file system is mounted in the
+    /// tree (`/boot/efi`).
+    tree: FatTree,
     work: PathBuf,
-    /// Where the file system is mounted in the tree (`/boot/efi`), to name
-    /// its files in errors.
-    shown_root: String,
 }
 
 /// A finished FAT image.
@@ -43,22 +42,18 @@ impl FatMaker {
         size: u64,
         mount: Option<&str>,
         work: &Path,
-    ) -> Result<FatMaker> {
-        let dir = tempfile::Builder::new()
-            .prefix("fat-")
-            .tempdir_in(work)
-            .map_err(|e| Error::io(work, e))?;
-        Ok(FatMaker {
+    ) -> FatMaker {
+        let shown_root = match mount {
+            Some(m) => format!("/{m}"),
+            None => format!("({what})"),
+        };
+        FatMaker {
             what: what.to_string(),
             fs,
             size,
-            dir,
+            tree: FatTree::new_in(shown_root, work),
             work: work.to_path_buf(),
-            shown_root: match mount {
-                Some(m) => format!("/{m}"),
-                None => format!("({what})"),
-            },
-        })
+        }
     }
 
     /// Adds `entry` at `path` (relative to this file system's root; checked
@@ -73,50 +68,46 @@ impl FatMaker {
         if path.is_empty() {
             return Ok(());
         }
-        let dest = self.dir.path().join(path);
-        match &entry.kind {
-            EntryKind::Dir => fs::create_dir_all(&dest).map_err(|e| Error::io(&dest, e)),
-            EntryKind::File { .. } => {
-                if let Some(parent) = dest.parent() {
-                    fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-                }
-                let mut f = File::create(&dest).map_err(|e| Error::io(&dest, e))?;
-                io::copy(data, &mut f).map_err(|e| Error::io(&dest, e))?;
-                Ok(())
+        let added = match &entry.kind {
+            EntryKind::Dir => self.tree.add_dir(path),
+            EntryKind::File { len } => self.tree.add_file(path, *len, data),
+            // FAT has no links: the file's bytes again.
+            EntryKind::HardLink { target } => self.tree.add_copy(path, target),
+            EntryKind::Symlink { .. } => return Err(refuse("a symbolic link")),
+            EntryKind::Char { .. } | EntryKind::Block { .. } => {
+                return Err(refuse("a device node"))
             }
-            EntryKind::HardLink { target } => {
-                // FAT has no links: the file's bytes again.
-                let from = self.dir.path().join(target);
-                fs::copy(&from, &dest).map_err(|e| Error::io(&from, e))?;
-                Ok(())
-            }
-            EntryKind::Symlink { .. } => Err(refuse("a symbolic link")),
-            EntryKind::Char { .. } | EntryKind::Block { .. } => Err(refuse("a device node")),
-            EntryKind::Fifo => Err(refuse("a named pipe")),
-        }
+            EntryKind::Fifo => return Err(refuse("a named pipe")),
+        };
+        added.map_err(|e| match e {
+            // Reading the source failed: the source's error, as the ext
+            // maker names it.
+            fat::Error::Read { source, .. } => Error::io(format!("{} ({path})", self.what), source),
+            e => self.layout(e),
+        })
+    }
+
+    fn layout(&self, e: fat::Error) -> Error {
+        Error::Layout(format!("{}: {e}", self.what))
     }
 
     /// Lays the files out in a file system of the partition's size.
     pub(crate) fn finish(self, label: &str, stamp: &BuildStamp) -> Result<FatMade> {
-        // The writer names files by their scratch path; the user knows them
-        // by their place in the tree.
-        let scratch = self.dir.path().display().to_string();
-        let shown = |e: iso9660::Error| {
-            let message = e.to_string().replace(&scratch, &self.shown_root);
-            Error::Layout(format!("{}: {message}", self.what))
-        };
-        let tree = FatTree::from_dir(self.dir.path()).map_err(shown)?;
         let size = match self.size {
-            0 => tree.size_needed(label, 0).map_err(shown)?,
+            0 => self
+                .tree
+                .size_needed(label, 0)
+                .map_err(|e| self.layout(e))?,
             size => size,
         };
-        let fat = tree.build(size, label, stamp).map_err(shown)?;
+        let what = self.what;
+        let shown = |e: fat::Error| Error::Layout(format!("{what}: {e}"));
+        let fat = self.tree.build(size, label, stamp).map_err(shown)?;
         let got = fat.geometry().fat_type;
         let note = match (self.fs, got) {
             (FsType::Fat32, FatType::Fat12 | FatType::Fat16) | (FsType::Fat16, FatType::Fat32) => {
                 Some(format!(
-                    "{}: {} bytes hold {:?} as mkfs.vfat makes it (FAT32 from 512 MiB)",
-                    self.what, size, got
+                    "{what}: {size} bytes hold {got:?} as mkfs.vfat makes it (FAT32 from 512 MiB)"
                 ))
             }
             _ => None,
@@ -124,8 +115,7 @@ impl FatMaker {
         let file = tempfile::tempfile_in(&self.work).map_err(|e| Error::io(&self.work, e))?;
         file.set_len(size).map_err(|e| Error::io("FAT image", e))?;
         let mut dest = Destination::file(file.try_clone().map_err(|e| Error::io("FAT image", e))?);
-        fat.write(&mut dest, 0)
-            .map_err(|e| Error::Layout(format!("{}: {e}", self.what)))?;
+        fat.write(&mut dest, 0).map_err(shown)?;
         drop(dest);
         Ok(FatMade {
             image: RawFile::new(file).map_err(|e| Error::io("FAT image", e))?,

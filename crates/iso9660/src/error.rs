@@ -50,6 +50,25 @@ pub enum Error {
     },
 }
 
+/// A FAT error (from the EFI image) as this crate's, its text unchanged.
+impl From<fat::Error> for Error {
+    fn from(e: fat::Error) -> Self {
+        match e {
+            fat::Error::Io(io) => Error::Io(io),
+            fat::Error::Read { path, source } => Error::Source {
+                path,
+                why: source.to_string(),
+            },
+            fat::Error::Source { path, why } => Error::Source { path, why },
+            fat::Error::InvalidFat(m) => Error::InvalidFat(m),
+            fat::Error::FatTooSmall { path, size, needed } => {
+                Error::FatTooSmall { path, size, needed }
+            }
+            other => Error::Io(other.into()),
+        }
+    }
+}
+
 impl Error {
     pub(crate) fn at_path(path: impl Into<String>, why: impl Into<String>) -> Self {
         Error::Source {

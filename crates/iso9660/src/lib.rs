@@ -29,8 +29,8 @@
 //!   image), each told where its loader is as xorriso tells it.
 //! - An EFI image built from a directory is FAT12/16/32 as `mkfs.fat` lays
 //!   out a file system of its size (the smallest whole MiB that holds the
-//!   tree); the [`fat`] module builds such file systems of any size, for
-//!   EFI system partitions too.
+//!   tree); the [`fat`] crate (re-exported here) builds such file systems
+//!   of any size, for EFI system partitions too.
 //!
 //! # Example
 //!
@@ -56,9 +56,9 @@
 //! ```
 
 mod disk;
+mod efi;
 mod eltorito;
 mod error;
-pub mod fat;
 pub mod format;
 mod hybrid;
 mod names;
@@ -68,9 +68,12 @@ mod tree;
 mod writer;
 
 pub use disk::{IsoDisk, READER};
+pub use efi::fat_image_from_dir;
 pub use eltorito::{BootEntry, PLATFORM_BIOS, PLATFORM_EFI};
 pub use error::{Error, Result};
-pub use fat::fat_image_from_dir;
+/// FAT12/16/32 file systems, as the EFI image and EFI system partitions
+/// use them: the `fat` crate (`diskimg-fat`).
+pub use fat;
 pub use hybrid::ISOLINUX_HYBRID_MAGIC;
 pub use reader::{ExtractSummary, IsoEntry, IsoImage, IsoKind, Naming, VolumeInfo};
 pub use tree::{EntryKind, FileData, Metadata, Node, Tree, MAX_ENTRIES};

@@ -340,6 +340,55 @@ pub fn mtools(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A tree that exercises FAT directories: ten levels deep, long names (mixed
+/// case, Unicode, 220 characters, characters 8.3 names cannot hold, names
+/// whose 8.3 forms collide), 340 files in one directory (so it spans
+/// clusters), empty directories, empty files and files of several clusters.
+pub fn fat_tree(root: &Path) {
+    let mut deep = root.join("Level 1");
+    for n in 2..=10 {
+        deep = deep.join(format!("level {n}"));
+    }
+    fs::create_dir_all(&deep).unwrap();
+    fs::write(deep.join("leaf.txt"), b"ten levels down\n").unwrap();
+    fs::write(root.join("Level 1/level 2/Mid.TXT"), b"mid\n").unwrap();
+    fs::create_dir_all(root.join("EFI/BOOT")).unwrap();
+    fs::write(root.join("EFI/BOOT/BOOTX64.EFI"), vec![0x4d; 5000]).unwrap();
+    fs::write(root.join("readme.txt"), b"lower case 8.3\n").unwrap();
+    fs::write(root.join("MiXeD.TxT"), b"mixed\n").unwrap();
+    fs::write(
+        root.join("A Long File Name With Mixed Case.Text"),
+        b"long\n",
+    )
+    .unwrap();
+    fs::write(root.join("x".repeat(220) + ".bin"), b"220 characters\n").unwrap();
+    fs::write(root.join("Grüße – 日本語.txt"), b"unicode\n").unwrap();
+    fs::write(root.join("a+b,c;d=e[f]g.h.txt"), b"odd characters\n").unwrap();
+    fs::write(root.join(".hidden"), b"dot first\n").unwrap();
+    fs::write(root.join("Program Files"), b"collides 1\n").unwrap();
+    fs::write(root.join("Program Data"), b"collides 2\n").unwrap();
+    fs::write(root.join("PROGRA~1"), b"a literal tail\n").unwrap();
+    fs::write(root.join("zero.bin"), b"").unwrap();
+    fs::create_dir_all(root.join("empty dir")).unwrap();
+    fs::create_dir_all(root.join("deep empty/x/y")).unwrap();
+    let many = root.join("Many Files");
+    fs::create_dir(&many).unwrap();
+    for i in 0..340 {
+        fs::write(
+            many.join(format!("file number {i:03}.dat")),
+            vec![i as u8; i],
+        )
+        .unwrap();
+    }
+    fs::write(many.join("zero"), b"").unwrap();
+    let mut rng = Rng::new(11);
+    for (name, len) in [("big.bin", 300_001), ("two clusters", 4096), ("one", 2048)] {
+        let mut b = vec![0u8; len];
+        rng.fill(&mut b);
+        fs::write(root.join(name), &b).unwrap();
+    }
+}
+
 /// `fsck.fat -n` and `fsck.vfat -n` find nothing wrong with `img` (fsck.fat
 /// exits 0 after some repairable problems too, so its report is read: the
 /// version line and the summary line are all a clean file system gives),
