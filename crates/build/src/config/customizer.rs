@@ -19,25 +19,29 @@ use uuid::Uuid;
 use super::node::{Field, Node};
 use super::toolkit::parse_guid;
 use super::{
-    container_settings, parse_mode, read_text, resolve, AdditionalFile, Artifact, BootLoader,
-    BootType, ContainerKeys, FileSource, FsType, ImageConfig, KernelModule, ModuleLoad, Mount,
-    MountIdentifier, MountOrigin, Origins, PartitionOrigin, PartitionRole, PartitionSpec, MIB,
+    container_settings, load_config, parse_config, parse_mode, resolve, AdditionalFile, Artifact,
+    BootLoader, BootType, ContainerKeys, FileSource, FsType, ImageConfig, KernelModule, ModuleLoad,
+    Mount, MountIdentifier, MountOrigin, Origins, PartitionOrigin, PartitionRole, PartitionSpec,
+    Syntax, MIB,
 };
 use crate::error::{Error, Result};
 
 /// Reads the Image Customizer configuration at `path`.
 pub fn load(path: impl AsRef<Path>) -> Result<ImageConfig> {
-    let path = path.as_ref();
-    let text = read_text(path)?;
-    parse(&text, path)
+    load_config(path.as_ref(), Syntax::Yaml, from_document)
 }
 
 /// Reads an Image Customizer configuration from its text. `source` is the
 /// file it came from: errors name it, and relative paths in it are relative
 /// to its directory.
 pub fn parse(text: &str, source: impl AsRef<Path>) -> Result<ImageConfig> {
-    let source = source.as_ref();
-    let root: Node = serde_yaml_ng::from_str(text).map_err(|e| syntax_error(source, &e))?;
+    parse_config(text, source.as_ref(), Syntax::Yaml, from_document)
+}
+
+/// The configuration the document `root` of `source` gives, on the base
+/// configurations it names; an error in the merged document is named at
+/// the file that holds its field.
+fn from_document(source: &Path, root: Node) -> Result<ImageConfig> {
     let chain = super::base::chain(source, root)?;
     if let [(_, only)] = chain.as_slice() {
         return config(source, Field::root(source, only));
@@ -45,19 +49,6 @@ pub fn parse(text: &str, source: impl AsRef<Path>) -> Result<ImageConfig> {
     let (merged, origins) = super::base::merge(&chain)?;
     config(source, Field::root(source, &merged))
         .map_err(|e| super::base::attribute(e, &chain, &origins))
-}
-
-fn syntax_error(source: &Path, e: &serde_yaml_ng::Error) -> Error {
-    let text = e.to_string();
-    // serde_yaml_ng appends the place; it becomes the field.
-    let message = text
-        .rsplit_once(" at line ")
-        .map_or(text.as_str(), |(m, _)| m);
-    let field = match e.location() {
-        Some(at) => format!("line {}, column {}", at.line(), at.column()),
-        None => "(document)".to_owned(),
-    };
-    Error::config(source, field, format!("not valid YAML: {message}"))
 }
 
 /// Why the package fields other than installing are refused.

@@ -565,6 +565,59 @@ pub(crate) fn read_text(path: &Path) -> Result<String> {
     fs::read_to_string(path).map_err(|e| Error::io(path, e))
 }
 
+/// How a configuration file is written: the toolkit's JSON or Image
+/// Customizer's YAML.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Syntax {
+    Json,
+    Yaml,
+}
+
+/// A format's reader of a configuration's document: given the file it came
+/// from (errors name it, and relative paths in it are relative to its
+/// directory) and the document.
+pub(crate) type FromDocument = fn(&Path, node::Node) -> Result<ImageConfig>;
+
+/// Reads the configuration file at `path` (refused over
+/// [`MAX_CONFIG_BYTES`]) and hands it to [`parse_config`].
+pub(crate) fn load_config(path: &Path, syntax: Syntax, read: FromDocument) -> Result<ImageConfig> {
+    let text = read_text(path)?;
+    parse_config(&text, path, syntax, read)
+}
+
+/// Parses the text of the configuration file `source` as `syntax` and
+/// hands the document to `read`. A syntax error names `source`, the
+/// parser's line and column as its field.
+pub(crate) fn parse_config(
+    text: &str,
+    source: &Path,
+    syntax: Syntax,
+    read: FromDocument,
+) -> Result<ImageConfig> {
+    let doc = match syntax {
+        Syntax::Json => serde_json::from_str(text).map_err(|e| {
+            syntax_error(source, "JSON", &e.to_string(), Some((e.line(), e.column())))
+        }),
+        Syntax::Yaml => serde_yaml_ng::from_str(text).map_err(|e| {
+            let at = e.location().map(|at| (at.line(), at.column()));
+            syntax_error(source, "YAML", &e.to_string(), at)
+        }),
+    }?;
+    read(source, doc)
+}
+
+/// The error for a document of `source` that is not valid `syntax`: the
+/// parser's message `text`, and the line and column it gives, if any.
+fn syntax_error(source: &Path, syntax: &str, text: &str, at: Option<(usize, usize)>) -> Error {
+    // The parser appends the place; it becomes the field.
+    let message = text.rsplit_once(" at line ").map_or(text, |(m, _)| m);
+    let field = match at {
+        Some((line, column)) => format!("line {line}, column {column}"),
+        None => "(document)".to_owned(),
+    };
+    Error::config(source, field, format!("not valid {syntax}: {message}"))
+}
+
 /// A path written in the configuration, relative to the configuration's
 /// directory unless absolute.
 pub(crate) fn resolve(source: &Path, written: &str) -> PathBuf {

@@ -18,39 +18,27 @@ use uuid::Uuid;
 
 use super::node::{Field, Node};
 use super::{
-    container_settings, parse_mode, read_text, resolve, AdditionalFile, Artifact, BootLoader,
-    BootType, ContainerKeys, FileSource, FsType, ImageConfig, Mount, MountIdentifier, MountOrigin,
-    Origins, PartitionOrigin, PartitionRole, PartitionSpec, MIB,
+    container_settings, load_config, parse_config, parse_mode, resolve, AdditionalFile, Artifact,
+    BootLoader, BootType, ContainerKeys, FileSource, FsType, ImageConfig, Mount, MountIdentifier,
+    MountOrigin, Origins, PartitionOrigin, PartitionRole, PartitionSpec, Syntax, MIB,
 };
 use crate::error::{Error, Result};
 
 /// Reads the toolkit image configuration at `path`.
 pub fn load(path: impl AsRef<Path>) -> Result<ImageConfig> {
-    let path = path.as_ref();
-    let text = read_text(path)?;
-    parse(&text, path)
+    load_config(path.as_ref(), Syntax::Json, from_document)
 }
 
 /// Reads a toolkit image configuration from its text. `source` is the file
 /// it came from: errors name it, and relative paths in it are relative to
 /// its directory.
 pub fn parse(text: &str, source: impl AsRef<Path>) -> Result<ImageConfig> {
-    let source = source.as_ref();
-    let root: Node = serde_json::from_str(text).map_err(|e| syntax_error(source, &e))?;
-    Reader { source }.config(Field::root(source, &root))
+    parse_config(text, source.as_ref(), Syntax::Json, from_document)
 }
 
-fn syntax_error(source: &Path, e: &serde_json::Error) -> Error {
-    let text = e.to_string();
-    // serde_json appends the place; it becomes the field.
-    let message = text
-        .rsplit_once(" at line ")
-        .map_or(text.as_str(), |(m, _)| m);
-    Error::config(
-        source,
-        format!("line {}, column {}", e.line(), e.column()),
-        format!("not valid JSON: {message}"),
-    )
+/// The configuration the document `root` of `source` gives.
+fn from_document(source: &Path, root: Node) -> Result<ImageConfig> {
+    Reader { source }.config(Field::root(source, &root))
 }
 
 /// Why a package cache kept in the image is refused.

@@ -608,8 +608,123 @@ pub(super) fn run(
     }
 }
 
+/// What the functions of rpm's Lua share: the tree and its environment,
+/// the runner of programs, the `macros` table and the scriptlet's output
+/// as `io.stdout`.
+struct Ctx {
+    env: Rc<Env>,
+    exec: Exec,
+    macros: mlua::Table,
+    stdout: mlua::AnyUserData,
+}
+
+/// A field of one of rpm's Lua tables: its name, and what makes its value
+/// for a scriptlet.
+type Binding = (&'static str, fn(&Lua, &Rc<Ctx>) -> mlua::Result<Value>);
+
+/// The [`Binding`] of `name` to the Lua function that calls the Rust fn
+/// `f(&Ctx, &Lua, args)`, mlua converting (and checking) the arguments to
+/// the type `f` takes.
+macro_rules! binding {
+    ($name:literal => $f:path) => {
+        ($name, |lua, ctx| {
+            let ctx = Rc::clone(ctx);
+            lua.create_function(move |lua, args| $f(&ctx, lua, args))
+                .map(Value::Function)
+        })
+    };
+}
+
+/// The globals rpm's Lua replaces.
+const GLOBALS: &[Binding] = &[
+    binding!("load" => global_load),
+    binding!("print" => global_print),
+];
+
+/// `io`, over the tree.
+const IO: &[Binding] = &[
+    binding!("open" => io_open),
+    binding!("lines" => io_lines),
+    binding!("close" => io_close),
+    binding!("type" => io_type),
+    ("stdout", |_, ctx| Ok(Value::UserData(ctx.stdout.clone()))),
+    ("stderr", |lua, ctx| {
+        Ok(Value::UserData(
+            lua.create_userdata(Output(ctx.env.clone()))?,
+        ))
+    }),
+    binding!("write" => io_write),
+];
+
+/// What `os` has besides the standard library's time functions.
+const OS: &[Binding] = &[
+    binding!("setlocale" => os_setlocale),
+    binding!("getenv" => os_getenv),
+    binding!("remove" => os_remove),
+    binding!("rename" => os_rename),
+    binding!("execute" => os_execute),
+];
+
+/// rpm's `posix` table, over the tree.
+const POSIX: &[Binding] = &[
+    binding!("stat" => posix_stat),
+    binding!("access" => posix_access),
+    binding!("chmod" => posix_chmod),
+    binding!("chown" => posix_chown),
+    binding!("dir" => posix_dir),
+    binding!("files" => posix_files),
+    binding!("getcwd" => posix_getcwd),
+    // The same function as os.getenv.
+    ("getenv", |lua, _| {
+        let os: mlua::Table = lua.globals().get("os")?;
+        os.get::<mlua::Function>("getenv").map(Value::Function)
+    }),
+    binding!("setenv" => posix_setenv),
+    binding!("unsetenv" => posix_unsetenv),
+    binding!("getprocessid" => posix_getprocessid),
+    binding!("symlink" => posix_symlink),
+    binding!("link" => posix_link),
+    binding!("readlink" => posix_readlink),
+    binding!("unlink" => posix_unlink),
+    binding!("rmdir" => posix_rmdir),
+    binding!("mkdir" => posix_mkdir),
+    binding!("mkfifo" => posix_mkfifo),
+    binding!("umask" => posix_umask),
+    binding!("utime" => posix_utime),
+    binding!("sleep" => posix_sleep),
+];
+
+/// rpm's `rpm` table (`next_file` is added by [`run`]).
+const RPM: &[Binding] = &[
+    binding!("expand" => rpm_expand),
+    binding!("define" => rpm_define),
+    binding!("undefine" => rpm_undefine),
+    binding!("isdefined" => rpm_isdefined),
+    binding!("interactive" => rpm_interactive),
+    binding!("vercmp" => rpm_vercmp),
+    binding!("execute" => rpm_execute),
+];
+
+/// Sets the `bindings` in `table`, in order.
+fn bind(lua: &Lua, ctx: &Rc<Ctx>, table: &mlua::Table, bindings: &[Binding]) -> mlua::Result<()> {
+    for (name, make) in bindings {
+        table.set(*name, make(lua, ctx)?)?;
+    }
+    Ok(())
+}
+
 /// The globals rpm's Lua has, over the tree.
 fn setup(lua: &Lua, env: &Rc<Env>, args: &[String], exec: &Exec) -> mlua::Result<()> {
+    let macros = lua.create_table()?;
+    for (k, v) in MACROS {
+        macros.set(*k, *v)?;
+    }
+    let ctx = Rc::new(Ctx {
+        env: env.clone(),
+        exec: exec.clone(),
+        macros: macros.clone(),
+        stdout: lua.create_userdata(Output(env.clone()))?,
+    });
     let g = lua.globals();
     for name in ["dofile", "loadfile", "require"] {
         g.set(name, Value::Nil)?;
@@ -617,115 +732,10 @@ fn setup(lua: &Lua, env: &Rc<Env>, args: &[String], exec: &Exec) -> mlua::Result
     // Bytecode is not checked by Lua: none is made or loaded.
     let string: mlua::Table = g.get("string")?;
     string.set("dump", Value::Nil)?;
-    g.set(
-        "load",
-        lua.create_function(|lua, (chunk, name): (mlua::String, Option<String>)| {
-            let f = lua
-                .load(chunk.as_bytes().to_vec())
-                .set_name(name.unwrap_or_else(|| "=(load)".into()))
-                .set_mode(mlua::ChunkMode::Text)
-                .into_function();
-            Ok(match f {
-                Ok(f) => MultiValue::from_vec(vec![Value::Function(f)]),
-                Err(e) => MultiValue::from_vec(vec![
-                    Value::Nil,
-                    Value::String(lua.create_string(e.to_string())?),
-                ]),
-            })
-        })?,
-    )?;
-    let e = env.clone();
-    g.set(
-        "print",
-        lua.create_function(move |_, parts: Variadic<Value>| {
-            let line: Vec<String> = parts
-                .iter()
-                .map(|v| v.to_string().unwrap_or_else(|_| "?".into()))
-                .collect();
-            e.out(format!("{}\n", line.join("\t")).as_bytes());
-            Ok(())
-        })?,
-    )?;
+    bind(lua, &ctx, &g, GLOBALS)?;
 
-    // io
     let io = lua.create_table()?;
-    let e = env.clone();
-    io.set(
-        "open",
-        lua.create_function(move |lua, (path, mode): (String, Option<String>)| {
-            let mode = mode.unwrap_or_else(|| "r".into()).replace('b', "");
-            let flags = match mode.as_str() {
-                "r" => OFlags::RDONLY,
-                "r+" => OFlags::RDWR,
-                "w" => OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC,
-                "w+" => OFlags::RDWR | OFlags::CREATE | OFlags::TRUNC,
-                "a" => OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND,
-                "a+" => OFlags::RDWR | OFlags::CREATE | OFlags::APPEND,
-                _ => return Err(mlua::Error::runtime(format!("io.open: bad mode {mode:?}"))),
-            };
-            match e.open_file(&path, flags) {
-                Ok(file) => Ok(MultiValue::from_vec(vec![Value::UserData(
-                    lua.create_userdata(LuaFile {
-                        file: Some(BufReader::new(file)),
-                    })?,
-                )])),
-                Err(err) => failure(lua, &path, &err),
-            }
-        })?,
-    )?;
-    let e = env.clone();
-    io.set(
-        "lines",
-        lua.create_function(move |lua, path: String| {
-            let mut f = match e.open_file(&path, OFlags::RDONLY) {
-                Ok(file) => LuaFile {
-                    file: Some(BufReader::new(file)),
-                },
-                Err(err) => return Err(mlua::Error::runtime(format!("{path}: {err}"))),
-            };
-            let mut lines = Vec::new();
-            while let Value::String(s) = read_one(lua, f.get()?, &Value::Nil)? {
-                lines.push(s);
-            }
-            let mut it = lines.into_iter();
-            lua.create_function_mut(move |_, ()| Ok(it.next()))
-        })?,
-    )?;
-    io.set(
-        "close",
-        lua.create_function(|_, f: mlua::AnyUserData| {
-            if let Ok(mut f) = f.borrow_mut::<LuaFile>() {
-                f.file = None;
-            }
-            Ok(true)
-        })?,
-    )?;
-    io.set(
-        "type",
-        lua.create_function(|_, v: Value| {
-            Ok(match v {
-                Value::UserData(u) => match u.borrow::<LuaFile>() {
-                    Ok(f) if f.file.is_some() => Some("file"),
-                    Ok(_) => Some("closed file"),
-                    Err(_) => None,
-                },
-                _ => None,
-            })
-        })?,
-    )?;
-    let stdout = lua.create_userdata(Output(env.clone()))?;
-    io.set("stdout", stdout.clone())?;
-    io.set("stderr", lua.create_userdata(Output(env.clone()))?)?;
-    io.set(
-        "write",
-        lua.create_function(move |_, parts: Variadic<mlua::String>| {
-            let o = stdout.borrow::<Output>()?;
-            for p in parts.iter() {
-                o.0.out(&p.as_bytes());
-            }
-            Ok(true)
-        })?,
-    )?;
+    bind(lua, &ctx, &io, IO)?;
     g.set("io", io)?;
 
     // os: the standard library's time functions, the rest over the tree.
@@ -733,130 +743,15 @@ fn setup(lua: &Lua, env: &Rc<Env>, args: &[String], exec: &Exec) -> mlua::Result
     for name in ["exit", "tmpname"] {
         os.set(name, Value::Nil)?;
     }
-    os.set(
-        "setlocale",
-        lua.create_function(|_, _: MultiValue| Ok("C"))?,
-    )?;
-    let e = env.clone();
-    let getenv =
-        lua.create_function(move |_, name: String| Ok(e.vars.borrow().get(&name).cloned()))?;
-    os.set("getenv", getenv)?;
-    let e = env.clone();
-    os.set(
-        "remove",
-        lua.create_function(move |lua, path: String| {
-            let r = e.parent(&path).and_then(|(dir, name)| {
-                let st = rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
-                let flags = if st.st_mode & 0o170000 == 0o040000 {
-                    AtFlags::REMOVEDIR
-                } else {
-                    AtFlags::empty()
-                };
-                Ok(rustix::fs::unlinkat(&dir, name, flags)?)
-            });
-            done(lua, &path, r)
-        })?,
-    )?;
-    let e = env.clone();
-    os.set(
-        "rename",
-        lua.create_function(move |lua, (from, to): (String, String)| {
-            let r = e.parent(&from).and_then(|(a, an)| {
-                let (b, bn) = e.parent(&to)?;
-                Ok(rustix::fs::renameat(&a, an, &b, bn)?)
-            });
-            done(lua, &from, r)
-        })?,
-    )?;
-    let (e, x) = (env.clone(), exec.clone());
-    os.set(
-        "execute",
-        lua.create_function(move |lua, cmd: Option<String>| {
-            e.late()?;
-            let Some(cmd) = cmd else {
-                return Ok(MultiValue::from_vec(vec![Value::Boolean(true)]));
-            };
-            let (code, out) = x(&["/bin/sh".into(), "-c".into(), cmd])
-                .map_err(|err| mlua::Error::runtime(err.to_string()))?;
-            e.out(out.as_bytes());
-            let ok = code == Some(0);
-            Ok(MultiValue::from_vec(vec![
-                if ok { Value::Boolean(true) } else { Value::Nil },
-                Value::String(lua.create_string(if code.is_some() { "exit" } else { "signal" })?),
-                Value::Integer(i64::from(code.unwrap_or(-1))),
-            ]))
-        })?,
-    )?;
+    bind(lua, &ctx, &os, OS)?;
 
-    setup_posix(lua, env)?;
+    let posix = lua.create_table()?;
+    bind(lua, &ctx, &posix, POSIX)?;
+    g.set("posix", posix)?;
 
-    // rpm and macros
-    let macros = lua.create_table()?;
-    for (k, v) in MACROS {
-        macros.set(*k, *v)?;
-    }
-    g.set("macros", macros.clone())?;
+    g.set("macros", macros)?;
     let rpm = lua.create_table()?;
-    let m = macros.clone();
-    rpm.set(
-        "expand",
-        lua.create_function(move |_, text: String| {
-            let defined = m
-                .pairs::<String, String>()
-                .collect::<mlua::Result<HashMap<_, _>>>()?;
-            expand(&text, &defined, 0).ok_or_else(|| {
-                mlua::Error::runtime("rpm.expand: the expansion is too long or too deep")
-            })
-        })?,
-    )?;
-    let m = macros.clone();
-    rpm.set(
-        "define",
-        lua.create_function(move |_, text: String| {
-            let t = text.trim();
-            let (name, value) = t.split_once(char::is_whitespace).unwrap_or((t, ""));
-            m.set(name.trim_start_matches('%'), value.trim())
-        })?,
-    )?;
-    let m = macros.clone();
-    rpm.set(
-        "undefine",
-        lua.create_function(move |_, name: String| {
-            m.set(name.trim_start_matches('%'), Value::Nil)
-        })?,
-    )?;
-    let m = macros;
-    rpm.set(
-        "isdefined",
-        lua.create_function(move |_, name: String| m.contains_key(name.trim_start_matches('%')))?,
-    )?;
-    rpm.set("interactive", lua.create_function(|_, ()| Ok(false))?)?;
-    rpm.set(
-        "vercmp",
-        lua.create_function(|_, (a, b): (String, String)| {
-            Ok(crate::resolve::vercmp::rpmvercmp(&a, &b) as i8)
-        })?,
-    )?;
-    let (e, x) = (env.clone(), exec.clone());
-    rpm.set(
-        "execute",
-        lua.create_function(move |lua, argv: Variadic<String>| {
-            e.late()?;
-            if argv.is_empty() {
-                return Err(mlua::Error::runtime("rpm.execute: no program"));
-            }
-            let (code, out) = x(&argv).map_err(|err| mlua::Error::runtime(err.to_string()))?;
-            e.out(out.as_bytes());
-            if code == Some(0) {
-                return Ok(MultiValue::from_vec(vec![Value::Integer(0)]));
-            }
-            Ok(MultiValue::from_vec(vec![
-                Value::Nil,
-                Value::String(lua.create_string(format!("{}: failed", argv[0]))?),
-                Value::Integer(i64::from(code.unwrap_or(-1))),
-            ]))
-        })?,
-    )?;
+    bind(lua, &ctx, &rpm, RPM)?;
     g.set("rpm", rpm)?;
 
     let arg = lua.create_table()?;
@@ -872,312 +767,504 @@ fn setup(lua: &Lua, env: &Rc<Env>, args: &[String], exec: &Exec) -> mlua::Result
     Ok(())
 }
 
-/// rpm's `posix` table, over the tree.
-fn setup_posix(lua: &Lua, env: &Rc<Env>) -> mlua::Result<()> {
-    let posix = lua.create_table()?;
-    let e = env.clone();
-    posix.set(
-        "stat",
-        lua.create_function(move |lua, (path, field): (String, Option<String>)| {
-            // As lstat: a symlink is reported as one.
-            let st = match e
-                .parent(&path)
-                .and_then(|(dir, name)| {
-                    Ok(rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)?)
-                })
-                .or_else(|_| {
-                    e.open(&path, OFlags::PATH, 0)
-                        .and_then(|fd| Ok(rustix::fs::fstat(&fd)?))
-                }) {
-                Ok(st) => st,
-                Err(err) => return failure(lua, &path, &err),
-            };
-            let t = lua.create_table()?;
-            let kind = match st.st_mode & 0o170000 {
-                0o100000 => "regular",
-                0o040000 => "directory",
-                0o120000 => "link",
-                0o140000 => "socket",
-                0o020000 => "character device",
-                0o060000 => "block device",
-                0o010000 => "fifo",
-                _ => "?",
-            };
-            let mut perm = String::with_capacity(9);
-            for i in (0..9).rev() {
-                perm.push(if st.st_mode & (1 << i) != 0 {
-                    ['x', 'w', 'r'][i % 3]
-                } else {
-                    '-'
-                });
-            }
-            t.set("mode", perm)?;
-            t.set("_mode", i64::from(st.st_mode))?;
-            t.set("type", kind)?;
-            t.set("ino", st.st_ino as i64)?;
-            t.set("dev", st.st_dev as i64)?;
-            t.set("nlink", st.st_nlink as i64)?;
-            // Everything in the tree is root's, as the sandbox sees it.
-            t.set("uid", 0)?;
-            t.set("gid", 0)?;
-            t.set("size", st.st_size)?;
-            t.set("atime", st.st_atime)?;
-            t.set("mtime", st.st_mtime)?;
-            t.set("ctime", st.st_ctime)?;
-            Ok(MultiValue::from_vec(vec![match field {
-                Some(f) => t.get(f)?,
-                None => Value::Table(t),
-            }]))
-        })?,
-    )?;
-    let e = env.clone();
-    posix.set(
-        "access",
-        lua.create_function(move |lua, (path, how): (String, Option<String>)| {
-            let r = e.open(&path, OFlags::PATH, 0).and_then(|fd| {
-                let st = rustix::fs::fstat(&fd)?;
-                let exec = how.as_deref().unwrap_or("").contains('x');
-                let is_dir = st.st_mode & 0o170000 == 0o040000;
-                if exec && !is_dir && st.st_mode & 0o111 == 0 {
-                    return Err(std::io::Error::from_raw_os_error(13));
-                }
-                Ok(())
-            });
-            status(lua, &path, r)
-        })?,
-    )?;
-    let e = env.clone();
-    posix.set(
-        "chmod",
-        lua.create_function(move |lua, (path, mode): (String, Value)| {
-            let mode = mode_of(&mode)?;
-            // Through the resolved inode's /proc link: no read access
-            // needed, and never a path outside the tree.
-            let r = e.open(&path, OFlags::PATH, 0).and_then(|fd| {
-                use std::os::fd::AsRawFd;
-                let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
-                Ok(rustix::fs::chmod(link.as_str(), Mode::from_raw_mode(mode))?)
-            });
-            status(lua, &path, r)
-        })?,
-    )?;
-    let e = env.clone();
-    posix.set(
-        "chown",
-        lua.create_function(move |lua, (path, uid, gid): (String, Value, Value)| {
-            // Recorded for the tree read back, as the sandbox's chown is.
-            let owner = Owner {
-                uid: e.id(&uid, true),
-                gid: e.id(&gid, false),
-            };
-            let r = e
-                .open(&path, OFlags::PATH, 0)
-                .and_then(|fd| e.owners.give(fd.as_fd(), owner));
-            status(lua, &path, r)
-        })?,
-    )?;
-    let e = env.clone();
-    posix.set(
-        "dir",
-        lua.create_function(move |lua, path: Option<String>| {
-            let path = path.unwrap_or_else(|| "/".into());
-            match e.list(&path) {
-                Ok(names) => Ok(MultiValue::from_vec(vec![Value::Table(
-                    lua.create_sequence_from(names)?,
-                )])),
-                Err(err) => failure(lua, &path, &err),
-            }
-        })?,
-    )?;
-    let e = env.clone();
-    posix.set(
-        "files",
-        lua.create_function(move |lua, path: Option<String>| {
-            let path = path.unwrap_or_else(|| ".".into());
-            match e.list(&path) {
-                Ok(names) => {
-                    let mut names = names.into_iter();
-                    let next = lua.create_function_mut(move |_, ()| Ok(names.next()))?;
-                    Ok(MultiValue::from_vec(vec![Value::Function(next)]))
-                }
-                Err(err) => failure(lua, &path, &err),
-            }
-        })?,
-    )?;
-    posix.set("getcwd", lua.create_function(|_, ()| Ok("/"))?)?;
-    posix.set(
-        "getenv",
-        // The same as os.getenv.
-        lua.globals()
-            .get::<mlua::Table>("os")?
-            .get::<mlua::Function>("getenv")?,
-    )?;
-    let e = env.clone();
-    posix.set(
-        "setenv",
-        lua.create_function(
-            move |_, (name, value, over): (String, String, Option<bool>)| {
-                let mut vars = e.vars.borrow_mut();
-                if over.unwrap_or(true) || !vars.contains_key(&name) {
-                    vars.insert(name, value);
-                }
-                Ok(0)
-            },
-        )?,
-    )?;
-    let e = env.clone();
-    posix.set(
-        "unsetenv",
-        lua.create_function(move |_, name: String| {
-            e.vars.borrow_mut().remove(&name);
-            Ok(0)
-        })?,
-    )?;
-    posix.set(
-        "getprocessid",
-        lua.create_function(|_, _: Option<String>| Ok(std::process::id()))?,
-    )?;
-    let e = env.clone();
-    posix.set(
-        "symlink",
-        lua.create_function(move |lua, (target, path): (String, String)| {
-            let r = e
-                .parent(&path)
-                .and_then(|(dir, name)| Ok(rustix::fs::symlinkat(target.as_str(), &dir, name)?));
-            status(lua, &path, r)
-        })?,
-    )?;
-    let e = env.clone();
-    posix.set(
-        "link",
-        lua.create_function(move |lua, (from, to): (String, String)| {
-            let r = e.parent(&from).and_then(|(a, an)| {
-                let (b, bn) = e.parent(&to)?;
-                Ok(rustix::fs::linkat(&a, an, &b, bn, AtFlags::empty())?)
-            });
-            status(lua, &to, r)
-        })?,
-    )?;
-    let e = env.clone();
-    posix.set(
-        "readlink",
-        lua.create_function(move |lua, path: String| {
-            match e
-                .parent(&path)
-                .and_then(|(dir, name)| Ok(rustix::fs::readlinkat(&dir, name, Vec::new())?))
-            {
-                Ok(t) => Ok(MultiValue::from_vec(vec![Value::String(
-                    lua.create_string(t.as_bytes())?,
-                )])),
-                Err(err) => failure(lua, &path, &err),
-            }
-        })?,
-    )?;
-    type At = fn(&OwnedFd, &str, u32) -> rustix::io::Result<()>;
-    let calls: [(&str, At); 4] = [
-        ("unlink", |d, n, _| {
-            rustix::fs::unlinkat(d, n, AtFlags::empty())
-        }),
-        ("rmdir", |d, n, _| {
-            rustix::fs::unlinkat(d, n, AtFlags::REMOVEDIR)
-        }),
-        ("mkdir", |d, n, m| {
-            rustix::fs::mkdirat(d, n, Mode::from_raw_mode(0o777 & !m))
-        }),
-        ("mkfifo", |d, n, m| {
-            rustix::fs::mknodat(
-                d,
-                n,
-                rustix::fs::FileType::Fifo,
-                Mode::from_raw_mode(0o666 & !m),
-                0,
-            )
-        }),
-    ];
-    for (name, call) in calls {
-        let e = env.clone();
-        posix.set(
-            name,
-            lua.create_function(move |lua, path: String| {
-                let umask = *e.umask.borrow();
-                let r = e.parent(&path).and_then(|(dir, n)| {
-                    call(&dir, n, umask)?;
-                    // The mode asked for, whatever this process's umask.
-                    let mode = if name == "mkdir" { 0o777 } else { 0o666 } & !umask;
-                    if name == "mkdir" || name == "mkfifo" {
-                        rustix::fs::chmodat(&dir, n, Mode::from_raw_mode(mode), AtFlags::empty())?;
-                    }
-                    Ok(())
-                });
-                status(lua, &path, r)
+/// `load(chunk [, name])`: text only.
+fn global_load(
+    _: &Ctx,
+    lua: &Lua,
+    (chunk, name): (mlua::String, Option<String>),
+) -> mlua::Result<MultiValue> {
+    let f = lua
+        .load(chunk.as_bytes().to_vec())
+        .set_name(name.unwrap_or_else(|| "=(load)".into()))
+        .set_mode(mlua::ChunkMode::Text)
+        .into_function();
+    Ok(match f {
+        Ok(f) => MultiValue::from_vec(vec![Value::Function(f)]),
+        Err(e) => MultiValue::from_vec(vec![
+            Value::Nil,
+            Value::String(lua.create_string(e.to_string())?),
+        ]),
+    })
+}
+
+/// `print(...)`, to the scriptlet's output.
+fn global_print(c: &Ctx, _: &Lua, parts: Variadic<Value>) -> mlua::Result<()> {
+    let line: Vec<String> = parts
+        .iter()
+        .map(|v| v.to_string().unwrap_or_else(|_| "?".into()))
+        .collect();
+    c.env.out(format!("{}\n", line.join("\t")).as_bytes());
+    Ok(())
+}
+
+/// `io.open(path [, mode])`.
+fn io_open(c: &Ctx, lua: &Lua, (path, mode): (String, Option<String>)) -> mlua::Result<MultiValue> {
+    let mode = mode.unwrap_or_else(|| "r".into()).replace('b', "");
+    let flags = match mode.as_str() {
+        "r" => OFlags::RDONLY,
+        "r+" => OFlags::RDWR,
+        "w" => OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC,
+        "w+" => OFlags::RDWR | OFlags::CREATE | OFlags::TRUNC,
+        "a" => OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND,
+        "a+" => OFlags::RDWR | OFlags::CREATE | OFlags::APPEND,
+        _ => return Err(mlua::Error::runtime(format!("io.open: bad mode {mode:?}"))),
+    };
+    match c.env.open_file(&path, flags) {
+        Ok(file) => Ok(MultiValue::from_vec(vec![Value::UserData(
+            lua.create_userdata(LuaFile {
+                file: Some(BufReader::new(file)),
             })?,
-        )?;
+        )])),
+        Err(err) => failure(lua, &path, &err),
     }
-    let e = env.clone();
-    posix.set(
-        "umask",
-        lua.create_function(move |_, mask: Option<Value>| {
-            let old = *e.umask.borrow();
-            if let Some(m) = mask {
-                // lposix's form, the permissions left ("rwxr-xr-x"), or
-                // an octal mask.
-                let new = match &m {
-                    Value::String(t) if t.to_str()?.len() == 9 && !t.to_str()?.starts_with('0') => {
-                        let t = t.to_str()?;
-                        let mut allowed = 0u32;
-                        for (i, c) in t.chars().enumerate() {
-                            if c != '-' {
-                                allowed |= 1 << (8 - i);
-                            }
-                        }
-                        0o777 & !allowed
+}
+
+/// `io.lines(path)`.
+fn io_lines(c: &Ctx, lua: &Lua, path: String) -> mlua::Result<mlua::Function> {
+    let mut f = match c.env.open_file(&path, OFlags::RDONLY) {
+        Ok(file) => LuaFile {
+            file: Some(BufReader::new(file)),
+        },
+        Err(err) => return Err(mlua::Error::runtime(format!("{path}: {err}"))),
+    };
+    let mut lines = Vec::new();
+    while let Value::String(s) = read_one(lua, f.get()?, &Value::Nil)? {
+        lines.push(s);
+    }
+    let mut it = lines.into_iter();
+    lua.create_function_mut(move |_, ()| Ok(it.next()))
+}
+
+/// `io.close(file)`.
+fn io_close(_: &Ctx, _: &Lua, f: mlua::AnyUserData) -> mlua::Result<bool> {
+    if let Ok(mut f) = f.borrow_mut::<LuaFile>() {
+        f.file = None;
+    }
+    Ok(true)
+}
+
+/// `io.type(value)`.
+fn io_type(_: &Ctx, _: &Lua, v: Value) -> mlua::Result<Option<&'static str>> {
+    Ok(match v {
+        Value::UserData(u) => match u.borrow::<LuaFile>() {
+            Ok(f) if f.file.is_some() => Some("file"),
+            Ok(_) => Some("closed file"),
+            Err(_) => None,
+        },
+        _ => None,
+    })
+}
+
+/// `io.write(...)`, to `io.stdout`.
+fn io_write(c: &Ctx, _: &Lua, parts: Variadic<mlua::String>) -> mlua::Result<bool> {
+    let o = c.stdout.borrow::<Output>()?;
+    for p in parts.iter() {
+        o.0.out(&p.as_bytes());
+    }
+    Ok(true)
+}
+
+/// `os.setlocale(...)`: always C.
+fn os_setlocale(_: &Ctx, _: &Lua, _: MultiValue) -> mlua::Result<&'static str> {
+    Ok("C")
+}
+
+/// `os.getenv(name)`, and `posix.getenv`.
+fn os_getenv(c: &Ctx, _: &Lua, name: String) -> mlua::Result<Option<String>> {
+    Ok(c.env.vars.borrow().get(&name).cloned())
+}
+
+/// `os.remove(path)`: a file, or an empty directory.
+fn os_remove(c: &Ctx, lua: &Lua, path: String) -> mlua::Result<MultiValue> {
+    let r = c.env.parent(&path).and_then(|(dir, name)| {
+        let st = rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+        let flags = if st.st_mode & 0o170000 == 0o040000 {
+            AtFlags::REMOVEDIR
+        } else {
+            AtFlags::empty()
+        };
+        Ok(rustix::fs::unlinkat(&dir, name, flags)?)
+    });
+    done(lua, &path, r)
+}
+
+/// `os.rename(from, to)`.
+fn os_rename(c: &Ctx, lua: &Lua, (from, to): (String, String)) -> mlua::Result<MultiValue> {
+    let r = c.env.parent(&from).and_then(|(a, an)| {
+        let (b, bn) = c.env.parent(&to)?;
+        Ok(rustix::fs::renameat(&a, an, &b, bn)?)
+    });
+    done(lua, &from, r)
+}
+
+/// `os.execute([command])`, the command run by `/bin/sh -c` in the sandbox.
+fn os_execute(c: &Ctx, lua: &Lua, cmd: Option<String>) -> mlua::Result<MultiValue> {
+    c.env.late()?;
+    let Some(cmd) = cmd else {
+        return Ok(MultiValue::from_vec(vec![Value::Boolean(true)]));
+    };
+    let (code, out) = (c.exec)(&["/bin/sh".into(), "-c".into(), cmd])
+        .map_err(|err| mlua::Error::runtime(err.to_string()))?;
+    c.env.out(out.as_bytes());
+    let ok = code == Some(0);
+    Ok(MultiValue::from_vec(vec![
+        if ok { Value::Boolean(true) } else { Value::Nil },
+        Value::String(lua.create_string(if code.is_some() { "exit" } else { "signal" })?),
+        Value::Integer(i64::from(code.unwrap_or(-1))),
+    ]))
+}
+
+/// `posix.stat(path [, field])`, as `lstat`.
+fn posix_stat(
+    c: &Ctx,
+    lua: &Lua,
+    (path, field): (String, Option<String>),
+) -> mlua::Result<MultiValue> {
+    let e = &c.env;
+    // As lstat: a symlink is reported as one.
+    let st = match e
+        .parent(&path)
+        .and_then(|(dir, name)| Ok(rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)?))
+        .or_else(|_| {
+            e.open(&path, OFlags::PATH, 0)
+                .and_then(|fd| Ok(rustix::fs::fstat(&fd)?))
+        }) {
+        Ok(st) => st,
+        Err(err) => return failure(lua, &path, &err),
+    };
+    let t = lua.create_table()?;
+    let kind = match st.st_mode & 0o170000 {
+        0o100000 => "regular",
+        0o040000 => "directory",
+        0o120000 => "link",
+        0o140000 => "socket",
+        0o020000 => "character device",
+        0o060000 => "block device",
+        0o010000 => "fifo",
+        _ => "?",
+    };
+    let mut perm = String::with_capacity(9);
+    for i in (0..9).rev() {
+        perm.push(if st.st_mode & (1 << i) != 0 {
+            ['x', 'w', 'r'][i % 3]
+        } else {
+            '-'
+        });
+    }
+    t.set("mode", perm)?;
+    t.set("_mode", i64::from(st.st_mode))?;
+    t.set("type", kind)?;
+    t.set("ino", st.st_ino as i64)?;
+    t.set("dev", st.st_dev as i64)?;
+    t.set("nlink", st.st_nlink as i64)?;
+    // Everything in the tree is root's, as the sandbox sees it.
+    t.set("uid", 0)?;
+    t.set("gid", 0)?;
+    t.set("size", st.st_size)?;
+    t.set("atime", st.st_atime)?;
+    t.set("mtime", st.st_mtime)?;
+    t.set("ctime", st.st_ctime)?;
+    Ok(MultiValue::from_vec(vec![match field {
+        Some(f) => t.get(f)?,
+        None => Value::Table(t),
+    }]))
+}
+
+/// `posix.access(path [, how])`: whether it is there, and executable when
+/// `how` has `x`.
+fn posix_access(
+    c: &Ctx,
+    lua: &Lua,
+    (path, how): (String, Option<String>),
+) -> mlua::Result<MultiValue> {
+    let r = c.env.open(&path, OFlags::PATH, 0).and_then(|fd| {
+        let st = rustix::fs::fstat(&fd)?;
+        let exec = how.as_deref().unwrap_or("").contains('x');
+        let is_dir = st.st_mode & 0o170000 == 0o040000;
+        if exec && !is_dir && st.st_mode & 0o111 == 0 {
+            return Err(std::io::Error::from_raw_os_error(13));
+        }
+        Ok(())
+    });
+    status(lua, &path, r)
+}
+
+/// `posix.chmod(path, mode)`.
+fn posix_chmod(c: &Ctx, lua: &Lua, (path, mode): (String, Value)) -> mlua::Result<MultiValue> {
+    let mode = mode_of(&mode)?;
+    // Through the resolved inode's /proc link: no read access needed, and
+    // never a path outside the tree.
+    let r = c.env.open(&path, OFlags::PATH, 0).and_then(|fd| {
+        use std::os::fd::AsRawFd;
+        let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        Ok(rustix::fs::chmod(link.as_str(), Mode::from_raw_mode(mode))?)
+    });
+    status(lua, &path, r)
+}
+
+/// `posix.chown(path, user, group)`.
+fn posix_chown(
+    c: &Ctx,
+    lua: &Lua,
+    (path, uid, gid): (String, Value, Value),
+) -> mlua::Result<MultiValue> {
+    let e = &c.env;
+    // Recorded for the tree read back, as the sandbox's chown is.
+    let owner = Owner {
+        uid: e.id(&uid, true),
+        gid: e.id(&gid, false),
+    };
+    let r = e
+        .open(&path, OFlags::PATH, 0)
+        .and_then(|fd| e.owners.give(fd.as_fd(), owner));
+    status(lua, &path, r)
+}
+
+/// `posix.dir([path])`: the names in a directory, as a list.
+fn posix_dir(c: &Ctx, lua: &Lua, path: Option<String>) -> mlua::Result<MultiValue> {
+    let path = path.unwrap_or_else(|| "/".into());
+    match c.env.list(&path) {
+        Ok(names) => Ok(MultiValue::from_vec(vec![Value::Table(
+            lua.create_sequence_from(names)?,
+        )])),
+        Err(err) => failure(lua, &path, &err),
+    }
+}
+
+/// `posix.files([path])`: the names in a directory, as an iterator.
+fn posix_files(c: &Ctx, lua: &Lua, path: Option<String>) -> mlua::Result<MultiValue> {
+    let path = path.unwrap_or_else(|| ".".into());
+    match c.env.list(&path) {
+        Ok(names) => {
+            let mut names = names.into_iter();
+            let next = lua.create_function_mut(move |_, ()| Ok(names.next()))?;
+            Ok(MultiValue::from_vec(vec![Value::Function(next)]))
+        }
+        Err(err) => failure(lua, &path, &err),
+    }
+}
+
+/// `posix.getcwd()`: the tree's root.
+fn posix_getcwd(_: &Ctx, _: &Lua, (): ()) -> mlua::Result<&'static str> {
+    Ok("/")
+}
+
+/// `posix.setenv(name, value [, overwrite])`.
+fn posix_setenv(
+    c: &Ctx,
+    _: &Lua,
+    (name, value, over): (String, String, Option<bool>),
+) -> mlua::Result<i32> {
+    let mut vars = c.env.vars.borrow_mut();
+    if over.unwrap_or(true) || !vars.contains_key(&name) {
+        vars.insert(name, value);
+    }
+    Ok(0)
+}
+
+/// `posix.unsetenv(name)`.
+fn posix_unsetenv(c: &Ctx, _: &Lua, name: String) -> mlua::Result<i32> {
+    c.env.vars.borrow_mut().remove(&name);
+    Ok(0)
+}
+
+/// `posix.getprocessid([field])`.
+fn posix_getprocessid(_: &Ctx, _: &Lua, _: Option<String>) -> mlua::Result<u32> {
+    Ok(std::process::id())
+}
+
+/// `posix.symlink(target, path)`.
+fn posix_symlink(c: &Ctx, lua: &Lua, (target, path): (String, String)) -> mlua::Result<MultiValue> {
+    let r = c
+        .env
+        .parent(&path)
+        .and_then(|(dir, name)| Ok(rustix::fs::symlinkat(target.as_str(), &dir, name)?));
+    status(lua, &path, r)
+}
+
+/// `posix.link(from, to)`.
+fn posix_link(c: &Ctx, lua: &Lua, (from, to): (String, String)) -> mlua::Result<MultiValue> {
+    let r = c.env.parent(&from).and_then(|(a, an)| {
+        let (b, bn) = c.env.parent(&to)?;
+        Ok(rustix::fs::linkat(&a, an, &b, bn, AtFlags::empty())?)
+    });
+    status(lua, &to, r)
+}
+
+/// `posix.readlink(path)`.
+fn posix_readlink(c: &Ctx, lua: &Lua, path: String) -> mlua::Result<MultiValue> {
+    match c
+        .env
+        .parent(&path)
+        .and_then(|(dir, name)| Ok(rustix::fs::readlinkat(&dir, name, Vec::new())?))
+    {
+        Ok(t) => Ok(MultiValue::from_vec(vec![Value::String(
+            lua.create_string(t.as_bytes())?,
+        )])),
+        Err(err) => failure(lua, &path, &err),
+    }
+}
+
+/// `call` with the directory holding `path`, its last name and the
+/// scriptlet's umask: 0, or lposix's failure.
+fn in_parent(
+    c: &Ctx,
+    lua: &Lua,
+    path: &str,
+    call: impl FnOnce(&OwnedFd, &str, u32) -> std::io::Result<()>,
+) -> mlua::Result<MultiValue> {
+    let umask = *c.env.umask.borrow();
+    let r = c.env.parent(path).and_then(|(dir, n)| call(&dir, n, umask));
+    status(lua, path, r)
+}
+
+/// `posix.unlink(path)`.
+fn posix_unlink(c: &Ctx, lua: &Lua, path: String) -> mlua::Result<MultiValue> {
+    in_parent(c, lua, &path, |d, n, _| {
+        Ok(rustix::fs::unlinkat(d, n, AtFlags::empty())?)
+    })
+}
+
+/// `posix.rmdir(path)`.
+fn posix_rmdir(c: &Ctx, lua: &Lua, path: String) -> mlua::Result<MultiValue> {
+    in_parent(c, lua, &path, |d, n, _| {
+        Ok(rustix::fs::unlinkat(d, n, AtFlags::REMOVEDIR)?)
+    })
+}
+
+/// `posix.mkdir(path)`, with the scriptlet's umask.
+fn posix_mkdir(c: &Ctx, lua: &Lua, path: String) -> mlua::Result<MultiValue> {
+    in_parent(c, lua, &path, |d, n, umask| {
+        let mode = Mode::from_raw_mode(0o777 & !umask);
+        rustix::fs::mkdirat(d, n, mode)?;
+        // The mode asked for, whatever this process's umask.
+        Ok(rustix::fs::chmodat(d, n, mode, AtFlags::empty())?)
+    })
+}
+
+/// `posix.mkfifo(path)`, with the scriptlet's umask.
+fn posix_mkfifo(c: &Ctx, lua: &Lua, path: String) -> mlua::Result<MultiValue> {
+    in_parent(c, lua, &path, |d, n, umask| {
+        let mode = Mode::from_raw_mode(0o666 & !umask);
+        rustix::fs::mknodat(d, n, rustix::fs::FileType::Fifo, mode, 0)?;
+        // The mode asked for, whatever this process's umask.
+        Ok(rustix::fs::chmodat(d, n, mode, AtFlags::empty())?)
+    })
+}
+
+/// `posix.umask([mask])`: the permissions the old mask left
+/// (`"rwxr-xr-x"`).
+fn posix_umask(c: &Ctx, _: &Lua, mask: Option<Value>) -> mlua::Result<String> {
+    let old = *c.env.umask.borrow();
+    if let Some(m) = mask {
+        // lposix's form, the permissions left ("rwxr-xr-x"), or an octal
+        // mask.
+        let new = match &m {
+            Value::String(t) if t.to_str()?.len() == 9 && !t.to_str()?.starts_with('0') => {
+                let t = t.to_str()?;
+                let mut allowed = 0u32;
+                for (i, c) in t.chars().enumerate() {
+                    if c != '-' {
+                        allowed |= 1 << (8 - i);
                     }
-                    other => mode_of(other)? & 0o777,
-                };
-                *e.umask.borrow_mut() = new;
+                }
+                0o777 & !allowed
             }
-            let allowed = 0o777 & !old;
-            Ok((0..9)
-                .map(|i| {
-                    if allowed & (1 << (8 - i)) != 0 {
-                        ['r', 'w', 'x'][i % 3]
-                    } else {
-                        '-'
-                    }
-                })
-                .collect::<String>())
-        })?,
-    )?;
-    let e = env.clone();
-    posix.set(
-        "utime",
-        lua.create_function(
-            move |lua, (path, mtime, atime): (String, Option<i64>, Option<i64>)| {
-                let at = |s: i64| {
-                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.max(0) as u64)
-                };
-                let m = mtime.map(at).unwrap_or_else(std::time::SystemTime::now);
-                let a = atime.map(at).unwrap_or(m);
-                let r = e
-                    .open(&path, OFlags::RDONLY | OFlags::NONBLOCK, 0)
-                    .and_then(|fd| {
-                        File::from(fd)
-                            .set_times(std::fs::FileTimes::new().set_modified(m).set_accessed(a))
-                    });
-                status(lua, &path, r)
-            },
-        )?,
-    )?;
-    let e = env.clone();
-    posix.set(
-        "sleep",
-        lua.create_function(move |_, secs: u64| {
-            e.late()?;
-            std::thread::sleep(std::time::Duration::from_secs(secs.min(60)));
-            Ok(0)
-        })?,
-    )?;
-    lua.globals().set("posix", posix)
+            other => mode_of(other)? & 0o777,
+        };
+        *c.env.umask.borrow_mut() = new;
+    }
+    let allowed = 0o777 & !old;
+    Ok((0..9)
+        .map(|i| {
+            if allowed & (1 << (8 - i)) != 0 {
+                ['r', 'w', 'x'][i % 3]
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>())
+}
+
+/// `posix.utime(path [, mtime [, atime]])`: now by default, the access
+/// time the modification time.
+fn posix_utime(
+    c: &Ctx,
+    lua: &Lua,
+    (path, mtime, atime): (String, Option<i64>, Option<i64>),
+) -> mlua::Result<MultiValue> {
+    let at = |s: i64| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.max(0) as u64);
+    let m = mtime.map(at).unwrap_or_else(std::time::SystemTime::now);
+    let a = atime.map(at).unwrap_or(m);
+    let r = c
+        .env
+        .open(&path, OFlags::RDONLY | OFlags::NONBLOCK, 0)
+        .and_then(|fd| {
+            File::from(fd).set_times(std::fs::FileTimes::new().set_modified(m).set_accessed(a))
+        });
+    status(lua, &path, r)
+}
+
+/// `posix.sleep(seconds)`: at most a minute, within the scriptlet's time.
+fn posix_sleep(c: &Ctx, _: &Lua, secs: u64) -> mlua::Result<i32> {
+    c.env.late()?;
+    std::thread::sleep(std::time::Duration::from_secs(secs.min(60)));
+    Ok(0)
+}
+
+/// `rpm.expand(text)`, over the `macros` table.
+fn rpm_expand(c: &Ctx, _: &Lua, text: String) -> mlua::Result<String> {
+    let defined = c
+        .macros
+        .pairs::<String, String>()
+        .collect::<mlua::Result<HashMap<_, _>>>()?;
+    expand(&text, &defined, 0)
+        .ok_or_else(|| mlua::Error::runtime("rpm.expand: the expansion is too long or too deep"))
+}
+
+/// `rpm.define("name value")`.
+fn rpm_define(c: &Ctx, _: &Lua, text: String) -> mlua::Result<()> {
+    let t = text.trim();
+    let (name, value) = t.split_once(char::is_whitespace).unwrap_or((t, ""));
+    c.macros.set(name.trim_start_matches('%'), value.trim())
+}
+
+/// `rpm.undefine(name)`.
+fn rpm_undefine(c: &Ctx, _: &Lua, name: String) -> mlua::Result<()> {
+    c.macros.set(name.trim_start_matches('%'), Value::Nil)
+}
+
+/// `rpm.isdefined(name)`.
+fn rpm_isdefined(c: &Ctx, _: &Lua, name: String) -> mlua::Result<bool> {
+    c.macros.contains_key(name.trim_start_matches('%'))
+}
+
+/// `rpm.interactive()`: never.
+fn rpm_interactive(_: &Ctx, _: &Lua, (): ()) -> mlua::Result<bool> {
+    Ok(false)
+}
+
+/// `rpm.vercmp(a, b)`: -1, 0 or 1.
+fn rpm_vercmp(_: &Ctx, _: &Lua, (a, b): (String, String)) -> mlua::Result<i8> {
+    Ok(crate::resolve::vercmp::rpmvercmp(&a, &b) as i8)
+}
+
+/// `rpm.execute(program, ...)`, run in the sandbox.
+fn rpm_execute(c: &Ctx, lua: &Lua, argv: Variadic<String>) -> mlua::Result<MultiValue> {
+    c.env.late()?;
+    if argv.is_empty() {
+        return Err(mlua::Error::runtime("rpm.execute: no program"));
+    }
+    let (code, out) = (c.exec)(&argv).map_err(|err| mlua::Error::runtime(err.to_string()))?;
+    c.env.out(out.as_bytes());
+    if code == Some(0) {
+        return Ok(MultiValue::from_vec(vec![Value::Integer(0)]));
+    }
+    Ok(MultiValue::from_vec(vec![
+        Value::Nil,
+        Value::String(lua.create_string(format!("{}: failed", argv[0]))?),
+        Value::Integer(i64::from(code.unwrap_or(-1))),
+    ]))
 }
 
 #[cfg(test)]

@@ -328,6 +328,16 @@ fn check_file_path(path: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// The text of the checksum element closing, lowercase: refused unless it
+/// is hex of `algorithm`'s length.
+fn checksum_text<R: BufRead>(x: &mut XmlStream<R>, algorithm: ChecksumAlgorithm) -> Result<String> {
+    let hex = x.take_text().trim().to_ascii_lowercase();
+    if hex.len() != algorithm.hex_len() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(x.error(format!("{hex:?} is not a {} checksum", algorithm.name())));
+    }
+    Ok(hex)
+}
+
 /// The `packages` count of a root element, if it has one.
 fn declared_count(attrs: &[(String, String)]) -> std::result::Result<Option<u64>, String> {
     attr(attrs, "packages")
@@ -336,6 +346,92 @@ fn declared_count(attrs: &[(String, String)]) -> std::result::Result<Option<u64>
                 .map_err(|_| format!("packages={n:?} is not a number"))
         })
         .transpose()
+}
+
+/// One metadata file's reader: what [`read_document`] hands each element
+/// below the root as it opens and each element as it closes.
+trait Document {
+    /// The root element's name (`metadata`).
+    const ROOT: &'static str;
+    /// The child of the root whose count the root's `packages` attribute
+    /// declares (`package`): named by its place (`package[3]`) in error
+    /// messages, and counted against the declaration at the end.
+    const COUNTED: Option<&'static str> = None;
+
+    /// How error messages name a child of the root other than the counted
+    /// one.
+    fn label(name: &str, _attrs: &[(String, String)]) -> String {
+        name.to_string()
+    }
+
+    /// An element below the root opens at `depth` (1 for a child of the
+    /// root), already the last of `x`'s path.
+    fn open<R: BufRead>(
+        &mut self,
+        x: &mut XmlStream<R>,
+        depth: usize,
+        name: &str,
+        attrs: &[(String, String)],
+    ) -> Result<()>;
+
+    /// The innermost element (the last of `x`'s path) closes.
+    fn close<R: BufRead>(&mut self, x: &mut XmlStream<R>) -> Result<()>;
+}
+
+/// Reads the document of `x` into `doc`: one root element,
+/// [`Document::ROOT`], whose `packages` count is checked when `doc` has a
+/// [`Document::COUNTED`] element; every element below it handed to `doc`.
+fn read_document<R: BufRead, D: Document>(x: &mut XmlStream<R>, doc: &mut D) -> Result<()> {
+    let mut declared = None;
+    let mut count = 0u64;
+    let mut root_seen = false;
+    loop {
+        let closes = match x.next()? {
+            Item::End => break,
+            Item::Close => true,
+            Item::Open { name, attrs, empty } => {
+                let depth = x.path.len();
+                let label = match depth {
+                    1 if D::COUNTED == Some(name.as_str()) => {
+                        count += 1;
+                        format!("{name}[{count}]")
+                    }
+                    1 => D::label(&name, &attrs),
+                    _ => name.clone(),
+                };
+                x.enter(label)?;
+                if depth > 0 {
+                    doc.open(x, depth, &name, &attrs)?;
+                } else if name != D::ROOT {
+                    return Err(x.error(format!("the root element is not <{}>", D::ROOT)));
+                } else if root_seen {
+                    return Err(x.error("a second root element"));
+                } else {
+                    root_seen = true;
+                    if D::COUNTED.is_some() {
+                        declared = declared_count(&attrs).map_err(|m| x.error(m))?;
+                    }
+                }
+                empty
+            }
+        };
+        if closes {
+            doc.close(x)?;
+            x.leave();
+        }
+    }
+    if !root_seen {
+        return Err(x.error(format!("no <{}> element", D::ROOT)));
+    }
+    if let Some(n) = declared.filter(|n| *n != count) {
+        return Err(Error::metadata(
+            &x.file,
+            format!("/{}", D::ROOT),
+            None,
+            format!("declares {n} packages but has {count} (truncated or corrupt)"),
+        ));
+    }
+    Ok(())
 }
 
 /// Reads `primary.xml` (already decompressed) into packages. `file` names
@@ -363,62 +459,69 @@ pub fn parse_primary(input: impl BufRead, file: &Path) -> Result<Vec<Package>> {
 }
 
 fn read_primary<R: BufRead>(x: &mut XmlStream<R>) -> Result<Vec<Package>> {
-    let mut packages = Vec::new();
-    let mut declared = None;
-    let mut draft: Option<PackageDraft> = None;
-    let mut root_seen = false;
-    loop {
-        match x.next()? {
-            Item::End => break,
-            Item::Open { name, attrs, empty } => {
-                let parent = x.path.last().cloned();
-                let depth = x.path.len();
-                let label = if name == "package" && depth == 1 {
-                    format!("package[{}]", packages.len() + 1)
-                } else {
-                    name.clone()
-                };
-                x.enter(label)?;
-                match (depth, name.as_str()) {
-                    (0, "metadata") => {
-                        if root_seen {
-                            return Err(x.error("a second root element"));
-                        }
-                        root_seen = true;
-                        declared = declared_count(&attrs).map_err(|m| x.error(m))?;
-                    }
-                    (0, _) => return Err(x.error("the root element is not <metadata>")),
-                    (1, "package") => draft = Some(PackageDraft::default()),
-                    _ => {
-                        if let Some(p) = draft.as_mut() {
-                            primary_element(x, p, parent.as_deref(), &name, &attrs)?;
-                        }
+    let mut primary = Primary::default();
+    read_document(x, &mut primary)?;
+    Ok(primary.packages)
+}
+
+/// primary.xml as read so far.
+#[derive(Default)]
+struct Primary {
+    packages: Vec<Package>,
+    /// The `<package>` being read.
+    draft: Option<PackageDraft>,
+}
+
+impl Document for Primary {
+    const ROOT: &'static str = "metadata";
+    const COUNTED: Option<&'static str> = Some("package");
+
+    fn open<R: BufRead>(
+        &mut self,
+        x: &mut XmlStream<R>,
+        depth: usize,
+        name: &str,
+        attrs: &[(String, String)],
+    ) -> Result<()> {
+        if (depth, name) == (1, "package") {
+            self.draft = Some(PackageDraft::default());
+        } else if let Some(p) = self.draft.as_mut() {
+            let parent = x.path.iter().rev().nth(1).cloned();
+            primary_element(x, p, parent.as_deref(), name, attrs)?;
+        }
+        Ok(())
+    }
+
+    fn close<R: BufRead>(&mut self, x: &mut XmlStream<R>) -> Result<()> {
+        let closing = x.path.last().cloned().unwrap_or_default();
+        let parent_is_package = x.path.len() == 3;
+        if let Some(p) = self.draft.as_mut() {
+            match (parent_is_package, closing.as_str()) {
+                (true, "name") => p.name = Some(x.take_text()),
+                (true, "arch") => p.arch = Some(x.take_text()),
+                (true, "checksum") => {
+                    if let Some(c) = p.checksum.as_mut() {
+                        c.hex = checksum_text(x, c.algorithm)?;
                     }
                 }
-                if empty {
-                    close_primary(x, &mut draft, &mut packages)?;
+                (false, "file") if x.path.len() == 4 => {
+                    let path = x.take_text();
+                    check_file_path(&path).map_err(|m| x.error(m))?;
+                    if let Some(f) = p.files.last_mut() {
+                        f.path = path;
+                    }
                 }
+                _ => {}
             }
-            Item::Close => close_primary(x, &mut draft, &mut packages)?,
         }
-    }
-    if !root_seen {
-        return Err(x.error("no <metadata> element"));
-    }
-    if let Some(n) = declared {
-        if n != packages.len() as u64 {
-            return Err(Error::metadata(
-                &x.file,
-                "/metadata",
-                None,
-                format!(
-                    "declares {n} packages but has {} (truncated or corrupt)",
-                    packages.len()
-                ),
-            ));
+        if x.path.len() == 2 && closing.starts_with("package[") {
+            if let Some(p) = self.draft.take() {
+                let package = finish_package(x, p)?;
+                self.packages.push(package);
+            }
         }
+        Ok(())
     }
-    Ok(packages)
 }
 
 /// An element opened inside a `<package>` of primary.xml.
@@ -492,51 +595,6 @@ fn primary_element<R: BufRead>(
     Ok(())
 }
 
-/// The innermost element of primary.xml closes.
-fn close_primary<R: BufRead>(
-    x: &mut XmlStream<R>,
-    draft: &mut Option<PackageDraft>,
-    packages: &mut Vec<Package>,
-) -> Result<()> {
-    let closing = x.path.last().cloned().unwrap_or_default();
-    let parent_is_package = x.path.len() == 3;
-    if let Some(p) = draft.as_mut() {
-        match (parent_is_package, closing.as_str()) {
-            (true, "name") => p.name = Some(x.take_text()),
-            (true, "arch") => p.arch = Some(x.take_text()),
-            (true, "checksum") => {
-                let hex = x.take_text().trim().to_ascii_lowercase();
-                if let Some(c) = p.checksum.as_mut() {
-                    if hex.len() != c.algorithm.hex_len()
-                        || !hex.bytes().all(|b| b.is_ascii_hexdigit())
-                    {
-                        return Err(
-                            x.error(format!("{hex:?} is not a {} checksum", c.algorithm.name()))
-                        );
-                    }
-                    c.hex = hex;
-                }
-            }
-            (false, "file") if x.path.len() == 4 => {
-                let path = x.take_text();
-                check_file_path(&path).map_err(|m| x.error(m))?;
-                if let Some(f) = p.files.last_mut() {
-                    f.path = path;
-                }
-            }
-            _ => {}
-        }
-    }
-    if x.path.len() == 2 && closing.starts_with("package[") {
-        if let Some(p) = draft.take() {
-            let package = finish_package(x, p)?;
-            packages.push(package);
-        }
-    }
-    x.leave();
-    Ok(())
-}
-
 fn finish_package<R: BufRead>(x: &XmlStream<R>, p: PackageDraft) -> Result<Package> {
     let missing = |what: &str| x.error(format!("no <{what}>"));
     let name = p.name.ok_or_else(|| missing("name"))?;
@@ -582,133 +640,114 @@ fn read_filelists<R: BufRead>(x: &mut XmlStream<R>, packages: &mut [Package]) ->
     for (i, p) in packages.iter().enumerate().rev() {
         by_id.entry(p.checksum.hex.clone()).or_default().push(i);
     }
-    let mut done = vec![false; packages.len()];
-    let mut declared = None;
-    let mut count = 0u64;
-    let mut current: Option<(usize, Vec<PackageFile>)> = None;
-    let mut root_seen = false;
-    loop {
-        match x.next()? {
-            Item::End => break,
-            Item::Open { name, attrs, empty } => {
-                let depth = x.path.len();
-                let label = if name == "package" && depth == 1 {
-                    count += 1;
-                    format!("package[{count}]")
-                } else {
-                    name.clone()
-                };
-                x.enter(label)?;
-                match (depth, name.as_str()) {
-                    (0, "filelists") => {
-                        if root_seen {
-                            return Err(x.error("a second root element"));
-                        }
-                        root_seen = true;
-                        declared = declared_count(&attrs).map_err(|m| x.error(m))?;
-                    }
-                    (0, _) => return Err(x.error("the root element is not <filelists>")),
-                    (1, "package") => {
-                        let id = attr(&attrs, "pkgid")
-                            .ok_or_else(|| x.error("no pkgid attribute"))?
-                            .to_ascii_lowercase();
-                        let index = by_id.get_mut(&id).and_then(Vec::pop).ok_or_else(|| {
-                            x.error(format!(
-                                "pkgid {id} is not a package of primary.xml (or is listed twice)"
-                            ))
-                        })?;
-                        let p = &packages[index];
-                        let (n, a) = (attr(&attrs, "name"), attr(&attrs, "arch"));
-                        if n.is_some_and(|n| n != p.name) || a.is_some_and(|a| a != p.arch) {
-                            return Err(x.error(format!(
-                                "pkgid {id} is {} in primary.xml, not {}.{}",
-                                p.nevra(),
-                                n.unwrap_or("?"),
-                                a.unwrap_or("?")
-                            )));
-                        }
-                        current = Some((index, Vec::new()));
-                    }
-                    (2, "version") => {
-                        if let Some((i, _)) = &current {
-                            let (e, v, r) = version_attrs(&attrs).map_err(|m| x.error(m))?;
-                            let p = &packages[*i];
-                            if (e, v.as_str(), r.as_str())
-                                != (p.epoch, p.version.as_str(), p.release.as_str())
-                            {
-                                return Err(x.error(format!(
-                                    "version {e}:{v}-{r} differs from primary.xml's {}",
-                                    p.nevra()
-                                )));
-                            }
-                        }
-                    }
-                    (2, "file") => {
-                        if let Some((_, files)) = current.as_mut() {
-                            let kind = file_kind(&attrs).map_err(|m| x.error(m))?;
-                            files.push(PackageFile {
-                                path: String::new(),
-                                kind,
-                            });
-                            x.keep_text();
-                        }
-                    }
-                    _ => {}
-                }
-                if empty {
-                    close_filelists(x, &mut current, packages, &mut done)?;
-                }
-            }
-            Item::Close => close_filelists(x, &mut current, packages, &mut done)?,
-        }
-    }
-    if !root_seen {
-        return Err(x.error("no <filelists> element"));
-    }
-    if declared.is_some_and(|n| n != count) {
+    let mut lists = Filelists {
+        done: vec![false; packages.len()],
+        packages,
+        by_id,
+        current: None,
+    };
+    read_document(x, &mut lists)?;
+    if let Some(i) = lists.done.iter().position(|d| !d) {
         return Err(Error::metadata(
             &x.file,
             "/filelists",
             None,
-            format!(
-                "declares {} packages but has {count} (truncated or corrupt)",
-                declared.unwrap_or(0)
-            ),
-        ));
-    }
-    if let Some(i) = done.iter().position(|d| !d) {
-        return Err(Error::metadata(
-            &x.file,
-            "/filelists",
-            None,
-            format!("has no file list for {}", packages[i].nevra()),
+            format!("has no file list for {}", lists.packages[i].nevra()),
         ));
     }
     Ok(())
 }
 
-fn close_filelists<R: BufRead>(
-    x: &mut XmlStream<R>,
-    current: &mut Option<(usize, Vec<PackageFile>)>,
-    packages: &mut [Package],
-    done: &mut [bool],
-) -> Result<()> {
-    let closing = x.path.last().cloned().unwrap_or_default();
-    if x.path.len() == 3 && closing == "file" {
-        let path = x.take_text();
-        check_file_path(&path).map_err(|m| x.error(m))?;
-        if let Some(f) = current.as_mut().and_then(|(_, f)| f.last_mut()) {
-            f.path = path;
+/// filelists.xml as read so far, into primary.xml's packages.
+struct Filelists<'p> {
+    packages: &'p mut [Package],
+    /// pkgid → the packages with it not listed yet, the first last.
+    by_id: HashMap<String, Vec<usize>>,
+    /// Which packages have their file list.
+    done: Vec<bool>,
+    /// The package being read, and its files so far.
+    current: Option<(usize, Vec<PackageFile>)>,
+}
+
+impl Document for Filelists<'_> {
+    const ROOT: &'static str = "filelists";
+    const COUNTED: Option<&'static str> = Some("package");
+
+    fn open<R: BufRead>(
+        &mut self,
+        x: &mut XmlStream<R>,
+        depth: usize,
+        name: &str,
+        attrs: &[(String, String)],
+    ) -> Result<()> {
+        match (depth, name) {
+            (1, "package") => {
+                let id = attr(attrs, "pkgid")
+                    .ok_or_else(|| x.error("no pkgid attribute"))?
+                    .to_ascii_lowercase();
+                let index = self.by_id.get_mut(&id).and_then(Vec::pop).ok_or_else(|| {
+                    x.error(format!(
+                        "pkgid {id} is not a package of primary.xml (or is listed twice)"
+                    ))
+                })?;
+                let p = &self.packages[index];
+                let (n, a) = (attr(attrs, "name"), attr(attrs, "arch"));
+                if n.is_some_and(|n| n != p.name) || a.is_some_and(|a| a != p.arch) {
+                    return Err(x.error(format!(
+                        "pkgid {id} is {} in primary.xml, not {}.{}",
+                        p.nevra(),
+                        n.unwrap_or("?"),
+                        a.unwrap_or("?")
+                    )));
+                }
+                self.current = Some((index, Vec::new()));
+            }
+            (2, "version") => {
+                if let Some((i, _)) = &self.current {
+                    let (e, v, r) = version_attrs(attrs).map_err(|m| x.error(m))?;
+                    let p = &self.packages[*i];
+                    if (e, v.as_str(), r.as_str())
+                        != (p.epoch, p.version.as_str(), p.release.as_str())
+                    {
+                        return Err(x.error(format!(
+                            "version {e}:{v}-{r} differs from primary.xml's {}",
+                            p.nevra()
+                        )));
+                    }
+                }
+            }
+            (2, "file") => {
+                if let Some((_, files)) = self.current.as_mut() {
+                    let kind = file_kind(attrs).map_err(|m| x.error(m))?;
+                    files.push(PackageFile {
+                        path: String::new(),
+                        kind,
+                    });
+                    x.keep_text();
+                }
+            }
+            _ => {}
         }
+        Ok(())
     }
-    if x.path.len() == 2 && closing.starts_with("package[") {
-        if let Some((i, files)) = current.take() {
-            packages[i].files = files;
-            done[i] = true;
+
+    fn close<R: BufRead>(&mut self, x: &mut XmlStream<R>) -> Result<()> {
+        let closing = x.path.last().cloned().unwrap_or_default();
+        if x.path.len() == 3 && closing == "file" {
+            let path = x.take_text();
+            check_file_path(&path).map_err(|m| x.error(m))?;
+            if let Some(f) = self.current.as_mut().and_then(|(_, f)| f.last_mut()) {
+                f.path = path;
+            }
         }
+        if x.path.len() == 2 && closing.starts_with("package[") {
+            if let Some((i, files)) = self.current.take() {
+                self.packages[i].files = files;
+                self.done[i] = true;
+            }
+        }
+        Ok(())
     }
-    x.leave();
-    Ok(())
 }
 
 /// One `<data>` of repomd.xml.
@@ -723,124 +762,111 @@ struct DataRecord {
 
 /// Reads repomd.xml's `<data>` records of the types wanted.
 fn read_repomd<R: BufRead>(x: &mut XmlStream<R>) -> Result<HashMap<String, DataRecord>> {
-    let mut records: HashMap<String, DataRecord> = HashMap::new();
-    let mut current: Option<(String, DataRecord)> = None;
-    let mut pending_checksum: Option<(bool, ChecksumAlgorithm)> = None;
-    let mut root_seen = false;
-    loop {
-        match x.next()? {
-            Item::End => break,
-            Item::Open { name, attrs, empty } => {
-                let depth = x.path.len();
-                let label = match (depth, attr(&attrs, "type")) {
-                    (1, Some(t)) if name == "data" => format!("data[type={t}]"),
-                    _ => name.clone(),
-                };
-                x.enter(label)?;
-                match (depth, name.as_str()) {
-                    (0, "repomd") => {
-                        if root_seen {
-                            return Err(x.error("a second root element"));
-                        }
-                        root_seen = true;
-                    }
-                    (0, _) => return Err(x.error("the root element is not <repomd>")),
-                    (1, "data") => {
-                        let t = attr(&attrs, "type").ok_or_else(|| x.error("no type attribute"))?;
-                        if records.contains_key(t) || current.as_ref().is_some_and(|c| c.0 == t) {
-                            return Err(x.error(format!("a second <data type={t:?}>")));
-                        }
-                        current = Some((t.to_string(), DataRecord::default()));
-                    }
-                    (2, "checksum" | "open-checksum") if current.is_some() => {
-                        let kind =
-                            attr(&attrs, "type").ok_or_else(|| x.error("no type attribute"))?;
-                        let algorithm = ChecksumAlgorithm::from_name(kind).ok_or_else(|| {
-                            x.error(format!("checksum type {kind:?} is not supported"))
-                        })?;
-                        pending_checksum = Some((name == "open-checksum", algorithm));
-                        x.keep_text();
-                    }
-                    (2, "location") => {
-                        if let Some((_, r)) = current.as_mut() {
-                            if let Some(base) = attr(&attrs, "xml:base") {
-                                return Err(x.error(format!(
-                                    "metadata stored elsewhere (xml:base={base:?}) is not supported"
-                                )));
-                            }
-                            let href =
-                                attr(&attrs, "href").ok_or_else(|| x.error("no href attribute"))?;
-                            check_location(href).map_err(|m| x.error(m))?;
-                            r.location = Some(href.to_string());
-                        }
-                    }
-                    (2, "size" | "open-size") if current.is_some() => x.keep_text(),
-                    _ => {}
-                }
-                if empty {
-                    close_repomd(x, &mut current, &mut records, &mut pending_checksum)?;
-                }
-            }
-            Item::Close => close_repomd(x, &mut current, &mut records, &mut pending_checksum)?,
-        }
-    }
-    if !root_seen {
-        return Err(x.error("no <repomd> element"));
-    }
-    Ok(records)
+    let mut repomd = Repomd::default();
+    read_document(x, &mut repomd)?;
+    Ok(repomd.records)
 }
 
-fn close_repomd<R: BufRead>(
-    x: &mut XmlStream<R>,
-    current: &mut Option<(String, DataRecord)>,
-    records: &mut HashMap<String, DataRecord>,
-    pending_checksum: &mut Option<(bool, ChecksumAlgorithm)>,
-) -> Result<()> {
-    let closing = x.path.last().cloned().unwrap_or_default();
-    if x.path.len() == 3 {
-        if let Some((_, r)) = current.as_mut() {
-            match closing.as_str() {
-                "checksum" | "open-checksum" => {
-                    if let Some((open, algorithm)) = pending_checksum.take() {
-                        let hex = x.take_text().trim().to_ascii_lowercase();
-                        if hex.len() != algorithm.hex_len()
-                            || !hex.bytes().all(|b| b.is_ascii_hexdigit())
-                        {
-                            return Err(
-                                x.error(format!("{hex:?} is not a {} checksum", algorithm.name()))
-                            );
+/// repomd.xml as read so far.
+#[derive(Default)]
+struct Repomd {
+    records: HashMap<String, DataRecord>,
+    /// The `<data>` being read, by type.
+    current: Option<(String, DataRecord)>,
+    /// The checksum being read: whether it is the open-checksum, and its
+    /// algorithm.
+    pending_checksum: Option<(bool, ChecksumAlgorithm)>,
+}
+
+impl Document for Repomd {
+    const ROOT: &'static str = "repomd";
+
+    fn label(name: &str, attrs: &[(String, String)]) -> String {
+        match attr(attrs, "type") {
+            Some(t) if name == "data" => format!("data[type={t}]"),
+            _ => name.to_string(),
+        }
+    }
+
+    fn open<R: BufRead>(
+        &mut self,
+        x: &mut XmlStream<R>,
+        depth: usize,
+        name: &str,
+        attrs: &[(String, String)],
+    ) -> Result<()> {
+        match (depth, name) {
+            (1, "data") => {
+                let t = attr(attrs, "type").ok_or_else(|| x.error("no type attribute"))?;
+                if self.records.contains_key(t) || self.current.as_ref().is_some_and(|c| c.0 == t) {
+                    return Err(x.error(format!("a second <data type={t:?}>")));
+                }
+                self.current = Some((t.to_string(), DataRecord::default()));
+            }
+            (2, "checksum" | "open-checksum") if self.current.is_some() => {
+                let kind = attr(attrs, "type").ok_or_else(|| x.error("no type attribute"))?;
+                let algorithm = ChecksumAlgorithm::from_name(kind)
+                    .ok_or_else(|| x.error(format!("checksum type {kind:?} is not supported")))?;
+                self.pending_checksum = Some((name == "open-checksum", algorithm));
+                x.keep_text();
+            }
+            (2, "location") => {
+                if let Some((_, r)) = self.current.as_mut() {
+                    if let Some(base) = attr(attrs, "xml:base") {
+                        return Err(x.error(format!(
+                            "metadata stored elsewhere (xml:base={base:?}) is not supported"
+                        )));
+                    }
+                    let href = attr(attrs, "href").ok_or_else(|| x.error("no href attribute"))?;
+                    check_location(href).map_err(|m| x.error(m))?;
+                    r.location = Some(href.to_string());
+                }
+            }
+            (2, "size" | "open-size") if self.current.is_some() => x.keep_text(),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn close<R: BufRead>(&mut self, x: &mut XmlStream<R>) -> Result<()> {
+        let closing = x.path.last().cloned().unwrap_or_default();
+        if x.path.len() == 3 {
+            if let Some((_, r)) = self.current.as_mut() {
+                match closing.as_str() {
+                    "checksum" | "open-checksum" => {
+                        if let Some((open, algorithm)) = self.pending_checksum.take() {
+                            let hex = checksum_text(x, algorithm)?;
+                            let c = Some(Checksum { algorithm, hex });
+                            if open {
+                                r.open_checksum = c;
+                            } else {
+                                r.checksum = c;
+                            }
                         }
-                        let c = Some(Checksum { algorithm, hex });
-                        if open {
-                            r.open_checksum = c;
+                    }
+                    "size" | "open-size" => {
+                        let text = x.take_text();
+                        let n: u64 = text
+                            .trim()
+                            .parse()
+                            .map_err(|_| x.error(format!("{text:?} is not a size")))?;
+                        if closing == "size" {
+                            r.size = Some(n);
                         } else {
-                            r.checksum = c;
+                            r.open_size = Some(n);
                         }
                     }
+                    _ => {}
                 }
-                "size" | "open-size" => {
-                    let text = x.take_text();
-                    let n: u64 = text
-                        .trim()
-                        .parse()
-                        .map_err(|_| x.error(format!("{text:?} is not a size")))?;
-                    if closing == "size" {
-                        r.size = Some(n);
-                    } else {
-                        r.open_size = Some(n);
-                    }
-                }
-                _ => {}
             }
         }
-    }
-    if x.path.len() == 2 && closing.starts_with("data[") {
-        if let Some((t, r)) = current.take() {
-            records.insert(t, r);
+        if x.path.len() == 2 && closing.starts_with("data[") {
+            if let Some((t, r)) = self.current.take() {
+                self.records.insert(t, r);
+            }
         }
+        Ok(())
     }
-    x.leave();
-    Ok(())
 }
 
 /// Reads a repository's `repodata/`.
