@@ -71,7 +71,7 @@ pub use error::{chain, Error, ErrorKind, Format, Result, Side};
 pub use extent::{merge_extents, Extent};
 pub use fanout::{convert, scan_data, ConvertStats, CHUNK_SIZE};
 pub use image::{DiskImage, ReaderSpec, Structure, PROBE_HEAD, RAW};
-pub use parallel::{Codec, Compressed, ParallelCompressor};
+pub use parallel::{Codec, Compressed, ParallelCodec, ParallelCompressor};
 pub use pending::{commit_all, remove_pending_files, remove_tree, PendingFile, Scratch};
 pub use sink::{BlockSink, Finished, RawSink};
 pub use source::{check_read, BlockSource, MemSource, RawFile, ReadAt, ReadAtCursor, Window};

@@ -19,6 +19,40 @@ pub trait Codec: Send + Sync + 'static {
     fn compress(&self, state: &mut Self::State, block: &[u8]) -> io::Result<Option<Vec<u8>>>;
 }
 
+/// What a [`ParallelCompressor`] runs on the thread pool: each input turns
+/// into one output, with a per-thread state.
+///
+/// Every [`Codec`] is one, turning a [`Block`] into a [`Compressed`] block.
+/// A compression whose pieces need more than their own bytes, or give more
+/// than compressed bytes — a gzip chunk deflated with the 32 KiB before it
+/// as its dictionary, giving back its CRC-32 too — implements this directly.
+pub trait ParallelCodec: Send + Sync + 'static {
+    /// What each piece of work is handed.
+    type Input: Send + 'static;
+    /// What each piece of work gives back.
+    type Output: Send + 'static;
+    /// Per-thread state (a compressor context), kept and reused for every
+    /// later input rather than made anew.
+    type State: Send;
+    /// A fresh state.
+    fn new_state(&self) -> Self::State;
+    /// Compresses `input`.
+    fn run(&self, state: &mut Self::State, input: Self::Input) -> io::Result<Self::Output>;
+}
+
+impl<C: Codec> ParallelCodec for C {
+    type Input = Block;
+    type Output = Compressed;
+    type State = <C as Codec>::State;
+    fn new_state(&self) -> Self::State {
+        Codec::state(self)
+    }
+    fn run(&self, state: &mut Self::State, block: Block) -> io::Result<Compressed> {
+        let packed = Codec::compress(self, state, &block.data)?;
+        Ok(Compressed { block, packed })
+    }
+}
+
 /// A block and what compression made of it.
 #[derive(Debug)]
 pub struct Compressed {
@@ -28,50 +62,53 @@ pub struct Compressed {
     pub packed: Option<Vec<u8>>,
 }
 
-type Batch = io::Result<Vec<Compressed>>;
+type Batch<C> = io::Result<Vec<<C as ParallelCodec>::Output>>;
 
-/// Compresses blocks on every core while the caller goes on reading and
-/// writing: blocks are gathered into batches, each batch is compressed on
-/// the thread pool, and results come back in the order the blocks went in.
-/// At most a few batches are in flight, so memory stays bounded.
-pub struct ParallelCompressor<C: Codec> {
+/// Compresses on every core while the caller goes on reading and writing:
+/// inputs ([`Block`]s for a [`Codec`]) are gathered into batches, each batch
+/// is compressed on the thread pool, and results come back in the order the
+/// inputs went in. At most `2 × threads + 1` batches are in flight, so
+/// memory stays bounded.
+pub struct ParallelCompressor<C: ParallelCodec> {
     shared: Arc<Shared<C>>,
-    batch: Vec<Block>,
+    batch: Vec<C::Input>,
     batch_size: usize,
-    in_flight: VecDeque<Receiver<Batch>>,
+    in_flight: VecDeque<Receiver<Batch<C>>>,
     max_in_flight: usize,
 }
 
 /// The codec and the states no thread is using: a compressor context is
 /// made once per thread, not once per piece of work rayon splits a batch into.
-struct Shared<C: Codec> {
+struct Shared<C: ParallelCodec> {
     codec: C,
     idle: Mutex<Vec<C::State>>,
 }
 
 /// A state lent to one piece of a batch, given back when the piece is done.
-struct Lease<'a, C: Codec> {
+struct Lease<'a, C: ParallelCodec> {
     state: Option<C::State>,
     shared: &'a Shared<C>,
 }
 
-impl<'a, C: Codec> Lease<'a, C> {
+impl<'a, C: ParallelCodec> Lease<'a, C> {
     fn take(shared: &'a Shared<C>) -> Self {
         let idle = shared.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         Lease {
-            state: Some(idle.unwrap_or_else(|| shared.codec.state())),
+            state: Some(idle.unwrap_or_else(|| shared.codec.new_state())),
             shared,
         }
     }
 
-    fn compress(&mut self, block: &[u8]) -> io::Result<Option<Vec<u8>>> {
+    fn run(&mut self, input: C::Input) -> io::Result<C::Output> {
         // Always there until the lease ends.
-        let state = self.state.get_or_insert_with(|| self.shared.codec.state());
-        self.shared.codec.compress(state, block)
+        let state = self
+            .state
+            .get_or_insert_with(|| self.shared.codec.new_state());
+        self.shared.codec.run(state, input)
     }
 }
 
-impl<C: Codec> Drop for Lease<'_, C> {
+impl<C: ParallelCodec> Drop for Lease<'_, C> {
     fn drop(&mut self) {
         if let Some(state) = self.state.take() {
             self.shared
@@ -83,7 +120,7 @@ impl<C: Codec> Drop for Lease<'_, C> {
     }
 }
 
-impl<C: Codec> std::fmt::Debug for ParallelCompressor<C> {
+impl<C: ParallelCodec> std::fmt::Debug for ParallelCompressor<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ParallelCompressor")
             .field("batch_size", &self.batch_size)
@@ -92,8 +129,8 @@ impl<C: Codec> std::fmt::Debug for ParallelCompressor<C> {
     }
 }
 
-impl<C: Codec> ParallelCompressor<C> {
-    /// A compressor with `codec`, sending `batch_size` blocks per task.
+impl<C: ParallelCodec> ParallelCompressor<C> {
+    /// A compressor with `codec`, sending `batch_size` inputs per task.
     pub fn new(codec: C, batch_size: usize) -> Self {
         ParallelCompressor {
             shared: Arc::new(Shared {
@@ -115,30 +152,24 @@ impl<C: Codec> ParallelCompressor<C> {
         let shared = Arc::clone(&self.shared);
         let (tx, rx) = mpsc::sync_channel(1);
         rayon::spawn(move || {
-            let result: Batch = batch
+            let result: Batch<C> = batch
                 .into_par_iter()
-                .map_init(
-                    || Lease::take(&shared),
-                    |lease, block| {
-                        let packed = lease.compress(&block.data)?;
-                        Ok(Compressed { block, packed })
-                    },
-                )
+                .map_init(|| Lease::take(&shared), |lease, input| lease.run(input))
                 .collect();
             let _ = tx.send(result);
         });
         self.in_flight.push_back(rx);
     }
 
-    fn receive(rx: &Receiver<Batch>) -> Batch {
+    fn receive(rx: &Receiver<Batch<C>>) -> Batch<C> {
         rx.recv()
             .unwrap_or_else(|_| Err(io::Error::other("a compression task panicked")))
     }
 
-    /// Queues `block`; returns the blocks whose compression has finished, in
-    /// order (waiting only when too many batches are in flight).
-    pub fn push(&mut self, block: Block) -> io::Result<Vec<Compressed>> {
-        self.batch.push(block);
+    /// Queues `input`; returns the results that have finished, in order
+    /// (waiting only when too many batches are in flight).
+    pub fn push(&mut self, input: C::Input) -> io::Result<Vec<C::Output>> {
+        self.batch.push(input);
         if self.batch.len() >= self.batch_size {
             self.submit();
         }
@@ -162,8 +193,9 @@ impl<C: Codec> ParallelCompressor<C> {
         Ok(done)
     }
 
-    /// Compresses what is left and returns every remaining block, in order.
-    pub fn finish(&mut self) -> io::Result<Vec<Compressed>> {
+    /// Compresses what is left and returns every remaining result, in order.
+    /// The compressor can be used again afterwards.
+    pub fn finish(&mut self) -> io::Result<Vec<C::Output>> {
         self.submit();
         let mut done = Vec::new();
         while let Some(rx) = self.in_flight.pop_front() {
@@ -230,5 +262,39 @@ mod tests {
             assert_eq!(c.block.index, i as u64);
             assert_eq!(c.packed.is_some(), (i % 251) % 3 != 0);
         }
+    }
+
+    /// Numbers in; each number and its square out.
+    struct Square;
+    impl ParallelCodec for Square {
+        type Input = u64;
+        type Output = (u64, u64);
+        type State = ();
+        fn new_state(&self) {}
+        fn run(&self, _: &mut (), n: u64) -> io::Result<(u64, u64)> {
+            Ok((n, n * n))
+        }
+    }
+
+    #[test]
+    fn any_codec_comes_back_in_order_and_bounded() {
+        let max = 2 * rayon::current_num_threads() as u64 + 1;
+        let mut p = ParallelCompressor::new(Square, 1);
+        let mut out = Vec::new();
+        for n in 0..3000u64 {
+            out.extend(p.push(n).unwrap());
+            assert!(
+                n + 1 - out.len() as u64 <= max,
+                "{n} pushed, {} out",
+                out.len()
+            );
+        }
+        out.extend(p.finish().unwrap());
+        let want: Vec<_> = (0..3000u64).map(|n| (n, n * n)).collect();
+        assert_eq!(out, want);
+        // Usable again once finished.
+        out = p.push(7).unwrap();
+        out.extend(p.finish().unwrap());
+        assert_eq!(out, [(7, 49)]);
     }
 }

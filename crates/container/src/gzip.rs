@@ -6,10 +6,12 @@
 //! stream. The result is a single standard gzip member that any gunzip
 //! reads, and — because chunk boundaries depend only on the byte count —
 //! the same bytes whatever the number of threads or the sizes of the writes.
+//! The chunks go through [`blocksink::ParallelCompressor`], which keeps their
+//! order and bounds how many are in flight.
 
-use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::sync::mpsc;
+
+use blocksink::{Bytes, ParallelCodec, ParallelCompressor};
 
 /// Bytes of input per chunk (pigz's default block size).
 pub const CHUNK: usize = 128 * 1024;
@@ -18,21 +20,17 @@ const WINDOW: usize = 32 * 1024;
 /// A final, empty fixed-Huffman block: BFINAL=1, BTYPE=01, end-of-block.
 const FINAL_EMPTY_BLOCK: [u8; 2] = [0x03, 0x00];
 
-type Compressed = io::Result<(Vec<u8>, crc32fast::Hasher)>;
-
 /// A gzip encoder whose deflate work runs on rayon's pool, writing a
 /// standard gzip member (no file name, modification time 0) to `out`.
 pub struct ParallelGzip<W: Write> {
     out: Option<W>,
-    level: i32,
     /// Input not yet handed to a worker (less than one chunk).
     buf: Vec<u8>,
     /// The last [`WINDOW`] bytes of input handed out: the next chunk's
     /// dictionary.
-    dict: Vec<u8>,
-    /// Chunks being compressed, oldest first.
-    inflight: VecDeque<mpsc::Receiver<Compressed>>,
-    max_inflight: usize,
+    dict: Bytes,
+    /// Chunks being deflated, one per task.
+    deflate: ParallelCompressor<DeflateChunks>,
     crc: crc32fast::Hasher,
     len: u64,
     started: bool,
@@ -41,14 +39,14 @@ pub struct ParallelGzip<W: Write> {
 impl<W: Write> ParallelGzip<W> {
     /// A gzip stream at deflate `level` (1–9; 6 is gzip's default) into `out`.
     pub fn new(out: W, level: u32) -> Self {
-        let threads = rayon::current_num_threads().max(1);
+        let codec = DeflateChunks {
+            level: level.clamp(1, 9) as i32,
+        };
         ParallelGzip {
             out: Some(out),
-            level: level.clamp(1, 9) as i32,
             buf: Vec::with_capacity(CHUNK),
-            dict: Vec::with_capacity(WINDOW),
-            inflight: VecDeque::new(),
-            max_inflight: 2 * threads + 1,
+            dict: Bytes::new(),
+            deflate: ParallelCompressor::new(codec, 1),
             crc: crc32fast::Hasher::new(),
             len: 0,
             started: false,
@@ -71,61 +69,44 @@ impl<W: Write> ParallelGzip<W> {
         Ok(())
     }
 
-    /// Hands `self.buf` to a worker.
+    /// Hands `self.buf` to a worker, and writes out the chunks that are done.
     fn submit(&mut self, last: bool) -> io::Result<()> {
         self.header()?;
-        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-        let dict = self.dict.clone();
-        // The next chunk's dictionary: the window ending where this one ends.
-        if data.len() >= WINDOW {
-            self.dict.clear();
-            self.dict.extend_from_slice(&data[data.len() - WINDOW..]);
-        } else {
-            let keep = WINDOW - data.len();
-            let drop = self.dict.len().saturating_sub(keep);
-            self.dict.drain(..drop);
-            self.dict.extend_from_slice(&data);
-        }
+        let data = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        // The next chunk's dictionary: the window ending where this one ends
+        // (every chunk but the last is whole, so longer than the window).
+        let next = data.slice(data.len().saturating_sub(WINDOW)..);
+        let dict = std::mem::replace(&mut self.dict, next);
         self.len += data.len() as u64;
-        let level = self.level;
-        let (tx, rx) = mpsc::sync_channel(1);
-        rayon::spawn(move || {
-            let _ = tx.send(deflate_chunk(&data, &dict, level, last));
-        });
-        self.inflight.push_back(rx);
-        while self.inflight.len() >= self.max_inflight {
-            self.drain_one()?;
+        let done = self.deflate.push(Chunk { data, dict, last })?;
+        self.write_out(done)
+    }
+
+    /// Writes out every chunk handed out, waiting for them.
+    fn drain(&mut self) -> io::Result<()> {
+        let done = self.deflate.finish()?;
+        self.write_out(done)
+    }
+
+    fn write_out(&mut self, done: Vec<Deflated>) -> io::Result<()> {
+        for Deflated { bytes, crc } in done {
+            self.crc.combine(&crc);
+            self.out()?.write_all(&bytes)?;
         }
         Ok(())
     }
 
-    /// Writes out the oldest chunk, waiting for it.
-    fn drain_one(&mut self) -> io::Result<()> {
-        let Some(rx) = self.inflight.pop_front() else {
-            return Ok(());
-        };
-        let (bytes, crc) = rx
-            .recv()
-            .map_err(|_| io::Error::other("a gzip worker stopped without a result"))??;
-        self.crc.combine(&crc);
-        self.out()?.write_all(&bytes)
-    }
-
     /// Compresses what is left, writes the trailer and returns `out`.
     pub fn finish(mut self) -> io::Result<W> {
-        if !self.buf.is_empty() || !self.started {
+        // Data that ended on a chunk boundary ended in a sync flush; the
+        // stream is closed with an empty final block.
+        let on_boundary = self.started && self.buf.is_empty();
+        if !on_boundary {
             self.submit(true)?;
-        } else {
-            // The data ended on a chunk boundary: every chunk so far ended
-            // in a sync flush; close the stream with an empty final block.
-            self.header()?;
-            while !self.inflight.is_empty() {
-                self.drain_one()?;
-            }
-            self.out()?.write_all(&FINAL_EMPTY_BLOCK)?;
         }
-        while !self.inflight.is_empty() {
-            self.drain_one()?;
+        self.drain()?;
+        if on_boundary {
+            self.out()?.write_all(&FINAL_EMPTY_BLOCK)?;
         }
         let crc = self.crc.clone().finalize();
         let len = self.len as u32;
@@ -154,52 +135,81 @@ impl<W: Write> Write for ParallelGzip<W> {
     fn flush(&mut self) -> io::Result<()> {
         // Chunk boundaries must not depend on when callers flush, so only
         // finished chunks are written out.
-        while !self.inflight.is_empty() {
-            self.drain_one()?;
-        }
+        self.drain()?;
         self.out()?.flush()
     }
 }
 
-/// Raw deflate of `data` primed with `dict`, ending in a sync flush (or, for
-/// the `last` chunk, the final block), and the CRC-32 of `data`.
-fn deflate_chunk(data: &[u8], dict: &[u8], level: i32, last: bool) -> Compressed {
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(data);
-    let mut z = zlib_rs::Deflate::new(level, false, 15);
-    if !dict.is_empty() {
-        z.set_dictionary(dict)
-            .map_err(|e| io::Error::other(format!("deflate dictionary: {}", e.as_str())))?;
+/// Raw deflate at `level`, one chunk at a time.
+struct DeflateChunks {
+    level: i32,
+}
+
+/// A chunk of input and the [`WINDOW`] bytes before it.
+struct Chunk {
+    data: Bytes,
+    dict: Bytes,
+    /// Ends the stream with the final block rather than a sync flush.
+    last: bool,
+}
+
+/// A deflated chunk and the CRC-32 of its input.
+struct Deflated {
+    bytes: Vec<u8>,
+    crc: crc32fast::Hasher,
+}
+
+impl ParallelCodec for DeflateChunks {
+    type Input = Chunk;
+    type Output = Deflated;
+    type State = zlib_rs::Deflate;
+
+    fn new_state(&self) -> zlib_rs::Deflate {
+        zlib_rs::Deflate::new(self.level, false, 15)
     }
-    let flush = if last {
-        zlib_rs::DeflateFlush::Finish
-    } else {
-        zlib_rs::DeflateFlush::SyncFlush
-    };
-    let mut out = vec![0u8; zlib_rs::compress_bound(data.len()) + 64];
-    loop {
-        let written = z.total_out() as usize;
-        if written == out.len() {
-            out.resize(out.len() * 2, 0);
+
+    /// Raw deflate of the chunk primed with its dictionary, ending in a sync
+    /// flush (or, for the last chunk, the final block).
+    fn run(&self, z: &mut zlib_rs::Deflate, chunk: Chunk) -> io::Result<Deflated> {
+        let Chunk { data, dict, last } = chunk;
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&data);
+        z.reset();
+        if !dict.is_empty() {
+            z.set_dictionary(&dict)
+                .map_err(|e| io::Error::other(format!("deflate dictionary: {}", e.as_str())))?;
         }
-        let consumed = z.total_in() as usize;
-        let status = z
-            .compress(&data[consumed..], &mut out[written..], flush)
-            .map_err(|e| io::Error::other(format!("deflate: {}", e.as_str())))?;
-        if matches!(status, zlib_rs::Status::StreamEnd) {
-            break;
+        let flush = if last {
+            zlib_rs::DeflateFlush::Finish
+        } else {
+            zlib_rs::DeflateFlush::SyncFlush
+        };
+        let mut out = vec![0u8; zlib_rs::compress_bound(data.len()) + 64];
+        loop {
+            let written = z.total_out() as usize;
+            if written == out.len() {
+                out.resize(out.len() * 2, 0);
+            }
+            let consumed = z.total_in() as usize;
+            let status = z
+                .compress(&data[consumed..], &mut out[written..], flush)
+                .map_err(|e| io::Error::other(format!("deflate: {}", e.as_str())))?;
+            if matches!(status, zlib_rs::Status::StreamEnd) {
+                break;
+            }
+            // A sync flush is complete once all input is taken and the
+            // output was not filled.
+            if !last && z.total_in() as usize == data.len() && (z.total_out() as usize) < out.len()
+            {
+                break;
+            }
+            if z.total_in() as usize == consumed && z.total_out() as usize == written {
+                return Err(io::Error::other("deflate made no progress"));
+            }
         }
-        // A sync flush is complete once all input is taken and the output
-        // was not filled.
-        if !last && z.total_in() as usize == data.len() && (z.total_out() as usize) < out.len() {
-            break;
-        }
-        if z.total_in() as usize == consumed && z.total_out() as usize == written {
-            return Err(io::Error::other("deflate made no progress"));
-        }
+        out.truncate(z.total_out() as usize);
+        Ok(Deflated { bytes: out, crc })
     }
-    out.truncate(z.total_out() as usize);
-    Ok((out, crc))
 }
 
 #[cfg(test)]
