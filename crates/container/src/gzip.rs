@@ -162,19 +162,22 @@ struct Deflated {
 impl ParallelCodec for DeflateChunks {
     type Input = Chunk;
     type Output = Deflated;
-    type State = zlib_rs::Deflate;
+    /// None kept between chunks: a zlib-rs stream reset after one chunk
+    /// does not deflate the next as a new stream does (the bytes differ),
+    /// so each chunk gets a new stream, and the output does not depend on
+    /// which thread ran which chunk before it.
+    type State = ();
 
-    fn new_state(&self) -> zlib_rs::Deflate {
-        zlib_rs::Deflate::new(self.level, false, 15)
-    }
+    fn new_state(&self) {}
 
     /// Raw deflate of the chunk primed with its dictionary, ending in a sync
     /// flush (or, for the last chunk, the final block).
-    fn run(&self, z: &mut zlib_rs::Deflate, chunk: Chunk) -> io::Result<Deflated> {
+    fn run(&self, _: &mut (), chunk: Chunk) -> io::Result<Deflated> {
         let Chunk { data, dict, last } = chunk;
         let mut crc = crc32fast::Hasher::new();
         crc.update(&data);
-        z.reset();
+        let mut z = zlib_rs::Deflate::new(self.level, false, 15);
+        let z = &mut z;
         if !dict.is_empty() {
             z.set_dictionary(&dict)
                 .map_err(|e| io::Error::other(format!("deflate dictionary: {}", e.as_str())))?;
