@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use pkgstage::signature::{parse_keys, verify_package, GpgCheck, Keyring, Trust};
 
-/// rpm's test key that signs the hello seeds (crates/pkg/tests/data/rpm).
-const RSA_KEY: &[u8] = include_bytes!("../../crates/pkg/tests/data/rpm/rpm.org-rsa-2048-test.pub");
+/// rpm's test key that signs the hello seeds (crates/pkgstage/tests/data/rpm).
+const RSA_KEY: &[u8] = include_bytes!("../../crates/pkgstage/tests/data/rpm/rpm.org-rsa-2048-test.pub");
 
 fn keyring() -> &'static Keyring {
     static RING: OnceLock<Keyring> = OnceLock::new();

@@ -152,7 +152,7 @@ fn systemd_boot_beside_grub_boots_a_hybrid_disk_under_uefi_and_bios() {
 /// core-legacy (toolkit JSON) and an Image Customizer Hyper-V guest (a
 /// separate /boot, root by PARTLABEL), copied beside the files they add.
 fn azure_linux_config(dir: &Path, name: &str) -> PathBuf {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/tests/configs");
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../imgbuild/tests/configs");
     let issue = dir.join("issue");
     fs::write(&issue, "Azure Linux-shaped test image\n").unwrap();
     let text = fs::read_to_string(from.join(name))
@@ -369,7 +369,7 @@ fn image_customizers_create_minimal_os_builds_from_packages_and_boots() {
     let dir = tempfile::tempdir().unwrap();
     let repo = testkit::bootroot::package_repo(dir.path());
     let samples =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/tests/configs/imagecustomizer");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../imgbuild/tests/configs/imagecustomizer");
     let list = fs::read_to_string(samples.join("lists/azl-minimal-os.yaml")).unwrap();
     let real = ["filesystem", "grub2", "kernel"];
     for name in list

@@ -6,6 +6,13 @@
 //! configuration become a partitioned disk, read by the `imgconv` fan-out
 //! straight into every output format.
 //!
+//! It stands at the top of the layering. Below it: the root filesystem
+//! stream (`rootfs`), the package stage that makes one from RPM packages
+//! (`pkgstage`), the file system and image writers (`fat`, `iso9660`,
+//! `container`, `gpt`), and `imgconv`, which writes a disk into every
+//! format in one pass. [`Job`] composes them: a configuration, a source
+//! and the outputs, in one call.
+//!
 //! # Example
 //!
 //! A bootable raw disk and a VHDX from a directory, as a toolkit
