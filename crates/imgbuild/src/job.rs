@@ -148,7 +148,8 @@ pub struct Job {
     /// A live ISO's volume id (default: made from the output's name,
     /// [`live::volume_id_from`]).
     pub volume_id: Option<String>,
-    /// A directory made for the outputs before they are written.
+    /// A directory made for the outputs before they are written
+    /// ([`Job::output_in`] sets it to its own).
     pub output_dir: Option<PathBuf>,
 }
 
@@ -242,8 +243,10 @@ impl Job {
             .collect()
     }
 
-    /// Adds an output of `format` named `<stem>.<extension>` in `dir`.
+    /// Adds an output of `format` named `<stem>.<extension>` in `dir`,
+    /// which is made when the job runs if it is not there.
     pub fn output_in(&mut self, format: Format, dir: &Path) {
+        self.output_dir.get_or_insert_with(|| dir.to_path_buf());
         let name = self.stem();
         let target = OutputTarget::Path(dir.join(format!("{name}.{}", format.extension())));
         self.outputs.push(Output {

@@ -1,0 +1,59 @@
+//! The README's library example, run: a bootable raw disk and a VHDX from
+//! a directory through `imgbuild::Job` alone, checked by sgdisk and
+//! qemu-img. (That such disks boot is in the command line's boot tests,
+//! which run the same job.)
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use imgbuild::{Format, Job, Source};
+use testkit::bootroot::{rootfs_tar, Variant};
+
+const CONFIG: &str = r#"{
+  "Disks": [{
+    "PartitionTableType": "gpt",
+    "MaxSize": 160,
+    "Partitions": [
+      {"ID": "boot", "Flags": ["esp", "boot"], "Start": 1, "End": 41, "FsType": "fat32"},
+      {"ID": "rootfs", "Name": "rootfs", "Start": 41, "End": 0, "FsType": "ext4"}
+    ]
+  }],
+  "SystemConfigs": [{
+    "Name": "Standard",
+    "BootType": "efi",
+    "PartitionSettings": [
+      {"ID": "boot", "MountPoint": "/boot/efi", "MountOptions": "umask=0077"},
+      {"ID": "rootfs", "MountPoint": "/"}
+    ],
+    "Hostname": "core-efi"
+  }]
+}
+"#;
+
+/// The README's example, as written there, in `dir`.
+fn readme_example(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    std::env::set_current_dir(dir)?;
+    let mut job = Job::new("core-efi.json", Source::Rootfs("rootfs/".into()))?;
+    for format in ["raw", "vhdx"] {
+        job.output_in(Format::parse(format)?, "out".as_ref());
+    }
+    let report = job.run(&mut |_| {})?;
+    if let Some(disk) = &report.disk {
+        for output in &disk.conversion.outputs {
+            println!("{:?}: {} bytes", output.path, output.bytes);
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn the_readme_example_builds_a_disk_from_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("core-efi.json"), CONFIG).unwrap();
+    testkit::python_extract_tar(&rootfs_tar(Variant::Grub), &dir.path().join("rootfs"));
+    readme_example(dir.path()).unwrap();
+    let raw = dir.path().join("out/core-efi.raw");
+    let v = testkit::run_ok("sgdisk", &["-v", raw.to_str().unwrap()]);
+    assert!(v.contains("No problems found"), "{v}");
+    testkit::qemu_compare(&raw, "raw", &dir.path().join("out/core-efi.vhdx"), "vhdx");
+}
