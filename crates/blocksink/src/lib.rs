@@ -16,7 +16,8 @@
 //!   forward-only stream such as a pipe, and [`PendingFile`] makes an output
 //!   appear under its name only once it is complete;
 //! * [`ReaderSpec`] and [`WriterSpec`] are how a format crate lists its
-//!   reader and writers for a program that handles every format;
+//!   reader and writers for a program that handles every format, and
+//!   [`FormatOptionSet`] how it declares its writers' options;
 //! * [`tool::Tool`] runs an external program (`mke2fs`, `tar2sqfs` …),
 //!   its failures a [`tool::ToolError`] naming what to install, and
 //!   [`tool::TOOLS`] lists every program the crates run.
@@ -78,5 +79,8 @@ pub use source::{check_read, BlockSource, MemSource, RawFile, ReadAt, ReadAtCurs
 pub use stamp::BuildStamp;
 pub use table::PagedTable;
 pub use tarindex::{tar_members, TarMember, EXTENSION_LIMIT};
-pub use writer::{Layout, WriterContext, WriterOptions, WriterSpec, RAW_WRITER, WRITERS};
+pub use writer::{
+    FormatOptionSet, Layout, OptionKind, OptionSpec, OptionValues, WriterContext, WriterOptions,
+    WriterSpec, RAW_WRITER, WRITERS,
+};
 pub use zero::{is_zero, nonzero_runs, ZERO_GRANULARITY};

@@ -640,57 +640,8 @@ struct ConvertArgs {
 /// Options of the output formats, shared by `convert` and `build`.
 #[derive(Args)]
 struct FormatArgs {
-    /// qcow2: cluster size (512 to 2M; default 64K).
-    #[arg(long, value_parser = parse_size)]
-    cluster_size: Option<u64>,
-    /// qcow2: compress clusters with deflate (the default, as `qemu-img -c`) or zstd.
-    #[arg(long, short = 'c', num_args = 0..=1, default_missing_value = "deflate", value_name = "ALGO")]
-    compress: Option<String>,
-    /// Compression level (deflate 1–9, default 6; zstd 1–22, default 3).
-    #[arg(long)]
-    compression_level: Option<i32>,
-    /// vhd: block size of a dynamic VHD (512K to 256M; default 2M).
-    #[arg(long, value_parser = parse_size)]
-    vhd_block_size: Option<u64>,
-    /// vhdx: block size (1M to 256M; default 2M, which keeps dynamic files small).
-    #[arg(long, value_parser = parse_size)]
-    vhdx_block_size: Option<u64>,
-    /// vhdx: write a fixed VHDX (every block allocated).
-    #[arg(long)]
-    vhdx_fixed: bool,
-    /// vmdk: ddb.adapterType (lsilogic, ide, buslogic, legacyESX, pvscsi).
-    #[arg(long, default_value = "lsilogic")]
-    adapter_type: String,
-    /// vmdk: ddb.virtualHWVersion.
-    #[arg(long, default_value_t = 4)]
-    hw_version: u32,
-    /// vmdk: ddb.toolsVersion.
-    #[arg(long, default_value = "2147483647")]
-    tools_version: String,
-    /// ova: name of the virtual machine (default: the output's stem).
-    #[arg(long)]
-    vm_name: Option<String>,
-    /// ova: virtual CPUs.
-    #[arg(long, default_value_t = 2)]
-    cpus: u32,
-    /// ova: memory in MiB.
-    #[arg(long, default_value_t = 2048)]
-    memory: u64,
-    /// ova: virtual hardware version, vmx-NN (≤12 SHA-1 manifest, 13–14 SHA-256, newer SHA-512).
-    #[arg(long, default_value_t = 14)]
-    vm_hw_version: u32,
-    /// ova: VMware guest OS id.
-    #[arg(long, default_value = "other4xLinux64Guest")]
-    os_type: String,
-    /// ova: firmware, efi or bios.
-    #[arg(long, default_value = "efi")]
-    firmware: String,
-    /// ova: network adapter, VmxNet3, E1000 or E1000e.
-    #[arg(long, default_value = "VmxNet3")]
-    nic: String,
-    /// ova: disk controller, lsilogic, pvscsi or sata.
-    #[arg(long, default_value = "lsilogic")]
-    controller: String,
+    #[command(flatten)]
+    values: FormatFlags,
     /// vhd-fixed: when rounding the disk up to a whole MiB, leave a GPT's
     /// backup header where it was (by default it moves to the new end).
     #[arg(long)]
@@ -702,6 +653,122 @@ struct FormatArgs {
     /// current time.
     #[arg(long)]
     seed: Option<String>,
+}
+
+/// The output formats' own options, as flags made from what each format
+/// crate declares ([`imgconv::OPTIONS`]): `--NAME` (and its short form)
+/// for each, and `--option FORMAT.NAME=VALUE` for any. A format's new
+/// option is a flag here without a change to this file.
+struct FormatFlags(imgconv::FormatValues);
+
+/// The id of `--option`'s argument.
+const OPTION_ARG: &str = "option";
+
+/// A flag's value checked by its format, the others at their defaults:
+/// a bad one is refused as clap refuses any, with the format's reason.
+fn check_option_value(
+    set: &'static blocksink::FormatOptionSet,
+    name: &'static str,
+) -> impl clap::builder::TypedValueParser<Value = String> {
+    move |value: &str| -> Result<String, String> {
+        set.check(name, value).map_err(|e| option_reason(&e))?;
+        Ok(value.to_string())
+    }
+}
+
+/// Why a format refused a value, without the option's name and value,
+/// which clap says.
+fn option_reason(e: &blocksink::Error) -> String {
+    std::error::Error::source(e).map_or_else(|| e.to_string(), ToString::to_string)
+}
+
+/// `--option FORMAT.NAME[=VALUE]`, checked by its format.
+fn check_assignment(text: &str) -> Result<String, String> {
+    let mut values = imgconv::FormatValues::new();
+    values.assign(text).map_err(|e| e.to_string())?;
+    values.check().map_err(|e| e.to_string())?;
+    Ok(text.to_string())
+}
+
+impl Args for FormatFlags {
+    fn augment_args(mut cmd: clap::Command) -> clap::Command {
+        use blocksink::OptionKind;
+        use clap::{Arg, ArgAction};
+        for &set in imgconv::OPTIONS {
+            for spec in set.options {
+                let mut arg = Arg::new(spec.name).long(spec.name).help(spec.help);
+                if let Some(short) = spec.short {
+                    arg = arg.short(short);
+                }
+                arg = match spec.kind {
+                    OptionKind::Flag => arg.action(ArgAction::SetTrue),
+                    OptionKind::Value => arg.action(ArgAction::Set),
+                    OptionKind::OptionalValue { when_bare } => arg
+                        .action(ArgAction::Set)
+                        .num_args(0..=1)
+                        .default_missing_value(when_bare),
+                };
+                if spec.kind != OptionKind::Flag {
+                    arg = arg
+                        .value_name(spec.value_name)
+                        .value_parser(check_option_value(set, spec.name));
+                    if let Some(default) = spec.default {
+                        arg = arg.default_value(default);
+                    }
+                }
+                cmd = cmd.arg(arg);
+            }
+        }
+        cmd.arg(
+            Arg::new(OPTION_ARG)
+                .long("option")
+                .value_name("FORMAT.NAME=VALUE")
+                .action(ArgAction::Append)
+                .value_parser(check_assignment)
+                .help(
+                    "An output format's option by name, over its flag: FORMAT.NAME=VALUE, \
+                     or FORMAT.NAME to turn a flag on (qcow2.cluster-size=1M; repeatable)",
+                ),
+        )
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl clap::FromArgMatches for FormatFlags {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut flags = FormatFlags(imgconv::FormatValues::new());
+        flags.update_from_arg_matches(matches)?;
+        Ok(flags)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        let invalid = |e: imgconv::Error| {
+            clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{e}\n"))
+        };
+        for &set in imgconv::OPTIONS {
+            for spec in set.options {
+                // Only what was given: a declared default is the format's
+                // to apply.
+                if matches.value_source(spec.name) != Some(clap::parser::ValueSource::CommandLine) {
+                    continue;
+                }
+                if spec.kind == blocksink::OptionKind::Flag {
+                    if matches.get_flag(spec.name) {
+                        self.0.set_bare(set.format, spec.name).map_err(invalid)?;
+                    }
+                } else if let Some(value) = matches.get_one::<String>(spec.name) {
+                    self.0.set(set.format, spec.name, value).map_err(invalid)?;
+                }
+            }
+        }
+        for text in matches.get_many::<String>(OPTION_ARG).into_iter().flatten() {
+            self.0.assign(text).map_err(invalid)?;
+        }
+        Ok(())
+    }
 }
 
 /// `value` parsed with `parse` once it is one of `parser`'s listed names
@@ -751,28 +818,6 @@ impl clap::builder::TypedValueParser for OutputFormatParser {
     }
 }
 
-fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (num, mult) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
-        Some((i, _)) => {
-            let m = match s[i..].to_ascii_lowercase().trim_end_matches(['b', 'i']) {
-                "" => 1,
-                "k" => 1 << 10,
-                "m" => 1 << 20,
-                "g" => 1 << 30,
-                "t" => 1 << 40,
-                other => return Err(format!("unknown size suffix {other:?}")),
-            };
-            (&s[..i], m)
-        }
-        None => (s, 1),
-    };
-    num.parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .ok_or_else(|| format!("invalid size {s:?}"))
-}
-
 /// The time outputs are stamped with under `--seed` when
 /// SOURCE_DATE_EPOCH is not set: 2000-01-01 00:00:00 UTC, which every
 /// format's time field can hold (FAT's start in 1980, VHD's in 2000).
@@ -790,50 +835,8 @@ fn format_options(a: &FormatArgs) -> Result<FormatOptions> {
         };
         opts.stamp = blocksink::BuildStamp::fixed(time, seed);
     }
-    let mut qcow2 = qcow2::Qcow2Options::default();
-    if let Some(cs) = a.cluster_size {
-        qcow2.cluster_size =
-            u32::try_from(cs).with_context(|| format!("cluster size {cs} is too large"))?;
-    }
-    qcow2.compression = match a.compress.as_deref() {
-        None => None,
-        Some("deflate" | "zlib") => Some(qcow2::Compression::Deflate {
-            level: a.compression_level.unwrap_or(6),
-        }),
-        Some("zstd") => Some(qcow2::Compression::Zstd {
-            level: a.compression_level.unwrap_or(3),
-        }),
-        Some(other) => bail!("unknown compression {other:?}: use deflate or zstd"),
-    };
-    opts.formats.set(qcow2);
-    if let Some(bs) = a.vhd_block_size {
-        opts.formats.set(vhd::VhdBlockSize(
-            u32::try_from(bs).with_context(|| format!("VHD block size {bs} is too large"))?,
-        ));
-    }
+    opts.set_values(&a.values.0)?;
     opts.grow_gpt = !a.no_gpt_grow;
-    let mut vhdx = vhdx::FileParameters::default();
-    if let Some(bs) = a.vhdx_block_size {
-        vhdx.block_size =
-            u32::try_from(bs).with_context(|| format!("VHDX block size {bs} is too large"))?;
-    }
-    vhdx.fixed = a.vhdx_fixed;
-    opts.formats.set(vhdx);
-    opts.formats.set(vmdk::DiskDatabase {
-        adapter_type: a.adapter_type.clone(),
-        hw_version: a.hw_version,
-        tools_version: a.tools_version.clone(),
-    });
-    // An empty name stands for the output's stem.
-    let mut vm = ova_tar::VmSettings::linux(a.vm_name.as_deref().unwrap_or(""));
-    vm.cpus = a.cpus;
-    vm.memory_mib = a.memory;
-    vm.hw_version = a.vm_hw_version;
-    vm.os_type = a.os_type.clone();
-    vm.firmware = a.firmware.clone();
-    vm.nic = a.nic.clone();
-    vm.controller = a.controller.clone();
-    opts.formats.set(vm);
     Ok(opts)
 }
 

@@ -5,8 +5,8 @@ use std::fs::File;
 use std::path::Path;
 
 use blocksink::{
-    BlockSink, BuildStamp, Destination, DiskImage, ReadAt, ReaderSpec, WriterContext,
-    WriterOptions, WriterSpec, PROBE_HEAD,
+    BlockSink, BuildStamp, Destination, DiskImage, FormatOptionSet, OptionSpec, OptionValues,
+    ReadAt, ReaderSpec, WriterContext, WriterOptions, WriterSpec, PROBE_HEAD,
 };
 
 use crate::gpt_grow::GptGrow;
@@ -22,6 +22,134 @@ pub const WRITERS: &[&[WriterSpec]] = &[
     ova_tar::WRITERS,
     qcow2::WRITERS,
 ];
+
+/// The options of the output formats, crate by crate, in the order `--help`
+/// lists them: a format with options is one more line here, and its
+/// options are then flags of the command line and names
+/// [`FormatValues`] takes.
+pub const OPTIONS: &[&FormatOptionSet] = &[
+    &qcow2::OPTIONS,
+    &vhd::OPTIONS,
+    &vhdx::OPTIONS,
+    &vmdk::OPTIONS,
+    &ova_tar::OPTIONS,
+];
+
+/// The values given to the output formats' options, by format and name,
+/// as strings: what the command line's format flags collect, and how a
+/// library user sets options without knowing each crate's types.
+///
+/// ```
+/// use imgconv::{FormatOptions, FormatValues};
+///
+/// let mut values = FormatValues::new();
+/// values.set("qcow2", "cluster-size", "1M")?;
+/// values.assign("vhdx.vhdx-fixed")?;
+/// values.assign("ova.cpus=4")?;
+/// let options = FormatOptions::from_values(&values)?;
+/// let qcow2: &qcow2::Qcow2Options = options.formats.get().unwrap();
+/// assert_eq!(qcow2.cluster_size, 1 << 20);
+/// values.check()?;
+///
+/// // A value is checked by its format when the options are made.
+/// values.assign("qcow2.cluster-size=big")?;
+/// let e = values.check().unwrap_err().to_string();
+/// assert!(e.contains(r#"cluster-size "big": unknown size suffix"#), "{e}");
+/// assert!(FormatOptions::from_values(&values).is_err());
+/// # Ok::<(), imgconv::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct FormatValues {
+    each: Vec<OptionValues>,
+}
+
+impl Default for FormatValues {
+    fn default() -> Self {
+        FormatValues::new()
+    }
+}
+
+impl FormatValues {
+    /// No values given: every format writes with its defaults.
+    pub fn new() -> Self {
+        FormatValues {
+            each: OPTIONS.iter().map(|&set| OptionValues::new(set)).collect(),
+        }
+    }
+
+    /// Every format's values, in the order of [`OPTIONS`].
+    pub fn iter(&self) -> impl Iterator<Item = &OptionValues> {
+        self.each.iter()
+    }
+
+    /// The values of `format`'s options, if it declares any.
+    pub fn of(&self, format: &str) -> Option<&OptionValues> {
+        self.each.iter().find(|v| v.options().format == format)
+    }
+
+    /// The option named `name` of any format (names are unique across
+    /// formats, as flags are), and the format that declares it.
+    pub fn find(name: &str) -> Option<(&'static FormatOptionSet, &'static OptionSpec)> {
+        OPTIONS
+            .iter()
+            .find_map(|set| set.option(name).map(|spec| (*set, spec)))
+    }
+
+    fn values_mut(&mut self, format: &str) -> Result<&mut OptionValues> {
+        self.each
+            .iter_mut()
+            .find(|v| v.options().format == format)
+            .ok_or_else(|| {
+                let names: Vec<&str> = OPTIONS.iter().map(|s| s.format).collect();
+                Error::Usage(format!(
+                    "no output format {format:?} has options; those that do: {}",
+                    names.join(", ")
+                ))
+            })
+    }
+
+    /// Gives `format`'s option `name` the value `value` (checked when the
+    /// options are made, [`FormatOptions::from_values`]).
+    pub fn set(&mut self, format: &str, name: &str, value: &str) -> Result<&mut Self> {
+        self.values_mut(format)?
+            .set(name, value)
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        Ok(self)
+    }
+
+    /// Gives `format`'s option `name` without a value: a flag on, an
+    /// optional value its value when bare.
+    pub fn set_bare(&mut self, format: &str, name: &str) -> Result<&mut Self> {
+        self.values_mut(format)?
+            .set_bare(name)
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        Ok(self)
+    }
+
+    /// Whether each format accepts the values given for it: the error
+    /// [`FormatOptions::set_values`] would give if not.
+    pub fn check(&self) -> Result<()> {
+        FormatOptions::apply(self, &mut WriterOptions::new())
+    }
+
+    /// Gives an option as `FORMAT.NAME=VALUE`, or `FORMAT.NAME` for one
+    /// given bare (a flag).
+    pub fn assign(&mut self, text: &str) -> Result<&mut Self> {
+        let (key, value) = match text.split_once('=') {
+            Some((key, value)) => (key, Some(value)),
+            None => (text, None),
+        };
+        let Some((format, name)) = key.trim().split_once('.') else {
+            return Err(Error::Usage(format!(
+                "option {text:?}: expected FORMAT.NAME=VALUE (qcow2.cluster-size=64K)"
+            )));
+        };
+        match value {
+            Some(value) => self.set(format, name, value),
+            None => self.set_bare(format, name),
+        }
+    }
+}
 
 /// A format imgconv writes: a handle on its writer's entry in [`WRITERS`].
 /// Two handles are equal when they name the same writer.
@@ -117,7 +245,9 @@ pub struct FormatOptions {
     /// Each format's own options, one value per type, read by its writers
     /// only: `qcow2::Qcow2Options`, `vhd::VhdBlockSize`,
     /// `vhdx::FileParameters`, `vmdk::DiskDatabase`, `ova_tar::VmSettings`.
-    /// A format with none set writes with its defaults.
+    /// A format with none set writes with its defaults. Set by name from
+    /// the formats' declarations ([`OPTIONS`]) with
+    /// [`from_values`](Self::from_values).
     pub formats: WriterOptions,
     /// When a format rounds the disk up (a fixed VHD to a whole MiB), move
     /// a GPT's backup to the new end.
@@ -137,6 +267,30 @@ impl Default for FormatOptions {
 }
 
 impl FormatOptions {
+    /// The default options with every format's set from `values`
+    /// ([`set_values`](Self::set_values)).
+    pub fn from_values(values: &FormatValues) -> Result<Self> {
+        let mut options = FormatOptions::default();
+        options.set_values(values)?;
+        Ok(options)
+    }
+
+    /// Sets every format's options from `values`, each format with none
+    /// given to its declared defaults. A value a format does not accept is
+    /// an error naming the option and the value.
+    pub fn set_values(&mut self, values: &FormatValues) -> Result<()> {
+        Self::apply(values, &mut self.formats)
+    }
+
+    fn apply(values: &FormatValues, options: &mut WriterOptions) -> Result<()> {
+        for v in values.iter() {
+            v.options()
+                .apply_to(v, options)
+                .map_err(|e| Error::Usage(e.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// Whether `format` can be written to a forward-only stream as these
     /// options configure it.
     pub fn streamable(&self, format: OutputFormat) -> bool {

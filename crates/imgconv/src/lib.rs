@@ -49,6 +49,9 @@ pub use convert::{
     OutputReport, OutputSpec, OutputTarget,
 };
 pub use error::{Cause, Error, Result};
-pub use formats::{open_image, FormatOptions, Image, InputFormat, OutputFormat, READERS, WRITERS};
+pub use formats::{
+    open_image, FormatOptions, FormatValues, Image, InputFormat, OutputFormat, OPTIONS, READERS,
+    WRITERS,
+};
 pub use info::{info, ImageInfo, PartitionInfo};
 pub use iso::{build_iso, extract_iso, is_iso_file, iso_info, BootInfo, IsoInfo, IsoJob};

@@ -46,5 +46,5 @@ pub use error::{Error, ErrorKind, Result};
 pub use image::READER;
 pub use ovf::{envelope, Descriptor, DiskFacts, OvfDisk, OvfFile, VmSettings, STREAM_OPTIMIZED};
 pub use reader::{members, Member, OvaReader};
-pub use spec::{WRITER, WRITERS};
+pub use spec::{OPTIONS, WRITER, WRITERS};
 pub use writer::{ManifestHash, OvaWriter};

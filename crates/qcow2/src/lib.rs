@@ -47,5 +47,5 @@ pub use error::{Error, ErrorKind, Result};
 pub use format::CompressionType;
 pub use image::READER;
 pub use reader::{is_qcow2, Qcow2Info, Qcow2Reader};
-pub use spec::{WRITER, WRITERS};
+pub use spec::{OPTIONS, WRITER, WRITERS};
 pub use writer::{Compression, Qcow2Options, Qcow2Writer};

@@ -42,5 +42,5 @@ mod writer;
 pub use error::{Error, ErrorKind, Result};
 pub use image::READER;
 pub use reader::{is_vhd_footer, VhdInfo, VhdReader};
-pub use spec::{VhdBlockSize, DYNAMIC_WRITER, FIXED_WRITER, WRITERS};
+pub use spec::{VhdBlockSize, DYNAMIC_WRITER, FIXED_WRITER, OPTIONS, WRITERS};
 pub use writer::{VhdKind, VhdOptions, VhdWriter};

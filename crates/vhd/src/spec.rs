@@ -1,6 +1,6 @@
 //! The VHD writers' entries in a format list: dynamic and fixed.
 
-use blocksink::{Layout, WriterSpec};
+use blocksink::{FormatOptionSet, Layout, OptionSpec, WriterSpec};
 
 use crate::{VhdOptions, VhdWriter};
 
@@ -48,3 +48,50 @@ pub const FIXED_WRITER: WriterSpec = WriterSpec {
 
 /// This crate's writers, for a program's format list.
 pub const WRITERS: &[WriterSpec] = &[DYNAMIC_WRITER, FIXED_WRITER];
+
+/// The options of [`WRITERS`], for a program's option list
+/// (`--vhd-block-size`): they set the [`VhdBlockSize`] in its
+/// [`blocksink::WriterOptions`] when given.
+pub const OPTIONS: FormatOptionSet = FormatOptionSet {
+    format: "vhd",
+    options: &[OptionSpec::value(
+        "vhd-block-size",
+        "VHD_BLOCK_SIZE",
+        "vhd: block size of a dynamic VHD (512K to 256M; default 2M)",
+    )],
+    apply: |values, options| {
+        if let Some(bs) = values.size("vhd-block-size")? {
+            options.set(VhdBlockSize(u32::try_from(bs).map_err(|_| {
+                values.invalid(
+                    "vhd-block-size",
+                    format!("VHD block size {bs} is too large"),
+                )
+            })?));
+        }
+        Ok(())
+    },
+};
+
+#[cfg(test)]
+mod tests {
+    use blocksink::{OptionValues, WriterOptions};
+
+    use super::*;
+
+    #[test]
+    fn block_size_is_set_only_when_given() {
+        let mut values = OptionValues::new(&OPTIONS);
+        let mut options = WriterOptions::new();
+        OPTIONS.apply_to(&values, &mut options).unwrap();
+        assert_eq!(options.get::<VhdBlockSize>(), None);
+        values.set("vhd-block-size", "512K").unwrap();
+        OPTIONS.apply_to(&values, &mut options).unwrap();
+        assert_eq!(options.get(), Some(&VhdBlockSize(512 << 10)));
+        let e = OPTIONS.check("vhd-block-size", "4T").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("VHD block size 4398046511104 is too large"),
+            "{e}"
+        );
+    }
+}

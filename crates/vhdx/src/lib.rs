@@ -42,5 +42,5 @@ mod writer;
 pub use error::{Error, ErrorKind, Result};
 pub use image::READER;
 pub use reader::{is_vhdx, VhdxInfo, VhdxReader};
-pub use spec::{FileParameters, WRITER, WRITERS};
+pub use spec::{FileParameters, OPTIONS, WRITER, WRITERS};
 pub use writer::{VhdxOptions, VhdxWriter};

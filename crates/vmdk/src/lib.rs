@@ -53,6 +53,6 @@ pub use error::{Error, ErrorKind, Result};
 pub use image::READER;
 pub use reader::{is_vmdk, resolve_inside, SparseExtent, Storage, VmdkReader};
 pub use spec::{
-    flat_extent_path, DiskDatabase, FLAT_WRITER, SPARSE_WRITER, STREAM_WRITER, WRITERS,
+    flat_extent_path, DiskDatabase, FLAT_WRITER, OPTIONS, SPARSE_WRITER, STREAM_WRITER, WRITERS,
 };
 pub use writer::{descriptor_text, VmdkFlatWriter, VmdkOptions, VmdkSubformat, VmdkWriter};

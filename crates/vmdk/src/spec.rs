@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use blocksink::{Layout, WriterContext, WriterSpec};
+use blocksink::{BuildStamp, FormatOptionSet, Layout, OptionSpec, WriterContext, WriterSpec};
 
 use crate::error::F;
 use crate::{VmdkFlatWriter, VmdkOptions, VmdkSubformat, VmdkWriter};
@@ -19,6 +19,18 @@ pub struct DiskDatabase {
     pub hw_version: u32,
     /// `ddb.toolsVersion`.
     pub tools_version: String,
+}
+
+impl Default for DiskDatabase {
+    /// What [`VmdkOptions::new`] writes.
+    fn default() -> Self {
+        let o = VmdkOptions::new(VmdkSubformat::StreamOptimized, "", BuildStamp::fixed(0, ""));
+        DiskDatabase {
+            adapter_type: o.adapter_type,
+            hw_version: o.hw_version,
+            tools_version: o.tools_version,
+        }
+    }
 }
 
 /// Options for `subformat`, naming the extent `file_name`, with the
@@ -98,3 +110,67 @@ pub const FLAT_WRITER: WriterSpec = WriterSpec {
 
 /// This crate's writers, for a program's format list.
 pub const WRITERS: &[WriterSpec] = &[SPARSE_WRITER, STREAM_WRITER, FLAT_WRITER];
+
+/// The options of [`WRITERS`], for a program's option list
+/// (`--adapter-type`, `--hw-version`, `--tools-version`): they set the
+/// [`DiskDatabase`] in its [`blocksink::WriterOptions`].
+pub const OPTIONS: FormatOptionSet = FormatOptionSet {
+    format: "vmdk",
+    options: &[
+        OptionSpec::value(
+            "adapter-type",
+            "ADAPTER_TYPE",
+            "vmdk: ddb.adapterType (lsilogic, ide, buslogic, legacyESX, pvscsi)",
+        )
+        .default("lsilogic"),
+        OptionSpec::value("hw-version", "HW_VERSION", "vmdk: ddb.virtualHWVersion").default("4"),
+        OptionSpec::value("tools-version", "TOOLS_VERSION", "vmdk: ddb.toolsVersion")
+            .default("2147483647"),
+    ],
+    apply: |values, options| {
+        let mut ddb = DiskDatabase::default();
+        if let Some(adapter) = values.string("adapter-type") {
+            ddb.adapter_type = adapter;
+        }
+        if let Some(version) = values.u32("hw-version")? {
+            ddb.hw_version = version;
+        }
+        if let Some(tools) = values.string("tools-version") {
+            ddb.tools_version = tools;
+        }
+        options.set(ddb);
+        Ok(())
+    },
+};
+
+#[cfg(test)]
+mod tests {
+    use blocksink::{OptionValues, WriterOptions};
+
+    use super::*;
+
+    #[test]
+    fn declared_defaults_are_the_writers() {
+        let mut values = OptionValues::new(&OPTIONS);
+        let mut options = WriterOptions::new();
+        OPTIONS.apply_to(&values, &mut options).unwrap();
+        assert_eq!(options.get(), Some(&DiskDatabase::default()));
+        values
+            .set("adapter-type", "ide")
+            .unwrap()
+            .set("hw-version", "7")
+            .unwrap()
+            .set("tools-version", "12")
+            .unwrap();
+        OPTIONS.apply_to(&values, &mut options).unwrap();
+        assert_eq!(
+            options.get(),
+            Some(&DiskDatabase {
+                adapter_type: "ide".into(),
+                hw_version: 7,
+                tools_version: "12".into(),
+            })
+        );
+        assert!(OPTIONS.check("hw-version", "seven").is_err());
+    }
+}
