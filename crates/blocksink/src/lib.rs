@@ -76,7 +76,7 @@ pub use parallel::{Codec, Compressed, ParallelCodec, ParallelCompressor};
 pub use pending::{commit_all, remove_pending_files, remove_tree, PendingFile, Scratch};
 pub use sink::{BlockSink, Finished, RawSink};
 pub use source::{check_read, BlockSource, MemSource, RawFile, ReadAt, ReadAtCursor, Window};
-pub use stamp::BuildStamp;
+pub use stamp::{civil_from_days, BuildStamp};
 pub use table::PagedTable;
 pub use tarindex::{tar_members, TarMember, EXTENSION_LIMIT};
 pub use writer::{

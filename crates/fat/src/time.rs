@@ -6,27 +6,12 @@ pub(crate) fn dos_time(unix: u64) -> (u16, u16) {
     const FIRST: u64 = 315_532_800; // 1980-01-01
     const LAST: u64 = 4_354_819_198; // 2107-12-31 23:59:58
     let unix = unix.clamp(FIRST, LAST);
-    let (y, mo, d) = civil((unix / 86_400) as i64);
+    let (y, mo, d) = blocksink::civil_from_days((unix / 86_400) as i64);
     let s = unix % 86_400;
     let (h, mi, s) = (s / 3600, s / 60 % 60, s % 60);
     let date = ((y - 1980) as u16) << 9 | (mo as u16) << 5 | d as u16;
     let time = (h as u16) << 11 | (mi as u16) << 5 | (s / 2) as u16;
     (date, time)
-}
-
-/// Civil date from days since 1970-01-01 (proleptic Gregorian; Howard
-/// Hinnant's `civil_from_days`, as the `iso9660` crate has it).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
@@ -46,7 +31,7 @@ mod tests {
             (127 << 9 | 12 << 5 | 31, 23 << 11 | 59 << 5 | 29)
         );
         // Leap days and the turn of a century.
-        assert_eq!(civil(11_016), (2000, 2, 29));
-        assert_eq!(civil(-1), (1969, 12, 31));
+        assert_eq!(blocksink::civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(blocksink::civil_from_days(-1), (1969, 12, 31));
     }
 }

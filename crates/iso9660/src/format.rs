@@ -108,20 +108,6 @@ pub fn get_u16_le(buf: &[u8]) -> u16 {
     u16::from_le_bytes([buf[0], buf[1]])
 }
 
-/// Civil date from days since 1970-01-01 (proleptic Gregorian).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 /// Days since 1970-01-01 of a civil date.
 fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
@@ -135,7 +121,7 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 
 /// A broken-down UTC time: (year, month, day, hour, minute, second).
 pub fn utc(unix: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let (y, m, d) = civil(unix.div_euclid(86_400));
+    let (y, m, d) = blocksink::civil_from_days(unix.div_euclid(86_400));
     let s = unix.rem_euclid(86_400);
     (
         y,
