@@ -267,6 +267,13 @@ impl Error {
         self.place.as_ref()?.member.as_deref()
     }
 
+    /// The error this one carries as its cause, as it was given
+    /// ([`wrap`](Self::wrap), [`caused_by`](Self::caused_by)): for a
+    /// program to look inside without taking it apart.
+    pub fn carried(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.source.as_deref()
+    }
+
     /// The I/O error behind an [`ErrorKind::Io`] failure.
     pub fn io_error(&self) -> Option<&io::Error> {
         self.source

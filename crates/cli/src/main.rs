@@ -1024,7 +1024,7 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
     if let Some(b) = bar.take() {
         b.finish_and_clear();
     }
-    let report = report.map_err(with_hint)?;
+    let report = report?;
     if a.json {
         note!(
             "{}",
@@ -1061,24 +1061,41 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A build's error, with the flags that would mend it.
-fn with_hint(e: imgbuild::Error) -> anyhow::Error {
+/// The flags that would mend `e`, when it is one they mend: the libraries
+/// say what is wrong, the command line which of its flags changes it.
+fn hint(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     use imgbuild::Problem;
-    let hint = match &e {
-        imgbuild::Error::Request { problem, .. } => match problem {
-            Problem::PackagesForATree => "give --repo to install them, not --rootfs",
-            Problem::NoPackages => "--repo installs a configuration's packages",
-            Problem::NotAStream => "name a file with -o",
-            Problem::OutputClash => "name them apart with -o or --output-dir",
-            _ => "",
-        },
-        _ => "",
-    };
-    if hint.is_empty() {
-        e.into()
-    } else {
-        anyhow::anyhow!("{e}; {hint}")
+    match e.downcast_ref::<imgbuild::Error>() {
+        Some(imgbuild::Error::Request { problem, .. }) => {
+            return match problem {
+                Problem::PackagesForATree => Some("give --repo to install them, not --rootfs"),
+                Problem::NoPackages => Some("--repo installs a configuration's packages"),
+                Problem::NotAStream => Some("name a file with -o"),
+                Problem::OutputClash => Some("name them apart with -o or --output-dir"),
+                _ => None,
+            };
+        }
+        // Shown as the error they hold, which is where the hint is.
+        Some(imgbuild::Error::Packages(inner)) => return hint(inner),
+        Some(imgbuild::Error::Disk(inner)) => return hint(inner),
+        _ => {}
     }
+    match e.downcast_ref::<pkgstage::Error>() {
+        Some(pkgstage::Error::Untrusted {
+            keys_given: false, ..
+        }) => return Some("give the keys with --gpg-key FILE, or --no-gpg-check not to check"),
+        Some(pkgstage::Error::Tool { source, .. }) if source.program == "bwrap" => {
+            return Some("give --no-scripts to install without running the scriptlets")
+        }
+        _ => {}
+    }
+    // An error carried inside another (a package's, across the disk's
+    // walk of the tree), or its causes.
+    let carried = e
+        .downcast_ref::<blocksink::Error>()
+        .and_then(blocksink::Error::carried)
+        .map(|c| c as &(dyn std::error::Error + 'static));
+    carried.or_else(|| e.source()).and_then(hint)
 }
 
 /// A spinner saying what is being done, until it is cleared.
@@ -1481,6 +1498,9 @@ fn main() -> ExitCode {
         Err(e) if e.is::<StdoutClosed>() => ExitCode::from(141),
         Err(e) => {
             note!("imgconv: {}", blocksink::chain(e.as_ref()));
+            if let Some(hint) = hint(e.as_ref()) {
+                note!("imgconv: {hint}");
+            }
             ExitCode::from(1)
         }
     }

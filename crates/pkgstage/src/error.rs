@@ -101,7 +101,7 @@ pub enum Error {
     /// A tool the stage drives (bwrap) is missing, too old or failed.
     #[error("{doing}: {source}")]
     Tool {
-        /// What it was for, and what to do instead (`give --no-scripts`).
+        /// What it was for.
         doing: String,
         /// The tool's error: its command, exit status and last words, or
         /// the package to install.
@@ -150,8 +150,8 @@ fn untrusted(problems: &[String], keys_given: bool) -> String {
         "package signatures do not verify against the trusted keys"
     } else {
         "no trusted keys to check package signatures against: give the \
-         repositories' public keys (--gpg-key FILE, as rpm --import takes) \
-         or turn the check off (--no-gpg-check, as dnf --nogpgcheck); the packages"
+         repositories' public keys (as rpm --import takes them) or turn the \
+         check off (as dnf --nogpgcheck); the packages"
     };
     format!("{head}:\n  {}", problems.join("\n  "))
 }

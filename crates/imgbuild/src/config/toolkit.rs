@@ -289,7 +289,7 @@ impl Reader<'_> {
         )?;
         s.refuse(
             "PackageRepos",
-            "repositories come from the command line (imgconv build --repo)",
+            "repositories are given to the build, not read from its configuration",
         )?;
         s.refuse(
             "Encryption",

@@ -43,9 +43,8 @@ pub(super) const SANDBOX: &[&str] = &[
     "--die-with-parent",
 ];
 
-/// What a missing or unusable `bwrap` stops, and what to do instead.
-const NEEDS_BWRAP: &str =
-    "scriptlets run in a bubblewrap sandbox (give --no-scripts to install without running them)";
+/// What a missing or unusable `bwrap` stops.
+const NEEDS_BWRAP: &str = "scriptlets run in a bubblewrap sandbox";
 
 /// How long a scriptlet may run before it is stopped and counted failed.
 pub(super) const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
@@ -661,10 +660,7 @@ pub(super) fn check_sandbox() -> Result<()> {
         .output()
         .map_err(|e| {
             let doing = match e.status {
-                Some(_) => {
-                    "cannot make a user namespace to run scriptlets in \
-                            (give --no-scripts to install without running them)"
-                }
+                Some(_) => "cannot make a user namespace to run scriptlets in",
                 None => NEEDS_BWRAP,
             };
             Error::tool(doing, e)
