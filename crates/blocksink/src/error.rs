@@ -383,9 +383,11 @@ impl std::error::Error for Error {
             .source
             .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))?;
-        // An I/O or wrapped cause is part of this error's text (see
-        // Display): what follows is its own cause.
-        if matches!(self.kind, ErrorKind::Io | ErrorKind::Other) {
+        // An I/O cause is part of this error's text (see Display): what
+        // follows is its own cause. A wrapped one is shown too, but is the
+        // source, so that a walk of the causes finds it ([`chain`] does not
+        // repeat its text).
+        if self.kind == ErrorKind::Io {
             cause.source()
         } else {
             Some(cause)

@@ -1005,7 +1005,7 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
     job.volume_id.clone_from(&a.volume_id);
     job.work_dir.clone_from(&a.work_dir);
     job.boot_loader = a.boot_loader;
-    job.output_dir.clone_from(&a.output_dir);
+    job.output_dirs.extend(a.output_dir.clone());
 
     let mut bar: Option<indicatif::ProgressBar> = None;
     let report = job.run(&mut |step| match step {
@@ -1069,6 +1069,7 @@ fn hint(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
         Some(imgbuild::Error::Request { problem, .. }) => {
             return match problem {
                 Problem::PackagesForATree => Some("give --repo to install them, not --rootfs"),
+                Problem::RpmDbForATree => Some("RemoveRpmDb applies with --repo"),
                 Problem::NoPackages => Some("--repo installs a configuration's packages"),
                 Problem::NotAStream => Some("name a file with -o"),
                 Problem::OutputClash => Some("name them apart with -o or --output-dir"),
@@ -1084,18 +1085,21 @@ fn hint(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
         Some(pkgstage::Error::Untrusted {
             keys_given: false, ..
         }) => return Some("give the keys with --gpg-key FILE, or --no-gpg-check not to check"),
-        Some(pkgstage::Error::Tool { source, .. }) if source.program == "bwrap" => {
+        // No sandbox at all; a scriptlet that failed in one is not mended so.
+        Some(pkgstage::Error::Tool { doing, .. })
+            if [
+                pkgstage::install::NEEDS_BWRAP,
+                pkgstage::install::NEEDS_USERNS,
+            ]
+            .contains(&doing.as_str()) =>
+        {
             return Some("give --no-scripts to install without running the scriptlets")
         }
         _ => {}
     }
-    // An error carried inside another (a package's, across the disk's
-    // walk of the tree), or its causes.
-    let carried = e
-        .downcast_ref::<blocksink::Error>()
-        .and_then(blocksink::Error::carried)
-        .map(|c| c as &(dyn std::error::Error + 'static));
-    carried.or_else(|| e.source()).and_then(hint)
+    // Its causes, among them an error carried inside another (a
+    // package's, across the disk's walk of the tree).
+    e.source().and_then(hint)
 }
 
 /// A spinner saying what is being done, until it is cleared.

@@ -121,6 +121,9 @@ pub enum Problem {
     NoDisk,
     /// A prepared tree, with a configuration that installs packages.
     PackagesForATree,
+    /// A prepared tree, with a configuration that removes the package
+    /// database packages leave (RemoveRpmDb).
+    RpmDbForATree,
     /// Packages to install, from a configuration that names none.
     NoPackages,
     /// A format that must seek, to standard output.
@@ -137,9 +140,14 @@ pub enum Problem {
 /// walk carried ([`blocksink::Error::wrap`]) as it was, any other as is.
 impl From<blocksink::Error> for Error {
     fn from(e: blocksink::Error) -> Self {
+        // A package's error, from the package stage walking its tree
+        // into the disk, is that stage's error again.
         match e.downcast::<Error>() {
             Ok(inner) => inner,
-            Err(e) => Error::Disk(e),
+            Err(e) => match e.downcast::<pkgstage::Error>() {
+                Ok(packages) => Error::Packages(packages),
+                Err(e) => Error::Disk(e),
+            },
         }
     }
 }

@@ -148,9 +148,9 @@ pub struct Job {
     /// A live ISO's volume id (default: made from the output's name,
     /// [`live::volume_id_from`]).
     pub volume_id: Option<String>,
-    /// A directory made for the outputs before they are written
-    /// ([`Job::output_in`] sets it to its own).
-    pub output_dir: Option<PathBuf>,
+    /// Directories made for the outputs before they are written
+    /// ([`Job::output_in`] adds its own).
+    pub output_dirs: Vec<PathBuf>,
 }
 
 /// The disk a build made and what it was written as.
@@ -203,7 +203,7 @@ impl Job {
             image: container::ImageOptions::default(),
             live: LiveOptions::default(),
             volume_id: None,
-            output_dir: None,
+            output_dirs: Vec::new(),
         })
     }
 
@@ -246,7 +246,9 @@ impl Job {
     /// Adds an output of `format` named `<stem>.<extension>` in `dir`,
     /// which is made when the job runs if it is not there.
     pub fn output_in(&mut self, format: Format, dir: &Path) {
-        self.output_dir.get_or_insert_with(|| dir.to_path_buf());
+        if !self.output_dirs.iter().any(|d| d == dir) {
+            self.output_dirs.push(dir.to_path_buf());
+        }
         let name = self.stem();
         let target = OutputTarget::Path(dir.join(format!("{name}.{}", format.extension())));
         self.outputs.push(Output {
@@ -256,8 +258,11 @@ impl Job {
         });
     }
 
-    /// Makes every output, or none: each output's name is checked first,
-    /// and no output is left behind by a build that fails.
+    /// Makes every output. Each output's name is checked before anything
+    /// is made, and each is written beside its name and renamed when
+    /// complete, so a failure leaves no partial output; the disk's formats
+    /// are complete before the tree's are written, and stay when a tree
+    /// format fails after them.
     pub fn run(&self, progress: &mut dyn FnMut(Progress<'_>)) -> Result<Report> {
         let disks: Vec<OutputSpec> = self
             .outputs
@@ -379,7 +384,7 @@ impl Job {
             }
         };
         let source_name = source.name().display().to_string();
-        if let Some(dir) = &self.output_dir {
+        for dir in &self.output_dirs {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
         let work_dir = self.work_dir.clone().unwrap_or_else(std::env::temp_dir);
@@ -442,7 +447,7 @@ impl Job {
         }
         if packages.remove_rpmdb {
             return Err(Error::request(
-                Problem::PackagesForATree,
+                Problem::RpmDbForATree,
                 format!(
                     "{}: RemoveRpmDb applies to the packages a build installs; \
                  a prepared root filesystem is written as it is",

@@ -57,3 +57,42 @@ fn the_readme_example_builds_a_disk_from_a_directory() {
     assert!(v.contains("No problems found"), "{v}");
     testkit::qemu_compare(&raw, "raw", &dir.path().join("out/core-efi.vhdx"), "vhdx");
 }
+
+/// A package stage's error met while the tree is walked into an output
+/// comes back out of the job as that stage's error, to be matched.
+#[test]
+fn a_package_error_in_the_walk_comes_back_as_the_package_stages() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = testkit::bootroot::package_repo(dir.path());
+    let config = dir.path().join("pkgs.json");
+    std::fs::write(
+        &config,
+        CONFIG.replace(
+            r#""Name": "Standard","#,
+            r#""Name": "Standard", "Packages": ["filesystem"],"#,
+        ),
+    )
+    .unwrap();
+    let source = Source::Packages(imgbuild::job::Packages {
+        repos: vec![(repo, 99)],
+        recommends: true,
+        scripts: false,
+        gpg_check: pkgstage::signature::GpgCheck::Keys(
+            pkgstage::signature::Keyring::load::<&str>(&[]).unwrap(),
+        ),
+    });
+    let mut job = Job::new(&config, source).unwrap();
+    job.output_in(Format::parse("tar").unwrap(), &dir.path().join("out"));
+    let err = job.run(&mut |_| {}).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            imgbuild::Error::Packages(pkgstage::Error::Untrusted {
+                keys_given: false,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert!(!dir.path().join("out/pkgs.tar").exists());
+}

@@ -238,24 +238,16 @@ fn walk_tar(
     Ok(())
 }
 
-/// Whether `e` came of a member's bytes ending early: an
-/// [`io::ErrorKind::UnexpectedEof`] anywhere in its causes.
+/// Whether `e` came of a member's bytes ending early: the visitor's own
+/// read of them failed with [`io::ErrorKind::UnexpectedEof`], as a bare
+/// I/O error or as the I/O error of the stage whose visitor read them.
 fn ran_short(e: &Error) -> bool {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    if e.io_error()
-        .is_some_and(|io| io.kind() == io::ErrorKind::UnexpectedEof)
-    {
-        return true;
-    }
-    while let Some(c) = cause {
-        if c.downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::UnexpectedEof)
-        {
-            return true;
-        }
-        cause = c.source();
-    }
-    false
+    let eof = |io: &io::Error| io.kind() == io::ErrorKind::UnexpectedEof;
+    e.io_error().is_some_and(eof)
+        || e.carried()
+            .and_then(|stage| stage.source())
+            .and_then(|cause| cause.downcast_ref::<io::Error>())
+            .is_some_and(eof)
 }
 
 /// A pax header's records as (key, value), in order.

@@ -55,6 +55,7 @@ mod lua;
 mod owners;
 mod payloads;
 mod scripts;
+pub use scripts::{NEEDS_BWRAP, NEEDS_USERNS};
 mod stage;
 
 use std::collections::{HashMap, HashSet};
@@ -440,7 +441,7 @@ impl rootfs::EntrySource for PackageSource<'_> {
                 Ok(())
             }
             Err(Error::Stopped(e)) => Err(e),
-            Err(e) => Err(rootfs::Error::wrap(e).path(&self.name)),
+            Err(e) => Err(rootfs::Error::wrap(e)),
         }
     }
 }

@@ -44,7 +44,9 @@ pub(super) const SANDBOX: &[&str] = &[
 ];
 
 /// What a missing or unusable `bwrap` stops.
-const NEEDS_BWRAP: &str = "scriptlets run in a bubblewrap sandbox";
+pub const NEEDS_BWRAP: &str = "scriptlets run in a bubblewrap sandbox";
+/// What a system without user namespaces stops.
+pub const NEEDS_USERNS: &str = "cannot make a user namespace to run scriptlets in";
 
 /// How long a scriptlet may run before it is stopped and counted failed.
 pub(super) const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
@@ -660,7 +662,7 @@ pub(super) fn check_sandbox() -> Result<()> {
         .output()
         .map_err(|e| {
             let doing = match e.status {
-                Some(_) => "cannot make a user namespace to run scriptlets in",
+                Some(_) => NEEDS_USERNS,
                 None => NEEDS_BWRAP,
             };
             Error::tool(doing, e)
