@@ -20,9 +20,9 @@ use super::node::{Field, Node};
 use super::toolkit::parse_guid;
 use super::{
     container_settings, load_config, parse_config, parse_mode, resolve, AdditionalFile, Artifact,
-    BootLoader, BootType, ContainerKeys, FileSource, FsType, ImageConfig, KernelModule, ModuleLoad,
-    Mount, MountIdentifier, MountOrigin, Origins, PartitionOrigin, PartitionRole, PartitionSpec,
-    Syntax, MIB,
+    BootType, ContainerKeys, FileSource, FsType, ImageConfig, KernelModule, ModuleLoad, Mount,
+    MountIdentifier, MountOrigin, Origins, PartitionOrigin, PartitionRole, PartitionSpec, Syntax,
+    MIB,
 };
 use crate::error::{Error, Result};
 
@@ -137,22 +137,8 @@ fn config(source: &Path, doc: Field<'_>) -> Result<ImageConfig> {
         ..Origins::default()
     };
     let mut config = ImageConfig {
-        source: source.to_path_buf(),
-        artifacts: Vec::new(),
-        disk_size: 0,
-        partitions: Vec::new(),
-        boot: BootType::None,
-        boot_loader: BootLoader::Grub,
-        mounts: Vec::new(),
-        hostname: None,
-        kernel_cmdline: String::new(),
-        kernel_args: Vec::new(),
-        kernel_args_late: Vec::new(),
-        fips: false,
-        additional_files: Vec::new(),
-        modules: Vec::new(),
-        packages: Default::default(),
         container,
+        ..ImageConfig::empty(source)
     };
     let types = storage_section(&storage, &mut config, &mut origins)?;
     origins.hostname = "os.hostname".to_owned();

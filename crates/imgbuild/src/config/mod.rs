@@ -523,6 +523,30 @@ pub enum FileSource {
 }
 
 impl ImageConfig {
+    /// A configuration read from `source` that asks for nothing yet: no
+    /// disk, no boot, no files or packages; each reader fills in what its
+    /// file says.
+    pub(crate) fn empty(source: &Path) -> ImageConfig {
+        ImageConfig {
+            source: source.to_path_buf(),
+            artifacts: Vec::new(),
+            disk_size: 0,
+            partitions: Vec::new(),
+            boot: BootType::None,
+            boot_loader: BootLoader::Grub,
+            mounts: Vec::new(),
+            hostname: None,
+            kernel_cmdline: String::new(),
+            kernel_args: Vec::new(),
+            kernel_args_late: Vec::new(),
+            fips: false,
+            additional_files: Vec::new(),
+            modules: Vec::new(),
+            packages: Default::default(),
+            container: Default::default(),
+        }
+    }
+
     /// Reads an image configuration, choosing the format by the file's
     /// extension: `.json` is the toolkit's ([`toolkit::load`]), `.yaml` and
     /// `.yml` are Image Customizer's ([`customizer::load`]).

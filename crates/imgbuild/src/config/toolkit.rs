@@ -19,8 +19,8 @@ use uuid::Uuid;
 use super::node::{Field, Node};
 use super::{
     container_settings, load_config, parse_config, parse_mode, resolve, AdditionalFile, Artifact,
-    BootLoader, BootType, ContainerKeys, FileSource, FsType, ImageConfig, Mount, MountIdentifier,
-    MountOrigin, Origins, PartitionOrigin, PartitionRole, PartitionSpec, Syntax, MIB,
+    BootType, ContainerKeys, FileSource, FsType, ImageConfig, Mount, MountIdentifier, MountOrigin,
+    Origins, PartitionOrigin, PartitionRole, PartitionSpec, Syntax, MIB,
 };
 use crate::error::{Error, Result};
 
@@ -105,22 +105,11 @@ impl Reader<'_> {
         };
         let (disk_size, artifacts, partitions) = self.disk(&disk, &mut origins)?;
         let mut config = ImageConfig {
-            source: self.source.to_path_buf(),
             artifacts,
             disk_size,
             partitions,
-            boot: BootType::None,
-            boot_loader: BootLoader::Grub,
-            mounts: Vec::new(),
-            hostname: None,
-            kernel_cmdline: String::new(),
-            kernel_args: Vec::new(),
-            kernel_args_late: Vec::new(),
-            fips: false,
-            additional_files: Vec::new(),
-            modules: Vec::new(),
-            packages: Default::default(),
             container,
+            ..ImageConfig::empty(self.source)
         };
         self.system(&system, &mut config, &mut origins)?;
         config.validate(&origins)?;
