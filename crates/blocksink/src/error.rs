@@ -40,16 +40,50 @@ pub enum ErrorKind {
     /// Another part's failure, carried whole as the source ([`Error::wrap`])
     /// and shown as its own text.
     Other,
+    /// What was asked for cannot be done as asked: a configuration's field,
+    /// a request the inputs do not meet, pieces that do not fit together.
+    Invalid,
+    /// A signature or digest does not vouch for what it covers, or there is
+    /// nothing trusted to check it against.
+    Untrusted,
+    /// Requirements that nothing offered meets: packages, capabilities.
+    Unresolved,
+    /// A program or script that was run failed; its own error is the
+    /// source and is part of the text.
+    Failed,
 }
 
 impl ErrorKind {
     fn io_kind(self) -> io::ErrorKind {
         match self {
-            ErrorKind::Io | ErrorKind::Other => io::ErrorKind::Other,
-            ErrorKind::InvalidFormat | ErrorKind::Corrupt => io::ErrorKind::InvalidData,
+            ErrorKind::Io | ErrorKind::Other | ErrorKind::Failed | ErrorKind::Unresolved => {
+                io::ErrorKind::Other
+            }
+            ErrorKind::InvalidFormat | ErrorKind::Corrupt | ErrorKind::Untrusted => {
+                io::ErrorKind::InvalidData
+            }
             ErrorKind::Unsupported => io::ErrorKind::Unsupported,
-            ErrorKind::OutOfRange => io::ErrorKind::InvalidInput,
+            ErrorKind::OutOfRange | ErrorKind::Invalid => io::ErrorKind::InvalidInput,
         }
+    }
+
+    /// Whether an error of this kind shows its cause as part of its own
+    /// text (what happened is the cause's words), rather than as a cause
+    /// after it.
+    fn tells_cause(self) -> bool {
+        matches!(self, ErrorKind::Io | ErrorKind::Other | ErrorKind::Failed)
+    }
+
+    /// Whether this is one of the kinds a format names itself in
+    /// (`corrupt VHDX image: …`).
+    fn of_a_format(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::InvalidFormat
+                | ErrorKind::Unsupported
+                | ErrorKind::Corrupt
+                | ErrorKind::OutOfRange
+        )
     }
 }
 
@@ -112,12 +146,24 @@ pub struct Error {
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
-/// Where in the input an error is: the field, the file and its member.
+/// Where in the input an error is: the field, the file and its member; and
+/// the typed detail a program can act on.
 #[derive(Debug, Default)]
 struct Place {
     field: Option<Cow<'static, str>>,
     path: Option<PathBuf>,
     member: Option<String>,
+    detail: Option<Detail>,
+}
+
+/// A typed detail of an error, for a program to branch on (which request
+/// could not be done, whether keys were given): not part of its text.
+struct Detail(Box<dyn std::any::Any + Send + Sync>);
+
+impl fmt::Debug for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Detail(..)")
+    }
 }
 
 /// Result with [`Error`].
@@ -207,6 +253,33 @@ impl Error {
     pub fn member(mut self, member: impl Into<String>) -> Self {
         self.place.get_or_insert_default().member = Some(member.into());
         self
+    }
+
+    /// A typed detail for a program to act on, had back with
+    /// [`detail`](Self::detail): a stage's own account of what went wrong
+    /// beyond its words (which request, which packages).
+    #[must_use]
+    pub fn with_detail<T: std::any::Any + Send + Sync>(mut self, detail: T) -> Self {
+        self.place.get_or_insert_default().detail = Some(Detail(Box::new(detail)));
+        self
+    }
+
+    /// The detail of type `T` this error was given
+    /// ([`with_detail`](Self::with_detail)), or failing that the one an
+    /// error it carries was given.
+    pub fn detail<T: std::any::Any>(&self) -> Option<&T> {
+        let given = self
+            .place
+            .as_ref()
+            .and_then(|p| p.detail.as_ref())
+            .and_then(|d| d.0.downcast_ref::<T>());
+        given.or_else(|| self.cause::<Error>()?.detail::<T>())
+    }
+
+    /// The cause of type `T` this error carries ([`caused_by`](Self::caused_by),
+    /// [`wrap`](Self::wrap)): a tool's error, a parser's.
+    pub fn cause<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        self.source.as_deref()?.downcast_ref::<T>()
     }
 
     /// The field concerned, as the format's specification names it.
@@ -322,7 +395,7 @@ impl fmt::Display for Error {
             sep = ": ";
         }
         let placed = !sep.is_empty();
-        if !self.format.is_empty() && !matches!(self.kind, ErrorKind::Io | ErrorKind::Other) {
+        if !self.format.is_empty() && self.kind.of_a_format() {
             let vowel = self.format.starts_with(['A', 'E', 'I', 'O', 'U']);
             let (what, noun) = match self.kind {
                 ErrorKind::InvalidFormat if vowel => ("not an ", " image"),
@@ -348,8 +421,8 @@ impl fmt::Display for Error {
         }
         // An I/O error is what happened; the context above says where. It
         // is shown here and not again as a source, as io::Error does; so is
-        // a wrapped error.
-        if matches!(self.kind, ErrorKind::Io | ErrorKind::Other) {
+        // a wrapped error and a failed program's own.
+        if self.kind.tells_cause() {
             if let Some(cause) = &self.source {
                 let sep = if !placed && self.message.is_empty() && self.offset.is_none() {
                     ""
@@ -499,6 +572,43 @@ mod tests {
         let placed = Error::wrap(io::Error::other("boom")).path("repo");
         assert_eq!(placed.to_string(), "repo: boom");
         assert!(placed.downcast::<io::Error>().is_err());
+    }
+
+    #[test]
+    fn a_detail_is_for_programs_and_a_failed_program_speaks_for_itself() {
+        #[derive(Debug, PartialEq)]
+        enum Which {
+            NoDisk,
+        }
+        let e = Error::new(
+            ErrorKind::Invalid,
+            "",
+            "the configuration has no partitions",
+        )
+        .path("image.json")
+        .field("Disks")
+        .with_detail(Which::NoDisk);
+        assert_eq!(
+            e.to_string(),
+            "image.json: the configuration has no partitions (field Disks)"
+        );
+        assert_eq!(e.detail::<Which>(), Some(&Which::NoDisk));
+        assert_eq!(e.detail::<u32>(), None);
+        // Found again inside an error that carries it.
+        let outer = Error::wrap(e).member("etc/motd");
+        assert_eq!(outer.detail::<Which>(), Some(&Which::NoDisk));
+
+        let failed = Error::new(ErrorKind::Failed, "", "making partition rootfs")
+            .caused_by(io::Error::other("mke2fs exited with status 1"));
+        assert_eq!(
+            failed.to_string(),
+            "making partition rootfs: mke2fs exited with status 1"
+        );
+        assert_eq!(chain(&failed), failed.to_string());
+        assert!(failed.cause::<io::Error>().is_some());
+        // Kinds of no format never say "image".
+        let named = Error::new(ErrorKind::Untrusted, "RPM", "no trusted keys");
+        assert_eq!(named.to_string(), "no trusted keys");
     }
 
     #[test]
