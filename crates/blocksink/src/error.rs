@@ -218,6 +218,17 @@ impl Error {
         Self::new(ErrorKind::Io, "", "").caused_by(cause).path(path)
     }
 
+    /// A program or script that failed while `doing` something
+    /// (`"making partition rootfs"`): shown as `DOING: CAUSE`, the cause
+    /// (a [`crate::tool::ToolError`], say) kept for
+    /// [`cause`](Self::cause).
+    pub fn failed(
+        doing: impl Into<Cow<'static, str>>,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::new(ErrorKind::Failed, "", doing).caused_by(cause)
+    }
+
     /// `cause`, another part's error, carried whole: shown as its own text
     /// (after the path and member when they are set), and had back with
     /// [`downcast`](Self::downcast).
@@ -394,6 +405,13 @@ impl fmt::Display for Error {
             write!(f, "{sep}{member}")?;
             sep = ": ";
         }
+        // In a named file (a configuration) the field is where too; in a
+        // format's bytes it follows what is wrong.
+        let field_placed = self.file_path().is_some();
+        if let Some(field) = self.field_name().filter(|_| field_placed) {
+            write!(f, "{sep}{field}")?;
+            sep = ": ";
+        }
         let placed = !sep.is_empty();
         if !self.format.is_empty() && self.kind.of_a_format() {
             let vowel = self.format.starts_with(['A', 'E', 'I', 'O', 'U']);
@@ -412,7 +430,9 @@ impl fmt::Display for Error {
             sep = " ";
         }
         // The field is named unless the message already names it.
-        let field = self.field_name().filter(|n| !self.message.contains(n));
+        let field = self
+            .field_name()
+            .filter(|n| !field_placed && !self.message.contains(n));
         match (field, self.offset) {
             (Some(field), Some(at)) => write!(f, "{sep}(field {field} at offset {at})")?,
             (Some(field), None) => write!(f, "{sep}(field {field})")?,
@@ -590,7 +610,7 @@ mod tests {
         .with_detail(Which::NoDisk);
         assert_eq!(
             e.to_string(),
-            "image.json: the configuration has no partitions (field Disks)"
+            "image.json: Disks: the configuration has no partitions"
         );
         assert_eq!(e.detail::<Which>(), Some(&Which::NoDisk));
         assert_eq!(e.detail::<u32>(), None);

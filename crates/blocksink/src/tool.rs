@@ -806,6 +806,16 @@ pub fn require(program: &str) -> Result<PathBuf, ToolError> {
     }
 }
 
+/// A tool's failure in the one error model: [`ErrorKind::Failed`], its text
+/// the tool's own, the tool's error kept as the cause.
+///
+/// [`ErrorKind::Failed`]: crate::ErrorKind::Failed
+impl From<ToolError> for crate::Error {
+    fn from(e: ToolError) -> Self {
+        crate::Error::failed("", e)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

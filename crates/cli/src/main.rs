@@ -1065,40 +1065,35 @@ fn run_build(a: BuildArgs) -> Result<ExitCode> {
 /// say what is wrong, the command line which of its flags changes it.
 fn hint(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     use imgbuild::Problem;
-    match e.downcast_ref::<imgbuild::Error>() {
-        Some(imgbuild::Error::Request { problem, .. }) => {
-            return match problem {
-                Problem::PackagesForATree => Some("give --repo to install them, not --rootfs"),
-                Problem::RpmDbForATree => Some("RemoveRpmDb applies with --repo"),
-                Problem::NoPackages => Some("--repo installs a configuration's packages"),
-                Problem::NotAStream => Some("name a file with -o"),
-                Problem::OutputClash => Some("name them apart with -o or --output-dir"),
-                _ => None,
-            };
+    if let Some(e) = e.downcast_ref::<blocksink::Error>() {
+        match e.detail::<Problem>() {
+            Some(Problem::PackagesForATree) => {
+                return Some("give --repo to install them, not --rootfs")
+            }
+            Some(Problem::RpmDbForATree) => return Some("RemoveRpmDb applies with --repo"),
+            Some(Problem::NoPackages) => return Some("--repo installs a configuration's packages"),
+            Some(Problem::NotAStream) => return Some("name a file with -o"),
+            Some(Problem::OutputClash) => return Some("name them apart with -o or --output-dir"),
+            Some(_) => return None,
+            None => {}
         }
-        // Shown as the error they hold, which is where the hint is.
-        Some(imgbuild::Error::Packages(inner)) => return hint(inner),
-        Some(imgbuild::Error::Disk(inner)) => return hint(inner),
-        _ => {}
-    }
-    match e.downcast_ref::<pkgstage::Error>() {
-        Some(pkgstage::Error::Untrusted {
+        if let Some(pkgstage::Untrusted {
             keys_given: false, ..
-        }) => return Some("give the keys with --gpg-key FILE, or --no-gpg-check not to check"),
-        // No sandbox at all; a scriptlet that failed in one is not mended so.
-        Some(pkgstage::Error::Tool { doing, .. })
-            if [
-                pkgstage::install::NEEDS_BWRAP,
-                pkgstage::install::NEEDS_USERNS,
-            ]
-            .contains(&doing.as_str()) =>
+        }) = e.detail()
         {
-            return Some("give --no-scripts to install without running the scriptlets")
+            return Some("give the keys with --gpg-key FILE, or --no-gpg-check not to check");
         }
-        _ => {}
+        // No sandbox at all; a scriptlet that failed in one is not mended so.
+        let unsandboxed = [
+            pkgstage::install::NEEDS_BWRAP,
+            pkgstage::install::NEEDS_USERNS,
+        ];
+        if e.kind() == blocksink::ErrorKind::Failed && unsandboxed.contains(&e.message()) {
+            return Some("give --no-scripts to install without running the scriptlets");
+        }
     }
     // Its causes, among them an error carried inside another (a
-    // package's, across the disk's walk of the tree).
+    // conversion's, inside a build's).
     e.source().and_then(hint)
 }
 
@@ -1196,7 +1191,7 @@ fn run_rootfs(a: RootfsArgs) -> Result<ExitCode> {
     let shown = a.output.display().to_string();
     let report = pkgstage::install::install(&sources, &plan, &options, &mut |entry, data| {
         tar.append(&entry.path, entry, data)
-            .map_err(|e| pkgstage::Error::io(&shown, e))
+            .map_err(|e| pkgstage::Error::file(&shown, e))
     })?;
     let mut sink = tar
         .finish()

@@ -10,6 +10,7 @@
 //! Specification entry for the newest kernel in /boot and its initrd,
 //! copied to the ESP.
 
+use crate::error;
 use std::cmp::Ordering;
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
@@ -185,7 +186,7 @@ impl BootFiles {
         let mut bytes = Vec::new();
         data.take(1 << 20)
             .read_to_end(&mut bytes)
-            .map_err(|e| Error::io(&entry.path, e))?;
+            .map_err(|e| Error::file(&entry.path, e))?;
         if entry.path.starts_with("boot/grub2") {
             self.grub2 = true;
         }
@@ -230,8 +231,8 @@ impl BootFiles {
             return Ok(Vec::new());
         };
         let mut files = Vec::new();
-        for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-            let e = e.map_err(|e| Error::io(dir, e))?;
+        for e in std::fs::read_dir(dir).map_err(|e| Error::file(dir, e))? {
+            let e = e.map_err(|e| Error::file(dir, e))?;
             files.push((e.file_name().to_string_lossy().into_owned(), e.path()));
         }
         files.sort();
@@ -260,16 +261,16 @@ impl BootFiles {
         extra: &[&str],
     ) -> Result<Vec<u8>> {
         let dir = self.grub_dir(platform).ok_or_else(|| {
-            Error::Layout(format!(
+            error::layout(format!(
                 "the rootfs has no GRUB for {} (usr/lib/grub/{})",
                 platform.dir(),
                 platform.dir()
             ))
         })?;
-        let scratch = tempfile::tempdir_in(&self.work).map_err(|e| Error::io(&self.work, e))?;
+        let scratch = tempfile::tempdir_in(&self.work).map_err(|e| Error::file(&self.work, e))?;
         let cfg = scratch.path().join("early.cfg");
         let out = scratch.path().join("image");
-        std::fs::write(&cfg, early).map_err(|e| Error::io(&cfg, e))?;
+        std::fs::write(&cfg, early).map_err(|e| Error::file(&cfg, e))?;
         blocksink::tool::Tool::new("grub-mkimage")
             .args(["-O", format, "-d"])
             .arg(dir)
@@ -280,7 +281,7 @@ impl BootFiles {
             .args(platform.modules())
             .args(extra)
             .output()?;
-        std::fs::read(&out).map_err(|e| Error::io(&out, e))
+        std::fs::read(&out).map_err(|e| Error::file(&out, e))
     }
 
     /// One of the tree's BIOS boot sectors for GRUB: `boot.img` for a
@@ -289,15 +290,15 @@ impl BootFiles {
         let path = self
             .grub_dir(GrubPlatform::I386Pc)
             .map(|d| d.join(name))
-            .ok_or_else(|| Error::Layout("the rootfs has no GRUB for i386-pc".into()))?;
+            .ok_or_else(|| error::layout("the rootfs has no GRUB for i386-pc".into()))?;
         let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::Layout(format!(
+            std::io::ErrorKind::NotFound => error::layout(format!(
                 "the rootfs's GRUB for i386-pc has no {name} (usr/lib/grub/i386-pc/{name})"
             )),
-            _ => Error::io(&path, e),
+            _ => Error::file(&path, e),
         })?;
         if bytes.len() != 512 {
-            return Err(Error::Layout(format!(
+            return Err(error::layout(format!(
                 "usr/lib/grub/i386-pc/{name} is {} bytes, not one 512-byte sector",
                 bytes.len()
             )));
@@ -313,18 +314,18 @@ impl BootFiles {
                 let dir = tempfile::Builder::new()
                     .prefix("grub-")
                     .tempdir_in(&self.work)
-                    .map_err(|e| Error::io(&self.work, e))?;
+                    .map_err(|e| Error::file(&self.work, e))?;
                 self.grub.push((platform, dir));
             }
             let file = self
                 .grub_dir(platform)
                 .map(|d| d.join(name))
                 .unwrap_or_default();
-            let copy = File::create(&file).map_err(|e| Error::io(&file, e))?;
+            let copy = File::create(&file).map_err(|e| Error::file(&file, e))?;
             return Ok(Tee { inner: data, copy });
         }
-        let copy = tempfile::tempfile_in(&self.work).map_err(|e| Error::io(&self.work, e))?;
-        let keep = copy.try_clone().map_err(|e| Error::io(&self.work, e))?;
+        let copy = tempfile::tempfile_in(&self.work).map_err(|e| Error::file(&self.work, e))?;
+        let keep = copy.try_clone().map_err(|e| Error::file(&self.work, e))?;
         if let Some(v) = kernel_version(path) {
             self.kernels.push((v.to_string(), path.to_string(), keep));
         } else if let Some(v) = initrd_version(path) {
@@ -355,7 +356,7 @@ impl BootFiles {
             return Ok(None);
         };
         let copy = |(_, path, file): &(String, String, File)| -> Result<(String, File)> {
-            let file = file.try_clone().map_err(|e| Error::io(path, e))?;
+            let file = file.try_clone().map_err(|e| Error::file(path, e))?;
             Ok((path.clone(), file))
         };
         let initrd = self
@@ -393,29 +394,29 @@ impl BootFiles {
             kernel: (_, kernel),
             initrd,
         } = self.newest_kernel_files()?.ok_or_else(|| {
-            Error::Layout(
+            error::layout(
                 "the configuration boots, but the rootfs has no kernel (/boot/vmlinuz-VERSION)"
                     .into(),
             )
         })?;
         let initrd = initrd.map(|(_, f)| f);
         let Some(loader) = self.systemd_boot() else {
-            return Err(Error::Layout(format!(
+            return Err(error::layout(format!(
                 "the ESP has no EFI/BOOT/BOOTX64.EFI and the rootfs has no systemd-boot ({}) to install",
                 SYSTEMD_BOOT[0]
             )));
         };
         let mut file = |path: &str, mut f: File| -> Result<()> {
             f.seek(io::SeekFrom::Start(0))
-                .map_err(|e| Error::io(path, e))?;
-            let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
+                .map_err(|e| Error::file(path, e))?;
+            let len = f.metadata().map_err(|e| Error::file(path, e))?.len();
             add(path, &file_entry(path, len, time), &mut f)
         };
         file(
             "EFI/BOOT/BOOTX64.EFI",
             loader
                 .try_clone()
-                .map_err(|e| Error::io("systemd-boot", e))?,
+                .map_err(|e| Error::file("systemd-boot", e))?,
         )?;
         file("EFI/systemd/systemd-bootx64.efi", loader)?;
         file(&format!("{version}/linux"), kernel)?;
@@ -531,13 +532,13 @@ pub(crate) fn grub_mbr(boot_img: &[u8], mbr: &[u8], core_lba: u64) -> Vec<u8> {
 pub(crate) fn grub_core(mut core: Vec<u8>, core_lba: u64) -> Result<Vec<u8>> {
     let sectors = core.len().div_ceil(512);
     if sectors < 2 {
-        return Err(Error::Layout(
+        return Err(error::layout(
             "the GRUB core image is smaller than two sectors".into(),
         ));
     }
     core.resize(sectors * 512, 0);
     let rest = u16::try_from(sectors - 1).map_err(|_| {
-        Error::Layout(format!(
+        error::layout(format!(
             "the GRUB core image is {sectors} sectors, too many for its loader"
         ))
     })?;

@@ -4,6 +4,7 @@
 //! time), the generated files added, and the pieces assembled into one
 //! [`AssembledDisk`] that the format writers read.
 
+use crate::error;
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -160,7 +161,7 @@ pub fn build_disk(
     options: &BuildOptions,
 ) -> Result<BuiltDisk> {
     if !config.has_disk() {
-        return Err(Error::config(
+        return Err(error::config(
             &config.source,
             "Disks[0].Partitions",
             "the configuration describes no disk (no partitions); it makes only the root file \
@@ -183,7 +184,7 @@ pub fn build_disk(
             "additional file {}",
             i + usize::from(config.hostname.is_none())
         );
-        return Err(Error::config(
+        return Err(error::config(
             &config.source,
             &field,
             "the build writes /etc/fstab from the mount settings; it cannot also be an additional file",
@@ -194,7 +195,7 @@ pub fn build_disk(
     let scratch = tempfile::Builder::new()
         .prefix("imgconv-build-")
         .tempdir_in(&options.work_dir)
-        .map_err(|e| Error::io(&options.work_dir, e))?;
+        .map_err(|e| Error::file(&options.work_dir, e))?;
     let mut build = DiskBuild {
         config,
         options,
@@ -325,7 +326,7 @@ impl DiskBuild<'_> {
     fn route_path(&self, path: &str) -> Result<(usize, String)> {
         self.router
             .route(path)
-            .ok_or_else(|| Error::Layout(format!("/{path}: no partition is mounted at /")))
+            .ok_or_else(|| error::layout(format!("/{path}: no partition is mounted at /")))
     }
 
     /// Reads the tree once, each entry into the maker of the partition it
@@ -355,7 +356,7 @@ impl DiskBuild<'_> {
             ..
         } = self;
         let (stamp, work, time, booting) = (*stamp, *work, *time, *booting);
-        crate::rootfs::walk(rootfs, &mut |entry, data| {
+        rootfs.walk(&mut |entry, data| {
             if skip.contains(&entry.path) {
                 return Ok(());
             }
@@ -439,7 +440,7 @@ impl DiskBuild<'_> {
                 continue;
             }
             let (parent, rel) = self.router.route_below(mp, *pi).ok_or_else(|| {
-                Error::Layout(format!(
+                error::layout(format!(
                     "/{mp} is mounted but no partition holds its directory"
                 ))
             })?;
@@ -493,7 +494,7 @@ impl DiskBuild<'_> {
             let lba = self.gpt.partitions[bp].first_lba;
             let core = grub_core(self.boot.grub_image(GrubPlatform::I386Pc, &early)?, lba)?;
             if core.len() as u64 > self.parts[bp].size {
-                return Err(Error::Layout(format!(
+                return Err(error::layout(format!(
                     "GRUB's core image is {} bytes, more than {} holds ({} bytes)",
                     core.len(),
                     self.parts[bp].what,
@@ -508,12 +509,12 @@ impl DiskBuild<'_> {
         }
         if config.boot == BootType::Legacy {
             return Err(match bios {
-                None => Error::config(
+                None => error::config(
                     &config.source,
                     "BootType",
                     "legacy boot needs a BIOS boot partition (the bios_grub flag) for GRUB's core image",
                 ),
-                Some(_) => Error::Layout(
+                Some(_) => error::layout(
                     "legacy boot needs GRUB for BIOS in the rootfs (usr/lib/grub/i386-pc, from grub-pc-bin or grub2-pc-modules)".into(),
                 ),
             });
@@ -536,7 +537,7 @@ impl DiskBuild<'_> {
             .position(|p| p.role == PartitionRole::Esp);
         let Some(e) = esp else {
             if config.boot == BootType::Efi {
-                return Err(Error::config(
+                return Err(error::config(
                     &config.source,
                     "BootType",
                     "efi boot needs an EFI system partition (the esp flag)",
@@ -583,7 +584,7 @@ impl DiskBuild<'_> {
                     config,
                     options: self.options,
                 };
-                Err(Error::Layout(chosen.missing(loader, &self.boot)))
+                Err(error::layout(chosen.missing(loader, &self.boot)))
             }
             // A legacy disk's ESP without the loader: BIOS boots it.
             _ => Ok(None),
@@ -605,8 +606,8 @@ impl DiskBuild<'_> {
         for platform in platforms.iter().copied() {
             for (name, copy) in self.boot.grub_files(platform)? {
                 let tree_path = format!("{grub_dir}/{}/{name}", platform.dir());
-                let mut f = std::fs::File::open(&copy).map_err(|e| Error::io(&copy, e))?;
-                let len = f.metadata().map_err(|e| Error::io(&copy, e))?.len();
+                let mut f = std::fs::File::open(&copy).map_err(|e| Error::file(&copy, e))?;
+                let len = f.metadata().map_err(|e| Error::file(&copy, e))?.len();
                 let entry = Entry {
                     kind: EntryKind::File { len },
                     ..file_entry(&tree_path, Vec::new(), 0o644, self.time).1
@@ -659,9 +660,9 @@ impl DiskBuild<'_> {
         let (pi, rel) = self
             .router
             .route("etc/fstab")
-            .ok_or_else(|| Error::Layout("/etc/fstab: no partition is mounted at /".into()))?;
+            .ok_or_else(|| error::layout("/etc/fstab: no partition is mounted at /".into()))?;
         if !is_ext(self.parts[pi].fs) {
-            return Err(Error::Layout(format!(
+            return Err(error::layout(format!(
                 "/etc/fstab would be on {}, which is not an ext file system",
                 self.parts[pi].what
             )));
@@ -724,7 +725,7 @@ impl DiskBuild<'_> {
     fn assemble(self, made: Made, loaders: Loaders, cmdline: String) -> Result<BuiltDisk> {
         let config = self.config;
         let mut disk = AssembledDisk::new(config.disk_size);
-        let place_err = |e: io::Error| Error::Layout(format!("assembling the disk: {e}"));
+        let place_err = |e: io::Error| error::layout(format!("assembling the disk: {e}"));
         let bios_boot = loaders.bios_boot;
         for (offset, mut bytes) in self.gpt.regions()? {
             if let (0, Some(bios)) = (offset, &bios_boot) {
@@ -857,7 +858,7 @@ impl LoaderChoice<'_> {
 /// stamp.
 fn layout(config: &ImageConfig, stamp: &BuildStamp) -> Result<Gpt> {
     if config.disk_size % SECTOR != 0 {
-        return Err(Error::config(
+        return Err(error::config(
             &config.source,
             "disk size",
             format!(
@@ -876,13 +877,13 @@ fn layout(config: &ImageConfig, stamp: &BuildStamp) -> Result<Gpt> {
         };
         let shown = || format!("partition {:?}", spec.id);
         if spec.start % SECTOR != 0 || spec.end.is_some_and(|e| e % SECTOR != 0) {
-            return Err(Error::Layout(format!(
+            return Err(error::layout(format!(
                 "{}: bounds are not whole sectors",
                 shown()
             )));
         }
         if first < gpt.first_usable_lba || last > gpt.last_usable_lba || last < first {
-            return Err(Error::Layout(format!(
+            return Err(error::layout(format!(
                 "{} (bytes {}..{}) does not fit the disk: usable bytes are {}..{}",
                 shown(),
                 spec.start,
@@ -892,7 +893,7 @@ fn layout(config: &ImageConfig, stamp: &BuildStamp) -> Result<Gpt> {
             )));
         }
         if first < previous_end {
-            return Err(Error::Layout(format!(
+            return Err(error::layout(format!(
                 "{} starts at byte {}, inside the partition before it: partitions may not overlap",
                 shown(),
                 spec.start
@@ -940,14 +941,14 @@ impl Router {
         let mut mounts = Vec::new();
         for m in &config.mounts {
             let pi = *index.get(m.partition.as_str()).ok_or_else(|| {
-                Error::config(
+                error::config(
                     &config.source,
                     "mounts",
                     format!("{} is mounted but no partition has that id", m.partition),
                 )
             })?;
             if config.partitions[pi].fs.is_none() {
-                return Err(Error::config(
+                return Err(error::config(
                     &config.source,
                     "mounts",
                     format!(
@@ -958,7 +959,7 @@ impl Router {
             }
             let rel = crate::rootfs::normalize(m.mount_point.trim_start_matches('/').as_bytes())
                 .map_err(|why| {
-                    Error::config(
+                    error::config(
                         &config.source,
                         "mounts",
                         format!("{}: {why}", m.mount_point),
@@ -1055,7 +1056,7 @@ fn add(
     match &mut part.maker {
         Maker::Ext(m) => m.add(rel, entry, data),
         Maker::Fat(m) => m.add(rel, entry, data),
-        Maker::Pending => Err(Error::Layout(format!(
+        Maker::Pending => Err(error::layout(format!(
             "{}: /{} belongs here but the partition has no file system",
             part.what, entry.path
         ))),
@@ -1101,7 +1102,7 @@ pub(crate) fn resolve_parents(
     rel: &str,
 ) -> Result<String> {
     crate::rootfs::resolve_parents(symlinks, mount, rel)
-        .map_err(|why| Error::Layout(format!("{what}: {why}")))
+        .map_err(|why| error::layout(format!("{what}: {why}")))
 }
 
 /// Makes every missing parent directory of `rel` in `part`.
@@ -1145,7 +1146,7 @@ pub(crate) fn generated_files(
         let field = format!("additional file {}", i + 1);
         let path = crate::rootfs::normalize(f.destination.trim_start_matches('/').as_bytes())
             .map_err(|why| {
-                Error::config(
+                error::config(
                     &config.source,
                     &field,
                     format!("destination {:?}: {why}", f.destination),
@@ -1155,7 +1156,7 @@ pub(crate) fn generated_files(
             FileSource::Content(s) => s.clone().into_bytes(),
             // Resolved against the configuration's directory when read.
             FileSource::Path(p) => std::fs::read(p).map_err(|e| {
-                Error::config(&config.source, &field, format!("{}: {e}", p.display()))
+                error::config(&config.source, &field, format!("{}: {e}", p.display()))
             })?,
         };
         generated.push(file_entry(&path, bytes, f.mode.unwrap_or(0o644), time));
@@ -1248,9 +1249,9 @@ fn fat_label(name: &str) -> String {
 fn boot_dir(router: &Router, parts: &[Part]) -> Result<(usize, String)> {
     let (pi, rel) = router
         .route("boot/x")
-        .ok_or_else(|| Error::Layout("/boot: no partition is mounted at /".into()))?;
+        .ok_or_else(|| error::layout("/boot: no partition is mounted at /".into()))?;
     if !is_ext(parts[pi].fs) {
-        return Err(Error::Layout(format!(
+        return Err(error::layout(format!(
             "/boot is on {}; GRUB is installed to read it from an ext file system",
             parts[pi].what
         )));
@@ -1286,7 +1287,7 @@ fn grub_cfg(
 ) -> Result<(String, String)> {
     let (pi, dir) = boot_dir(router, parts)?;
     let (version, kernel, initrd) = boot.newest_kernel_paths().ok_or_else(|| {
-        Error::Layout(
+        error::layout(
             "the configuration boots, but the rootfs has no kernel (/boot/vmlinuz-VERSION)".into(),
         )
     })?;
@@ -1324,10 +1325,10 @@ fn kernel_cmdline(config: &ImageConfig, gpt: &Gpt, parts: &[Part]) -> Result<Str
                 .iter()
                 .position(|p| p.id == boot.partition)
                 .ok_or_else(|| {
-                    Error::Layout(format!("/boot: no partition {:?}", boot.partition))
+                    error::layout(format!("/boot: no partition {:?}", boot.partition))
                 })?;
             if !is_ext(parts[i].fs) {
-                return Err(Error::config(
+                return Err(error::config(
                     &config.source,
                     "EnableFIPS",
                     "FIPS mode names /boot by its file system's UUID (boot=UUID=…), which this \
@@ -1392,7 +1393,7 @@ fn fstab(
             MountIdentifier::PartLabel => {
                 let label = &gpt.partitions[i].name;
                 if label.is_empty() || label.contains(char::is_whitespace) {
-                    return Err(Error::config(
+                    return Err(error::config(
                         &config.source,
                         "mounts",
                         format!(

@@ -9,6 +9,7 @@
 //! 0644, at the build's time; one it had keeps its owner and mode). Both
 //! the disk and the tree formats read it, so each edit is written once.
 
+use crate::error;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;
@@ -87,7 +88,7 @@ impl EntrySource for Edited<'_> {
                 let mut bytes = Vec::new();
                 data.take(len)
                     .read_to_end(&mut bytes)
-                    .map_err(|e| Error::io(&name, e))?;
+                    .map_err(|e| Error::file(&name, e))?;
                 held.insert(entry.path.clone(), (entry.clone(), bytes));
                 return Ok(());
             }
@@ -193,7 +194,7 @@ fn kernel_modules(
             ModuleLoad::Disable => to_disable.push(m.name.as_str()),
             ModuleLoad::Inherit => {
                 if !m.options.is_empty() && is_disabled(&disabled_text) {
-                    return Err(Error::config(
+                    return Err(error::config(
                         source,
                         format!("os.modules[{i}].options"),
                         format!(

@@ -18,6 +18,7 @@
 //! from a script written as the entries pass. File times are the archive's
 //! own, up to 2038-01-19 (the tool stores later ones as that date).
 
+use crate::error;
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -134,17 +135,17 @@ impl ExtMaker {
         check_mke2fs()?;
         let conf = work.join("mke2fs.conf");
         if !conf.exists() {
-            std::fs::write(&conf, MKE2FS_CONF).map_err(|e| Error::io(&conf, e))?;
+            std::fs::write(&conf, MKE2FS_CONF).map_err(|e| Error::file(&conf, e))?;
         }
         let image = tempfile::Builder::new()
             .prefix("ext-")
             .suffix(".img")
             .tempfile_in(work)
-            .map_err(|e| Error::io(work, e))?;
+            .map_err(|e| Error::file(work, e))?;
         image
             .as_file()
             .set_len(size)
-            .map_err(|e| Error::io(image.path(), e))?;
+            .map_err(|e| Error::file(image.path(), e))?;
         let fs_name = match fs {
             FsType::Ext2 => "ext2",
             FsType::Ext3 => "ext3",
@@ -176,10 +177,10 @@ impl ExtMaker {
             .stdin(Stdio::piped())
             .log_dir(work)
             .spawn()
-            .map_err(|e| Error::tool(what, e))?;
+            .map_err(|e| Error::failed(what.to_string(), e))?;
         let stdin = mke2fs
             .take_stdin()
-            .ok_or_else(|| Error::io("mke2fs", std::io::ErrorKind::BrokenPipe.into()))?;
+            .ok_or_else(|| Error::file("mke2fs", std::io::ErrorKind::BrokenPipe.into()))?;
         let xattr_dir = image.path().with_extension("xattrs");
         Ok(ExtMaker {
             what: what.to_string(),
@@ -212,12 +213,12 @@ impl ExtMaker {
             .any(|(n, _)| !TAR_XATTRS.contains(&n.as_str()))
         {
             std::fs::create_dir_all(&self.xattrs.dir)
-                .map_err(|e| Error::io(&self.xattrs.dir, e))?;
+                .map_err(|e| Error::file(&self.xattrs.dir, e))?;
             for (name, value) in &entry.xattrs {
                 if !TAR_XATTRS.contains(&name.as_str()) {
                     self.xattrs
                         .set(path, name, value)
-                        .map_err(|e| Error::io(&self.xattrs.dir, e))?;
+                        .map_err(|e| Error::file(&self.xattrs.dir, e))?;
                 }
             }
             let mut e = entry.clone();
@@ -235,7 +236,7 @@ impl ExtMaker {
                     self.tar = None;
                     self.failed()
                 }
-                _ => Error::io(format!("{} ({path})", self.what), e),
+                _ => Error::file(format!("{} ({path})", self.what), e),
             });
         }
         Ok(())
@@ -253,16 +254,18 @@ impl ExtMaker {
             return Err(self.explain(e));
         }
         if let Some(mut script) = self.xattrs.script.take() {
-            script.flush().map_err(|e| Error::io(&self.xattrs.dir, e))?;
+            script
+                .flush()
+                .map_err(|e| Error::file(&self.xattrs.dir, e))?;
             drop(script);
             self.set_xattrs()?;
         }
         let file = self
             .image
             .reopen()
-            .map_err(|e| Error::io(self.image.path(), e))?;
+            .map_err(|e| Error::file(self.image.path(), e))?;
         // The open file outlives its name.
-        RawFile::new(file).map_err(|e| Error::io(self.image.path(), e))
+        RawFile::new(file).map_err(|e| Error::file(self.image.path(), e))
     }
 
     /// Runs the extended-attribute script over the finished image.
@@ -278,7 +281,7 @@ impl ExtMaker {
         let doing = format!("setting extended attributes on {}", self.what);
         let out = debugfs
             .output()
-            .map_err(|e| Error::tool(doing.as_str(), e))?;
+            .map_err(|e| Error::failed(doing.clone(), e))?;
         // debugfs reports a failed command on standard error and still
         // exits 0; only its version banner is expected there.
         let errors: Vec<&str> = std::str::from_utf8(&out.stderr)
@@ -288,7 +291,7 @@ impl ExtMaker {
             .collect();
         if !errors.is_empty() {
             let said = errors.join("\n");
-            return Err(Error::tool(
+            return Err(Error::failed(
                 doing,
                 debugfs.failed(Some(out.status), said.as_bytes()),
             ));
@@ -302,7 +305,7 @@ impl ExtMaker {
         // Its input ends first: it may still be reading.
         self.tar = None;
         match self.mke2fs.wait() {
-            Ok(()) => Error::io(&self.what, std::io::ErrorKind::BrokenPipe.into()),
+            Ok(()) => Error::file(&self.what, std::io::ErrorKind::BrokenPipe.into()),
             Err(e) => self.explain(e),
         }
     }
@@ -316,7 +319,7 @@ impl ExtMaker {
             || lower.contains("inode") && (lower.contains("allocat") || lower.contains("exhaust"))
         {
             let needed = estimate_size(self.fs, self.content_bytes, self.entries);
-            return Error::Layout(format!(
+            return error::layout(format!(
                 "{}: {} bytes ({} MiB) of files in {} entries do not fit in its {} bytes ({} MiB); \
                  it needs about {} MiB",
                 self.what,
@@ -328,7 +331,7 @@ impl ExtMaker {
                 needed.div_ceil(1 << 20)
             ));
         }
-        Error::tool(self.what.as_str(), error)
+        Error::failed(self.what.clone(), error)
     }
 }
 

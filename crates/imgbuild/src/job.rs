@@ -12,6 +12,7 @@
 //! checked before anything is made, and an output is only ever a finished
 //! file: each is written beside its name and renamed when complete.
 
+use crate::error;
 use std::path::{Path, PathBuf};
 
 use imgconv::{FormatOptions, OutputFormat, OutputSpec, OutputTarget};
@@ -284,7 +285,7 @@ impl Job {
             })
             .collect();
         if !disks.is_empty() && !self.config.has_disk() {
-            return Err(Error::request(
+            return Err(error::request(
                 Problem::NoDisk,
                 format!(
                 "{}: the configuration describes no disk (no partitions), so it cannot make {}; \
@@ -349,7 +350,7 @@ impl Job {
             Source::Packages(p) => {
                 let packages = &self.config.packages;
                 if packages.install.is_empty() {
-                    return Err(Error::request(
+                    return Err(error::request(
                         Problem::NoPackages,
                         format!(
                             "{}: packages are to be installed but the configuration names none \
@@ -385,7 +386,7 @@ impl Job {
         };
         let source_name = source.name().display().to_string();
         for dir in &self.output_dirs {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
         }
         let work_dir = self.work_dir.clone().unwrap_or_else(std::env::temp_dir);
 
@@ -434,7 +435,7 @@ impl Job {
     fn refuse_packages_for_a_tree(&self) -> Result<()> {
         let packages = &self.config.packages;
         if !packages.install.is_empty() {
-            return Err(Error::request(
+            return Err(error::request(
                 Problem::PackagesForATree,
                 format!(
                     "{}: the configuration installs packages ({}); install them from \
@@ -446,7 +447,7 @@ impl Job {
             ));
         }
         if packages.remove_rpmdb {
-            return Err(Error::request(
+            return Err(error::request(
                 Problem::RpmDbForATree,
                 format!(
                     "{}: RemoveRpmDb applies to the packages a build installs; \
@@ -510,7 +511,7 @@ fn check_tree_outputs(
         match &output.target {
             OutputTarget::Stdout => {
                 if !format.streams() {
-                    return Err(Error::request(
+                    return Err(error::request(
                         Problem::NotAStream,
                         format!(
                             "{} cannot be written to standard output (each blob's header is \
@@ -520,7 +521,7 @@ fn check_tree_outputs(
                     ));
                 }
                 if stdout {
-                    return Err(Error::request(
+                    return Err(error::request(
                         Problem::Stdout,
                         "only one output can go to standard output",
                     ));
@@ -529,7 +530,7 @@ fn check_tree_outputs(
             }
             OutputTarget::Path(p) => {
                 if inputs.iter().any(|i| imgconv::same_file(p, i)) {
-                    return Err(Error::request(
+                    return Err(error::request(
                         Problem::OutputIsInput,
                         format!(
                             "output {} is an input; refusing to overwrite it",
@@ -549,7 +550,7 @@ fn check_tree_outputs(
                     }));
                 for (name, q) in earlier {
                     if p == q || imgconv::same_file(p, q) {
-                        return Err(Error::request(
+                        return Err(error::request(
                             Problem::OutputClash,
                             format!(
                                 "outputs {name} and {} would both be written to {}; name them \

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use container::{ImageReader, ImageSource};
 
 use crate::rootfs::{Entry, EntryKind, EntrySource, Rootfs};
-use crate::{Error, Result};
+use crate::Result;
 
 const WHITEOUT: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
@@ -46,7 +46,7 @@ impl ImageRootfs {
         visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> rootfs::Result<()>,
     ) -> rootfs::Result<()> {
         let layer_name = self.name.join(format!("layer {}", i + 1));
-        let mut stream = self.reader.layer(i).map_err(Error::from)?;
+        let mut stream = self.reader.layer(i)?;
         Rootfs::walk_layer(&layer_name, &mut stream, visit)?;
         stream
             .finish()

@@ -49,7 +49,7 @@ mod boot;
 pub mod config;
 mod disk;
 mod edit;
-mod error;
+pub mod error;
 pub mod ext;
 pub mod job;
 pub mod layers;
@@ -63,7 +63,7 @@ pub use config::{
     ModuleLoad, Mount, MountIdentifier, PartitionRole, PartitionSpec,
 };
 pub use disk::{build_disk, BuildOptions, BuiltDisk, BuiltPartition, InstalledLoader};
-pub use error::{Error, Problem, Result};
+pub use error::{Error, ErrorKind, Problem, Result};
 pub use job::{Format, Job, Output, Progress, Report, Source};
 pub use live::LiveOptions;
 pub use rootfs::TarWriter;

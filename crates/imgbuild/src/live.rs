@@ -15,6 +15,7 @@
 //! and an MBR and GPT over the El Torito images let it boot from a USB
 //! stick as well as from a CD.
 
+use crate::error;
 use std::cell::RefCell;
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -106,7 +107,7 @@ impl std::str::FromStr for SquashfsCompression {
             "gzip" | "lzo" => Some(1..=9),
             "lz4" => None,
             _ => {
-                return Err(Error::Layout(format!(
+                return Err(error::layout(format!(
                     "squashfs compression {text:?}: the compressor is zstd, xz, gzip, lzo or lz4"
                 )))
             }
@@ -116,7 +117,7 @@ impl std::str::FromStr for SquashfsCompression {
             (Some(l), Some(range)) => match l.parse::<u32>() {
                 Ok(n) if range.contains(&n) => Some(n),
                 _ => {
-                    return Err(Error::Layout(format!(
+                    return Err(error::layout(format!(
                         "squashfs compression {text:?}: {name}'s level is {} to {}",
                         range.start(),
                         range.end()
@@ -124,7 +125,7 @@ impl std::str::FromStr for SquashfsCompression {
                 }
             },
             (Some(_), None) => {
-                return Err(Error::Layout(format!(
+                return Err(error::layout(format!(
                     "squashfs compression {text:?}: {name} has no levels"
                 )))
             }
@@ -166,7 +167,7 @@ pub fn check_volume_id(id: &str) -> Result<()> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
     {
-        return Err(Error::Layout(format!(
+        return Err(error::layout(format!(
             "volume id {id:?}: a live ISO's is 1 to 32 of {VOLUME_ID_CHARS} (the kernel finds the image by it)"
         )));
     }
@@ -221,7 +222,7 @@ impl Squashfs {
             .prefix("squashfs-")
             .suffix(".img")
             .tempfile_in(work)
-            .map_err(|e| Error::io(work, e))?;
+            .map_err(|e| Error::file(work, e))?;
         let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut command = Tool::new("tar2sqfs");
         command.args(["--quiet", "--force", "--no-skip"]);
@@ -239,7 +240,7 @@ impl Squashfs {
             .spawn()?;
         let stdin = tar2sqfs
             .take_stdin()
-            .ok_or_else(|| Error::io("tar2sqfs", std::io::ErrorKind::BrokenPipe.into()))?;
+            .ok_or_else(|| Error::file("tar2sqfs", std::io::ErrorKind::BrokenPipe.into()))?;
         Ok((Squashfs { image, tar2sqfs }, stdin))
     }
 
@@ -278,7 +279,7 @@ pub(crate) fn write_live_iso(
     let scratch = tempfile::Builder::new()
         .prefix("imgconv-live-")
         .tempdir_in(&build.work_dir)
-        .map_err(|e| Error::io(&build.work_dir, e))?;
+        .map_err(|e| Error::file(&build.work_dir, e))?;
     let work = scratch.path();
     let mut boot = BootFiles::new(work);
 
@@ -296,17 +297,19 @@ pub(crate) fn write_live_iso(
                 .finish()
                 .and_then(|mut w| w.flush())
                 .map(|_| n)
-                .map_err(|e| Error::io(&shown, e)),
+                .map_err(|e| Error::file(&shown, e)),
             Err(e) => Err(e),
         };
         match sent {
             Ok(n) => n,
             // The tool stopped reading (and so is ending): it says why.
-            Err(Error::Io { path, source })
-                if path == shown && source.kind() == std::io::ErrorKind::BrokenPipe =>
+            Err(e)
+                if e.file_path() == Some(shown.as_path())
+                    && e.io_error().map(std::io::Error::kind)
+                        == Some(std::io::ErrorKind::BrokenPipe) =>
             {
                 squashfs.wait()?;
-                return Err(Error::Io { path, source });
+                return Err(e);
             }
             // The tree could not be read: the tool is stopped, not left
             // to pack what it was given.
@@ -320,19 +323,19 @@ pub(crate) fn write_live_iso(
     let root_image = squashfs
         .image
         .reopen()
-        .map_err(|e| Error::io(squashfs.image.path(), e))?;
+        .map_err(|e| Error::file(squashfs.image.path(), e))?;
     let root_size = root_image
         .metadata()
-        .map_err(|e| Error::io(squashfs.image.path(), e))?
+        .map_err(|e| Error::file(squashfs.image.path(), e))?
         .len();
 
     let kernel = boot.newest_kernel_files()?.ok_or_else(|| {
-        Error::Layout(
+        error::layout(
             "a live ISO boots the tree's kernel, but it has none (/boot/vmlinuz-VERSION)".into(),
         )
     })?;
     if kernel.initrd.is_none() {
-        return Err(Error::Layout(format!(
+        return Err(error::layout(format!(
             "a live ISO's root is found by the initramfs (dracut's dmsquash-live), but the tree \
              has none for kernel {v} (/boot/initrd.img-{v} or /boot/initramfs-{v}.img)",
             v = kernel.version
@@ -372,7 +375,7 @@ pub(crate) fn write_live_iso(
             IsoKind::File(data),
             iso9660::Metadata::new(0o644, time),
         )
-        .map_err(|e| Error::Layout(format!("live ISO: {path}: {e}")))
+        .map_err(|e| error::layout(format!("live ISO: {path}: {e}")))
     };
     add(
         ROOT_IMAGE,
@@ -397,24 +400,24 @@ pub(crate) fn write_live_iso(
         ..IsoOptions::default()
     };
     let writer =
-        IsoWriter::new(tree, opts, stamp).map_err(|e| Error::Layout(format!("live ISO: {e}")))?;
+        IsoWriter::new(tree, opts, stamp).map_err(|e| error::layout(format!("live ISO: {e}")))?;
     let summary = match target {
         TreeTarget::Path(path) => {
-            let pending = PendingFile::create(path).map_err(|e| Error::io(path, e))?;
-            let file = pending.file().map_err(|e| Error::io(path, e))?;
+            let pending = PendingFile::create(path).map_err(|e| Error::file(path, e))?;
+            let file = pending.file().map_err(|e| Error::file(path, e))?;
             let mut dest = Destination::file(file);
             let summary = writer
                 .write(&mut dest, &mut |_| {})
-                .map_err(|e| Error::Layout(format!("writing {}: {e}", path.display())))?;
+                .map_err(|e| error::layout(format!("writing {}: {e}", path.display())))?;
             drop(dest);
-            pending.commit().map_err(|e| Error::io(path, e))?;
+            pending.commit().map_err(|e| Error::file(path, e))?;
             summary
         }
         TreeTarget::Stdout => {
             let mut dest = Destination::stream(std::io::stdout());
             writer
                 .write(&mut dest, &mut |_| {})
-                .map_err(|e| Error::Layout(format!("writing standard output: {e}")))?
+                .map_err(|e| error::layout(format!("writing standard output: {e}")))?
         }
     };
     Ok(WrittenTree {
@@ -444,8 +447,8 @@ fn loaders(
 ) -> Result<Loaders> {
     let time = i64::try_from(stamp.unix_time()).unwrap_or(i64::MAX);
     let open = |f: &File, what: &str| -> Result<FileData> {
-        let file = f.try_clone().map_err(|e| Error::io(what, e))?;
-        let size = file.metadata().map_err(|e| Error::io(what, e))?.len();
+        let file = f.try_clone().map_err(|e| Error::file(what, e))?;
+        let size = file.metadata().map_err(|e| Error::file(what, e))?.len();
         Ok(FileData::Open {
             file: Arc::new(file),
             size,
@@ -465,18 +468,18 @@ fn loaders(
     let systemd_boot = loader == BootLoader::SystemdBoot && boot.has_systemd_boot();
     match config.boot {
         BootType::Legacy if !bios_grub => {
-            return Err(Error::Layout(
+            return Err(error::layout(
                 "legacy boot needs GRUB for BIOS in the rootfs (usr/lib/grub/i386-pc, from grub-pc-bin or grub2-pc-modules)".into(),
             ))
         }
         BootType::Efi if !efi_grub && !systemd_boot => {
-            return Err(Error::Layout(match loader {
+            return Err(error::layout(match loader {
                 BootLoader::Grub => "a live ISO that boots through UEFI with GRUB, as the configuration means, needs GRUB for UEFI (usr/lib/grub/x86_64-efi) in the rootfs".into(),
                 BootLoader::SystemdBoot => "a live ISO that boots through UEFI with systemd-boot needs it in the rootfs (usr/lib/systemd/boot/efi/systemd-bootx64.efi)".into(),
             }))
         }
         _ if !bios_grub && !efi_grub && !systemd_boot => {
-            return Err(Error::Layout(
+            return Err(error::layout(
                 "a live ISO boots with the tree's own loaders, and the rootfs has none: GRUB (usr/lib/grub/i386-pc, usr/lib/grub/x86_64-efi) or systemd-boot".into(),
             ))
         }
@@ -535,7 +538,7 @@ fn loaders(
             .image
             .file()
             .try_clone()
-            .map_err(|e| Error::io("the live ISO's EFI image", e))?;
+            .map_err(|e| Error::file("the live ISO's EFI image", e))?;
         out.tree_files.push((
             EFI_IMAGE.into(),
             FileData::Open {
@@ -565,7 +568,7 @@ fn loaders(
                     continue;
                 }
                 let size = std::fs::metadata(&copy)
-                    .map_err(|e| Error::io(&copy, e))?
+                    .map_err(|e| Error::file(&copy, e))?
                     .len();
                 out.tree_files.push((
                     format!("{GRUB_DIR}/{}/{name}", platform.dir()),

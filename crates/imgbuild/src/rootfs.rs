@@ -2,35 +2,14 @@
 //! model, which the package stage shares — and the one source this stage
 //! adds to it: a container image, its layers applied ([`crate::layers`]).
 
-use std::io::Read;
 use std::path::Path;
 
 pub use ::rootfs::{
-    missing_parents, normalize, paths, resolve_parents, under, walk_dir_with, Entry, EntryKind,
-    EntrySource, Rootfs, TarWriter,
+    missing_parents, normalize, paths, resolve_parents, source_error, under, walk_dir_with, Entry,
+    EntryKind, EntrySource, Rootfs, TarWriter,
 };
 
 use crate::Result as BuildResult;
-
-/// Walks `source` with a visitor that fails with this stage's errors, which
-/// come back out of the walk as they went in.
-pub(crate) fn walk(
-    source: &dyn EntrySource,
-    visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> BuildResult<()>,
-) -> BuildResult<()> {
-    source
-        .walk(&mut |entry, data| visit(entry, data).map_err(Into::into))
-        .map_err(Into::into)
-}
-
-/// An error about `member` of the entries `source` gives.
-pub(crate) fn source_error(
-    source: &dyn EntrySource,
-    member: Option<&str>,
-    message: impl Into<std::borrow::Cow<'static, str>>,
-) -> crate::Error {
-    ::rootfs::source_error(source, member, message).into()
-}
 
 /// Opens the root filesystem `spec` names: a container image —
 /// `oci:DIR[:REF]`, `oci-archive:FILE[:REF]` or

@@ -3,6 +3,7 @@
 //! docker archive), with the configuration's generated files — the host
 //! name and the additional files — as on a disk, and no `/etc/fstab`.
 
+use crate::error;
 use std::collections::{HashMap, HashSet};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -176,7 +177,7 @@ pub fn write_tree(
         TreeTarget::Path(p) => p.clone(),
         TreeTarget::Stdout => PathBuf::from("<stdout>"),
     };
-    let io_err = |e: io::Error| Error::io(&shown, e);
+    let io_err = |e: io::Error| Error::file(&shown, e);
     match (format.kind, target) {
         (TreeKind::Archive(compression), TreeTarget::Stdout) => {
             let out = Counted::new(BufWriter::with_capacity(1 << 20, io::stdout()));
@@ -207,7 +208,7 @@ pub fn write_tree(
         (TreeKind::LiveIso, target) => {
             write_live_iso(config, source, target, &options.build, &options.live)
         }
-        (TreeKind::Image(_), TreeTarget::Stdout) => Err(Error::Layout(format!(
+        (TreeKind::Image(_), TreeTarget::Stdout) => Err(error::layout(format!(
             "{} cannot be written to a pipe (each blob's header is written once its digest is known); name a file",
             format.name
         ))),
@@ -243,7 +244,7 @@ fn archive<W: Write>(
     out: W,
     shown: &Path,
 ) -> Result<(W, u64)> {
-    let io_err = |e: io::Error| Error::io(shown, e);
+    let io_err = |e: io::Error| Error::file(shown, e);
     let mut tar = TarWriter::new(compression.encoder(out).map_err(io_err)?);
     let entries = emit(source, generated, &mut tar, shown)?;
     let mut out = tar.finish().and_then(|e| e.finish()).map_err(io_err)?;
@@ -271,7 +272,7 @@ pub(crate) fn emit<W: Write>(
     };
     let mut symlinks: HashMap<String, String> = HashMap::new();
     let mut deferred: Vec<Entry> = Vec::new();
-    crate::rootfs::walk(source, &mut |entry, data| {
+    source.walk(&mut |entry, data| {
         if replaced.contains(entry.path.as_str()) {
             return Ok(());
         }
@@ -327,7 +328,7 @@ struct Emitter<'a, W: Write> {
 
 impl<W: Write> Emitter<'_, W> {
     fn put(&mut self, entry: &Entry, data: &mut dyn io::Read) -> Result<()> {
-        let io_err = |e: io::Error| Error::io(self.shown, e);
+        let io_err = |e: io::Error| Error::file(self.shown, e);
         for dir in missing_parents(&entry.path, |d| self.dirs.contains(d)) {
             let parent = Entry::implied_dir(dir.clone(), entry.mtime);
             self.tar
@@ -347,7 +348,7 @@ impl<W: Write> Emitter<'_, W> {
             .append(&entry.path, entry, &mut watched)
             .map_err(|e| match watched.failed {
                 // Reading the tree failed, not writing the output.
-                true => Error::io(format!("{} ({})", self.source, entry.path), e),
+                true => Error::file(format!("{} ({})", self.source, entry.path), e),
                 false => io_err(e),
             })?;
         self.entries += 1;

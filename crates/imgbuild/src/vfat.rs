@@ -4,6 +4,7 @@
 //! laid out — FAT12, 16 or 32 by size, as `mkfs.vfat` chooses — into an
 //! image file.
 
+use crate::error;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -60,7 +61,7 @@ impl FatMaker {
     /// free of `..` and absolute parts by the reader).
     pub(crate) fn add(&mut self, path: &str, entry: &Entry, data: &mut dyn Read) -> Result<()> {
         let refuse = |what: &str| {
-            Error::Layout(format!(
+            error::layout(format!(
                 "{}: {path} is {what}, which a FAT file system cannot hold",
                 self.what
             ))
@@ -82,13 +83,15 @@ impl FatMaker {
         added.map_err(|e| match e {
             // Reading the source failed: the source's error, as the ext
             // maker names it.
-            fat::Error::Read { source, .. } => Error::io(format!("{} ({path})", self.what), source),
+            fat::Error::Read { source, .. } => {
+                Error::file(format!("{} ({path})", self.what), source)
+            }
             e => self.layout(e),
         })
     }
 
     fn layout(&self, e: fat::Error) -> Error {
-        Error::Layout(format!("{}: {e}", self.what))
+        error::layout(format!("{}: {e}", self.what))
     }
 
     /// Lays the files out in a file system of the partition's size.
@@ -101,7 +104,7 @@ impl FatMaker {
             size => size,
         };
         let what = self.what;
-        let shown = |e: fat::Error| Error::Layout(format!("{what}: {e}"));
+        let shown = |e: fat::Error| error::layout(format!("{what}: {e}"));
         let fat = self.tree.build(size, label, stamp).map_err(shown)?;
         let got = fat.geometry().fat_type;
         let note = match (self.fs, got) {
@@ -112,13 +115,15 @@ impl FatMaker {
             }
             _ => None,
         };
-        let file = tempfile::tempfile_in(&self.work).map_err(|e| Error::io(&self.work, e))?;
-        file.set_len(size).map_err(|e| Error::io("FAT image", e))?;
-        let mut dest = Destination::file(file.try_clone().map_err(|e| Error::io("FAT image", e))?);
+        let file = tempfile::tempfile_in(&self.work).map_err(|e| Error::file(&self.work, e))?;
+        file.set_len(size)
+            .map_err(|e| Error::file("FAT image", e))?;
+        let mut dest =
+            Destination::file(file.try_clone().map_err(|e| Error::file("FAT image", e))?);
         fat.write(&mut dest, 0).map_err(shown)?;
         drop(dest);
         Ok(FatMade {
-            image: RawFile::new(file).map_err(|e| Error::io("FAT image", e))?,
+            image: RawFile::new(file).map_err(|e| Error::file("FAT image", e))?,
             size,
             volume_id: fat.volume_id(),
             note,

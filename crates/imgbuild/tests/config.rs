@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use imgbuild::config::{customizer, toolkit, MIB};
 use imgbuild::{
-    AdditionalFile, Artifact, BootType, Error, FileSource, FsType, ImageConfig, Mount,
+    AdditionalFile, Artifact, BootType, Error, ErrorKind, FileSource, FsType, ImageConfig, Mount,
     MountIdentifier, PartitionRole, PartitionSpec,
 };
 use proptest::prelude::*;
@@ -317,16 +317,25 @@ fn customizer_sizes_and_defaults() {
 
 /// The file, field and message of a configuration error.
 fn config_error<T: std::fmt::Debug>(result: Result<T, Error>) -> (PathBuf, String, String) {
-    match result {
-        Err(Error::Config {
-            file,
-            field,
-            message,
-        }) => {
+    match result.map_err(config_parts) {
+        Err(Ok((file, field, message))) => {
             assert!(!message.is_empty(), "an empty message for {field}");
             (file, field, message)
         }
         other => panic!("expected a configuration error, got {other:?}"),
+    }
+}
+
+/// A configuration error's file, field and message; any other error as
+/// it was.
+fn config_parts(e: Error) -> Result<(PathBuf, String, String), Error> {
+    match (e.kind(), e.file_path()) {
+        (ErrorKind::Invalid, Some(file)) => Ok((
+            file.to_path_buf(),
+            e.field_name().unwrap_or_default().to_string(),
+            e.message().to_string(),
+        )),
+        _ => Err(e),
     }
 }
 
@@ -352,10 +361,10 @@ fn unsupported_fields(name: &str) -> BTreeSet<String> {
         } else {
             customizer::parse(&serde_yaml_ng::to_string(&yaml_doc).expect("yaml"), &path)
         };
-        let (file, field) = match result {
+        let (file, field) = match result.map_err(config_parts) {
             Ok(_) => return reported,
-            Err(Error::Config { file, field, .. }) => (file, field),
-            Err(other) => panic!("{name}: {other}"),
+            Err(Ok((file, field, _))) => (file, field),
+            Err(Err(other)) => panic!("{name}: {other}"),
         };
         assert_eq!(file, path);
         assert!(reported.insert(field.clone()), "{field} reported twice");
@@ -1146,13 +1155,8 @@ fn bad_inputs_name_the_file_and_the_field() {
         };
         let path = dir.path().join(case.base);
         fs::write(&path, edited).expect("write");
-        let result = ImageConfig::load(&path);
-        let Err(Error::Config {
-            file,
-            field,
-            message,
-        }) = result
-        else {
+        let result = ImageConfig::load(&path).map_err(config_parts);
+        let Err(Ok((file, field, message))) = result else {
             panic!(
                 "{}: expected a configuration error, got {result:?}",
                 case.what
@@ -1162,7 +1166,7 @@ fn bad_inputs_name_the_file_and_the_field() {
         assert_eq!(field, case.field, "{}: {message}", case.what);
         assert!(!message.is_empty(), "{}", case.what);
         // The message, as printed, names both.
-        let shown = Error::config(file, field, message).to_string();
+        let shown = imgbuild::error::config(file, field, message).to_string();
         assert!(
             shown.contains(case.base) && shown.contains(case.field),
             "{shown}"

@@ -86,8 +86,8 @@ fn a_package_error_in_the_walk_comes_back_as_the_package_stages() {
     let err = job.run(&mut |_| {}).unwrap_err();
     assert!(
         matches!(
-            err,
-            imgbuild::Error::Packages(pkgstage::Error::Untrusted {
+            err.detail::<pkgstage::Untrusted>(),
+            Some(pkgstage::Untrusted {
                 keys_given: false,
                 ..
             })

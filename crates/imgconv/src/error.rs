@@ -119,6 +119,14 @@ impl StdError for Error {
     }
 }
 
+/// A conversion's error in the one model of the stages above it (a
+/// build): carried whole, its text and its causes as they are.
+impl From<Error> for blocksink::Error {
+    fn from(e: Error) -> Self {
+        blocksink::Error::wrap(e)
+    }
+}
+
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         let kind = match &e {

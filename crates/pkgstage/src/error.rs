@@ -1,151 +1,69 @@
-//! What can go wrong reading a repository, naming the file and the place in it.
+//! What can go wrong reading repositories and installing packages.
+//!
+//! The stage reports in the workspace's one error model,
+//! [`blocksink::Error`]: the file first (a repository's metadata file, a
+//! package), then the element, header part or payload member, then what is
+//! wrong. Where a program acts on more than the words, the error carries a
+//! typed detail ([`blocksink::Error::detail`]): [`Unresolved`] and
+//! [`Untrusted`] list the packages concerned, [`Mismatch`] the checksum
+//! that does not hold; a tool that failed is its cause
+//! ([`blocksink::tool::ToolError`], [`blocksink::Error::cause`]).
 
-use std::io;
-use std::path::PathBuf;
+use std::fmt;
+use std::path::Path;
 
-use blocksink::tool::ToolError;
+pub use blocksink::{Error, ErrorKind, Result};
 
-/// A repository's failure to read. Each names the file, and where one
-/// applies the element or header field and the byte offset in it.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// Repository metadata (`repomd.xml`, `primary.xml`, `filelists.xml`)
-    /// is malformed or says something this reader refuses.
-    #[error("{}: {element}{}: {message}", file.display(), at(*offset))]
-    Metadata {
-        /// The metadata file, as repomd.xml names it.
-        file: PathBuf,
-        /// The element concerned, as a path (`/metadata/package[3]/location`).
-        element: String,
-        /// Byte offset in the (decompressed) XML, when known.
-        offset: Option<u64>,
-        /// What is wrong.
-        message: String,
-    },
-    /// A file's checksum differs from the one `repomd.xml` records for it.
-    #[error(
-        "{}: {what} {algorithm} checksum is {actual}, repomd.xml records {expected}",
-        file.display()
-    )]
-    Checksum {
-        /// The file checked.
-        file: PathBuf,
-        /// Which checksum: of the file as stored, or of its decompressed contents.
-        what: &'static str,
-        /// The algorithm (`sha256`).
-        algorithm: &'static str,
-        /// The checksum repomd.xml records.
-        expected: String,
-        /// The checksum of the file's bytes.
-        actual: String,
-    },
-    /// An RPM package's header cannot be read.
-    #[error("{}: {field}{}: {message}", file.display(), at(*offset))]
-    Package {
-        /// The package file.
-        file: PathBuf,
-        /// The header part or tag concerned (`signature header`, `RPMTAG_FILEMODES`).
-        field: String,
-        /// Byte offset in the package file, when known.
-        offset: Option<u64>,
-        /// What is wrong.
-        message: String,
-    },
-    /// A digest a package records differs from that of its bytes: the
-    /// package was changed after it was built.
-    #[error("{}: {what} is {actual}, the package records {expected}", file.display())]
-    Digest {
-        /// The package file.
-        file: PathBuf,
-        /// Which digest (`header SHA-256 digest (RPMSIGTAG_SHA256)`).
-        what: String,
-        /// The digest the package records.
-        expected: String,
-        /// The digest of its bytes.
-        actual: String,
-    },
-    /// Packages whose signatures do not verify against the trusted keys,
-    /// each named with why; or, when no keys were given, every package.
-    #[error("{}", untrusted(problems, *keys_given))]
-    Untrusted {
-        /// One line per package: its file and why it is refused.
-        problems: Vec<String>,
-        /// Whether any trusted keys were given.
-        keys_given: bool,
-    },
-    /// The packages asked for cannot be installed: every problem found,
-    /// each naming the requirement and the package that has it.
-    #[error("cannot resolve the packages to install:\n  {}", problems.join("\n  "))]
-    Unresolved {
-        /// The problems, one per line.
-        problems: Vec<String>,
-    },
-    /// Writing the rpm database failed.
-    #[error("{}: {source}", path.display())]
-    Database {
-        /// The database file being written.
-        path: PathBuf,
-        /// sqlite's error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// A scriptlet could not run, or failed where rpm stops the install
-    /// (`%pretrans`, `%pre`); or scriptlets that cannot be run.
-    #[error("{message}")]
-    Scriptlet {
-        /// What failed, naming the package and the scriptlet, with the
-        /// scriptlet's output.
-        message: String,
-    },
-    /// A tool the stage drives (bwrap) is missing, too old or failed.
-    #[error("{doing}: {source}")]
-    Tool {
-        /// What it was for.
-        doing: String,
-        /// The tool's error: its command, exit status and last words, or
-        /// the package to install.
-        source: Box<ToolError>,
-    },
-    /// Reading the installed tree back failed.
-    #[error(transparent)]
-    Tree(rootfs::Error),
-    /// What the entries were handed to failed (a file system too small, an
-    /// archive that cannot be written): its own error, as it was.
-    #[error(transparent)]
-    Stopped(rootfs::Error),
-    /// Reading a file or directory failed.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The system's error.
-        #[source]
-        source: io::Error,
-    },
+/// The packages asked for cannot be installed: every problem found, each
+/// naming the requirement and the package that has it. The detail of an
+/// [`ErrorKind::Unresolved`] error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unresolved {
+    /// The problems, one per line.
+    pub problems: Vec<String>,
 }
 
-/// An error of the shared model back as this stage's: the package error a
-/// walk carried ([`rootfs::Error::wrap`]) as it was; any other one of
-/// reading the tree.
-impl From<rootfs::Error> for Error {
-    fn from(e: rootfs::Error) -> Self {
-        match e.downcast::<Error>() {
-            Ok(inner) => inner,
-            Err(e) => Error::Tree(e),
-        }
-    }
+/// Packages whose signatures do not verify against the trusted keys, each
+/// named with why; or, when no keys were given, every package. The detail
+/// of an [`ErrorKind::Untrusted`] error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Untrusted {
+    /// One line per package: its file and why it is refused.
+    pub problems: Vec<String>,
+    /// Whether any trusted keys were given.
+    pub keys_given: bool,
 }
 
-/// This stage's error in the shared model, to cross a walk: had back
-/// whole by the `From` above.
-impl From<Error> for rootfs::Error {
-    fn from(e: Error) -> Self {
-        rootfs::Error::wrap(e)
-    }
+/// A checksum or digest that differs from the one recorded for the bytes:
+/// repomd.xml's for a metadata file or package, a package's own for its
+/// header and payload. The detail of an [`ErrorKind::Corrupt`] error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    /// Which checksum (`file sha256 checksum`, `header SHA-256 digest
+    /// (RPMSIGTAG_SHA256)`).
+    pub what: String,
+    /// The one recorded.
+    pub expected: String,
+    /// The one of the bytes.
+    pub actual: String,
 }
 
-fn untrusted(problems: &[String], keys_given: bool) -> String {
+/// The packages cannot be installed, for these `problems`.
+pub fn unresolved(problems: Vec<String>) -> Error {
+    let text = format!(
+        "cannot resolve the packages to install:\n  {}",
+        problems.join("\n  ")
+    );
+    Error::new(ErrorKind::Unresolved, "", text).with_detail(Unresolved { problems })
+}
+
+/// One problem that stops the install (a conflict, a missing source).
+pub(crate) fn unresolvable(problem: String) -> Error {
+    unresolved(vec![problem])
+}
+
+/// These packages' signatures do not vouch for them.
+pub(crate) fn untrusted(problems: Vec<String>, keys_given: bool) -> Error {
     let head = if keys_given {
         "package signatures do not verify against the trusted keys"
     } else {
@@ -153,60 +71,108 @@ fn untrusted(problems: &[String], keys_given: bool) -> String {
          repositories' public keys (as rpm --import takes them) or turn the \
          check off (as dnf --nogpgcheck); the packages"
     };
-    format!("{head}:\n  {}", problems.join("\n  "))
+    let text = format!("{head}:\n  {}", problems.join("\n  "));
+    Error::new(ErrorKind::Untrusted, "", text).with_detail(Untrusted {
+        problems,
+        keys_given,
+    })
 }
 
-fn at(offset: Option<u64>) -> String {
-    offset.map(|o| format!(" (byte {o})")).unwrap_or_default()
+/// The bytes of `file` do not have the checksum recorded for them.
+pub(crate) fn mismatch(
+    file: &Path,
+    what: impl fmt::Display,
+    recorder: &str,
+    expected: String,
+    actual: String,
+) -> Error {
+    let text = format!("{what} is {actual}, {recorder} records {expected}");
+    Error::corrupt("", text).path(file).with_detail(Mismatch {
+        what: what.to_string(),
+        expected,
+        actual,
+    })
 }
 
-impl Error {
-    /// An I/O error on `path`.
-    pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
-    }
+/// Repository metadata (`repomd.xml`, `primary.xml`, `filelists.xml`) that
+/// is malformed or says something this reader refuses, at `element` (a
+/// path, `/metadata/package[3]/location`; `""` for the file as a whole)
+/// and the byte `offset` in the decompressed XML when known.
+pub fn metadata(
+    file: impl AsRef<Path>,
+    element: impl Into<String>,
+    offset: Option<u64>,
+    message: impl Into<String>,
+) -> Error {
+    placed(file, element.into(), offset, message.into())
+}
 
-    /// `source`, the error of a tool that was `doing` something.
-    pub fn tool(doing: impl Into<String>, source: ToolError) -> Self {
-        Error::Tool {
-            doing: doing.into(),
-            source: Box::new(source),
-        }
-    }
+/// A package whose header cannot be read or used, at `field` (the header
+/// part or tag: `signature header`, `RPMTAG_FILEMODES`) and the byte
+/// `offset` in the package file when known.
+pub fn package(
+    file: impl AsRef<Path>,
+    field: impl Into<String>,
+    offset: Option<u64>,
+    message: impl Into<String>,
+) -> Error {
+    placed(file, field.into(), offset, message.into())
+}
 
-    /// A metadata error at `element` of `file`.
-    pub fn metadata(
-        file: impl Into<PathBuf>,
-        element: impl Into<String>,
-        offset: Option<u64>,
-        message: impl Into<String>,
-    ) -> Self {
-        Error::Metadata {
-            file: file.into(),
-            element: element.into(),
-            offset,
-            message: message.into(),
-        }
+fn placed(file: impl AsRef<Path>, at: String, offset: Option<u64>, message: String) -> Error {
+    let mut e = Error::corrupt("", message).path(file.as_ref());
+    if !at.is_empty() {
+        e = e.member(at);
     }
-
-    /// A package header error at `field` of `file`.
-    pub fn package(
-        file: impl Into<PathBuf>,
-        field: impl Into<String>,
-        offset: Option<u64>,
-        message: impl Into<String>,
-    ) -> Self {
-        Error::Package {
-            file: file.into(),
-            field: field.into(),
-            offset,
-            message: message.into(),
-        }
+    match offset {
+        Some(offset) => e.at(offset),
+        None => e,
     }
 }
 
-/// The result of reading a repository.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+/// A scriptlet that could not run, or failed where rpm stops the install
+/// (`%pretrans`, `%pre`): `message` names the package and the scriptlet,
+/// with the scriptlet's output.
+pub(crate) fn scriptlet(message: String) -> Error {
+    Error::new(ErrorKind::Failed, "", message)
+}
+
+/// Writing the rpm database at `path` failed.
+pub(crate) fn database(path: &Path, cause: rusqlite::Error) -> Error {
+    Error::new(ErrorKind::Io, "", "")
+        .path(path)
+        .caused_by(cause)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn says_the_file_the_place_and_what() {
+        let e = metadata(
+            "repodata/primary.xml",
+            "/metadata/package[3]/location",
+            Some(812),
+            "no href",
+        );
+        assert_eq!(
+            e.to_string(),
+            "repodata/primary.xml: /metadata/package[3]/location: no href (at offset 812)"
+        );
+        let e = unresolved(vec!["nothing provides a".into(), "b conflicts".into()]);
+        assert_eq!(e.kind(), ErrorKind::Unresolved);
+        assert_eq!(e.detail::<Unresolved>().map(|u| u.problems.len()), Some(2));
+        let e = mismatch(
+            Path::new("x.rpm"),
+            "package sha256 checksum",
+            "repomd.xml",
+            "aa".into(),
+            "bb".into(),
+        );
+        assert_eq!(
+            e.to_string(),
+            "x.rpm: package sha256 checksum is bb, repomd.xml records aa"
+        );
+    }
+}

@@ -32,20 +32,20 @@
 //! let mut tar = rootfs::TarWriter::new(std::fs::File::create("rootfs.tar")?);
 //! install(&sources, &plan, &options, &mut |entry, data| {
 //!     tar.append(&entry.path, entry, data)
-//!         .map_err(|e| pkgstage::Error::io("rootfs.tar", e))
+//!         .map_err(|e| pkgstage::Error::file("rootfs.tar", e))
 //! })?;
 //! tar.finish()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod error;
+pub mod error;
 pub mod install;
 pub mod repo;
 pub mod resolve;
 mod rpmdb;
 pub mod signature;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Mismatch, Result, Unresolved, Untrusted};
 pub use repo::{
     Checksum, ChecksumAlgorithm, Comparison, Dependency, Evr, FileKind, Package, PackageFile,
     Repository,

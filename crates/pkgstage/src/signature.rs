@@ -38,6 +38,7 @@ use pgp::types::{KeyDetails, PublicKeyTrait};
 use rpm::{IndexSignatureTag, IndexTag, PackageMetadata};
 use sha2::digest::DynDigest;
 
+use crate::error;
 use crate::repo::header::{read_package_headers, PackageHeaders};
 use crate::{Error, Result};
 
@@ -64,14 +65,15 @@ impl Keyring {
             let mut bytes = Vec::new();
             File::open(path)
                 .and_then(|f| f.take(MAX_KEY_FILE + 1).read_to_end(&mut bytes))
-                .map_err(|e| Error::io(path, e))?;
+                .map_err(|e| Error::file(path, e))?;
             if bytes.len() as u64 > MAX_KEY_FILE {
-                return Err(Error::io(
+                return Err(Error::file(
                     path,
                     io::Error::other(format!("larger than {MAX_KEY_FILE} bytes; not a key file")),
                 ));
             }
-            let keys = parse_keys(&bytes).map_err(|why| Error::io(path, io::Error::other(why)))?;
+            let keys =
+                parse_keys(&bytes).map_err(|why| Error::file(path, io::Error::other(why)))?;
             ring.keys.extend(keys);
         }
         Ok(ring)
@@ -220,12 +222,7 @@ pub fn verify_package(path: &Path, check: &GpgCheck) -> Result<PackageCheck> {
 }
 
 fn mismatch(path: &Path, what: String, expected: String, actual: String) -> Error {
-    Error::Digest {
-        file: path.to_path_buf(),
-        what,
-        expected,
-        actual,
-    }
+    error::mismatch(path, what, "the package", expected, actual)
 }
 
 /// The header as its digests and signatures cover it.
@@ -286,7 +283,7 @@ fn sig_string<'a>(
     meta.signature
         .get_entry_data_as_string(tag)
         .map(Some)
-        .map_err(|e| Error::package(path, name, None, e.to_string()))
+        .map_err(|e| error::package(path, name, None, e.to_string()))
 }
 
 fn sig_binary<'a>(
@@ -301,7 +298,7 @@ fn sig_binary<'a>(
     meta.signature
         .get_entry_data_as_binary(tag)
         .map(Some)
-        .map_err(|e| Error::package(path, name, None, e.to_string()))
+        .map_err(|e| error::package(path, name, None, e.to_string()))
 }
 
 /// The first string of a header tag (a string or string array), if there.
@@ -314,7 +311,7 @@ fn header_string<'a>(
     if !meta.header.entry_is_present(tag) {
         return Ok(None);
     }
-    let bad = |e: rpm::Error| Error::package(path, name, None, e.to_string());
+    let bad = |e: rpm::Error| error::package(path, name, None, e.to_string());
     match meta.header.get_entry_data_as_string_array(tag) {
         Ok(list) => Ok(list.first().map(String::as_str)),
         Err(_) => meta
@@ -385,7 +382,7 @@ fn verify_digests(path: &Path, headers: &PackageHeaders) -> Result<bool> {
     {
         meta.header
             .get_entry_data_as_u32(IndexTag::RPMTAG_PAYLOADDIGESTALGO)
-            .map_err(|e| Error::package(path, "RPMTAG_PAYLOADDIGESTALGO", None, e.to_string()))?
+            .map_err(|e| error::package(path, "RPMTAG_PAYLOADDIGESTALGO", None, e.to_string()))?
     } else {
         8
     };
@@ -402,7 +399,7 @@ fn verify_digests(path: &Path, headers: &PackageHeaders) -> Result<bool> {
         "RPMTAG_PAYLOADDIGESTALT",
     )?;
     let unknown_algo = || {
-        Error::package(
+        error::package(
             path,
             "RPMTAG_PAYLOADDIGESTALGO",
             None,
@@ -427,7 +424,7 @@ fn verify_digests(path: &Path, headers: &PackageHeaders) -> Result<bool> {
             hashers.push(h);
         }
         let mut file = open_payload(path, headers.payload_offset)?;
-        hash_all(&mut file, &mut hashers).map_err(|e| Error::io(path, e))?;
+        hash_all(&mut file, &mut hashers).map_err(|e| Error::file(path, e))?;
     }
     if let (Some(expected), Some((h, label))) = (payload_digest, payload_hasher) {
         let actual = hex(&h.finalize());
@@ -458,11 +455,11 @@ fn verify_digests(path: &Path, headers: &PackageHeaders) -> Result<bool> {
         let (mut h, label) = hasher(payload_algo).ok_or_else(unknown_algo)?;
         let compressor = meta
             .get_payload_compressor()
-            .map_err(|e| Error::package(path, "RPMTAG_PAYLOADCOMPRESSOR", None, e.to_string()))?;
+            .map_err(|e| error::package(path, "RPMTAG_PAYLOADCOMPRESSOR", None, e.to_string()))?;
         let file = open_payload(path, headers.payload_offset)?;
         let mut payload = crate::install::decompress(path, compressor, file)?;
         hash_all(&mut payload, &mut [h.as_mut()])
-            .map_err(|e| Error::package(path, "payload", None, e.to_string()))?;
+            .map_err(|e| error::package(path, "payload", None, e.to_string()))?;
         let actual = hex(&h.finalize());
         if !actual.eq_ignore_ascii_case(expected.trim()) {
             return Err(mismatch(
@@ -475,7 +472,7 @@ fn verify_digests(path: &Path, headers: &PackageHeaders) -> Result<bool> {
         alt_checked = true;
     }
     if !header_checked {
-        return Err(Error::package(
+        return Err(error::package(
             path,
             "signature header",
             None,
@@ -483,7 +480,7 @@ fn verify_digests(path: &Path, headers: &PackageHeaders) -> Result<bool> {
         ));
     }
     if payload_digest.is_none() && md5.is_none() && !alt_checked {
-        return Err(Error::package(
+        return Err(error::package(
             path,
             "header",
             None,
@@ -494,9 +491,9 @@ fn verify_digests(path: &Path, headers: &PackageHeaders) -> Result<bool> {
 }
 
 fn open_payload(path: &Path, offset: u64) -> Result<BufReader<File>> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut file = File::open(path).map_err(|e| Error::file(path, e))?;
     file.seek(io::SeekFrom::Start(offset))
-        .map_err(|e| Error::io(path, e))?;
+        .map_err(|e| Error::file(path, e))?;
     Ok(BufReader::with_capacity(1 << 20, file))
 }
 
@@ -519,7 +516,7 @@ fn package_signatures(path: &Path, meta: &PackageMetadata) -> Result<Vec<Package
         let list = meta
             .signature
             .get_entry_data_as_string_array(IndexSignatureTag::RPMSIGTAG_OPENPGP)
-            .map_err(|e| Error::package(path, "RPMSIGTAG_OPENPGP", None, e.to_string()))?;
+            .map_err(|e| error::package(path, "RPMSIGTAG_OPENPGP", None, e.to_string()))?;
         for (n, text) in list.iter().enumerate() {
             let label = if list.len() == 1 {
                 "RPMSIGTAG_OPENPGP".to_string()
@@ -530,7 +527,7 @@ fn package_signatures(path: &Path, meta: &PackageMetadata) -> Result<Vec<Package
             pgp::base64::Base64Decoder::new(pgp::base64::Base64Reader::new(text.as_bytes()))
                 .read_to_end(&mut bytes)
                 .map_err(|e| {
-                    Error::package(path, label.clone(), None, format!("not base64: {e}"))
+                    error::package(path, label.clone(), None, format!("not base64: {e}"))
                 })?;
             out.push(PackageSignature {
                 label,
@@ -925,7 +922,7 @@ fn verify_signatures(
     let mut parsed = Vec::with_capacity(sigs.len());
     for s in &sigs {
         let sig = parse_signature(&s.bytes)
-            .map_err(|why| Error::package(path, s.label.clone(), None, why))?;
+            .map_err(|why| error::package(path, s.label.clone(), None, why))?;
         parsed.push(sig);
     }
     let header = header_bytes(headers);
@@ -958,10 +955,10 @@ fn verify_signatures(
                 "header"
             };
             if hash_prefix_matches(sig, &mut signed(s)?)
-                .map_err(|why| Error::package(path, s.label.clone(), None, why))?
+                .map_err(|why| error::package(path, s.label.clone(), None, why))?
                 == Some(false)
             {
-                return Err(Error::package(
+                return Err(error::package(
                     path,
                     s.label.clone(),
                     None,

@@ -74,7 +74,7 @@ fn the_tree_rpm_makes_from_the_same_packages() {
     };
     let report = install(&sources, &plan, &options, &mut |entry, data| {
         tar.append(&entry.path, entry, data)
-            .map_err(|e| pkgstage::Error::io("rootfs.tar", e))
+            .map_err(|e| pkgstage::Error::file("rootfs.tar", e))
     })
     .unwrap();
     tar.finish().unwrap();

@@ -6,7 +6,12 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use pkgstage::resolve::{resolve, Request, Source};
-use pkgstage::{Error, Repository};
+use pkgstage::{Repository, Result, Unresolved};
+
+/// The problems of a resolution that failed for them.
+fn unresolved<T>(result: Result<T>) -> Option<Unresolved> {
+    result.err()?.detail::<Unresolved>().cloned()
+}
 use testkit::rpms::{build_rpm, createrepo, dnf_transaction, sample_specs};
 
 fn sample_repo(dir: &Path) -> Repository {
@@ -61,13 +66,13 @@ fn a_missing_requirement_names_who_needs_it() {
     }
     createrepo(dir.path());
     let repo = Repository::open(dir.path()).unwrap();
-    let Err(Error::Unresolved { problems }) = resolve(
+    let Some(Unresolved { problems }) = unresolved(resolve(
         &[Source {
             repo: &repo,
             priority: 99,
         }],
         &Request::new(["webclient", "nosuch"]),
-    ) else {
+    )) else {
         panic!("resolved without libfoo");
     };
     assert!(

@@ -62,10 +62,10 @@ fn install_tar(
             db = bytes.clone();
             return tar
                 .append(&entry.path, entry, &mut bytes.as_slice())
-                .map_err(|e| pkgstage::Error::io("rootfs.tar", e));
+                .map_err(|e| pkgstage::Error::file("rootfs.tar", e));
         }
         tar.append(&entry.path, entry, data)
-            .map_err(|e| pkgstage::Error::io("rootfs.tar", e))
+            .map_err(|e| pkgstage::Error::file("rootfs.tar", e))
     })
     .unwrap();
     tar.finish().unwrap();

@@ -12,6 +12,7 @@
 //! only. A relative path in a file (a file to add, a package list, a
 //! script) is taken from that file's own directory.
 
+use crate::error;
 use std::path::{Path, PathBuf};
 
 use super::node::{Field, Node};
@@ -61,7 +62,7 @@ struct Walk {
 
 fn add(file: &Path, mut doc: Node, top: bool, walk: &mut Walk) -> Result<()> {
     if !matches!(doc, Node::Map(_) | Node::Null) {
-        return Err(Error::config(
+        return Err(error::config(
             file,
             "(document)",
             format!("a configuration is a map of sections, not {}", doc.kind()),
@@ -90,7 +91,7 @@ fn add(file: &Path, mut doc: Node, top: bool, walk: &mut Walk) -> Result<()> {
     if !written.is_empty()
         && !matches!(preview, Some((_, Node::Seq(f))) if f.contains(&Node::Str("base-configs".into())))
     {
-        return Err(Error::config(
+        return Err(error::config(
             file,
             "baseConfigs",
             "base configurations are a preview feature of Image Customizer: previewFeatures must \
@@ -100,14 +101,14 @@ fn add(file: &Path, mut doc: Node, top: bool, walk: &mut Walk) -> Result<()> {
     for (i, written_path) in written.into_iter().enumerate() {
         let path = dir.join(&written_path);
         let key = path.canonicalize().map_err(|e| {
-            Error::config(
+            error::config(
                 file,
                 format!("baseConfigs[{i}].path"),
                 format!("{}: {e}", path.display()),
             )
         })?;
         if walk.open.contains(&key) {
-            return Err(Error::config(
+            return Err(error::config(
                 file,
                 format!("baseConfigs[{i}].path"),
                 format!(
@@ -122,7 +123,7 @@ fn add(file: &Path, mut doc: Node, top: bool, walk: &mut Walk) -> Result<()> {
             ));
         }
         if walk.seen.contains(&key) {
-            return Err(Error::config(
+            return Err(error::config(
                 file,
                 format!("baseConfigs[{i}].path"),
                 format!(
@@ -132,7 +133,7 @@ fn add(file: &Path, mut doc: Node, top: bool, walk: &mut Walk) -> Result<()> {
             ));
         }
         if walk.seen.len() >= MAX_FILES {
-            return Err(Error::config(
+            return Err(error::config(
                 file,
                 format!("baseConfigs[{i}].path"),
                 format!("more than {MAX_FILES} configurations in one chain"),
@@ -140,7 +141,7 @@ fn add(file: &Path, mut doc: Node, top: bool, walk: &mut Walk) -> Result<()> {
         }
         let text = read_text(&path)?;
         let node: Node = serde_yaml_ng::from_str(&text)
-            .map_err(|e| Error::config(&path, "(document)", format!("not valid YAML: {e}")))?;
+            .map_err(|e| error::config(&path, "(document)", format!("not valid YAML: {e}")))?;
         walk.open.push(key.clone());
         walk.seen.push(key);
         add(&path, node, false, walk)?;
@@ -233,7 +234,7 @@ pub(crate) fn merge(chain: &[(PathBuf, Node)]) -> Result<(Node, ListOrigins)> {
                     continue;
                 }
                 if let Some(first) = storage {
-                    return Err(Error::config(
+                    return Err(error::config(
                         file,
                         "storage",
                         format!(
@@ -339,14 +340,10 @@ fn as_list(node: &Node) -> Vec<Node> {
 /// that holds its field: for an item of a merged list, the file that gave
 /// it and its place there; otherwise the last file that has the field.
 pub(crate) fn attribute(e: Error, chain: &[(PathBuf, Node)], origins: &ListOrigins) -> Error {
-    let Error::Config {
-        file,
-        field,
-        message,
-    } = e
-    else {
+    let (Some(file), Some(field)) = (e.file_path(), e.field_name()) else {
         return e;
     };
+    let (file, field) = (file.to_path_buf(), field.to_string());
     // `os.additionalFiles[2].source`: the list and the item.
     if let Some((list, rest)) = field.split_once('[') {
         if let Some((index, after)) = rest.split_once(']') {
@@ -356,11 +353,9 @@ pub(crate) fn attribute(e: Error, chain: &[(PathBuf, Node)], origins: &ListOrigi
             ) {
                 for (i, count) in from {
                     if index < *count {
-                        return Error::Config {
-                            file: chain[*i].0.clone(),
-                            field: format!("{list}[{index}]{after}"),
-                            message,
-                        };
+                        return e
+                            .path(chain[*i].0.clone())
+                            .field(format!("{list}[{index}]{after}"));
                     }
                     index -= count;
                 }
@@ -376,11 +371,7 @@ pub(crate) fn attribute(e: Error, chain: &[(PathBuf, Node)], origins: &ListOrigi
         .rev()
         .find(|(_, doc)| has_path(doc, &steps))
         .map_or(file, |(f, _)| f.clone());
-    Error::Config {
-        file: holder,
-        field,
-        message,
-    }
+    e.path(holder)
 }
 
 fn has_path(node: &Node, steps: &[String]) -> bool {

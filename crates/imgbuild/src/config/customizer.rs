@@ -11,6 +11,7 @@
 //! # Ok::<(), imgbuild::Error>(())
 //! ```
 
+use crate::error;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -24,7 +25,7 @@ use super::{
     MountIdentifier, MountOrigin, Origins, PartitionOrigin, PartitionRole, PartitionSpec, Syntax,
     MIB,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Reads the Image Customizer configuration at `path`.
 pub fn load(path: impl AsRef<Path>) -> Result<ImageConfig> {
@@ -205,7 +206,7 @@ fn storage_section(
     // Image Customizer: an ESP is FAT and mounted at /boot/efi.
     for (p, kind) in config.partitions.iter().zip(&types) {
         if kind.kind == "esp" && p.fs.is_none() {
-            return Err(Error::config(
+            return Err(error::config(
                 &config.source,
                 format!("{}.type", kind.partition),
                 format!(
@@ -270,7 +271,7 @@ fn disk_section(
                 None => HEADER_RESERVE,
                 Some((Some(end), _, _)) => *end,
                 Some((None, prev_id, prev_field)) => {
-                    return Err(Error::config(
+                    return Err(error::config(
                         &config.source,
                         prev_field.as_str(),
                         format!(
@@ -282,7 +283,7 @@ fn disk_section(
             },
         };
         if i == 0 && start_bytes < HEADER_RESERVE {
-            return Err(Error::config(
+            return Err(error::config(
                 &config.source,
                 at.start.as_str(),
                 "the first 1 MiB of the disk is kept for the GPT",
@@ -321,7 +322,7 @@ fn disk_section(
             Some(k) => partition_type(k, kind_text)?,
         };
         if role == PartitionRole::BiosBoot && start_bytes != MIB {
-            return Err(Error::config(
+            return Err(error::config(
                 &config.source,
                 at.start.as_str(),
                 "a BIOS boot partition must start at 1 MiB",
@@ -352,7 +353,7 @@ fn disk_section(
         None => {
             origins.disk_size = disk.path.clone() + ".maxSize";
             let Some(end) = last_end else {
-                return Err(Error::config(
+                return Err(error::config(
                     &config.source,
                     origins.disk_size.as_str(),
                     "required when the last partition grows to the end of the disk",
@@ -361,7 +362,7 @@ fn disk_section(
             // As Image Customizer: the last partition's end and the
             // backup GPT's 1 MiB.
             config.disk_size = end.checked_add(FOOTER_RESERVE).ok_or_else(|| {
-                Error::config(
+                error::config(
                     &config.source,
                     origins.disk_size.as_str(),
                     "the partitions end past the largest disk",
@@ -593,7 +594,7 @@ fn check_type_mounts(config: &ImageConfig, origins: &Origins, types: &[TypeName]
         let kind = types.get(index).map_or("", |t| t.kind.as_str());
         if let Some((_, path)) = TYPE_MOUNT_PATHS.iter().find(|(t, _)| *t == kind) {
             if m.mount_point != *path {
-                return Err(Error::config(
+                return Err(error::config(
                     &config.source,
                     at.mount_point.as_str(),
                     format!(
@@ -851,7 +852,7 @@ fn output_section(source: &Path, output: &Field<'_>) -> Result<Vec<Artifact>> {
     i.finish()?;
     let Some(format) = format else {
         if path.is_some() {
-            return Err(Error::config(
+            return Err(error::config(
                 source,
                 path_field,
                 "a path without output.image.format: the format is not guessed from the name",
@@ -864,7 +865,7 @@ fn output_section(source: &Path, output: &Field<'_>) -> Result<Vec<Artifact>> {
             .file_stem()
             .and_then(|s| s.to_str())
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| Error::config(source, path_field.as_str(), "names no file"))?,
+            .ok_or_else(|| error::config(source, path_field.as_str(), "names no file"))?,
         None => source
             .file_stem()
             .and_then(|s| s.to_str())

@@ -112,6 +112,7 @@
 //! system partition and `legacy` a BIOS boot partition. Host names are DNS
 //! names; additional files go to absolute paths.
 
+use crate::error;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -559,7 +560,7 @@ impl ImageConfig {
         match ext.as_deref() {
             Some("json") => toolkit::load(path),
             Some("yaml" | "yml") => customizer::load(path),
-            _ => Err(Error::config(
+            _ => Err(error::config(
                 path,
                 "(file name)",
                 "cannot tell the format: expected a .json file (the toolkit's image \
@@ -575,9 +576,9 @@ const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
 /// The text of a configuration file.
 pub(crate) fn read_text(path: &Path) -> Result<String> {
-    let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let meta = fs::metadata(path).map_err(|e| Error::file(path, e))?;
     if meta.len() > MAX_CONFIG_BYTES {
-        return Err(Error::config(
+        return Err(error::config(
             path,
             "(document)",
             format!(
@@ -586,7 +587,7 @@ pub(crate) fn read_text(path: &Path) -> Result<String> {
             ),
         ));
     }
-    fs::read_to_string(path).map_err(|e| Error::io(path, e))
+    fs::read_to_string(path).map_err(|e| Error::file(path, e))
 }
 
 /// How a configuration file is written: the toolkit's JSON or Image
@@ -639,7 +640,7 @@ fn syntax_error(source: &Path, syntax: &str, text: &str, at: Option<(usize, usiz
         Some((line, column)) => format!("line {line}, column {column}"),
         None => "(document)".to_owned(),
     };
-    Error::config(source, field, format!("not valid {syntax}: {message}"))
+    error::config(source, field, format!("not valid {syntax}: {message}"))
 }
 
 /// A path written in the configuration, relative to the configuration's
@@ -747,7 +748,7 @@ impl ImageConfig {
     }
 
     fn validate_layout(&self, o: &Origins) -> Result<()> {
-        let err = |field: &str, message: String| Error::config(&self.source, field, message);
+        let err = |field: &str, message: String| error::config(&self.source, field, message);
         if !self.has_disk() {
             // A root file system with no disk: only tree artifacts.
             return Ok(());
@@ -903,7 +904,7 @@ impl ImageConfig {
     }
 
     fn validate_mounts(&self, o: &Origins) -> Result<()> {
-        let err = |field: &str, message: String| Error::config(&self.source, field, message);
+        let err = |field: &str, message: String| error::config(&self.source, field, message);
         let mut points: HashMap<&str, &str> = HashMap::new();
         let mut mounted: HashMap<&str, &str> = HashMap::new();
         for (m, at) in self.mounts.iter().zip(&o.mount) {
@@ -975,7 +976,7 @@ impl ImageConfig {
     }
 
     fn validate_system(&self, o: &Origins) -> Result<()> {
-        let err = |field: &str, message: String| Error::config(&self.source, field, message);
+        let err = |field: &str, message: String| error::config(&self.source, field, message);
         let has = |role| self.partitions.iter().any(|p| p.role == role);
         match self.boot {
             BootType::Efi if !has(PartitionRole::Esp) => {

@@ -6,6 +6,7 @@
 //! reader asks for is an error naming it, a key given twice is an error, and
 //! each message carries the path (`Disks[0].Partitions[1].FsType`).
 
+use crate::error;
 use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
@@ -169,7 +170,7 @@ impl<'a> Field<'a> {
         } else {
             self.path.as_str()
         };
-        Error::config(self.file, field, message)
+        error::config(self.file, field, message)
     }
 
     fn wrong_kind(&self, expected: &str) -> Error {
@@ -283,7 +284,7 @@ impl<'a> Obj<'a> {
 
     /// An error about one of its keys (present or missing).
     pub(crate) fn error_at(&self, key: &str, message: impl Into<String>) -> Error {
-        Error::config(self.file, self.path_of(key), message)
+        error::config(self.file, self.path_of(key), message)
     }
 
     /// The value of `key`, marking it read; `None` when absent or null

@@ -11,6 +11,7 @@
 //! # Ok::<(), imgbuild::Error>(())
 //! ```
 
+use crate::error;
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -359,7 +360,7 @@ fn only_one<'a>(list: &Field<'a>, what: &str) -> Result<Field<'a>> {
 }
 
 fn d_error(parent: &Field<'_>, key: &str, message: &str) -> Error {
-    Error::config(parent.file, format!("{}.{key}", parent.path), message)
+    error::config(parent.file, format!("{}.{key}", parent.path), message)
 }
 
 fn mib_to_bytes(field: &Field<'_>, mib: u64) -> Result<u64> {
@@ -417,7 +418,7 @@ fn artifact(item: &Field<'_>) -> Result<Artifact> {
         _ => {}
     }
     let Some(kind) = kind else {
-        return Err(Error::config(
+        return Err(error::config(
             item.file,
             format!("{}.Type", item.path),
             "an artifact needs a Type (vhd, vhdx, qcow2, ova, raw or iso), or a Compression \
@@ -491,7 +492,7 @@ fn partition(item: &Field<'_>) -> Result<(PartitionSpec, PartitionOrigin)> {
             mib => Some(mib_to_bytes(e, mib)?),
         },
     };
-    let fs_type = fs_type(fs.as_ref(), role, |m| Error::config(item.file, &fs_path, m))?;
+    let fs_type = fs_type(fs.as_ref(), role, |m| error::config(item.file, &fs_path, m))?;
     let type_guid = type_guid(kind.as_ref(), type_uuid.as_ref())?;
     Ok((
         PartitionSpec {

@@ -65,6 +65,7 @@ use std::path::{Path, PathBuf};
 
 use rootfs::{Entry, EntryKind};
 
+use crate::error;
 use crate::repo::compress::file_checksum;
 use crate::repo::header::read_package_headers;
 use crate::resolve::{Resolution, Source};
@@ -204,21 +205,19 @@ fn install_keeping(
     for chosen in &plan.packages {
         let repo = sources
             .get(chosen.source)
-            .ok_or_else(|| Error::Unresolved {
-                problems: vec![format!("{} names no repository", chosen.nevra)],
-            })?
+            .ok_or_else(|| error::unresolvable(format!("{} names no repository", chosen.nevra)))?
             .repo;
         let pkg = &repo.packages[chosen.index];
         let path = repo.package_path(pkg)?;
         let (hex, _) = file_checksum(&path, pkg.checksum.algorithm)?;
         if hex != pkg.checksum.hex {
-            return Err(Error::Checksum {
-                file: path,
-                what: "package",
-                algorithm: pkg.checksum.algorithm.name(),
-                expected: pkg.checksum.hex.clone(),
-                actual: hex,
-            });
+            return Err(error::mismatch(
+                &path,
+                format_args!("package {} checksum", pkg.checksum.algorithm.name()),
+                "repomd.xml",
+                pkg.checksum.hex.clone(),
+                hex,
+            ));
         }
         let check = verify_package(&path, &options.gpg_check)?;
         for skipped in check.skipped {
@@ -233,10 +232,10 @@ fn install_keeping(
         checked.push((path, chosen.nevra.as_str()));
     }
     if !untrusted.is_empty() {
-        return Err(Error::Untrusted {
-            problems: untrusted,
-            keys_given: !matches!(&options.gpg_check, GpgCheck::Keys(k) if k.is_empty()),
-        });
+        return Err(error::untrusted(
+            untrusted,
+            !matches!(&options.gpg_check, GpgCheck::Keys(k) if k.is_empty()),
+        ));
     }
     let mut colored = Vec::new();
     let checked = checked
@@ -352,7 +351,7 @@ impl Staged {
                 visit(&entry, &mut io::empty())?;
             }
             file.seek(io::SeekFrom::Start(0))
-                .map_err(|e| Error::io(path.as_str(), e))?;
+                .map_err(|e| Error::file(path.as_str(), e))?;
             let entry = Entry {
                 path: path.clone(),
                 kind: EntryKind::File { len: *len },
@@ -418,31 +417,23 @@ impl rootfs::EntrySource for PackageSource<'_> {
         &self,
         visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> rootfs::Result<()>,
     ) -> rootfs::Result<()> {
-        // An error of the build (a file system too small) is passed back
-        // as it was; one of the packages is an error naming them.
-        let mut pass_on = |e: &Entry, d: &mut dyn Read| visit(e, d).map_err(Error::Stopped);
         // Scriptlets run once: a later walk (another output of the same
-        // build) reads the tree they left.
+        // build) reads the tree they left. An error of the build (a file
+        // system too small) comes back as it was.
         let mut staged = self.staged.borrow_mut();
-        let result = match staged.as_mut() {
-            Some(s) => s.hand_on(&mut pass_on).map(|_| None),
-            None => install_keeping(self.sources, self.plan, &self.options, &mut pass_on).map(
-                |(report, kept)| {
-                    *staged = kept;
-                    Some(report)
-                },
-            ),
-        };
-        match result {
-            Ok(report) => {
-                if report.is_some() {
-                    *self.report.borrow_mut() = report;
-                }
-                Ok(())
+        let report = match staged.as_mut() {
+            Some(s) => s.hand_on(visit).map(|_| None)?,
+            None => {
+                let (report, kept) =
+                    install_keeping(self.sources, self.plan, &self.options, visit)?;
+                *staged = kept;
+                Some(report)
             }
-            Err(Error::Stopped(e)) => Err(e),
-            Err(e) => Err(rootfs::Error::wrap(e)),
+        };
+        if report.is_some() {
+            *self.report.borrow_mut() = report;
         }
+        Ok(())
     }
 }
 
@@ -573,7 +564,7 @@ impl State {
                 .unwrap_or(&[])
         };
         if !flangs.is_empty() && flangs.len() != files.len() {
-            return Err(Error::package(
+            return Err(error::package(
                 path,
                 "RPMTAG_FILELANGS",
                 None,
@@ -614,7 +605,7 @@ impl State {
         payload: &mut dyn Read,
         visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
     ) -> Result<Vec<String>> {
-        let bad = |field: &str, message: String| Error::package(path, field, None, message);
+        let bad = |field: &str, message: String| error::package(path, field, None, message);
         let mut installed = Vec::new();
         let headers = read_package_headers(path)?;
         let meta = &headers.meta;
@@ -750,11 +741,9 @@ impl State {
                 if digest.is_none() && theirs.is_none() || digest == *theirs {
                     continue;
                 }
-                return Err(Error::Unresolved {
-                    problems: vec![format!(
-                        "{abs} of {nevra} conflicts with the file of {other}"
-                    )],
-                });
+                return Err(error::unresolvable(format!(
+                    "{abs} of {nevra} conflicts with the file of {other}"
+                )));
             }
             self.owners.insert(rel.clone(), (nevra.to_string(), digest));
             self.parents(&rel, visit)?;
@@ -854,7 +843,7 @@ impl State {
             files.push(
                 self.package(path, nevra, &mut payloads.next(), &mut |e, d| {
                     stage.write(e, d).map_err(|err| {
-                        Error::package(path, "payload", None, format!("/{}: {err}", e.path))
+                        error::package(path, "payload", None, format!("/{}: {err}", e.path))
                     })
                 })?,
             );
@@ -1053,9 +1042,9 @@ impl State {
             outcome.output.trim_end().to_string()
         };
         if fatal {
-            return Err(Error::Scriptlet {
-                message: format!("{what}; the package cannot be installed. Its output:\n{output}"),
-            });
+            return Err(error::scriptlet(format!(
+                "{what}; the package cannot be installed. Its output:\n{output}"
+            )));
         }
         self.report.notes.push(format!(
             "{what}; going on, as dnf does. Its output:\n{output}"
@@ -1092,8 +1081,8 @@ impl State {
         let mut files = Vec::new();
         for (path, text) in rpmdb::MANIFESTS.iter().zip(db.manifests()) {
             self.db_path_free(path)?;
-            let mut file = tempfile::tempfile_in(&dir).map_err(|e| Error::io(&dir, e))?;
-            io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| Error::io(&dir, e))?;
+            let mut file = tempfile::tempfile_in(&dir).map_err(|e| Error::file(&dir, e))?;
+            io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| Error::file(&dir, e))?;
             files.push((path.to_string(), file, text.len() as u64));
         }
         Ok(files)
@@ -1109,7 +1098,7 @@ impl State {
         for (path, mut file, len) in self.db_files(db)? {
             self.parents(&path, visit)?;
             file.seek(io::SeekFrom::Start(0))
-                .map_err(|e| Error::io(path.as_str(), e))?;
+                .map_err(|e| Error::file(path.as_str(), e))?;
             let entry = Entry {
                 path,
                 kind: EntryKind::File { len },
@@ -1127,12 +1116,10 @@ impl State {
     /// Refuses a package that owns the rpm database's path.
     fn db_path_free(&self, path: &str) -> Result<()> {
         match self.owners.get(path) {
-            Some((owner, _)) => Err(Error::Unresolved {
-                problems: vec![format!(
-                    "/{path} of {owner} is where the rpm database (or the package list in its \
-                     place) goes"
-                )],
-            }),
+            Some((owner, _)) => Err(error::unresolvable(format!(
+                "/{path} of {owner} is where the rpm database (or the package list in its \
+                 place) goes"
+            ))),
             None => Ok(()),
         }
     }
@@ -1206,9 +1193,9 @@ fn colored_files(path: &Path, meta: &rpm::PackageMetadata) -> Result<Vec<Colored
     }
     let files = meta
         .get_file_entries()
-        .map_err(|e| Error::package(path, "file list", None, e.to_string()))?;
+        .map_err(|e| error::package(path, "file list", None, e.to_string()))?;
     if files.len() != colors.len() {
-        return Err(Error::package(
+        return Err(error::package(
             path,
             "RPMTAG_FILECOLORS",
             None,
@@ -1246,11 +1233,11 @@ pub(crate) fn decompress<'a>(
         rpm::CompressionType::None => Box::new(raw),
         rpm::CompressionType::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
         rpm::CompressionType::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(raw)),
-        rpm::CompressionType::Zstd => {
-            Box::new(zstd::stream::read::Decoder::with_buffer(raw).map_err(|e| Error::io(path, e))?)
-        }
+        rpm::CompressionType::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(raw).map_err(|e| Error::file(path, e))?,
+        ),
         other => {
-            return Err(Error::package(
+            return Err(error::package(
                 path,
                 "RPMTAG_PAYLOADCOMPRESSOR",
                 None,

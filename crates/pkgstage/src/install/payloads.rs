@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::Scope;
 
+use crate::error;
 use crate::repo::header::read_package_headers;
 use crate::{Error, Result};
 
@@ -86,15 +87,15 @@ impl Payloads {
 /// Decompresses the payload of `path` into `tx`; false when the receiver
 /// has gone.
 fn produce(path: &Path, tx: &SyncSender<Msg>) -> Result<bool> {
-    let bad = |field: &str, message: String| Error::package(path, field, None, message);
+    let bad = |field: &str, message: String| error::package(path, field, None, message);
     let headers = read_package_headers(path)?;
     let compressor = headers
         .meta
         .get_payload_compressor()
         .map_err(|e| bad("RPMTAG_PAYLOADCOMPRESSOR", e.to_string()))?;
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut file = std::fs::File::open(path).map_err(|e| Error::file(path, e))?;
     file.seek(io::SeekFrom::Start(headers.payload_offset))
-        .map_err(|e| Error::io(path, e))?;
+        .map_err(|e| Error::file(path, e))?;
     let raw = BufReader::with_capacity(1 << 20, file);
     let mut payload = super::decompress(path, compressor, raw)?;
     loop {

@@ -17,6 +17,7 @@ use std::process::Stdio;
 use blocksink::tool::Tool;
 
 use super::owners::{self, Owners};
+use crate::error;
 use crate::repo::{Comparison, Evr};
 use crate::{Error, Result};
 use std::rc::Rc;
@@ -285,7 +286,7 @@ fn package_triggers(path: &Path, meta: &rpm::PackageMetadata) -> Result<PackageT
         return Ok(PackageTriggers::default());
     };
     let label = "%trigger";
-    let bad = |message: String| Error::package(path, "RPMTAG_TRIGGERNAME", None, message);
+    let bad = |message: String| error::package(path, "RPMTAG_TRIGGERNAME", None, message);
     let progs = h
         .get_entry_data_as_string_array(T::RPMTAG_TRIGGERSCRIPTPROG)
         .unwrap_or(&[]);
@@ -384,7 +385,7 @@ fn triggers(path: &Path, meta: &rpm::PackageMetadata, trans: bool) -> Result<Vec
     let Ok(bodies) = h.get_entry_data_as_string_array(scripts) else {
         return Ok(Vec::new());
     };
-    let bad = |field: &str, message: String| Error::package(path, field, None, message);
+    let bad = |field: &str, message: String| error::package(path, field, None, message);
     let progs = h.get_entry_data_as_string_array(progs).unwrap_or(&[]);
     let names = h.get_entry_data_as_string_array(names).unwrap_or(&[]);
     let index = h.get_entry_data_as_u32_array(index).unwrap_or_default();
@@ -477,7 +478,7 @@ pub(super) fn run(
     time: i64,
     owners: &Rc<Owners>,
 ) -> Result<Outcome> {
-    let io_err = |e: std::io::Error| Error::io(scratch, e);
+    let io_err = |e: std::io::Error| Error::file(scratch, e);
     let mut input = tempfile::tempfile_in(scratch).map_err(io_err)?;
     input.write_all(stdin).map_err(io_err)?;
     input.rewind().map_err(io_err)?;
@@ -491,7 +492,7 @@ pub(super) fn run(
             rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
             rustix::fs::Mode::empty(),
         )
-        .map_err(|e| Error::io(root, e.into()))?;
+        .map_err(|e| Error::file(root, e.into()))?;
         let (root, scratch) = (root.to_path_buf(), scratch.to_path_buf());
         let which = format!("a program {} runs", script.which);
         let given = owners.clone();
@@ -525,7 +526,7 @@ pub(super) fn run(
         // 022), whatever the caller's.
         let bwrap = Tool::new("bwrap")
             .resolve()
-            .map_err(|e| Error::tool(NEEDS_BWRAP, e))?;
+            .map_err(|e| Error::failed(NEEDS_BWRAP, e))?;
         let mut cmd = Tool::new("sh");
         cmd.args(["-c", "umask 022 && exec \"$0\" \"$@\""])
             .arg(bwrap)
@@ -555,7 +556,7 @@ pub(super) fn run(
         cmd.stdin(Stdio::from(input))
             .stdout(Stdio::from(output.try_clone().map_err(io_err)?))
             .stderr(Stdio::from(output.try_clone().map_err(io_err)?));
-        let mut sandbox = cmd.command().map_err(|e| Error::tool(NEEDS_BWRAP, e))?;
+        let mut sandbox = cmd.command().map_err(|e| Error::failed(NEEDS_BWRAP, e))?;
         // Ownership changes are recorded, not made (see `owners`).
         let pending = match owners::available() {
             Ok(()) => owners::arm(&mut sandbox).map_err(io_err)?,
@@ -563,7 +564,7 @@ pub(super) fn run(
         };
         let mut child = sandbox
             .spawn()
-            .map_err(|e| Error::tool(NEEDS_BWRAP, cmd.not_started(e)))?;
+            .map_err(|e| Error::failed(NEEDS_BWRAP, cmd.not_started(e)))?;
         // Dropped (closing this end) only with the command.
         drop(sandbox);
         let mut listener = match pending.map(owners::Pending::listen).transpose() {
@@ -571,9 +572,10 @@ pub(super) fn run(
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(Error::Scriptlet {
-                    message: format!("cannot watch {}'s ownership changes: {e}", script.which),
-                });
+                return Err(error::scriptlet(format!(
+                    "cannot watch {}'s ownership changes: {e}",
+                    script.which
+                )));
             }
         };
         let started = std::time::Instant::now();
@@ -625,7 +627,7 @@ pub(super) fn run(
         });
     }
     if let Some((sandbox, exit)) = sandbox_exit_1.filter(|_| out.starts_with("bwrap: ")) {
-        return Err(Error::tool(
+        return Err(Error::failed(
             format!("cannot run {}", script.which),
             sandbox.failed(Some(exit), out.as_bytes()),
         ));
@@ -648,7 +650,7 @@ fn read_tail(output: &mut File) -> std::io::Result<String> {
 /// Checks that the sandbox runs at all, so that a machine without it is
 /// named once, before any package is unpacked.
 pub(super) fn check_sandbox() -> Result<()> {
-    blocksink::tool::require("bwrap").map_err(|e| Error::tool(NEEDS_BWRAP, e))?;
+    blocksink::tool::require("bwrap").map_err(|e| Error::failed(NEEDS_BWRAP, e))?;
     Tool::new("bwrap")
         .args([
             "--unshare-user",
@@ -665,7 +667,7 @@ pub(super) fn check_sandbox() -> Result<()> {
                 Some(_) => NEEDS_USERNS,
                 None => NEEDS_BWRAP,
             };
-            Error::tool(doing, e)
+            Error::failed(doing, e)
         })?;
     Ok(())
 }

@@ -80,18 +80,18 @@ impl Stage {
         let dir = tempfile::Builder::new()
             .prefix(".imgconv-scriptlets-")
             .tempdir_in(&base)
-            .map_err(|e| Error::io(&base, e))?;
+            .map_err(|e| Error::file(&base, e))?;
         let root = dir.path().join("root");
-        fs::create_dir(&root).map_err(|e| Error::io(&root, e))?;
+        fs::create_dir(&root).map_err(|e| Error::file(&root, e))?;
         // As /proc shows it, so that a written entry's place is found
         // whatever links the work directory is reached through.
-        let root = fs::canonicalize(&root).map_err(|e| Error::io(&root, e))?;
+        let root = fs::canonicalize(&root).map_err(|e| Error::file(&root, e))?;
         let root_fd = rustix::fs::open(
             &root,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| Error::io(&root, e.into()))?;
+        .map_err(|e| Error::file(&root, e.into()))?;
         Ok(Stage {
             _registered: blocksink::Scratch::register(dir.path()),
             dir,
@@ -138,7 +138,7 @@ impl Stage {
     }
 
     fn error(&self, rel: &str, e: io::Error) -> Error {
-        Error::io(self.root.join(rel), e)
+        Error::file(self.root.join(rel), e)
     }
 
     /// Where `name` in the directory `parent` is, relative to the root.
@@ -156,7 +156,7 @@ impl Stage {
     /// Writes `entry` (a file's bytes from `data`) into the tree.
     pub(super) fn write(&mut self, entry: &Entry, data: &mut dyn Read) -> Result<()> {
         let rel = entry.path.as_str();
-        let err = |e: rustix::io::Errno| Error::io(self.root.join(rel), e.into());
+        let err = |e: rustix::io::Errno| Error::file(self.root.join(rel), e.into());
         let (parent, name) = self.parent(rel)?;
         let existing = rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW).ok();
         let existing_dir = existing.is_some_and(|st| st.st_mode & 0o170000 == 0o040000);
@@ -322,9 +322,8 @@ impl Stage {
                 EntryKind::File { .. } => data,
                 _ => &mut io::empty(),
             };
-            visit(entry, data).map_err(Into::into)
+            visit(entry, data)
         })
-        .map_err(Into::into)
     }
 
     /// Gives every directory this process cannot list and every file it
@@ -335,11 +334,11 @@ impl Stage {
         let mut before = HashMap::new();
         let mut stack = vec![self.root.clone()];
         while let Some(dir) = stack.pop() {
-            let read = fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+            let read = fs::read_dir(&dir).map_err(|e| Error::file(&dir, e))?;
             for e in read {
-                let e = e.map_err(|e| Error::io(&dir, e))?;
+                let e = e.map_err(|e| Error::file(&dir, e))?;
                 let path = e.path();
-                let meta = fs::symlink_metadata(&path).map_err(|e| Error::io(&path, e))?;
+                let meta = fs::symlink_metadata(&path).map_err(|e| Error::file(&path, e))?;
                 let need = if meta.is_dir() {
                     0o500
                 } else if meta.is_file() {
@@ -353,7 +352,7 @@ impl Stage {
                         (meta.mode() & 0o7777, (meta.ctime(), meta.ctime_nsec())),
                     );
                     rustix::fs::chmod(&path, Mode::from_raw_mode((meta.mode() | need) & 0o7777))
-                        .map_err(|e| Error::io(&path, e.into()))?;
+                        .map_err(|e| Error::file(&path, e.into()))?;
                 }
                 if meta.is_dir() {
                     stack.push(path);

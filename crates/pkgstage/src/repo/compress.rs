@@ -9,6 +9,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha224, Sha256, Sha384, Sha512};
 
 use super::ChecksumAlgorithm;
+use crate::error;
 use crate::error::{Error, Result};
 
 /// A running checksum of one of the repodata algorithms.
@@ -55,7 +56,7 @@ impl Hasher {
 
 /// The checksum and length of the file at `path`, read in pieces.
 pub(crate) fn file_checksum(path: &Path, algorithm: ChecksumAlgorithm) -> Result<(String, u64)> {
-    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut f = File::open(path).map_err(|e| Error::file(path, e))?;
     let mut h = Hasher::new(algorithm);
     let mut buf = vec![0u8; 64 * 1024];
     let mut len = 0u64;
@@ -64,7 +65,7 @@ pub(crate) fn file_checksum(path: &Path, algorithm: ChecksumAlgorithm) -> Result
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io(path, e)),
+            Err(e) => return Err(Error::file(path, e)),
         };
         h.update(&buf[..n]);
         len += n as u64;
@@ -101,10 +102,10 @@ pub(crate) fn detect(head: &[u8]) -> std::result::Result<Compression, &'static s
 
 /// The decompressed contents of `path` as a stream.
 pub(crate) fn open_decompressed(path: &Path) -> Result<Box<dyn BufRead>> {
-    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let f = File::open(path).map_err(|e| Error::file(path, e))?;
     let mut r = BufReader::new(f);
-    let head = r.fill_buf().map_err(|e| Error::io(path, e))?;
-    let kind = detect(head).map_err(|m| Error::metadata(path, "", Some(0), m))?;
+    let head = r.fill_buf().map_err(|e| Error::file(path, e))?;
+    let kind = detect(head).map_err(|m| error::metadata(path, "", Some(0), m))?;
     Ok(match kind {
         Compression::None => Box::new(r),
         Compression::Gzip => Box::new(BufReader::new(flate2::bufread::MultiGzDecoder::new(r))),
@@ -112,7 +113,7 @@ pub(crate) fn open_decompressed(path: &Path) -> Result<Box<dyn BufRead>> {
             liblzma::bufread::XzDecoder::new_multi_decoder(r),
         )),
         Compression::Zstd => Box::new(BufReader::new(
-            zstd::stream::read::Decoder::with_buffer(r).map_err(|e| Error::io(path, e))?,
+            zstd::stream::read::Decoder::with_buffer(r).map_err(|e| Error::file(path, e))?,
         )),
     })
 }

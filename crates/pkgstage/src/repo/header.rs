@@ -17,6 +17,7 @@ use super::{
     Checksum, ChecksumAlgorithm, Comparison, Dependency, Evr, FileKind, Package, PackageFile,
     Repository,
 };
+use crate::error;
 use crate::error::{Error, Result};
 
 /// The lead, before the signature header (rpm's `struct rpmlead`).
@@ -39,7 +40,7 @@ const S_IFDIR: u16 = 0o040000;
 
 /// Reads every `.rpm` under `dir`.
 pub(crate) fn read_rpm_dir(dir: &Path) -> Result<Repository> {
-    let root = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+    let root = dir.canonicalize().map_err(|e| Error::file(dir, e))?;
     let mut found = Vec::new();
     walk(dir, &root, "", 0, &mut found)?;
     found.sort();
@@ -61,17 +62,17 @@ pub(crate) fn read_rpm_dir(dir: &Path) -> Result<Repository> {
 fn walk(dir: &Path, root: &Path, prefix: &str, depth: usize, out: &mut Vec<String>) -> Result<()> {
     let here = dir.join(prefix);
     if depth > MAX_DIR_DEPTH {
-        return Err(Error::io(
+        return Err(Error::file(
             &here,
             std::io::Error::other(format!("directories nested deeper than {MAX_DIR_DEPTH}")),
         ));
     }
-    let entries = std::fs::read_dir(&here).map_err(|e| Error::io(&here, e))?;
+    let entries = std::fs::read_dir(&here).map_err(|e| Error::file(&here, e))?;
     for entry in entries {
-        let entry = entry.map_err(|e| Error::io(&here, e))?;
+        let entry = entry.map_err(|e| Error::file(&here, e))?;
         let path = entry.path();
         let Some(name) = entry.file_name().to_str().map(str::to_string) else {
-            return Err(Error::io(
+            return Err(Error::file(
                 &path,
                 std::io::Error::other("a file name that is not UTF-8"),
             ));
@@ -81,16 +82,16 @@ fn walk(dir: &Path, root: &Path, prefix: &str, depth: usize, out: &mut Vec<Strin
         } else {
             format!("{prefix}/{name}")
         };
-        let kind = entry.file_type().map_err(|e| Error::io(&path, e))?;
+        let kind = entry.file_type().map_err(|e| Error::file(&path, e))?;
         if kind.is_dir() {
             if !(depth == 0 && name == "repodata") {
                 walk(dir, root, &location, depth + 1, out)?;
             }
         } else if name.ends_with(".rpm") {
             if kind.is_symlink() {
-                let real = path.canonicalize().map_err(|e| Error::io(&path, e))?;
+                let real = path.canonicalize().map_err(|e| Error::file(&path, e))?;
                 if !real.starts_with(root) || !real.is_file() {
-                    return Err(Error::io(
+                    return Err(Error::file(
                         &path,
                         std::io::Error::other(format!(
                             "a link to {}, which is not a package file inside the repository",
@@ -123,7 +124,7 @@ pub(crate) fn read_package(path: &Path, location: String) -> Result<Package> {
 }
 
 fn bad(path: &Path, field: &str, offset: usize, message: impl Into<String>) -> Error {
-    Error::package(path, field, Some(offset as u64), message)
+    error::package(path, field, Some(offset as u64), message)
 }
 
 /// Reads the lead and both headers, checked, and has the `rpm` crate parse them.
@@ -151,8 +152,8 @@ pub(crate) struct PackageHeaders {
 
 /// Reads the lead and both headers, checked; the `rpm` crate parses them.
 pub(crate) fn read_package_headers(path: &Path) -> Result<PackageHeaders> {
-    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
-    let file_len = f.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut f = File::open(path).map_err(|e| Error::file(path, e))?;
+    let file_len = f.metadata().map_err(|e| Error::file(path, e))?.len();
     let mut bytes = vec![0u8; LEAD_SIZE];
     read_exact(&mut f, path, &mut bytes, "lead", 0)?;
     if bytes[..4] != LEAD_MAGIC {
@@ -174,7 +175,7 @@ pub(crate) fn read_package_headers(path: &Path) -> Result<PackageHeaders> {
     let header_at = bytes.len();
     read_header(&mut f, path, file_len, &mut bytes, "header")?;
     let meta = PackageMetadata::parse(&mut &bytes[..])
-        .map_err(|e| Error::package(path, "header", None, e.to_string()))?;
+        .map_err(|e| error::package(path, "header", None, e.to_string()))?;
     // Each header is 8 bytes of magic and reserved space, then its blob.
     let signature = bytes[sig_at + 8..at].to_vec();
     let header = bytes[header_at + 8..].to_vec();
@@ -191,7 +192,7 @@ fn read_exact(f: &mut File, path: &Path, buf: &mut [u8], field: &str, at: usize)
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
             bad(path, field, at, "the file ends inside it (truncated)")
         } else {
-            Error::io(path, e)
+            Error::file(path, e)
         }
     })
 }
@@ -317,7 +318,7 @@ fn to_package(
     let tag_err = |field: &str| {
         let path = path.to_path_buf();
         let field = field.to_string();
-        move |e: rpm::Error| Error::package(path, field, None, e.to_string())
+        move |e: rpm::Error| error::package(path, field, None, e.to_string())
     };
     let name = meta.get_name().map_err(tag_err("RPMTAG_NAME"))?.to_string();
     let epoch = match meta.get_epoch() {
@@ -339,7 +340,7 @@ fn to_package(
         meta.get_arch().map_err(tag_err("RPMTAG_ARCH"))?.to_string()
     };
     if name.is_empty() || version.is_empty() {
-        return Err(Error::package(
+        return Err(error::package(
             path,
             "RPMTAG_NAME",
             None,
@@ -400,14 +401,14 @@ fn deps(
     kind: &str,
     list: std::result::Result<Vec<rpm::Dependency>, rpm::Error>,
 ) -> Result<Vec<(Dependency, u32, String)>> {
-    let list = list.map_err(|e| Error::package(path, kind, None, e.to_string()))?;
+    let list = list.map_err(|e| error::package(path, kind, None, e.to_string()))?;
     let mut out = Vec::with_capacity(list.len());
     for d in list {
         let flags = d.flags.bits();
         let constraint = match Comparison::from_rpmsense(flags) {
             Some(op) if !d.version.is_empty() => {
                 let evr = Evr::parse(&d.version).ok_or_else(|| {
-                    Error::package(
+                    error::package(
                         path,
                         kind,
                         None,
@@ -438,23 +439,23 @@ fn deps(
 fn files(path: &Path, meta: &PackageMetadata) -> Result<Vec<PackageFile>> {
     let paths = meta
         .get_file_paths()
-        .map_err(|e| Error::package(path, "RPMTAG_BASENAMES", None, e.to_string()))?;
+        .map_err(|e| error::package(path, "RPMTAG_BASENAMES", None, e.to_string()))?;
     if paths.is_empty() {
         return Ok(Vec::new());
     }
     let h = &meta.header;
     let modes = h
         .get_entry_data_as_u16_array(IndexTag::RPMTAG_FILEMODES)
-        .map_err(|e| Error::package(path, "RPMTAG_FILEMODES", None, e.to_string()))?;
+        .map_err(|e| error::package(path, "RPMTAG_FILEMODES", None, e.to_string()))?;
     let flags = h
         .get_entry_data_as_u32_array(IndexTag::RPMTAG_FILEFLAGS)
-        .map_err(|e| Error::package(path, "RPMTAG_FILEFLAGS", None, e.to_string()))?;
+        .map_err(|e| error::package(path, "RPMTAG_FILEFLAGS", None, e.to_string()))?;
     let basenames = h
         .get_entry_data_as_string_array(IndexTag::RPMTAG_BASENAMES)
         .map(<[String]>::len)
         .unwrap_or(0);
     if modes.len() != basenames || flags.len() != basenames || paths.len() != basenames {
-        return Err(Error::package(
+        return Err(error::package(
             path,
             "RPMTAG_FILEMODES",
             None,
@@ -470,7 +471,7 @@ fn files(path: &Path, meta: &PackageMetadata) -> Result<Vec<PackageFile>> {
     for ((p, mode), flag) in paths.into_iter().zip(modes).zip(flags) {
         let p: PathBuf = p;
         let Some(s) = p.to_str() else {
-            return Err(Error::package(
+            return Err(error::package(
                 path,
                 "RPMTAG_BASENAMES",
                 None,

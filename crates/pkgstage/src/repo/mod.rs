@@ -301,16 +301,16 @@ impl Repository {
         match std::fs::symlink_metadata(&repomd) {
             Ok(_) => Self::from_repodata(dir),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let meta = std::fs::metadata(dir).map_err(|e| Error::io(dir, e))?;
+                let meta = std::fs::metadata(dir).map_err(|e| Error::file(dir, e))?;
                 if !meta.is_dir() {
-                    return Err(Error::io(
+                    return Err(Error::file(
                         dir,
                         std::io::Error::other("not a directory (a repository is a directory)"),
                     ));
                 }
                 Self::from_rpm_dir(dir)
             }
-            Err(e) => Err(Error::io(repomd, e)),
+            Err(e) => Err(Error::file(repomd, e)),
         }
     }
 
@@ -345,11 +345,11 @@ impl Repository {
         let root = self
             .root
             .canonicalize()
-            .map_err(|e| Error::io(&self.root, e))?;
+            .map_err(|e| Error::file(&self.root, e))?;
         let joined = self.root.join(&package.location);
-        let real = joined.canonicalize().map_err(|e| Error::io(&joined, e))?;
+        let real = joined.canonicalize().map_err(|e| Error::file(&joined, e))?;
         if !real.starts_with(&root) {
-            return Err(Error::io(
+            return Err(Error::file(
                 joined,
                 std::io::Error::other(format!(
                     "leads outside the repository, to {}",

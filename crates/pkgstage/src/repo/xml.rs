@@ -13,6 +13,7 @@ use super::{
     check_location, Checksum, ChecksumAlgorithm, Comparison, Dependency, Evr, FileKind, Package,
     PackageFile, Repository,
 };
+use crate::error;
 use crate::error::{Error, Result};
 
 /// Longest text or attribute value taken (a path, a name, a checksum);
@@ -76,7 +77,7 @@ impl<R: BufRead> XmlStream<R> {
     }
 
     fn error(&self, message: impl Into<String>) -> Error {
-        Error::metadata(&self.file, self.element(), Some(self.at), message)
+        error::metadata(&self.file, self.element(), Some(self.at), message)
     }
 
     /// Starts keeping the text of the element just opened.
@@ -424,7 +425,7 @@ fn read_document<R: BufRead, D: Document>(x: &mut XmlStream<R>, doc: &mut D) -> 
         return Err(x.error(format!("no <{}> element", D::ROOT)));
     }
     if let Some(n) = declared.filter(|n| *n != count) {
-        return Err(Error::metadata(
+        return Err(error::metadata(
             &x.file,
             format!("/{}", D::ROOT),
             None,
@@ -648,7 +649,7 @@ fn read_filelists<R: BufRead>(x: &mut XmlStream<R>, packages: &mut [Package]) ->
     };
     read_document(x, &mut lists)?;
     if let Some(i) = lists.done.iter().position(|d| !d) {
-        return Err(Error::metadata(
+        return Err(error::metadata(
             &x.file,
             "/filelists",
             None,
@@ -872,10 +873,13 @@ impl Document for Repomd {
 /// Reads a repository's `repodata/`.
 pub(crate) fn read_repodata(dir: &Path) -> Result<Repository> {
     let repomd_path = dir.join("repodata").join("repomd.xml");
-    let f = std::fs::File::open(&repomd_path).map_err(|e| Error::io(&repomd_path, e))?;
-    let len = f.metadata().map_err(|e| Error::io(&repomd_path, e))?.len();
+    let f = std::fs::File::open(&repomd_path).map_err(|e| Error::file(&repomd_path, e))?;
+    let len = f
+        .metadata()
+        .map_err(|e| Error::file(&repomd_path, e))?
+        .len();
     if len > MAX_REPOMD {
-        return Err(Error::metadata(
+        return Err(error::metadata(
             &repomd_path,
             "",
             None,
@@ -885,12 +889,12 @@ pub(crate) fn read_repodata(dir: &Path) -> Result<Repository> {
     let mut text = Vec::new();
     f.take(MAX_REPOMD)
         .read_to_end(&mut text)
-        .map_err(|e| Error::io(&repomd_path, e))?;
+        .map_err(|e| Error::file(&repomd_path, e))?;
     let mut x = XmlStream::new(&text[..], &repomd_path);
     let mut records = read_repomd(&mut x)?;
 
     let primary = records.remove("primary").ok_or_else(|| {
-        Error::metadata(
+        error::metadata(
             &repomd_path,
             "/repomd",
             None,
@@ -927,7 +931,7 @@ fn read_data<T>(
     read: impl FnOnce(&mut Input, &Path) -> Result<T>,
 ) -> Result<T> {
     let element = format!("/repomd/data[type={kind}]");
-    let missing = |what: &str| Error::metadata(repomd, &element, None, format!("no <{what}>"));
+    let missing = |what: &str| error::metadata(repomd, &element, None, format!("no <{what}>"));
     let href = record
         .location
         .as_deref()
@@ -939,16 +943,16 @@ fn read_data<T>(
     let path = dir.join(href);
     let (actual, len) = compress::file_checksum(&path, checksum.algorithm)?;
     if actual != checksum.hex {
-        return Err(Error::Checksum {
-            file: path,
-            what: "file",
-            algorithm: checksum.algorithm.name(),
-            expected: checksum.hex.clone(),
+        return Err(error::mismatch(
+            &path,
+            format_args!("file {} checksum", checksum.algorithm.name()),
+            "repomd.xml",
+            checksum.hex.clone(),
             actual,
-        });
+        ));
     }
     if let Some(size) = record.size.filter(|s| *s != len) {
-        return Err(Error::metadata(
+        return Err(error::metadata(
             &path,
             "",
             None,
@@ -964,7 +968,7 @@ fn read_data<T>(
     let mut input = Checked::new(open, hasher, limit);
     let value = read(&mut input, &path)?;
     let (open_hex, open_len) = input.finish().map_err(|e| {
-        Error::metadata(
+        error::metadata(
             &path,
             "",
             None,
@@ -972,7 +976,7 @@ fn read_data<T>(
         )
     })?;
     if let Some(size) = record.open_size.filter(|s| *s != open_len) {
-        return Err(Error::metadata(
+        return Err(error::metadata(
             &path,
             "",
             None,
@@ -981,13 +985,13 @@ fn read_data<T>(
     }
     if let (Some(c), Some(actual)) = (&record.open_checksum, open_hex) {
         if actual != c.hex {
-            return Err(Error::Checksum {
-                file: path,
-                what: "decompressed",
-                algorithm: c.algorithm.name(),
-                expected: c.hex.clone(),
+            return Err(error::mismatch(
+                &path,
+                format_args!("decompressed {} checksum", c.algorithm.name()),
+                "repomd.xml",
+                c.hex.clone(),
                 actual,
-            });
+            ));
         }
     }
     Ok(value)

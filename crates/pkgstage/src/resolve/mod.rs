@@ -36,7 +36,7 @@ pub use rich::{parse as parse_rich, Rich};
 pub use vercmp::{evr_cmp, ranges_overlap, rpmvercmp, satisfies};
 
 use crate::repo::{Comparison, Dependency, Evr, Package, Repository};
-use crate::{Error, Result};
+use crate::Result;
 
 /// Features of rpm itself that packages may require as `rpmlib(…)` (rpm
 /// 4.18's list).
@@ -691,9 +691,7 @@ pub fn resolve(sources: &[Source<'_>], request: &Request) -> Result<Resolution> 
     }
     s.check_conflicts();
     if !s.problems.is_empty() {
-        return Err(Error::Unresolved {
-            problems: s.problems.into_iter().collect(),
-        });
+        return Err(crate::error::unresolved(s.problems.into_iter().collect()));
     }
     let packages = s
         .order()

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection};
 
+use crate::error;
 use crate::resolve::Rich;
 use crate::{Error, Result};
 use blob::{Added, Blob, CHAR, STRING, STRING_ARRAY};
@@ -86,10 +87,7 @@ pub(crate) struct Database {
 }
 
 fn db_error(path: &Path, e: rusqlite::Error) -> Error {
-    Error::Database {
-        path: path.to_path_buf(),
-        source: Box::new(e),
-    }
+    error::database(path, e)
 }
 
 impl Database {
@@ -100,7 +98,7 @@ impl Database {
             .prefix(".rpmdb-")
             .suffix(".sqlite")
             .tempfile_in(&dir)
-            .map_err(|e| Error::io(&dir, e))?;
+            .map_err(|e| Error::file(&dir, e))?;
         let path = file.path().to_path_buf();
         let conn = Connection::open(&path).map_err(|e| db_error(&path, e))?;
         let db = Database {
@@ -154,7 +152,7 @@ impl Database {
         header: &[u8],
         file_states: &[u8],
     ) -> Result<()> {
-        let bad = |field: &str, message: String| Error::package(path, field, None, message);
+        let bad = |field: &str, message: String| error::package(path, field, None, message);
         let main = Blob::parse(header).map_err(|m| bad("header", m))?;
         let sig = Blob::parse(signature).map_err(|m| bad("signature header", m))?;
         let mut added =
@@ -270,10 +268,10 @@ impl Database {
             .execute_batch("COMMIT")
             .map_err(|e| db_error(&path, e))?;
         self.conn.close().map_err(|(_, e)| db_error(&path, e))?;
-        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-        let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+        let file = File::open(&path).map_err(|e| Error::file(&path, e))?;
+        let len = file.metadata().map_err(|e| Error::file(&path, e))?.len();
         // Gone from the directory; still read through `file`.
-        self.file.close().map_err(|e| Error::io(&path, e))?;
+        self.file.close().map_err(|e| Error::file(&path, e))?;
         Ok((file, len))
     }
 }
