@@ -8,13 +8,16 @@
 //!   64 MiB raw disk (half data) through `imgconv::convert`, and read back
 //!   into a raw disk through the readers; an ISO 9660 image of a tree
 //!   written and read; GPT tables built and read.
+//! - `stages`: every tree format of `imgbuild::TREE_FORMATS` (archives,
+//!   container images, the live ISO) built from one root filesystem through
+//!   `imgbuild::Job`; an ext4 disk built from it.
 //!
 //! This library makes their inputs, once per run.
 #![allow(clippy::unwrap_used)]
 
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::{Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use testkit::Rng;
 
@@ -37,4 +40,174 @@ pub fn sample_disk(path: &Path) {
         f.seek(SeekFrom::Start(at)).unwrap();
         f.write_all(&piece).unwrap();
     }
+}
+
+/// A root filesystem written as a tar archive.
+#[derive(Clone, Debug)]
+pub struct SampleTree {
+    /// The archive.
+    pub tar: PathBuf,
+    /// Bytes of file data in it.
+    pub bytes: u64,
+}
+
+/// Every entry's modification time.
+const MTIME: u64 = 1_700_000_000;
+
+/// GRUB's module directories a live ISO boots with, and the Debian
+/// packages that install them on this machine.
+const GRUB_DIRS: [(&str, &str); 2] = [
+    ("usr/lib/grub/i386-pc", "grub-pc-bin"),
+    ("usr/lib/grub/x86_64-efi", "grub-efi-amd64-bin"),
+];
+
+struct TarTree {
+    builder: tar::Builder<File>,
+    bytes: u64,
+}
+
+impl TarTree {
+    fn header(path: &str, kind: tar::EntryType, mode: u32, len: u64) -> tar::Header {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(path).unwrap();
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(MTIME);
+        h.set_size(len);
+        h.set_cksum();
+        h
+    }
+
+    fn dir(&mut self, path: &str) {
+        let h = Self::header(path, tar::EntryType::Directory, 0o755, 0);
+        self.builder.append(&h, std::io::empty()).unwrap();
+    }
+
+    fn file(&mut self, path: &str, mode: u32, data: &[u8]) {
+        let h = Self::header(path, tar::EntryType::Regular, mode, data.len() as u64);
+        self.builder.append(&h, data).unwrap();
+        self.bytes += data.len() as u64;
+    }
+
+    fn link(&mut self, path: &str, kind: tar::EntryType, target: &str) {
+        let mut h = Self::header(path, kind, 0o777, 0);
+        h.set_link_name(target).unwrap();
+        h.set_cksum();
+        self.builder.append(&h, std::io::empty()).unwrap();
+    }
+}
+
+/// Writes the sample root filesystem to `path` as a tar archive, about
+/// 33 MiB: 3,000 small files (64 bytes to 4 KiB) in 60 directories, eight
+/// 2 MiB libraries, links, a kernel and an initrd of made-up bytes (a live
+/// ISO only copies them), and this machine's GRUB modules for BIOS and
+/// UEFI, which a live ISO's boot images are made from (as the command
+/// line's golden test takes them from Debian's packages).
+pub fn sample_tree(path: &Path) -> SampleTree {
+    let mut t = TarTree {
+        builder: tar::Builder::new(File::create(path).unwrap()),
+        bytes: 0,
+    };
+    let mut rng = Rng::new(0x7733);
+    let bytes = |rng: &mut Rng, n: usize| {
+        let mut v = vec![0; n];
+        rng.fill(&mut v);
+        v
+    };
+    for dir in [
+        "boot",
+        "etc",
+        "usr",
+        "usr/bin",
+        "usr/lib",
+        "usr/lib/grub",
+        "usr/share",
+        "usr/share/doc",
+        "var",
+    ] {
+        t.dir(dir);
+    }
+    t.file("etc/os-release", 0o644, b"ID=bench\nNAME=Bench\n");
+    t.file("boot/vmlinuz-6.1.0-bench", 0o644, &bytes(&mut rng, 4 << 20));
+    t.file(
+        "boot/initrd.img-6.1.0-bench",
+        0o644,
+        &bytes(&mut rng, 2 << 20),
+    );
+    for d in 0..60 {
+        let dir = format!("usr/share/doc/pkg{d:02}");
+        t.dir(&dir);
+        for f in 0..50 {
+            let len = 64 + rng.below(4096 - 64) as usize;
+            let data = bytes(&mut rng, len);
+            t.file(&format!("{dir}/file{f:02}.txt"), 0o644, &data);
+        }
+    }
+    for i in 0..8 {
+        let data = bytes(&mut rng, 2 << 20);
+        t.file(&format!("usr/lib/libbench{i}.so.1"), 0o755, &data);
+        t.link(
+            &format!("usr/lib/libbench{i}.so"),
+            tar::EntryType::Symlink,
+            &format!("libbench{i}.so.1"),
+        );
+    }
+    t.file("usr/bin/tool", 0o755, &bytes(&mut rng, 200_000));
+    t.link("usr/bin/tool2", tar::EntryType::Link, "usr/bin/tool");
+    for (dir, package) in GRUB_DIRS {
+        let host = Path::new("/").join(dir);
+        let mut names: Vec<_> = fs::read_dir(&host)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e}: the live ISO bench boots with this machine's GRUB modules; \
+                     install Debian's {package}",
+                    host.display()
+                )
+            })
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().unwrap().is_file())
+            .map(|e| e.file_name())
+            .collect();
+        names.sort();
+        t.dir(dir);
+        for name in names {
+            let data = fs::read(host.join(&name)).unwrap();
+            t.file(&format!("{dir}/{}", name.to_string_lossy()), 0o644, &data);
+        }
+    }
+    t.builder.finish().unwrap();
+    SampleTree {
+        tar: path.to_path_buf(),
+        bytes: t.bytes,
+    }
+}
+
+/// Writes an image configuration (the toolkit's JSON) to `dir`: a 128 MiB
+/// GPT disk whose one partition is the ext4 root, booting nothing, so a
+/// disk is made with mke2fs alone. Tree formats take the same one.
+pub fn image_config(dir: &Path) -> PathBuf {
+    let path = dir.join("bench.json");
+    fs::write(
+        &path,
+        r#"{
+  "Disks": [{
+    "PartitionTableType": "gpt",
+    "MaxSize": 128,
+    "Partitions": [
+      {"ID": "rootfs", "Name": "rootfs", "Start": 1, "End": 0, "FsType": "ext4"}
+    ]
+  }],
+  "SystemConfigs": [{
+    "Name": "bench",
+    "BootType": "none",
+    "PartitionSettings": [{"ID": "rootfs", "MountPoint": "/"}],
+    "Hostname": "bench"
+  }]
+}
+"#,
+    )
+    .unwrap();
+    path
 }
