@@ -10,7 +10,8 @@
 //!   written and read; GPT tables built and read.
 //! - `stages`: every tree format of `imgbuild::TREE_FORMATS` (archives,
 //!   container images, the live ISO) built from one root filesystem through
-//!   `imgbuild::Job`; an ext4 disk built from it.
+//!   `imgbuild::Job`; an ext4 disk built from it; the package stage
+//!   resolving and installing a small RPM repository.
 //!
 //! This library makes their inputs, once per run.
 #![allow(clippy::unwrap_used)]
@@ -19,6 +20,7 @@ use std::fs::{self, File};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use testkit::rpms::{build_rpm, createrepo, PackageSpec};
 use testkit::Rng;
 
 /// The virtual size of the sample disk.
@@ -210,4 +212,51 @@ pub fn image_config(dir: &Path) -> PathBuf {
     )
     .unwrap();
     path
+}
+
+/// The package [`package_repo`]'s request names: it needs every other.
+pub const TOP_PACKAGE: &str = "bench-app";
+
+/// Builds a small RPM repository in `dir` with testkit's package builder
+/// (zstd payloads, as distributions ship them) and indexes it with
+/// `createrepo_c`: a `bench-filesystem` owning the directories, 24
+/// libraries of 80 files each (64 bytes to 16 KiB), each needing the one
+/// before it by a soname, and [`TOP_PACKAGE`] needing them all.
+pub fn package_repo(dir: &Path) {
+    fs::create_dir_all(dir).unwrap();
+    let mut rng = Rng::new(0x5e90);
+    let mut specs = vec![PackageSpec::new("bench-filesystem", "1.0", "1")
+        .arch("noarch")
+        .dir("/etc", 0o755)
+        .dir("/usr", 0o755)
+        .dir("/usr/bin", 0o755)
+        .dir("/usr/lib64", 0o755)
+        .dir("/usr/share", 0o755)
+        .file("/etc/os-release", 0o644, "ID=bench\n")];
+    let mut app = PackageSpec::new(TOP_PACKAGE, "1.0", "1")
+        .requires("bench-filesystem")
+        .file("/usr/bin/bench-app", 0o755, vec![0x7f, b'E', b'L', b'F']);
+    for i in 0..24 {
+        let name = format!("bench-lib{i:02}");
+        let soname = format!("libbench{i:02}.so.1()(64bit)");
+        let mut spec = PackageSpec::new(&name, "1.0", "1")
+            .requires("bench-filesystem")
+            .provides(&soname)
+            .dir(&format!("/usr/lib64/{name}"), 0o755);
+        if i > 0 {
+            spec = spec.requires(&format!("libbench{:02}.so.1()(64bit)", i - 1));
+        }
+        for f in 0..80 {
+            let mut data = vec![0; 64 + rng.below((16 << 10) - 64) as usize];
+            rng.fill(&mut data);
+            spec = spec.file(&format!("/usr/lib64/{name}/part{f:02}.so"), 0o755, data);
+        }
+        specs.push(spec);
+        app = app.requires(&soname);
+    }
+    specs.push(app);
+    for spec in specs {
+        build_rpm(dir, &spec.zstd());
+    }
+    createrepo(dir);
 }
