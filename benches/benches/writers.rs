@@ -1,186 +1,156 @@
-//! Throughput of every writer and reader on a 64 MiB disk, half data:
-//! qcow2 (plain, deflate, zstd), VHD (dynamic, fixed), VHDX (dynamic,
-//! fixed), VMDK (monolithicSparse, streamOptimized, monolithicFlat), OVA and
-//! raw; ISO 9660 from a 32 MiB tree and back; GPT tables.
+//! The disk formats, walked from imgconv's registries: every writer of
+//! `imgconv::WRITERS` writing the sample disk (a raw file of 64 MiB, half
+//! of it data) through `imgconv::convert`, and each output read back into
+//! a raw disk through the readers `imgconv::READERS` detects it with; an
+//! ISO 9660 image of a 32 MiB tree written and read; GPT tables.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::fs::File;
-use std::sync::Arc;
+use std::path::Path;
+use std::time::Duration;
 
-use blocksink::{convert, BlockSink, BlockSource, BuildStamp, Destination, MemSource, RawSink};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use blocksink::{BuildStamp, Destination, MemSource};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use imgconv::{
+    convert, ConvertJob, ConvertReport, FormatOptions, FormatValues, OutputFormat, OutputSpec,
+    OutputTarget,
+};
+use imgconv_benches::{sample_disk, DISK_DATA};
 
-const SIZE: usize = 64 << 20;
+/// Option settings benched beside every format's defaults, as
+/// `FORMAT.NAME[=VALUE]`: those that change what the writer and its
+/// reader do (compression, a fixed layout). Each is benched with the
+/// writer of the same name; a new format needs none to be benched.
+const VARIANTS: &[&str] = &[
+    "qcow2.compress=deflate",
+    "qcow2.compress=zstd",
+    "vhdx.vhdx-fixed",
+];
 
-/// 64 MiB: alternating 1 MiB of data (half compressible) and 1 MiB of zeros.
-fn disk() -> Vec<u8> {
-    let mut rng = testkit::Rng::new(99);
-    let mut d = vec![0u8; SIZE];
-    for chunk in d.chunks_mut(2 << 20) {
-        rng.fill(&mut chunk[..1 << 20]);
-    }
-    d
+/// One output to bench: a format and the options it is written with.
+struct Case {
+    /// The bench's name: the format's, and the option if one is set.
+    name: String,
+    format: OutputFormat,
+    options: FormatOptions,
 }
-
-/// Makes the writer under test.
-type MakeSink = Box<dyn Fn(Destination) -> Box<dyn BlockSink>>;
-/// Opens what that writer wrote.
-type Open = Box<dyn Fn(File) -> Box<dyn BlockSource>>;
 
 fn stamp() -> BuildStamp {
     BuildStamp::fixed(0, "bench")
 }
 
-fn qcow2_with(compression: Option<qcow2::Compression>) -> MakeSink {
-    Box::new(move |d| {
-        let o = qcow2::Qcow2Options {
-            compression,
-            ..Default::default()
-        };
-        Box::new(qcow2::Qcow2Writer::new(d, o).unwrap())
-    })
+fn options(values: &FormatValues) -> FormatOptions {
+    FormatOptions {
+        stamp: stamp(),
+        ..FormatOptions::from_values(values).unwrap()
+    }
 }
 
-fn vmdk_with(sub: vmdk::VmdkSubformat) -> MakeSink {
-    Box::new(move |d| {
-        let o = vmdk::VmdkOptions::new(sub, "bench.vmdk", stamp());
-        Box::new(vmdk::VmdkWriter::new(d, o).unwrap())
-    })
-}
-
-/// Every single-file format: its name, its writer, its reader.
-fn formats() -> Vec<(&'static str, MakeSink, Open)> {
-    let open_qcow2: fn() -> Open = || Box::new(|f| Box::new(qcow2::Qcow2Reader::open(f).unwrap()));
-    let open_vhd: fn() -> Open = || Box::new(|f| Box::new(vhd::VhdReader::open(f).unwrap()));
-    let open_vhdx: fn() -> Open = || Box::new(|f| Box::new(vhdx::VhdxReader::open(f).unwrap()));
-    let open_vmdk: fn() -> Open =
-        || Box::new(|f| Box::new(vmdk::VmdkReader::open(Box::new(f)).unwrap()));
-    vec![
-        (
-            "raw",
-            Box::new(|d| Box::new(RawSink::new(d))),
-            Box::new(|f| Box::new(blocksink::RawFile::new(f).unwrap())),
-        ),
-        ("qcow2", qcow2_with(None), open_qcow2()),
-        (
-            "qcow2 deflate",
-            qcow2_with(Some(qcow2::Compression::DEFLATE)),
-            open_qcow2(),
-        ),
-        (
-            "qcow2 zstd",
-            qcow2_with(Some(qcow2::Compression::ZSTD)),
-            open_qcow2(),
-        ),
-        (
-            "vhd dynamic",
-            Box::new(|d| {
-                Box::new(vhd::VhdWriter::new(d, vhd::VhdOptions::dynamic(stamp())).unwrap())
-            }),
-            open_vhd(),
-        ),
-        (
-            "vhd fixed",
-            Box::new(|d| {
-                Box::new(vhd::VhdWriter::new(d, vhd::VhdOptions::fixed(stamp())).unwrap())
-            }),
-            open_vhd(),
-        ),
-        (
-            "vhdx dynamic",
-            Box::new(|d| {
-                Box::new(vhdx::VhdxWriter::new(d, vhdx::VhdxOptions::dynamic(stamp())).unwrap())
-            }),
-            open_vhdx(),
-        ),
-        (
-            "vhdx fixed",
-            Box::new(|d| {
-                Box::new(vhdx::VhdxWriter::new(d, vhdx::VhdxOptions::fixed(stamp())).unwrap())
-            }),
-            open_vhdx(),
-        ),
-        (
-            "vmdk sparse",
-            vmdk_with(vmdk::VmdkSubformat::MonolithicSparse),
-            open_vmdk(),
-        ),
-        (
-            "vmdk stream",
-            vmdk_with(vmdk::VmdkSubformat::StreamOptimized),
-            open_vmdk(),
-        ),
-        (
-            "ova",
-            Box::new(|d| {
-                let vm = ova_tar::VmSettings::linux("bench");
-                Box::new(ova_tar::OvaWriter::new(d, vm, stamp()).unwrap())
-            }),
-            Box::new(|f| Box::new(ova_tar::OvaReader::open(Arc::new(f)).unwrap())),
-        ),
-    ]
-}
-
-fn write(make: &dyn Fn(Destination) -> Box<dyn BlockSink>, disk: &[u8]) -> File {
-    let out = tempfile::tempfile().unwrap();
-    let mut sink = make(Destination::file(out.try_clone().unwrap()));
-    let mut src = MemSource::new(disk.to_vec());
-    convert(&mut src, &mut [sink.as_mut()], &mut |_, _| {}).unwrap();
-    out
-}
-
-/// Reads every byte that may hold data, 1 MiB at a time.
-fn read_all(src: &mut dyn BlockSource) {
-    let mut buf = vec![0u8; 1 << 20];
-    for e in src.extents().unwrap() {
-        let mut pos = e.offset;
-        while pos < e.end() {
-            let n = (e.end() - pos).min(1 << 20) as usize;
-            src.read_at(pos, &mut buf[..n]).unwrap();
-            pos += n as u64;
+/// Every output format, in the order `--help` lists them, each with its
+/// defaults and then with each of its [`VARIANTS`].
+fn cases() -> Vec<Case> {
+    for v in VARIANTS {
+        let format = v.split_once('.').unwrap().0;
+        assert!(
+            OutputFormat::parse(format).is_ok(),
+            "variant {v}: no writer is called {format}"
+        );
+    }
+    let mut cases = Vec::new();
+    for format in OutputFormat::all() {
+        cases.push(Case {
+            name: format.name().to_string(),
+            format,
+            options: options(&FormatValues::new()),
+        });
+        for v in VARIANTS {
+            let Some((_, option)) = v.split_once('.').filter(|(name, _)| *name == format.name())
+            else {
+                continue;
+            };
+            let mut values = FormatValues::new();
+            values.assign(v).unwrap();
+            cases.push(Case {
+                name: format!("{} {option}", format.name()),
+                format,
+                options: options(&values),
+            });
         }
     }
+    cases
 }
 
-fn writers(c: &mut Criterion) {
-    let disk = disk();
-    let mut g = c.benchmark_group("write 64 MiB (32 MiB data)");
-    g.throughput(Throughput::Bytes(SIZE as u64 / 2));
-    g.sample_size(10);
-    for (name, make, _) in formats() {
-        g.bench_function(name, |b| b.iter(|| write(make.as_ref(), &disk)));
+/// Converts `input` (any format the readers know) into `output`.
+fn convert_one(
+    input: &Path,
+    output: &Path,
+    format: OutputFormat,
+    options: &FormatOptions,
+) -> ConvertReport {
+    let job = ConvertJob {
+        input: input.to_path_buf(),
+        outputs: vec![OutputSpec {
+            format,
+            target: OutputTarget::Path(output.to_path_buf()),
+        }],
+        options: options.clone(),
+    };
+    convert(&job, &mut |_, _| {}).unwrap()
+}
+
+/// Ten samples each, over a short measurement: the whole run stays within
+/// minutes on two cores.
+fn quick<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    g
+}
+
+/// Every output format written from the sample disk, then each output
+/// read back into a raw disk.
+fn disk_formats(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    sample_disk(&raw);
+    let cases = cases();
+
+    let mut g = quick(c, "write 64 MiB disk, 32 MiB data");
+    g.throughput(Throughput::Bytes(DISK_DATA));
+    for case in &cases {
+        let out = dir.path().join(format!("out.{}", case.format.extension()));
+        g.bench_function(&case.name, |b| {
+            b.iter(|| convert_one(&raw, &out, case.format, &case.options))
+        });
     }
-    g.bench_function("vmdk flat", |b| {
-        b.iter(|| {
-            let (desc, flat) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
-            let o = vmdk::VmdkOptions::new(
-                vmdk::VmdkSubformat::MonolithicSparse,
-                "bench-flat.vmdk",
-                stamp(),
-            );
-            let mut w =
-                vmdk::VmdkFlatWriter::new(Destination::file(desc), Destination::file(flat), o)
-                    .unwrap();
-            convert(
-                &mut MemSource::new(disk.clone()),
-                &mut [&mut w],
-                &mut |_, _| {},
-            )
-            .unwrap();
-        })
-    });
     g.finish();
-}
 
-fn readers(c: &mut Criterion) {
-    let disk = disk();
-    let mut g = c.benchmark_group("read 64 MiB (32 MiB data)");
-    g.throughput(Throughput::Bytes(SIZE as u64 / 2));
-    g.sample_size(10);
-    for (name, make, open) in formats() {
-        let file = write(make.as_ref(), &disk);
-        g.bench_function(name, |b| {
-            b.iter(|| read_all(open(file.try_clone().unwrap()).as_mut()))
+    let back = dir.path().join("back.raw");
+    let to_raw = OutputFormat::parse("raw").unwrap();
+    let plain = options(&FormatValues::new());
+    let mut g = quick(c, "read 64 MiB disk, 32 MiB data");
+    g.throughput(Throughput::Bytes(DISK_DATA));
+    for (i, case) in cases.iter().enumerate() {
+        // Each output apart, under the name it was written with: a VMDK's
+        // descriptor names its extent file.
+        let written = dir
+            .path()
+            .join(i.to_string())
+            .join(format!("disk.{}", case.format.extension()));
+        std::fs::create_dir_all(written.parent().unwrap()).unwrap();
+        convert_one(&raw, &written, case.format, &case.options);
+        let report = convert_one(&written, &back, to_raw, &plain);
+        assert_eq!(
+            report.data_bytes,
+            DISK_DATA,
+            "{}: read back as {}",
+            case.name,
+            report.input_format.name()
+        );
+        g.bench_function(&case.name, |b| {
+            b.iter(|| convert_one(&written, &back, to_raw, &plain))
         });
     }
     g.finish();
@@ -202,7 +172,7 @@ fn tree() -> tempfile::TempDir {
     dir
 }
 
-fn write_iso(dir: &std::path::Path) -> File {
+fn write_iso(dir: &Path) -> File {
     let out = tempfile::tempfile().unwrap();
     let tree = iso9660::Tree::from_dir(dir).unwrap();
     let w = iso9660::IsoWriter::new(tree, iso9660::IsoOptions::default(), &stamp()).unwrap();
@@ -216,9 +186,8 @@ fn write_iso(dir: &std::path::Path) -> File {
 
 fn iso(c: &mut Criterion) {
     let dir = tree();
-    let mut g = c.benchmark_group("ISO 9660, 32 MiB tree");
+    let mut g = quick(c, "ISO 9660, 32 MiB tree");
     g.throughput(Throughput::Bytes(32 << 20));
-    g.sample_size(10);
     g.bench_function("write", |b| b.iter(|| write_iso(dir.path())));
     let iso = write_iso(dir.path());
     g.bench_function("read every file", |b| {
@@ -249,7 +218,7 @@ fn gpt_tables(c: &mut Criterion) {
             .unwrap();
         t.regions().unwrap()
     };
-    let mut g = c.benchmark_group("GPT, 8 partitions");
+    let mut g = quick(c, "GPT, 8 partitions");
     g.bench_function("build", |b| b.iter(build));
     let mut disk = vec![0u8; size as usize];
     for (at, bytes) in build() {
@@ -265,5 +234,5 @@ fn gpt_tables(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, writers, readers, iso, gpt_tables);
+criterion_group!(benches, disk_formats, iso, gpt_tables);
 criterion_main!(benches);
