@@ -21,5 +21,5 @@ pub fn fat_image_from_dir(dir: &Path, stamp: &BuildStamp) -> Result<Vec<u8>> {
             dir.display()
         )));
     }
-    Ok(tree.build(size, LABEL, stamp)?.to_vec()?)
+    tree.build(size, LABEL, stamp)?.to_vec()
 }
