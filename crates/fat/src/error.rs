@@ -1,127 +1,108 @@
-use std::io;
+//! Errors: this crate reports every failure as a [`blocksink::Error`]. A
+//! file or directory is named as the caller names the tree's root
+//! ([`Error::file_path`]); a tree too large for the size asked for carries
+//! a [`FatTooSmall`] detail.
 
-/// What can go wrong making a FAT file system.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// Writing the file system failed.
-    #[error("{0}")]
-    Io(#[from] io::Error),
-    /// A file's bytes could not be read, or kept until the layout.
-    #[error("{path}: {source}")]
-    Read {
-        /// The file, as the caller names it.
-        path: String,
-        /// The system's error.
-        source: io::Error,
-    },
-    /// A file or directory cannot go into a FAT file system as it is.
-    #[error("{path}: {why}")]
-    Source {
-        /// The path, as the caller names it.
-        path: String,
-        /// What is wrong with it.
-        why: String,
-    },
-    /// A FAT file system cannot be made as asked (size, volume label).
-    #[error("cannot make a FAT file system: {0}")]
-    InvalidFat(String),
-    /// A tree does not fit in a FAT file system of the size asked for.
-    #[error(
-        "{path}: needs a FAT file system of {needed} bytes ({} MiB); {size} bytes is too small",
-        needed >> 20
-    )]
-    FatTooSmall {
-        /// The tree's root, as the caller names it.
-        path: String,
-        /// The size asked for, in bytes.
-        size: u64,
-        /// The smallest size, in whole MiB and no less than `size`, that holds it.
-        needed: u64,
-    },
+use std::borrow::Cow;
+use std::fmt;
+use std::path::PathBuf;
+
+pub use blocksink::{Error, ErrorKind, Result};
+
+/// The detail of an error for a tree that does not fit in a FAT file
+/// system of the size asked for, had back with
+/// [`Error::detail`](blocksink::Error::detail); the error's path is the
+/// tree's root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FatTooSmall {
+    /// The size asked for, in bytes.
+    pub size: u64,
+    /// The smallest size, in whole MiB and no less than `size`, that holds
+    /// the tree.
+    pub needed: u64,
 }
 
-impl Error {
-    pub(crate) fn at_path(path: impl Into<String>, why: impl Into<String>) -> Self {
-        Error::Source {
-            path: path.into(),
-            why: why.into(),
-        }
-    }
+/// A FAT file system that cannot be made as asked (size, volume label).
+pub(crate) fn invalid_fat(message: impl fmt::Display) -> Error {
+    Error::out_of_range("", format!("cannot make a FAT file system: {message}"))
 }
 
-/// The shared error model's view of a FAT error: its kind, and this
-/// crate's error kept whole as the cause (so `FatTooSmall { needed, .. }`
-/// can still be had by downcasting; a read error's cause is the system's
-/// error). The text is unchanged.
-impl From<Error> for blocksink::Error {
-    fn from(e: Error) -> blocksink::Error {
-        use blocksink::ErrorKind as K;
-        let kind = match &e {
-            Error::Io(_) => {
-                let Error::Io(io) = e else {
-                    unreachable!("matched above")
-                };
-                return blocksink::Error::from_io(io);
-            }
-            // The system's error is the cause, shown after the path.
-            Error::Read { .. } => {
-                let Error::Read { path, source } = e else {
-                    unreachable!("matched above")
-                };
-                return blocksink::Error::new(K::Io, "", path).caused_by(source);
-            }
-            Error::InvalidFat(_) | Error::FatTooSmall { .. } => K::OutOfRange,
-            Error::Source { .. } => K::Unsupported,
-        };
-        blocksink::Error::new(kind, "", e.to_string()).caused_by(e)
-    }
+/// The tree under `root` needs `needed` bytes where `size` were given.
+pub(crate) fn too_small(root: &str, size: u64, needed: u64) -> Error {
+    Error::out_of_range(
+        "",
+        format!(
+            "needs a FAT file system of {needed} bytes ({} MiB); {size} bytes is too small",
+            needed >> 20
+        ),
+    )
+    .path(root)
+    .with_detail(FatTooSmall { size, needed })
 }
 
-impl From<Error> for io::Error {
-    fn from(e: Error) -> io::Error {
-        io::Error::from(blocksink::Error::from(e))
-    }
+/// What FAT cannot hold at `path` (a name, a file's size, a special file).
+pub(crate) fn unsupported(path: impl Into<PathBuf>, why: impl Into<Cow<'static, str>>) -> Error {
+    Error::unsupported("", why).path(path)
 }
 
-/// Result with this crate's [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+/// What cannot be done as asked at `path` (a file where a directory is
+/// asked for, a path with `..`).
+pub(crate) fn invalid(path: impl Into<PathBuf>, why: impl Into<Cow<'static, str>>) -> Error {
+    Error::new(ErrorKind::Invalid, "", why).path(path)
+}
 
 #[cfg(test)]
 mod tests {
+    use std::io;
+
     use super::*;
 
     #[test]
-    fn joins_the_shared_model_with_its_text_and_details_kept() {
-        let small = Error::FatTooSmall {
-            path: "/boot/efi".into(),
-            size: 1 << 20,
-            needed: 2 << 20,
-        };
-        let text = small.to_string();
+    fn texts_name_the_path_first_and_the_size_as_a_detail() {
+        let small = too_small("/boot/efi", 1 << 20, 2 << 20);
         assert_eq!(
-            text,
+            small.to_string(),
             "/boot/efi: needs a FAT file system of 2097152 bytes (2 MiB); 1048576 bytes is too small"
         );
-        let shared = blocksink::Error::from(small);
-        assert_eq!(shared.kind(), blocksink::ErrorKind::OutOfRange);
-        assert_eq!(shared.to_string(), text);
-        let cause = std::error::Error::source(&shared)
-            .and_then(|c| c.downcast_ref::<Error>())
-            .expect("the crate's error is the cause");
-        assert!(matches!(cause, Error::FatTooSmall { needed, .. } if *needed == 2 << 20));
+        assert_eq!(small.kind(), ErrorKind::OutOfRange);
+        assert_eq!(
+            small.detail::<FatTooSmall>(),
+            Some(&FatTooSmall {
+                size: 1 << 20,
+                needed: 2 << 20
+            })
+        );
+        // Still there when the error is carried inside another.
+        assert_eq!(
+            Error::wrap(small).detail::<FatTooSmall>().map(|d| d.needed),
+            Some(2 << 20)
+        );
 
-        let read = Error::Read {
-            path: "(esp)/EFI/BOOT/BOOTX64.EFI".into(),
-            source: io::Error::new(io::ErrorKind::UnexpectedEof, "truncated"),
-        };
-        let shared = blocksink::Error::from(read);
-        assert_eq!(shared.kind(), blocksink::ErrorKind::Io);
-        assert_eq!(shared.to_string(), "(esp)/EFI/BOOT/BOOTX64.EFI: truncated");
+        let read = Error::file(
+            "(esp)/EFI/BOOT/BOOTX64.EFI",
+            io::Error::new(io::ErrorKind::UnexpectedEof, "truncated"),
+        );
+        assert_eq!(read.kind(), ErrorKind::Io);
+        assert_eq!(read.to_string(), "(esp)/EFI/BOOT/BOOTX64.EFI: truncated");
 
+        let label = invalid_fat("volume label `x`");
+        assert_eq!(
+            label.to_string(),
+            "cannot make a FAT file system: volume label `x`"
+        );
         // Through io::Error and back, as readers pass errors on.
-        let io: io::Error = Error::InvalidFat("no".into()).into();
-        let found = blocksink::Error::find(&io).expect("carried");
-        assert_eq!(found.kind(), blocksink::ErrorKind::OutOfRange);
+        let io: io::Error = label.into();
+        assert_eq!(io.kind(), io::ErrorKind::InvalidInput);
+        let found = Error::find(&io).expect("carried");
+        assert_eq!(found.kind(), ErrorKind::OutOfRange);
+
+        assert_eq!(
+            unsupported("/boot/efi/a:b", "a FAT name cannot hold ':'").to_string(),
+            "/boot/efi/a:b: a FAT name cannot hold ':'"
+        );
+        assert_eq!(
+            invalid("/boot/efi/f", "is a file, not a directory").kind(),
+            ErrorKind::Invalid
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The layout `mkfs.fat` gives a file system of a given size.
 
-use crate::{Error, Result, ENTRY, MAX_SIZE, MIB, NUM_FATS, SECTOR};
+use crate::error::invalid_fat;
+use crate::{Result, ENTRY, MAX_SIZE, MIB, NUM_FATS, SECTOR};
 
 // Cluster counts as dosfstools bounds them: Windows reads fewer than 4087
 // clusters as FAT12 and Linux fewer than 4085, so FAT16 starts at 4087; a
@@ -84,17 +85,17 @@ impl FatGeometry {
     /// number of 512-byte sectors, at most 2 TiB).
     pub fn for_size(size: u64) -> Result<FatGeometry> {
         if size % SECTOR != 0 {
-            return Err(Error::InvalidFat(format!(
+            return Err(invalid_fat(format!(
                 "a size of {size} bytes is not a whole number of 512-byte sectors"
             )));
         }
         if size > MAX_SIZE {
-            return Err(Error::InvalidFat(format!(
+            return Err(invalid_fat(format!(
                 "a size of {size} bytes is more than FAT's 2^32 - 1 sectors"
             )));
         }
         Self::plan(size).ok_or_else(|| {
-            Error::InvalidFat(format!(
+            invalid_fat(format!(
                 "{size} bytes is too small for a FAT file system (mkfs.fat makes none this small)"
             ))
         })

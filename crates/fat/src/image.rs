@@ -8,6 +8,7 @@ use std::path::Path;
 
 use blocksink::{BuildStamp, Destination};
 
+use crate::error::invalid_fat;
 use crate::geometry::{FatGeometry, FatType};
 use crate::tree::{FatTree, Node, NodeKind};
 use crate::{Error, Result, ENTRY, LFN_UNITS, NUM_FATS, SECTOR};
@@ -102,9 +103,8 @@ impl FatImage {
 
     /// The whole image in memory.
     pub fn to_vec(&self) -> Result<Vec<u8>> {
-        let len = usize::try_from(self.size()).map_err(|_| {
-            Error::InvalidFat(format!("{} bytes do not fit in memory", self.size()))
-        })?;
+        let len = usize::try_from(self.size())
+            .map_err(|_| invalid_fat(format!("{} bytes do not fit in memory", self.size())))?;
         let mut bytes = vec![0u8; len];
         self.emit(&mut SliceOut(&mut bytes))?;
         Ok(bytes)
@@ -137,10 +137,8 @@ impl FatImage {
                     out.put(at, &bytes)?;
                 }
                 NodeKind::File { len, at: from } => {
-                    let unreadable = |e: io::Error| Error::Read {
-                        path: crate::tree::shown(&self.shown, &node.rel),
-                        source: e,
-                    };
+                    let unreadable =
+                        |e: io::Error| Error::file(crate::tree::shown(&self.shown, &node.rel), e);
                     match &self.data {
                         Spooled::Memory(bytes) => {
                             let bytes = usize::try_from(from)

@@ -41,7 +41,7 @@
 //!
 //! ```
 //! use blocksink::BuildStamp;
-//! use fat::{Error, FatImage, FatTree, FatType};
+//! use fat::{FatImage, FatTooSmall, FatTree, FatType};
 //!
 //! // Entries as a stream, in any order, named in errors under `/boot/efi`.
 //! let mut tree = FatTree::new("/boot/efi");
@@ -61,7 +61,7 @@
 //! let mut big = FatTree::new("/boot/efi");
 //! big.add_file("big.bin", 3 << 20, &mut std::io::repeat(1))?;
 //! let err = big.build(2 << 20, "ESP", &stamp).unwrap_err();
-//! assert!(matches!(err, Error::FatTooSmall { needed, .. } if needed == 4 << 20));
+//! assert_eq!(err.detail::<FatTooSmall>().map(|d| d.needed), Some(4 << 20));
 //! assert!(err.to_string().starts_with("/boot/efi: needs a FAT file system of 4194304 bytes (4 MiB)"));
 //!
 //! // From a directory on the host.
@@ -80,7 +80,7 @@ mod names;
 mod time;
 mod tree;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, FatTooSmall, Result};
 pub use geometry::{FatGeometry, FatType};
 pub use image::FatImage;
 pub use tree::FatTree;

@@ -2,8 +2,9 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::error::invalid_fat;
 use crate::tree::Node;
-use crate::{Error, Result};
+use crate::Result;
 
 /// Characters other than `A`–`Z` and `0`–`9` allowed in a short name (FAT
 /// specification, "Short Name Requirements").
@@ -161,7 +162,7 @@ pub(crate) fn volume_label(label: &str) -> Result<Option<[u8; 11]>> {
         && !label.starts_with(' ')
         && label.bytes().all(|b| b == b' ' || short_char_ok(b));
     if !ok {
-        return Err(Error::InvalidFat(format!(
+        return Err(invalid_fat(format!(
             "volume label `{label}`: up to 11 characters from A-Z, 0-9, space and \
              !#$%&'()-@^_`{{}}~, not starting with a space"
         )));

@@ -9,6 +9,7 @@ use std::path::Path;
 use blocksink::BuildStamp;
 use tempfile::{SpooledData, SpooledTempFile};
 
+use crate::error::{invalid, too_small, unsupported};
 use crate::geometry::{FatGeometry, FatType};
 use crate::image::{Chain, FatImage, Spooled};
 use crate::names::{assign_short_names, label_str, leaf, long_name, volume_label};
@@ -158,53 +159,41 @@ impl FatTree {
     /// error, as is a name FAT cannot hold or two names that differ only
     /// in case). Errors name paths under `dir`.
     pub fn from_dir(dir: &Path) -> Result<FatTree> {
-        let meta = fs::metadata(dir)
-            .map_err(|e| Error::at_path(dir.display().to_string(), e.to_string()))?;
+        let meta = fs::metadata(dir).map_err(|e| Error::file(dir, e))?;
         if !meta.is_dir() {
-            return Err(Error::at_path(
-                dir.display().to_string(),
-                "a FAT image is built from a directory",
-            ));
+            return Err(invalid(dir, "a FAT image is built from a directory"));
         }
         let mut tree = FatTree::new(dir.display().to_string());
         let mut stack = vec![String::new()];
         while let Some(rel) = stack.pop() {
             let here = dir.join(&rel);
-            let shown = || here.display().to_string();
             let mut entries = fs::read_dir(&here)
                 .and_then(|d| d.collect::<io::Result<Vec<_>>>())
-                .map_err(|e| Error::at_path(shown(), e.to_string()))?;
+                .map_err(|e| Error::file(&here, e))?;
             entries.sort_by_key(|e| e.file_name());
             let mut subdirs = Vec::new();
             for e in entries {
                 let path = e.path();
-                let shown = || path.display().to_string();
                 let name = e
                     .file_name()
                     .into_string()
-                    .map_err(|_| Error::at_path(shown(), "a FAT name must be valid UTF-8"))?;
+                    .map_err(|_| unsupported(&path, "a FAT name must be valid UTF-8"))?;
                 let child = if rel.is_empty() {
                     name
                 } else {
                     format!("{rel}/{name}")
                 };
-                let ft = e
-                    .file_type()
-                    .map_err(|e| Error::at_path(shown(), e.to_string()))?;
+                let ft = e.file_type().map_err(|e| Error::file(&path, e))?;
                 if ft.is_dir() {
                     tree.add_dir(&child)?;
                     subdirs.push(child);
                 } else if ft.is_file() {
-                    let mut file =
-                        File::open(&path).map_err(|e| Error::at_path(shown(), e.to_string()))?;
-                    let len = file
-                        .metadata()
-                        .map_err(|e| Error::at_path(shown(), e.to_string()))?
-                        .len();
+                    let mut file = File::open(&path).map_err(|e| Error::file(&path, e))?;
+                    let len = file.metadata().map_err(|e| Error::file(&path, e))?.len();
                     tree.add_file(&child, len, &mut file)?;
                 } else {
-                    return Err(Error::at_path(
-                        shown(),
+                    return Err(unsupported(
+                        &path,
                         "only directories and regular files can go into a FAT image",
                     ));
                 }
@@ -227,20 +216,20 @@ impl FatTree {
     /// `len` bytes `data` gives, which are read now and kept until the file
     /// system is written. A file already at `path` is replaced.
     ///
-    /// An error reading `data` (or `data` ending before `len` bytes) is
-    /// [`Error::Read`], naming the file.
+    /// An error reading `data` (or `data` ending before `len` bytes) is an
+    /// [`ErrorKind::Io`](crate::ErrorKind::Io) error naming the file, the
+    /// reader's error its cause.
     pub fn add_file(&mut self, path: &str, len: u64, data: &mut dyn Read) -> Result<()> {
         let (rel, parent) = self.file_place(path)?;
         if len > MAX_FILE {
-            return Err(Error::at_path(
+            return Err(unsupported(
                 self.shown(&rel),
                 format!("{len} bytes is more than a FAT file can hold (4 GiB - 1)"),
             ));
         }
-        let at = self.spool(len, data).map_err(|e| Error::Read {
-            path: self.shown(&rel),
-            source: e,
-        })?;
+        let at = self
+            .spool(len, data)
+            .map_err(|e| Error::file(self.shown(&rel), e))?;
         self.put_file(rel, parent, len, at);
         Ok(())
     }
@@ -252,7 +241,7 @@ impl FatTree {
         let (len, at) = match self.index.get(&source).map(|&i| &self.entries[i].kind) {
             Some(&EntryKind::File { len, at }) => (len, at),
             _ => {
-                return Err(Error::at_path(
+                return Err(invalid(
                     self.shown(path.trim_matches('/')),
                     format!(
                         "a copy of {}, which is not a file added before",
@@ -282,7 +271,7 @@ impl FatTree {
             .iter()
             .any(|p| p.is_empty() || *p == "." || *p == "..")
         {
-            return Err(Error::at_path(
+            return Err(invalid(
                 self.shown(trimmed),
                 "a path in a FAT file system is names between `/`, without empty parts, `.` or `..`",
             ));
@@ -303,10 +292,7 @@ impl FatTree {
                 Some(&i) => match self.entries[i].kind {
                     EntryKind::Dir { .. } => i,
                     EntryKind::File { .. } => {
-                        return Err(Error::at_path(
-                            self.shown(&rel),
-                            "is a file, not a directory",
-                        ))
+                        return Err(invalid(self.shown(&rel), "is a file, not a directory"))
                     }
                 },
                 None => self.insert(
@@ -325,18 +311,12 @@ impl FatTree {
     fn file_place(&mut self, path: &str) -> Result<(String, usize)> {
         let parts = self.parts(path)?;
         let Some((_, parents)) = parts.split_last() else {
-            return Err(Error::at_path(
-                self.shown(""),
-                "is the root directory, not a file",
-            ));
+            return Err(invalid(self.shown(""), "is the root directory, not a file"));
         };
         let rel = parts.join("/");
         if let Some(&i) = self.index.get(&rel) {
             if let EntryKind::Dir { .. } = self.entries[i].kind {
-                return Err(Error::at_path(
-                    self.shown(&rel),
-                    "is a directory, not a file",
-                ));
+                return Err(invalid(self.shown(&rel), "is a directory, not a file"));
             }
         }
         let parent = self.dir_at(parents)?;
@@ -404,7 +384,7 @@ impl FatTree {
             for i in added {
                 let entry = &self.entries[i];
                 let units = long_name(leaf(&entry.rel))
-                    .map_err(|why| Error::at_path(self.shown(&entry.rel), why))?;
+                    .map_err(|why| unsupported(self.shown(&entry.rel), why))?;
                 let kind = match entry.kind {
                     EntryKind::Dir { .. } => {
                         subdirs.push(nodes.len());
@@ -429,13 +409,13 @@ impl FatTree {
                 });
             }
             assign_short_names(&mut nodes, &children)
-                .map_err(|why| Error::at_path(self.shown(&nodes[at].rel), why))?;
+                .map_err(|why| unsupported(self.shown(&nodes[at].rel), why))?;
             let own = if at == 0 { 0 } else { 2 };
             let slots = own + children.iter().map(|&c| nodes[c].slots()).sum::<u64>();
             // The root of FAT32 is bounded the same way; one slot is kept
             // for the volume label.
             if slots + u64::from(at == 0) > MAX_DIR_ENTRIES {
-                return Err(Error::at_path(
+                return Err(unsupported(
                     self.shown(&nodes[at].rel),
                     format!(
                         "{} entries need {slots} directory slots, more than FAT's {MAX_DIR_ENTRIES}",
@@ -467,18 +447,16 @@ impl FatTree {
     /// Places the tree in a file system of exactly `size` bytes with volume
     /// `label` (up to 11 characters from `A`–`Z`, `0`–`9`, space and
     /// ``!#$%&'()-@^_`{}~``; empty for none); the volume id and times come
-    /// from `stamp`. A tree that does not fit is an
-    /// [`Error::FatTooSmall`] naming the size that would hold it.
+    /// from `stamp`. A tree that does not fit is an error whose
+    /// [`FatTooSmall`](crate::FatTooSmall) detail names the size that would
+    /// hold it.
     pub fn build(self, size: u64, label: &str, stamp: &BuildStamp) -> Result<FatImage> {
         let plan = self.plan()?;
         let label = volume_label(label)?;
         let labelled = label.is_some();
         let too_small = |plan: &Plan| -> Result<Error> {
-            Ok(Error::FatTooSmall {
-                path: self.shown.clone(),
-                size,
-                needed: plan.size_needed(&self.shown, &label_str(label), size)?,
-            })
+            let needed = plan.size_needed(&self.shown, &label_str(label), size)?;
+            Ok(too_small(&self.shown, size, needed))
         };
         let geometry = match FatGeometry::for_size(size) {
             Ok(g) => g,
@@ -562,7 +540,7 @@ impl Plan {
             }
             size += MIB;
         }
-        Err(Error::at_path(
+        Err(unsupported(
             shown,
             "does not fit in a FAT file system of any size",
         ))

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use blocksink::{BuildStamp, Destination};
-use fat::{Error, FatImage, FatType};
+use fat::{FatImage, FatTooSmall, FatType};
 use testkit::{assert_clean_fat, fat_tree, run, run_ok};
 
 /// The same tree in FAT12, FAT16 and FAT32 file systems of given sizes,
@@ -107,10 +107,11 @@ fn fat_that_cannot_hold_the_tree_names_the_size_that_can() {
     fs::create_dir_all(src.join("EFI/BOOT")).unwrap();
     fs::write(src.join("EFI/BOOT/BOOTX64.EFI"), vec![1u8; 5 << 20]).unwrap();
     let err = FatImage::from_dir(&src, 4 << 20, "ESP", &stamp).unwrap_err();
-    let Error::FatTooSmall { needed, size, .. } = err else {
+    let Some(&FatTooSmall { size, needed }) = err.detail::<FatTooSmall>() else {
         panic!("{err}")
     };
     assert_eq!((size, needed), (4 << 20, 6 << 20));
+    assert_eq!(err.file_path(), Some(src.as_path()));
     assert!(err_text(&src, 4 << 20).contains("needs a FAT file system of 6291456 bytes (6 MiB)"));
     let fs = FatImage::from_dir(&src, needed, "ESP", &stamp).unwrap();
     let img = dir.path().join("6m.img");
@@ -125,8 +126,9 @@ fn fat_that_cannot_hold_the_tree_names_the_size_that_can() {
         fs::write(wide.join(format!("root file {i:03}.txt")), i.to_string()).unwrap();
     }
     let err = FatImage::from_dir(&wide, 32 << 20, "", &stamp).unwrap_err();
-    assert!(
-        matches!(err, Error::FatTooSmall { needed, .. } if needed == 512 << 20),
+    assert_eq!(
+        err.detail::<FatTooSmall>().map(|d| d.needed),
+        Some(512 << 20),
         "{err}"
     );
     let fs = FatImage::from_dir(&wide, 512 << 20, "", &stamp).unwrap();

@@ -8,7 +8,7 @@ use std::io;
 use std::path::Path;
 
 use blocksink::{BuildStamp, Destination};
-use fat::{Error, FatImage, FatTree};
+use fat::{Error, ErrorKind, FatImage, FatTooSmall, FatTree};
 use testkit::{assert_clean_fat, fat_tree};
 
 /// Every directory and file under `root`, as (path, bytes or None for a
@@ -178,13 +178,24 @@ fn errors_name_paths_under_the_callers_root() {
         err.to_string(),
         "/boot/efi: needs a FAT file system of 6291456 bytes (6 MiB); 4194304 bytes is too small"
     );
-    assert!(matches!(err, Error::FatTooSmall { path, size, needed }
-        if path == "/boot/efi" && size == 4 << 20 && needed == 6 << 20));
+    assert_eq!(err.file_path(), Some(Path::new("/boot/efi")));
+    assert_eq!(
+        err.detail::<FatTooSmall>(),
+        Some(&FatTooSmall {
+            size: 4 << 20,
+            needed: 6 << 20
+        })
+    );
 
     // What cannot be added says so at once, naming the path.
     let mut tree = FatTree::new("/boot/efi");
     let e = tree.add_file("x", 10, &mut &b"abc"[..]).unwrap_err();
-    assert!(matches!(&e, Error::Read { path, .. } if path == "/boot/efi/x"));
+    assert_eq!(e.kind(), ErrorKind::Io);
+    assert_eq!(e.file_path(), Some(Path::new("/boot/efi/x")));
+    assert_eq!(
+        e.io_error().map(io::Error::kind),
+        Some(io::ErrorKind::UnexpectedEof)
+    );
     assert_eq!(
         e.to_string(),
         "/boot/efi/x: the data ends after 3 of its 10 bytes"

@@ -5,11 +5,11 @@
 //! image file.
 
 use crate::error;
-use std::io::Read;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use blocksink::{BuildStamp, Destination, RawFile};
-use fat::{FatTree, FatType};
+use fat::{ErrorKind, FatTree, FatType};
 
 use crate::config::FsType;
 use crate::rootfs::{Entry, EntryKind};
@@ -69,9 +69,10 @@ impl FatMaker {
         if path.is_empty() {
             return Ok(());
         }
+        let mut data = Kept { data, error: None };
         let added = match &entry.kind {
             EntryKind::Dir => self.tree.add_dir(path),
-            EntryKind::File { len } => self.tree.add_file(path, *len, data),
+            EntryKind::File { len } => self.tree.add_file(path, *len, &mut data),
             // FAT has no links: the file's bytes again.
             EntryKind::HardLink { target } => self.tree.add_copy(path, target),
             EntryKind::Symlink { .. } => return Err(refuse("a symbolic link")),
@@ -80,13 +81,16 @@ impl FatMaker {
             }
             EntryKind::Fifo => return Err(refuse("a named pipe")),
         };
-        added.map_err(|e| match e {
+        added.map_err(|e| match e.io_error() {
             // Reading the source failed: the source's error, as the ext
             // maker names it.
-            fat::Error::Read { source, .. } => {
-                Error::file(format!("{} ({path})", self.what), source)
-            }
-            e => self.layout(e),
+            Some(io) if e.kind() == ErrorKind::Io => Error::file(
+                format!("{} ({path})", self.what),
+                data.error
+                    .take()
+                    .unwrap_or_else(|| io::Error::new(io.kind(), io.to_string())),
+            ),
+            _ => self.layout(e),
         })
     }
 
@@ -128,5 +132,89 @@ impl FatMaker {
             volume_id: fat.volume_id(),
             note,
         })
+    }
+}
+
+/// A file's bytes as the FAT tree reads them, the source's error kept
+/// whole: the tree's error names the file, the build's is the source's.
+struct Kept<'a> {
+    data: &'a mut dyn Read,
+    error: Option<io::Error>,
+}
+
+impl Read for Kept<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.data.read(buf).map_err(|e| {
+            if e.kind() == io::ErrorKind::Interrupted {
+                return e;
+            }
+            let told = io::Error::new(e.kind(), e.to_string());
+            self.error = Some(e);
+            told
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A source that fails as a package's payload or an archive can.
+    struct Failing;
+
+    #[derive(Debug)]
+    struct Cut;
+
+    impl std::fmt::Display for Cut {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("the payload is cut short")
+        }
+    }
+
+    impl std::error::Error for Cut {}
+
+    impl Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::Error::new(io::ErrorKind::InvalidData, Cut))
+        }
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_read_is_the_sources_error_naming_the_file() {
+        let work = tempfile::tempdir().unwrap();
+        let mut esp = FatMaker::new("the ESP", FsType::Vfat, 0, Some("boot/efi"), work.path());
+        let entry = Entry {
+            path: "boot/efi/EFI/BOOT/BOOTX64.EFI".into(),
+            kind: EntryKind::File { len: 10 },
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+            xattrs: Vec::new(),
+        };
+        let err = esp
+            .add("EFI/BOOT/BOOTX64.EFI", &entry, &mut Failing)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the ESP (EFI/BOOT/BOOTX64.EFI): the payload is cut short"
+        );
+        // The source's own error, whole.
+        let Error::Io { source, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert!(
+            source.get_ref().is_some_and(|e| e.is::<Cut>()),
+            "{source:?}"
+        );
+
+        // Data that ends early: the FAT tree's own words.
+        let err = esp
+            .add("EFI/BOOT/BOOTX64.EFI", &entry, &mut &b"MZ"[..])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the ESP (EFI/BOOT/BOOTX64.EFI): the data ends after 2 of its 10 bytes"
+        );
     }
 }

@@ -3,8 +3,8 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// A cause of any kind: a format crate's [`blocksink::Error`], an ISO
-/// error, an I/O error, or words.
+/// A cause of any kind: a format crate's [`blocksink::Error`], an I/O
+/// error, or words.
 pub type Cause = Box<dyn StdError + Send + Sync + 'static>;
 
 /// What can go wrong in a conversion, an info, a compare or a check: the

@@ -65,8 +65,8 @@ fn resolve_efi(job: &IsoJob, tree: &mut Tree, arg: &str, stamp: &BuildStamp) -> 
             EntryKind::File(_) => Ok(arg.trim_start_matches('/').to_string()),
             EntryKind::Directory => {
                 let dir = job.source.join(arg.trim_start_matches('/'));
-                let img = iso9660::fat_image_from_dir(&dir, stamp)
-                    .map_err(|e| Error::image(&dir, iso_error(e)))?;
+                let img =
+                    iso9660::fat_image_from_dir(&dir, stamp).map_err(|e| Error::image(&dir, e))?;
                 add_efi_image(tree, EFI_IMAGE_NAME, img)
             }
             _ => Err(Error::Usage(format!(
@@ -76,8 +76,7 @@ fn resolve_efi(job: &IsoJob, tree: &mut Tree, arg: &str, stamp: &BuildStamp) -> 
     }
     let host = Path::new(arg);
     if host.is_dir() {
-        let img = iso9660::fat_image_from_dir(host, stamp)
-            .map_err(|e| Error::image(host, iso_error(e)))?;
+        let img = iso9660::fat_image_from_dir(host, stamp).map_err(|e| Error::image(host, e))?;
         add_efi_image(tree, EFI_IMAGE_NAME, img)
     } else if host.is_file() {
         let bytes = std::fs::read(host).map_err(|e| Error::io(host, e))?;
@@ -93,8 +92,7 @@ fn resolve_efi(job: &IsoJob, tree: &mut Tree, arg: &str, stamp: &BuildStamp) -> 
 /// Builds the image `job` describes; `progress` hears (bytes written, total).
 pub fn build_iso(job: &IsoJob, progress: &mut dyn FnMut(u64, u64)) -> Result<IsoSummary> {
     let stamp = BuildStamp::from_env();
-    let mut tree =
-        Tree::from_dir(&job.source).map_err(|e| Error::image(&job.source, iso_error(e)))?;
+    let mut tree = Tree::from_dir(&job.source).map_err(|e| Error::image(&job.source, e))?;
     let efi_boot = match &job.efi_boot {
         Some(arg) => Some(resolve_efi(job, &mut tree, arg, &stamp)?),
         None => None,
@@ -130,8 +128,7 @@ pub fn build_iso(job: &IsoJob, progress: &mut dyn FnMut(u64, u64)) -> Result<Iso
         hybrid,
         ..IsoOptions::default()
     };
-    let writer =
-        IsoWriter::new(tree, opts, &stamp).map_err(|e| Error::image(&job.source, iso_error(e)))?;
+    let writer = IsoWriter::new(tree, opts, &stamp).map_err(|e| Error::image(&job.source, e))?;
     let total = writer.size();
     let mut report = |done: u64| progress(done, total);
     match &job.output {
@@ -158,7 +155,7 @@ pub fn build_iso(job: &IsoJob, progress: &mut dyn FnMut(u64, u64)) -> Result<Iso
             let mut dest = Destination::file(pending.file().map_err(|e| Error::io(p, e))?);
             let summary = writer
                 .write(&mut dest, &mut report)
-                .map_err(|e| Error::image(p, iso_error(e)))?;
+                .map_err(|e| Error::image(p, e))?;
             pending.commit().map_err(|e| Error::io(p, e))?;
             Ok(summary)
         }
@@ -166,7 +163,7 @@ pub fn build_iso(job: &IsoJob, progress: &mut dyn FnMut(u64, u64)) -> Result<Iso
             let mut dest = Destination::stream(io::stdout());
             writer
                 .write(&mut dest, &mut report)
-                .map_err(|e| Error::image("<stdout>", iso_error(e)))
+                .map_err(|e| Error::image("<stdout>", e))
         }
     }
 }
@@ -174,9 +171,8 @@ pub fn build_iso(job: &IsoJob, progress: &mut dyn FnMut(u64, u64)) -> Result<Iso
 /// Extracts the ISO `image` into `dir` (new or empty).
 pub fn extract_iso(image: &Path, dir: &Path) -> Result<iso9660::ExtractSummary> {
     let file = File::open(image).map_err(|e| Error::io(image, e))?;
-    let iso = IsoImage::open(file).map_err(|e| Error::image(image, iso_error(e)))?;
-    iso.extract(dir)
-        .map_err(|e| Error::image(image, iso_error(e)))
+    let iso = IsoImage::open(file).map_err(|e| Error::image(image, e))?;
+    iso.extract(dir).map_err(|e| Error::image(image, e))
 }
 
 /// One El Torito boot entry, as `imgconv info` shows it.
@@ -313,10 +309,4 @@ pub fn is_iso_file(path: &Path) -> bool {
     };
     let mut head = vec![0u8; 32774];
     blocksink::ReadAt::read_exact_at(&file, &mut head, 0).is_ok() && iso9660::is_iso(&head)
-}
-
-/// An ISO 9660 error in the shared model (its kind and format kept, the
-/// crate's own error as its cause).
-fn iso_error(e: iso9660::Error) -> blocksink::Error {
-    blocksink::Error::from(e)
 }

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use blocksink::BuildStamp;
 
-use crate::{Error, Result};
+use crate::error::OPTION;
+use crate::Result;
 
 /// The FAT image for the UEFI El Torito entry: the tree under `dir` in the
 /// smallest whole number of MiB that holds it, labelled `EFIBOOT`, laid
@@ -15,10 +16,10 @@ pub fn fat_image_from_dir(dir: &Path, stamp: &BuildStamp) -> Result<Vec<u8>> {
     let tree = fat::FatTree::from_dir(dir)?;
     let size = tree.size_needed(LABEL, 0)?;
     if size > 4 << 30 {
-        return Err(Error::InvalidOption(format!(
+        return Err(OPTION.option(format!(
             "{}: {size} bytes is too large for an EFI boot image",
             dir.display()
         )));
     }
-    Ok(tree.build(size, LABEL, stamp)?.to_vec()?)
+    tree.build(size, LABEL, stamp)?.to_vec()
 }

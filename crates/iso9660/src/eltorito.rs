@@ -2,8 +2,9 @@
 //! headers and entries) and the boot information table `mkisofs
 //! -boot-info-table` patches into a no-emulation boot image.
 
+use crate::error::{F, OPTION};
 use crate::format::{get_u16_le, get_u32_le, SECTOR};
-use crate::{Error, Result};
+use crate::Result;
 
 /// Platform ID of a PC BIOS entry.
 pub const PLATFORM_BIOS: u8 = 0;
@@ -72,12 +73,10 @@ fn word_sum(b: &[u8]) -> u16 {
 /// further one gets a section header of its own.
 pub(crate) fn catalog(entries: &[BootEntry]) -> Result<Vec<u8>> {
     let Some(first) = entries.first() else {
-        return Err(Error::InvalidOption(
-            "a boot catalog needs one entry at least".into(),
-        ));
+        return Err(OPTION.option("a boot catalog needs one entry at least"));
     };
     if entries.len() > 31 {
-        return Err(Error::InvalidOption("more than 31 boot entries".into()));
+        return Err(OPTION.option("more than 31 boot entries"));
     }
     let mut c = vec![0u8; SECTOR as usize];
     c[0] = 1;
@@ -100,7 +99,7 @@ pub(crate) fn catalog(entries: &[BootEntry]) -> Result<Vec<u8>> {
 
 /// Reads a catalog sector: its entries, the default first.
 pub(crate) fn parse_catalog(c: &[u8], lba: u64) -> Result<Vec<BootEntry>> {
-    let bad = |why: &str| Error::Corrupt(format!("El Torito boot catalog at sector {lba}: {why}"));
+    let bad = |why: &str| F.corrupt(format!("El Torito boot catalog at sector {lba}: {why}"));
     if c.len() < 64 || c[0] != 1 || c[30..32] != [0x55, 0xAA] {
         return Err(bad("no validation entry (header ID 1, key 55 AA)"));
     }
@@ -146,7 +145,7 @@ pub(crate) const GRUB2_BOOT_INFO_AT: u64 = 2048 + 512 - 12;
 pub(crate) fn patch_grub2_boot_info(image: &mut [u8], lba: u32) -> Result<()> {
     let at = GRUB2_BOOT_INFO_AT as usize;
     let Some(field) = image.get_mut(at..at + 8) else {
-        return Err(Error::InvalidOption(format!(
+        return Err(OPTION.option(format!(
             "a {}-byte boot image is too short for GRUB's block list at byte {at}",
             image.len()
         )));
@@ -160,13 +159,13 @@ pub(crate) fn patch_grub2_boot_info(image: &mut [u8], lba: u32) -> Result<()> {
 /// and the 32-bit sum of its words from byte 64 on.
 pub(crate) fn patch_boot_info_table(image: &mut [u8], lba: u32) -> Result<()> {
     if image.len() < 64 {
-        return Err(Error::InvalidOption(format!(
+        return Err(OPTION.option(format!(
             "a {}-byte boot image is too short for a boot information table",
             image.len()
         )));
     }
-    let len = u32::try_from(image.len())
-        .map_err(|_| Error::InvalidOption("boot image of 4 GiB or more".into()))?;
+    let len =
+        u32::try_from(image.len()).map_err(|_| OPTION.option("boot image of 4 GiB or more"))?;
     let sum = image[64..].chunks(4).fold(0u32, |s, w| {
         let mut b = [0u8; 4];
         b[..w.len()].copy_from_slice(w);

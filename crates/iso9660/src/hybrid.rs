@@ -9,8 +9,9 @@ use gpt::format::{MbrRecord, ProtectiveMbr};
 use uuid::Uuid;
 use zerocopy::{FromZeros, IntoBytes};
 
+use crate::error::OPTION;
 use crate::writer::MbrKind;
-use crate::{Error, Result};
+use crate::Result;
 
 /// 512-byte sectors, the unit of MBR and GPT.
 const LBA: u64 = 512;
@@ -74,7 +75,7 @@ fn mbr_record(boot: bool, kind: u8, start: u64, sectors: u64) -> MbrRecord {
 /// goes to.
 pub(crate) fn system_area(l: &Layout<'_>, stamp: &BuildStamp) -> Result<(Vec<u8>, u64, Vec<u8>)> {
     if l.image_size % CYLINDER != 0 || l.image_size < CYLINDER {
-        return Err(Error::InvalidOption(format!(
+        return Err(OPTION.option(format!(
             "hybrid image size {} is not a whole number of 1 MiB cylinders",
             l.image_size
         )));
@@ -117,16 +118,16 @@ pub(crate) fn system_area(l: &Layout<'_>, stamp: &BuildStamp) -> Result<(Vec<u8>
     }
     let regions = g
         .regions()
-        .map_err(|e| Error::InvalidOption(format!("hybrid GPT: {e}")))?;
+        .map_err(|e| OPTION.option(format!("hybrid GPT: {e}")))?;
     let (mut head, (tail_at, tail)) = match <[(u64, Vec<u8>); 2]>::try_from(regions) {
         Ok([(_, head), tail]) => (head, tail),
-        Err(_) => return Err(Error::InvalidOption("hybrid GPT: unexpected layout".into())),
+        Err(_) => return Err(OPTION.option("hybrid GPT: unexpected layout")),
     };
     head.resize(32 * 1024, 0);
     let mut mbr = ProtectiveMbr::new_zeroed();
     if let Some(code) = l.mbr_code {
         if code.len() < BOOT_LBA_AT {
-            return Err(Error::InvalidOption(format!(
+            return Err(OPTION.option(format!(
                 "hybrid MBR code is {} bytes; it needs {BOOT_LBA_AT} at least (the loader's is 512)",
                 code.len()
             )));

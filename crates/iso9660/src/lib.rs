@@ -70,7 +70,7 @@ mod writer;
 pub use disk::{IsoDisk, READER};
 pub use efi::fat_image_from_dir;
 pub use eltorito::{BootEntry, PLATFORM_BIOS, PLATFORM_EFI};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 /// FAT12/16/32 file systems, as the EFI image and EFI system partitions
 /// use them: the `fat` crate (`diskimg-fat`).
 pub use fat;

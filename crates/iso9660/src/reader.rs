@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use blocksink::ReadAt;
 
 use crate::eltorito::{self, BootEntry};
+use crate::error::{refused, F, OPTION};
 use crate::format::*;
 use crate::susp;
 use crate::{Error, Result};
@@ -214,7 +215,7 @@ impl Budget {
     fn directory(&mut self, len: u64, path: &str) -> Result<()> {
         self.dir_bytes += len;
         if self.dir_bytes > self.size {
-            return Err(Error::Corrupt(format!(
+            return Err(F.corrupt(format!(
                 "{path}: the directories read come to {} bytes, more than the image's {}",
                 self.dir_bytes, self.size
             )));
@@ -227,7 +228,7 @@ impl Budget {
         self.path_bytes += path.len() as u64;
         let shown = || format!("/{}", String::from_utf8_lossy(path));
         if self.entries > self.size / (DR_FIXED as u64 + 1) {
-            return Err(Error::Corrupt(format!(
+            return Err(F.corrupt(format!(
                 "{}: more than {} entries, more records than an image of {} bytes holds",
                 shown(),
                 self.size / (DR_FIXED as u64 + 1),
@@ -235,7 +236,7 @@ impl Budget {
             )));
         }
         if path.len() > MAX_PATH {
-            return Err(Error::Corrupt(format!(
+            return Err(F.corrupt(format!(
                 "/{}…: a path of {} bytes, longer than {MAX_PATH}",
                 String::from_utf8_lossy(&path[..64]),
                 path.len()
@@ -246,7 +247,7 @@ impl Budget {
             .saturating_mul(16)
             .saturating_add(Self::PATH_FLOOR);
         if self.path_bytes > limit {
-            return Err(Error::Corrupt(format!(
+            return Err(F.corrupt(format!(
                 "{}: the paths listed come to more than {limit} bytes (16 per image byte)",
                 shown()
             )));
@@ -257,7 +258,7 @@ impl Budget {
     fn continuation(&mut self, len: u32, lba: u32) -> Result<()> {
         self.ce_bytes += u64::from(len);
         if self.ce_bytes > self.size {
-            return Err(Error::Corrupt(format!(
+            return Err(F.corrupt(format!(
                 "CE continuation area at LBA {lba}: the continuation areas read come to {} bytes, more than the image's {}",
                 self.ce_bytes, self.size
             )));
@@ -295,7 +296,7 @@ fn records<'a>(
             let sector_end = (pos / SECTOR as usize + 1) * SECTOR as usize;
             if len < DR_FIXED + 1 || pos + len > sector_end.min(buf.len()) {
                 pos = buf.len();
-                return Some(Err(Error::Corrupt(format!(
+                return Some(Err(F.corrupt(format!(
                     "directory {path}: record of {len} bytes at offset {at} is too short or crosses a sector"
                 ))));
             }
@@ -303,7 +304,7 @@ fn records<'a>(
             let id_len = usize::from(r[32]);
             if DR_FIXED + id_len > len {
                 pos = buf.len();
-                return Some(Err(Error::Corrupt(format!(
+                return Some(Err(F.corrupt(format!(
                     "directory {path}: record at offset {at}: identifier of {id_len} bytes runs past its {len}-byte record"
                 ))));
             }
@@ -353,19 +354,19 @@ impl<R: ReadAt> IsoImage<R> {
         let mut sector = SYSTEM_AREA_SECTORS;
         loop {
             if sector - SYSTEM_AREA_SECTORS >= MAX_DESCRIPTORS {
-                return Err(Error::NotIso(format!(
+                return Err(F.not_this(format!(
                     "no volume descriptor set terminator in sectors 16 to {sector}"
                 )));
             }
             let mut vd = vec![0u8; SECTOR as usize];
             if (sector + 1) * SECTOR > size {
-                return Err(Error::NotIso(format!(
+                return Err(F.not_this(format!(
                     "the input ({size} bytes) ends before volume descriptor sector {sector}"
                 )));
             }
             src.read_exact_at(&mut vd, sector * SECTOR)?;
             if &vd[1..6] != CD001 {
-                return Err(Error::NotIso(format!(
+                return Err(F.not_this(format!(
                     "no `CD001` identifier in volume descriptor at sector {sector} (offset {})",
                     sector * SECTOR + 1
                 )));
@@ -387,8 +388,7 @@ impl<R: ReadAt> IsoImage<R> {
             }
             sector += 1;
         }
-        let primary =
-            primary.ok_or_else(|| Error::NotIso("no primary volume descriptor".into()))?;
+        let primary = primary.ok_or_else(|| F.not_this("no primary volume descriptor"))?;
         let mut img = IsoImage {
             src,
             size,
@@ -433,7 +433,7 @@ impl<R: ReadAt> IsoImage<R> {
         };
         let at = u64::from(lba) * SECTOR;
         if at + SECTOR > self.size {
-            return Err(Error::Corrupt(format!(
+            return Err(F.corrupt(format!(
                 "boot catalog sector {lba} is past the end of the image"
             )));
         }
@@ -446,7 +446,7 @@ impl<R: ReadAt> IsoImage<R> {
         let at = u64::from(lba) * SECTOR;
         let len = u64::from(len);
         if len > MAX_DIR_BYTES || at.checked_add(len).is_none_or(|e| e > self.size) {
-            return Err(Error::Corrupt(format!(
+            return Err(F.corrupt(format!(
                 "directory {path}: extent of {len} bytes at sector {lba} is past the end of the image ({} bytes)",
                 self.size
             )));
@@ -459,7 +459,7 @@ impl<R: ReadAt> IsoImage<R> {
     fn read_ce(&self, lba: u32, off: u32, len: u32) -> Result<Vec<u8>> {
         let at = u64::from(lba) * SECTOR + u64::from(off);
         if at + u64::from(len) > self.size {
-            return Err(Error::Corrupt(format!(
+            return Err(F.corrupt(format!(
                 "CE continuation area at sector {lba} is past the end of the image"
             )));
         }
@@ -482,7 +482,7 @@ impl<R: ReadAt> IsoImage<R> {
         let (root, joliet) = match naming {
             Naming::Joliet => match &self.joliet {
                 Some(j) => (j.root, true),
-                None => return Err(Error::InvalidOption("the image has no Joliet tree".into())),
+                None => return Err(OPTION.option("the image has no Joliet tree")),
             },
             _ => (self.primary.root, false),
         };
@@ -492,9 +492,7 @@ impl<R: ReadAt> IsoImage<R> {
             None
         };
         if naming == Naming::RockRidge && rr.is_none() {
-            return Err(Error::InvalidOption(
-                "the image has no Rock Ridge entries".into(),
-            ));
+            return Err(OPTION.option("the image has no Rock Ridge entries"));
         }
         let mut out = Vec::new();
         let mut budget = Budget::new(self.size);
@@ -507,7 +505,7 @@ impl<R: ReadAt> IsoImage<R> {
         while let Some((extent, prefix, depth)) = stack.pop() {
             let shown = format!("/{}", String::from_utf8_lossy(&prefix));
             if depth > MAX_DEPTH {
-                return Err(Error::Corrupt(format!(
+                return Err(F.corrupt(format!(
                     "directory {shown}: nested more than {MAX_DEPTH} deep"
                 )));
             }
@@ -534,7 +532,7 @@ impl<R: ReadAt> IsoImage<R> {
                             self.read_ce(l, o, n)
                         })
                         .map_err(|e| {
-                            Error::Corrupt(format!("{shown}: record at offset {}: {e}", r.at))
+                            F.corrupt(format!("{shown}: record at offset {}: {e}", r.at))
                         })?
                     }
                     None => susp::Parsed::default(),
@@ -559,7 +557,7 @@ impl<R: ReadAt> IsoImage<R> {
                             parts
                                 .claim(at, at + data_len, (part_no, r.extent, data_len))
                                 .map_err(|(_, _, &(n, lba, len))| {
-                                    Error::Corrupt(format!(
+                                    F.corrupt(format!(
                                         "{path}: multi-extent part {part_no} at LBA {} ({data_len} bytes) overlaps part {n} (LBA {lba}, {len} bytes)",
                                         r.extent
                                     ))
@@ -586,7 +584,7 @@ impl<R: ReadAt> IsoImage<R> {
                     (None, false) => strip_version(r.id.to_vec()),
                 };
                 if name.iter().any(|&c| c == b'/' || c == 0) {
-                    return Err(Error::Corrupt(format!(
+                    return Err(F.corrupt(format!(
                         "directory {shown}: record at offset {}: the name {:?} holds `/` or NUL",
                         r.at,
                         String::from_utf8_lossy(&name)
@@ -679,7 +677,7 @@ impl<R: ReadAt> IsoImage<R> {
         let at = u64::from(lba) * SECTOR;
         let len = u64::from(len);
         if at + len > self.size {
-            return Err(Error::Corrupt(format!(
+            return Err(F.corrupt(format!(
                 "directory {shown}: extent at LBA {lba} ({len} bytes) runs past the end of the image ({} bytes)",
                 self.size
             )));
@@ -692,7 +690,7 @@ impl<R: ReadAt> IsoImage<R> {
                 } else {
                     "each directory's bytes are read once"
                 };
-                Error::Corrupt(format!(
+                F.corrupt(format!(
                     "directory {shown}: extent at LBA {lba} ({len} bytes) overlaps directory /{other} (LBA {}, {} bytes): {why}",
                     s / SECTOR,
                     e - s
@@ -704,7 +702,7 @@ impl<R: ReadAt> IsoImage<R> {
     fn check_extent(&self, lba: u32, len: u64, path: &str, what: &str) -> Result<()> {
         let at = u64::from(lba) * SECTOR;
         if at + len > self.size {
-            return Err(Error::Corrupt(format!(
+            return Err(F.corrupt(format!(
                 "{path}: {what} at LBA {lba} ({len} bytes) runs past the end of the image ({} bytes)",
                 self.size
             )));
@@ -735,10 +733,10 @@ impl<R: ReadAt> IsoImage<R> {
     /// through a symbolic link, and no file is replaced.
     pub fn extract(&self, dest: &Path) -> Result<ExtractSummary> {
         if dest.exists() && fs::read_dir(dest)?.next().is_some() {
-            return Err(Error::Unsafe {
-                path: dest.display().to_string(),
-                why: "the destination directory is not empty".into(),
-            });
+            return Err(refused(
+                dest.display(),
+                "the destination directory is not empty",
+            ));
         }
         fs::create_dir_all(dest)?;
         let entries = self.entries()?;
@@ -748,15 +746,9 @@ impl<R: ReadAt> IsoImage<R> {
             let target = safe_join(dest, e)?;
             let exists = |err: io::Error| -> Error {
                 if err.kind() == io::ErrorKind::AlreadyExists {
-                    Error::Unsafe {
-                        path: e.display_path(),
-                        why: "a second entry of the same name".into(),
-                    }
+                    refused(e.display_path(), "a second entry of the same name")
                 } else {
-                    Error::Io(io::Error::new(
-                        err.kind(),
-                        format!("{}: {err}", target.display()),
-                    ))
+                    Error::file(&target, err)
                 }
             };
             match &e.kind {
@@ -825,10 +817,10 @@ fn safe_join(dest: &Path, e: &IsoEntry) -> Result<PathBuf> {
     let mut p = dest.to_path_buf();
     for part in e.path.split(|&c| c == b'/') {
         if part.is_empty() || part == b"." || part == b".." || part.contains(&0) {
-            return Err(Error::Unsafe {
-                path: e.display_path(),
-                why: "the name is empty, `.`, `..` or holds NUL or `/`".into(),
-            });
+            return Err(refused(
+                e.display_path(),
+                "the name is empty, `.`, `..` or holds NUL or `/`",
+            ));
         }
         p.push(std::ffi::OsStr::from_bytes(part));
     }

@@ -2,10 +2,11 @@
 //! entries carried in them: SP, ER, CE, PX, PN, SL, NM, TF, and for reading
 //! also CL, PL and RE (relocated deep directories).
 
+use crate::error::F;
 use crate::format::{
     dir_date, get_u32_le, parse_dir_date, put_both_u32, MAX_NAME, MAX_SYMLINK, SECTOR,
 };
-use crate::{Error, Result};
+use crate::Result;
 
 /// The SUSP "SP" entry that opens the root's `.` record.
 pub(crate) fn sp() -> Vec<u8> {
@@ -272,9 +273,7 @@ pub(crate) fn parse(
                     }
                     name_done = flags & 0x01 == 0;
                     if p.name.as_ref().is_some_and(|n| n.len() > MAX_NAME) {
-                        return Err(Error::Corrupt(format!(
-                            "NM name longer than {MAX_NAME} bytes"
-                        )));
+                        return Err(F.corrupt(format!("NM name longer than {MAX_NAME} bytes")));
                     }
                 }
                 b"SL" if !body.is_empty() && !sl_done => {
@@ -303,7 +302,7 @@ pub(crate) fn parse(
                     }
                     sl_done = body[0] & 0x01 == 0;
                     if target.len() > MAX_SYMLINK {
-                        return Err(Error::Corrupt(format!(
+                        return Err(F.corrupt(format!(
                             "SL symbolic link target longer than {MAX_SYMLINK} bytes"
                         )));
                     }
@@ -334,14 +333,14 @@ pub(crate) fn parse(
             Some((lba, off, len)) if hops < MAX_CE => {
                 hops += 1;
                 if u64::from(off) + u64::from(len) > SECTOR {
-                    return Err(Error::Corrupt(format!(
+                    return Err(F.corrupt(format!(
                         "CE entry points at {len} bytes at offset {off} of sector {lba}, past the sector"
                     )));
                 }
                 area = read(lba, off, len)?;
             }
             Some(_) => {
-                return Err(Error::Corrupt(format!(
+                return Err(F.corrupt(format!(
                     "more than {MAX_CE} continuation areas for one record"
                 )))
             }

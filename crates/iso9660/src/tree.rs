@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use crate::error::{invalid_entry, invalid_file, unsupported_entry, OPTION};
 use crate::format::{MAX_NAME, MAX_PATH, MAX_SYMLINK};
 use crate::{Error, Result};
 
@@ -166,25 +167,20 @@ impl Tree {
     /// Reads the tree under `dir` without following symbolic links. Hard
     /// links inside the tree are kept as hard links.
     pub fn from_dir(dir: &Path) -> Result<Tree> {
-        let shown = |p: &Path| p.display().to_string();
-        let meta =
-            fs::symlink_metadata(dir).map_err(|e| Error::at_path(shown(dir), e.to_string()))?;
+        let meta = fs::symlink_metadata(dir).map_err(|e| Error::file(dir, e))?;
         if !meta.is_dir() {
-            return Err(Error::at_path(shown(dir), "not a directory"));
+            return Err(invalid_file(dir, "not a directory"));
         }
         let mut tree = Tree::new(Metadata::of(&meta));
         let mut stack = vec![(dir.to_path_buf(), 0usize)];
         while let Some((path, index)) = stack.pop() {
             let mut names: Vec<_> = fs::read_dir(&path)
-                .map_err(|e| Error::at_path(shown(&path), e.to_string()))?
-                .map(|e| e.map(|e| e.file_name()))
-                .collect::<std::io::Result<_>>()
-                .map_err(|e| Error::at_path(shown(&path), e.to_string()))?;
+                .and_then(|d| d.map(|e| e.map(|e| e.file_name())).collect())
+                .map_err(|e| Error::file(&path, e))?;
             names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
             for name in names {
                 let child = path.join(&name);
-                let m = fs::symlink_metadata(&child)
-                    .map_err(|e| Error::at_path(shown(&child), e.to_string()))?;
+                let m = fs::symlink_metadata(&child).map_err(|e| Error::file(&child, e))?;
                 let ft = m.file_type();
                 let kind = if ft.is_dir() {
                     EntryKind::Directory
@@ -194,8 +190,7 @@ impl Tree {
                         size: m.len(),
                     })
                 } else if ft.is_symlink() {
-                    let target = fs::read_link(&child)
-                        .map_err(|e| Error::at_path(shown(&child), e.to_string()))?;
+                    let target = fs::read_link(&child).map_err(|e| Error::file(&child, e))?;
                     EntryKind::Symlink(target.as_os_str().as_bytes().to_vec())
                 } else if ft.is_char_device() {
                     EntryKind::CharDevice(m.rdev())
@@ -232,9 +227,7 @@ impl Tree {
         link_key: Option<(u64, u64)>,
     ) -> Result<usize> {
         if self.nodes.len() >= MAX_ENTRIES {
-            return Err(Error::InvalidOption(format!(
-                "more than {MAX_ENTRIES} entries in the tree"
-            )));
+            return Err(OPTION.option(format!("more than {MAX_ENTRIES} entries in the tree")));
         }
         // What a reader (this crate's, Linux's) can list and extract.
         let mut path_len = name.len();
@@ -262,7 +255,7 @@ impl Tree {
             }
         };
         if let Some(why) = too_long {
-            return Err(Error::at_path(self.display_path(parent, &name), why));
+            return Err(unsupported_entry(self.display_path(parent, &name), why));
         }
         let at = self.nodes.len();
         self.nodes.push(Node {
@@ -287,18 +280,18 @@ impl Tree {
     pub fn insert(&mut self, path: &str, kind: EntryKind, meta: Metadata) -> Result<()> {
         let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
         let Some((last, dirs)) = parts.split_last() else {
-            return Err(Error::at_path(path, "an entry needs a name"));
+            return Err(invalid_entry(path, "an entry needs a name"));
         };
         let mut at = 0;
         for part in dirs.iter().chain(std::iter::once(last)) {
             if *part == "." || *part == ".." || part.contains('\0') {
-                return Err(Error::at_path(path, format!("`{part}` cannot be a name")));
+                return Err(invalid_entry(path, format!("`{part}` cannot be a name")));
             }
         }
         for dir in dirs {
             at = match self.child(at, dir.as_bytes()) {
                 Some(c) if matches!(self.nodes[c].kind, EntryKind::Directory) => c,
-                Some(_) => return Err(Error::at_path(path, format!("`{dir}` is not a directory"))),
+                Some(_) => return Err(invalid_entry(path, format!("`{dir}` is not a directory"))),
                 None => {
                     let m = self.nodes[0].meta;
                     self.push(at, dir.as_bytes().to_vec(), EntryKind::Directory, m, None)?
@@ -306,7 +299,7 @@ impl Tree {
             };
         }
         if self.child(at, last.as_bytes()).is_some() {
-            return Err(Error::at_path(path, "already in the tree"));
+            return Err(invalid_entry(path, "already in the tree"));
         }
         self.push(at, last.as_bytes().to_vec(), kind, meta, None)?;
         Ok(())

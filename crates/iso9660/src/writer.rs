@@ -13,6 +13,7 @@ use std::fs::File;
 use blocksink::{BuildStamp, Destination, ReadAt};
 
 use crate::eltorito::{self, BootEntry, PLATFORM_BIOS, PLATFORM_EFI};
+use crate::error::{invalid_entry, OPTION};
 use crate::format::*;
 use crate::hybrid;
 use crate::names::{iso_names, joliet_names};
@@ -210,12 +211,10 @@ fn prepare_boot(tree: &mut Tree, opts: &IsoOptions) -> Result<BootNodes> {
     let file_node = |tree: &Tree, path: &str, what: &str| -> Result<usize> {
         let i = tree
             .lookup(path)
-            .ok_or_else(|| Error::InvalidOption(format!("{what} `{path}` is not in the tree")))?;
+            .ok_or_else(|| OPTION.option(format!("{what} `{path}` is not in the tree")))?;
         match &tree.nodes[i].kind {
             EntryKind::File(d) if d.size() > 0 => Ok(i),
-            _ => Err(Error::InvalidOption(format!(
-                "{what} `{path}` is not a non-empty regular file"
-            ))),
+            _ => Err(OPTION.option(format!("{what} `{path}` is not a non-empty regular file"))),
         }
     };
     let mut boot = BootNodes {
@@ -227,13 +226,13 @@ fn prepare_boot(tree: &mut Tree, opts: &IsoOptions) -> Result<BootNodes> {
         let i = file_node(tree, &b.image, "BIOS boot image")?;
         let size = tree.nodes[i].kind_size();
         if (b.boot_info_table || b.grub2_boot_info) && size > MAX_PATCHED_IMAGE {
-            return Err(Error::InvalidOption(format!(
+            return Err(OPTION.option(format!(
                 "BIOS boot image `{}` is larger than {MAX_PATCHED_IMAGE} bytes; it cannot be patched",
                 b.image
             )));
         }
         if b.grub2_boot_info && size < eltorito::GRUB2_BOOT_INFO_AT + 8 {
-            return Err(Error::InvalidOption(format!(
+            return Err(OPTION.option(format!(
                 "BIOS boot image `{}` is {size} bytes, too short for a GRUB i386-pc-eltorito image",
                 b.image
             )));
@@ -245,9 +244,7 @@ fn prepare_boot(tree: &mut Tree, opts: &IsoOptions) -> Result<BootNodes> {
     }
     if boot.bios.is_none() && boot.efi.is_none() {
         if opts.hybrid.is_some() {
-            return Err(Error::InvalidOption(
-                "a hybrid image needs a BIOS or EFI boot image".into(),
-            ));
+            return Err(OPTION.option("a hybrid image needs a BIOS or EFI boot image"));
         }
         return Ok(boot);
     }
@@ -258,7 +255,7 @@ fn prepare_boot(tree: &mut Tree, opts: &IsoOptions) -> Result<BootNodes> {
         EntryKind::File(FileData::Bytes(vec![0u8; SECTOR as usize].into())),
         meta,
     )
-    .map_err(|e| Error::InvalidOption(format!("boot catalog: {e}")))?;
+    .map_err(|e| OPTION.option(format!("boot catalog: {e}")))?;
     boot.catalog = tree.lookup(catalog);
     Ok(boot)
 }
@@ -277,7 +274,7 @@ fn ascii(text: &str) -> Vec<u8> {
 
 fn to_u32(v: u64, what: &str) -> Result<u32> {
     u32::try_from(v)
-        .map_err(|_| Error::InvalidOption(format!("{what} {v} does not fit ISO 9660's 32 bits")))
+        .map_err(|_| OPTION.option(format!("{what} {v} does not fit ISO 9660's 32 bits")))
 }
 
 impl IsoWriter {
@@ -377,7 +374,7 @@ impl IsoWriter {
     fn build_trees(&mut self) -> Result<()> {
         let (dirs, dir_of) = self.build_tree(false);
         if dirs.len() > usize::from(u16::MAX) {
-            return Err(Error::InvalidOption(format!(
+            return Err(OPTION.option(format!(
                 "{} directories; ISO 9660 path tables number at most 65535",
                 dirs.len()
             )));
@@ -917,8 +914,7 @@ impl IsoWriter {
                     continue;
                 }
                 EntryKind::File(FileData::Path { path, size }) => {
-                    opened = File::open(path)
-                        .map_err(|e| Error::at_path(path.display().to_string(), e.to_string()))?;
+                    opened = File::open(path).map_err(|e| Error::file(path, e))?;
                     (&opened, *size)
                 }
                 EntryKind::File(FileData::Open { file, size }) => (&**file, *size),
@@ -926,7 +922,7 @@ impl IsoWriter {
             };
             let now = file.metadata()?.len();
             if now != size {
-                return Err(Error::at_path(
+                return Err(invalid_entry(
                     self.tree.path_of(node),
                     format!("changed size from {size} to {now} bytes while the image was written"),
                 ));
@@ -988,7 +984,7 @@ impl IsoWriter {
             _ => {}
         }
         if get_u32_le(&head[0x40..]) != hybrid::ISOLINUX_HYBRID_MAGIC {
-            return Err(Error::InvalidOption(format!(
+            return Err(OPTION.option(format!(
                 "BIOS boot image {} has no isohybrid signature (0x{:08x} at byte 0x40): the MBR code cannot start it",
                 self.tree.path_of(node),
                 hybrid::ISOLINUX_HYBRID_MAGIC

@@ -9,7 +9,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use blocksink::{BuildStamp, Destination};
-use iso9660::fat::{Error, FatImage};
+use iso9660::fat::{FatImage, FatTooSmall};
 use iso9660::{IsoImage, IsoKind, IsoOptions, IsoWriter, Naming, Tree};
 use testkit::{assert_clean_fat, fat_tree, mtools, run, run_ok};
 
@@ -464,8 +464,9 @@ fn efi_fat_image_is_clean_for_fsck_and_mtools() {
     // The smallest whole MiB that holds the tree.
     assert_eq!(bytes.len(), 2 << 20);
     let err = FatImage::from_dir(&src, 1 << 20, "EFIBOOT", &stamp).unwrap_err();
-    assert!(
-        matches!(err, Error::FatTooSmall { needed, .. } if needed == 2 << 20),
+    assert_eq!(
+        err.detail::<FatTooSmall>().map(|d| d.needed),
+        Some(2 << 20),
         "{err}"
     );
     let img = dir.path().join("efiboot.img");
