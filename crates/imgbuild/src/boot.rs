@@ -10,12 +10,12 @@
 //! Specification entry for the newest kernel in /boot and its initrd,
 //! copied to the ESP.
 
-use crate::error;
 use std::cmp::Ordering;
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
 use std::path::Path;
 
+use crate::error;
 use crate::rootfs::{Entry, EntryKind};
 use crate::{Error, Result};
 

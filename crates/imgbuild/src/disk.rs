@@ -4,7 +4,6 @@
 //! time), the generated files added, and the pieces assembled into one
 //! [`AssembledDisk`] that the format writers read.
 
-use crate::error;
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -18,6 +17,7 @@ use crate::config::{
     BootLoader, BootType, FileSource, FsType, ImageConfig, MountIdentifier, PartitionRole,
 };
 use crate::edit::{edits, Edited};
+use crate::error;
 use crate::ext::ExtMaker;
 use crate::rootfs::{source_error, Entry, EntryKind, EntrySource};
 use crate::vfat::FatMaker;

@@ -9,12 +9,12 @@
 //! 0644, at the build's time; one it had keeps its owner and mode). Both
 //! the disk and the tree formats read it, so each edit is written once.
 
-use crate::error;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;
 
 use crate::config::{ImageConfig, KernelModule, ModuleLoad};
+use crate::error;
 use crate::rootfs::{Entry, EntryKind, EntrySource};
 use crate::{Error, Result};
 

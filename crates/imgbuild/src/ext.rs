@@ -18,7 +18,6 @@
 //! from a script written as the entries pass. File times are the archive's
 //! own, up to 2038-01-19 (the tool stores later ones as that date).
 
-use crate::error;
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -29,6 +28,7 @@ use blocksink::{BuildStamp, RawFile};
 use uuid::Uuid;
 
 use crate::config::FsType;
+use crate::error;
 use crate::rootfs::Entry;
 use crate::{Error, Result};
 use rootfs::TarWriter;

@@ -12,7 +12,6 @@
 //! checked before anything is made, and an output is only ever a finished
 //! file: each is written beside its name and renamed when complete.
 
-use crate::error;
 use std::path::{Path, PathBuf};
 
 use imgconv::{FormatOptions, OutputFormat, OutputSpec, OutputTarget};
@@ -21,6 +20,7 @@ use pkgstage::resolve::{Request, Source as RepoSource};
 use pkgstage::signature::GpgCheck;
 use serde::Serialize;
 
+use crate::error;
 use crate::tree::{TreeKind, TreeTarget, WrittenTree};
 use crate::{
     build_disk, live, open_rootfs, tree_format, write_tree, BootLoader, BuildOptions,

@@ -15,7 +15,6 @@
 //! and an MBR and GPT over the El Torito images let it boot from a USB
 //! stick as well as from a CD.
 
-use crate::error;
 use std::cell::RefCell;
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -31,6 +30,7 @@ use crate::boot::{grub_menu, BootFiles, GrubPlatform, KernelFiles};
 use crate::config::FsType;
 use crate::config::{BootLoader, BootType, ImageConfig};
 use crate::disk::{file_entry, generated_files};
+use crate::error;
 use crate::rootfs::{Entry, EntryKind, EntrySource};
 use crate::tree::{emit, TreeTarget, WrittenTree};
 use crate::vfat::FatMaker;

@@ -3,7 +3,6 @@
 //! docker archive), with the configuration's generated files — the host
 //! name and the additional files — as on a disk, and no `/etc/fstab`.
 
-use crate::error;
 use std::collections::{HashMap, HashSet};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -14,6 +13,7 @@ use container::{Compression, ImageOptions, ImageWriter, Layout, WrittenImage};
 use crate::config::ImageConfig;
 use crate::disk::{generated_files, resolve_parents};
 use crate::edit::{edits, Edited};
+use crate::error;
 use crate::live::{write_live_iso, LiveOptions};
 use crate::rootfs::{missing_parents, Entry, EntryKind, EntrySource};
 use crate::BuildOptions;

@@ -4,7 +4,6 @@
 //! laid out — FAT12, 16 or 32 by size, as `mkfs.vfat` chooses — into an
 //! image file.
 
-use crate::error;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -12,6 +11,7 @@ use blocksink::{BuildStamp, Destination, RawFile};
 use fat::{ErrorKind, FatTree, FatType};
 
 use crate::config::FsType;
+use crate::error;
 use crate::rootfs::{Entry, EntryKind};
 use crate::{Error, Result};
 

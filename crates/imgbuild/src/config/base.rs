@@ -12,11 +12,11 @@
 //! only. A relative path in a file (a file to add, a package list, a
 //! script) is taken from that file's own directory.
 
-use crate::error;
 use std::path::{Path, PathBuf};
 
 use super::node::{Field, Node};
 use super::read_text;
+use crate::error;
 use crate::error::{Error, Result};
 
 /// Most files a chain may hold, against runaway or self-made recursion

@@ -11,7 +11,6 @@
 //! # Ok::<(), imgbuild::Error>(())
 //! ```
 
-use crate::error;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -25,6 +24,7 @@ use super::{
     MountIdentifier, MountOrigin, Origins, PartitionOrigin, PartitionRole, PartitionSpec, Syntax,
     MIB,
 };
+use crate::error;
 use crate::error::Result;
 
 /// Reads the Image Customizer configuration at `path`.

@@ -112,13 +112,13 @@
 //! system partition and `legacy` a BIOS boot partition. Host names are DNS
 //! names; additional files go to absolute paths.
 
-use crate::error;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
 
+use crate::error;
 use crate::error::{Error, Result};
 
 mod base;

@@ -6,13 +6,13 @@
 //! reader asks for is an error naming it, a key given twice is an error, and
 //! each message carries the path (`Disks[0].Partitions[1].FsType`).
 
-use crate::error;
 use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use crate::error;
 use crate::error::{Error, Result};
 
 /// One value of a JSON or YAML document.

@@ -11,7 +11,6 @@
 //! # Ok::<(), imgbuild::Error>(())
 //! ```
 
-use crate::error;
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -23,6 +22,7 @@ use super::{
     BootType, ContainerKeys, FileSource, FsType, ImageConfig, Mount, MountIdentifier, MountOrigin,
     Origins, PartitionOrigin, PartitionRole, PartitionSpec, Syntax, MIB,
 };
+use crate::error;
 use crate::error::{Error, Result};
 
 /// Reads the toolkit image configuration at `path`.
