@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
             Ok(config) => assert!(config.partitions.len() <= 128),
             Err(e) => assert!(
                 e.to_string().contains("fuzz.")
-                    || matches!(&e, imgbuild::Error::Config { file, .. } | imgbuild::Error::Io { path: file, .. } if file.is_absolute()),
+                    || e.file_path().is_some_and(std::path::Path::is_absolute),
                 "{e}"
             ),
         }

@@ -200,7 +200,7 @@ mod tests {
             "the ESP (EFI/BOOT/BOOTX64.EFI): the payload is cut short"
         );
         // The source's own error, whole.
-        let Error::Io { source, .. } = &err else {
+        let Some(source) = err.io_error() else {
             panic!("{err:?}")
         };
         assert!(

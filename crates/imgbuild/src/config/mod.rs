@@ -5,7 +5,7 @@
 //! Azure Linux toolkit's image configuration ([`toolkit`]), `.yaml` and
 //! `.yml` are Image Customizer's ([`customizer`]). Both read one disk. A
 //! key neither reader knows, a key given twice, and a field the build does
-//! not honour are errors ([`Error::Config`]) naming the file and the key
+//! not honour are errors ([`crate::error::config`]) naming the file and the key
 //! path (`Disks[0].Partitions[1].FsType`, `storage.disks[0].partitions[2].size`);
 //! nothing is silently dropped. Relative paths are relative to the
 //! configuration's directory.
