@@ -121,7 +121,7 @@ fn package_install(c: &mut Criterion) {
         install(&sources, &plan, &options, &mut |_, data| {
             std::io::copy(data, &mut std::io::sink())
                 .map(drop)
-                .map_err(|e| pkgstage::Error::io("the entry stream", e))
+                .map_err(|e| pkgstage::Error::file("the entry stream", e))
         })
         .unwrap()
     };
