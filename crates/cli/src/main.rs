@@ -1137,79 +1137,36 @@ fn run_rootfs(a: RootfsArgs) -> Result<ExitCode> {
     if names.is_empty() {
         bail!("nothing to install: name packages with --install or --install-list");
     }
-    let repos = parse_repos(&a.repos)?
-        .into_iter()
-        .map(|(dir, priority)| Ok((pkgstage::Repository::open(dir)?, priority)))
-        .collect::<Result<Vec<_>>>()?;
-    let sources: Vec<pkgstage::resolve::Source<'_>> = repos
-        .iter()
-        .map(|(repo, priority)| pkgstage::resolve::Source {
-            repo,
-            priority: *priority,
-        })
-        .collect();
-    let mut request = pkgstage::resolve::Request::new(names);
-    request.recommends = !a.no_recommends;
-    let plan = pkgstage::resolve::resolve(&sources, &request)?;
-    let stamp = blocksink::BuildStamp::from_env();
-    let options = pkgstage::install::InstallOptions {
+    let source = imgbuild::Source::Install(imgbuild::job::Install {
+        from: imgbuild::job::Packages {
+            repos: parse_repos(&a.repos)?,
+            recommends: !a.no_recommends,
+            scripts: !a.no_scripts,
+            gpg_check: a.gpg.check()?,
+        },
+        names,
         exclude_docs: a.excludedocs,
-        install_langs: a
-            .install_langs
-            .as_deref()
-            .map(pkgstage::install::split_langs)
-            .unwrap_or_default(),
-        time: i64::try_from(stamp.unix_time()).unwrap_or(0),
+        install_langs: a.install_langs.clone(),
         no_rpmdb: a.no_rpmdb,
         rpm_manifests: false,
-        work_dir: a.work_dir.clone(),
-        gpg_check: a.gpg.check()?,
-        no_scripts: a.no_scripts,
-    };
-    let to_stdout = a.output.as_os_str() == "-";
-    if to_stdout && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-        bail!("refusing to write an archive to a terminal; redirect standard output");
-    }
-    let pending = if to_stdout {
-        None
+    });
+    let target = if a.output.as_os_str() == "-" {
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            bail!("refusing to write an archive to a terminal; redirect standard output");
+        }
+        OutputTarget::Stdout
     } else {
-        Some(
-            blocksink::PendingFile::create(&a.output)
-                .with_context(|| format!("creating {}", a.output.display()))?,
-        )
+        OutputTarget::Path(a.output.clone())
     };
-    let (raw, compression): (Box<dyn Write>, _) = match &pending {
-        None => (
-            Box::new(std::io::BufWriter::new(std::io::stdout())),
-            container::Compression::None,
-        ),
-        Some(p) => (
-            Box::new(std::io::BufWriter::with_capacity(
-                1 << 20,
-                p.file()
-                    .with_context(|| format!("creating {}", a.output.display()))?,
-            )),
-            container::Compression::from_file_name(&a.output.to_string_lossy()),
-        ),
-    };
-    let mut tar = imgbuild::TarWriter::new(compression.encoder(raw)?);
+    let mut job = imgbuild::Job::without_config(source);
+    job.archive_to(target);
+    job.work_dir.clone_from(&a.work_dir);
+    let report = job.run(&mut |_| {})?;
+    let installed = report.installed.unwrap_or_default();
     let shown = a.output.display().to_string();
-    let report = pkgstage::install::install(&sources, &plan, &options, &mut |entry, data| {
-        tar.append(&entry.path, entry, data)
-            .map_err(|e| pkgstage::Error::io(&shown, e))
-    })?;
-    let mut sink = tar
-        .finish()
-        .and_then(|encoder| encoder.finish())
-        .with_context(|| format!("writing {shown}"))?;
-    sink.flush().with_context(|| format!("writing {shown}"))?;
-    drop(sink);
-    if let Some(p) = pending {
-        p.commit().with_context(|| format!("placing {shown}"))?;
-    }
     if a.json {
-        let packages: Vec<serde_json::Value> = plan
-            .packages
+        let packages: Vec<serde_json::Value> = report
+            .resolved
             .iter()
             .map(|c| serde_json::json!({"package": c.nevra, "reason": c.reason}))
             .collect();
@@ -1218,16 +1175,16 @@ fn run_rootfs(a: RootfsArgs) -> Result<ExitCode> {
             serde_json::to_string_pretty(&serde_json::json!({
                 "output": a.output,
                 "packages": packages,
-                "installed": report,
+                "installed": installed,
             }))?
         );
     } else {
-        print_install_notes(&report);
+        print_install_notes(&installed);
         note!(
             "wrote {shown}: {} packages, {} entries, {} bytes of files",
-            report.packages,
-            report.entries,
-            report.bytes
+            installed.packages,
+            installed.entries,
+            installed.bytes
         );
     }
     Ok(ExitCode::SUCCESS)
