@@ -4,7 +4,10 @@
 //!
 //! The source is a root filesystem (a directory, a tar archive or a
 //! container image, [`crate::open_rootfs`]) or packages installed from
-//! RPM repositories by the package stage (`diskimg-pkg`). The outputs are
+//! RPM repositories by the package stage (`diskimg-pkg`): the
+//! configuration's, or ones the caller names ([`Source::Install`], which
+//! with [`Job::without_config`] and [`Job::archive_to`] is the tree of the
+//! packages alone as an archive). The outputs are
 //! one list over one registry of formats ([`Format`]): every disk format
 //! `imgconv` writes (the disk is built once and read into all of them in
 //! one pass) and every format of the tree itself ([`crate::TREE_FORMATS`]:
@@ -12,20 +15,21 @@
 //! checked before anything is made, and an output is only ever a finished
 //! file: each is written beside its name and renamed when complete.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use imgconv::{FormatOptions, OutputFormat, OutputSpec, OutputTarget};
 use pkgstage::install::{InstallOptions, InstallReport, PackageSource};
-use pkgstage::resolve::{Request, Source as RepoSource};
+use pkgstage::resolve::{Chosen, Request, Source as RepoSource};
 use pkgstage::signature::GpgCheck;
 use serde::Serialize;
 
 use crate::error;
 use crate::tree::{TreeKind, TreeTarget, WrittenTree};
 use crate::{
-    build_disk, live, open_rootfs, tree_format, write_tree, BootLoader, BuildOptions,
-    BuiltPartition, EntrySource, Error, ImageConfig, InstalledLoader, LiveOptions, Problem, Result,
-    TreeFormat, TreeOptions, TREE_FORMATS,
+    archive_format, build_disk, live, open_rootfs, tree_format, write_tree, BootLoader,
+    BuildOptions, BuiltPartition, EntrySource, Error, ImageConfig, InstalledLoader, LiveOptions,
+    Problem, Result, TreeFormat, TreeOptions, TREE_FORMATS,
 };
 
 /// An output format: a disk format `imgconv` writes, or a format of the
@@ -91,6 +95,12 @@ pub enum Source {
     Rootfs(PathBuf),
     /// The configuration's packages, installed from repositories.
     Packages(Packages),
+    /// Packages the caller names, installed from repositories with the
+    /// options given here, as `rpm -i` lays them out. The configuration's
+    /// packages and their install options are not used; what it generates
+    /// into the tree is, as for any source ([`Job::without_config`]
+    /// generates nothing).
+    Install(Install),
 }
 
 /// How the configuration's packages are installed.
@@ -105,6 +115,27 @@ pub struct Packages {
     pub scripts: bool,
     /// Which signatures packages must carry.
     pub gpg_check: GpgCheck,
+}
+
+/// Packages named by the caller, and how rpm installs them.
+#[derive(Clone, Debug)]
+pub struct Install {
+    /// The repositories, and how their packages are chosen and checked.
+    pub from: Packages,
+    /// Package names (`glibc`, `glibc.i686`) or capabilities, in the order
+    /// given.
+    pub names: Vec<String>,
+    /// Leave out files marked `%doc` (rpm's `--excludedocs`).
+    pub exclude_docs: bool,
+    /// The languages of `%lang` files to install, as rpm's
+    /// `%_install_langs` (`en:de`, `NONE`); `None` installs every language.
+    pub install_langs: Option<String>,
+    /// Leave out the rpm database (`var/lib/rpm/rpmdb.sqlite`).
+    pub no_rpmdb: bool,
+    /// With `no_rpmdb`: list the packages the database would hold in
+    /// `var/lib/rpmmanifest/`, as Azure Linux's toolkit does when it
+    /// removes the database.
+    pub rpm_manifests: bool,
 }
 
 /// What a step of [`Job::run`] is doing, for a progress display.
@@ -179,6 +210,10 @@ pub struct Report {
     /// The packages installed, when the build installed them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub installed: Option<InstallReport>,
+    /// The packages the build resolved, in install order, each with why it
+    /// was chosen (empty when it installed none). Not serialized.
+    #[serde(skip)]
+    pub resolved: Vec<Chosen>,
     /// The disk, when a disk format was asked for.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub disk: Option<DiskReport>,
@@ -196,6 +231,18 @@ impl Job {
         Ok(Job {
             config_path,
             config,
+            ..Job::without_config(source)
+        })
+    }
+
+    /// A job without a configuration (its `config_path` is empty), from
+    /// `source`: the tree as it is, with nothing generated into it or
+    /// changed, for the tree's own formats (a disk needs a configuration's
+    /// partitions).
+    pub fn without_config(source: Source) -> Job {
+        Job {
+            config_path: PathBuf::new(),
+            config: ImageConfig::empty(Path::new("")),
             source,
             outputs: Vec::new(),
             formats: FormatOptions::default(),
@@ -205,7 +252,7 @@ impl Job {
             live: LiveOptions::default(),
             volume_id: None,
             output_dirs: Vec::new(),
-        })
+        }
     }
 
     /// The name outputs are called by when the configuration names none:
@@ -256,6 +303,21 @@ impl Job {
             format,
             target,
             name,
+        });
+    }
+
+    /// Adds a tar archive of the tree written to `target`, compressed as
+    /// its file name asks ([`archive_format`]); to standard output, an
+    /// uncompressed one.
+    pub fn archive_to(&mut self, target: OutputTarget) {
+        let format = match &target {
+            OutputTarget::Path(p) => archive_format(&p.to_string_lossy()),
+            OutputTarget::Stdout => archive_format(""),
+        };
+        self.outputs.push(Output {
+            format: Format::Tree(format),
+            target,
+            name: self.stem(),
         });
     }
 
@@ -321,13 +383,15 @@ impl Job {
         }
 
         // The source: a tree as it is, or the packages installed.
-        let repos = match &self.source {
-            Source::Packages(p) => p
+        let tree = self.tree_source();
+        let repos = match &tree {
+            TreeSource::Packages(install) => install
+                .from
                 .repos
                 .iter()
                 .map(|(dir, priority)| Ok((pkgstage::Repository::open(dir)?, *priority)))
                 .collect::<Result<Vec<_>>>()?,
-            Source::Rootfs(_) => Vec::new(),
+            TreeSource::Prepared(_) => Vec::new(),
         };
         let sources: Vec<RepoSource<'_>> = repos
             .iter()
@@ -341,15 +405,14 @@ impl Job {
         let rootfs_source;
         let package_source;
         let mut installed_by: Option<&PackageSource<'_>> = None;
-        let source: &dyn EntrySource = match &self.source {
-            Source::Rootfs(path) => {
+        let source: &dyn EntrySource = match &tree {
+            TreeSource::Prepared(path) => {
                 self.refuse_packages_for_a_tree()?;
                 rootfs_source = open_rootfs(path)?;
                 rootfs_source.as_ref()
             }
-            Source::Packages(p) => {
-                let packages = &self.config.packages;
-                if packages.install.is_empty() {
+            TreeSource::Packages(install) => {
+                if install.names.is_empty() && matches!(self.source, Source::Packages(_)) {
                     return Err(error::request(
                         Problem::NoPackages,
                         format!(
@@ -359,25 +422,25 @@ impl Job {
                         ),
                     ));
                 }
-                let mut request = Request::new(packages.install.clone());
-                request.recommends = p.recommends;
+                let mut request = Request::new(install.names.clone());
+                request.recommends = install.from.recommends;
                 plan = pkgstage::resolve::resolve(&sources, &request)?;
                 package_source = PackageSource::new(
                     &sources,
                     &plan,
                     InstallOptions {
-                        exclude_docs: packages.exclude_docs,
-                        install_langs: packages
+                        exclude_docs: install.exclude_docs,
+                        install_langs: install
                             .install_langs
                             .as_deref()
                             .map(pkgstage::install::split_langs)
                             .unwrap_or_default(),
                         time,
-                        no_rpmdb: packages.remove_rpmdb,
-                        rpm_manifests: packages.remove_rpmdb,
+                        no_rpmdb: install.no_rpmdb,
+                        rpm_manifests: install.rpm_manifests,
                         work_dir: self.work_dir.clone(),
-                        gpg_check: p.gpg_check.clone(),
-                        no_scripts: !p.scripts,
+                        gpg_check: install.from.gpg_check.clone(),
+                        no_scripts: !install.from.scripts,
                     },
                 );
                 installed_by = Some(&package_source);
@@ -425,9 +488,30 @@ impl Job {
             config: self.config_path.clone(),
             rootfs: source_name,
             installed,
+            resolved: installed_by.map_or_else(Vec::new, |p| p.plan.packages.clone()),
             disk,
             trees: written,
         })
+    }
+
+    /// What the tree is made from: the prepared tree, the configuration's
+    /// packages, or those the source names.
+    fn tree_source(&self) -> TreeSource<'_> {
+        let packages = &self.config.packages;
+        match &self.source {
+            Source::Rootfs(path) => TreeSource::Prepared(path),
+            // A database the configuration removes is listed in its place,
+            // as the toolkit lists it.
+            Source::Packages(from) => TreeSource::Packages(Cow::Owned(Install {
+                from: from.clone(),
+                names: packages.install.clone(),
+                exclude_docs: packages.exclude_docs,
+                install_langs: packages.install_langs.clone(),
+                no_rpmdb: packages.remove_rpmdb,
+                rpm_manifests: packages.remove_rpmdb,
+            })),
+            Source::Install(install) => TreeSource::Packages(Cow::Borrowed(install)),
+        }
     }
 
     /// A prepared tree is written as it is: a configuration that installs
@@ -497,6 +581,14 @@ impl Job {
             conversion: conversion?,
         })
     }
+}
+
+/// What a job's tree is made from.
+enum TreeSource<'a> {
+    /// A directory, an archive or a container image, as it is.
+    Prepared(&'a Path),
+    /// Packages to install.
+    Packages(Cow<'a, Install>),
 }
 
 /// Tree outputs' names: none is an input or another output, at most one

@@ -69,6 +69,6 @@ pub use live::LiveOptions;
 pub use rootfs::TarWriter;
 pub use rootfs::{open_rootfs, EntrySource, Rootfs};
 pub use tree::{
-    tree_format, write_tree, TreeFormat, TreeKind, TreeOptions, TreeTarget, WrittenTree,
-    TREE_FORMATS,
+    archive_format, tree_format, write_tree, TreeFormat, TreeKind, TreeOptions, TreeTarget,
+    WrittenTree, TREE_FORMATS,
 };

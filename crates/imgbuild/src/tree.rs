@@ -118,6 +118,17 @@ pub fn tree_format(name: &str) -> Option<&'static TreeFormat> {
     TREE_FORMATS.iter().find(|f| f.is_called(name))
 }
 
+/// The tar archive format a file name asks for by its suffix
+/// ([`Compression::from_file_name`]: `.gz` and `.tgz` gzip, `.zst` and
+/// `.tzst` zstd, anything else none).
+pub fn archive_format(name: &str) -> &'static TreeFormat {
+    let kind = TreeKind::Archive(Compression::from_file_name(name));
+    TREE_FORMATS
+        .iter()
+        .find(|f| f.kind == kind)
+        .unwrap_or(&TREE_FORMATS[0])
+}
+
 /// Where a tree output goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TreeTarget {
@@ -409,5 +420,22 @@ mod tests {
         }
         let ext: std::collections::HashSet<_> = TREE_FORMATS.iter().map(|f| f.extension).collect();
         assert_eq!(ext.len(), TREE_FORMATS.len());
+    }
+
+    #[test]
+    fn an_archive_name_picks_the_format_of_its_compression() {
+        for (name, format) in [
+            ("rootfs.tar", "tar"),
+            ("rootfs", "tar"),
+            ("", "tar"),
+            ("rootfs.tar.gz", "tar.gz"),
+            ("rootfs.tgz", "tar.gz"),
+            ("rootfs.tar.zst", "tar.zst"),
+            ("rootfs.tzst", "tar.zst"),
+        ] {
+            let f = archive_format(name);
+            assert_eq!(f.name, format, "{name}");
+            assert_eq!(f.kind, TreeKind::Archive(Compression::from_file_name(name)));
+        }
     }
 }

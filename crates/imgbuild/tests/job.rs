@@ -96,3 +96,47 @@ fn a_package_error_in_the_walk_comes_back_as_the_package_stages() {
     );
     assert!(!dir.path().join("out/pkgs.tar").exists());
 }
+
+/// Packages the caller names, written as an archive by a job without a
+/// configuration: their files and database alone, nothing generated from a
+/// configuration (no rpm macro files for the install options), compressed
+/// as the archive's name asks, and the resolution in the report.
+#[test]
+fn named_packages_become_an_archive_of_their_files_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    testkit::rpms::sample_repo(&repo);
+    let source = Source::Install(imgbuild::job::Install {
+        from: imgbuild::job::Packages {
+            repos: vec![(repo, 99)],
+            recommends: false,
+            scripts: false,
+            gpg_check: pkgstage::signature::GpgCheck::Off,
+        },
+        names: vec!["webclient".into()],
+        exclude_docs: true,
+        install_langs: Some("en".into()),
+        no_rpmdb: false,
+        rpm_manifests: false,
+    });
+    let mut job = Job::without_config(source);
+    let archive = dir.path().join("rootfs.tar.gz");
+    job.archive_to(imgconv::OutputTarget::Path(archive.clone()));
+    let report = job.run(&mut |_| {}).unwrap();
+
+    let resolved: Vec<&str> = report.resolved.iter().map(|c| c.nevra.as_str()).collect();
+    assert_eq!(resolved.len(), 4, "{resolved:?}");
+    assert!(resolved[0].starts_with("base-"), "{resolved:?}");
+    assert!(resolved.iter().any(|p| p.starts_with("webclient-")));
+    assert_eq!(report.installed.unwrap().packages, 4);
+    assert_eq!(report.trees.len(), 1);
+    assert_eq!(report.trees[0].format, "tar.gz");
+    let listing = testkit::run_ok("tar", &["-tzf", archive.to_str().unwrap()]);
+    assert!(
+        listing.contains("usr/share/webclient/index.html"),
+        "{listing}"
+    );
+    assert!(listing.contains("var/lib/rpm/rpmdb.sqlite"), "{listing}");
+    assert!(!listing.contains("macros.d"), "{listing}");
+    assert!(!listing.contains("etc/hostname"), "{listing}");
+}

@@ -55,3 +55,5 @@ pub use formats::{
 };
 pub use info::{info, ImageInfo, PartitionInfo};
 pub use iso::{build_iso, extract_iso, is_iso_file, iso_info, BootInfo, IsoInfo, IsoJob};
+// What build_iso and extract_iso return, nameable without the iso9660 crate.
+pub use iso9660::{ExtractSummary, IsoSummary};
