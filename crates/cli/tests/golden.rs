@@ -40,16 +40,7 @@ fn sha256_file(path: &Path) -> String {
 }
 
 fn header(path: &str, kind: tar::EntryType, mode: u32, len: u64) -> tar::Header {
-    let mut h = tar::Header::new_gnu();
-    h.set_path(path).unwrap();
-    h.set_entry_type(kind);
-    h.set_mode(mode);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(MTIME);
-    h.set_size(len);
-    h.set_cksum();
-    h
+    testkit::rootfs::gnu_header(path, kind, mode, len, MTIME)
 }
 
 /// The GRUB module directories the tree carries.

@@ -10,6 +10,28 @@ pub fn long_path() -> String {
     format!("usr/share/{}/file", "d".repeat(120))
 }
 
+/// A GNU tar header for `path`, owned by root, of `kind`, `mode` and `len`
+/// bytes, modified at `mtime`, its checksum set: the member a test writes
+/// header by header.
+pub fn gnu_header(
+    path: &str,
+    kind: tar::EntryType,
+    mode: u32,
+    len: u64,
+    mtime: u64,
+) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_path(path).unwrap();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(mtime);
+    h.set_size(len);
+    h.set_cksum();
+    h
+}
+
 /// A tar with what a distribution's tree holds that a plain copy would
 /// lose: owners, set-id bits, device nodes, links, capabilities.
 pub fn sample_tar(path: &Path) {
