@@ -350,16 +350,16 @@ impl Job {
             return Err(error::request(
                 Problem::NoDisk,
                 format!(
-                "{}: the configuration describes no disk (no partitions), so it cannot make {}; \
+                    "{}the configuration describes no disk (no partitions), so it cannot make {}; \
                  its root file system can be written as {}",
-                self.config_path.display(),
-                disks[0].format.name(),
-                TREE_FORMATS
-                    .iter()
-                    .map(|f| f.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+                    self.config_named(),
+                    disks[0].format.name(),
+                    TREE_FORMATS
+                        .iter()
+                        .map(|f| f.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             ));
         }
         let mut inputs = vec![self.config_path.as_path()];
@@ -416,9 +416,9 @@ impl Job {
                     return Err(error::request(
                         Problem::NoPackages,
                         format!(
-                            "{}: packages are to be installed but the configuration names none \
+                            "{}packages are to be installed but the configuration names none \
                          (PackageLists, Packages, KernelOptions; os.packages)",
-                            self.config_path.display()
+                            self.config_named()
                         ),
                     ));
                 }
@@ -494,6 +494,16 @@ impl Job {
         })
     }
 
+    /// `CONFIG: ` to begin a message about the configuration with, naming
+    /// its file; nothing for a job without one.
+    fn config_named(&self) -> String {
+        if self.config_path.as_os_str().is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", self.config_path.display())
+        }
+    }
+
     /// What the tree is made from: the prepared tree, the configuration's
     /// packages, or those the source names.
     fn tree_source(&self) -> TreeSource<'_> {
@@ -522,10 +532,10 @@ impl Job {
             return Err(error::request(
                 Problem::PackagesForATree,
                 format!(
-                    "{}: the configuration installs packages ({}); install them from \
+                    "{}the configuration installs packages ({}); install them from \
                  repositories, or leave them out of a configuration for a prepared root \
                  filesystem",
-                    self.config_path.display(),
+                    self.config_named(),
                     packages.install.join(", ")
                 ),
             ));
@@ -534,9 +544,9 @@ impl Job {
             return Err(error::request(
                 Problem::RpmDbForATree,
                 format!(
-                    "{}: RemoveRpmDb applies to the packages a build installs; \
+                    "{}RemoveRpmDb applies to the packages a build installs; \
                  a prepared root filesystem is written as it is",
-                    self.config_path.display()
+                    self.config_named()
                 ),
             ));
         }

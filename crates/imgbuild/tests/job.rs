@@ -140,3 +140,28 @@ fn named_packages_become_an_archive_of_their_files_alone() {
     assert!(!listing.contains("macros.d"), "{listing}");
     assert!(!listing.contains("etc/hostname"), "{listing}");
 }
+
+/// A job without a configuration makes the tree's own formats; a disk,
+/// which needs a configuration's partitions, is refused before anything is
+/// made, in words that name no file (there is none) and with the problem
+/// for a program to act on.
+#[test]
+fn a_job_without_a_configuration_is_refused_a_disk_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("etc")).unwrap();
+    std::fs::write(tree.join("etc/motd"), "hello\n").unwrap();
+    let mut job = Job::without_config(Source::Rootfs(tree));
+    job.output_in(Format::parse("raw").unwrap(), &dir.path().join("out"));
+    let err = job.run(&mut |_| {}).unwrap_err();
+    assert_eq!(
+        err.detail::<imgbuild::Problem>(),
+        Some(&imgbuild::Problem::NoDisk)
+    );
+    let text = err.to_string();
+    assert!(
+        text.starts_with("the configuration describes no disk"),
+        "{text}"
+    );
+    assert!(!dir.path().join("out").exists());
+}
