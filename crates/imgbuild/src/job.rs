@@ -97,9 +97,9 @@ pub enum Source {
     Packages(Packages),
     /// Packages the caller names, installed from repositories with the
     /// options given here, as `rpm -i` lays them out. The configuration's
-    /// packages and their install options are not used; what it generates
-    /// into the tree is, as for any source ([`Job::without_config`]
-    /// generates nothing).
+    /// packages and their install options are not used, nor kept in the
+    /// image as rpm macros; the rest it generates into the tree is, as for
+    /// any source ([`Job::without_config`] generates nothing).
     Install(Install),
 }
 
@@ -479,7 +479,7 @@ impl Job {
                 OutputTarget::Path(p) => TreeTarget::Path(p.clone()),
                 OutputTarget::Stdout => TreeTarget::Stdout,
             };
-            let tree = write_tree(&self.config, source, format, &target, &tree_options);
+            let tree = write_tree(&self.built_config(), source, format, &target, &tree_options);
             progress(Progress::Done);
             written.push(tree?);
         }
@@ -492,6 +492,22 @@ impl Job {
             disk,
             trees: written,
         })
+    }
+
+    /// The configuration the outputs are made from: the job's; for packages
+    /// the source names, without the configuration's install options, which
+    /// the image would otherwise keep for rpm's later installs (the
+    /// toolkit's macro files) although the packages were not installed so.
+    fn built_config(&self) -> Cow<'_, ImageConfig> {
+        match &self.source {
+            Source::Install(_) => {
+                let mut config = self.config.clone();
+                config.packages.exclude_docs = false;
+                config.packages.install_langs = None;
+                Cow::Owned(config)
+            }
+            Source::Rootfs(_) | Source::Packages(_) => Cow::Borrowed(&self.config),
+        }
     }
 
     /// `CONFIG: ` to begin a message about the configuration with, naming
@@ -571,7 +587,7 @@ impl Job {
             "making the file systems from {}",
             source.name().display()
         )));
-        let built = build_disk(&self.config, source, &options);
+        let built = build_disk(&self.built_config(), source, &options);
         progress(Progress::Done);
         let mut built = built?;
         let conversion = imgconv::convert_disk(

@@ -165,3 +165,43 @@ fn a_job_without_a_configuration_is_refused_a_disk_by_name() {
     );
     assert!(!dir.path().join("out").exists());
 }
+
+/// Packages the source names are installed with the source's options: a
+/// configuration's DisableRpmDocs is neither applied to them nor kept in
+/// the image as rpm's `%_excludedocs`, while what else the configuration
+/// generates (the hostname) is.
+#[test]
+fn named_packages_keep_no_install_options_of_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    testkit::rpms::sample_repo(&repo);
+    let config = dir.path().join("image.json");
+    std::fs::write(
+        &config,
+        CONFIG.replace(
+            r#""Hostname": "core-efi""#,
+            r#""Hostname": "core-efi", "DisableRpmDocs": true"#,
+        ),
+    )
+    .unwrap();
+    let source = Source::Install(imgbuild::job::Install {
+        from: imgbuild::job::Packages {
+            repos: vec![(repo, 99)],
+            recommends: false,
+            scripts: false,
+            gpg_check: pkgstage::signature::GpgCheck::Off,
+        },
+        names: vec!["webclient".into()],
+        exclude_docs: false,
+        install_langs: None,
+        no_rpmdb: false,
+        rpm_manifests: false,
+    });
+    let mut job = Job::new(&config, source).unwrap();
+    let archive = dir.path().join("rootfs.tar");
+    job.archive_to(imgconv::OutputTarget::Path(archive.clone()));
+    job.run(&mut |_| {}).unwrap();
+    let listing = testkit::run_ok("tar", &["-tf", archive.to_str().unwrap()]);
+    assert!(listing.contains("etc/hostname"), "{listing}");
+    assert!(!listing.contains("macros.d"), "{listing}");
+}
