@@ -155,7 +155,20 @@ fn hint(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
         }
     }
     // Its causes, among them an error carried inside another (a
-    // conversion's, inside a build's).
+    // conversion's, inside a build's); an I/O error's and a conversion's
+    // own are not their sources, but carried whole.
+    if let Some(inner) = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(blocksink::Error::find)
+    {
+        return hint(inner);
+    }
+    if let Some(inner) = e
+        .downcast_ref::<imgconv::Error>()
+        .and_then(imgconv::Error::cause)
+    {
+        return hint(inner);
+    }
     e.source().and_then(hint)
 }
 
@@ -201,5 +214,26 @@ fn main() -> ExitCode {
             }
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hint;
+
+    /// A build's refusal is mended by the same flag wherever it is
+    /// carried: bare, inside an I/O error, or inside another error.
+    #[test]
+    fn a_hint_is_found_in_an_error_however_it_is_carried() {
+        let refusal =
+            || imgbuild::error::request(imgbuild::Problem::NotAStream, "a disk to a pipe");
+        let want = Some("name a file with -o");
+        assert_eq!(hint(&refusal()), want);
+        assert_eq!(hint(&std::io::Error::from(refusal())), want);
+        assert_eq!(hint(&blocksink::Error::wrap(refusal()).member("x")), want);
+        assert_eq!(
+            hint(&blocksink::Error::corrupt("", "nothing to mend")),
+            None
+        );
     }
 }
