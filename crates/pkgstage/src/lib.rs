@@ -43,6 +43,7 @@ pub mod install;
 pub mod repo;
 pub mod resolve;
 mod rpmdb;
+pub mod sandbox;
 pub mod signature;
 
 pub use error::{Error, ErrorKind, Mismatch, Result, Unresolved, Untrusted};

@@ -52,11 +52,11 @@
 
 mod cpio;
 mod lua;
-mod owners;
+pub(crate) mod owners;
 mod payloads;
-mod scripts;
+pub(crate) mod scripts;
 pub use scripts::{NEEDS_BWRAP, NEEDS_USERNS};
-mod stage;
+pub(crate) mod stage;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;

@@ -50,7 +50,7 @@ type Inode = (u64, u64, Born);
 
 /// The owners scriptlets gave, by inode.
 #[derive(Debug, Default)]
-pub(super) struct Owners {
+pub(crate) struct Owners {
     given: RefCell<HashMap<(u64, u64), (Born, Owner)>>,
 }
 

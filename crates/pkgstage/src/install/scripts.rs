@@ -55,16 +55,20 @@ pub(super) const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3
 /// The search path scriptlets run with (rpm's `%_install_script_path`).
 const SCRIPT_PATH: &str = "/sbin:/bin:/usr/sbin:/usr/bin";
 
-/// One scriptlet of a package.
-#[derive(Clone, Debug)]
-pub(super) struct Script {
+/// One scriptlet of a package, or a program run in the tree.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Script {
     /// `%pre`, `%post`, `%filetriggerin /usr/lib64` and so on.
-    pub(super) which: String,
+    pub(crate) which: String,
     /// The interpreter and its arguments (`/bin/sh` when the header names
     /// none).
-    pub(super) program: Vec<String>,
+    pub(crate) program: Vec<String>,
     /// The script; empty for a bare program (`%post -p /sbin/ldconfig`).
-    pub(super) body: String,
+    pub(crate) body: String,
+    /// Variables set beside the scriptlets' own.
+    pub(crate) env: Vec<(String, String)>,
+    /// Host paths made readable in the sandbox, at a path in the tree.
+    pub(crate) binds: Vec<(std::path::PathBuf, String)>,
 }
 
 impl Script {
@@ -202,6 +206,7 @@ impl PackageScripts {
                 which: which.to_string(),
                 program: program.unwrap_or_else(|| vec!["/bin/sh".to_string()]),
                 body: body.unwrap_or_default(),
+                ..Script::default()
             })
         };
         Ok(PackageScripts {
@@ -350,6 +355,7 @@ fn package_triggers(path: &Path, meta: &rpm::PackageMetadata) -> Result<PackageT
                 which: format!("{kind} -- {}", names.join(" ")),
                 program: trigger_program(progs, i),
                 body: body.clone(),
+                ..Script::default()
             }
         })
         .collect();
@@ -413,6 +419,7 @@ fn triggers(path: &Path, meta: &rpm::PackageMetadata, trans: bool) -> Result<Vec
                     which: label.to_string(),
                     program: trigger_program(progs, i),
                     body: body.clone(),
+                    ..Script::default()
                 },
                 prefixes: Vec::new(),
                 priority: priorities.get(i).copied().unwrap_or(1_000_000),
@@ -445,21 +452,22 @@ fn triggers(path: &Path, meta: &rpm::PackageMetadata, trans: bool) -> Result<Vec
 }
 
 /// How a scriptlet ended.
-pub(super) struct Outcome {
+pub struct Outcome {
     /// Its exit status, or None when a signal ended it.
-    pub(super) status: Option<i32>,
+    pub status: Option<i32>,
     /// What it wrote to standard output and standard error, the last
     /// [`MAX_OUTPUT`] bytes.
-    pub(super) output: String,
+    pub output: String,
 }
 
 impl Outcome {
-    pub(super) fn ok(&self) -> bool {
+    /// Whether it exited with status 0.
+    pub fn ok(&self) -> bool {
         self.status == Some(0)
     }
 
     /// rpm's words for a failure: `exit status 1`.
-    pub(super) fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         match self.status {
             Some(code) => format!("exit status {code}"),
             None => "killed by a signal".to_string(),
@@ -469,7 +477,7 @@ impl Outcome {
 
 /// Runs `script` with `args` in the tree at `root`, `stdin` on its
 /// standard input; `scratch` holds the script and its output meanwhile.
-pub(super) fn run(
+pub(crate) fn run(
     root: &Path,
     scratch: &Path,
     script: &Script,
@@ -500,7 +508,7 @@ pub(super) fn run(
             let program = Script {
                 which: which.clone(),
                 program: argv.to_vec(),
-                body: String::new(),
+                ..Script::default()
             };
             let o = run(&root, &scratch, &program, &[], &[], time, &given)?;
             Ok((o.status, o.output))
@@ -543,6 +551,12 @@ pub(super) fn run(
             // unit) instead of asking a service manager, as it does in
             // rpm's chroot.
             .args(["--setenv", "SYSTEMD_OFFLINE", "1"]);
+        for (key, value) in &script.env {
+            cmd.args(["--setenv", key, value]);
+        }
+        for (host, at) in &script.binds {
+            cmd.arg("--ro-bind").arg(host).arg(at);
+        }
         let mut argv = script.program.clone();
         if !script.body.is_empty() {
             // The script where rpm's temporary file would be, outside the
@@ -649,7 +663,7 @@ fn read_tail(output: &mut File) -> std::io::Result<String> {
 
 /// Checks that the sandbox runs at all, so that a machine without it is
 /// named once, before any package is unpacked.
-pub(super) fn check_sandbox() -> Result<()> {
+pub(crate) fn check_sandbox() -> Result<()> {
     blocksink::tool::require("bwrap").map_err(|e| Error::failed(NEEDS_BWRAP, e))?;
     Tool::new("bwrap")
         .args([

@@ -56,7 +56,7 @@ fn kept_xattrs(xattrs: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
 type Before = (u32, (i64, i64));
 
 /// A scratch tree.
-pub(super) struct Stage {
+pub(crate) struct Stage {
     dir: tempfile::TempDir,
     root: PathBuf,
     root_fd: OwnedFd,
@@ -73,7 +73,7 @@ pub(super) struct Stage {
 
 impl Stage {
     /// A new, empty scratch tree under `work_dir` (default: $TMPDIR).
-    pub(super) fn new(work_dir: Option<&Path>) -> Result<Self> {
+    pub(crate) fn new(work_dir: Option<&Path>) -> Result<Self> {
         let base = work_dir
             .map(Path::to_path_buf)
             .unwrap_or_else(std::env::temp_dir);
@@ -105,17 +105,17 @@ impl Stage {
     }
 
     /// The tree's root directory.
-    pub(super) fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
     /// The owners scriptlets give, recorded as they run.
-    pub(super) fn owners(&self) -> &std::rc::Rc<Owners> {
+    pub(crate) fn owners(&self) -> &std::rc::Rc<Owners> {
         &self.owners
     }
 
     /// A directory beside the tree for scripts and their output.
-    pub(super) fn scratch(&self) -> &Path {
+    pub(crate) fn scratch(&self) -> &Path {
         self.dir.path()
     }
 
@@ -154,7 +154,7 @@ impl Stage {
     }
 
     /// Writes `entry` (a file's bytes from `data`) into the tree.
-    pub(super) fn write(&mut self, entry: &Entry, data: &mut dyn Read) -> Result<()> {
+    pub(crate) fn write(&mut self, entry: &Entry, data: &mut dyn Read) -> Result<()> {
         let rel = entry.path.as_str();
         let err = |e: rustix::io::Errno| Error::file(self.root.join(rel), e.into());
         let (parent, name) = self.parent(rel)?;
@@ -273,8 +273,14 @@ impl Stage {
 
     /// Notes the directories a sandbox is about to make at /dev and /proc
     /// to mount on, so that they are not read back as part of the tree.
-    pub(super) fn before_sandbox(&mut self) {
-        for dir in ["dev", "proc"] {
+    pub(crate) fn before_sandbox(&mut self) {
+        self.before_mounts(&["dev", "proc"]);
+    }
+
+    /// Notes the top-level directories `dirs` a sandbox is about to make
+    /// to mount on, so that they are not read back as part of the tree.
+    pub(crate) fn before_mounts(&mut self, dirs: &[&str]) {
+        for &dir in dirs {
             if fs::symlink_metadata(self.root.join(dir)).is_err() {
                 self.mount_points.insert(dir.to_string());
             }
@@ -283,7 +289,7 @@ impl Stage {
 
     /// Reads a file of the tree (at most `limit` bytes), or None when it
     /// is not there.
-    pub(super) fn read(&self, rel: &str, limit: u64) -> Option<Vec<u8>> {
+    pub(crate) fn read(&self, rel: &str, limit: u64) -> Option<Vec<u8>> {
         let fd = rustix::fs::openat2(
             &self.root_fd,
             rel,
@@ -297,7 +303,7 @@ impl Stage {
 
     /// Hands on the tree's entries in name order (a file's bytes after
     /// it), with the packages' metadata where no scriptlet changed it.
-    pub(super) fn walk(
+    pub(crate) fn walk(
         &self,
         time: i64,
         visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
