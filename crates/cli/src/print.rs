@@ -136,6 +136,9 @@ pub(crate) fn build(report: &imgbuild::Report, json: bool) -> Result<()> {
     if let Some(installed) = &report.installed {
         install_notes(installed);
     }
+    for script in &report.scripts {
+        note!("ran script {}", script.name);
+    }
     if let Some(disk) = &report.disk {
         if let Some(l) = &disk.boot_loader {
             let each: Vec<String> = [("UEFI", &l.uefi), ("BIOS", &l.bios)]

@@ -13,10 +13,8 @@ use gpt::{Gpt, Partition};
 use uuid::Uuid;
 
 use crate::boot::{grub_core, BootFiles, GrubPlatform};
-use crate::config::{
-    BootLoader, BootType, FileSource, FsType, ImageConfig, MountIdentifier, PartitionRole,
-};
-use crate::edit::{edits, Edited};
+use crate::config::{BootLoader, BootType, FsType, ImageConfig, MountIdentifier, PartitionRole};
+use crate::custom::Customized;
 use crate::error;
 use crate::ext::ExtMaker;
 use crate::rootfs::{source_error, Entry, EntryKind, EntrySource};
@@ -152,14 +150,12 @@ impl Part {
     }
 }
 
-/// Builds the disk `config` describes from `rootfs`: the GPT laid out, the
-/// tree routed into each partition's file system maker, the boot loaders
-/// installed, the file systems finished and the pieces assembled.
-pub fn build_disk(
-    config: &ImageConfig,
-    rootfs: &dyn EntrySource,
-    options: &BuildOptions,
-) -> Result<BuiltDisk> {
+/// Builds the disk its configuration describes from `tree`: the GPT laid
+/// out, the tree routed into each partition's file system maker, the boot
+/// loaders installed, the file systems finished and the pieces assembled.
+pub fn build_disk(tree: &Customized<'_>, options: &BuildOptions) -> Result<BuiltDisk> {
+    let config = tree.config();
+    let rootfs: &dyn EntrySource = tree;
     if !config.has_disk() {
         return Err(error::config(
             &config.source,
@@ -170,16 +166,10 @@ pub fn build_disk(
     }
     let stamp = &options.stamp;
     let time = i64::try_from(stamp.unix_time()).unwrap_or(i64::MAX);
-    let edited = Edited {
-        inner: rootfs,
-        edits: edits(config),
-        time,
-    };
     let gpt = layout(config, stamp)?;
     let router = Router::new(config)?;
     let parts = plan_parts(config, &gpt, &router, stamp);
-    let generated = generated_files(config, time)?;
-    if let Some(i) = generated.iter().position(|g| g.0 == "etc/fstab") {
+    if let Some(i) = tree.generated().iter().position(|g| g.0 == "etc/fstab") {
         let field = format!(
             "additional file {}",
             i + usize::from(config.hostname.is_none())
@@ -208,11 +198,8 @@ pub fn build_disk(
         parts,
         booting: config.boot != BootType::None,
     };
-    let deferred = build.route(&edited, &generated)?;
+    let deferred = build.route(rootfs)?;
     build.add_mount_points()?;
-    for (path, entry, bytes) in &generated {
-        build.add_generated_at(path, entry, &mut bytes.as_slice())?;
-    }
     // Only a disk that boots has a kernel command line.
     let (cmdline, loaders) = if build.booting {
         let cmdline = kernel_cmdline(config, &build.gpt, &build.parts)?;
@@ -330,15 +317,10 @@ impl DiskBuild<'_> {
     }
 
     /// Reads the tree once, each entry into the maker of the partition it
-    /// lies in (what the build writes itself is left out); returns the hard
-    /// links that must wait for a file the build writes.
-    fn route(
-        &mut self,
-        rootfs: &dyn EntrySource,
-        generated: &[(String, Entry, Vec<u8>)],
-    ) -> Result<Vec<Entry>> {
-        let mut skip: HashSet<String> = generated.iter().map(|g| g.0.clone()).collect();
-        skip.insert("etc/fstab".into());
+    /// lies in (the tree's fstab is left out: the build writes its own);
+    /// returns the hard links that must wait for the build's fstab.
+    fn route(&mut self, rootfs: &dyn EntrySource) -> Result<Vec<Entry>> {
+        let skip: HashSet<String> = HashSet::from(["etc/fstab".to_string()]);
         let esp = self
             .config
             .partitions
@@ -1125,77 +1107,6 @@ fn ensure_dirs(
         }
     }
     Ok(())
-}
-
-/// The files the build writes itself from `config` (the host name and the
-/// additional files), as (path, entry, bytes); they replace the tree's own.
-pub(crate) fn generated_files(
-    config: &ImageConfig,
-    time: i64,
-) -> Result<Vec<(String, Entry, Vec<u8>)>> {
-    let mut generated: Vec<(String, Entry, Vec<u8>)> = Vec::new();
-    if let Some(host) = &config.hostname {
-        generated.push(file_entry(
-            "etc/hostname",
-            format!("{host}\n").into_bytes(),
-            0o644,
-            time,
-        ));
-    }
-    for (i, f) in config.additional_files.iter().enumerate() {
-        let field = format!("additional file {}", i + 1);
-        let path = crate::rootfs::normalize(f.destination.trim_start_matches('/').as_bytes())
-            .map_err(|why| {
-                error::config(
-                    &config.source,
-                    &field,
-                    format!("destination {:?}: {why}", f.destination),
-                )
-            })?;
-        let bytes = match &f.source {
-            FileSource::Content(s) => s.clone().into_bytes(),
-            // Resolved against the configuration's directory when read.
-            FileSource::Path(p) => std::fs::read(p).map_err(|e| {
-                error::config(&config.source, &field, format!("{}: {e}", p.display()))
-            })?,
-        };
-        generated.push(file_entry(&path, bytes, f.mode.unwrap_or(0o644), time));
-    }
-    // What the packages were installed with stays in the image for rpm's
-    // later installs, in the files the toolkit writes it to.
-    let macros = [
-        (
-            "disable_docs",
-            config
-                .packages
-                .exclude_docs
-                .then(|| "%_excludedocs 1".to_string()),
-        ),
-        (
-            "customize_locales",
-            config
-                .packages
-                .install_langs
-                .as_ref()
-                .map(|langs| format!("%_install_langs {langs}")),
-        ),
-    ];
-    for (name, line) in macros {
-        if let Some(line) = line {
-            let text = format!(
-                "# Written by imgconv from the image configuration: how its packages were \
-                 installed.\n# Packages installed before a change here keep their files until \
-                 they are reinstalled.\n{line}\n"
-            );
-            generated.push(file_entry(
-                &format!("usr/lib/rpm/macros.d/macros.installercustomizations_{name}"),
-                text.into_bytes(),
-                0o644,
-                time,
-            ));
-        }
-    }
-    Ok(generated)
 }
 
 pub(crate) fn file_entry(

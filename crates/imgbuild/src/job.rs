@@ -24,6 +24,7 @@ use pkgstage::resolve::{Chosen, Request, Source as RepoSource};
 use pkgstage::signature::GpgCheck;
 use serde::Serialize;
 
+use crate::custom::Customized;
 use crate::error;
 use crate::tree::{TreeKind, TreeTarget, WrittenTree};
 use crate::{
@@ -220,6 +221,9 @@ pub struct Report {
     /// The tree outputs.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trees: Vec<WrittenTree>,
+    /// The configuration's scripts that ran, in order, with their output.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scripts: Vec<crate::RanScript>,
 }
 
 impl Job {
@@ -452,6 +456,18 @@ impl Job {
             std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
         }
         let work_dir = self.work_dir.clone().unwrap_or_else(std::env::temp_dir);
+        let config = self.built_config();
+        if !config.scripts.is_empty() {
+            progress(Progress::Step(&format!(
+                "running the configuration's scripts in {source_name}"
+            )));
+        }
+        let customized = Customized::new(&config, source, time, Some(&work_dir));
+        if !config.scripts.is_empty() {
+            progress(Progress::Done);
+        }
+        let customized = customized?;
+        let source: &Customized<'_> = &customized;
 
         let disk = if disks.is_empty() {
             None
@@ -479,7 +495,7 @@ impl Job {
                 OutputTarget::Path(p) => TreeTarget::Path(p.clone()),
                 OutputTarget::Stdout => TreeTarget::Stdout,
             };
-            let tree = write_tree(&self.built_config(), source, format, &target, &tree_options);
+            let tree = write_tree(source, format, &target, &tree_options);
             progress(Progress::Done);
             written.push(tree?);
         }
@@ -491,6 +507,7 @@ impl Job {
             resolved: installed_by.map_or_else(Vec::new, |p| p.plan.packages.clone()),
             disk,
             trees: written,
+            scripts: customized.scripts().to_vec(),
         })
     }
 
@@ -572,7 +589,7 @@ impl Job {
     /// The disk, made from `source` and read into `outputs`.
     fn disk(
         &self,
-        source: &dyn EntrySource,
+        source: &Customized<'_>,
         outputs: &[OutputSpec],
         inputs: &[&Path],
         work_dir: &Path,
@@ -587,7 +604,7 @@ impl Job {
             "making the file systems from {}",
             source.name().display()
         )));
-        let built = build_disk(&self.built_config(), source, &options);
+        let built = build_disk(source, &options);
         progress(Progress::Done);
         let mut built = built?;
         let conversion = imgconv::convert_disk(

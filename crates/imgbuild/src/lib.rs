@@ -47,6 +47,7 @@
 
 mod boot;
 pub mod config;
+mod custom;
 mod disk;
 mod edit;
 pub mod error;
@@ -60,8 +61,9 @@ mod vfat;
 
 pub use config::{
     AdditionalFile, Artifact, BootLoader, BootType, FileSource, FsType, ImageConfig, KernelModule,
-    ModuleLoad, Mount, MountIdentifier, PartitionRole, PartitionSpec,
+    ModuleLoad, Mount, MountIdentifier, PartitionRole, PartitionSpec, Script, ScriptStage,
 };
+pub use custom::{Customized, RanScript};
 pub use disk::{build_disk, BuildOptions, BuiltDisk, BuiltPartition, InstalledLoader};
 pub use error::{Error, ErrorKind, Problem, Result};
 pub use job::{Format, Job, Output, Progress, Report, Source};

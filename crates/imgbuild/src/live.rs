@@ -29,7 +29,7 @@ use iso9660::{BiosBoot, EntryKind as IsoKind, FileData, Hybrid, IsoOptions, IsoW
 use crate::boot::{grub_menu, BootFiles, GrubPlatform, KernelFiles};
 use crate::config::FsType;
 use crate::config::{BootLoader, BootType, ImageConfig};
-use crate::disk::{file_entry, generated_files};
+use crate::disk::file_entry;
 use crate::error;
 use crate::rootfs::{Entry, EntryKind, EntrySource};
 use crate::tree::{emit, TreeTarget, WrittenTree};
@@ -263,8 +263,7 @@ struct Loaders {
     efi: bool,
 }
 
-/// Writes the live ISO of `source` (with `config`'s generated files) to
-/// `target`.
+/// Writes the live ISO of `source` (the tree `config` made) to `target`.
 pub(crate) fn write_live_iso(
     config: &ImageConfig,
     source: &dyn EntrySource,
@@ -275,7 +274,6 @@ pub(crate) fn write_live_iso(
     check_volume_id(&live.volume_id)?;
     let stamp = &build.stamp;
     let time = i64::try_from(stamp.unix_time()).unwrap_or(i64::MAX);
-    let generated = generated_files(config, time)?;
     let scratch = tempfile::Builder::new()
         .prefix("imgconv-live-")
         .tempdir_in(&build.work_dir)
@@ -292,7 +290,7 @@ pub(crate) fn write_live_iso(
         };
         let mut tar = TarWriter::new(BufWriter::with_capacity(1 << 20, stdin));
         let shown = PathBuf::from("tar2sqfs");
-        let sent = match emit(&teeing, &generated, &mut tar, &shown) {
+        let sent = match emit(&teeing, &mut tar, &shown) {
             Ok(n) => tar
                 .finish()
                 .and_then(|mut w| w.flush())

@@ -3,16 +3,14 @@
 //! docker archive), with the configuration's generated files — the host
 //! name and the additional files — as on a disk, and no `/etc/fstab`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use blocksink::PendingFile;
 use container::{Compression, ImageOptions, ImageWriter, Layout, WrittenImage};
 
-use crate::config::ImageConfig;
-use crate::disk::{generated_files, resolve_parents};
-use crate::edit::{edits, Edited};
+use crate::custom::Customized;
 use crate::error;
 use crate::live::{write_live_iso, LiveOptions};
 use crate::rootfs::{missing_parents, Entry, EntryKind, EntrySource};
@@ -168,22 +166,15 @@ pub struct WrittenTree {
     pub image: Option<WrittenImage>,
 }
 
-/// Writes `source`'s tree, with `config`'s generated files, as `format` to
-/// `target`.
+/// Writes `tree` as `format` to `target`.
 pub fn write_tree(
-    config: &ImageConfig,
-    source: &dyn EntrySource,
+    tree: &Customized<'_>,
     format: &TreeFormat,
     target: &TreeTarget,
     options: &TreeOptions,
 ) -> Result<WrittenTree> {
-    let generated = generated_files(config, options.time)?;
-    let edited = Edited {
-        inner: source,
-        edits: edits(config),
-        time: options.time,
-    };
-    let source: &dyn EntrySource = &edited;
+    let config = tree.config();
+    let source: &dyn EntrySource = tree;
     let shown = match target {
         TreeTarget::Path(p) => p.clone(),
         TreeTarget::Stdout => PathBuf::from("<stdout>"),
@@ -192,7 +183,7 @@ pub fn write_tree(
     match (format.kind, target) {
         (TreeKind::Archive(compression), TreeTarget::Stdout) => {
             let out = Counted::new(BufWriter::with_capacity(1 << 20, io::stdout()));
-            let (out, entries) = archive(source, &generated, compression, out, &shown)?;
+            let (out, entries) = archive(source, compression, out, &shown)?;
             Ok(WrittenTree {
                 format: format.name,
                 path: None,
@@ -205,7 +196,7 @@ pub fn write_tree(
             let pending = PendingFile::create(path).map_err(io_err)?;
             let file = pending.file().map_err(io_err)?;
             let out = Counted::new(BufWriter::with_capacity(1 << 20, file));
-            let (out, entries) = archive(source, &generated, compression, out, &shown)?;
+            let (out, entries) = archive(source, compression, out, &shown)?;
             drop(out.inner);
             pending.commit().map_err(io_err)?;
             Ok(WrittenTree {
@@ -231,7 +222,7 @@ pub fn write_tree(
             let mut image = ImageWriter::create(path, image_options)?;
             let mut layer = image.layer()?;
             let mut tar = TarWriter::new(&mut layer);
-            let entries = emit(source, &generated, &mut tar, &shown)?;
+            let entries = emit(source, &mut tar, &shown)?;
             tar.finish().map_err(io_err)?;
             layer.finish()?;
             let written = image.finish()?;
@@ -250,30 +241,26 @@ pub fn write_tree(
 /// the number of entries.
 fn archive<W: Write>(
     source: &dyn EntrySource,
-    generated: &[(String, Entry, Vec<u8>)],
     compression: Compression,
     out: W,
     shown: &Path,
 ) -> Result<(W, u64)> {
     let io_err = |e: io::Error| Error::file(shown, e);
     let mut tar = TarWriter::new(compression.encoder(out).map_err(io_err)?);
-    let entries = emit(source, generated, &mut tar, shown)?;
+    let entries = emit(source, &mut tar, shown)?;
     let mut out = tar.finish().and_then(|e| e.finish()).map_err(io_err)?;
     out.flush().map_err(io_err)?;
     Ok((out, entries))
 }
 
-/// Every entry of `source` but those `generated` replaces, then the
-/// generated files (through the tree's symbolic links), then hard links to
-/// them; a parent directory the tree lacks is added before its first child
-/// (root's, mode 0755), as an unpacker would make it.
+/// Every entry of `source` into `tar`; a parent directory the tree lacks
+/// is added before its first child (root's, mode 0755), as an unpacker
+/// would make it.
 pub(crate) fn emit<W: Write>(
     source: &dyn EntrySource,
-    generated: &[(String, Entry, Vec<u8>)],
     tar: &mut TarWriter<W>,
     shown: &Path,
 ) -> Result<u64> {
-    let replaced: HashSet<&str> = generated.iter().map(|g| g.0.as_str()).collect();
     let mut out = Emitter {
         tar,
         shown,
@@ -281,49 +268,7 @@ pub(crate) fn emit<W: Write>(
         dirs: HashSet::new(),
         entries: 0,
     };
-    let mut symlinks: HashMap<String, String> = HashMap::new();
-    let mut deferred: Vec<Entry> = Vec::new();
-    source.walk(&mut |entry, data| {
-        if replaced.contains(entry.path.as_str()) {
-            return Ok(());
-        }
-        match &entry.kind {
-            EntryKind::HardLink { target } if replaced.contains(target.as_str()) => {
-                deferred.push(entry.clone());
-                return Ok(());
-            }
-            EntryKind::Symlink { target } => {
-                symlinks.insert(entry.path.clone(), target.clone());
-            }
-            _ => {}
-        }
-        out.put(entry, data)
-    })?;
-    let what = source.name().display().to_string();
-    let mut placed: HashMap<&str, String> = HashMap::new();
-    for (path, entry, bytes) in generated {
-        let path_in_tree = resolve_parents(&symlinks, "", &what, path)?;
-        let e = Entry {
-            path: path_in_tree.clone(),
-            ..entry.clone()
-        };
-        out.put(&e, &mut bytes.as_slice())?;
-        placed.insert(path.as_str(), path_in_tree);
-    }
-    for link in deferred {
-        let EntryKind::HardLink { target } = &link.kind else {
-            continue;
-        };
-        let target = placed
-            .get(target.as_str())
-            .cloned()
-            .unwrap_or(target.clone());
-        let e = Entry {
-            kind: EntryKind::HardLink { target },
-            ..link.clone()
-        };
-        out.put(&e, &mut io::empty())?;
-    }
+    source.walk(&mut |entry, data| out.put(entry, data))?;
     Ok(out.entries)
 }
 

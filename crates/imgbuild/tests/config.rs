@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use imgbuild::config::{customizer, toolkit, MIB};
 use imgbuild::{
     AdditionalFile, Artifact, BootType, Error, ErrorKind, FileSource, FsType, ImageConfig, Mount,
-    MountIdentifier, PartitionRole, PartitionSpec,
+    MountIdentifier, PartitionRole, PartitionSpec, ScriptStage,
 };
 use proptest::prelude::*;
 use serde_json::{json, Value as Json};
@@ -114,6 +114,7 @@ fn core_efi_json() {
             },
         ],
         modules: Vec::new(),
+        scripts: Vec::new(),
         packages: Default::default(),
         container: Default::default(),
     };
@@ -163,6 +164,7 @@ fn core_legacy_json() {
         fips: false,
         additional_files: Vec::new(),
         modules: Vec::new(),
+        scripts: Vec::new(),
         packages: Default::default(),
         container: Default::default(),
     };
@@ -231,6 +233,7 @@ fn hyperv_guest_yaml() {
             },
         ],
         modules: Vec::new(),
+        scripts: Vec::new(),
         packages: Default::default(),
         container: Default::default(),
     };
@@ -590,7 +593,7 @@ fn merged_list_errors_name_their_own_file() {
 fn hyperv_guest_with_packages_reports_them() {
     assert_eq!(
         unsupported_fields("hyperv-guest-packages.yaml"),
-        set(&["os.services", "os.users", "os.selinux", "scripts",])
+        set(&["os.services", "os.users", "os.selinux"])
     );
 }
 
@@ -805,12 +808,34 @@ fn cases() -> Vec<Case> {
             field: "SystemConfigs[0].PackageLists[0]",
         },
         Case {
-            what: "PostInstallScripts present",
+            what: "a post-install script that is not there",
             base: "core-efi.json",
             edit: Edit::Json(|d| {
                 d["SystemConfigs"][0]["PostInstallScripts"] = json!([{"Path": "a.sh"}])
             }),
-            field: "SystemConfigs[0].PostInstallScripts",
+            field: "SystemConfigs[0].PostInstallScripts[0].Path",
+        },
+        Case {
+            what: "a script with both a path and content",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| {
+                d["scripts"] = serde_yaml_ng::from_str(
+                    "postCustomization:\n- {path: hyperv-guest.yaml, content: 'true'}",
+                )
+                .expect("yaml")
+            }),
+            field: "scripts.postCustomization[0].content",
+        },
+        Case {
+            what: "a script's variable without a name",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| {
+                d["scripts"] = serde_yaml_ng::from_str(
+                    "finalizeCustomization:\n- {content: 'true', environmentVariables: {'a=b': c}}",
+                )
+                .expect("yaml")
+            }),
+            field: "scripts.finalizeCustomization[0].environmentVariables[\"a=b\"]",
         },
         Case {
             what: "SELinux mode",
@@ -1270,4 +1295,96 @@ fn collect_pointers(doc: &Json, at: String, out: &mut Vec<String>) {
         }
         _ => {}
     }
+}
+
+#[test]
+fn published_toolkit_scripts_run_as_the_toolkit_runs_them() {
+    // Azure Linux 3.0's qemu-guest.json (FinalizeImageScripts) and
+    // core-container.json (PostInstallScripts), verbatim.
+    let qemu = ImageConfig::load(config_path("azurelinux/qemu-guest.json")).unwrap();
+    let dir = config_path("azurelinux").canonicalize().unwrap();
+    assert_eq!(qemu.scripts.len(), 1);
+    let s = &qemu.scripts[0];
+    assert_eq!(s.stage, ScriptStage::Finalize);
+    assert_eq!(s.field, "SystemConfigs[0].FinalizeImageScripts[0]");
+    assert_eq!(s.program.name, "scripts/cleanup.sh");
+    assert_eq!(
+        s.program.argv,
+        ["/bin/sh", "-c", "/_imageconfigs/scripts/cleanup.sh"]
+    );
+    assert_eq!(s.program.binds, [(dir, "/_imageconfigs".to_string())]);
+    let container = ImageConfig::load(config_path("azurelinux/core-container.json")).unwrap();
+    assert_eq!(container.scripts.len(), 1);
+    assert_eq!(container.scripts[0].stage, ScriptStage::PostCustomization);
+    assert_eq!(
+        container.scripts[0].program.name,
+        "postinstallscripts/core-container/cleanup.sh"
+    );
+}
+
+#[test]
+fn published_customizer_scripts_keep_their_own_directory() {
+    // Image Customizer's runscripts-config.yaml, verbatim, as the base of a
+    // configuration elsewhere: its script paths stay its directory's.
+    let dir = tempfile::tempdir().unwrap();
+    let published = config_path("imagecustomizer/runscripts-config.yaml");
+    let top = dir.path().join("top.yaml");
+    fs::write(
+        &top,
+        format!(
+            "previewFeatures: [base-configs]\nbaseConfigs:\n- path: {}\nstorage:\n  bootType: efi\n  \
+             disks:\n  - partitionTableType: gpt\n    partitions:\n    - {{id: esp, type: esp, size: 8M}}\n    \
+             - {{id: rootfs, size: 64M}}\n  filesystems:\n  - {{deviceId: esp, type: fat32, mountPoint: \
+             /boot/efi}}\n  - {{deviceId: rootfs, type: ext4, mountPoint: /}}\n",
+            published.display()
+        ),
+    )
+    .unwrap();
+    let config = ImageConfig::load(&top).unwrap_or_else(|e| panic!("{e}"));
+    let scripts: Vec<_> = config
+        .scripts
+        .iter()
+        .map(|s| (s.stage, s.program.name.as_str()))
+        .collect();
+    assert_eq!(
+        scripts,
+        [
+            (
+                ScriptStage::PostCustomization,
+                "scripts/postcustomizationscript.sh"
+            ),
+            (ScriptStage::PostCustomization, "postCustomization[1]"),
+            (
+                ScriptStage::Finalize,
+                "scripts/finalizecustomizationscript.sh"
+            ),
+        ]
+    );
+    // Each sees its own file's directory, as Image Customizer runs them.
+    let own = config_path("imagecustomizer").canonicalize().unwrap();
+    let file = &config.scripts[0].program;
+    assert_eq!(
+        file.argv,
+        [
+            "/bin/sh",
+            "/_imageconfigs/scripts/postcustomizationscript.sh"
+        ]
+    );
+    assert_eq!(file.binds, [(own.clone(), "/_imageconfigs".to_string())]);
+    let inline = &config.scripts[1].program;
+    assert_eq!(inline.binds, [(own, "/_imageconfigs".to_string())]);
+    assert_eq!(inline.argv, ["/bin/sh"]);
+    assert_eq!(inline.args, ["hello", "world"]);
+    assert!(inline
+        .script
+        .as_deref()
+        .unwrap()
+        .contains("$fruit and $vegetable"));
+    assert_eq!(
+        inline.env,
+        [
+            ("fruit".to_string(), "bananas".to_string()),
+            ("vegetable".to_string(), "carrots".to_string())
+        ]
+    );
 }

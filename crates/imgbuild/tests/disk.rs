@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 use blocksink::{BlockSource, BuildStamp};
 use imgbuild::config::MIB;
 use imgbuild::{
-    build_disk, AdditionalFile, BootType, BuildOptions, FileSource, FsType, ImageConfig, Mount,
-    MountIdentifier, PartitionRole, PartitionSpec, Rootfs,
+    build_disk, AdditionalFile, BootType, BuildOptions, Customized, FileSource, FsType,
+    ImageConfig, Mount, MountIdentifier, PartitionRole, PartitionSpec, Rootfs,
 };
 use testkit::{run, run_ok};
 
 fn config(dir: &Path) -> ImageConfig {
     ImageConfig {
+        scripts: Vec::new(),
         source: dir.join("test.json"),
         artifacts: Vec::new(),
         disk_size: 300 * MIB,
@@ -101,7 +102,9 @@ fn build(dir: &Path, seed: &str) -> (PathBuf, imgbuild::BuiltDisk) {
         work_dir: dir.to_path_buf(),
         ..Default::default()
     };
-    let mut built = build_disk(&config(dir), &rootfs, &options).unwrap();
+    let cfg = config(dir);
+    let tree = Customized::new(&cfg, &rootfs, 1_700_000_000, None).unwrap();
+    let mut built = build_disk(&tree, &options).unwrap();
     let raw = dir.join(format!("disk-{seed}.raw"));
     write_raw(&mut built.disk, &raw);
     (raw, built)
@@ -330,7 +333,9 @@ fn odd_archives_keep_their_metadata() {
         work_dir: dir.path().to_path_buf(),
         ..Default::default()
     };
-    let mut built = build_disk(&cfg, &Rootfs::open(&tar).unwrap(), &options).unwrap();
+    let rootfs = Rootfs::open(&tar).unwrap();
+    let tree = Customized::new(&cfg, &rootfs, 946_684_800, None).unwrap();
+    let mut built = build_disk(&tree, &options).unwrap();
     let raw = dir.path().join("odd.raw");
     write_raw(&mut built.disk, &raw);
     let root = &built.partitions[1];

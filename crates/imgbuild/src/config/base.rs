@@ -27,15 +27,14 @@ const MAX_FILES: usize = 64;
 const REPLACED: &[&str] = &["os.selinux", "os.uki"];
 
 /// Fields holding a path, relative to their own file's directory: by key
-/// path, `[]` standing for every item of a list.
+/// path, `[]` standing for every item of a list. (A script keeps its path
+/// as written, with its file's directory beside it: [`SCRIPT_DIR_KEY`].)
 const PATHS: &[&str] = &[
     "os.additionalFiles[].source",
     "os.additionalDirs[].source",
     "os.packages.installLists[]",
     "os.packages.removeLists[]",
     "os.packages.updateLists[]",
-    "scripts.postCustomization[].path",
-    "scripts.finalizeCustomization[].path",
     "input.image.path",
 ];
 
@@ -166,8 +165,28 @@ fn take(doc: &mut Node, key: &str) -> Option<Node> {
     Some(entries.remove(i).1)
 }
 
-/// Rewrites the [`PATHS`] of `doc` that are relative as `dir`'s.
+/// The key a base's script carries its file's directory under, which the
+/// script sees at `/_imageconfigs` as Image Customizer runs each file's
+/// scripts with its own (no key written in a file can hold a NUL).
+pub(crate) const SCRIPT_DIR_KEY: &str = "\u{0}configDir";
+
+/// Rewrites the [`PATHS`] of `doc` that are relative as `dir`'s, and
+/// gives each script `dir` as its configuration's directory.
 fn absolute_paths(doc: &mut Node, dir: &Path) {
+    for list in [
+        "scripts.postCustomization[]",
+        "scripts.finalizeCustomization[]",
+    ] {
+        let steps: Vec<&str> = list.split('.').collect();
+        visit_path(doc, &steps, &mut |item| {
+            if let Node::Map(entries) = item {
+                entries.push((
+                    SCRIPT_DIR_KEY.to_string(),
+                    Node::Str(dir.to_string_lossy().into_owned()),
+                ));
+            }
+        });
+    }
     for pattern in PATHS {
         let steps: Vec<&str> = pattern.split('.').collect();
         visit_path(doc, &steps, &mut |value| {

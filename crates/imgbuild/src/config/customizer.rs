@@ -21,8 +21,8 @@ use super::toolkit::parse_guid;
 use super::{
     container_settings, load_config, parse_config, parse_mode, resolve, AdditionalFile, Artifact,
     BootType, ContainerKeys, FileSource, FsType, ImageConfig, KernelModule, ModuleLoad, Mount,
-    MountIdentifier, MountOrigin, Origins, PartitionOrigin, PartitionRole, PartitionSpec, Syntax,
-    MIB,
+    MountIdentifier, MountOrigin, Origins, PartitionOrigin, PartitionRole, PartitionSpec, Script,
+    ScriptStage, Syntax, MIB,
 };
 use crate::error;
 use crate::error::Result;
@@ -114,7 +114,7 @@ fn config(source: &Path, doc: Field<'_>) -> Result<ImageConfig> {
          output.image.format iso makes a live ISO with the os section applied",
     )?;
     top.refuse("pxe", "PXE output is not supported")?;
-    top.refuse("scripts", "scripts are not run by this build")?;
+    let scripts = top.get("scripts");
     top.finish()?;
 
     if let Some(list) = &preview {
@@ -150,9 +150,109 @@ fn config(source: &Path, doc: Field<'_>) -> Result<ImageConfig> {
     if let Some(output) = &output {
         config.artifacts = output_section(source, output)?;
     }
+    if let Some(scripts) = &scripts {
+        let mut s = scripts.obj()?;
+        for (key, stage) in [
+            ("postCustomization", ScriptStage::PostCustomization),
+            ("finalizeCustomization", ScriptStage::Finalize),
+        ] {
+            if let Some(list) = s.get(key) {
+                for (i, item) in list.seq()?.iter().enumerate() {
+                    config.scripts.push(script(source, item, stage, key, i)?);
+                }
+            }
+        }
+        s.finish()?;
+    }
     config.validate(&origins)?;
     check_type_mounts(&config, &origins, &types)?;
     Ok(config)
+}
+
+/// A `scripts` item (`docs/imagecustomizer/api/configuration/script.md`):
+/// a file beside the configuration (`path`) or the script itself
+/// (`content`), run by `interpreter` (default `/bin/sh`) with `arguments`
+/// and `environmentVariables`, the configuration's directory readable at
+/// `/_imageconfigs`.
+fn script(
+    source: &Path,
+    item: &Field<'_>,
+    stage: ScriptStage,
+    list: &str,
+    index: usize,
+) -> Result<Script> {
+    let mut o = item.obj()?;
+    let path = o.get("path");
+    let content = o.get("content");
+    let interpreter = o.opt_str("interpreter")?.unwrap_or_default();
+    let arguments = o.get("arguments");
+    let env = o.get("environmentVariables");
+    let name = o.opt_str("name")?.unwrap_or_default();
+    // A base configuration's script: its own file's directory.
+    let dir = match o.opt_str(super::base::SCRIPT_DIR_KEY)? {
+        Some(dir) => Path::new(dir),
+        None => super::config_dir(source),
+    };
+    o.finish()?;
+    let dir_real = dir
+        .canonicalize()
+        .map_err(|e| item.error(format!("{}: {e}", dir.display())))?;
+    let mut program = pkgstage::sandbox::Program {
+        argv: vec![if interpreter.is_empty() {
+            "/bin/sh".to_owned()
+        } else {
+            interpreter.to_owned()
+        }],
+        ..Default::default()
+    };
+    let mut args = Vec::new();
+    if let Some(list) = &arguments {
+        for a in list.seq()? {
+            args.push(a.str()?.to_owned());
+        }
+    }
+    let written = match (&path, &content) {
+        (Some(p), None) => {
+            let written = p.str()?;
+            let (at, binds) = super::script_file(dir, p, written)?;
+            program.argv.push(at);
+            program.argv.extend(args);
+            program.binds = binds;
+            written
+        }
+        (None, Some(c)) => {
+            let text = c.str()?;
+            if text.trim().is_empty() {
+                return Err(c.error("the script's content is empty"));
+            }
+            program.script = Some(text.to_owned());
+            program.args = args;
+            program.binds = vec![(dir_real, super::CONFIG_DIR_IN_TREE.to_owned())];
+            ""
+        }
+        (Some(_), Some(c)) => return Err(c.error("give path or content, not both")),
+        (None, None) => return Err(item.error("a script needs a path or its content")),
+    };
+    if let Some(env) = &env {
+        for (key, value) in env.entries()? {
+            if key.is_empty() || key.contains('=') || key.contains('\0') {
+                return Err(value.error(format!("{key:?} is not a variable name")));
+            }
+            program.env.push((key.to_owned(), value.str()?.to_owned()));
+        }
+    }
+    // Named in messages as Image Customizer names it in its logs.
+    program.name = match (name.is_empty(), written.is_empty()) {
+        (false, false) => format!("{name}({written})"),
+        (false, true) => name.to_owned(),
+        (true, false) => written.to_owned(),
+        (true, true) => format!("{list}[{index}]"),
+    };
+    Ok(Script {
+        stage,
+        field: item.path.clone(),
+        program,
+    })
 }
 
 /// A partition's `type` as written, and where the partition is, for the

@@ -44,12 +44,12 @@
 //! | `SystemConfigs[0].KernelOptions.default` | [`Packages::install`]: the kernel package |
 //! | `SystemConfigs[0].DisableRpmDocs` | [`Packages::exclude_docs`]; the image keeps it as `%_excludedocs 1` in `/usr/lib/rpm/macros.d/macros.installercustomizations_disable_docs`, as the toolkit writes it |
 //! | `SystemConfigs[0].OverrideRpmLocales` | [`Packages::install_langs`] (empty: every language); the image keeps it as `%_install_langs` in `/usr/lib/rpm/macros.d/macros.installercustomizations_customize_locales`, as the toolkit writes it |
+//! | `SystemConfigs[0].PostInstallScripts[]`, `FinalizeImageScripts[]` (`Path`, `Args`) | [`ImageConfig::scripts`], [`ScriptStage::PostCustomization`] and [`ScriptStage::Finalize`]: run as the toolkit runs them, `/bin/sh -c "PATH ARGS"` in the tree (the script by its `#!` line), the configuration's directory at `/_imageconfigs` |
 //! | `SystemConfigs[0].RemoveRpmDb` | [`Packages::remove_rpmdb`]: no rpm database, and the package lists the toolkit writes in its place (`/var/lib/rpmmanifest/container-manifest-1` and `-2`) |
 //!
 //! Refused whenever present: `TargetDisk`, `RawBinaries`, a partition's
 //! `Artifacts`, `PackageRepos` (repositories come from the command line),
-//! `PreInstallScripts`,
-//! `PostInstallScripts`, `FinalizeImageScripts`, `Users`, `Groups`,
+//! `PreInstallScripts` (the ISO installer's), `Users`, `Groups`,
 //! `Networks`, `Encryption`, `EnableGrubMkconfig`, `ReadOnlyVerityRoot`, the
 //! `dmroot` flag, `FsType` `xfs` and `linux-swap`, a `Compression` beside
 //! a `Type` (a compressed disk). Refused unless they ask for nothing (`false`, empty):
@@ -85,8 +85,9 @@
 //! | `container` (imgconv's own: `tag`, `labels`, `env`, `entrypoint`, `cmd`, `workingDir`, `user`) | [`ImageConfig::container`]; Image Customizer itself refuses the key |
 //! | `output.image.path` | [`Artifact::name`]: the file's stem (the configuration's stem when absent); the directory is the command line's |
 //! | `os.packages.install[]`, `os.packages.installLists[]` | [`Packages::install`] (list files relative to the configuration's directory) |
+//! | `scripts.postCustomization[]`, `scripts.finalizeCustomization[]` | [`ImageConfig::scripts`]: `path` (relative to its own file's directory) or `content`, run by `interpreter` (default `/bin/sh`) with `arguments` and `environmentVariables`; named in messages by `name` and `path` as Image Customizer's logs name them; each file's directory at `/_imageconfigs`, read-only |
 //!
-//! Refused: `input`, `iso`, `pxe`, `scripts`, other preview
+//! Refused: `input`, `iso`, `pxe`, other preview
 //! features, `storage.verity`, `storage.resetPartitionsUuidsType`,
 //! `storage.reinitializeVerity`, `btrfs`, `xfs`, partition types `usr`,
 //! `root-verity`, `usr-verity`, `swap`, `os.packages`' `remove`, `update`
@@ -219,6 +220,8 @@ pub struct ImageConfig {
     pub modules: Vec<KernelModule>,
     /// Packages to install, when the root filesystem is made from packages.
     pub packages: Packages,
+    /// Programs run in the tree after every other change, in order.
+    pub scripts: Vec<Script>,
     /// What a container image of the tree runs, and its name.
     pub container: ContainerSettings,
 }
@@ -450,6 +453,82 @@ impl std::str::FromStr for BootLoader {
     }
 }
 
+/// When a configuration's script runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScriptStage {
+    /// After the packages, files, users and the other changes (the
+    /// toolkit's `PostInstallScripts`, Image Customizer's
+    /// `scripts.postCustomization`).
+    PostCustomization,
+    /// Last, after the SELinux labels (`FinalizeImageScripts`,
+    /// `scripts.finalizeCustomization`).
+    Finalize,
+}
+
+/// A program a configuration runs in the image's tree, as its root, in the
+/// package stage's sandbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Script {
+    /// When it runs.
+    pub stage: ScriptStage,
+    /// Where the configuration gives it (`SystemConfigs[0].PostInstallScripts[1]`).
+    pub field: String,
+    /// What runs: its name in messages, its program and arguments, its
+    /// environment, and the configuration's directory readable at
+    /// [`CONFIG_DIR_IN_TREE`].
+    pub program: pkgstage::sandbox::Program,
+}
+
+/// Where a script finds its configuration's directory (read-only), as
+/// Image Customizer mounts it.
+pub const CONFIG_DIR_IN_TREE: &str = "/_imageconfigs";
+
+/// Where a script file outside its configuration's directory is read
+/// from.
+const SCRIPT_IN_TREE: &str = "/dev/.imgconv-script";
+
+/// The directory of the configuration file `source`.
+pub(crate) fn config_dir(source: &Path) -> &Path {
+    match source.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// The script file `written` (relative to `dir`, its configuration's
+/// directory, or absolute) that `field` names: where it is in the sandbox,
+/// and what to make readable there (the configuration's directory, and
+/// the file itself when it lies outside it).
+pub(crate) fn script_file(
+    dir: &Path,
+    field: &node::Field<'_>,
+    written: &str,
+) -> Result<(String, Vec<(PathBuf, String)>)> {
+    if written.is_empty() {
+        return Err(field.error("the script's path is empty"));
+    }
+    let file = dir.join(written);
+    let meta = fs::metadata(&file).map_err(|e| field.error(format!("{}: {e}", file.display())))?;
+    if !meta.is_file() {
+        return Err(field.error(format!("{} is not a file", file.display())));
+    }
+    let dir_real = dir
+        .canonicalize()
+        .map_err(|e| field.error(format!("{}: {e}", dir.display())))?;
+    let file_real = file
+        .canonicalize()
+        .map_err(|e| field.error(format!("{}: {e}", file.display())))?;
+    let mut binds = vec![(dir_real.clone(), CONFIG_DIR_IN_TREE.to_string())];
+    let at = match file_real.strip_prefix(&dir_real) {
+        Ok(rel) => format!("{CONFIG_DIR_IN_TREE}/{}", rel.display()),
+        Err(_) => {
+            binds.push((file_real, SCRIPT_IN_TREE.to_string()));
+            SCRIPT_IN_TREE.to_string()
+        }
+    };
+    Ok((at, binds))
+}
+
 /// A kernel module's settings, as Image Customizer's `os.modules` writes
 /// them into `/etc/modules-load.d/modules-load.conf`,
 /// `/etc/modprobe.d/modules-disabled.conf` and
@@ -544,6 +623,7 @@ impl ImageConfig {
             additional_files: Vec::new(),
             modules: Vec::new(),
             packages: Default::default(),
+            scripts: Vec::new(),
             container: Default::default(),
         }
     }

@@ -20,7 +20,7 @@ use super::node::{Field, Node};
 use super::{
     container_settings, load_config, parse_config, parse_mode, resolve, AdditionalFile, Artifact,
     BootType, ContainerKeys, FileSource, FsType, ImageConfig, Mount, MountIdentifier, MountOrigin,
-    Origins, PartitionOrigin, PartitionRole, PartitionSpec, Syntax, MIB,
+    Origins, PartitionOrigin, PartitionRole, PartitionSpec, Script, ScriptStage, Syntax, MIB,
 };
 use crate::error;
 use crate::error::{Error, Result};
@@ -264,12 +264,20 @@ impl Reader<'_> {
                 config.packages.install_langs = Some(langs.to_string());
             }
         }
-        for key in [
+        s.refuse(
             "PreInstallScripts",
-            "PostInstallScripts",
-            "FinalizeImageScripts",
+            "pre-install scripts are run by the toolkit's ISO installer before it partitions \
+             a disk; ISO installers are not supported",
+        )?;
+        for (key, stage) in [
+            ("PostInstallScripts", ScriptStage::PostCustomization),
+            ("FinalizeImageScripts", ScriptStage::Finalize),
         ] {
-            s.refuse(key, "scripts are not run by this build")?;
+            if let Some(list) = s.get(key) {
+                for item in list.seq()? {
+                    config.scripts.push(script(self.source, &item, stage)?);
+                }
+            }
         }
         s.refuse("Users", "users are not made by this build")?;
         s.refuse("Groups", "groups are not made by this build")?;
@@ -347,6 +355,34 @@ impl Reader<'_> {
         }
         Ok(())
     }
+}
+
+/// A `PostInstallScripts` or `FinalizeImageScripts` item, run as the
+/// toolkit runs it: `/bin/sh -c "PATH ARGS"` in the tree, the script
+/// executed itself (by its `#!` line; a file without one is read by the
+/// shell).
+fn script(source: &Path, item: &Field<'_>, stage: ScriptStage) -> Result<Script> {
+    let mut o = item.obj()?;
+    let path = o.require("Path")?;
+    let args = o.opt_str("Args")?.unwrap_or_default();
+    o.finish()?;
+    let written = path.str()?;
+    let (at, binds) = super::script_file(super::config_dir(source), &path, written)?;
+    let command = if args.is_empty() {
+        at
+    } else {
+        format!("{at} {args}")
+    };
+    Ok(Script {
+        stage,
+        field: item.path.clone(),
+        program: pkgstage::sandbox::Program {
+            name: written.to_owned(),
+            argv: vec!["/bin/sh".into(), "-c".into(), command],
+            binds,
+            ..Default::default()
+        },
+    })
 }
 
 /// The single element of a list the toolkit allows several of.

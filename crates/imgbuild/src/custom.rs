@@ -1,0 +1,303 @@
+//! The image's tree: the source with everything the configuration changes
+//! in it, made once and read by every output.
+//!
+//! [`Customized`] is what the disk, the tree formats and the live ISO are
+//! made from, so that a change is written once whichever output reads it:
+//! the files the build changes from what the tree holds ([`crate::edit`]),
+//! the files it writes whole (the host name, the additional files, the
+//! rpm macros the packages were installed with), placed through the
+//! tree's own symbolic links, and then the configuration's scripts. The
+//! scripts run as the toolkit and Image Customizer run them: in the tree
+//! as its root, after every other change, in the configuration's order,
+//! those that finalize the image last. They run in the package stage's
+//! sandbox ([`pkgstage::sandbox`]): the tree is written to a scratch
+//! directory once, the scripts change it there, and every output reads
+//! what they left. Without scripts the tree is streamed, never copied.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::path::Path;
+
+use pkgstage::sandbox::Tree;
+
+use crate::config::{FileSource, ImageConfig, ScriptStage};
+use crate::disk::{file_entry, resolve_parents};
+use crate::edit::{edits, Edited};
+use crate::error;
+use crate::rootfs::{Entry, EntryKind, EntrySource};
+use crate::{Error, ErrorKind, Result};
+
+/// Lines of a failed script's output its error quotes.
+const TAIL_LINES: usize = 20;
+
+/// A script the configuration ran, and what it wrote.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RanScript {
+    /// Its name in the configuration's logs (its path, or its `name`).
+    pub name: String,
+    /// What it wrote to standard output and standard error (the end of
+    /// it, when long).
+    pub output: String,
+}
+
+/// `source` with `config`'s changes made: the tree every output is made
+/// from.
+pub struct Customized<'a> {
+    config: &'a ImageConfig,
+    inner: &'a dyn EntrySource,
+    time: i64,
+    generated: Vec<(String, Entry, Vec<u8>)>,
+    /// The tree the scripts ran in, and the source's root directory
+    /// (which a scratch tree does not hand back).
+    ran: Option<(Tree, Option<Entry>)>,
+    scripts: Vec<RanScript>,
+}
+
+impl<'a> Customized<'a> {
+    /// The tree `config` makes of `source`; `time` is the build's (the
+    /// time of what it writes). The configuration's scripts, if any, run
+    /// now, in a scratch tree under `work_dir` (default: $TMPDIR); one
+    /// that fails is an error naming it, its exit status and the end of
+    /// its output.
+    pub fn new(
+        config: &'a ImageConfig,
+        source: &'a dyn EntrySource,
+        time: i64,
+        work_dir: Option<&Path>,
+    ) -> Result<Customized<'a>> {
+        let mut tree = Customized {
+            config,
+            inner: source,
+            time,
+            generated: generated_files(config, time)?,
+            ran: None,
+            scripts: Vec::new(),
+        };
+        if !config.scripts.is_empty() {
+            tree.run_scripts(work_dir)?;
+        }
+        Ok(tree)
+    }
+
+    /// The configuration the tree was made for.
+    pub fn config(&self) -> &ImageConfig {
+        self.config
+    }
+
+    /// The scripts that ran, in order.
+    pub fn scripts(&self) -> &[RanScript] {
+        &self.scripts
+    }
+
+    /// The files the build writes whole (path, entry, bytes).
+    pub(crate) fn generated(&self) -> &[(String, Entry, Vec<u8>)] {
+        &self.generated
+    }
+
+    fn run_scripts(&mut self, work_dir: Option<&Path>) -> Result<()> {
+        let mut tree = Tree::new(work_dir, self.time)?;
+        let mut root = None;
+        self.stream(&mut |entry, data| {
+            if entry.path.is_empty() {
+                root = Some(entry.clone());
+                return Ok(());
+            }
+            tree.add(entry, data)
+        })?;
+        let order = [ScriptStage::PostCustomization, ScriptStage::Finalize];
+        for stage in order {
+            for script in self.config.scripts.iter().filter(|s| s.stage == stage) {
+                let outcome = tree.run(&script.program)?;
+                if !outcome.ok() {
+                    let lines: Vec<&str> = outcome.output.lines().collect();
+                    let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
+                    let said = if tail.trim().is_empty() {
+                        "; it wrote nothing".to_string()
+                    } else {
+                        format!("; its output ends:\n{tail}")
+                    };
+                    return Err(Error::new(
+                        ErrorKind::Failed,
+                        "",
+                        format!(
+                            "script {} failed ({}){said}",
+                            script.program.name,
+                            outcome.describe()
+                        ),
+                    )
+                    .path(&self.config.source)
+                    .field(script.field.clone()));
+                }
+                self.scripts.push(RanScript {
+                    name: script.program.name.clone(),
+                    output: outcome.output,
+                });
+            }
+        }
+        self.ran = Some((tree, root));
+        Ok(())
+    }
+
+    /// The source with the edits made and the generated files in place:
+    /// every entry but those a generated file replaces, then the
+    /// generated files (through the tree's symbolic links, a missing
+    /// parent made first, root's, 0755), then hard links to them.
+    fn stream(&self, visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>) -> Result<()> {
+        let edited = Edited {
+            inner: self.inner,
+            edits: edits(self.config),
+            time: self.time,
+        };
+        if self.generated.is_empty() {
+            return edited.walk(visit);
+        }
+        let replaced: HashSet<&str> = self.generated.iter().map(|g| g.0.as_str()).collect();
+        let mut symlinks: HashMap<String, String> = HashMap::new();
+        let mut dirs: HashSet<String> = HashSet::new();
+        let mut deferred: Vec<Entry> = Vec::new();
+        edited.walk(&mut |entry, data| {
+            if replaced.contains(entry.path.as_str()) {
+                return Ok(());
+            }
+            match &entry.kind {
+                EntryKind::HardLink { target } if replaced.contains(target.as_str()) => {
+                    deferred.push(entry.clone());
+                    return Ok(());
+                }
+                EntryKind::Symlink { target } => {
+                    symlinks.insert(entry.path.clone(), target.clone());
+                }
+                EntryKind::Dir => {
+                    dirs.insert(entry.path.clone());
+                }
+                _ => {}
+            }
+            visit(entry, data)
+        })?;
+        let what = self.inner.name().display().to_string();
+        let mut placed: HashMap<&str, String> = HashMap::new();
+        for (path, entry, bytes) in &self.generated {
+            let at = resolve_parents(&symlinks, "", &what, path)?;
+            for dir in crate::rootfs::missing_parents(&at, |d| dirs.contains(d)) {
+                let parent = Entry::implied_dir(dir.clone(), entry.mtime);
+                dirs.insert(dir);
+                visit(&parent, &mut std::io::empty())?;
+            }
+            let e = Entry {
+                path: at.clone(),
+                ..entry.clone()
+            };
+            visit(&e, &mut bytes.as_slice())?;
+            placed.insert(path.as_str(), at);
+        }
+        for link in deferred {
+            let EntryKind::HardLink { target } = &link.kind else {
+                continue;
+            };
+            let e = Entry {
+                kind: EntryKind::HardLink {
+                    target: placed
+                        .get(target.as_str())
+                        .cloned()
+                        .unwrap_or(target.clone()),
+                },
+                ..link.clone()
+            };
+            visit(&e, &mut std::io::empty())?;
+        }
+        Ok(())
+    }
+}
+
+impl EntrySource for Customized<'_> {
+    fn name(&self) -> &Path {
+        self.inner.name()
+    }
+
+    fn walk(
+        &self,
+        visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> rootfs::Result<()>,
+    ) -> rootfs::Result<()> {
+        match &self.ran {
+            Some((tree, root)) => {
+                if let Some(root) = root {
+                    visit(root, &mut std::io::empty())?;
+                }
+                tree.walk(visit)
+            }
+            None => self.stream(visit),
+        }
+    }
+}
+
+/// The files the build writes itself from `config` (the host name, the
+/// additional files, the rpm macros its packages were installed with), as
+/// (path, entry, bytes); they replace the tree's own.
+pub(crate) fn generated_files(
+    config: &ImageConfig,
+    time: i64,
+) -> Result<Vec<(String, Entry, Vec<u8>)>> {
+    let mut generated: Vec<(String, Entry, Vec<u8>)> = Vec::new();
+    if let Some(host) = &config.hostname {
+        generated.push(file_entry(
+            "etc/hostname",
+            format!("{host}\n").into_bytes(),
+            0o644,
+            time,
+        ));
+    }
+    for (i, f) in config.additional_files.iter().enumerate() {
+        let field = format!("additional file {}", i + 1);
+        let path = crate::rootfs::normalize(f.destination.trim_start_matches('/').as_bytes())
+            .map_err(|why| {
+                error::config(
+                    &config.source,
+                    &field,
+                    format!("destination {:?}: {why}", f.destination),
+                )
+            })?;
+        let bytes = match &f.source {
+            FileSource::Content(s) => s.clone().into_bytes(),
+            // Resolved against the configuration's directory when read.
+            FileSource::Path(p) => std::fs::read(p).map_err(|e| {
+                error::config(&config.source, &field, format!("{}: {e}", p.display()))
+            })?,
+        };
+        generated.push(file_entry(&path, bytes, f.mode.unwrap_or(0o644), time));
+    }
+    // What the packages were installed with stays in the image for rpm's
+    // later installs, in the files the toolkit writes it to.
+    let macros = [
+        (
+            "disable_docs",
+            config
+                .packages
+                .exclude_docs
+                .then(|| "%_excludedocs 1".to_string()),
+        ),
+        (
+            "customize_locales",
+            config
+                .packages
+                .install_langs
+                .as_ref()
+                .map(|langs| format!("%_install_langs {langs}")),
+        ),
+    ];
+    for (name, line) in macros {
+        if let Some(line) = line {
+            let text = format!(
+                "# Written by imgconv from the image configuration: how its packages were \
+                 installed.\n# Packages installed before a change here keep their files until \
+                 they are reinstalled.\n{line}\n"
+            );
+            generated.push(file_entry(
+                &format!("usr/lib/rpm/macros.d/macros.installercustomizations_{name}"),
+                text.into_bytes(),
+                0o644,
+                time,
+            ));
+        }
+    }
+    Ok(generated)
+}

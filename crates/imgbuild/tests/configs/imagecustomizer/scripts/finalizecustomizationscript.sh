@@ -1,0 +1,2 @@
+echo "A finalize customization script"
+echo "Working dir: $(pwd)"

@@ -1,0 +1,2 @@
+echo "A post customization script"
+echo "Working dir: $(pwd)"
