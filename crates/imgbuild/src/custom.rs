@@ -6,7 +6,8 @@
 //! the files the build changes from what the tree holds ([`crate::edit`]),
 //! the files it writes whole (the host name, the additional files, the
 //! rpm macros the packages were installed with), placed through the
-//! tree's own symbolic links, and then the configuration's scripts. The
+//! tree's own symbolic links, the systemd units enabled and disabled
+//! ([`crate::services`]), and then the configuration's scripts. The
 //! scripts run as the toolkit and Image Customizer run them: in the tree
 //! as its root, after every other change, in the configuration's order,
 //! those that finalize the image last. They run in the package stage's
@@ -138,11 +139,26 @@ impl<'a> Customized<'a> {
         Ok(())
     }
 
+    /// The source with every change but the scripts made: the files'
+    /// ([`Self::files`]), then the services'.
+    fn stream(&self, visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>) -> Result<()> {
+        if self.config.services.is_empty() {
+            return self.files(visit);
+        }
+        crate::services::walk(
+            &self.config.services,
+            &self.config.source,
+            self.time,
+            &mut |v| self.files(v),
+            visit,
+        )
+    }
+
     /// The source with the edits made and the generated files in place:
     /// every entry but those a generated file replaces, then the
     /// generated files (through the tree's symbolic links, a missing
     /// parent made first, root's, 0755), then hard links to them.
-    fn stream(&self, visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>) -> Result<()> {
+    fn files(&self, visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>) -> Result<()> {
         let edited = Edited {
             inner: self.inner,
             edits: edits(self.config),

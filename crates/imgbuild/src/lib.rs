@@ -56,12 +56,14 @@ pub mod job;
 pub mod layers;
 pub mod live;
 pub mod rootfs;
+mod services;
 mod tree;
 mod vfat;
 
 pub use config::{
     AdditionalFile, Artifact, BootLoader, BootType, FileSource, FsType, ImageConfig, KernelModule,
     ModuleLoad, Mount, MountIdentifier, PartitionRole, PartitionSpec, Script, ScriptStage,
+    Services,
 };
 pub use custom::{Customized, RanScript};
 pub use disk::{build_disk, BuildOptions, BuiltDisk, BuiltPartition, InstalledLoader};

@@ -115,6 +115,7 @@ fn core_efi_json() {
         ],
         modules: Vec::new(),
         scripts: Vec::new(),
+        services: Default::default(),
         packages: Default::default(),
         container: Default::default(),
     };
@@ -165,6 +166,7 @@ fn core_legacy_json() {
         additional_files: Vec::new(),
         modules: Vec::new(),
         scripts: Vec::new(),
+        services: Default::default(),
         packages: Default::default(),
         container: Default::default(),
     };
@@ -234,6 +236,7 @@ fn hyperv_guest_yaml() {
         ],
         modules: Vec::new(),
         scripts: Vec::new(),
+        services: Default::default(),
         packages: Default::default(),
         container: Default::default(),
     };
@@ -593,7 +596,7 @@ fn merged_list_errors_name_their_own_file() {
 fn hyperv_guest_with_packages_reports_them() {
     assert_eq!(
         unsupported_fields("hyperv-guest-packages.yaml"),
-        set(&["os.services", "os.users", "os.selinux"])
+        set(&["os.users", "os.selinux"])
     );
 }
 

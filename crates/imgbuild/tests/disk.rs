@@ -17,6 +17,7 @@ use testkit::{run, run_ok};
 fn config(dir: &Path) -> ImageConfig {
     ImageConfig {
         scripts: Vec::new(),
+        services: Default::default(),
         source: dir.join("test.json"),
         artifacts: Vec::new(),
         disk_size: 300 * MIB,

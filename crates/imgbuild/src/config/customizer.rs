@@ -807,10 +807,24 @@ fn os_section(
     o.refuse("additionalDirs", "copying directories is not supported yet")?;
     o.refuse("groups", "groups are not made by this build")?;
     o.refuse("users", "users are not made by this build")?;
-    o.refuse(
-        "services",
-        "services are not enabled or disabled by this build",
-    )?;
+    if let Some(services) = o.get("services") {
+        let mut s = services.obj()?;
+        for (key, list) in [
+            ("enable", &mut config.services.enable),
+            ("disable", &mut config.services.disable),
+        ] {
+            if let Some(names) = s.get(key) {
+                for item in names.seq()? {
+                    let name = item.str()?;
+                    if name.is_empty() || name.contains(['/', ' ', '\t', '\n']) {
+                        return Err(item.error(format!("{name:?} is not a unit name")));
+                    }
+                    list.push(name.to_owned());
+                }
+            }
+        }
+        s.finish()?;
+    }
     if let Some(modules) = o.get("modules") {
         config.modules = kernel_modules(&modules)?;
     }

@@ -85,6 +85,7 @@
 //! | `container` (imgconv's own: `tag`, `labels`, `env`, `entrypoint`, `cmd`, `workingDir`, `user`) | [`ImageConfig::container`]; Image Customizer itself refuses the key |
 //! | `output.image.path` | [`Artifact::name`]: the file's stem (the configuration's stem when absent); the directory is the command line's |
 //! | `os.packages.install[]`, `os.packages.installLists[]` | [`Packages::install`] (list files relative to the configuration's directory) |
+//! | `os.services.enable[]`, `os.services.disable[]` | [`ImageConfig::services`]: linked and unlinked as `systemctl enable`/`disable` do it, from each unit's `[Install]` section (every unit enabled, then the others disabled) |
 //! | `scripts.postCustomization[]`, `scripts.finalizeCustomization[]` | [`ImageConfig::scripts`]: `path` (relative to its own file's directory) or `content`, run by `interpreter` (default `/bin/sh`) with `arguments` and `environmentVariables`; named in messages by `name` and `path` as Image Customizer's logs name them; each file's directory at `/_imageconfigs`, read-only |
 //!
 //! Refused: `input`, `iso`, `pxe`, other preview
@@ -92,7 +93,7 @@
 //! `storage.reinitializeVerity`, `btrfs`, `xfs`, partition types `usr`,
 //! `root-verity`, `usr-verity`, `swap`, `os.packages`' `remove`, `update`
 //! and their lists (a disk made from scratch installs only), `os.selinux`, `os.additionalDirs`,
-//! `os.groups`, `os.users`, `os.services`, `os.overlays`,
+//! `os.groups`, `os.users`, `os.overlays`,
 //! `os.uki`, `output.artifacts`, `output.selinuxPolicyPath`,
 //! `output.image.cosi`, and the output formats `pxe-dir`, `pxe-tar`,
 //! `cosi`, `baremetal-image`. Image Customizer's own rules are kept: a
@@ -220,6 +221,9 @@ pub struct ImageConfig {
     pub modules: Vec<KernelModule>,
     /// Packages to install, when the root filesystem is made from packages.
     pub packages: Packages,
+    /// systemd units to enable and disable (Image Customizer's
+    /// `os.services`).
+    pub services: Services,
     /// Programs run in the tree after every other change, in order.
     pub scripts: Vec<Script>,
     /// What a container image of the tree runs, and its name.
@@ -453,6 +457,23 @@ impl std::str::FromStr for BootLoader {
     }
 }
 
+/// systemd units to enable, then to disable, each as `systemctl` does it
+/// (a name without a unit suffix is a `.service`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Services {
+    /// Units `systemctl enable` links, in order.
+    pub enable: Vec<String>,
+    /// Units `systemctl disable` unlinks, in order.
+    pub disable: Vec<String>,
+}
+
+impl Services {
+    /// Whether it asks for nothing.
+    pub fn is_empty(&self) -> bool {
+        self.enable.is_empty() && self.disable.is_empty()
+    }
+}
+
 /// When a configuration's script runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScriptStage {
@@ -623,6 +644,7 @@ impl ImageConfig {
             additional_files: Vec::new(),
             modules: Vec::new(),
             packages: Default::default(),
+            services: Services::default(),
             scripts: Vec::new(),
             container: Default::default(),
         }
