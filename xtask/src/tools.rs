@@ -48,7 +48,13 @@ pub(crate) const TEST_TOOLS: &[&str] = &[
     "unsquashfs",
     "bwrap",
     "systemctl",
+    "matchpathcon",
+    SELINUX_FILE_CONTEXTS,
 ];
+
+/// A real SELinux policy's file contexts (the reference policy's, which
+/// the package makes when it is installed), for `matchpathcon` to read.
+pub(crate) const SELINUX_FILE_CONTEXTS: &str = "/etc/selinux/default/contexts/files/file_contexts";
 
 /// `mke2fs -d` reading a tar archive: e2fsprogs 1.47.1 or later (Debian has
 /// it in the backports suite) and the libarchive it loads at run time.
@@ -88,6 +94,8 @@ fn package(tool: &str) -> &'static str {
         "mksquashfs" | "unsquashfs" => "squashfs-tools",
         "bwrap" => "bubblewrap",
         "systemctl" => "systemd",
+        "matchpathcon" => "selinux-utils",
+        SELINUX_FILE_CONTEXTS => "selinux-policy-default",
         _ => "",
     }
 }

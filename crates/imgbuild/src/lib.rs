@@ -56,6 +56,8 @@ pub mod job;
 pub mod layers;
 pub mod live;
 pub mod rootfs;
+#[allow(dead_code)]
+mod selinux;
 mod services;
 mod tree;
 mod vfat;
