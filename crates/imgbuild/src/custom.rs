@@ -21,11 +21,13 @@ use std::path::Path;
 
 use pkgstage::sandbox::Tree;
 
-use crate::config::{FileSource, ImageConfig, ScriptStage};
+use crate::config::{FileSource, ImageConfig, ScriptStage, SelinuxMode};
 use crate::disk::{file_entry, resolve_parents};
+use crate::edit::SELINUX_CONFIG;
 use crate::edit::{edits, Edited};
 use crate::error;
 use crate::rootfs::{Entry, EntryKind, EntrySource};
+use crate::selinux::{FileContexts, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG};
 use crate::{Error, ErrorKind, Result};
 
 /// Lines of a failed script's output its error quotes.
@@ -52,6 +54,8 @@ pub struct Customized<'a> {
     /// (which a scratch tree does not hand back).
     ran: Option<(Tree, Option<Entry>)>,
     scripts: Vec<RanScript>,
+    /// The tree's own file contexts, when every file is labelled.
+    labels: Option<FileContexts>,
 }
 
 impl<'a> Customized<'a> {
@@ -59,7 +63,9 @@ impl<'a> Customized<'a> {
     /// time of what it writes). The configuration's scripts, if any, run
     /// now, in a scratch tree under `work_dir` (default: $TMPDIR); one
     /// that fails is an error naming it, its exit status and the end of
-    /// its output.
+    /// its output. With an SELinux mode that labels, the tree is written
+    /// there too, and every file is labelled from the tree's own policy
+    /// as it is read (`security.selinux`, as `setfiles` sets it).
     pub fn new(
         config: &'a ImageConfig,
         source: &'a dyn EntrySource,
@@ -73,9 +79,11 @@ impl<'a> Customized<'a> {
             generated: generated_files(config, time)?,
             ran: None,
             scripts: Vec::new(),
+            labels: None,
         };
-        if !config.scripts.is_empty() {
-            tree.run_scripts(work_dir)?;
+        let labels = config.selinux.is_some_and(SelinuxMode::labels);
+        if !config.scripts.is_empty() || labels {
+            tree.materialize(work_dir, labels)?;
         }
         Ok(tree)
     }
@@ -95,13 +103,29 @@ impl<'a> Customized<'a> {
         &self.generated
     }
 
-    fn run_scripts(&mut self, work_dir: Option<&Path>) -> Result<()> {
-        let mut tree = Tree::new(work_dir, self.time)?;
+    /// The tree written to a scratch directory, the scripts run in it,
+    /// and the policy read from it when files are labelled.
+    fn materialize(&mut self, work_dir: Option<&Path>, labels: bool) -> Result<()> {
+        let scripts = !self.config.scripts.is_empty();
+        let mut tree = Tree::new(work_dir, self.time, scripts)?;
         let mut root = None;
+        let mut dirs: HashSet<String> = HashSet::new();
         self.stream(&mut |entry, data| {
             if entry.path.is_empty() {
                 root = Some(entry.clone());
                 return Ok(());
+            }
+            // A parent an archive leaves out is made, as an unpacker
+            // makes it.
+            for dir in crate::rootfs::missing_parents(&entry.path, |d| dirs.contains(d)) {
+                tree.add(
+                    &Entry::implied_dir(dir.clone(), entry.mtime),
+                    &mut std::io::empty(),
+                )?;
+                dirs.insert(dir);
+            }
+            if entry.kind == EntryKind::Dir {
+                dirs.insert(entry.path.clone());
             }
             tree.add(entry, data)
         })?;
@@ -134,6 +158,9 @@ impl<'a> Customized<'a> {
                     output: outcome.output,
                 });
             }
+        }
+        if labels {
+            self.labels = Some(file_contexts(&tree)?);
         }
         self.ran = Some((tree, root));
         Ok(())
@@ -234,16 +261,108 @@ impl EntrySource for Customized<'_> {
         &self,
         visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> rootfs::Result<()>,
     ) -> rootfs::Result<()> {
-        match &self.ran {
-            Some((tree, root)) => {
-                if let Some(root) = root {
-                    visit(root, &mut std::io::empty())?;
-                }
-                tree.walk(visit)
+        let Some((tree, root)) = &self.ran else {
+            return self.stream(visit);
+        };
+        let Some(labels) = &self.labels else {
+            if let Some(root) = root {
+                visit(root, &mut std::io::empty())?;
             }
-            None => self.stream(visit),
-        }
+            return tree.walk(visit);
+        };
+        let mut labelled = |entry: &Entry, data: &mut dyn Read| {
+            let mut e = entry.clone();
+            e.xattrs.retain(|(name, _)| name != SELINUX_XATTR);
+            let (path, mode) = match &e.kind {
+                // A link's inode is its target's, labelled there.
+                EntryKind::HardLink { target } => (target.as_str(), S_IFREG),
+                EntryKind::File { .. } => (e.path.as_str(), S_IFREG),
+                EntryKind::Dir => (e.path.as_str(), S_IFDIR),
+                EntryKind::Symlink { .. } => (e.path.as_str(), S_IFLNK),
+                EntryKind::Char { .. } => (e.path.as_str(), S_IFCHR),
+                EntryKind::Block { .. } => (e.path.as_str(), S_IFBLK),
+                EntryKind::Fifo => (e.path.as_str(), S_IFIFO),
+            };
+            if let Some(context) = labels.lookup(format!("/{path}"), mode) {
+                // As setfilecon writes it: NUL-terminated.
+                let mut value = context.as_bytes().to_vec();
+                value.push(0);
+                e.xattrs.push((SELINUX_XATTR.to_string(), value));
+            }
+            visit(&e, data)
+        };
+        let root = root
+            .clone()
+            .unwrap_or_else(|| Entry::implied_dir(String::new(), self.time));
+        labelled(&root, &mut std::io::empty())?;
+        tree.walk(&mut labelled)
     }
+}
+
+/// The extended attribute SELinux labels are kept in.
+const SELINUX_XATTR: &str = "security.selinux";
+
+/// Largest policy file read.
+const MAX_POLICY_FILE: u64 = 64 << 20;
+
+/// The file contexts of the policy `/etc/selinux/config` names
+/// (`SELINUXTYPE=`), from the tree: `file_contexts` (required), then
+/// `.homedirs` and `.local`, and the path substitutions `.subs_dist` and
+/// `.subs`, as libselinux reads them.
+fn file_contexts(tree: &Tree) -> Result<FileContexts> {
+    let missing = |path: &str, what: &str| {
+        error::layout(format!(
+            "the SELinux mode labels every file from the tree's policy, but {what} /{path} is \
+             not in the tree (install the policy's package: selinux-policy)"
+        ))
+    };
+    let config = tree
+        .read(SELINUX_CONFIG, MAX_POLICY_FILE)
+        .ok_or_else(|| missing(SELINUX_CONFIG, "the SELinux configuration"))?;
+    let text = String::from_utf8_lossy(&config);
+    let kind = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("SELINUXTYPE="))
+        .next_back()
+        .map(|t| t.trim().trim_matches('"').to_string())
+        .filter(|t| !t.is_empty() && !t.contains('/') && t != "." && t != "..")
+        .ok_or_else(|| {
+            error::layout(format!(
+                "/{SELINUX_CONFIG} names no policy (SELINUXTYPE=), whose file contexts label \
+                 the files"
+            ))
+        })?;
+    let dir = format!("etc/selinux/{kind}/contexts/files");
+    let main_path = format!("{dir}/file_contexts");
+    let main = tree
+        .read(&main_path, MAX_POLICY_FILE)
+        .ok_or_else(|| missing(&main_path, "its file contexts"))?;
+    let read = |name: &str| {
+        let path = format!("{dir}/{name}");
+        tree.read(&path, MAX_POLICY_FILE).map(|b| (path, b))
+    };
+    let homedirs = read("file_contexts.homedirs");
+    let local = read("file_contexts.local");
+    let subs_dist = read("file_contexts.subs_dist");
+    let subs = read("file_contexts.subs");
+    // Named as the tree has them, in errors.
+    let named = |f: &Option<(String, Vec<u8>)>| {
+        f.as_ref()
+            .map(|(p, b)| (std::path::PathBuf::from(format!("/{p}")), b.clone()))
+    };
+    let [homedirs, local, subs_dist, subs] = [&homedirs, &local, &subs_dist, &subs].map(named);
+    FileContexts::parse(
+        (Path::new(&format!("/{main_path}")), &main),
+        borrowed(&homedirs),
+        borrowed(&local),
+        borrowed(&subs_dist),
+        borrowed(&subs),
+    )
+}
+
+/// A named policy file, borrowed.
+fn borrowed(f: &Option<(std::path::PathBuf, Vec<u8>)>) -> Option<(&Path, &[u8])> {
+    f.as_ref().map(|(p, b)| (p.as_path(), b.as_slice()))
 }
 
 /// The files the build writes itself from `config` (the host name, the

@@ -1225,9 +1225,8 @@ fn grub_cfg(
 /// `root=` as the root mount names its file system, then the
 /// configuration's extra arguments.
 fn kernel_cmdline(config: &ImageConfig, gpt: &Gpt, parts: &[Part]) -> Result<String> {
-    let mut args = config.kernel_args.clone();
+    let mut args = config.early_kernel_args();
     if config.fips {
-        args.push("fips=1".into());
         // The self tests read the kernel's .hmac from /boot, named by its
         // file system, where it is not the root's.
         if let Some(boot) = config.mounts.iter().find(|m| m.mount_point == "/boot") {

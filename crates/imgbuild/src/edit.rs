@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;
 
-use crate::config::{ImageConfig, KernelModule, ModuleLoad};
+use crate::config::{ImageConfig, KernelModule, ModuleLoad, SelinuxMode};
 use crate::error;
 use crate::rootfs::{Entry, EntryKind, EntrySource};
 use crate::{Error, Result};
@@ -42,7 +42,59 @@ pub(crate) fn edits(config: &ImageConfig) -> Vec<TreeEdit> {
             apply: Box::new(move |files| kernel_modules(&modules, files, &source)),
         });
     }
+    if let Some(mode) = config.selinux {
+        let source = config.source.clone();
+        edits.push(TreeEdit {
+            paths: vec![SELINUX_CONFIG],
+            apply: Box::new(move |files| selinux_config(mode, files, &source)),
+        });
+    }
     edits
+}
+
+/// The SELinux configuration, where the tree's policy package puts it.
+pub(crate) const SELINUX_CONFIG: &str = "etc/selinux/config";
+
+/// `SELINUX=` set to `mode` in the tree's `/etc/selinux/config` (every
+/// such line, as the toolkit's `sed` sets it; added when there is none).
+/// A mode other than disabled needs the file: it comes with the policy.
+fn selinux_config(mode: SelinuxMode, files: &mut [Option<Vec<u8>>], source: &Path) -> Result<()> {
+    let [file] = files else {
+        return Ok(());
+    };
+    let Some(bytes) = file else {
+        if mode == SelinuxMode::Disabled {
+            return Ok(());
+        }
+        return Err(error::config(
+            source,
+            "",
+            format!(
+                "SELinux mode {} needs the tree's SELinux policy, but /{SELINUX_CONFIG} is not \
+                 in the tree (install the policy's package: selinux-policy)",
+                mode.config_value()
+            ),
+        ));
+    };
+    let text = String::from_utf8_lossy(bytes);
+    let line = format!("SELINUX={}", mode.config_value());
+    let mut found = false;
+    let mut out: Vec<&str> = Vec::new();
+    for l in text.lines() {
+        if l.starts_with("SELINUX=") {
+            found = true;
+            out.push(&line);
+        } else {
+            out.push(l);
+        }
+    }
+    if !found {
+        out.push(&line);
+    }
+    let mut new = out.join("\n");
+    new.push('\n');
+    *file = Some(new.into_bytes());
+    Ok(())
 }
 
 /// `inner` with `edits` made.
@@ -348,5 +400,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(files, [None, None, None]);
+    }
+
+    #[test]
+    fn selinux_mode_set_in_the_trees_config() {
+        let source = Path::new("c.json");
+        let mut files = [Some(
+            b"# policy\nSELINUX=disabled\nSELINUXTYPE=targeted\n".to_vec(),
+        )];
+        selinux_config(SelinuxMode::ForceEnforcing, &mut files, source).unwrap();
+        assert_eq!(
+            files[0].as_deref(),
+            Some(&b"# policy\nSELINUX=enforcing\nSELINUXTYPE=targeted\n"[..])
+        );
+        let mut files = [Some(b"SELINUXTYPE=targeted".to_vec())];
+        selinux_config(SelinuxMode::Permissive, &mut files, source).unwrap();
+        assert_eq!(
+            files[0].as_deref(),
+            Some(&b"SELINUXTYPE=targeted\nSELINUX=permissive\n"[..])
+        );
+        // Without a policy: nothing to turn off, nothing to turn on.
+        let mut files = [None];
+        selinux_config(SelinuxMode::Disabled, &mut files, source).unwrap();
+        assert_eq!(files, [None]);
+        let e = selinux_config(SelinuxMode::Enforcing, &mut files, source).unwrap_err();
+        assert!(e.to_string().contains("/etc/selinux/config"), "{e}");
     }
 }

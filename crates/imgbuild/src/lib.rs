@@ -56,7 +56,6 @@ pub mod job;
 pub mod layers;
 pub mod live;
 pub mod rootfs;
-#[allow(dead_code)]
 mod selinux;
 mod services;
 mod tree;
@@ -65,7 +64,7 @@ mod vfat;
 pub use config::{
     AdditionalFile, Artifact, BootLoader, BootType, FileSource, FsType, ImageConfig, KernelModule,
     ModuleLoad, Mount, MountIdentifier, PartitionRole, PartitionSpec, Script, ScriptStage,
-    Services,
+    SelinuxMode, Services,
 };
 pub use custom::{Customized, RanScript};
 pub use disk::{build_disk, BuildOptions, BuiltDisk, BuiltPartition, InstalledLoader};

@@ -341,10 +341,7 @@ pub(crate) fn write_live_iso(
     }
     // The configuration's feature arguments, as on a disk (a live ISO has
     // no /boot of its own for FIPS to name).
-    let mut args = config.kernel_args.clone();
-    if config.fips {
-        args.push("fips=1".into());
-    }
+    let mut args = config.early_kernel_args();
     args.push(format!(
         "root=live:CDLABEL={} rd.live.image",
         live.volume_id

@@ -35,6 +35,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
+#[cfg(test)]
 use std::io::Read;
 use std::path::Path;
 
@@ -60,6 +61,7 @@ pub(crate) const S_IFCHR: u32 = 0o020000;
 /// A named pipe.
 pub(crate) const S_IFIFO: u32 = 0o010000;
 
+#[cfg(test)]
 /// The largest policy file read from disk.
 const MAX_FILE: u64 = 64 << 20;
 /// The largest compiled program of one expression: a real policy's are a
@@ -198,6 +200,7 @@ impl FileContexts {
         })
     }
 
+    #[cfg(test)]
     /// The files `matchpathcon -f FILE` reads: `FILE` and, when they are
     /// there, `FILE.homedirs`, `FILE.local`, `FILE.subs_dist` and
     /// `FILE.subs`. (A compiled `FILE.bin` libselinux may prefer is not
@@ -274,6 +277,7 @@ impl FileContexts {
     }
 }
 
+#[cfg(test)]
 /// The text of `file`, `None` when it does not exist.
 fn read_file(file: &Path) -> Result<Option<Vec<u8>>> {
     let f = match std::fs::File::open(file) {

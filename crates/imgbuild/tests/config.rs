@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use imgbuild::config::{customizer, toolkit, MIB};
 use imgbuild::{
     AdditionalFile, Artifact, BootType, Error, ErrorKind, FileSource, FsType, ImageConfig, Mount,
-    MountIdentifier, PartitionRole, PartitionSpec, ScriptStage,
+    MountIdentifier, PartitionRole, PartitionSpec, ScriptStage, SelinuxMode,
 };
 use proptest::prelude::*;
 use serde_json::{json, Value as Json};
@@ -116,6 +116,7 @@ fn core_efi_json() {
         modules: Vec::new(),
         scripts: Vec::new(),
         services: Default::default(),
+        selinux: None,
         packages: Default::default(),
         container: Default::default(),
     };
@@ -167,6 +168,7 @@ fn core_legacy_json() {
         modules: Vec::new(),
         scripts: Vec::new(),
         services: Default::default(),
+        selinux: None,
         packages: Default::default(),
         container: Default::default(),
     };
@@ -237,6 +239,7 @@ fn hyperv_guest_yaml() {
         modules: Vec::new(),
         scripts: Vec::new(),
         services: Default::default(),
+        selinux: None,
         packages: Default::default(),
         container: Default::default(),
     };
@@ -596,7 +599,7 @@ fn merged_list_errors_name_their_own_file() {
 fn hyperv_guest_with_packages_reports_them() {
     assert_eq!(
         unsupported_fields("hyperv-guest-packages.yaml"),
-        set(&["os.users", "os.selinux"])
+        set(&["os.users"])
     );
 }
 
@@ -841,10 +844,10 @@ fn cases() -> Vec<Case> {
             field: "scripts.finalizeCustomization[0].environmentVariables[\"a=b\"]",
         },
         Case {
-            what: "SELinux mode",
+            what: "an SELinux mode the toolkit does not know",
             base: "core-efi.json",
             edit: Edit::Json(|d| {
-                d["SystemConfigs"][0]["KernelCommandLine"]["SELinux"] = json!("enforcing")
+                d["SystemConfigs"][0]["KernelCommandLine"]["SELinux"] = json!("strict")
             }),
             field: "SystemConfigs[0].KernelCommandLine.SELinux",
         },
@@ -1390,4 +1393,36 @@ fn published_customizer_scripts_keep_their_own_directory() {
             ("vegetable".to_string(), "carrots".to_string())
         ]
     );
+}
+
+#[test]
+fn selinux_modes_in_both_spellings() {
+    let mut doc: Json = serde_json::from_str(&text("core-efi.json")).expect("json");
+    for (mode, want) in [
+        ("enforcing", Some(SelinuxMode::Enforcing)),
+        ("permissive", Some(SelinuxMode::Permissive)),
+        ("force_enforcing", Some(SelinuxMode::ForceEnforcing)),
+        ("", None),
+    ] {
+        doc["SystemConfigs"][0]["KernelCommandLine"]["SELinux"] = json!(mode);
+        let config = toolkit::parse(&doc.to_string(), "core-efi.json").expect(mode);
+        assert_eq!(config.selinux, want, "{mode}");
+    }
+    for (mode, want) in [
+        ("disabled", Some(SelinuxMode::Disabled)),
+        ("force-enforcing", Some(SelinuxMode::ForceEnforcing)),
+        ("default", None),
+    ] {
+        let yaml = text("hyperv-guest.yaml").replace(
+            "os:\n  hostname: hyperv-guest\n",
+            &format!("os:\n  selinux:\n    mode: {mode}\n  hostname: hyperv-guest\n"),
+        );
+        let config = customizer::parse(&yaml, "hyperv-guest.yaml").expect(mode);
+        assert_eq!(config.selinux, want, "{mode}");
+    }
+    assert_eq!(
+        SelinuxMode::ForceEnforcing.kernel_args(),
+        ["security=selinux", "selinux=1", "enforcing=1"]
+    );
+    assert_eq!(SelinuxMode::Disabled.kernel_args(), ["selinux=0"]);
 }

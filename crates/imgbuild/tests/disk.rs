@@ -18,6 +18,7 @@ fn config(dir: &Path) -> ImageConfig {
     ImageConfig {
         scripts: Vec::new(),
         services: Default::default(),
+        selinux: None,
         source: dir.join("test.json"),
         artifacts: Vec::new(),
         disk_size: 300 * MIB,

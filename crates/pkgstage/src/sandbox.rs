@@ -15,7 +15,7 @@
 //! use rootfs::EntrySource;
 //!
 //! let source = rootfs::Rootfs::open("rootfs.tar")?;
-//! let mut tree = Tree::new(None, 1_700_000_000)?;
+//! let mut tree = Tree::new(None, 1_700_000_000, true)?;
 //! source.walk(&mut |entry, data| tree.add(entry, data))?;
 //! let outcome = tree.run(&Program::shell("greet", "echo hi > /etc/motd"))?;
 //! assert!(outcome.ok(), "{}", outcome.output);
@@ -78,10 +78,12 @@ impl Tree {
     /// An empty tree in a scratch directory under `work_dir` (default:
     /// $TMPDIR), gone when it is dropped; `time` is the build's time (the
     /// newest a changed entry's time can be, and `SOURCE_DATE_EPOCH`
-    /// inside). The sandbox is checked first, so that a machine without
-    /// it is named before anything is written.
-    pub fn new(work_dir: Option<&Path>, time: i64) -> Result<Tree> {
-        scripts::check_sandbox()?;
+    /// inside). With `programs`, the sandbox is checked first, so that a
+    /// machine without it is named before anything is written.
+    pub fn new(work_dir: Option<&Path>, time: i64, programs: bool) -> Result<Tree> {
+        if programs {
+            scripts::check_sandbox()?;
+        }
         let stage = Stage::new(work_dir)?;
         let name = stage.root().to_path_buf();
         Ok(Tree { stage, time, name })
@@ -91,6 +93,12 @@ impl Tree {
     /// path is resolved inside the tree, whatever links it holds.
     pub fn add(&mut self, entry: &Entry, data: &mut dyn Read) -> Result<()> {
         self.stage.write(entry, data)
+    }
+
+    /// A file of the tree (its path resolved inside it), at most `limit`
+    /// bytes of it; None when there is no such file.
+    pub fn read(&self, path: &str, limit: u64) -> Option<Vec<u8>> {
+        self.stage.read(path, limit)
     }
 
     /// Runs `program` in the tree and says how it ended; an error only

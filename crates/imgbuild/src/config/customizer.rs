@@ -22,7 +22,7 @@ use super::{
     container_settings, load_config, parse_config, parse_mode, resolve, AdditionalFile, Artifact,
     BootType, ContainerKeys, FileSource, FsType, ImageConfig, KernelModule, ModuleLoad, Mount,
     MountIdentifier, MountOrigin, Origins, PartitionOrigin, PartitionRole, PartitionSpec, Script,
-    ScriptStage, Syntax, MIB,
+    ScriptStage, SelinuxMode, Syntax, MIB,
 };
 use crate::error;
 use crate::error::Result;
@@ -803,7 +803,25 @@ fn os_section(
         }
         p.finish()?;
     }
-    o.refuse("selinux", "SELinux modes are not set by this build")?;
+    if let Some(selinux) = o.get("selinux") {
+        let mut s = selinux.obj()?;
+        if let Some(mode) = s.get("mode") {
+            config.selinux = match mode.str()? {
+                "default" => None,
+                "disabled" => Some(SelinuxMode::Disabled),
+                "permissive" => Some(SelinuxMode::Permissive),
+                "enforcing" => Some(SelinuxMode::Enforcing),
+                "force-enforcing" => Some(SelinuxMode::ForceEnforcing),
+                other => {
+                    return Err(mode.error(format!(
+                        "unknown SELinux mode {other:?}; expected default, disabled, permissive, \
+                         enforcing or force-enforcing"
+                    )))
+                }
+            };
+        }
+        s.finish()?;
+    }
     o.refuse("additionalDirs", "copying directories is not supported yet")?;
     o.refuse("groups", "groups are not made by this build")?;
     o.refuse("users", "users are not made by this build")?;

@@ -36,6 +36,7 @@
 //! | `SystemConfigs[0].KernelCommandLine.ExtraCommandLine` | [`ImageConfig::kernel_cmdline`] |
 //! | `SystemConfigs[0].KernelCommandLine.ImaPolicy` | [`ImageConfig::kernel_args`]: `ima_policy=` each of `tcb`, `appraise_tcb`, `secure_boot` |
 //! | `SystemConfigs[0].KernelCommandLine.CGroup` | [`ImageConfig::kernel_args_late`]: `version_one` → `systemd.unified_cgroup_hierarchy=0`, `version_two` → `=1`; empty: nothing |
+//! | `SystemConfigs[0].KernelCommandLine.SELinux` | [`ImageConfig::selinux`]: `enforcing`, `permissive`, `force_enforcing`; empty or absent: none |
 //! | `SystemConfigs[0].KernelCommandLine.EnableFIPS` | [`ImageConfig::fips`] |
 //! | `SystemConfigs[0].AdditionalFiles` | [`ImageConfig::additional_files`]: source → a destination, `{Path, Permissions}`, or a list of those |
 //! | `SystemConfigs[0].Name`, `IsDefault` | read; they name and pick a configuration and change nothing in the image |
@@ -57,7 +58,7 @@
 //! `EnableHidepid`, `PreserveTdnfCache`,
 //! a partition setting's `RemoveDocs`,
 //! `OverlayBaseImage`, `RdiffBaseImage`, and `KernelCommandLine`'s
-//! `SELinux` and `SELinuxPolicy`.
+//! `SELinuxPolicy` (the policy is the tree's).
 //!
 //! # Image Customizer's YAML
 //!
@@ -85,6 +86,7 @@
 //! | `container` (imgconv's own: `tag`, `labels`, `env`, `entrypoint`, `cmd`, `workingDir`, `user`) | [`ImageConfig::container`]; Image Customizer itself refuses the key |
 //! | `output.image.path` | [`Artifact::name`]: the file's stem (the configuration's stem when absent); the directory is the command line's |
 //! | `os.packages.install[]`, `os.packages.installLists[]` | [`Packages::install`] (list files relative to the configuration's directory) |
+//! | `os.selinux.mode` | [`ImageConfig::selinux`]: `disabled`, `permissive`, `enforcing`, `force-enforcing`; `default`: none |
 //! | `os.services.enable[]`, `os.services.disable[]` | [`ImageConfig::services`]: linked and unlinked as `systemctl enable`/`disable` do it, from each unit's `[Install]` section (every unit enabled, then the others disabled) |
 //! | `scripts.postCustomization[]`, `scripts.finalizeCustomization[]` | [`ImageConfig::scripts`]: `path` (relative to its own file's directory) or `content`, run by `interpreter` (default `/bin/sh`) with `arguments` and `environmentVariables`; named in messages by `name` and `path` as Image Customizer's logs name them; each file's directory at `/_imageconfigs`, read-only |
 //!
@@ -92,7 +94,7 @@
 //! features, `storage.verity`, `storage.resetPartitionsUuidsType`,
 //! `storage.reinitializeVerity`, `btrfs`, `xfs`, partition types `usr`,
 //! `root-verity`, `usr-verity`, `swap`, `os.packages`' `remove`, `update`
-//! and their lists (a disk made from scratch installs only), `os.selinux`, `os.additionalDirs`,
+//! and their lists (a disk made from scratch installs only), `os.additionalDirs`,
 //! `os.groups`, `os.users`, `os.overlays`,
 //! `os.uki`, `output.artifacts`, `output.selinuxPolicyPath`,
 //! `output.image.cosi`, and the output formats `pxe-dir`, `pxe-tar`,
@@ -224,6 +226,9 @@ pub struct ImageConfig {
     /// systemd units to enable and disable (Image Customizer's
     /// `os.services`).
     pub services: Services,
+    /// The SELinux mode to set, and so whether every file is labelled
+    /// (`None`: the tree's as it is).
+    pub selinux: Option<SelinuxMode>,
     /// Programs run in the tree after every other change, in order.
     pub scripts: Vec<Script>,
     /// What a container image of the tree runs, and its name.
@@ -457,6 +462,46 @@ impl std::str::FromStr for BootLoader {
     }
 }
 
+/// An SELinux mode, as both tools set it: in `/etc/selinux/config`
+/// (`SELINUX=`) and on the kernel command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SelinuxMode {
+    /// Off: `selinux=0`, `SELINUX=disabled`; nothing labelled.
+    Disabled,
+    /// On, denials logged only.
+    Permissive,
+    /// On and enforced.
+    Enforcing,
+    /// Enforced, also by `enforcing=1` on the command line.
+    ForceEnforcing,
+}
+
+impl SelinuxMode {
+    /// `SELINUX=` in `/etc/selinux/config`.
+    pub fn config_value(self) -> &'static str {
+        match self {
+            SelinuxMode::Disabled => "disabled",
+            SelinuxMode::Permissive => "permissive",
+            SelinuxMode::Enforcing | SelinuxMode::ForceEnforcing => "enforcing",
+        }
+    }
+
+    /// The kernel command-line arguments (the toolkit's and Image
+    /// Customizer's).
+    pub fn kernel_args(self) -> &'static [&'static str] {
+        match self {
+            SelinuxMode::Disabled => &["selinux=0"],
+            SelinuxMode::Permissive | SelinuxMode::Enforcing => &["security=selinux", "selinux=1"],
+            SelinuxMode::ForceEnforcing => &["security=selinux", "selinux=1", "enforcing=1"],
+        }
+    }
+
+    /// Whether files are labelled.
+    pub fn labels(self) -> bool {
+        self != SelinuxMode::Disabled
+    }
+}
+
 /// systemd units to enable, then to disable, each as `systemctl` does it
 /// (a name without a unit suffix is a `.service`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -481,8 +526,9 @@ pub enum ScriptStage {
     /// toolkit's `PostInstallScripts`, Image Customizer's
     /// `scripts.postCustomization`).
     PostCustomization,
-    /// Last, after the SELinux labels (`FinalizeImageScripts`,
-    /// `scripts.finalizeCustomization`).
+    /// Last (`FinalizeImageScripts`, `scripts.finalizeCustomization`);
+    /// the SELinux labels are set as the finished tree is read, so what
+    /// these scripts make is labelled too.
     Finalize,
 }
 
@@ -645,9 +691,24 @@ impl ImageConfig {
             modules: Vec::new(),
             packages: Default::default(),
             services: Services::default(),
+            selinux: None,
             scripts: Vec::new(),
             container: Default::default(),
         }
+    }
+
+    /// The kernel arguments the configuration's features put before the
+    /// root's, in the toolkit's grub.cfg order: the IMA policies, SELinux,
+    /// `fips=1` (a disk adds `boot=` after it).
+    pub fn early_kernel_args(&self) -> Vec<String> {
+        let mut args = self.kernel_args.clone();
+        if let Some(mode) = self.selinux {
+            args.extend(mode.kernel_args().iter().map(|a| a.to_string()));
+        }
+        if self.fips {
+            args.push("fips=1".into());
+        }
+        args
     }
 
     /// Reads an image configuration, choosing the format by the file's

@@ -20,7 +20,8 @@ use super::node::{Field, Node};
 use super::{
     container_settings, load_config, parse_config, parse_mode, resolve, AdditionalFile, Artifact,
     BootType, ContainerKeys, FileSource, FsType, ImageConfig, Mount, MountIdentifier, MountOrigin,
-    Origins, PartitionOrigin, PartitionRole, PartitionSpec, Script, ScriptStage, Syntax, MIB,
+    Origins, PartitionOrigin, PartitionRole, PartitionSpec, Script, ScriptStage, SelinuxMode,
+    Syntax, MIB,
 };
 use crate::error;
 use crate::error::{Error, Result};
@@ -668,10 +669,20 @@ pub(crate) fn parse_guid(field: &Field<'_>, text: &str) -> Result<Uuid> {
 fn kernel_command_line(field: &Field<'_>, config: &mut ImageConfig) -> Result<()> {
     let mut k = field.obj()?;
     let extra = k.get("ExtraCommandLine");
-    k.refuse_unless_empty(
-        "SELinux",
-        "SELinux modes are not set by this build (the toolkit's default, none, is)",
-    )?;
+    if let Some(mode) = k.get("SELinux") {
+        config.selinux = match mode.str()? {
+            "" => None,
+            "permissive" => Some(SelinuxMode::Permissive),
+            "enforcing" => Some(SelinuxMode::Enforcing),
+            "force_enforcing" => Some(SelinuxMode::ForceEnforcing),
+            other => {
+                return Err(mode.error(format!(
+                    "unknown SELinux mode {other:?}; expected enforcing, permissive or \
+                     force_enforcing (or nothing: off)"
+                )))
+            }
+        };
+    }
     k.refuse_unless_empty(
         "SELinuxPolicy",
         "SELinux policies are not installed by this build",
