@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{customizer_config, imgconv, s};
+use common::{build_from, customizer_config, s};
 use testkit::bootroot::{rootfs_tar, Variant};
 
 /// Debian's reference policy, as the selinux-policy-default package
@@ -105,16 +105,7 @@ fn every_file_is_labelled_as_matchpathcon_labels_it() {
         "os:\n  selinux:\n    mode: enforcing\n",
     );
     let out = dir.path().join("out");
-    let r = imgconv(&[
-        "build",
-        s(&config),
-        "--rootfs",
-        s(&tar),
-        "--to",
-        "raw,tar",
-        "--output-dir",
-        s(&out),
-    ]);
+    let r = build_from(&config, &tar, "raw,tar", &out);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let ours = labels(&out.join("labelled.tar"));
     assert!(ours.len() > 100, "{}", ours.len());
@@ -181,16 +172,7 @@ fn a_mode_without_a_policy_names_the_missing_file() {
         "os:\n  selinux:\n    mode: permissive\n",
     );
     let out = dir.path().join("out");
-    let r = imgconv(&[
-        "build",
-        s(&config),
-        "--rootfs",
-        s(&rootfs_tar(Variant::Grub)),
-        "--to",
-        "tar",
-        "--output-dir",
-        s(&out),
-    ]);
+    let r = build_from(&config, &rootfs_tar(Variant::Grub), "tar", &out);
     assert!(!r.status.success());
     let stderr = String::from_utf8_lossy(&r.stderr);
     assert!(stderr.contains("/etc/selinux/config"), "{stderr}");

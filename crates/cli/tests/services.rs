@@ -10,7 +10,7 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
-use common::{customizer_config, imgconv, s};
+use common::{build_from, customizer_config, s};
 
 fn unit(root: &Path, path: &str, install: &str) {
     let file = root.join(path);
@@ -141,16 +141,7 @@ fn services_are_linked_as_systemctl_links_them() {
         ),
     );
     let out = dir.path().join("out");
-    let r = imgconv(&[
-        "build",
-        s(&config),
-        "--rootfs",
-        s(&root),
-        "--to",
-        "tar",
-        "--output-dir",
-        s(&out),
-    ]);
+    let r = build_from(&config, &root, "tar", &out);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let ours = links_in_tar(&out.join("services.tar"));
 
@@ -192,16 +183,7 @@ fn a_unit_not_in_the_tree_is_named() {
         "os:\n  services:\n    enable: [a]\n    disable: [nosuch]\n",
     );
     let out = dir.path().join("out");
-    let r = imgconv(&[
-        "build",
-        s(&config),
-        "--rootfs",
-        s(&root),
-        "--to",
-        "tar",
-        "--output-dir",
-        s(&out),
-    ]);
+    let r = build_from(&config, &root, "tar", &out);
     assert!(!r.status.success());
     let stderr = String::from_utf8_lossy(&r.stderr);
     for part in ["missing.yaml", "os.services.disable[0]", "nosuch.service"] {

@@ -17,6 +17,21 @@ pub(crate) fn imgconv(args: &[&str]) -> Output {
     command().args(args).output().unwrap()
 }
 
+/// `imgconv build CONFIG --rootfs ROOTFS --to TO --output-dir OUT`, run
+/// to the end.
+pub(crate) fn build_from(config: &Path, rootfs: &Path, to: &str, out: &Path) -> Output {
+    imgconv(&[
+        "build",
+        s(config),
+        "--rootfs",
+        s(rootfs),
+        "--to",
+        to,
+        "--output-dir",
+        s(out),
+    ])
+}
+
 /// A path as the `&str` an argument list takes.
 pub(crate) fn s(p: &Path) -> &str {
     p.to_str().unwrap()
