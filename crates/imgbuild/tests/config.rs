@@ -1426,3 +1426,13 @@ fn selinux_modes_in_both_spellings() {
     );
     assert_eq!(SelinuxMode::Disabled.kernel_args(), ["selinux=0"]);
 }
+
+#[test]
+fn published_installer_menu_is_refused_by_name() {
+    // Azure Linux 3.0's full.json: systems for the ISO installer to offer,
+    // no disk.
+    let e = ImageConfig::load(config_path("azurelinux/full.json")).unwrap_err();
+    let shown = e.to_string();
+    assert!(shown.contains("full.json"), "{shown}");
+    assert!(shown.contains("ISO installer"), "{shown}");
+}

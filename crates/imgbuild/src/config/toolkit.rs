@@ -83,8 +83,16 @@ struct Reader<'a> {
 impl Reader<'_> {
     fn config(&self, doc: Field<'_>) -> Result<ImageConfig> {
         let mut top = doc.obj()?;
-        let disks = top.require("Disks")?;
         let systems = top.require("SystemConfigs")?;
+        // Without Disks, the systems are the toolkit ISO installer's menu,
+        // installed onto a disk the installer finds.
+        let disks = top.get("Disks").ok_or_else(|| {
+            doc.error(
+                "no Disks: the systems listed are a menu for the toolkit's ISO installer, which \
+                 is not supported; this build makes a disk image from a configuration with one \
+                 disk and one system",
+            )
+        })?;
         // The toolkit's marker for a container build; a configuration
         // without partitions makes only the tree's artifacts either way.
         if let Some(v) = top.get("IsContainerImage") {
