@@ -59,6 +59,11 @@ pub mod rootfs;
 mod selinux;
 mod services;
 mod tree;
+#[allow(
+    dead_code,
+    reason = "the configurations' groups and users are refused until a build applies them"
+)]
+mod users;
 mod vfat;
 
 pub use config::{
