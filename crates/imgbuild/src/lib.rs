@@ -82,3 +82,4 @@ pub use tree::{
     archive_format, tree_format, write_tree, TreeFormat, TreeKind, TreeOptions, TreeTarget,
     WrittenTree, TREE_FORMATS,
 };
+pub use users::{Action, Declared, Group, Password, PasswordExpiry, SshLayout, User};

@@ -14,19 +14,33 @@
 //! what the tree needs beside them ([`Made`]): home directories, mailboxes,
 //! `~/.ssh`.
 //!
+//! The two formats differ where their code does, and the model says how
+//! ([`Action`], [`SshLayout`], [`Declared::batch`]): Image Customizer
+//! leaves an existing group as it is and changes an existing user, the
+//! toolkit makes every group and user but `root` anew (its `groupadd` and
+//! `useradd` fail on one that exists) and only changes `root`; Image
+//! Customizer makes each file of a `baseConfigs` chain's groups and users
+//! in turn; the toolkit copies key files into `~/.ssh` and makes it all
+//! 0700.
+//!
 //! The files are rewritten as the tools' `commonio` layer writes them: a
 //! line the edit does not touch stays as it was, malformed or not; a new
 //! entry goes before the first NIS (`+`/`-`) line; every line of a changed
 //! file ends with a newline; a file nothing changes keeps its bytes.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorKind, Result};
 
-/// Largest user or group ID both configuration formats take.
+/// Largest user ID both configuration formats take.
 const MAX_ID: u32 = 60_000;
+
+/// Longest password `openssl passwd -stdin` hashes whole, as both formats
+/// hash a plain one (it cuts a longer one short).
+const MAX_PLAIN: usize = 256;
 
 /// Largest `passwordExpiresDays` (`chage`'s bound, the formats' too).
 const MAX_EXPIRY_DAYS: u64 = 99_999;
@@ -41,10 +55,10 @@ const CRYPT_ALPHABET: &[u8; 64] =
 
 /// A user's password.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Password {
+pub enum Password {
     /// No password login: `!` for a new user (`useradd`'s own), `*` for an
-    /// existing one (as Image Customizer writes it; sshd still takes keys).
-    /// An empty hash or plain password is the same.
+    /// existing one (as both formats write it; sshd still takes keys). An
+    /// empty hash or plain password is the same.
     Locked,
     /// A `crypt(3)` hash, written as it is.
     Hashed(String),
@@ -53,9 +67,10 @@ pub(crate) enum Password {
     Plain(String),
 }
 
-/// What a user's expiry becomes (`passwordExpiresDays`).
+/// What a user's expiry becomes (`PasswordExpiresDays`,
+/// `passwordExpiresDays`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PasswordExpiry {
+pub enum PasswordExpiry {
     /// `-1`: none. The maximum age, warning, inactivity, expiry and
     /// reserved fields of `/etc/shadow` are emptied.
     Never,
@@ -65,39 +80,103 @@ pub(crate) enum PasswordExpiry {
     Days(u64),
 }
 
-/// A group to make (`groupadd`); one that exists is left as it is.
+/// What a configuration's group or user may find in the tree.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Action {
+    /// Made when the tree lacks it, changed when it has it (Image
+    /// Customizer's groups and users).
+    #[default]
+    MakeOrChange,
+    /// Made; the tree having it already is an error (the toolkit runs
+    /// `groupadd` and `useradd`, which fail then).
+    Make,
+    /// Changed; the tree lacking it is an error (the toolkit's `root`).
+    Change,
+}
+
+/// Where a configuration gives a group or a user: errors name it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Group {
-    pub(crate) name: String,
+pub struct Declared {
+    /// The configuration file.
+    pub file: PathBuf,
+    /// Its key path there (`SystemConfigs[0].Users[1]`, `os.users[0]`).
+    pub field: String,
+    /// The file's place in a chain of Image Customizer's `baseConfigs` (0
+    /// for the first, and for a configuration without them). Image
+    /// Customizer makes one file's groups, then its users, file after
+    /// file: groups and users are made batch by batch, each batch's
+    /// groups first.
+    pub batch: usize,
+}
+
+/// How a user's `~/.ssh` is written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SshLayout {
+    /// Image Customizer's: `~/.ssh` made (0700, the user's and their
+    /// primary group's) when nothing is there, `authorized_keys` written
+    /// 0600 and theirs, an existing user's own lines kept before the new
+    /// ones.
+    #[default]
+    Customizer,
+    /// The toolkit's: each key file copied into `~/.ssh` under its own
+    /// name (name, bytes), `authorized_keys` written over with the keys,
+    /// then `~/.ssh` and everything in it made the user's and their
+    /// primary group's, mode 0700 (`chown -R`, `chmod -R`).
+    Toolkit {
+        /// The key files: their names and bytes.
+        copies: Vec<(String, Vec<u8>)>,
+    },
+}
+
+/// A group to make (`groupadd [-g GID]`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Group {
+    /// Its name.
+    pub name: String,
     /// Only for a new group; the next free one above the others when
     /// `None`.
-    pub(crate) gid: Option<u32>,
+    pub gid: Option<u32>,
+    /// Whether it may, must or must not be in the tree already (one that
+    /// is stays as it is).
+    pub action: Action,
+    /// Where the configuration gives it.
+    pub declared: Declared,
 }
 
 /// A user to make (`useradd -m`) or to change.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct User {
-    pub(crate) name: String,
+pub struct User {
+    /// Its name.
+    pub name: String,
     /// Only for a new user; the next free one above the others when
     /// `None`.
-    pub(crate) uid: Option<u32>,
+    pub uid: Option<u32>,
+    /// Left as it is when `None` (a new user's is then locked).
+    pub password: Option<Password>,
     /// Left as it is when `None`.
-    pub(crate) password: Option<Password>,
-    pub(crate) password_expires: Option<PasswordExpiry>,
-    /// The lines of `~/.ssh/authorized_keys`, without line breaks.
-    pub(crate) ssh_public_keys: Vec<String>,
+    pub password_expires: Option<PasswordExpiry>,
+    /// The lines of `~/.ssh/authorized_keys`, without line breaks (the key
+    /// files' lines, then the keys given); `None` leaves `~/.ssh` as it
+    /// is.
+    pub ssh_public_keys: Option<Vec<String>>,
+    /// How `~/.ssh` is written.
+    pub ssh_layout: SshLayout,
     /// A group's name (or GID) that exists. A new user without one gets a
     /// group of its own name when `USERGROUPS_ENAB` is yes.
-    pub(crate) primary_group: Option<String>,
+    pub primary_group: Option<String>,
     /// Groups' names (or GIDs) that exist; the user is added to their
     /// members.
-    pub(crate) secondary_groups: Vec<String>,
+    pub secondary_groups: Vec<String>,
     /// The login shell; left as it is (or `useradd`'s default) when `None`
     /// or empty.
-    pub(crate) startup_command: Option<String>,
+    pub startup_command: Option<String>,
     /// Only for a new user; `HOME/NAME` from `/etc/default/useradd` when
     /// `None`.
-    pub(crate) home_directory: Option<String>,
+    pub home_directory: Option<String>,
+    /// Whether it may, must or must not be in the tree already.
+    pub action: Action,
+    /// Where the configuration gives it.
+    pub declared: Declared,
 }
 
 /// The account files' bytes: `/etc/passwd`, `/etc/group`, `/etc/shadow`
@@ -110,6 +189,7 @@ pub(crate) struct Accounts {
     pub(crate) gshadow: Option<Vec<u8>>,
 }
 
+#[cfg(test)]
 impl Accounts {
     /// Whether `/etc/passwd` has a user `name`.
     pub(crate) fn has_user(&self, name: &str) -> bool {
@@ -265,8 +345,8 @@ impl Defaults {
 }
 
 /// What the tree needs beside the account files, to be made in this
-/// order: homes, directories, files, then regroups. Paths are relative
-/// to the root.
+/// order: homes, directories, files, reowns, then regroups. Paths are
+/// relative to the root.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Made {
     pub(crate) homes: Vec<Home>,
@@ -274,7 +354,19 @@ pub(crate) struct Made {
     /// there.
     pub(crate) dirs: Vec<Dir>,
     pub(crate) files: Vec<File>,
+    pub(crate) reowns: Vec<Reown>,
     pub(crate) regroups: Vec<Regroup>,
+}
+
+/// `chown -R UID:GID` and `chmod -R MODE` on `path`: it and every entry
+/// under it owned `uid`:`gid`, with permission bits `mode` (a symbolic
+/// link keeps its own).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Reown {
+    pub(crate) path: String,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) mode: u32,
 }
 
 /// A new user's home directory, as `useradd -m` makes it: only when
@@ -338,13 +430,14 @@ pub(crate) struct Regroup {
 }
 
 /// Makes `groups`, then makes or changes `users`, in order, in
-/// `accounts`, as the tools leave the files; returns what the tree needs
-/// beside them. `days_since_epoch` is the build's day (a new user's last
-/// password change); `salt_seed` and a user's name derive the salt of a
-/// plain password's hash.
+/// `accounts`, as the tools leave the files (batch by batch, see
+/// [`Declared::batch`]); returns what the tree needs beside them.
+/// `days_since_epoch` is the build's day (a new user's last password
+/// change); `salt_seed` and a user's name derive the salt of a plain
+/// password's hash.
 ///
 /// On an error nothing in `accounts` is changed; the error names the group
-/// or user and what is wrong.
+/// or user and what is wrong, at the file and field that declare it.
 pub(crate) fn apply(
     accounts: &mut Accounts,
     defaults: &Defaults,
@@ -360,11 +453,24 @@ pub(crate) fn apply(
         gshadow: accounts.gshadow.as_deref().map(Table::read),
     };
     let mut made = Made::default();
-    for group in groups {
-        files.groupadd(group, defaults)?;
-    }
-    for user in users {
-        files.user(user, defaults, days_since_epoch, salt_seed, &mut made)?;
+    let mut batches: Vec<usize> = groups
+        .iter()
+        .map(|g| g.declared.batch)
+        .chain(users.iter().map(|u| u.declared.batch))
+        .collect();
+    batches.sort_unstable();
+    batches.dedup();
+    for batch in batches {
+        for group in groups.iter().filter(|g| g.declared.batch == batch) {
+            files
+                .groupadd(group, defaults)
+                .map_err(|e| at(e, &group.declared))?;
+        }
+        for user in users.iter().filter(|u| u.declared.batch == batch) {
+            files
+                .user(user, defaults, days_since_epoch, salt_seed, &mut made)
+                .map_err(|e| at(e, &user.declared))?;
+        }
     }
     files.passwd.write(&mut accounts.passwd);
     files.group.write(&mut accounts.group);
@@ -377,6 +483,19 @@ pub(crate) fn apply(
 
 fn invalid(message: String) -> Error {
     Error::new(ErrorKind::Invalid, "", message)
+}
+
+/// `e` named at where `declared` is given, when it says.
+fn at(e: Error, declared: &Declared) -> Error {
+    if declared.file.as_os_str().is_empty() {
+        return e;
+    }
+    let e = e.path(declared.file.clone());
+    if declared.field.is_empty() {
+        e
+    } else {
+        e.field(declared.field.clone())
+    }
 }
 
 /// One account file's lines.
@@ -772,6 +891,12 @@ fn password_hash(
             if plain.contains('\n') {
                 return Err("the plain-text password is more than one line".into());
             }
+            if plain.len() > MAX_PLAIN {
+                return Err(format!(
+                    "the plain-text password is {} bytes, and openssl passwd, which both formats hash it with, keeps only the first {MAX_PLAIN}",
+                    plain.len()
+                ));
+            }
             if plain.is_empty() {
                 return Ok(String::new());
             }
@@ -807,21 +932,23 @@ impl Files {
     /// `groupadd [-g GID] NAME`, for a group that does not exist.
     fn groupadd(&mut self, group: &Group, d: &Defaults) -> Result<()> {
         let name = &group.name;
-        if let Some(gid) = group.gid {
-            if gid > MAX_ID {
-                return Err(invalid(format!(
-                    "group {name:?}: gid {gid} is above {MAX_ID}, the largest a configuration takes"
-                )));
-            }
-        }
         if let Some(existing) = self.group.group_entry(name) {
-            return match group.gid {
-                Some(gid) => Err(invalid(format!(
+            return match (group.action, group.gid) {
+                (Action::Make, _) => Err(invalid(format!(
+                    "group {name:?}: the group exists (gid {}), and groupadd, which the toolkit runs, makes only a new one",
+                    existing.gid
+                ))),
+                (_, Some(gid)) => Err(invalid(format!(
                     "group {name:?}: the group exists (gid {}); a gid ({gid}) is given only for a new group",
                     existing.gid
                 ))),
-                None => Ok(()),
+                (_, None) => Ok(()),
             };
+        }
+        if group.action == Action::Change {
+            return Err(invalid(format!(
+                "group {name:?}: the tree has no such group to change"
+            )));
         }
         check_name("group", name)?;
         let gids: HashSet<u32> = self.group.group_entries().map(|e| e.gid).collect();
@@ -913,6 +1040,19 @@ impl Files {
         };
 
         let existed = self.passwd.passwd_entry(name).is_some();
+        match (user.action, existed) {
+            (Action::Make, true) => {
+                return Err(invalid(format!(
+                "{who}: the user exists, and useradd, which the toolkit runs, makes only a new one"
+            )))
+            }
+            (Action::Change, false) => {
+                return Err(invalid(format!(
+                    "{who}: /etc/passwd has no such user to change"
+                )))
+            }
+            _ => {}
+        }
         if existed {
             if let Some(uid) = user.uid {
                 return Err(invalid(format!(
@@ -943,13 +1083,43 @@ impl Files {
         if !user.secondary_groups.is_empty() {
             self.usermod_a_g(name, &user.secondary_groups)?;
         }
-        if !user.ssh_public_keys.is_empty() {
-            self.authorized_keys(user, existed, made)?;
+        if let Some(keys) = &user.ssh_public_keys {
+            self.authorized_keys(user, keys, existed, made)?;
         }
         if let Some(shell) = shell {
+            self.check_shell_edit(name, shell)?;
             let mut entry = self.entry(name)?;
             entry.shell = shell.as_bytes().to_vec();
             self.passwd.set(entry.line, entry.line());
+        }
+        Ok(())
+    }
+
+    /// Both formats set the login shell with `sed -i
+    /// 's|^\(NAME.*\):[^:]*$|\1:SHELL|' /etc/passwd`: refuses what that
+    /// would do beside setting the user's own, which is written here —
+    /// sed's own characters in the shell, and another line the pattern
+    /// takes (one whose name starts as the user's, `.` any character).
+    fn check_shell_edit(&self, name: &str, shell: &str) -> Result<()> {
+        let who = format!("user {name:?}");
+        if let Some(c) = shell.chars().find(|c| matches!(c, '\\' | '&' | '|')) {
+            return Err(invalid(format!(
+                "{who}: the startup command {shell:?} holds {c:?}, which the sed command both formats set it with reads as its own"
+            )));
+        }
+        let own = self.entry(name)?.line;
+        let pattern = name.as_bytes();
+        for (i, line) in self.passwd.lines.iter().enumerate() {
+            let takes = i != own
+                && line.len() >= pattern.len()
+                && line.iter().zip(pattern).all(|(l, p)| *p == b'.' || l == p)
+                && line[pattern.len()..].contains(&b':');
+            if takes {
+                return Err(invalid(format!(
+                    "{who}: the sed command both formats set the startup command with would change the /etc/passwd line {:?} too, as it starts as {name:?} does",
+                    String::from_utf8_lossy(line)
+                )));
+            }
         }
         Ok(())
     }
@@ -1236,14 +1406,21 @@ impl Files {
         Ok(())
     }
 
-    /// `~/.ssh/authorized_keys` with the user's keys.
-    fn authorized_keys(&mut self, user: &User, existed: bool, made: &mut Made) -> Result<()> {
+    /// `~/.ssh/authorized_keys` with the user's keys, as `user`'s format
+    /// writes it.
+    fn authorized_keys(
+        &mut self,
+        user: &User,
+        keys: &[String],
+        existed: bool,
+        made: &mut Made,
+    ) -> Result<()> {
         let who = format!("user {:?}", user.name);
         let entry = self.entry(&user.name)?;
         let home = tree_path(&who, &String::from_utf8_lossy(&entry.home))?;
         let ssh = join(&home, ".ssh");
         let mut bytes = Vec::new();
-        for key in &user.ssh_public_keys {
+        for key in keys {
             bytes.extend_from_slice(key.as_bytes());
             bytes.push(b'\n');
         }
@@ -1253,16 +1430,47 @@ impl Files {
             gid: entry.gid,
             mode: 0o700,
         });
+        let (mode, after_existing) = match &user.ssh_layout {
+            SshLayout::Customizer => (0o600, existed),
+            SshLayout::Toolkit { copies } => {
+                for (name, bytes) in copies {
+                    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+                        return Err(invalid(format!(
+                            "{who}: {name:?} is not a file name to copy a key file to"
+                        )));
+                    }
+                    made.files.push(File {
+                        path: join(&ssh, name),
+                        uid: entry.uid,
+                        gid: entry.gid,
+                        mode: 0o700,
+                        contents: Contents::Bytes {
+                            bytes: bytes.clone(),
+                            after_existing: false,
+                        },
+                    });
+                }
+                (0o700, false)
+            }
+        };
         made.files.push(File {
             path: join(&ssh, "authorized_keys"),
             uid: entry.uid,
             gid: entry.gid,
-            mode: 0o600,
+            mode,
             contents: Contents::Bytes {
                 bytes,
-                after_existing: existed,
+                after_existing,
             },
         });
+        if let SshLayout::Toolkit { .. } = user.ssh_layout {
+            made.reowns.push(Reown {
+                path: ssh,
+                uid: entry.uid,
+                gid: entry.gid,
+                mode: 0o700,
+            });
+        }
         Ok(())
     }
 }
@@ -1417,14 +1625,17 @@ mod tests {
             Group {
                 name: "devs".into(),
                 gid: None,
+                ..Group::default()
             },
             Group {
                 name: "ops".into(),
                 gid: Some(2000),
+                ..Group::default()
             },
             Group {
                 name: "users".into(),
                 gid: None,
+                ..Group::default()
             },
         ];
         let carol = User {
@@ -1432,11 +1643,12 @@ mod tests {
             uid: Some(3000),
             password: Some(Password::Hashed("$6$abc$xyz".into())),
             password_expires: Some(PasswordExpiry::Days(90)),
-            ssh_public_keys: vec!["ssh-ed25519 AAAAC3 carol@host".into()],
+            ssh_public_keys: Some(vec!["ssh-ed25519 AAAAC3 carol@host".into()]),
             primary_group: Some("ops".into()),
             secondary_groups: vec!["devs".into(), "100".into()],
             startup_command: Some("/bin/sh".into()),
             home_directory: None,
+            ..User::default()
         };
         let bob = User {
             name: "bob".into(),
@@ -1452,7 +1664,7 @@ mod tests {
             name: "alice".into(),
             password: Some(Password::Locked),
             password_expires: Some(PasswordExpiry::Never),
-            ssh_public_keys: vec!["ssh-rsa AAAAB3 alice@host".into()],
+            ssh_public_keys: Some(vec!["ssh-rsa AAAAB3 alice@host".into()]),
             primary_group: Some("users".into()),
             secondary_groups: vec!["devs".into()],
             startup_command: Some("/bin/zsh".into()),
@@ -1662,6 +1874,7 @@ mod tests {
         let groups = [Group {
             name: "devs".into(),
             gid: None,
+            ..Group::default()
         }];
         let users = [User {
             name: "bob".into(),
@@ -1765,6 +1978,7 @@ mod tests {
         Group {
             name: name.into(),
             gid,
+            ..Group::default()
         }
     }
 
@@ -1793,15 +2007,10 @@ mod tests {
     }
 
     #[test]
-    fn users_refuse_a_gid_in_use_or_out_of_range() {
+    fn users_refuse_a_gid_in_use() {
         let e = refusal(&[group("devs", Some(100))], &[]);
         assert!(
             e.contains("group \"devs\": gid 100 is group \"users\"'s"),
-            "{e}"
-        );
-        let e = refusal(&[group("devs", Some(60_001))], &[]);
-        assert!(
-            e.contains("group \"devs\": gid 60001 is above 60000"),
             "{e}"
         );
     }
@@ -2193,5 +2402,141 @@ mod tests {
             password_hash(&Password::Plain("\n".into()), "bob", SEED).unwrap(),
             ""
         );
+    }
+
+    /// The toolkit's: every group and user but root made anew, root
+    /// changed, key files copied into ~/.ssh and all of it 0700; errors
+    /// name the configuration's field.
+    #[test]
+    fn users_as_the_toolkit_makes_them() {
+        let declared = Declared {
+            file: "core.json".into(),
+            field: "SystemConfigs[0].Groups[0]".into(),
+            batch: 0,
+        };
+        let existing = Group {
+            action: Action::Make,
+            declared: declared.clone(),
+            ..group("users", None)
+        };
+        let e = apply(&mut base(), &login_defs(), &[existing], &[], TODAY, SEED).unwrap_err();
+        assert!(
+            e.to_string().contains("group \"users\": the group exists"),
+            "{e}"
+        );
+        assert_eq!(e.file_path(), Some(Path::new("core.json")));
+        assert_eq!(e.field_name(), Some("SystemConfigs[0].Groups[0]"));
+        let e = refusal(
+            &[],
+            &[User {
+                action: Action::Make,
+                ..user("alice")
+            }],
+        );
+        assert!(e.contains("user \"alice\": the user exists"), "{e}");
+        let e = refusal(
+            &[],
+            &[User {
+                action: Action::Change,
+                ..user("bob")
+            }],
+        );
+        assert!(
+            e.contains("user \"bob\": /etc/passwd has no such user"),
+            "{e}"
+        );
+
+        let bob = User {
+            action: Action::Make,
+            ssh_public_keys: Some(vec!["ssh-ed25519 AAAA bob".into()]),
+            ssh_layout: SshLayout::Toolkit {
+                copies: vec![("id.pub".into(), b"ssh-ed25519 AAAA bob\r\n".to_vec())],
+            },
+            ..user("bob")
+        };
+        let made = apply(&mut base(), &login_defs(), &[], &[bob], TODAY, SEED).unwrap();
+        let files: Vec<_> = made
+            .files
+            .iter()
+            .filter(|f| f.contents != Contents::EmptyIfAbsent)
+            .map(|f| (f.path.as_str(), f.mode))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                ("home/bob/.ssh/id.pub", 0o700),
+                ("home/bob/.ssh/authorized_keys", 0o700)
+            ]
+        );
+        assert_eq!(
+            made.reowns,
+            [Reown {
+                path: "home/bob/.ssh".into(),
+                uid: 1001,
+                gid: 1001,
+                mode: 0o700,
+            }]
+        );
+    }
+
+    /// Image Customizer makes each file of a chain's groups, then its
+    /// users, file after file.
+    #[test]
+    fn users_are_made_batch_by_batch() {
+        let in_batch = |batch| Declared {
+            batch,
+            ..Declared::default()
+        };
+        let gids = |group_batch, user_batch| {
+            let mut accounts = base();
+            let devs = Group {
+                declared: in_batch(group_batch),
+                ..group("devs", None)
+            };
+            let bob = User {
+                declared: in_batch(user_batch),
+                ..user("bob")
+            };
+            apply(&mut accounts, &login_defs(), &[devs], &[bob], TODAY, SEED).unwrap();
+            let text = String::from_utf8_lossy(&accounts.group).into_owned();
+            text.lines().skip(3).map(str::to_owned).collect::<Vec<_>>()
+        };
+        assert_eq!(gids(0, 0), ["devs:x:1001:", "bob:x:1002:"]);
+        assert_eq!(gids(1, 0), ["bob:x:1001:", "devs:x:1002:"]);
+    }
+
+    /// The sed command both formats set the login shell with: refused
+    /// where it would do more than that.
+    #[test]
+    fn users_refuse_a_shell_edit_that_would_spread() {
+        let e = refusal(
+            &[],
+            &[User {
+                startup_command: Some("/bin/sh -c 'a && b'".into()),
+                ..user("alice")
+            }],
+        );
+        assert!(e.contains("holds '&'"), "{e}");
+        for name in ["ali", "a.ice"] {
+            let e = refusal(
+                &[],
+                &[User {
+                    startup_command: Some("/bin/zsh".into()),
+                    ..user(name)
+                }],
+            );
+            assert!(
+                e.contains("would change the /etc/passwd line \"alice:x:1000"),
+                "{e}"
+            );
+        }
+        let e = refusal(
+            &[],
+            &[User {
+                password: Some(Password::Plain("x".repeat(257))),
+                ..user("bob")
+            }],
+        );
+        assert!(e.contains("keeps only the first 256"), "{e}");
     }
 }
