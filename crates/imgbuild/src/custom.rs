@@ -50,6 +50,8 @@ pub struct Customized<'a> {
     inner: &'a dyn EntrySource,
     time: i64,
     generated: Vec<(String, Entry, Vec<u8>)>,
+    /// The configuration's groups and users, applied to the edited tree.
+    accounts: Option<crate::accounts::Plan>,
     /// The tree the scripts ran in, and the source's root directory
     /// (which a scratch tree does not hand back).
     ran: Option<(Tree, Option<Entry>)>,
@@ -77,10 +79,19 @@ impl<'a> Customized<'a> {
             inner: source,
             time,
             generated: generated_files(config, time)?,
+            accounts: None,
             ran: None,
             scripts: Vec::new(),
             labels: None,
         };
+        if !config.groups.is_empty() || !config.users.is_empty() {
+            let edited = Edited {
+                inner: source,
+                edits: edits(config),
+                time,
+            };
+            tree.accounts = Some(crate::accounts::Plan::new(config, &edited, time)?);
+        }
         let labels = config.selinux.is_some_and(SelinuxMode::labels);
         if !config.scripts.is_empty() || labels {
             tree.materialize(work_dir, labels)?;
@@ -181,24 +192,29 @@ impl<'a> Customized<'a> {
         )
     }
 
-    /// The source with the edits made and the generated files in place:
-    /// every entry but those a generated file replaces, then the
-    /// generated files (through the tree's symbolic links, a missing
-    /// parent made first, root's, 0755), then hard links to them.
+    /// The source with the edits made, the groups and users
+    /// ([`crate::accounts`]), and the generated files in place: every
+    /// entry but those a generated file replaces, then the generated
+    /// files (through the tree's symbolic links, a missing parent made
+    /// first, root's, 0755), then hard links to them.
     fn files(&self, visit: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>) -> Result<()> {
         let edited = Edited {
             inner: self.inner,
             edits: edits(self.config),
             time: self.time,
         };
+        let tree = |v: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>| match &self.accounts {
+            Some(plan) => plan.walk(&mut |v| edited.walk(v), v),
+            None => edited.walk(v),
+        };
         if self.generated.is_empty() {
-            return edited.walk(visit);
+            return tree(visit);
         }
         let replaced: HashSet<&str> = self.generated.iter().map(|g| g.0.as_str()).collect();
         let mut symlinks: HashMap<String, String> = HashMap::new();
         let mut dirs: HashSet<String> = HashSet::new();
         let mut deferred: Vec<Entry> = Vec::new();
-        edited.walk(&mut |entry, data| {
+        tree(&mut |entry, data| {
             if replaced.contains(entry.path.as_str()) {
                 return Ok(());
             }

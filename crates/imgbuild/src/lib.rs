@@ -45,6 +45,7 @@
 //! Customizer's YAML. A field the build does not honour is an error naming
 //! the field and the file, never silently dropped.
 
+mod accounts;
 mod boot;
 pub mod config;
 mod custom;
@@ -59,10 +60,6 @@ pub mod rootfs;
 mod selinux;
 mod services;
 mod tree;
-#[allow(
-    dead_code,
-    reason = "the configurations' groups and users are refused until a build applies them"
-)]
 mod users;
 mod vfat;
 

@@ -117,6 +117,8 @@ fn core_efi_json() {
         scripts: Vec::new(),
         services: Default::default(),
         selinux: None,
+        groups: Vec::new(),
+        users: Vec::new(),
         packages: Default::default(),
         container: Default::default(),
     };
@@ -169,6 +171,8 @@ fn core_legacy_json() {
         scripts: Vec::new(),
         services: Default::default(),
         selinux: None,
+        groups: Vec::new(),
+        users: Vec::new(),
         packages: Default::default(),
         container: Default::default(),
     };
@@ -240,6 +244,8 @@ fn hyperv_guest_yaml() {
         scripts: Vec::new(),
         services: Default::default(),
         selinux: None,
+        groups: Vec::new(),
+        users: Vec::new(),
         packages: Default::default(),
         container: Default::default(),
     };

@@ -19,6 +19,8 @@ fn config(dir: &Path) -> ImageConfig {
         scripts: Vec::new(),
         services: Default::default(),
         selinux: None,
+        groups: Vec::new(),
+        users: Vec::new(),
         source: dir.join("test.json"),
         artifacts: Vec::new(),
         disk_size: 300 * MIB,

@@ -124,6 +124,7 @@ use uuid::Uuid;
 
 use crate::error;
 use crate::error::{Error, Result};
+use crate::users::{Group, User};
 
 mod base;
 pub mod customizer;
@@ -229,6 +230,12 @@ pub struct ImageConfig {
     /// The SELinux mode to set, and so whether every file is labelled
     /// (`None`: the tree's as it is).
     pub selinux: Option<SelinuxMode>,
+    /// Groups to make, before the users (the toolkit's `Groups`, Image
+    /// Customizer's `os.groups`).
+    pub groups: Vec<Group>,
+    /// Users to make or change, in order (the toolkit's `Users`, Image
+    /// Customizer's `os.users`).
+    pub users: Vec<User>,
     /// Programs run in the tree after every other change, in order.
     pub scripts: Vec<Script>,
     /// What a container image of the tree runs, and its name.
@@ -692,6 +699,8 @@ impl ImageConfig {
             packages: Default::default(),
             services: Services::default(),
             selinux: None,
+            groups: Vec::new(),
+            users: Vec::new(),
             scripts: Vec::new(),
             container: Default::default(),
         }
