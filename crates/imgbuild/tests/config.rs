@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 
 use imgbuild::config::{customizer, toolkit, MIB};
 use imgbuild::{
-    AdditionalFile, Artifact, BootType, Error, ErrorKind, FileSource, FsType, ImageConfig, Mount,
-    MountIdentifier, PartitionRole, PartitionSpec, ScriptStage, SelinuxMode,
+    Action, AdditionalFile, Artifact, BootType, Declared, Error, ErrorKind, FileSource, FsType,
+    Group, ImageConfig, Mount, MountIdentifier, PartitionRole, PartitionSpec, Password,
+    PasswordExpiry, ScriptStage, SelinuxMode, SshLayout, User,
 };
 use proptest::prelude::*;
 use serde_json::{json, Value as Json};
@@ -603,10 +604,7 @@ fn merged_list_errors_name_their_own_file() {
 
 #[test]
 fn hyperv_guest_with_packages_reports_them() {
-    assert_eq!(
-        unsupported_fields("hyperv-guest-packages.yaml"),
-        set(&["os.users"])
-    );
+    assert_eq!(unsupported_fields("hyperv-guest-packages.yaml"), set(&[]));
 }
 
 /// One bad input: a valid config, an edit, and the field the error names.
@@ -1158,6 +1156,115 @@ fn cases() -> Vec<Case> {
             field: "storage.disks[0].partitions[1].start",
         },
         Case {
+            what: "toolkit UID not a number",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| {
+                d["SystemConfigs"][0]["Users"] = json!([{"Name": "a"}, {"Name": "b", "UID": "x"}])
+            }),
+            field: "SystemConfigs[0].Users[1].UID",
+        },
+        Case {
+            what: "toolkit UID out of range",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| {
+                d["SystemConfigs"][0]["Users"] = json!([{"Name": "a", "UID": "60001"}])
+            }),
+            field: "SystemConfigs[0].Users[0].UID",
+        },
+        Case {
+            what: "toolkit expiry out of range",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| {
+                d["SystemConfigs"][0]["Users"] = json!([{"Name": "a", "PasswordExpiresDays": -2}])
+            }),
+            field: "SystemConfigs[0].Users[0].PasswordExpiresDays",
+        },
+        Case {
+            what: "toolkit key file missing",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| {
+                d["SystemConfigs"][0]["Users"] =
+                    json!([{"Name": "a", "SSHPubKeyPaths": ["missing.pub"]}])
+            }),
+            field: "SystemConfigs[0].Users[0].SSHPubKeyPaths[0]",
+        },
+        Case {
+            what: "toolkit user field unknown",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| {
+                d["SystemConfigs"][0]["Users"] = json!([{"Name": "a", "Shell": "/bin/sh"}])
+            }),
+            field: "SystemConfigs[0].Users[0].Shell",
+        },
+        Case {
+            what: "toolkit GID not a number",
+            base: "core-efi.json",
+            edit: Edit::Json(|d| {
+                d["SystemConfigs"][0]["Groups"] = json!([{"Name": "g", "GID": "-1"}])
+            }),
+            field: "SystemConfigs[0].Groups[0].GID",
+        },
+        Case {
+            what: "customizer uid out of range",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| yset(d, &["os", "users"], "[{name: a, uid: 60001}]")),
+            field: "os.users[0].uid",
+        },
+        Case {
+            what: "customizer password type unknown",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| {
+                yset(
+                    d,
+                    &["os", "users"],
+                    "[{name: a}, {name: b, password: {type: secret, value: x}}]",
+                )
+            }),
+            field: "os.users[1].password.type",
+        },
+        Case {
+            what: "customizer locked password with a value",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| {
+                yset(
+                    d,
+                    &["os", "users"],
+                    "[{name: a, password: {type: locked, value: x}}]",
+                )
+            }),
+            field: "os.users[0].password.value",
+        },
+        Case {
+            what: "customizer password file missing",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| {
+                yset(
+                    d,
+                    &["os", "users"],
+                    "[{name: a, password: {type: hashed-file, value: pw}}]",
+                )
+            }),
+            field: "os.users[0].password.value",
+        },
+        Case {
+            what: "customizer gid negative",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| yset(d, &["os", "groups"], "[{name: g, gid: -1}]")),
+            field: "os.groups[0].gid",
+        },
+        Case {
+            what: "customizer expiry out of range",
+            base: "hyperv-guest.yaml",
+            edit: Edit::Yaml(|d| {
+                yset(
+                    d,
+                    &["os", "users"],
+                    "[{name: a, passwordExpiresDays: 100000}]",
+                )
+            }),
+            field: "os.users[0].passwordExpiresDays",
+        },
+        Case {
             what: "YAML syntax error",
             base: "hyperv-guest.yaml",
             edit: Edit::Text(|t| t.replacen("  bootType: efi", "  bootType: [efi", 1)),
@@ -1441,4 +1548,323 @@ fn published_installer_menu_is_refused_by_name() {
     let shown = e.to_string();
     assert!(shown.contains("full.json"), "{shown}");
     assert!(shown.contains("ISO installer"), "{shown}");
+}
+
+/// A toolkit configuration (core-efi.json's) with `fields` added to its
+/// system configuration, in `dir`.
+fn toolkit_with(dir: &Path, fields: Json) -> PathBuf {
+    let mut doc: Json = serde_json::from_str(&text("core-efi.json")).expect("json");
+    for (k, v) in fields.as_object().expect("fields") {
+        doc["SystemConfigs"][0][k] = v.clone();
+    }
+    let path = dir.join("users.json");
+    fs::write(&path, doc.to_string()).expect("write");
+    path
+}
+
+#[test]
+fn toolkit_users_and_groups_read_as_the_toolkit_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("keys")).unwrap();
+    fs::write(
+        dir.path().join("keys/a.pub"),
+        "ssh-ed25519 AAAA a@host\r\nssh-rsa BBBB a@other\n",
+    )
+    .unwrap();
+    let path = toolkit_with(
+        dir.path(),
+        json!({
+            "Groups": [{"Name": "devs"}, {"Name": "ops", "GID": "2000"}],
+            "Users": [
+                {
+                    "Name": "alice",
+                    "UID": "1500",
+                    "PasswordHashed": true,
+                    "Password": "$6$salt$hash",
+                    "PasswordExpiresDays": 90,
+                    "SSHPubKeyPaths": ["keys/a.pub"],
+                    "SSHPubKeys": ["ssh-ed25519 CCCC a@third"],
+                    "PrimaryGroup": "ops",
+                    "SecondaryGroups": ["devs", "wheel,video"],
+                    "StartupCommand": "/bin/zsh",
+                    "HomeDirectory": "/srv/alice"
+                },
+                {"Name": "bob", "Password": "s3cret", "PasswordExpiresDays": 0},
+                {"Name": "carol", "PasswordExpiresDays": -1}
+            ]
+        }),
+    );
+    let config = ImageConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let declared = |field: &str| Declared {
+        file: path.clone(),
+        field: field.into(),
+        batch: 0,
+    };
+    assert_eq!(
+        config.groups,
+        [
+            Group {
+                name: "devs".into(),
+                gid: None,
+                action: Action::Make,
+                declared: declared("SystemConfigs[0].Groups[0]"),
+            },
+            Group {
+                name: "ops".into(),
+                gid: Some(2000),
+                action: Action::Make,
+                declared: declared("SystemConfigs[0].Groups[1]"),
+            },
+        ]
+    );
+    assert_eq!(
+        config.users[0],
+        User {
+            name: "alice".into(),
+            uid: Some(1500),
+            password: Some(Password::Hashed("$6$salt$hash".into())),
+            password_expires: Some(PasswordExpiry::Days(90)),
+            ssh_public_keys: Some(vec![
+                "ssh-ed25519 AAAA a@host".into(),
+                "ssh-rsa BBBB a@other".into(),
+                "ssh-ed25519 CCCC a@third".into(),
+            ]),
+            ssh_layout: SshLayout::Toolkit {
+                copies: vec![(
+                    "a.pub".into(),
+                    b"ssh-ed25519 AAAA a@host\r\nssh-rsa BBBB a@other\n".to_vec()
+                )],
+            },
+            primary_group: Some("ops".into()),
+            secondary_groups: vec!["devs".into(), "wheel".into(), "video".into()],
+            startup_command: Some("/bin/zsh".into()),
+            home_directory: Some("/srv/alice".into()),
+            action: Action::Make,
+            declared: declared("SystemConfigs[0].Users[0]"),
+        }
+    );
+    assert_eq!(
+        config.users[1].password,
+        Some(Password::Plain("s3cret".into()))
+    );
+    assert_eq!(config.users[1].password_expires, None);
+    assert_eq!(config.users[1].ssh_public_keys, None);
+    assert_eq!(config.users[2].password, None);
+    assert_eq!(
+        config.users[2].password_expires,
+        Some(PasswordExpiry::Never)
+    );
+    // No root entry: root's password is set never to expire.
+    assert_eq!(
+        config.users[3],
+        User {
+            name: "root".into(),
+            password_expires: Some(PasswordExpiry::Never),
+            action: Action::Change,
+            declared: declared("SystemConfigs[0].Users"),
+            ..User::default()
+        }
+    );
+
+    // root: changed, its password written whatever is given; its UID,
+    // home and primary group ignored as the toolkit ignores them.
+    let path = toolkit_with(
+        dir.path(),
+        json!({"Users": [{"Name": "root", "UID": "5", "HomeDirectory": "/x", "PrimaryGroup": "g"}]}),
+    );
+    let config = ImageConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.users,
+        [User {
+            name: "root".into(),
+            password: Some(Password::Locked),
+            ssh_layout: SshLayout::Toolkit { copies: vec![] },
+            action: Action::Change,
+            declared: declared("SystemConfigs[0].Users[0]"),
+            ..User::default()
+        }]
+    );
+    // Neither: nothing to do with accounts.
+    let path = toolkit_with(dir.path(), json!({"Users": [], "Groups": null}));
+    let config = ImageConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(config.users.is_empty() && config.groups.is_empty());
+}
+
+#[test]
+fn customizer_users_and_groups_read_as_its_documentation_says() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("id.pub"), "ssh-ed25519 AAAA me@host\n").unwrap();
+    fs::write(dir.path().join("pw.txt"), "plain\n").unwrap();
+    fs::write(dir.path().join("hash.txt"), "$6$s$h\n").unwrap();
+    let mut doc: Yaml = serde_yaml_ng::from_str(&text("hyperv-guest.yaml")).unwrap();
+    yset(
+        &mut doc,
+        &["os", "groups"],
+        "[{name: devs}, {name: ops, gid: 2000}]",
+    );
+    yset(
+        &mut doc,
+        &["os", "users"],
+        "[{name: a, uid: 1500, password: {type: locked}, passwordExpiresDays: 0, \
+         sshPublicKeyPaths: [id.pub], sshPublicKeys: [ssh-rsa BBBB], primaryGroup: ops, \
+         secondaryGroups: [devs], startupCommand: /bin/sh, homeDirectory: /var/home/a}, \
+         {name: b, password: {type: plain-text, value: pw}, passwordExpiresDays: -1}, \
+         {name: c, password: {type: hashed, value: $6$x$y}}, \
+         {name: d, password: {type: plain-text-file, value: pw.txt}}, \
+         {name: e, password: {type: hashed-file, value: hash.txt}}]",
+    );
+    let path = dir.path().join("users.yaml");
+    fs::write(&path, serde_yaml_ng::to_string(&doc).unwrap()).unwrap();
+    let config = ImageConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.groups.len(), 2);
+    assert_eq!(config.groups[1].gid, Some(2000));
+    assert_eq!(config.groups[1].action, Action::MakeOrChange);
+    assert_eq!(config.groups[1].declared.field, "os.groups[1]");
+    assert_eq!(
+        config.users[0],
+        User {
+            name: "a".into(),
+            uid: Some(1500),
+            password: Some(Password::Locked),
+            password_expires: Some(PasswordExpiry::Days(0)),
+            ssh_public_keys: Some(vec![
+                "ssh-ed25519 AAAA me@host".into(),
+                "ssh-rsa BBBB".into()
+            ]),
+            ssh_layout: SshLayout::Customizer,
+            primary_group: Some("ops".into()),
+            secondary_groups: vec!["devs".into()],
+            startup_command: Some("/bin/sh".into()),
+            home_directory: Some("/var/home/a".into()),
+            action: Action::MakeOrChange,
+            declared: Declared {
+                file: path.clone(),
+                field: "os.users[0]".into(),
+                batch: 0,
+            },
+        }
+    );
+    let passwords: Vec<_> = config.users[1..]
+        .iter()
+        .map(|u| u.password.clone().unwrap())
+        .collect();
+    assert_eq!(
+        passwords,
+        [
+            Password::Plain("pw".into()),
+            Password::Hashed("$6$x$y".into()),
+            Password::Plain("plain\n".into()),
+            Password::Hashed("$6$s$h".into()),
+        ]
+    );
+    assert_eq!(
+        config.users[1].password_expires,
+        Some(PasswordExpiry::Never)
+    );
+}
+
+/// In a chain of baseConfigs, a base's key and password files are read
+/// from its own directory, and each item says which file and batch it
+/// comes from.
+#[test]
+fn customizer_users_of_a_chain_keep_their_own_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("base");
+    fs::create_dir(&sub).unwrap();
+    fs::write(sub.join("id.pub"), "ssh-ed25519 BASE\n").unwrap();
+    fs::write(sub.join("pw"), "from-base\n").unwrap();
+    let base = sub.join("base.yaml");
+    fs::write(
+        &base,
+        "os:\n  groups:\n  - name: basegroup\n  users:\n  - name: one\n    sshPublicKeyPaths: \
+         [id.pub]\n    password: {type: plain-text-file, value: pw}\n",
+    )
+    .unwrap();
+    let top = customizer_on(
+        dir.path(),
+        "base/base.yaml",
+        "os:\n  users:\n  - name: two\n",
+    );
+    let config = ImageConfig::load(&top).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.users[0].ssh_public_keys,
+        Some(vec!["ssh-ed25519 BASE".into()])
+    );
+    assert_eq!(
+        config.users[0].password,
+        Some(Password::Plain("from-base\n".into()))
+    );
+    let places: Vec<_> = config
+        .groups
+        .iter()
+        .map(|g| &g.declared)
+        .chain(config.users.iter().map(|u| &u.declared))
+        .map(|d| (d.file.clone(), d.field.as_str(), d.batch))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            (base.clone(), "os.groups[0]", 0),
+            (base.clone(), "os.users[0]", 0),
+            (top.clone(), "os.users[0]", 1),
+        ]
+    );
+    // An error in a base's user names the base.
+    fs::write(&base, "os:\n  users:\n  - name: one\n    uid: -5\n").unwrap();
+    let (file, field, message) = config_error(ImageConfig::load(&top));
+    assert_eq!(
+        (file, field.as_str()),
+        (base, "os.users[0].uid"),
+        "{message}"
+    );
+}
+
+/// A configuration in `dir` on the base `base` (with storage), with `rest`.
+fn customizer_on(dir: &Path, base: &str, rest: &str) -> PathBuf {
+    let top = dir.join("top.yaml");
+    fs::write(
+        &top,
+        format!(
+            "previewFeatures: [base-configs]\nbaseConfigs:\n- path: {base}\nstorage:\n  bootType: \
+             efi\n  disks:\n  - partitionTableType: gpt\n    partitions:\n    - {{id: esp, type: \
+             esp, size: 8M}}\n    - {{id: rootfs, size: 64M}}\n  filesystems:\n  - {{deviceId: esp, \
+             type: fat32, mountPoint: /boot/efi}}\n  - {{deviceId: rootfs, type: ext4, mountPoint: \
+             /}}\n{rest}"
+        ),
+    )
+    .expect("write");
+    top
+}
+
+#[test]
+fn published_core_ova_changes_only_root() {
+    // Azure Linux 3.0's core-ova.json, verbatim: `Users: [{"Name": "root"}]`.
+    let path = config_path("azurelinux/core-ova.json");
+    let root = User {
+        name: "root".into(),
+        password: Some(Password::Locked),
+        ssh_layout: SshLayout::Toolkit { copies: vec![] },
+        action: Action::Change,
+        declared: Declared {
+            file: path.clone(),
+            field: "SystemConfigs[0].Users[0]".into(),
+            batch: 0,
+        },
+        ..User::default()
+    };
+    // Its SELinux mode is read by a build that sets SELinux modes; any
+    // error the file meets is that, never its users.
+    match ImageConfig::load(&path) {
+        Ok(config) => assert_eq!(config.users, std::slice::from_ref(&root)),
+        Err(e) => assert_eq!(
+            e.field_name(),
+            Some("SystemConfigs[0].KernelCommandLine.SELinux"),
+            "{e}"
+        ),
+    }
+    let text = text("azurelinux/core-ova.json").replace(r#""SELinux": "permissive""#, "");
+    let config = toolkit::parse(&text, &path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.users, [root]);
+    assert!(config.groups.is_empty());
+    assert_eq!(config.hostname.as_deref(), Some("mariner"));
 }

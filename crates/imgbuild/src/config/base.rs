@@ -35,8 +35,19 @@ const PATHS: &[&str] = &[
     "os.packages.installLists[]",
     "os.packages.removeLists[]",
     "os.packages.updateLists[]",
+    "os.users[].sshPublicKeyPaths[]",
     "input.image.path",
 ];
+
+/// The password types whose value is a file's path.
+const PASSWORD_FILE_TYPES: &[&str] = &["plain-text-file", "hashed-file"];
+
+/// The key an `os.groups` or `os.users` item of a chain carries its place
+/// under: `[batch, file, field]`, the file's place in the chain, the
+/// file, and the item's key path there. Image Customizer makes each
+/// file's groups and users in turn, and an error in making one names it
+/// (no key written in a file can hold a NUL).
+pub(crate) const DECLARED_KEY: &str = "\u{0}declared";
 
 /// The configurations `top` (read from `source`) is built on, then `top`:
 /// (file, document), with `baseConfigs` taken out of each and relative
@@ -187,6 +198,24 @@ fn absolute_paths(doc: &mut Node, dir: &Path) {
             }
         });
     }
+    visit_path(doc, &["os", "users[]", "password"], &mut |password| {
+        let Node::Map(entries) = password else {
+            return;
+        };
+        let file_type = entries.iter().any(|(k, v)| {
+            k == "type" && matches!(v, Node::Str(t) if PASSWORD_FILE_TYPES.contains(&t.as_str()))
+        });
+        if !file_type {
+            return;
+        }
+        for (k, v) in entries.iter_mut() {
+            if let (true, Node::Str(s)) = (k == "value", v) {
+                if !s.is_empty() && Path::new(s.as_str()).is_relative() {
+                    *s = dir.join(&*s).to_string_lossy().into_owned();
+                }
+            }
+        }
+    });
     for pattern in PATHS {
         let steps: Vec<&str> = pattern.split('.').collect();
         visit_path(doc, &steps, &mut |value| {
@@ -269,8 +298,25 @@ pub(crate) fn merge(chain: &[(PathBuf, Node)]) -> Result<(Node, ListOrigins)> {
     }
     let mut merged = Node::Map(Vec::new());
     let mut origins = ListOrigins::new();
-    for (i, (_, doc)) in chain.iter().enumerate() {
-        merge_into(&mut merged, doc, "", i, &mut origins);
+    for (i, (file, doc)) in chain.iter().enumerate() {
+        let mut doc = doc.clone();
+        for list in ["groups", "users"] {
+            let mut index = 0;
+            visit_path(&mut doc, &["os", &format!("{list}[]")], &mut |item| {
+                if let Node::Map(entries) = item {
+                    entries.push((
+                        DECLARED_KEY.to_string(),
+                        Node::Seq(vec![
+                            Node::Int(i as i128),
+                            Node::Str(file.to_string_lossy().into_owned()),
+                            Node::Str(format!("os.{list}[{index}]")),
+                        ]),
+                    ));
+                }
+                index += 1;
+            });
+        }
+        merge_into(&mut merged, &doc, "", i, &mut origins);
     }
     Ok((merged, origins))
 }

@@ -26,6 +26,7 @@ use super::{
 };
 use crate::error;
 use crate::error::Result;
+use crate::users::{Action, Declared, Group, Password, PasswordExpiry, SshLayout, User};
 
 /// Reads the Image Customizer configuration at `path`.
 pub fn load(path: impl AsRef<Path>) -> Result<ImageConfig> {
@@ -823,8 +824,16 @@ fn os_section(
         s.finish()?;
     }
     o.refuse("additionalDirs", "copying directories is not supported yet")?;
-    o.refuse("groups", "groups are not made by this build")?;
-    o.refuse("users", "users are not made by this build")?;
+    if let Some(list) = o.get("groups") {
+        for item in list.seq()? {
+            config.groups.push(group(&item)?);
+        }
+    }
+    if let Some(list) = o.get("users") {
+        for item in list.seq()? {
+            config.users.push(user(source, &item)?);
+        }
+    }
     if let Some(services) = o.get("services") {
         let mut s = services.obj()?;
         for (key, list) in [
@@ -896,6 +905,169 @@ fn os_section(
         }
     }
     Ok(())
+}
+
+/// Where an `os.groups` or `os.users` item is given: in a chain of
+/// `baseConfigs`, what [`super::base`] noted in it; else the item itself.
+fn declared(o: &mut super::node::Obj<'_>, item: &Field<'_>) -> Result<Declared> {
+    let Some(noted) = o.get(super::base::DECLARED_KEY) else {
+        return Ok(Declared {
+            file: item.file.to_path_buf(),
+            field: item.path.clone(),
+            batch: 0,
+        });
+    };
+    match noted.node {
+        Node::Seq(v) => match v.as_slice() {
+            [Node::Int(batch), Node::Str(file), Node::Str(field)] => Ok(Declared {
+                file: file.into(),
+                field: field.clone(),
+                batch: usize::try_from(*batch).unwrap_or(0),
+            }),
+            _ => Err(noted.error("not a place in the chain of configurations")),
+        },
+        _ => Err(noted.error("not a place in the chain of configurations")),
+    }
+}
+
+/// An ID Image Customizer takes for a user or group: 0 to 60000.
+fn account_id(field: &Field<'_>) -> Result<u32> {
+    match field.node {
+        Node::Int(i) if (0..=60_000).contains(i) => Ok(*i as u32),
+        Node::Int(i) => Err(field.error(format!("{i} is outside 0 to 60000"))),
+        _ => Err(field.error(format!(
+            "expected a whole number, found {}",
+            field.node.kind()
+        ))),
+    }
+}
+
+/// An `os.groups` item: made unless the tree has it (`gid` only for a new
+/// one).
+fn group(item: &Field<'_>) -> Result<Group> {
+    let mut o = item.obj()?;
+    let name = o.require("name")?;
+    let gid = o.get("gid");
+    let declared = declared(&mut o, item)?;
+    o.finish()?;
+    let name_text = name.str()?;
+    if name_text.trim().is_empty() {
+        return Err(name.error("a group's name cannot be empty"));
+    }
+    Ok(Group {
+        name: name_text.to_owned(),
+        gid: gid.as_ref().map(account_id).transpose()?,
+        action: Action::MakeOrChange,
+        declared,
+    })
+}
+
+/// An `os.users` item: made with `useradd` unless the tree has it, then
+/// changed as Image Customizer's `addOrUpdateUser` changes it.
+fn user(source: &Path, item: &Field<'_>) -> Result<User> {
+    let mut o = item.obj()?;
+    let name = o.require("name")?;
+    let uid = o.get("uid");
+    let password = o.get("password");
+    let expires = o.get("passwordExpiresDays");
+    let key_paths = o.get("sshPublicKeyPaths");
+    let keys = o.get("sshPublicKeys");
+    let primary = o.opt_str("primaryGroup")?.unwrap_or_default();
+    let secondary = o.get("secondaryGroups");
+    let startup = o.opt_str("startupCommand")?.unwrap_or_default();
+    let home = o.opt_str("homeDirectory")?.unwrap_or_default();
+    let declared = declared(&mut o, item)?;
+    o.finish()?;
+
+    let name_text = name.str()?;
+    if name_text.trim().is_empty() {
+        return Err(name.error("a user's name cannot be empty"));
+    }
+    let password = password
+        .as_ref()
+        .map(|p| user_password(source, p))
+        .transpose()?;
+    let password_expires = match &expires {
+        None => None,
+        Some(e) => match e.i64()? {
+            -1 => Some(PasswordExpiry::Never),
+            days @ 0..=99_999 => Some(PasswordExpiry::Days(days as u64)),
+            other => return Err(e.error(format!("{other} is outside 0 to 99999 (or -1: never)"))),
+        },
+    };
+    let mut lines = Vec::new();
+    let mut given_keys = false;
+    if let Some(list) = &key_paths {
+        for path in list.seq()? {
+            lines.extend(super::key_file(source, &path, path.str()?)?.0);
+            given_keys = true;
+        }
+    }
+    if let Some(list) = &keys {
+        for key in list.seq()? {
+            lines.push(key.str()?.to_owned());
+            given_keys = true;
+        }
+    }
+    let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    Ok(User {
+        name: name_text.to_owned(),
+        uid: uid.as_ref().map(account_id).transpose()?,
+        password,
+        password_expires,
+        ssh_public_keys: given_keys.then_some(lines),
+        ssh_layout: SshLayout::Customizer,
+        primary_group: text(primary),
+        secondary_groups: match &secondary {
+            Some(list) => super::group_names(list)?,
+            None => Vec::new(),
+        },
+        startup_command: text(startup),
+        home_directory: text(home),
+        action: Action::MakeOrChange,
+        declared,
+    })
+}
+
+/// A user's `password`: `type` and `value` (a file's path, relative to
+/// the configuration's directory, for the `-file` types).
+fn user_password(source: &Path, field: &Field<'_>) -> Result<Password> {
+    let mut p = field.obj()?;
+    let kind = p.require("type")?;
+    let value = p.get("value");
+    p.finish()?;
+    let value_text = value
+        .as_ref()
+        .map(Field::str)
+        .transpose()?
+        .unwrap_or_default();
+    let kind_text = kind.str()?;
+    let at_value = || value.clone().unwrap_or_else(|| kind.clone());
+    match kind_text {
+        "locked" if value_text.is_empty() => return Ok(Password::Locked),
+        "locked" => return Err(at_value().error("a locked password has no value")),
+        "plain-text" | "hashed" | "plain-text-file" | "hashed-file" if value_text.is_empty() => {
+            return Err(at_value().error(format!("a password of type {kind_text} needs a value")))
+        }
+        "plain-text" => return Ok(Password::Plain(value_text.to_owned())),
+        "hashed" => return Ok(Password::Hashed(value_text.to_owned())),
+        "plain-text-file" | "hashed-file" => {}
+        other => {
+            return Err(kind.error(format!(
+                "unknown password type {other:?}; expected locked, plain-text, hashed, \
+                 plain-text-file or hashed-file"
+            )))
+        }
+    }
+    let path = resolve(source, value_text);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| at_value().error(format!("{}: {e}", path.display())))?;
+    Ok(if kind_text == "hashed-file" {
+        // The file's last line break is not part of the hash.
+        Password::Hashed(text.strip_suffix('\n').unwrap_or(&text).to_owned())
+    } else {
+        Password::Plain(text)
+    })
 }
 
 fn kernel_command_line(field: &Field<'_>) -> Result<String> {

@@ -46,11 +46,13 @@
 //! | `SystemConfigs[0].DisableRpmDocs` | [`Packages::exclude_docs`]; the image keeps it as `%_excludedocs 1` in `/usr/lib/rpm/macros.d/macros.installercustomizations_disable_docs`, as the toolkit writes it |
 //! | `SystemConfigs[0].OverrideRpmLocales` | [`Packages::install_langs`] (empty: every language); the image keeps it as `%_install_langs` in `/usr/lib/rpm/macros.d/macros.installercustomizations_customize_locales`, as the toolkit writes it |
 //! | `SystemConfigs[0].PostInstallScripts[]`, `FinalizeImageScripts[]` (`Path`, `Args`) | [`ImageConfig::scripts`], [`ScriptStage::PostCustomization`] and [`ScriptStage::Finalize`]: run as the toolkit runs them, `/bin/sh -c "PATH ARGS"` in the tree (the script by its `#!` line), the configuration's directory at `/_imageconfigs` |
+//! | `SystemConfigs[0].Groups[]` (`Name`, `GID`) | [`ImageConfig::groups`]: made as `groupadd [-g GID]` makes them; one the tree has is an error, as groupadd fails on it |
+//! | `SystemConfigs[0].Users[]` | [`ImageConfig::users`], as the toolkit's `addUsers` makes them: every user but `root` new, as `useradd -m` makes it (`UID` 0–60000, `HomeDirectory`, `PrimaryGroup`; one the tree has is an error); `root` changed, its password always written (`*` when none is given), its `UID`, `HomeDirectory` and `PrimaryGroup` ignored as the toolkit ignores them; `Password` hashed with SHA-512 crypt unless `PasswordHashed`; `PasswordExpiresDays` the expiry (-1: never, 0: unchanged); `SecondaryGroups` as `usermod -a -G` adds them; `SSHPubKeyPaths` (relative to the configuration's directory; each file copied into `~/.ssh` too) and `SSHPubKeys` the lines of `~/.ssh/authorized_keys`, then `~/.ssh` and everything in it the user's, 0700; `StartupCommand` the login shell. Without a `root` entry, root's password is set never to expire, as the toolkit sets it (here only in a configuration that has `Users` or `Groups`) |
 //! | `SystemConfigs[0].RemoveRpmDb` | [`Packages::remove_rpmdb`]: no rpm database, and the package lists the toolkit writes in its place (`/var/lib/rpmmanifest/container-manifest-1` and `-2`) |
 //!
 //! Refused whenever present: `TargetDisk`, `RawBinaries`, a partition's
 //! `Artifacts`, `PackageRepos` (repositories come from the command line),
-//! `PreInstallScripts` (the ISO installer's), `Users`, `Groups`,
+//! `PreInstallScripts` (the ISO installer's),
 //! `Networks`, `Encryption`, `EnableGrubMkconfig`, `ReadOnlyVerityRoot`, the
 //! `dmroot` flag, `FsType` `xfs` and `linux-swap`, a `Compression` beside
 //! a `Type` (a compressed disk). Refused unless they ask for nothing (`false`, empty):
@@ -88,6 +90,8 @@
 //! | `os.packages.install[]`, `os.packages.installLists[]` | [`Packages::install`] (list files relative to the configuration's directory) |
 //! | `os.selinux.mode` | [`ImageConfig::selinux`]: `disabled`, `permissive`, `enforcing`, `force-enforcing`; `default`: none |
 //! | `os.services.enable[]`, `os.services.disable[]` | [`ImageConfig::services`]: linked and unlinked as `systemctl enable`/`disable` do it, from each unit's `[Install]` section (every unit enabled, then the others disabled) |
+//! | `os.groups[]` (`name`, `gid` 0–60000) | [`ImageConfig::groups`]: made as `groupadd` makes them; one the tree has stays as it is (a `gid` for it is an error) |
+//! | `os.users[]` | [`ImageConfig::users`], as Image Customizer's `addOrUpdateUser` makes or changes them: a new user as `useradd -m` makes it (`uid` 0–60000, `homeDirectory`, `primaryGroup`), an existing one changed (`uid` and `homeDirectory` are errors for it, `primaryGroup` set as `usermod -g` sets it); `password` of `type` `locked`, `plain-text` (hashed with SHA-512 crypt), `hashed`, `plain-text-file` or `hashed-file` (a path relative to its file's directory; a hashed file's last line break is not part of the hash); `passwordExpiresDays` the expiry (-1: never); `secondaryGroups` as `usermod -a -G` adds them; `sshPublicKeyPaths` (relative to its file's directory) and `sshPublicKeys` the lines of `~/.ssh/authorized_keys`, 0600, after an existing user's own; `startupCommand` the login shell. Each file of a `baseConfigs` chain has its groups, then its users, made in turn |
 //! | `scripts.postCustomization[]`, `scripts.finalizeCustomization[]` | [`ImageConfig::scripts`]: `path` (relative to its own file's directory) or `content`, run by `interpreter` (default `/bin/sh`) with `arguments` and `environmentVariables`; named in messages by `name` and `path` as Image Customizer's logs name them; each file's directory at `/_imageconfigs`, read-only |
 //!
 //! Refused: `input`, `iso`, `pxe`, other preview
@@ -95,13 +99,29 @@
 //! `storage.reinitializeVerity`, `btrfs`, `xfs`, partition types `usr`,
 //! `root-verity`, `usr-verity`, `swap`, `os.packages`' `remove`, `update`
 //! and their lists (a disk made from scratch installs only), `os.additionalDirs`,
-//! `os.groups`, `os.users`, `os.overlays`,
+//! `os.overlays`,
 //! `os.uki`, `output.artifacts`, `output.selinuxPolicyPath`,
 //! `output.image.cosi`, and the output formats `pxe-dir`, `pxe-tar`,
 //! `cosi`, `baremetal-image`. Image Customizer's own rules are kept: a
 //! BIOS boot partition starts at 1 MiB and has no file system, an ESP is
 //! FAT mounted at `/boot/efi`, a typed partition is mounted where its type
 //! says, sizes are whole MiB, 1 MiB is left for each GPT.
+//!
+//! # Groups and users
+//!
+//! Both formats' groups and users are made in the tree's account files
+//! (`/etc/passwd`, `/etc/group`, `/etc/shadow`, `/etc/gshadow`) as the
+//! shadow-utils tools both run leave them, with the tools' settings from
+//! the tree's `/etc/login.defs` and `/etc/default/useradd`; a new user's
+//! home (the skeleton directory copied in), mailbox and `~/.ssh` are made
+//! in the tree beside them, whichever output is written. A plain
+//! password's salt comes from the build's time and the user's name, so
+//! the same build gives the same hash. The login shell is set as both set
+//! it, with sed on `/etc/passwd`: a `StartupCommand` that sed would read
+//! as its own (`\`, `&`, `|`), or a user name whose pattern would match
+//! another line too, is an error rather than that line changed. A tree
+//! with `/etc/subuid` or `/etc/subgid`, where useradd would give a new
+//! user subordinate IDs, is refused for new users.
 //!
 //! # Checks both share
 //!
@@ -826,6 +846,47 @@ pub(crate) fn resolve(source: &Path, written: &str) -> PathBuf {
         Some(dir) if !dir.as_os_str().is_empty() => dir.join(written),
         _ => written.to_path_buf(),
     }
+}
+
+/// A key file a user's field names (`SSHPubKeyPaths`, `sshPublicKeyPaths`;
+/// `written` relative to the configuration's directory): its lines as both
+/// tools read them (Go's `bufio.Scanner`: split at line feeds, a carriage
+/// return before one dropped, no empty line after the last), and its
+/// bytes.
+pub(crate) fn key_file(
+    source: &Path,
+    field: &node::Field<'_>,
+    written: &str,
+) -> Result<(Vec<String>, Vec<u8>)> {
+    if written.is_empty() {
+        return Err(field.error("the key file's path is empty"));
+    }
+    let path = resolve(source, written);
+    let bytes = fs::read(&path).map_err(|e| field.error(format!("{}: {e}", path.display())))?;
+    let text = String::from_utf8(bytes.clone()).map_err(|_| {
+        field.error(format!(
+            "{} is not UTF-8 text, as a public key file is",
+            path.display()
+        ))
+    })?;
+    let mut lines: Vec<String> = text
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l).to_owned())
+        .collect();
+    if text.is_empty() || text.ends_with('\n') {
+        lines.pop();
+    }
+    Ok((lines, bytes))
+}
+
+/// A group list as `usermod -a -G` takes it, joined with commas: each
+/// item's names.
+pub(crate) fn group_names(list: &node::Field<'_>) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for item in list.seq()? {
+        names.extend(item.str()?.split(',').map(str::to_owned));
+    }
+    Ok(names)
 }
 
 /// Permission bits written as an octal string (`"644"`, `"0755"`), as both

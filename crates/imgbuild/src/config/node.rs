@@ -202,6 +202,20 @@ impl<'a> Field<'a> {
         }
     }
 
+    /// The value as a whole number from `i64::MIN` to `i64::MAX`.
+    pub(crate) fn i64(&self) -> Result<i64> {
+        match self.node {
+            Node::Int(i) => i64::try_from(*i).map_err(|_| {
+                self.error(format!(
+                    "{i} is out of range ({} to {})",
+                    i64::MIN,
+                    i64::MAX
+                ))
+            }),
+            _ => Err(self.wrong_kind("a whole number")),
+        }
+    }
+
     /// The value as a list of fields, each with its own path.
     pub(crate) fn seq(&self) -> Result<Vec<Field<'a>>> {
         match self.node {

@@ -25,6 +25,7 @@ use super::{
 };
 use crate::error;
 use crate::error::{Error, Result};
+use crate::users::{Action, Declared, Group, Password, PasswordExpiry, SshLayout, User};
 
 /// Reads the toolkit image configuration at `path`.
 pub fn load(path: impl AsRef<Path>) -> Result<ImageConfig> {
@@ -288,8 +289,8 @@ impl Reader<'_> {
                 }
             }
         }
-        s.refuse("Users", "users are not made by this build")?;
-        s.refuse("Groups", "groups are not made by this build")?;
+        let groups = s.get("Groups");
+        let users = s.get("Users");
         s.refuse(
             "Networks",
             "network configuration is not written by this build",
@@ -352,6 +353,34 @@ impl Reader<'_> {
                 origins.additional_files.push(at);
             }
         }
+        let mut given = false;
+        if let Some(list) = &groups {
+            for item in list.seq()? {
+                config.groups.push(group(&item)?);
+                given = true;
+            }
+        }
+        if let Some(list) = &users {
+            for item in list.seq()? {
+                config.users.push(user(self.source, &item)?);
+                given = true;
+            }
+        }
+        // The toolkit's addUsers: root's password never expires unless
+        // the configuration has a root entry.
+        if given && !config.users.iter().any(|u| u.name == ROOT) {
+            config.users.push(User {
+                name: ROOT.into(),
+                password_expires: Some(PasswordExpiry::Never),
+                action: Action::Change,
+                declared: Declared {
+                    file: self.source.to_path_buf(),
+                    field: format!("{}.Users", system.path),
+                    batch: 0,
+                },
+                ..User::default()
+            });
+        }
         origins.mounts = format!("{}.PartitionSettings", system.path);
         if let Some(list) = &settings {
             let mut seen = HashSet::new();
@@ -392,6 +421,189 @@ fn script(source: &Path, item: &Field<'_>, stage: ScriptStage) -> Result<Script>
             ..Default::default()
         },
     })
+}
+
+/// The user the toolkit changes rather than makes.
+const ROOT: &str = "root";
+
+/// A `Groups` item: `groupadd NAME [-g GID]`, which fails for a group the
+/// tree has.
+fn group(item: &Field<'_>) -> Result<Group> {
+    let mut o = item.obj()?;
+    let name = o.require("Name")?;
+    let gid = o.get("GID");
+    o.finish()?;
+    let name_text = name.str()?;
+    if name_text.is_empty() {
+        return Err(name.error("groupadd makes a group only with a name"));
+    }
+    let gid = match &gid {
+        None => None,
+        Some(g) => match g.str()? {
+            "" => None,
+            text => Some(groupadd_id(text).ok_or_else(|| {
+                g.error(format!(
+                    "{text:?} is not a group ID groupadd takes (a whole number from 0 to {})",
+                    u32::MAX - 1
+                ))
+            })?),
+        },
+    };
+    Ok(Group {
+        name: name_text.to_owned(),
+        gid,
+        action: Action::Make,
+        declared: declared(item),
+    })
+}
+
+/// An ID as groupadd's `get_gid` reads it (C's `strtoll`, base 10: spaces
+/// and a sign before the digits), that is not -1.
+fn groupadd_id(text: &str) -> Option<u32> {
+    let t = text.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    let (negative, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    if negative && n != 0 {
+        return None;
+    }
+    u32::try_from(n).ok().filter(|&n| n != u32::MAX)
+}
+
+/// A `Users` item, as the toolkit's `addUsers` runs it: `useradd` for
+/// every user but `root` (whose `UID`, `PrimaryGroup` and `HomeDirectory`
+/// it ignores), the password written in `/etc/shadow` for `root`, then
+/// the expiry (`PasswordExpiresDays`, 0 for none), the secondary groups,
+/// the keys (`SSHPubKeyPaths` relative to the configuration's directory,
+/// each file copied into `~/.ssh` too) and the login shell.
+fn user(source: &Path, item: &Field<'_>) -> Result<User> {
+    let mut o = item.obj()?;
+    let name = o.require("Name")?;
+    let uid = o.get("UID");
+    let hashed = o.get("PasswordHashed");
+    let password = o.opt_str("Password")?.unwrap_or_default();
+    let expires = o.get("PasswordExpiresDays");
+    let key_paths = o.get("SSHPubKeyPaths");
+    let keys = o.get("SSHPubKeys");
+    let primary = o.opt_str("PrimaryGroup")?.unwrap_or_default();
+    let secondary = o.get("SecondaryGroups");
+    let startup = o.opt_str("StartupCommand")?.unwrap_or_default();
+    let home = o.opt_str("HomeDirectory")?.unwrap_or_default();
+    o.finish()?;
+
+    let name_text = name.str()?;
+    if name_text.trim().is_empty() {
+        return Err(name.error("a user's name cannot be empty"));
+    }
+    let root = name_text == ROOT;
+    let uid = match &uid {
+        None => None,
+        Some(u) => {
+            let text = u.str()?;
+            if text.trim().is_empty() && !text.is_empty() {
+                return Err(u.error("the UID is blank; useradd takes a number"));
+            }
+            match text {
+                "" => None,
+                text => Some(toolkit_uid(text).ok_or_else(|| {
+                    u.error(format!(
+                        "{text:?} is not a UID the toolkit takes (a whole number from 0 to 60000)"
+                    ))
+                })?),
+            }
+        }
+    };
+    let hashed = match &hashed {
+        Some(h) => h.bool()?,
+        None => false,
+    };
+    let password = match (password.is_empty(), hashed) {
+        // root's password field is written whatever is given: `*` for none.
+        (true, _) if root => Some(Password::Locked),
+        (true, _) => None,
+        (false, true) => Some(Password::Hashed(password.to_owned())),
+        (false, false) => Some(Password::Plain(password.to_owned())),
+    };
+    let password_expires = match &expires {
+        None => None,
+        Some(e) => match e.i64()? {
+            0 => None,
+            -1 => Some(PasswordExpiry::Never),
+            days @ 1..=99_999 => Some(PasswordExpiry::Days(days as u64)),
+            other => {
+                return Err(e.error(format!(
+                    "{other} is outside -1 to 99999 (-1: never; 0: not set)"
+                )))
+            }
+        },
+    };
+    let mut lines = Vec::new();
+    let mut copies = Vec::new();
+    if let Some(list) = &key_paths {
+        for path in list.seq()? {
+            let written = path.str()?;
+            let (file_lines, bytes) = super::key_file(source, &path, written)?;
+            let file_name = Path::new(written)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .ok_or_else(|| path.error(format!("{written:?} names no file")))?;
+            lines.extend(file_lines);
+            copies.push((file_name, bytes));
+        }
+    }
+    if let Some(list) = &keys {
+        for key in list.seq()? {
+            lines.push(key.str()?.to_owned());
+        }
+    }
+    let given_keys = !copies.is_empty() || !lines.is_empty();
+    let secondary_groups = match &secondary {
+        Some(list) if !list.is_empty() => super::group_names(list)?,
+        _ => Vec::new(),
+    };
+    let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    Ok(User {
+        name: name_text.to_owned(),
+        uid: if root { None } else { uid },
+        password,
+        password_expires,
+        ssh_public_keys: given_keys.then_some(lines),
+        ssh_layout: SshLayout::Toolkit { copies },
+        primary_group: if root { None } else { text(primary) },
+        secondary_groups,
+        startup_command: text(startup),
+        home_directory: if root { None } else { text(home) },
+        action: if root { Action::Change } else { Action::Make },
+        declared: declared(item),
+    })
+}
+
+/// A UID as the toolkit reads it (Go's `strconv.Atoi`: a sign, digits),
+/// from 0 to 60000.
+fn toolkit_uid(text: &str) -> Option<u32> {
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    if text.starts_with('-') && n != 0 {
+        return None;
+    }
+    u32::try_from(n).ok().filter(|&n| n <= 60_000)
+}
+
+fn declared(item: &Field<'_>) -> Declared {
+    Declared {
+        file: item.file.to_path_buf(),
+        field: item.path.clone(),
+        batch: 0,
+    }
 }
 
 /// The single element of a list the toolkit allows several of.
