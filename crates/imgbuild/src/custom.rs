@@ -215,6 +215,7 @@ impl<'a> Customized<'a> {
         let mut dirs: HashSet<String> = HashSet::new();
         let mut deferred: Vec<Entry> = Vec::new();
         tree(&mut |entry, data| {
+            crate::rootfs::note_parents(&mut dirs, &entry.path);
             if replaced.contains(entry.path.as_str()) {
                 return Ok(());
             }
@@ -288,7 +289,6 @@ impl EntrySource for Customized<'_> {
         };
         let mut labelled = |entry: &Entry, data: &mut dyn Read| {
             let mut e = entry.clone();
-            e.xattrs.retain(|(name, _)| name != SELINUX_XATTR);
             let (path, mode) = match &e.kind {
                 // A link's inode is its target's, labelled there.
                 EntryKind::HardLink { target } => (target.as_str(), S_IFREG),
@@ -299,10 +299,13 @@ impl EntrySource for Customized<'_> {
                 EntryKind::Block { .. } => (e.path.as_str(), S_IFBLK),
                 EntryKind::Fifo => (e.path.as_str(), S_IFIFO),
             };
+            // A path no rule labels (or `<<none>>`) keeps what it has, as
+            // setfiles leaves it.
             if let Some(context) = labels.lookup(format!("/{path}"), mode) {
                 // As setfilecon writes it: NUL-terminated.
                 let mut value = context.as_bytes().to_vec();
                 value.push(0);
+                e.xattrs.retain(|(name, _)| name != SELINUX_XATTR);
                 e.xattrs.push((SELINUX_XATTR.to_string(), value));
             }
             visit(&e, data)
@@ -351,16 +354,30 @@ fn file_contexts(tree: &Tree) -> Result<FileContexts> {
     let dir = format!("etc/selinux/{kind}/contexts/files");
     let main_path = format!("{dir}/file_contexts");
     let main = tree
-        .read(&main_path, MAX_POLICY_FILE)
+        .read(&main_path, MAX_POLICY_FILE + 1)
         .ok_or_else(|| missing(&main_path, "its file contexts"))?;
+    let too_large = |path: &str| {
+        error::layout(format!(
+            "/{path} is larger than the {} MiB a policy file may be",
+            MAX_POLICY_FILE >> 20
+        ))
+    };
+    if main.len() as u64 > MAX_POLICY_FILE {
+        return Err(too_large(&main_path));
+    }
     let read = |name: &str| {
         let path = format!("{dir}/{name}");
-        tree.read(&path, MAX_POLICY_FILE).map(|b| (path, b))
+        tree.read(&path, MAX_POLICY_FILE + 1).map(|b| (path, b))
     };
     let homedirs = read("file_contexts.homedirs");
     let local = read("file_contexts.local");
     let subs_dist = read("file_contexts.subs_dist");
     let subs = read("file_contexts.subs");
+    for (path, bytes) in [&homedirs, &local, &subs_dist, &subs].into_iter().flatten() {
+        if bytes.len() as u64 > MAX_POLICY_FILE {
+            return Err(too_large(path));
+        }
+    }
     // Named as the tree has them, in errors.
     let named = |f: &Option<(String, Vec<u8>)>| {
         f.as_ref()

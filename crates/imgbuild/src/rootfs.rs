@@ -5,8 +5,8 @@
 use std::path::Path;
 
 pub use ::rootfs::{
-    missing_parents, normalize, paths, resolve_parents, source_error, under, walk_dir_with, Entry,
-    EntryKind, EntrySource, Rootfs, TarWriter,
+    missing_parents, normalize, note_parents, paths, resolve_parents, source_error, under,
+    walk_dir_with, Entry, EntryKind, EntrySource, Rootfs, TarWriter,
 };
 
 use crate::Result as BuildResult;

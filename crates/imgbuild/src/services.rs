@@ -84,6 +84,10 @@ pub(crate) fn walk(
 ) -> Result<()> {
     let mut units = Units::default();
     let mut held: Vec<(Entry, Vec<u8>)> = Vec::new();
+    // Every directory the tree has (an entry's parents included), so that
+    // a link's missing parents are made once.
+    let mut dirs: HashSet<String> = HashSet::new();
+    let mut linked_config: Option<String> = None;
     let mut held_paths: HashSet<String> = HashSet::new();
     let in_unit_dir = |p: &str| {
         SEARCH_PATH
@@ -92,6 +96,21 @@ pub(crate) fn walk(
     };
     inner(&mut |entry, data| {
         let path = entry.path.as_str();
+        crate::rootfs::note_parents(&mut dirs, path);
+        match &entry.kind {
+            EntryKind::Dir => {
+                dirs.insert(path.to_string());
+            }
+            EntryKind::Symlink { .. }
+                if CONFIG_DIR == path
+                    || CONFIG_DIR
+                        .strip_prefix(path)
+                        .is_some_and(|r| r.starts_with('/')) =>
+            {
+                linked_config = Some(path.to_string());
+            }
+            _ => {}
+        }
         let config = path == CONFIG_DIR
             || path
                 .strip_prefix(CONFIG_DIR)
@@ -139,6 +158,12 @@ pub(crate) fn walk(
         }
     })?;
 
+    if let Some(link) = linked_config {
+        return Err(error::layout(format!(
+            "/{link} is a symbolic link in the tree; the units enabled are linked in \
+             /{CONFIG_DIR}, which must be a directory of the tree's own"
+        )));
+    }
     let mut links: BTreeMap<String, String> = held
         .iter()
         .filter_map(|(e, _)| match &e.kind {
@@ -159,11 +184,6 @@ pub(crate) fn walk(
             .map_err(|why| error::config(source, at("disable", i), why))?;
     }
 
-    let mut dirs: HashSet<String> = held
-        .iter()
-        .filter(|(e, _)| e.kind == EntryKind::Dir)
-        .map(|(e, _)| e.path.clone())
-        .collect();
     for (entry, bytes) in &held {
         if matches!(entry.kind, EntryKind::Symlink { .. }) && !links.contains_key(&entry.path) {
             continue;
@@ -326,10 +346,13 @@ fn lookup(units: &Units, name: &str) -> std::result::Result<Found, String> {
     let link_name = match (instance, split_instance(&own)) {
         (Some(instance), _) => Some(instance),
         // A template: its default instance, else nothing to link.
-        (None, Some((_, ""))) => install
-            .get("DefaultInstance")
-            .and_then(|v| v.last())
-            .map(|i| own.replacen("@.", &format!("@{i}."), 1)),
+        (None, Some((_, ""))) => match install.get("DefaultInstance").and_then(|v| v.last()) {
+            Some(i) => {
+                check_plain(&own, "DefaultInstance", i)?;
+                Some(own.replacen("@.", &format!("@{i}."), 1))
+            }
+            None => None,
+        },
         (None, _) => Some(name.clone()),
     };
     Ok(Found {
@@ -432,7 +455,12 @@ fn disable(
 /// Refuses a unit name with systemd's specifiers, which this does not
 /// expand.
 fn check_plain(unit: &str, key: &str, value: &str) -> std::result::Result<(), String> {
-    if value.contains('%') || value.contains('/') || value.is_empty() {
+    if value.contains('%')
+        || value.contains('/')
+        || value.is_empty()
+        || value == "."
+        || value == ".."
+    {
         return Err(format!(
             "{unit}'s [Install] {key}={value} uses specifiers or a path, which are not expanded"
         ));
@@ -466,5 +494,14 @@ mod tests {
             resolve_link("etc/systemd/system/a.service", "../../../usr/lib/x.service"),
             "usr/lib/x.service"
         );
+        // What a unit's [Install] names becomes a path: no way out of its
+        // directory.
+        for bad in ["..", ".", "x/../../y", "%i", ""] {
+            assert!(
+                check_plain("a@.service", "DefaultInstance", bad).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(check_plain("a@.service", "DefaultInstance", "tty1").is_ok());
     }
 }

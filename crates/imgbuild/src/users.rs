@@ -1334,7 +1334,16 @@ impl Files {
                             String::from_utf8_lossy(&fields[2])
                         ))
                     })?;
-                fields[7] = (last + days as i64).to_string().into_bytes();
+                let expires = i64::try_from(days)
+                    .ok()
+                    .and_then(|d| last.checked_add(d))
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "{who}: the last password change in /etc/shadow, {last}, plus {days} \
+                             days is past the last day /etc/shadow can hold"
+                        ))
+                    })?;
+                fields[7] = expires.to_string().into_bytes();
             }
         }
         self.shadow.set(index, fields.join(&b':'));

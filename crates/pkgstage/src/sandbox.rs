@@ -50,8 +50,9 @@ pub struct Program {
     /// Environment variables beside the sandbox's own (`PATH`, `HOME`,
     /// `LANG=C`, `SOURCE_DATE_EPOCH`, `SYSTEMD_OFFLINE=1`).
     pub env: Vec<(String, String)>,
-    /// Host directories or files made readable (read-only) at a path in
-    /// the tree; a directory made for one is not part of the tree after.
+    /// Host directories or files made readable (read-only) at an absolute
+    /// path in the tree; a top-level directory made for one is not part of
+    /// the tree after (a deeper one is: bind at the top level).
     pub binds: Vec<(PathBuf, String)>,
 }
 
@@ -104,6 +105,19 @@ impl Tree {
     /// Runs `program` in the tree and says how it ended; an error only
     /// when it could not be run at all.
     pub fn run(&mut self, program: &Program) -> Result<Outcome> {
+        for (_, at) in &program.binds {
+            let plain = at.starts_with('/')
+                && at[1..]
+                    .split('/')
+                    .all(|c| !c.is_empty() && c != "." && c != "..");
+            if !plain {
+                return Err(crate::error::scriptlet(format!(
+                    "{}: {at:?} is not an absolute path without `.` or `..` to make a host path \
+                     readable at",
+                    program.name
+                )));
+            }
+        }
         self.stage.before_sandbox();
         let tops: Vec<&str> = program
             .binds

@@ -47,7 +47,7 @@ pub mod paths;
 mod write;
 
 pub use dir::walk_dir_with;
-pub use paths::{missing_parents, normalize, resolve_parents, under};
+pub use paths::{missing_parents, normalize, note_parents, resolve_parents, under};
 pub use write::TarWriter;
 
 /// What an entry is.

@@ -19,6 +19,19 @@ pub fn missing_parents(rel: &str, present: impl Fn(&str) -> bool) -> Vec<String>
     missing
 }
 
+/// Adds every parent directory of `rel` to `dirs`: what a stream has
+/// made once `rel` is written (its parents, implied or not). Stops at the
+/// first one already there, whose parents are there too.
+pub fn note_parents(dirs: &mut std::collections::HashSet<String>, rel: &str) {
+    let mut at = rel;
+    while let Some((parent, _)) = at.rsplit_once('/') {
+        if !dirs.insert(parent.to_string()) {
+            break;
+        }
+        at = parent;
+    }
+}
+
 /// A member's path made relative to the root: `./` and `/`-repeats removed;
 /// absolute paths, `..` components and NULs refused.
 pub fn normalize(raw: &[u8]) -> std::result::Result<String, String> {
