@@ -158,7 +158,7 @@ pub static TOOLS: &[ToolInfo] = &[
     },
     ToolInfo {
         program: "bwrap",
-        purpose: "runs RPM scriptlets in an unprivileged sandbox",
+        purpose: "runs RPM scriptlets and a configuration's scripts in an unprivileged sandbox",
         debian: "bubblewrap",
         fedora: "bubblewrap",
         version_args: &["--version"],
